@@ -1,0 +1,48 @@
+"""kpi: marketing KPIs from CSV exports, declared in a YAML file.
+
+The public API: ``load_config`` reads and validates a ``kpi_config.yaml``; ``run_report``
+computes a :class:`Result` for a :class:`Request`. Everything is imported lazily, so that
+``import kpicli`` (and ``kpi --help``) does not import Polars.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from kpicli.errors import ConfigError, DataError, KpiError, OutputError, UsageError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConfigError",
+    "DataError",
+    "KpiError",
+    "OutputError",
+    "Request",
+    "Result",
+    "UsageError",
+    "__version__",
+    "load_config",
+    "run_report",
+]
+
+if TYPE_CHECKING:
+    from kpicli.config import load_config
+    from kpicli.engine import run_report
+    from kpicli.plan import Request
+    from kpicli.result import Result
+
+_LAZY = {
+    "load_config": "kpicli.config",
+    "run_report": "kpicli.engine",
+    "Request": "kpicli.plan",
+    "Result": "kpicli.result",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'kpicli' has no attribute {name!r}")

@@ -1,0 +1,5 @@
+"""`python -m kpicli` runs the `kpi` command."""
+
+from kpicli.cli import app
+
+app(prog_name="kpi")

@@ -1,0 +1,274 @@
+"""The `kpi` command line: options in, a Request to the core, a Result to a renderer.
+
+This is the only module that imports Typer. Heavy modules (Polars, the engine, the
+renderers) are imported inside the commands, so `kpi --help` starts fast.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import traceback
+from collections.abc import Callable
+from enum import Enum
+from typing import Annotated, TypeVar
+
+import typer
+
+from kpicli import __version__
+from kpicli.errors import KpiError, UsageError
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="kpi",
+    help="Compute marketing KPIs from CSV exports, as declared in kpi_config.yaml.\n\n"
+    "Examples:\n\n"
+    "  kpi report\n\n"
+    "  kpi report --period last-month --by channel\n\n"
+    "  kpi report -f json --period 2026-10 | jq '.rows[]'",
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+INTERNAL_ERROR = 70
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    jsonl = "jsonl"
+    csv = "csv"
+    markdown = "markdown"
+    parquet = "parquet"
+
+
+class Grain(str, Enum):
+    day = "day"
+    week = "week"
+    month = "month"
+    quarter = "quarter"
+    year = "year"
+
+
+class Compare(str, Enum):
+    none = "none"
+    previous = "previous"
+    year = "year"
+
+
+class FailOn(str, Enum):
+    never = "never"
+    warn = "warn"
+    bad = "bad"
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(text.rstrip("\n") + "\n")
+
+
+def guarded(debug: bool, work: Callable[[], T]) -> T:
+    """Run a command's work: a KpiError becomes its message and exit code; a bug, exit 70."""
+    try:
+        return work()
+    except KpiError as err:
+        if debug:
+            traceback.print_exc()
+        _err(err.render())
+        raise typer.Exit(err.exit_code) from None
+    except (typer.Exit, typer.Abort, KeyboardInterrupt):
+        raise
+    except Exception as err:  # a bug: say so in one line unless --debug
+        if debug:
+            traceback.print_exc()
+        else:
+            _err(
+                f"internal error: {type(err).__name__}: {err}\n"
+                "  hint: this is a bug in kpi; re-run with --debug to see the traceback"
+            )
+        raise typer.Exit(INTERNAL_ERROR) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"kpi {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """Compute marketing KPIs from CSV exports, as declared in kpi_config.yaml."""
+
+
+ConfigOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="The configuration file (default: $KPI_CONFIG, else ./kpi_config.yaml).",
+        show_default=False,
+    ),
+]
+
+
+def use_color(no_color: bool) -> bool:
+    """Color only on a terminal, and never with NO_COLOR or --no-color."""
+    if no_color or os.environ.get("NO_COLOR") is not None:
+        return False
+    return sys.stdout.isatty()
+
+
+@app.command(
+    epilog="Examples:\n\n"
+    "  kpi report --period last-month\n\n"
+    "  kpi report --period this-month --by channel --kpi leads,cpl\n\n"
+    "  kpi report --period 2026 --grain month --kpi mqls\n\n"
+    "  kpi report --by keyword --kpi sessions --sort sessions --limit 10\n\n"
+    "  kpi report -f json --period last-month --by channel | jq '.rows[] | select(.kpi==\"cpl\")'\n\n"
+    "  kpi report --as-of 2026-11-15 -o 'reports/kpi-{as_of}.json'"
+)
+def report(
+    config: ConfigOpt = None,
+    period: Annotated[
+        str,
+        typer.Option(
+            "--period",
+            "-p",
+            help="all, today, yesterday, last-7-days, last-30-days, this-week, last-week, "
+            "this-month, last-month, this-quarter, last-quarter, this-year, last-year, "
+            "2026-10, 2026-Q3, 2026-W05, 2026, or 2026-10-01..2026-10-31.",
+        ),
+    ] = "all",
+    date_from: Annotated[
+        str | None, typer.Option("--from", help="First day (YYYY-MM-DD); overrides --period.")
+    ] = None,
+    date_to: Annotated[
+        str | None, typer.Option("--to", help="Last day (YYYY-MM-DD), inclusive.")
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="The date 'today' means (YYYY-MM-DD); default: today."),
+    ] = None,
+    by: Annotated[
+        list[str] | None,
+        typer.Option("--by", "-b", help="Dimension(s) to group by; repeatable or a,b."),
+    ] = None,
+    grain: Annotated[
+        Grain | None, typer.Option("--grain", "-g", help="One row per day/week/month/…")
+    ] = None,
+    kpi: Annotated[
+        list[str] | None,
+        typer.Option("--kpi", "-k", help="KPIs to show (default: all not hidden); a,b."),
+    ] = None,
+    where: Annotated[
+        str | None, typer.Option("--where", help="SQL predicate applied to every source used.")
+    ] = None,
+    compare: Annotated[
+        Compare, typer.Option("--compare", help="Compare with the previous period or year.")
+    ] = Compare.none,
+    sort: Annotated[
+        str | None,
+        typer.Option("--sort", help="Order rows by a KPI, descending (KPI:asc ascending)."),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", help="Keep the first N rows (per time bucket).")
+    ] = None,
+    fmt: Annotated[
+        Format | None,
+        typer.Option("--format", "-f", help="Output format (default: from --output, else table)."),
+    ] = None,
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Write to this file (atomically); placeholders {start} {end} {as_of} {period}.",
+        ),
+    ] = None,
+    fail_on: Annotated[
+        FailOn, typer.Option("--fail-on", help="Exit 1 when a KPI has this status or worse.")
+    ] = FailOn.never,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="csv/parquet: one column per KPI.")
+    ] = False,
+    raw: Annotated[
+        bool, typer.Option("--raw", help="csv: do not neutralise formula-like cells.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Nothing on stderr but errors.")] = False,
+    no_color: Annotated[bool, typer.Option("--no-color", help="No colors (also NO_COLOR).")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+) -> None:
+    """Compute KPIs and print them, or write them to a file."""
+
+    def work() -> int:
+        from kpicli import periods
+        from kpicli.config import load_config
+        from kpicli.engine import run_report
+        from kpicli.plan import Request, split_list
+        from kpicli.render import infer_format, render
+        from kpicli.render.write import expand_output_path, write_atomic
+
+        chosen = fmt.value if fmt else None
+        if chosen is None and output:
+            chosen = infer_format(output)
+            if chosen is None:
+                raise UsageError(
+                    f"cannot tell the format of `{output}` from its extension",
+                    hint="add --format (json, jsonl, csv, markdown, parquet, table)",
+                )
+        chosen = chosen or "table"
+        request = Request(
+            period=period.strip().lower(),
+            date_from=periods.parse_date(date_from, "--from") if date_from else None,
+            date_to=periods.parse_date(date_to, "--to") if date_to else None,
+            as_of=periods.parse_date(as_of, "--as-of") if as_of else None,
+            grain=grain.value if grain else None,
+            by=split_list(by),
+            kpis=split_list(kpi),
+            where=where,
+            sort=sort,
+            limit=limit,
+            compare=compare.value,
+        )
+        cfg = load_config(config)
+        result = run_report(cfg, request)
+        if output:
+            start, end = result.period or (None, None)
+            path = expand_output_path(
+                output, start=start, end=end, as_of=result.as_of, period=result.period_label
+            )
+            write_atomic(path, render(result, chosen, color=False, raw=raw, wide=wide))
+            if not quiet:
+                _err(f"wrote {path}")
+        else:
+            color = use_color(no_color) and chosen == "table"
+            width = shutil.get_terminal_size((100, 24)).columns if sys.stdout.isatty() else None
+            data = render(result, chosen, color=color, width=width, raw=raw, wide=wide)
+            out = sys.stdout.buffer if hasattr(sys.stdout, "buffer") else None
+            if out is not None:
+                out.write(data)
+                out.flush()
+            else:
+                sys.stdout.write(data.decode("utf-8"))
+        return _fail_code(result, fail_on.value)
+
+    code = guarded(debug, work)
+    if code:
+        raise typer.Exit(code)
+
+
+def _fail_code(result: object, fail_on: str) -> int:
+    """1 when --fail-on is met by any row or total."""
+    if fail_on == "never":
+        return 0
+    bad = {"warn": ("warn", "bad"), "bad": ("bad",)}[fail_on]
+    frames = [result.rows] + ([result.totals] if result.totals is not None else [])  # type: ignore[attr-defined]
+    return int(any(f["status"].is_in(list(bad)).any() for f in frames))

@@ -1,0 +1,491 @@
+"""kpi_config.yaml → a validated, frozen :class:`Config`.
+
+YAML is read safely (duplicate keys rejected) and each node's line is kept, so that every
+error names ``file:line`` and the key path (``kpis.cpl.target.per``). The schema is a set of
+pydantic models (also the source of ``kpi schema``); cross-references (sources, KPI names,
+cycles, formulas) are checked after it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from kpicli.errors import ConfigError, Issue, did_you_mean
+from kpicli.formula import FormulaError, parse
+
+DEFAULT_CONFIG = "kpi_config.yaml"
+UNITS = ("number", "integer", "percent", "currency", "duration")
+PER_UNITS = ("day", "week", "month", "quarter", "year")
+NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: Column names the engine uses in its results; KPIs cannot take them.
+RESERVED = frozenset(
+    {"kpi", "period_start", "period_end", "value", "previous", "change", "change_pct"}
+    | {"target", "expected", "pace", "projected", "status", "total"}
+)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Settings(_Model):
+    """Report-wide settings."""
+
+    currency: str | None = Field(None, description="Currency code shown in tables (EUR, USD…)")
+    week_start: Literal["monday", "sunday"] = Field("monday", description="First day of weeks")
+    locale: str | None = Field(None, description="Number formatting in tables (en, fr, de…)")
+
+
+class Source(_Model):
+    """One kind of export: one or more files read the same way."""
+
+    path: list[str] = Field(description="A glob, or a list of globs, relative to the config")
+    date: str | None = Field(None, description="The column that dates each row")
+    preset: str | None = Field(None, description="A known export format")
+    delimiter: Literal["auto", ",", ";", "\t", "|"] = "auto"
+    decimal: Literal["auto", ".", ","] = "auto"
+    encoding: Literal["auto", "utf-8", "utf-16", "cp1252", "latin-1"] = "auto"
+    skip_rows: Annotated[int, Field(ge=0)] | Literal["auto"] = "auto"
+    date_format: str = Field("auto", description='"auto" or a strftime pattern like %d/%m/%Y')
+    rename: dict[str, str] = Field(default_factory=dict, description="Header → column name")
+    derive: dict[str, str] = Field(default_factory=dict, description="New columns: SQL over a row")
+    filter: str | None = Field(None, description="Keep rows where this SQL predicate is true")
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class Target(_Model):
+    """A KPI's goal."""
+
+    value: float | None = Field(None, description="The target (per `per` unit when given)")
+    per: Literal["day", "week", "month", "quarter", "year"] | None = Field(
+        None, description="An additive goal per calendar unit, prorated by days"
+    )
+    by: str | None = Field(None, description="Dimension whose values have their own target")
+    values: dict[str, float] = Field(default_factory=dict, description="Target per `by` value")
+    total: float | None = Field(None, description="Target of rows not grouped by `by`")
+    tolerance: float = Field(0.1, ge=0, description="Relative band counted as `warn`")
+
+
+class Kpi(_Model):
+    """A KPI: an aggregate over a source, or a formula over other KPIs."""
+
+    source: str | None = Field(None, description="Source aggregated; none for a derived KPI")
+    formula: str = Field(description="SQL aggregate (with source) or expression over KPI names")
+    filter: str | None = Field(None, description="SQL predicate on rows, for this KPI only")
+    date: str | None = Field(None, description="Another date column of the source")
+    label: str | None = None
+    description: str | None = None
+    unit: Literal["number", "integer", "percent", "currency", "duration"] = "number"
+    better: Literal["higher", "lower"] = "higher"
+    hidden: bool = False
+    target: Target | None = None
+
+    @field_validator("target", mode="before")
+    @classmethod
+    def _number_target(cls, value: Any) -> Any:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return {"value": value}
+        return value
+
+
+class ConfigModel(_Model):
+    """The whole kpi_config.yaml."""
+
+    version: Literal[1] = 1
+    settings: Settings = Field(default_factory=Settings)
+    sources: dict[str, Source] = Field(default_factory=dict)
+    kpis: dict[str, Kpi] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Config:
+    """A validated configuration and where it came from."""
+
+    path: Path
+    model: ConfigModel
+    lines: dict[tuple[str, ...], int]
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    @property
+    def settings(self) -> Settings:
+        return self.model.settings
+
+    @property
+    def sources(self) -> dict[str, Source]:
+        return self.model.sources
+
+    @property
+    def kpis(self) -> dict[str, Kpi]:
+        return self.model.kpis
+
+    def where(self, *keys: str) -> str:
+        """``file:line key.path`` for a key path (the nearest known line)."""
+        return locate(self.path, self.lines, keys)
+
+    def dependencies(self, name: str) -> tuple[str, ...]:
+        """KPI names a derived KPI refers to (empty for a source KPI)."""
+        kpi = self.kpis[name]
+        if kpi.source is not None:
+            return ()
+        return tuple(n for n in parse(kpi.formula).names if n in self.kpis)
+
+    def order(self, names: list[str] | tuple[str, ...]) -> list[str]:
+        """``names`` and everything they depend on, dependencies first."""
+        out: list[str] = []
+
+        def visit(n: str) -> None:
+            if n in out:
+                return
+            for dep in self.dependencies(n):
+                visit(dep)
+            out.append(n)
+
+        for n in names:
+            visit(n)
+        return out
+
+    def visible(self) -> list[str]:
+        return [n for n, k in self.kpis.items() if not k.hidden]
+
+
+# ---------------------------------------------------------------------------- YAML
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe YAML that refuses duplicate keys."""
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> Any:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"duplicate key `{key}` (first on line {seen[key] + 1})",
+                key_node.start_mark,
+            )
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+MAX_CONFIG_BYTES = 1_000_000
+
+
+def _lines(node: yaml.Node, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], int]]:
+    yield path, node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            sub = (*path, str(key.value))
+            yield sub, key.start_mark.line + 1
+            for p, line in _lines(value, sub):
+                if p != sub:
+                    yield p, line
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            yield from _lines(item, (*path, str(i)))
+
+
+def locate(path: Path, lines: dict[tuple[str, ...], int], keys: tuple[str, ...]) -> str:
+    """``file:line key.path`` using the line of the deepest key path that exists."""
+    keys = tuple(str(k) for k in keys)
+    for n in range(len(keys), -1, -1):
+        if keys[:n] in lines:
+            where = f"{path}:{lines[keys[:n]]}"
+            return f"{where} {'.'.join(keys)}" if keys else where
+    return str(path)
+
+
+def find_config(explicit: str | None) -> Path:
+    """``--config``, else ``$KPI_CONFIG``, else ``./kpi_config.yaml``."""
+    chosen = explicit or os.environ.get("KPI_CONFIG") or DEFAULT_CONFIG
+    return Path(chosen)
+
+
+def _read_yaml(path: Path) -> tuple[Any, dict[tuple[str, ...], int]]:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            "configuration file not found",
+            location=str(path),
+            hint="run `kpi init` to write a starter kpi_config.yaml, or pass --config PATH",
+        ) from None
+    except (IsADirectoryError, PermissionError, OSError) as err:
+        raise ConfigError(f"cannot read the configuration: {err.strerror}", location=str(path))
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"configuration larger than {MAX_CONFIG_BYTES} bytes", location=str(path))
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"not UTF-8 (byte {err.start})", location=str(path), hint="save the file as UTF-8"
+        ) from None
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(err, "problem", None) or str(err)
+        context = getattr(err, "context", None)
+        msg = f"invalid YAML: {problem}" + (f" ({context})" if context else "")
+        raise ConfigError(msg, location=where, hint="check indentation and quoting") from None
+    lines = dict(_lines(node)) if node is not None else {}
+    return data, lines
+
+
+# ---------------------------------------------------------------------------- validation
+
+_MODELS: dict[str, type[BaseModel]] = {
+    "": ConfigModel,
+    "settings": Settings,
+    "sources.*": Source,
+    "kpis.*": Kpi,
+    "kpis.*.target": Target,
+}
+
+
+def _model_at(loc: tuple[str, ...]) -> type[BaseModel] | None:
+    shape = [loc[0]] if loc else []
+    if len(loc) >= 2 and loc[0] in ("sources", "kpis"):
+        shape.append("*")
+        shape.extend(loc[2:])
+    return _MODELS.get(".".join(shape))
+
+
+def _pydantic_issues(err: ValidationError, cfg_path: Path, lines: dict) -> list[Issue]:
+    issues = []
+    for e in err.errors():
+        loc = tuple(str(p) for p in e["loc"] if not str(p).startswith("function-"))
+        # unions add the member's name to the path: drop those
+        loc = tuple(p for p in loc if p not in ("int", "float", "str", "list[str]", "literal['auto']"))
+        where = locate(cfg_path, lines, loc)
+        kind = e["type"]
+        hint = None
+        if kind == "extra_forbidden":
+            model = _model_at(loc[:-1])
+            fields = list(model.model_fields) if model else []
+            msg = f"unknown key `{loc[-1]}`"
+            hint = did_you_mean(loc[-1], fields) or (
+                f"allowed keys: {', '.join(fields)}" if fields else None
+            )
+        elif kind == "missing":
+            msg = f"missing required key `{loc[-1]}`"
+        elif kind in ("literal_error", "enum"):
+            msg = f"invalid value {e.get('input')!r}: {e['msg'].lower()}"
+        else:
+            got = e.get("input")
+            shown = f" (got {got!r})" if not isinstance(got, dict | list) else ""
+            msg = f"{e['msg']}{shown}"
+        issues.append(Issue("config", msg, where, hint))
+    return issues
+
+
+def _kpi_name_issue(name: str, where: str) -> Issue | None:
+    if not NAME_RE.match(name):
+        return Issue(
+            "config",
+            f"KPI name `{name}` is not an identifier",
+            where,
+            "use letters, digits and underscores (snake_case), starting with a letter",
+        )
+    if name in RESERVED:
+        return Issue("config", f"KPI name `{name}` is reserved", where, "choose another name")
+    return None
+
+
+def check(model: ConfigModel, cfg_path: Path, lines: dict) -> list[Issue]:
+    """Cross-reference checks: sources, formulas, KPI names, cycles, targets."""
+    from kpicli.sources.presets import PRESETS
+
+    issues: list[Issue] = []
+
+    def at(*keys: str) -> str:
+        return locate(cfg_path, lines, keys)
+
+    for sname, src in model.sources.items():
+        if not src.path:
+            issues.append(Issue("config", "`path` is empty", at("sources", sname, "path")))
+        if src.preset is not None and src.preset not in PRESETS:
+            issues.append(
+                Issue(
+                    "config",
+                    f"unknown preset `{src.preset}`",
+                    at("sources", sname, "preset"),
+                    did_you_mean(src.preset, PRESETS)
+                    or (f"known presets: {', '.join(PRESETS)}" if PRESETS else None),
+                )
+            )
+        for col, text in src.derive.items():
+            try:
+                parse(text)
+            except FormulaError as err:
+                issues.append(Issue("config", str(err), at("sources", sname, "derive", col)))
+        if src.filter is not None:
+            try:
+                parse(src.filter)
+            except FormulaError as err:
+                issues.append(Issue("config", str(err), at("sources", sname, "filter")))
+
+    names = set(model.kpis)
+    deps: dict[str, list[str]] = {}
+    for name, kpi in model.kpis.items():
+        if issue := _kpi_name_issue(name, at("kpis", name)):
+            issues.append(issue)
+        try:
+            f = parse(kpi.formula)
+        except FormulaError as err:
+            issues.append(Issue("config", str(err), at("kpis", name, "formula")))
+            continue
+        if kpi.source is not None:
+            if kpi.source not in model.sources:
+                issues.append(
+                    Issue(
+                        "config",
+                        f"unknown source `{kpi.source}`",
+                        at("kpis", name, "source"),
+                        did_you_mean(kpi.source, model.sources)
+                        or f"declared sources: {', '.join(model.sources) or 'none'}",
+                    )
+                )
+            if f.aggregates == 0:
+                issues.append(
+                    Issue(
+                        "config",
+                        f"formula `{kpi.formula}` has no aggregate",
+                        at("kpis", name, "formula"),
+                        "a source KPI aggregates rows: SUM(col), COUNT(*), AVG(col)…",
+                    )
+                )
+            if kpi.filter is not None:
+                try:
+                    parse(kpi.filter)
+                except FormulaError as err:
+                    issues.append(Issue("config", str(err), at("kpis", name, "filter")))
+        else:
+            for key in ("filter", "date"):
+                if getattr(kpi, key) is not None:
+                    issues.append(
+                        Issue(
+                            "config",
+                            f"`{key}` needs a `source`",
+                            at("kpis", name, key),
+                            "a KPI without source combines other KPIs; move the filter to them",
+                        )
+                    )
+            if f.aggregates:
+                issues.append(
+                    Issue(
+                        "config",
+                        f"formula `{kpi.formula}` aggregates but the KPI has no `source`",
+                        at("kpis", name, "formula"),
+                        "add `source: NAME`, or write the formula over other KPI names",
+                    )
+                )
+            unknown = [n for n in f.names if n not in names]
+            for n in unknown:
+                issues.append(
+                    Issue(
+                        "config",
+                        f"unknown KPI `{n}` in formula `{kpi.formula}`",
+                        at("kpis", name, "formula"),
+                        did_you_mean(n, names) or "a formula without source refers to KPI names",
+                    )
+                )
+            deps[name] = [n for n in f.names if n in names]
+        t = kpi.target
+        if t is not None:
+            if t.values and t.by is None:
+                issues.append(
+                    Issue(
+                        "config",
+                        "target `values` needs `by`",
+                        at("kpis", name, "target", "values"),
+                        "say which dimension the values are for: `by: channel`",
+                    )
+                )
+            if t.value is None and t.total is None and not t.values:
+                issues.append(
+                    Issue("config", "target has no value", at("kpis", name, "target"))
+                )
+    issues.extend(_cycles(deps, cfg_path, lines))
+    return issues
+
+
+def _cycles(deps: dict[str, list[str]], cfg_path: Path, lines: dict) -> list[Issue]:
+    issues: list[Issue] = []
+    state: dict[str, int] = {}  # 1 visiting, 2 done
+    reported: set[frozenset[str]] = set()
+
+    def visit(n: str, stack: list[str]) -> None:
+        state[n] = 1
+        stack.append(n)
+        for d in deps.get(n, []):
+            if state.get(d) == 1:
+                cycle = stack[stack.index(d) :] + [d]
+                key = frozenset(cycle)
+                if key not in reported:
+                    reported.add(key)
+                    issues.append(
+                        Issue(
+                            "config",
+                            f"reference cycle: {' → '.join(cycle)}",
+                            locate(cfg_path, lines, ("kpis", d, "formula")),
+                            "a KPI cannot depend on itself, directly or through others",
+                        )
+                    )
+            elif state.get(d) is None:
+                visit(d, stack)
+        stack.pop()
+        state[n] = 2
+
+    for n in deps:
+        if n not in state:
+            visit(n, [])
+    return issues
+
+
+def config_issues(path: Path) -> tuple[Config | None, list[Issue]]:
+    """Load and check a configuration, collecting every problem (for `kpi validate`)."""
+    data, lines = _read_yaml(path)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        return None, [Issue("config", "the configuration must be a mapping", f"{path}:1")]
+    try:
+        model = ConfigModel.model_validate(data)
+    except ValidationError as err:
+        return None, _pydantic_issues(err, path, lines)
+    issues = check(model, path, lines)
+    return Config(path=path, model=model, lines=lines), issues
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Load, validate and check a configuration; raise ConfigError on the first problem."""
+    cfg_path = find_config(str(path) if path is not None else None)
+    cfg, issues = config_issues(cfg_path)
+    if issues:
+        first = issues[0]
+        more = f" (and {len(issues) - 1} more problems: run `kpi validate`)" if len(issues) > 1 else ""
+        raise ConfigError(first.message + more, location=first.location, hint=first.hint)
+    assert cfg is not None
+    return cfg

@@ -1,0 +1,77 @@
+"""Errors users can act on, and the problems `kpi validate` lists.
+
+Every mistake a user can make is a :class:`KpiError` carrying a message, a location
+(``file:line`` and key path, or file/line/column of a data file) and a hint. The CLI prints
+it in one block on stderr and exits with ``exit_code``. Any other exception is a bug.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+class KpiError(Exception):
+    """A user-facing error: message, where it happened, and how to fix it."""
+
+    exit_code = 2
+    kind = "error"
+
+    def __init__(self, message: str, *, location: str | None = None, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.location = location
+        self.hint = hint
+
+    def render(self) -> str:
+        """The error as the CLI prints it: one block, no traceback."""
+        head = f"{self.location}: " if self.location else ""
+        text = f"{self.kind}: {head}{self.message}"
+        if self.hint:
+            text += f"\n  hint: {self.hint}"
+        return text
+
+
+class UsageError(KpiError):
+    """A bad command-line option (exit 2)."""
+
+    exit_code = 2
+    kind = "usage error"
+
+
+class ConfigError(KpiError):
+    """A mistake in kpi_config.yaml (exit 2)."""
+
+    exit_code = 2
+    kind = "config error"
+
+
+class DataError(KpiError):
+    """Input data missing, unreadable or unparsable (exit 3)."""
+
+    exit_code = 3
+    kind = "data error"
+
+
+class OutputError(KpiError):
+    """The result could not be written (exit 4)."""
+
+    exit_code = 4
+    kind = "output error"
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem found by `kpi validate` (which collects instead of stopping)."""
+
+    code: str
+    message: str
+    location: str | None = None
+    hint: str | None = None
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
+    """A "did you mean `x`?" hint for a misspelt name, or None when nothing is close."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"did you mean `{close[0]}`?" if close else None

@@ -1,0 +1,293 @@
+"""Config + Request → Plan: what to read, how to aggregate it, in which order to derive.
+
+One aggregation per (source, date column): every KPI of that source counted on that date
+column is one expression of a single ``group_by``; a KPI's own ``filter`` becomes a
+``FILTER (WHERE …)`` on its aggregates, so it does not need a scan of its own. Derived
+KPIs are listed in dependency order, to be evaluated after the aggregates are joined.
+The plan is lazy: nothing is read here but file headers. ``Plan.describe()`` feeds
+``kpi explain``; the engine executes the very same frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import polars as pl
+
+from kpicli import periods
+from kpicli.config import Config
+from kpicli.errors import ConfigError, DataError, UsageError, did_you_mean
+from kpicli.formula import parse, with_filter
+from kpicli.periods import DateRange, Period
+from kpicli.sources.read import SourceFrame, scan_source
+
+#: Internal key when a report has neither grain nor dimensions (one row per aggregation).
+ONE = "__one"
+BUCKET = "period_start"
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the user asked `kpi report` for (command-line options, parsed)."""
+
+    period: str = "all"
+    date_from: date | None = None
+    date_to: date | None = None
+    as_of: date | None = None
+    grain: str | None = None
+    by: tuple[str, ...] = ()
+    kpis: tuple[str, ...] = ()
+    where: str | None = None
+    sort: str | None = None
+    limit: int | None = None
+    compare: str = "none"
+
+
+@dataclass
+class Aggregation:
+    """All KPIs of one source counted on one date column: one group_by over one scan."""
+
+    source: str
+    date_column: str | None
+    formulas: dict[str, str]  # KPI name → SQL aggregate (its filter attached)
+    rows: pl.LazyFrame  # keyed by grain bucket and dimensions
+    totals: pl.LazyFrame | None  # keyed by grain bucket only (when there are dimensions)
+
+    @property
+    def first(self) -> str:
+        return f"__first_{self.source}_{self.date_column}"
+
+    @property
+    def last(self) -> str:
+        return f"__last_{self.source}_{self.date_column}"
+
+
+@dataclass
+class Plan:
+    """Everything the engine runs, decided before any row is read."""
+
+    config: Config
+    request: Request
+    as_of: date
+    period: Period
+    comparison: DateRange | None
+    grain: str | None
+    dimensions: tuple[str, ...]
+    selected: list[str]  # KPIs shown, in order
+    derived: list[str]  # derived KPIs to evaluate after the join, dependencies first
+    sources: dict[str, SourceFrame]
+    aggregations: list[Aggregation] = field(default_factory=list)
+
+    @property
+    def keys(self) -> list[str]:
+        """Join keys of the rows frame."""
+        keys = ([BUCKET] if self.grain else []) + list(self.dimensions)
+        return keys or [ONE]
+
+    @property
+    def total_keys(self) -> list[str]:
+        return [BUCKET] if self.grain else [ONE]
+
+    def describe(self) -> dict[str, Any]:
+        """A plain description of the plan (for `kpi explain` and --debug)."""
+        return {
+            "period": str(self.period.range) if self.period.range else "all",
+            "as_of": self.as_of.isoformat(),
+            "grain": self.grain,
+            "dimensions": list(self.dimensions),
+            "kpis": self.selected,
+            "derived": {n: self.config.kpis[n].formula for n in self.derived},
+            "aggregations": [
+                {
+                    "source": a.source,
+                    "date": a.date_column,
+                    "files": [str(f) for f in self.sources[a.source].files],
+                    "formulas": a.formulas,
+                }
+                for a in self.aggregations
+            ],
+        }
+
+
+def split_list(values: tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
+    """Options that are repeatable and comma-separated: ("a,b", "c") → ("a", "b", "c")."""
+    out: list[str] = []
+    for v in values or ():
+        for part in v.split(","):
+            part = part.strip()
+            if part and part not in out:
+                out.append(part)
+    return tuple(out)
+
+
+def _select(cfg: Config, request: Request) -> list[str]:
+    if not request.kpis:
+        return cfg.visible()
+    for name in request.kpis:
+        if name not in cfg.kpis:
+            raise UsageError(
+                f"unknown KPI `{name}` in --kpi",
+                hint=did_you_mean(name, cfg.kpis) or "`kpi list` shows the declared KPIs",
+            )
+    return list(request.kpis)
+
+
+def resolve_period(cfg: Config, request: Request, as_of: date) -> Period:
+    week_start = cfg.settings.week_start
+    period = periods.parse_period(request.period, as_of, week_start)
+    if request.date_from or request.date_to:
+        period = periods.explicit_period(request.date_from, request.date_to, as_of, period)
+    return period
+
+
+def _bucket(col: str, grain: str, week_start: str) -> pl.Expr:
+    c = pl.col(col)
+    if grain == "day":
+        return c
+    if grain == "week" and week_start == "sunday":
+        return (c + pl.duration(days=1)).dt.truncate("1w") - pl.duration(days=1)
+    every = {"week": "1w", "month": "1mo", "quarter": "1q", "year": "1y"}[grain]
+    return c.dt.truncate(every)
+
+
+def build_plan(cfg: Config, request: Request) -> Plan:
+    """Check a request against the config and lay out the lazy aggregations."""
+    as_of = request.as_of or date.today()
+    selected = _select(cfg, request)
+    extra = []
+    if request.sort:
+        sort_name = request.sort.partition(":")[0]
+        direction = request.sort.partition(":")[2]
+        if sort_name not in cfg.kpis:
+            raise UsageError(
+                f"unknown KPI `{sort_name}` in --sort",
+                hint=did_you_mean(sort_name, cfg.kpis) or "sort by a KPI name, e.g. --sort leads",
+            )
+        if direction not in ("", "asc", "desc"):
+            raise UsageError(f"--sort {request.sort}: the order is `asc` or `desc`")
+        extra.append(sort_name)
+    if request.limit is not None and request.limit < 1:
+        raise UsageError("--limit must be at least 1")
+    needed = cfg.order(selected + extra)
+    grain = request.grain
+    if grain is not None and grain not in periods.GRAINS:
+        raise UsageError(
+            f"unknown grain `{grain}`", hint=f"use one of: {', '.join(periods.GRAINS)}"
+        )
+    dims = request.by
+    period = resolve_period(cfg, request, as_of)
+    comparison = periods.comparison_range(period, request.compare, as_of, cfg.settings.week_start)
+
+    by_source: dict[tuple[str, str | None], list[str]] = {}
+    for name in needed:
+        kpi = cfg.kpis[name]
+        if kpi.source is not None:
+            date_col = kpi.date or cfg.sources[kpi.source].date
+            by_source.setdefault((kpi.source, date_col), []).append(name)
+    derived = [n for n in needed if cfg.kpis[n].source is None]
+
+    where = _where(request.where) if request.where else None
+    sources = {s: scan_source(cfg, s) for s in dict.fromkeys(s for s, _ in by_source)}
+    plan = Plan(cfg, request, as_of, period, comparison, grain, dims, selected, derived, sources)
+
+    for (sname, date_col), names in by_source.items():
+        sf = sources[sname]
+        _check_columns(cfg, sf, names, dims, request.where)
+        lf = sf.frame
+        if where is not None:
+            lf = lf.filter(where)
+        if date_col is None:
+            if period.range is not None or grain or comparison is not None:
+                asked = "--grain" if grain else "--compare" if comparison else "--period"
+                raise UsageError(
+                    f"source `{sname}` has no date column, so {asked} cannot apply to "
+                    f"{_names(names)}",
+                    hint="its KPIs cover the whole file: use --period all, or set "
+                    f"`date:` on source `{sname}`",
+                )
+        else:
+            d = pl.col(date_col)
+            keep = d <= as_of
+            if period.range is not None:
+                start = comparison.start if comparison else period.range.start
+                start = min(start, period.range.start)
+                keep = keep & d.is_between(start, period.range.end)
+            lf = lf.filter(keep)
+            if grain:
+                lf = lf.with_columns(_bucket(date_col, grain, cfg.settings.week_start).alias(BUCKET))
+        formulas = {n: with_filter(cfg.kpis[n].formula, cfg.kpis[n].filter) for n in names}
+        exprs = [_agg(cfg, n, text) for n, text in formulas.items()]
+        agg = Aggregation(sname, date_col, formulas, lf, None)
+        if date_col is not None:
+            exprs += [pl.col(date_col).min().alias(agg.first), pl.col(date_col).max().alias(agg.last)]
+        lf = lf.with_columns(pl.col(dim).cast(pl.Utf8) for dim in dims)
+        agg.rows = _aggregate(lf, plan.keys, exprs)
+        if dims:
+            agg.totals = _aggregate(lf, plan.total_keys, exprs)
+        plan.aggregations.append(agg)
+    return plan
+
+
+def _names(names: list[str]) -> str:
+    return "KPI " + ", ".join(f"`{n}`" for n in names)
+
+
+def _where(text: str) -> pl.Expr:
+    try:
+        parse(text)
+        return pl.sql_expr(text)
+    except Exception as err:  # FormulaError or a Polars SQL error
+        raise UsageError(f"invalid --where `{text}`: {str(err).splitlines()[0]}") from None
+
+
+def _agg(cfg: Config, name: str, text: str) -> pl.Expr:
+    try:
+        return pl.sql_expr(text).cast(pl.Float64).alias(name)
+    except pl.exceptions.PolarsError as err:
+        raise ConfigError(
+            f"invalid formula `{text}`: {str(err).splitlines()[0]}",
+            location=cfg.where("kpis", name, "formula"),
+        ) from None
+
+
+def _aggregate(lf: pl.LazyFrame, keys: list[str], exprs: list[pl.Expr]) -> pl.LazyFrame:
+    if keys == [ONE]:
+        return lf.select(exprs).with_columns(pl.lit(0, dtype=pl.Int8).alias(ONE))
+    return lf.group_by(keys).agg(exprs)
+
+
+def _check_columns(
+    cfg: Config, sf: SourceFrame, names: list[str], dims: tuple[str, ...], where: str | None
+) -> None:
+    have = list(sf.schema)
+    for n in names:
+        kpi = cfg.kpis[n]
+        for key, text in (("formula", kpi.formula), ("filter", kpi.filter)):
+            if text is None:
+                continue
+            for col in parse(text).names:
+                if col not in have:
+                    raise DataError(
+                        f"KPI `{n}`: source `{sf.name}` has no column `{col}`",
+                        location=cfg.where("kpis", n, key),
+                        hint=did_you_mean(col, have) or f"its columns are: {', '.join(have)}",
+                    )
+    for dim in dims:
+        if dim not in have:
+            raise DataError(
+                f"--by {dim}: source `{sf.name}` has no column `{dim}` "
+                f"(used by {_names(names)})",
+                hint=did_you_mean(dim, have)
+                or f"add it to the source with `rename` or `derive`; its columns are: "
+                f"{', '.join(have)}",
+            )
+    if where:
+        for col in parse(where).names:
+            if col not in have:
+                raise UsageError(
+                    f"--where `{where}`: source `{sf.name}` has no column `{col}` "
+                    f"(used by {_names(names)})",
+                    hint=did_you_mean(col, have) or "--where applies to every source used",
+                )

@@ -1,0 +1,68 @@
+"""The engine's output: one tidy frame of KPI rows plus what renderers need to show it.
+
+Renderers only format what is here; they never compute.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import polars as pl
+
+#: Columns of ``Result.rows`` before the dimension columns.
+KEY_COLUMNS = ("kpi", "period_start", "period_end")
+#: Columns of ``Result.rows`` after the dimension columns (all Float64 but ``status``).
+VALUE_COLUMNS = (
+    "value",
+    "previous",
+    "change",
+    "change_pct",
+    "target",
+    "expected",
+    "pace",
+    "projected",
+    "status",
+)
+
+
+@dataclass(frozen=True)
+class KpiInfo:
+    """How one KPI is described and shown."""
+
+    name: str
+    label: str
+    unit: str = "number"  # number | integer | percent | currency | duration
+    better: str = "higher"  # higher | lower
+    formula: str = ""
+    description: str | None = None
+    sources: tuple[str, ...] = ()
+
+
+@dataclass
+class Result:
+    """A computed report.
+
+    ``rows``: one row per KPI x time bucket x dimension values, columns
+    ``KEY_COLUMNS + dimensions + VALUE_COLUMNS``; ``kpi`` Utf8, ``period_start``/``period_end``
+    Date, dimension columns as read, values Float64 (null when missing or not finite),
+    ``status`` Utf8 (``ok``/``warn``/``bad``/null). Rows are ordered by KPI (in ``kpis``
+    order), then period, then dimension order (``--sort`` order when given).
+    ``totals``: the same without dimension columns, present when ``dimensions`` is non-empty.
+    """
+
+    rows: pl.DataFrame
+    totals: pl.DataFrame | None
+    kpis: dict[str, KpiInfo]
+    dimensions: tuple[str, ...]
+    grain: str | None
+    as_of: date
+    period: tuple[date, date] | None
+    period_label: str = "all"
+    comparison: tuple[date, date] | None = None
+    generated_at: datetime | None = None
+    currency: str | None = None
+    locale: str | None = None
+    plan: Any = field(default=None, repr=False)

@@ -1,0 +1,1 @@
+"""Reading exports: one kind of export in, one clean LazyFrame out."""
