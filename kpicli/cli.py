@@ -11,7 +11,7 @@ import shutil
 import sys
 import traceback
 from collections.abc import Callable
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, TypeVar
 
 import typer
@@ -37,7 +37,7 @@ app = typer.Typer(
 INTERNAL_ERROR = 70
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     table = "table"
     json = "json"
     jsonl = "jsonl"
@@ -46,7 +46,7 @@ class Format(str, Enum):
     parquet = "parquet"
 
 
-class Grain(str, Enum):
+class Grain(StrEnum):
     day = "day"
     week = "week"
     month = "month"
@@ -54,13 +54,13 @@ class Grain(str, Enum):
     year = "year"
 
 
-class Compare(str, Enum):
+class Compare(StrEnum):
     none = "none"
     previous = "previous"
     year = "year"
 
 
-class FailOn(str, Enum):
+class FailOn(StrEnum):
     never = "never"
     warn = "warn"
     bad = "bad"
@@ -132,7 +132,7 @@ def use_color(no_color: bool) -> bool:
     "  kpi report --period this-month --by channel --kpi leads,cpl\n\n"
     "  kpi report --period 2026 --grain month --kpi mqls\n\n"
     "  kpi report --by keyword --kpi sessions --sort sessions --limit 10\n\n"
-    "  kpi report -f json --period last-month --by channel | jq '.rows[] | select(.kpi==\"cpl\")'\n\n"
+    "  kpi report -f json -p last-month --by channel | jq '.rows[] | select(.kpi==\"cpl\")'\n\n"
     "  kpi report --as-of 2026-11-15 -o 'reports/kpi-{as_of}.json'"
 )
 def report(
@@ -196,14 +196,16 @@ def report(
     fail_on: Annotated[
         FailOn, typer.Option("--fail-on", help="Exit 1 when a KPI has this status or worse.")
     ] = FailOn.never,
-    wide: Annotated[
-        bool, typer.Option("--wide", help="csv/parquet: one column per KPI.")
-    ] = False,
+    wide: Annotated[bool, typer.Option("--wide", help="csv/parquet: one column per KPI.")] = False,
     raw: Annotated[
         bool, typer.Option("--raw", help="csv: do not neutralise formula-like cells.")
     ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Nothing on stderr but errors.")] = False,
-    no_color: Annotated[bool, typer.Option("--no-color", help="No colors (also NO_COLOR).")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Nothing on stderr but errors.")
+    ] = False,
+    no_color: Annotated[
+        bool, typer.Option("--no-color", help="No colors (also NO_COLOR).")
+    ] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
 ) -> None:
     """Compute KPIs and print them, or write them to a file."""

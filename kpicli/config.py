@@ -230,7 +230,9 @@ def _read_yaml(path: Path) -> tuple[Any, dict[tuple[str, ...], int]]:
             hint="run `kpi init` to write a starter kpi_config.yaml, or pass --config PATH",
         ) from None
     except (IsADirectoryError, PermissionError, OSError) as err:
-        raise ConfigError(f"cannot read the configuration: {err.strerror}", location=str(path))
+        raise ConfigError(
+            f"cannot read the configuration: {err.strerror}", location=str(path)
+        ) from None
     if len(raw) > MAX_CONFIG_BYTES:
         raise ConfigError(f"configuration larger than {MAX_CONFIG_BYTES} bytes", location=str(path))
     try:
@@ -241,7 +243,7 @@ def _read_yaml(path: Path) -> tuple[Any, dict[tuple[str, ...], int]]:
         ) from None
     try:
         node = yaml.compose(text, Loader=_Loader)
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_Loader)  # a SafeLoader subclass
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
@@ -277,7 +279,9 @@ def _pydantic_issues(err: ValidationError, cfg_path: Path, lines: dict) -> list[
     for e in err.errors():
         loc = tuple(str(p) for p in e["loc"] if not str(p).startswith("function-"))
         # unions add the member's name to the path: drop those
-        loc = tuple(p for p in loc if p not in ("int", "float", "str", "list[str]", "literal['auto']"))
+        loc = tuple(
+            p for p in loc if p not in ("int", "float", "str", "list[str]", "literal['auto']")
+        )
         where = locate(cfg_path, lines, loc)
         kind = e["type"]
         hint = None
@@ -424,9 +428,7 @@ def check(model: ConfigModel, cfg_path: Path, lines: dict) -> list[Issue]:
                     )
                 )
             if t.value is None and t.total is None and not t.values:
-                issues.append(
-                    Issue("config", "target has no value", at("kpis", name, "target"))
-                )
+                issues.append(Issue("config", "target has no value", at("kpis", name, "target")))
     issues.extend(_cycles(deps, cfg_path, lines))
     return issues
 
@@ -441,7 +443,7 @@ def _cycles(deps: dict[str, list[str]], cfg_path: Path, lines: dict) -> list[Iss
         stack.append(n)
         for d in deps.get(n, []):
             if state.get(d) == 1:
-                cycle = stack[stack.index(d) :] + [d]
+                cycle = [*stack[stack.index(d) :], d]
                 key = frozenset(cycle)
                 if key not in reported:
                     reported.add(key)
@@ -485,7 +487,9 @@ def load_config(path: str | Path | None = None) -> Config:
     cfg, issues = config_issues(cfg_path)
     if issues:
         first = issues[0]
-        more = f" (and {len(issues) - 1} more problems: run `kpi validate`)" if len(issues) > 1 else ""
+        more = (
+            f" (and {len(issues) - 1} more problems: run `kpi validate`)" if len(issues) > 1 else ""
+        )
         raise ConfigError(first.message + more, location=first.location, hint=first.hint)
     assert cfg is not None
     return cfg

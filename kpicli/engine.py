@@ -121,13 +121,11 @@ def _bounds(plan: Plan, wide: pl.DataFrame, rng: DateRange | None) -> pl.DataFra
 
 def _sort_limit(plan: Plan, wide: pl.DataFrame) -> pl.DataFrame:
     req = plan.request
-    by = ["period_start"] + list(plan.dimensions)
+    by = ["period_start", *plan.dimensions]
     if req.sort:
         name, _, direction = req.sort.partition(":")
         descending = direction.lower() != "asc"
-        wide = wide.sort(
-            ["period_start", name], descending=[False, descending], nulls_last=True
-        )
+        wide = wide.sort(["period_start", name], descending=[False, descending], nulls_last=True)
     else:
         wide = wide.sort(by, nulls_last=True)
     if req.limit is not None:

@@ -216,12 +216,17 @@ def build_plan(cfg: Config, request: Request) -> Plan:
                 keep = keep & d.is_between(start, period.range.end)
             lf = lf.filter(keep)
             if grain:
-                lf = lf.with_columns(_bucket(date_col, grain, cfg.settings.week_start).alias(BUCKET))
+                lf = lf.with_columns(
+                    _bucket(date_col, grain, cfg.settings.week_start).alias(BUCKET)
+                )
         formulas = {n: with_filter(cfg.kpis[n].formula, cfg.kpis[n].filter) for n in names}
         exprs = [_agg(cfg, n, text) for n, text in formulas.items()]
         agg = Aggregation(sname, date_col, formulas, lf, None)
         if date_col is not None:
-            exprs += [pl.col(date_col).min().alias(agg.first), pl.col(date_col).max().alias(agg.last)]
+            exprs += [
+                pl.col(date_col).min().alias(agg.first),
+                pl.col(date_col).max().alias(agg.last),
+            ]
         lf = lf.with_columns(pl.col(dim).cast(pl.Utf8) for dim in dims)
         agg.rows = _aggregate(lf, plan.keys, exprs)
         if dims:
@@ -277,8 +282,7 @@ def _check_columns(
     for dim in dims:
         if dim not in have:
             raise DataError(
-                f"--by {dim}: source `{sf.name}` has no column `{dim}` "
-                f"(used by {_names(names)})",
+                f"--by {dim}: source `{sf.name}` has no column `{dim}` (used by {_names(names)})",
                 hint=did_you_mean(dim, have)
                 or f"add it to the source with `rename` or `derive`; its columns are: "
                 f"{', '.join(have)}",
