@@ -1,0 +1,355 @@
+"""`kpi report` through the front door: each option, each error, exit codes and messages."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from kpicli.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = str(ROOT / "kpi_config.yaml")
+AS_OF = "2026-11-15"
+
+runner = CliRunner()
+
+
+def kpi(*args: str, env: dict[str, str] | None = None):
+    return runner.invoke(app, list(args), env=env)
+
+
+def report_json(*args: str) -> dict:
+    r = kpi("report", "-c", CONFIG, "--as-of", AS_OF, "-f", "json", *args)
+    assert r.exit_code == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+# ------------------------------------------------------------------ happy paths
+
+
+def test_report_table_shows_every_visible_kpi() -> None:
+    r = kpi("report", "-c", CONFIG, "--as-of", AS_OF)
+    assert r.exit_code == 0, r.stderr
+    data = report_json()
+    assert data["rows"], "the shipped config yields rows"
+    for row in data["kpis"].values():
+        assert row["label"] in r.stdout
+    assert "\x1b[" not in r.stdout  # not a terminal: no color
+    assert r.stderr == ""
+
+
+@pytest.mark.parametrize(
+    ("period", "start", "end"),
+    [
+        ("all", "2025-01-01", AS_OF),
+        ("today", AS_OF, AS_OF),
+        ("yesterday", "2026-11-14", "2026-11-14"),
+        ("last-7-days", "2026-11-09", AS_OF),
+        ("last-30-days", "2026-10-17", AS_OF),
+        ("this-week", "2026-11-09", AS_OF),
+        ("last-week", "2026-11-02", "2026-11-08"),
+        ("this-month", "2026-11-01", AS_OF),
+        ("last-month", "2026-10-01", "2026-10-31"),
+        ("this-quarter", "2026-10-01", AS_OF),
+        ("last-quarter", "2026-07-01", "2026-09-30"),
+        ("this-year", "2026-01-01", AS_OF),
+        ("last-year", "2025-01-01", "2025-12-31"),
+        ("2026-10", "2026-10-01", "2026-10-31"),
+        ("2026-Q3", "2026-07-01", "2026-09-30"),
+        ("2026-W05", "2026-01-26", "2026-02-01"),
+        ("2025", "2025-01-01", "2025-12-31"),
+        ("2026-10-01..2026-10-15", "2026-10-01", "2026-10-15"),
+    ],
+)
+def test_every_period_form(period: str, start: str, end: str) -> None:
+    data = report_json("-p", period, "-k", "leads")
+    assert data["period"] == {"start": start, "end": end}
+    assert data["as_of"] == AS_OF
+    assert {r["period_start"] for r in data["rows"]} == {start}
+
+
+def test_from_to_override_period() -> None:
+    data = report_json(
+        "-p", "last-year", "--from", "2026-03-01", "--to", "2026-03-10", "-k", "leads"
+    )
+    assert data["period"] == {"start": "2026-03-01", "end": "2026-03-10"}
+
+
+def test_by_adds_totals_and_dimension_keys() -> None:
+    data = report_json("-p", "last-month", "--by", "channel", "-k", "leads,spend,cpl")
+    assert data["dimensions"] == ["channel"]
+    channels = {r["channel"] for r in data["rows"]}
+    assert {"google_ads", "meta_ads", "linkedin_ads", "organic_search"} <= channels
+    totals = {t["kpi"]: t["value"] for t in data["totals"]}
+    leads = [r["value"] for r in data["rows"] if r["kpi"] == "leads" and r["value"] is not None]
+    assert totals["leads"] == pytest.approx(sum(leads))
+    assert totals["cpl"] == pytest.approx(totals["spend"] / totals["leads"])
+    assert all("channel" not in t for t in data["totals"])
+
+
+def test_by_repeatable_and_comma_separated() -> None:
+    a = report_json("-p", "last-month", "--by", "channel,offer", "-k", "leads")
+    b = report_json("-p", "last-month", "--by", "channel", "--by", "offer", "-k", "leads")
+    assert a["dimensions"] == b["dimensions"] == ["channel", "offer"]
+    assert a["rows"] == b["rows"]
+
+
+def test_grain_month_one_row_per_bucket() -> None:
+    data = report_json("-p", "2026", "--grain", "month", "-k", "mqls")
+    starts = [r["period_start"] for r in data["rows"]]
+    assert starts == [f"2026-{m:02d}-01" for m in range(1, 12)]
+    assert data["rows"][-1]["period_end"] == AS_OF  # the running month is cut at --as-of
+    assert data["grain"] == "month"
+
+
+def test_grain_week_starts_monday() -> None:
+    data = report_json("-p", "2026-10", "--grain", "week", "-k", "leads")
+    starts = [r["period_start"] for r in data["rows"]]
+    assert starts[0] == "2026-10-01"  # clipped to the period
+    assert starts[1] == "2026-10-05"  # a Monday
+
+
+def test_kpi_selection_keeps_order_given() -> None:
+    data = report_json("-k", "cpl", "-k", "leads")
+    assert [r["kpi"] for r in data["rows"]] == ["cpl", "leads"]
+    assert list(data["kpis"]) == ["cpl", "leads"]
+
+
+def test_hidden_kpis_only_when_asked() -> None:
+    data = report_json()
+    import yaml
+
+    cfg = yaml.safe_load(Path(CONFIG).read_text())
+    hidden = {k for k, v in cfg["kpis"].items() if v.get("hidden")}
+    assert hidden, "the shipped config has building-block KPIs"
+    assert not hidden & set(data["kpis"])
+    one = sorted(hidden)[0]
+    assert [r["kpi"] for r in report_json("-k", one)["rows"]] == [one]
+
+
+def test_where_filters_every_source() -> None:
+    alla = report_json("-p", "last-month", "--by", "channel", "-k", "leads")
+    only = report_json("-p", "last-month", "-k", "leads", "--where", "channel = 'google_ads'")
+    google = next(r["value"] for r in alla["rows"] if r["channel"] == "google_ads")
+    assert only["rows"][0]["value"] == google
+
+
+def test_sort_and_limit() -> None:
+    data = report_json("--by", "keyword", "-k", "sessions", "--sort", "sessions", "--limit", "3")
+    values = [r["value"] for r in data["rows"]]
+    assert len(values) == 3 and values == sorted(values, reverse=True)
+    full = report_json("--by", "keyword", "-k", "sessions")
+    top = sorted((r["value"] for r in full["rows"] if r["value"] is not None), reverse=True)
+    assert values == top[:3]
+    asc = report_json("--by", "keyword", "-k", "sessions", "--sort", "sessions:asc", "--limit", "2")
+    assert [r["value"] for r in asc["rows"]] == sorted(v for v in top)[:2]
+
+
+def test_jsonl_one_object_per_line() -> None:
+    r = kpi(
+        "report",
+        "-c",
+        CONFIG,
+        "--as-of",
+        AS_OF,
+        "-f",
+        "jsonl",
+        "-p",
+        "last-month",
+        "--by",
+        "channel",
+        "-k",
+        "leads",
+    )
+    lines = [json.loads(line) for line in r.stdout.splitlines()]
+    assert r.exit_code == 0
+    assert lines[-1]["total"] is True and lines[-1]["channel"] is None
+    assert all(line["kpi"] == "leads" for line in lines)
+
+
+def test_csv_output_parses_and_has_columns() -> None:
+    r = kpi("report", "-c", CONFIG, "--as-of", AS_OF, "-f", "csv", "-p", "last-month", "-k", "ctr")
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert rows[0]["kpi"] == "ctr"
+    assert 0 < float(rows[0]["value"]) < 1  # a fraction, not a formatted string
+
+
+def test_output_file_format_inferred_and_placeholders(tmp_path: Path) -> None:
+    target = tmp_path / "kpi-{period}-{start}-{end}-{as_of}.json"
+    r = kpi(
+        "report",
+        "-c",
+        CONFIG,
+        "--as-of",
+        AS_OF,
+        "-p",
+        "last-month",
+        "-k",
+        "leads",
+        "-o",
+        str(target),
+    )
+    assert r.exit_code == 0, r.stderr
+    written = tmp_path / f"kpi-last-month-2026-10-01-2026-10-31-{AS_OF}.json"
+    assert json.loads(written.read_text())["rows"][0]["kpi"] == "leads"
+    assert r.stdout == ""
+    assert str(written) in r.stderr
+    assert [p.name for p in tmp_path.iterdir()] == [written.name]  # no temp file left
+
+
+def test_quiet_keeps_stderr_empty(tmp_path: Path) -> None:
+    r = kpi(
+        "report", "-c", CONFIG, "--as-of", AS_OF, "-q", "-k", "leads", "-o", str(tmp_path / "x.csv")
+    )
+    assert r.exit_code == 0 and r.stderr == ""
+
+
+def test_no_color_env_and_flag(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kpicli import cli
+
+    monkeypatch.setattr(cli.sys.stdout, "isatty", lambda: True, raising=False)
+    assert cli.use_color(False) is True
+    assert cli.use_color(True) is False
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert cli.use_color(False) is False
+
+
+def test_config_from_env_var() -> None:
+    r = kpi("report", "--as-of", AS_OF, "-k", "leads", "-f", "json", env={"KPI_CONFIG": CONFIG})
+    assert r.exit_code == 0, r.stderr
+
+
+def test_version() -> None:
+    r = kpi("--version")
+    assert r.exit_code == 0 and r.stdout.startswith("kpi ")
+
+
+def test_help_has_examples() -> None:
+    r = kpi("report", "--help")
+    assert r.exit_code == 0 and "Examples" in r.stdout
+
+
+# ------------------------------------------------------------------ errors
+
+
+def error(code: int, *args: str, env: dict[str, str] | None = None) -> str:
+    r = kpi(*args, env=env)
+    assert r.exit_code == code, (r.exit_code, r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr and "Traceback" not in r.stdout
+    assert r.stdout == ""
+    return r.stderr
+
+
+def test_unknown_kpi_exit_2() -> None:
+    msg = error(2, "report", "-c", CONFIG, "-k", "leeds")
+    assert msg == "usage error: unknown KPI `leeds` in --kpi\n  hint: did you mean `leads`?\n"
+
+
+def test_bad_period_exit_2() -> None:
+    msg = error(2, "report", "-c", CONFIG, "-p", "last-fortnight")
+    assert msg.startswith("usage error:") and "last-fortnight" in msg and "hint:" in msg
+
+
+def test_bad_date_exit_2() -> None:
+    msg = error(2, "report", "-c", CONFIG, "--as-of", "15/11/2026")
+    assert "--as-of" in msg and "15/11/2026" in msg
+
+
+def test_bad_grain_exit_2() -> None:
+    msg = error(2, "report", "-c", CONFIG, "--grain", "fortnight")
+    assert "fortnight" in msg
+
+
+def test_compare_with_all_is_usage_error() -> None:
+    msg = error(2, "report", "-c", CONFIG, "--compare", "previous")
+    assert msg.startswith("usage error:") and "--compare" in msg
+
+
+def test_missing_config_exit_2(tmp_path: Path) -> None:
+    msg = error(2, "report", "-c", str(tmp_path / "none.yaml"))
+    assert msg.startswith(f"config error: {tmp_path / 'none.yaml'}: configuration file not found")
+
+
+def test_config_error_names_line_and_key(tmp_path: Path) -> None:
+    text = Path(CONFIG).read_text().replace("formula: spend / leads", "formula: spend / leeds", 1)
+    assert "leeds" in text
+    p = tmp_path / "kpi_config.yaml"
+    p.write_text(text)
+    line = next(i for i, s in enumerate(text.splitlines(), 1) if "spend / leeds" in s)
+    msg = error(2, "report", "-c", str(p))
+    assert f"{p}:{line} kpis." in msg and "unknown KPI `leeds`" in msg
+    assert "did you mean `leads`?" in msg
+
+
+def _broken(tmp_path: Path, old: str, new: str) -> Path:
+    text = Path(CONFIG).read_text()
+    assert old in text
+    text = text.replace(old, new).replace("sample_data/", str(ROOT / "sample_data") + "/")
+    p = tmp_path / "kpi_config.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_missing_file_exit_3(tmp_path: Path) -> None:
+    p = _broken(tmp_path, "crm_leads.csv", "crm_leadz.csv")
+    msg = error(3, "report", "-c", str(p), "-k", "leads")
+    assert msg.startswith("data error:") and "crm_leadz.csv" in msg and "sources.leads.path" in msg
+
+
+def test_missing_column_exit_3(tmp_path: Path) -> None:
+    p = _broken(tmp_path, "SUM(impressions)", "SUM(impresions)")
+    msg = error(3, "report", "-c", str(p))
+    assert "no column `impresions`" in msg and "did you mean `impressions`?" in msg
+
+
+def test_by_missing_column_names_source_and_kpis() -> None:
+    msg = error(3, "report", "-c", CONFIG, "--by", "offer", "-k", "leads,spend")
+    assert "source `ads` has no column `offer`" in msg and "`spend`" in msg
+
+
+def test_bad_where_exit_2() -> None:
+    msg = error(2, "report", "-c", CONFIG, "--where", "channel = ")
+    assert msg.startswith("usage error: invalid --where")
+
+
+def test_unparsable_value_exit_3(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("day,spend\n2026-01-01,1\n2026-02-30,2\n")
+    cfg = tmp_path / "kpi_config.yaml"
+    cfg.write_text(
+        "version: 1\nsources:\n  a: {path: a.csv, date: day}\n"
+        "kpis:\n  s: {source: a, formula: SUM(spend)}\n"
+    )
+    msg = error(3, "report", "-c", str(cfg))
+    assert "2026-02-30" in msg and "a.csv" in msg
+
+
+def test_output_dir_missing_exit_4(tmp_path: Path) -> None:
+    msg = error(4, "report", "-c", CONFIG, "-k", "leads", "-o", str(tmp_path / "no" / "x.json"))
+    assert msg.startswith("output error:")
+
+
+def test_unknown_output_extension_exit_2(tmp_path: Path) -> None:
+    msg = error(2, "report", "-c", CONFIG, "-o", str(tmp_path / "x.weird"))
+    assert "--format" in msg
+
+
+def test_debug_shows_traceback(tmp_path: Path) -> None:
+    r = kpi("report", "-c", str(tmp_path / "none.yaml"), "--debug")
+    assert r.exit_code == 2 and "Traceback" in r.stderr
+
+
+def test_help_does_not_import_polars() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys; from kpicli.cli import app; print('polars' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ}
+    )
+    assert out.stdout.strip() == "False"
