@@ -1,8 +1,9 @@
-"""Plan → Result: run the aggregations, join them, derive, and shape tidy rows.
+"""Plan → Result: run the aggregations, join them, derive, compare, set targets and status.
 
-The only ``collect`` of a report happens here, once, over every aggregation (current and
-totals) with ``pl.collect_all`` so that Polars shares what the plans have in common.
-Non-finite results become null in one place (:func:`_finite`).
+The only ``collect`` of a report happens here, once, over every aggregation (rows and
+totals) with ``pl.collect_all`` so that Polars shares the scans the plans have in common.
+The collected frames are small (one row per bucket × dimension values × KPI); the rest is
+Polars over them. Non-finite results become null in one place (:func:`_finite`).
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from functools import reduce
 import polars as pl
 
 from kpicli import periods
-from kpicli.config import Config
+from kpicli.config import Config, Target
 from kpicli.errors import DataError
 from kpicli.periods import DateRange
-from kpicli.plan import BUCKET, ONE, Plan, Request, build_plan
+from kpicli.plan import BUCKET, CMP, Plan, Request, build_plan
 from kpicli.result import KEY_COLUMNS, VALUE_COLUMNS, KpiInfo, Result
 
 
@@ -25,28 +26,18 @@ def run_report(config: Config, request: Request) -> Result:
     return execute(build_plan(config, request))
 
 
-def _join(frames: list[pl.LazyFrame], keys: list[str]) -> pl.LazyFrame:
-    return reduce(
-        lambda a, b: a.join(b, on=keys, how="full", coalesce=True, nulls_equal=True), frames
-    )
-
-
 def _collect(plan: Plan, frames: list[pl.LazyFrame]) -> list[pl.DataFrame]:
     try:
         return pl.collect_all(frames)
     except pl.exceptions.PolarsError as err:
-        raise _data_error(plan, err) from None
-
-
-def _data_error(plan: Plan, err: Exception) -> DataError:
-    text = str(err).strip().splitlines()
-    detail = text[0] if text else type(err).__name__
-    files = sorted({str(f) for sf in plan.sources.values() for f in sf.files})
-    return DataError(
-        f"cannot compute the report: {detail}",
-        location=", ".join(files),
-        hint="a value does not parse as its column's type; check the column named above",
-    )
+        text = str(err).strip().splitlines()
+        detail = text[0] if text else type(err).__name__
+        files = sorted({str(f) for sf in plan.sources.values() for f in sf.files})
+        raise DataError(
+            f"cannot compute the report: {detail}",
+            location=", ".join(files),
+            hint="a value does not parse as its column's type; check the column named above",
+        ) from None
 
 
 def _finite(frame: pl.DataFrame, names: list[str]) -> pl.DataFrame:
@@ -56,10 +47,18 @@ def _finite(frame: pl.DataFrame, names: list[str]) -> pl.DataFrame:
     )
 
 
-def _derive(plan: Plan, wide: pl.DataFrame) -> pl.DataFrame:
-    cfg = plan.config
+def _wide(plan: Plan, frames: list[pl.DataFrame], keys: list[str]) -> pl.DataFrame:
+    """Join every aggregation on the keys (full outer), then evaluate derived KPIs."""
+    names = [n for a in plan.aggregations for n in a.formulas]
+    if frames:
+        wide = reduce(
+            lambda a, b: a.join(b, on=keys, how="full", coalesce=True, nulls_equal=True), frames
+        )
+    else:
+        wide = pl.DataFrame(schema={BUCKET: pl.Date, CMP: pl.Boolean})
+    wide = _finite(wide, [n for n in names if n in wide.columns])
     for name in plan.derived:
-        expr = pl.sql_expr(cfg.kpis[name].formula).cast(pl.Float64)
+        expr = pl.sql_expr(plan.config.kpis[name].formula).cast(pl.Float64)
         wide = _finite(wide.with_columns(expr.alias(name)), [name])
     return wide
 
@@ -67,91 +66,202 @@ def _derive(plan: Plan, wide: pl.DataFrame) -> pl.DataFrame:
 def _data_range(plan: Plan, frames: list[pl.DataFrame]) -> DateRange | None:
     firsts, lasts = [], []
     for frame in frames:
+        current = frame.filter(~pl.col(CMP))
         for agg in plan.aggregations:
-            if agg.first in frame.columns:
-                firsts.append(frame[agg.first].min())
-                lasts.append(frame[agg.last].max())
+            if agg.first in current.columns:
+                firsts.append(current[agg.first].min())
+                lasts.append(current[agg.last].max())
     firsts = [d for d in firsts if d is not None]
     lasts = [d for d in lasts if d is not None]
-    if not firsts:
-        return None
-    return DateRange(min(firsts), max(lasts))
+    return DateRange(min(firsts), max(lasts)) if firsts else None
 
 
-def _wide(plan: Plan, frames: list[pl.DataFrame], keys: list[str]) -> pl.DataFrame:
-    names = [n for a in plan.aggregations for n in a.formulas]
-    if not frames:
-        wide = pl.DataFrame({ONE: [0]})
-    else:
-        wide = reduce(
-            lambda a, b: a.join(b, on=keys, how="full", coalesce=True, nulls_equal=True), frames
-        )
-    wide = _finite(wide, names)
-    return _derive(plan, wide)
-
-
-def _bounds(plan: Plan, wide: pl.DataFrame, rng: DateRange | None) -> pl.DataFrame:
-    """Add period_start / period_end: the period, or each bucket clipped to it."""
-    if plan.grain is None:
-        start = rng.start if rng else None
-        end = rng.end if rng else None
-        return wide.with_columns(
-            pl.lit(start, dtype=pl.Date).alias("period_start"),
-            pl.lit(end, dtype=pl.Date).alias("period_end"),
-        )
+def _bucket_table(plan: Plan, frames: list[pl.DataFrame]) -> tuple[pl.DataFrame, DateRange | None]:
+    """BUCKET → period_start, period_end (and the report's period)."""
     week_start = plan.config.settings.week_start
-    starts = wide[BUCKET].drop_nulls().unique().to_list()
-    mapping: dict[date, tuple[date, date]] = {}
-    for s in starts:  # one per bucket, not per row
-        b = periods.bucket(s, plan.grain, week_start)
-        clipped = b.clip(rng) if rng else b
-        b = clipped or b
-        mapping[s] = (b.start, b.end)
-    lookup = pl.DataFrame(
+    if plan.buckets:
+        ranges = plan.buckets
+        keys: list[date | None] = [b.start for b in ranges]
+        period = plan.period.range
+    else:  # --period all: the buckets the data falls in, clipped to its first/last dates
+        period = _data_range(plan, frames)
+        if plan.grain is None or period is None:
+            ranges = [period] if period else []
+            keys = [None] * len(ranges)
+        else:
+            starts = sorted(
+                {d for f in frames for d in f[BUCKET].drop_nulls().to_list()} if frames else set()
+            )
+            keys = list(starts)
+            ranges = [periods.bucket(s, plan.grain, week_start).clip(period) for s in starts]
+    table = pl.DataFrame(
         {
-            BUCKET: list(mapping),
-            "__s": [v[0] for v in mapping.values()],
-            "__e": [v[1] for v in mapping.values()],
+            BUCKET: keys,
+            "period_start": [r.start for r in ranges],
+            "period_end": [r.end for r in ranges],
         },
-        schema={BUCKET: pl.Date, "__s": pl.Date, "__e": pl.Date},
+        schema={BUCKET: pl.Date, "period_start": pl.Date, "period_end": pl.Date},
     )
-    out = wide.join(lookup, on=BUCKET, how="left")
-    return out.drop(BUCKET).rename({"__s": "period_start", "__e": "period_end"})
+    return table.with_row_index("__b"), period
 
 
-def _sort_limit(plan: Plan, wide: pl.DataFrame) -> pl.DataFrame:
+def _sort_limit(plan: Plan, cur: pl.DataFrame, dims: tuple[str, ...]) -> pl.DataFrame:
     req = plan.request
-    by = ["period_start", *plan.dimensions]
+    if not dims:
+        return cur.sort("__b")
     if req.sort:
         name, _, direction = req.sort.partition(":")
-        descending = direction.lower() != "asc"
-        wide = wide.sort(["period_start", name], descending=[False, descending], nulls_last=True)
+        cur = cur.sort(
+            ["__b", name, *dims],
+            descending=[False, direction.lower() != "asc", *[False] * len(dims)],
+            nulls_last=True,
+        )
     else:
-        wide = wide.sort(by, nulls_last=True)
+        cur = cur.sort(["__b", *dims], nulls_last=True)
     if req.limit is not None:
-        wide = wide.with_columns(pl.int_range(pl.len()).over("period_start").alias("__rank"))
-        wide = wide.filter(pl.col("__rank") < req.limit).drop("__rank")
-    return wide
+        cur = cur.filter(pl.int_range(pl.len()).over("__b") < req.limit)
+    return cur
 
 
-def _tidy(plan: Plan, wide: pl.DataFrame, dims: tuple[str, ...]) -> pl.DataFrame:
-    ids = ["period_start", "period_end", *dims]
-    wide = wide.with_row_index("__order")
+def _long(plan: Plan, wide: pl.DataFrame, ids: list[str], value: str) -> pl.DataFrame:
     for n in plan.selected:
         if n not in wide.columns:
             wide = wide.with_columns(pl.lit(None, dtype=pl.Float64).alias(n))
-    long = wide.unpivot(
-        index=["__order", *ids], on=plan.selected, variable_name="kpi", value_name="value"
+    long = wide.unpivot(index=ids, on=plan.selected, variable_name="kpi", value_name=value)
+    return long.with_columns(pl.col(value).cast(pl.Float64))
+
+
+def _frame(
+    plan: Plan, frames: list[pl.DataFrame], table: pl.DataFrame, dims: tuple[str, ...]
+) -> pl.DataFrame:
+    """Tidy rows (value, previous, change) for one set of keys (rows or totals)."""
+    keys = [BUCKET, CMP, *dims]
+    wide = _wide(plan, frames, keys)
+    cur = wide.filter(~pl.col(CMP)).drop(CMP)
+    if not dims:  # a row for every bucket, even one without data
+        cur = table.select(BUCKET).join(cur, on=BUCKET, how="left", nulls_equal=True)
+    cur = cur.join(table.select(BUCKET, "__b"), on=BUCKET, how="inner", nulls_equal=True)
+    cur = _sort_limit(plan, cur, dims).with_row_index("__order")
+    ids = ["__order", "__b", BUCKET, *dims]
+    long = _long(plan, cur, ids, "value")
+    if plan.counterparts:
+        prev = _long(plan, wide.filter(pl.col(CMP)).drop(CMP), [BUCKET, *dims], "previous")
+        long = long.join(prev, on=["kpi", BUCKET, *dims], how="left", nulls_equal=True)
+    else:
+        long = long.with_columns(pl.lit(None, dtype=pl.Float64).alias("previous"))
+    change = pl.col("value") - pl.col("previous")
+    long = long.with_columns(change.alias("change"))
+    long = long.with_columns(
+        pl.when(pl.col("previous") != 0)
+        .then(pl.col("change") / pl.col("previous").abs())
+        .alias("change_pct")
     )
-    rank = pl.DataFrame(
-        {"kpi": plan.selected, "__k": list(range(len(plan.selected)))},
-        schema={"kpi": pl.Utf8, "__k": pl.Int64},
-    )
+    rank = pl.DataFrame({"kpi": plan.selected, "__k": range(len(plan.selected))})
     long = long.join(rank, on="kpi").sort(["__k", "__order"]).drop("__k", "__order")
-    nulls = [pl.lit(None, dtype=pl.Float64).alias(c) for c in VALUE_COLUMNS[1:-1]]
-    long = long.with_columns(pl.col("value").cast(pl.Float64), *nulls)
-    long = long.with_columns(pl.lit(None, dtype=pl.Utf8).alias("status"))
-    return long.select(*KEY_COLUMNS, *dims, *VALUE_COLUMNS)
+    return long.join(table.drop("__b"), on=BUCKET, how="left", nulls_equal=True)
+
+
+def _targets(plan: Plan, long: pl.DataFrame, dims: tuple[str, ...]) -> pl.DataFrame:
+    """target, expected, pace, projected and status of each row, as SPEC.md defines them."""
+    cfg, as_of = plan.config, plan.as_of
+    week_start = cfg.settings.week_start
+    parts = []
+    for (name,), part in long.group_by("kpi", maintain_order=True):
+        kpi = cfg.kpis[str(name)]
+        t = kpi.target
+        if t is None:
+            parts.append(_no_target(part))
+            continue
+        part = part.with_columns(_base(t, dims).cast(pl.Float64).alias("__base"))
+        if t.per is not None:
+            spans = part.select("period_start", "period_end").unique().drop_nulls()
+            factors = []
+            for start, end in spans.iter_rows():  # one per bucket, not per data row
+                whole = DateRange(start, end)
+                running = start <= as_of < end
+                f = periods.prorated_target(1.0, t.per, whole, week_start)
+                e = (
+                    periods.prorated_target(1.0, t.per, DateRange(start, as_of), week_start)
+                    if running
+                    else None
+                )
+                elapsed = (as_of - start).days + 1 if running else None
+                factors.append((start, end, f, e, whole.days, elapsed))
+            ftable = pl.DataFrame(
+                factors,
+                schema={
+                    "period_start": pl.Date,
+                    "period_end": pl.Date,
+                    "__f": pl.Float64,
+                    "__e": pl.Float64,
+                    "__days": pl.Float64,
+                    "__elapsed": pl.Float64,
+                },
+                orient="row",
+            )
+            part = part.join(ftable, on=["period_start", "period_end"], how="left")
+            part = part.with_columns(
+                (pl.col("__base") * pl.col("__f")).alias("target"),
+                (pl.col("__base") * pl.col("__e")).alias("expected"),
+            ).with_columns(
+                (pl.col("value") / pl.col("expected")).alias("pace"),
+                (pl.col("value") * pl.col("__days") / pl.col("__elapsed")).alias("projected"),
+            )
+            part = part.drop("__f", "__e", "__days", "__elapsed")
+        else:
+            part = part.with_columns(
+                pl.col("__base").alias("target"),
+                *(
+                    pl.lit(None, dtype=pl.Float64).alias(c)
+                    for c in ("expected", "pace", "projected")
+                ),
+            )
+        part = _finite(part, ["target", "expected", "pace", "projected"])
+        ratio = pl.coalesce(pl.col("pace"), pl.col("value") / pl.col("target"))
+        parts.append(part.drop("__base").with_columns(_status(ratio, kpi.better, t.tolerance)))
+    if not parts:
+        return _no_target(long)
+    return pl.concat(parts, how="vertical")
+
+
+def _no_target(part: pl.DataFrame) -> pl.DataFrame:
+    return part.with_columns(
+        *(
+            pl.lit(None, dtype=pl.Float64).alias(c)
+            for c in ("target", "expected", "pace", "projected")
+        ),
+        pl.lit(None, dtype=pl.Utf8).alias("status"),
+    )
+
+
+def _base(t: Target, dims: tuple[str, ...]) -> pl.Expr:
+    """The row's target amount before prorating: by dimension value, else value, else total."""
+    if t.by is None:
+        return pl.lit(t.value if dims or t.total is None else t.total, dtype=pl.Float64)
+    if t.by not in dims:
+        return pl.lit(t.total, dtype=pl.Float64)
+    col = pl.col(t.by)
+    if not t.values:
+        return pl.lit(t.value, dtype=pl.Float64)
+    return col.replace_strict(
+        list(t.values), list(t.values.values()), default=t.value, return_dtype=pl.Float64
+    )
+
+
+def _status(ratio: pl.Expr, better: str, tolerance: float) -> pl.Expr:
+    ok = ratio >= 1 if better == "higher" else ratio <= 1
+    warn = ratio >= 1 - tolerance if better == "higher" else ratio <= 1 + tolerance
+    finite = ratio.is_finite()
+    return (
+        pl.when(finite & ok)
+        .then(pl.lit("ok"))
+        .when(finite & warn)
+        .then(pl.lit("warn"))
+        .when(finite)
+        .then(pl.lit("bad"))
+        .otherwise(None)
+        .alias("status")
+    )
 
 
 def execute(plan: Plan) -> Result:
@@ -163,33 +273,32 @@ def execute(plan: Plan) -> Result:
     frames = _collect(plan, lazy)
     n = len(plan.aggregations)
     row_frames, total_frames = frames[:n], frames[n:]
+    table, period = _bucket_table(plan, row_frames)
 
-    rng = plan.period.range
-    if rng is not None:
-        rng = rng.clip(DateRange(rng.start, max(rng.start, plan.as_of))) or rng
-    else:
-        rng = _data_range(plan, row_frames)
-
-    wide = _bounds(plan, _wide(plan, row_frames, plan.keys), rng)
-    wide = _sort_limit(plan, wide)
-    rows = _tidy(plan, wide, dims)
+    rows = _targets(plan, _frame(plan, row_frames, table, dims), dims)
+    rows = rows.select(*KEY_COLUMNS, *dims, *VALUE_COLUMNS)
     totals = None
     if dims:
-        twide = _bounds(plan, _wide(plan, total_frames, plan.total_keys), rng)
-        totals = _tidy(plan, twide.sort("period_start", nulls_last=True), ())
+        totals = _targets(plan, _frame(plan, total_frames, table, ()), ())
+        totals = totals.select(*KEY_COLUMNS, *VALUE_COLUMNS)
 
     cfg = plan.config
-    kpis = {n: _info(cfg, n) for n in plan.selected}
+    comparison = None
+    if plan.counterparts:
+        comparison = (
+            min(c.start for c in plan.counterparts),
+            max(c.end for c in plan.counterparts),
+        )
     return Result(
         rows=rows,
         totals=totals,
-        kpis=kpis,
+        kpis={n: _info(cfg, n) for n in plan.selected},
         dimensions=dims,
         grain=plan.grain,
         as_of=plan.as_of,
-        period=(rng.start, rng.end) if rng else None,
+        period=(period.start, period.end) if period else None,
         period_label=plan.period.text,
-        comparison=(plan.comparison.start, plan.comparison.end) if plan.comparison else None,
+        comparison=comparison,
         generated_at=datetime.now(UTC).replace(microsecond=0),
         currency=cfg.settings.currency,
         locale=cfg.settings.locale,

@@ -23,9 +23,10 @@ from kpicli.formula import parse, with_filter
 from kpicli.periods import DateRange, Period
 from kpicli.sources.read import SourceFrame, scan_source
 
-#: Internal key when a report has neither grain nor dimensions (one row per aggregation).
-ONE = "__one"
-BUCKET = "period_start"
+#: Key of a row's time bucket (its first day) while aggregating.
+BUCKET = "__bucket"
+#: True on rows aggregated for the comparison period (--compare).
+CMP = "__cmp"
 
 
 @dataclass(frozen=True)
@@ -78,17 +79,38 @@ class Plan:
     selected: list[str]  # KPIs shown, in order
     derived: list[str]  # derived KPIs to evaluate after the join, dependencies first
     sources: dict[str, SourceFrame]
+    buckets: list[DateRange] = field(default_factory=list)  # empty for --period all
+    counterparts: list[DateRange] = field(default_factory=list)  # one per bucket (--compare)
     aggregations: list[Aggregation] = field(default_factory=list)
 
     @property
     def keys(self) -> list[str]:
         """Join keys of the rows frame."""
-        keys = ([BUCKET] if self.grain else []) + list(self.dimensions)
-        return keys or [ONE]
+        return [BUCKET, CMP, *self.dimensions]
 
     @property
     def total_keys(self) -> list[str]:
-        return [BUCKET] if self.grain else [ONE]
+        return [BUCKET, CMP]
+
+    def calendar(self) -> pl.DataFrame | None:
+        """Each day counted → the bucket it counts for, and whether for the comparison.
+
+        A day can count twice (in its own bucket and as the counterpart of the next one), so
+        joining rows on it aggregates current and comparison values in one pass over the data.
+        None for ``--period all``, where buckets come from truncating the dates.
+        """
+        if not self.buckets:
+            return None
+        parts = []
+        for i, b in enumerate(self.buckets):
+            counted = b.clip(DateRange(b.start, max(b.start, self.as_of)))
+            if counted is not None and b.start <= self.as_of:
+                parts.append(_days(counted, b.start, False))
+            if self.counterparts:
+                parts.append(_days(self.counterparts[i], b.start, True))
+        if not parts:
+            return pl.DataFrame(schema={"__day": pl.Date, BUCKET: pl.Date, CMP: pl.Boolean})
+        return pl.concat(parts)
 
     def describe(self) -> dict[str, Any]:
         """A plain description of the plan (for `kpi explain` and --debug)."""
@@ -142,6 +164,13 @@ def resolve_period(cfg: Config, request: Request, as_of: date) -> Period:
     return period
 
 
+def _days(rng: DateRange, bucket_start: date, cmp: bool) -> pl.DataFrame:
+    days = pl.date_range(rng.start, rng.end, "1d", eager=True).alias("__day")
+    return pl.DataFrame(
+        [days, pl.repeat(bucket_start, len(days), eager=True, dtype=pl.Date).alias(BUCKET)]
+    ).with_columns(pl.lit(cmp).alias(CMP))
+
+
 def _bucket(col: str, grain: str, week_start: str) -> pl.Expr:
     c = pl.col(col)
     if grain == "day":
@@ -192,6 +221,22 @@ def build_plan(cfg: Config, request: Request) -> Plan:
     sources = {s: scan_source(cfg, s) for s in dict.fromkeys(s for s, _ in by_source)}
     plan = Plan(cfg, request, as_of, period, comparison, grain, dims, selected, derived, sources)
 
+    week_start = cfg.settings.week_start
+    if period.range is not None:
+        plan.buckets = periods.buckets(period.range, grain, week_start) if grain else [period.range]
+        if grain:  # buckets wholly after --as-of have nothing to count yet
+            plan.buckets = [b for b in plan.buckets if b.start <= as_of] or plan.buckets[:1]
+        if request.compare != "none":
+            if grain:
+                plan.counterparts = [
+                    periods.counterpart(b, request.compare, grain, as_of=as_of)
+                    for b in plan.buckets
+                ]
+            else:
+                assert comparison is not None
+                plan.counterparts = [comparison]
+    calendar = plan.calendar()
+
     for (sname, date_col), names in by_source.items():
         sf = sources[sname]
         _check_columns(cfg, sf, names, dims, request.where)
@@ -207,18 +252,19 @@ def build_plan(cfg: Config, request: Request) -> Plan:
                     hint="its KPIs cover the whole file: use --period all, or set "
                     f"`date:` on source `{sname}`",
                 )
+            lf = lf.with_columns(
+                pl.lit(None, dtype=pl.Date).alias(BUCKET), pl.lit(False).alias(CMP)
+            )
+        elif calendar is None:
+            lf = lf.filter(pl.col(date_col) <= as_of)
+            bucket = _bucket(date_col, grain, week_start) if grain else pl.lit(None, pl.Date)
+            lf = lf.with_columns(bucket.alias(BUCKET), pl.lit(False).alias(CMP))
         else:
+            spans = [*plan.buckets, *plan.counterparts]
             d = pl.col(date_col)
-            keep = d <= as_of
-            if period.range is not None:
-                start = comparison.start if comparison else period.range.start
-                start = min(start, period.range.start)
-                keep = keep & d.is_between(start, period.range.end)
-            lf = lf.filter(keep)
-            if grain:
-                lf = lf.with_columns(
-                    _bucket(date_col, grain, cfg.settings.week_start).alias(BUCKET)
-                )
+            low, high = min(r.start for r in spans), min(max(r.end for r in spans), as_of)
+            lf = lf.filter(d.is_between(low, high))  # pushed down to the scan
+            lf = lf.join(calendar.lazy(), left_on=date_col, right_on="__day", how="inner")
         formulas = {n: with_filter(cfg.kpis[n].formula, cfg.kpis[n].filter) for n in names}
         exprs = [_agg(cfg, n, text) for n, text in formulas.items()]
         agg = Aggregation(sname, date_col, formulas, lf, None)
@@ -228,9 +274,9 @@ def build_plan(cfg: Config, request: Request) -> Plan:
                 pl.col(date_col).max().alias(agg.last),
             ]
         lf = lf.with_columns(pl.col(dim).cast(pl.Utf8) for dim in dims)
-        agg.rows = _aggregate(lf, plan.keys, exprs)
+        agg.rows = lf.group_by(plan.keys).agg(exprs)
         if dims:
-            agg.totals = _aggregate(lf, plan.total_keys, exprs)
+            agg.totals = lf.group_by(plan.total_keys).agg(exprs)
         plan.aggregations.append(agg)
     return plan
 
@@ -255,12 +301,6 @@ def _agg(cfg: Config, name: str, text: str) -> pl.Expr:
             f"invalid formula `{text}`: {str(err).splitlines()[0]}",
             location=cfg.where("kpis", name, "formula"),
         ) from None
-
-
-def _aggregate(lf: pl.LazyFrame, keys: list[str], exprs: list[pl.Expr]) -> pl.LazyFrame:
-    if keys == [ONE]:
-        return lf.select(exprs).with_columns(pl.lit(0, dtype=pl.Int8).alias(ONE))
-    return lf.group_by(keys).agg(exprs)
 
 
 def _check_columns(

@@ -54,11 +54,11 @@ def test_report_table_shows_every_visible_kpi() -> None:
         ("last-30-days", "2026-10-17", AS_OF),
         ("this-week", "2026-11-09", AS_OF),
         ("last-week", "2026-11-02", "2026-11-08"),
-        ("this-month", "2026-11-01", AS_OF),
+        ("this-month", "2026-11-01", "2026-11-30"),
         ("last-month", "2026-10-01", "2026-10-31"),
-        ("this-quarter", "2026-10-01", AS_OF),
+        ("this-quarter", "2026-10-01", "2026-12-31"),
         ("last-quarter", "2026-07-01", "2026-09-30"),
-        ("this-year", "2026-01-01", AS_OF),
+        ("this-year", "2026-01-01", "2026-12-31"),
         ("last-year", "2025-01-01", "2025-12-31"),
         ("2026-10", "2026-10-01", "2026-10-31"),
         ("2026-Q3", "2026-07-01", "2026-09-30"),
@@ -68,6 +68,7 @@ def test_report_table_shows_every_visible_kpi() -> None:
     ],
 )
 def test_every_period_form(period: str, start: str, end: str) -> None:
+    """A running period keeps its calendar bounds; rows after --as-of are not counted."""
     data = report_json("-p", period, "-k", "leads")
     assert data["period"] == {"start": start, "end": end}
     assert data["as_of"] == AS_OF
@@ -104,7 +105,7 @@ def test_grain_month_one_row_per_bucket() -> None:
     data = report_json("-p", "2026", "--grain", "month", "-k", "mqls")
     starts = [r["period_start"] for r in data["rows"]]
     assert starts == [f"2026-{m:02d}-01" for m in range(1, 12)]
-    assert data["rows"][-1]["period_end"] == AS_OF  # the running month is cut at --as-of
+    assert data["rows"][-1]["period_end"] == "2026-11-30"  # the running month, counted to as-of
     assert data["grain"] == "month"
 
 

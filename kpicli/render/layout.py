@@ -1,0 +1,170 @@
+"""The shape of a human-readable report, shared by the terminal table and markdown.
+
+It decides which optional columns appear and in which order KPI rows and totals are shown;
+it formats nothing and computes no KPI value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from kpicli.render.units import (
+    change_is_good,
+    format_change,
+    format_ratio,
+    format_status,
+    format_value,
+    sparkline,
+)
+from kpicli.result import KpiInfo
+
+if TYPE_CHECKING:
+    from kpicli.result import Result
+
+#: Optional columns: (key, title, the row fields that make the column appear).
+OPTIONAL_COLUMNS = (
+    ("previous", "Previous", ("previous",)),
+    ("change", "Change", ("change", "change_pct")),
+    ("target", "Target", ("target",)),
+    ("pace", "Pace", ("pace",)),
+    ("projected", "Projected", ("projected",)),
+    ("status", "Status", ("status",)),
+)
+
+STATUS_STYLES = {"ok": "green", "warn": "yellow", "bad": "red"}
+
+Record = dict[str, Any]
+
+
+@dataclass
+class Line:
+    """One displayed row: a KPI row or a total, and whether it opens its time bucket."""
+
+    record: Record
+    is_total: bool = False
+    first_of_bucket: bool = True
+
+
+@dataclass
+class Section:
+    """All lines of one KPI, with its sparkline over buckets (``--grain`` only)."""
+
+    info: KpiInfo
+    lines: list[Line] = field(default_factory=list)
+    spark: str = ""
+
+
+def group_by(records: list[Record], *keys: str) -> dict[tuple[Any, ...], list[Record]]:
+    """Records grouped by the values of ``keys``, keeping order of first appearance."""
+    groups: dict[tuple[Any, ...], list[Record]] = {}
+    for record in records:
+        groups.setdefault(tuple(record.get(k) for k in keys), []).append(record)
+    return groups
+
+
+def optional_columns(result: Result) -> list[tuple[str, str]]:
+    """``(key, title)`` of the optional columns that have at least one value in the result."""
+    records = result.rows.to_dicts()
+    if result.totals is not None:
+        records += result.totals.to_dicts()
+    return [
+        (key, title)
+        for key, title, fields in OPTIONAL_COLUMNS
+        if any(r.get(f) is not None for r in records for f in fields)
+    ]
+
+
+def kpi_info(result: Result, name: str) -> KpiInfo:
+    """The KPI's description, or a bare one for a KPI the result does not describe."""
+    return result.kpis.get(name) or KpiInfo(name=name, label=name)
+
+
+def dimension_text(value: Any) -> str:
+    """A dimension value as shown: ``(blank)`` for null, ISO dates, else ``str``."""
+    if value is None:
+        return "(blank)"
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def sections(result: Result) -> list[Section]:
+    """One section per KPI, in ``result.kpis`` order (then any undeclared KPI).
+
+    With dimensions, each time bucket's rows are followed by that bucket's total. With a
+    grain, the sparkline follows the KPI's value over buckets (its totals when there are
+    dimensions); it is empty when there is a single bucket.
+    """
+    rows = group_by(result.rows.to_dicts(), "kpi")
+    totals = group_by(result.totals.to_dicts(), "kpi") if result.totals is not None else {}
+    names = dict.fromkeys(k for k in result.kpis if (k,) in rows or (k,) in totals)
+    names.update(dict.fromkeys(k for (k,) in [*rows, *totals]))
+
+    out = []
+    for name in names:
+        kpi_rows = rows.get((name,), [])
+        kpi_totals = totals.get((name,), [])
+        section = Section(info=kpi_info(result, name))
+        if result.dimensions:
+            row_buckets = group_by(kpi_rows, "period_start", "period_end")
+            total_buckets = group_by(kpi_totals, "period_start", "period_end")
+            for bucket in dict.fromkeys([*row_buckets, *total_buckets]):
+                bucket_lines = [Line(r) for r in row_buckets.get(bucket, [])]
+                bucket_lines += [Line(t, is_total=True) for t in total_buckets.get(bucket, [])]
+                for index, line in enumerate(bucket_lines):
+                    line.first_of_bucket = index == 0
+                section.lines += bucket_lines
+        else:
+            section.lines = [Line(r) for r in kpi_rows]
+        if result.grain is not None:
+            series = group_by(kpi_totals if result.dimensions else kpi_rows, "period_start")
+            if len(series) > 1:
+                section.spark = sparkline([group[0].get("value") for group in series.values()])
+        out.append(section)
+    return out
+
+
+def change_style(record: Record, better: str) -> str:
+    """``green`` when the change goes the way ``better`` wants, ``red`` when not, else ``""``."""
+    good = change_is_good(record.get("change"), better)
+    if good is None:
+        good = change_is_good(record.get("change_pct"), better)
+    return "" if good is None else "green" if good else "red"
+
+
+def value_texts(
+    record: Record, info: KpiInfo, extra: list[tuple[str, str]], result: Result
+) -> list[tuple[str, str]]:
+    """``(text, style)`` of the Value column then of each optional column in ``extra``.
+
+    Missing value, previous and change show ``–``; a missing target, pace, projection or
+    status is blank (there is nothing to say, rather than a value missing).
+    """
+
+    def fmt(value: Any) -> str:
+        return format_value(value, info.unit, currency=result.currency, locale=result.locale)
+
+    out = [(fmt(record.get("value")), "")]
+    for key, _ in extra:
+        value = record.get(key)
+        if key == "previous":
+            out.append((fmt(value), ""))
+        elif key == "change":
+            text = format_change(
+                record.get("change"),
+                record.get("change_pct"),
+                info.unit,
+                currency=result.currency,
+                locale=result.locale,
+            )
+            out.append((text, change_style(record, info.better)))
+        elif value is None:
+            out.append(("", ""))
+        elif key == "pace":
+            out.append((format_ratio(value, locale=result.locale), ""))
+        elif key == "status":
+            out.append((format_status(value), STATUS_STYLES.get(value, "")))
+        else:
+            out.append((fmt(value), ""))
+    return out

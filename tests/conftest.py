@@ -1,0 +1,42 @@
+"""Shared pytest options and fixtures.
+
+``--update-golden`` rewrites the golden files under ``tests/golden/`` instead of comparing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+GOLDEN_DIR = Path(__file__).parent / "golden"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        default=False,
+        help="write rendered output to tests/golden/ instead of comparing with it",
+    )
+
+
+@pytest.fixture
+def golden(request: pytest.FixtureRequest) -> Callable[[str, str], None]:
+    """``golden("name.txt", text)``: assert ``text`` equals ``tests/golden/name.txt``.
+
+    With ``--update-golden``, or when the file does not exist yet, the file is written instead.
+    """
+    update = request.config.getoption("--update-golden")
+
+    def check(name: str, text: str) -> None:
+        path = GOLDEN_DIR / name
+        if update or not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(text.encode("utf-8"))
+            return
+        expected = path.read_bytes().decode("utf-8")
+        assert text == expected, f"{name} differs from {path} (re-run with --update-golden)"
+
+    return check
