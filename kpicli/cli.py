@@ -252,7 +252,7 @@ def report(
                 _err(f"wrote {path}")
         else:
             color = use_color(no_color) and chosen == "table"
-            width = shutil.get_terminal_size((100, 24)).columns if sys.stdout.isatty() else None
+            width = shutil.get_terminal_size((100, 24)).columns if sys.stdout.isatty() else 200
             data = render(result, chosen, color=color, width=width, raw=raw, wide=wide)
             out = sys.stdout.buffer if hasattr(sys.stdout, "buffer") else None
             if out is not None:

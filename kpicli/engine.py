@@ -47,15 +47,33 @@ def _finite(frame: pl.DataFrame, names: list[str]) -> pl.DataFrame:
     )
 
 
-def _wide(plan: Plan, frames: list[pl.DataFrame], keys: list[str]) -> pl.DataFrame:
-    """Join every aggregation on the keys (full outer), then evaluate derived KPIs."""
-    names = [n for a in plan.aggregations for n in a.formulas]
-    if frames:
+def _wide(
+    plan: Plan, frames: list[pl.DataFrame], keys: list[str], skeleton: pl.DataFrame | None
+) -> pl.DataFrame:
+    """Join every aggregation on the keys, then evaluate derived KPIs.
+
+    With dimensions the join is full outer (a dimension value missing from a source has null
+    KPIs of that source, as in SQL). Without, ``skeleton`` lists every bucket: an aggregation
+    without rows in a bucket takes its KPIs' values over no rows (COUNT 0, SUM null).
+    """
+    if skeleton is not None:
+        wide = skeleton
+        for frame in frames:
+            wide = wide.join(frame, on=keys, how="left", nulls_equal=True)
+        for agg in plan.aggregations:
+            if agg.count in wide.columns:
+                missing = pl.col(agg.count).is_null()
+                wide = wide.with_columns(
+                    pl.when(missing).then(pl.lit(v, dtype=pl.Float64)).otherwise(pl.col(n)).alias(n)
+                    for n, v in agg.empty.items()
+                )
+    elif frames:
         wide = reduce(
             lambda a, b: a.join(b, on=keys, how="full", coalesce=True, nulls_equal=True), frames
         )
     else:
         wide = pl.DataFrame(schema={BUCKET: pl.Date, CMP: pl.Boolean})
+    names = [n for a in plan.aggregations for n in a.formulas]
     wide = _finite(wide, [n for n in names if n in wide.columns])
     for name in plan.derived:
         expr = pl.sql_expr(plan.config.kpis[name].formula).cast(pl.Float64)
@@ -136,10 +154,12 @@ def _frame(
 ) -> pl.DataFrame:
     """Tidy rows (value, previous, change) for one set of keys (rows or totals)."""
     keys = [BUCKET, CMP, *dims]
-    wide = _wide(plan, frames, keys)
-    cur = wide.filter(~pl.col(CMP)).drop(CMP)
+    skeleton = None
     if not dims:  # a row for every bucket, even one without data
-        cur = table.select(BUCKET).join(cur, on=BUCKET, how="left", nulls_equal=True)
+        flags = pl.DataFrame({CMP: [False, True] if plan.counterparts else [False]})
+        skeleton = table.select(BUCKET).join(flags, how="cross")
+    wide = _wide(plan, frames, keys, skeleton)
+    cur = wide.filter(~pl.col(CMP)).drop(CMP)
     cur = cur.join(table.select(BUCKET, "__b"), on=BUCKET, how="inner", nulls_equal=True)
     cur = _sort_limit(plan, cur, dims).with_row_index("__order")
     ids = ["__order", "__b", BUCKET, *dims]

@@ -55,6 +55,12 @@ class Aggregation:
     formulas: dict[str, str]  # KPI name → SQL aggregate (its filter attached)
     rows: pl.LazyFrame  # keyed by grain bucket and dimensions
     totals: pl.LazyFrame | None  # keyed by grain bucket only (when there are dimensions)
+    empty: dict[str, float | None] = field(default_factory=dict)  # the KPIs over no rows
+
+    @property
+    def count(self) -> str:
+        """Rows aggregated in a group: null after a join means the group had none."""
+        return f"__n_{self.source}_{self.date_column}"
 
     @property
     def first(self) -> str:
@@ -268,6 +274,9 @@ def build_plan(cfg: Config, request: Request) -> Plan:
         formulas = {n: with_filter(cfg.kpis[n].formula, cfg.kpis[n].filter) for n in names}
         exprs = [_agg(cfg, n, text) for n, text in formulas.items()]
         agg = Aggregation(sname, date_col, formulas, lf, None)
+        # SQL over no rows: COUNT is 0, SUM is null; buckets without rows take these values
+        agg.empty = pl.DataFrame(schema=sf.schema).select(exprs).row(0, named=True)
+        exprs.append(pl.len().alias(agg.count))
         if date_col is not None:
             exprs += [
                 pl.col(date_col).min().alias(agg.first),
