@@ -78,3 +78,35 @@ def with_filter(text: str, predicate: str | None) -> str:
         return node
 
     return tree.transform(wrap, copy=False).sql()
+
+
+EXACT = exp.DataType.build("DECIMAL(38, 9)")
+
+
+def exact_sums(text: str, float_columns: set[str] | frozenset[str]) -> str:
+    """Sum floating-point columns as decimals: exact to the cent, and the same every run.
+
+    Polars adds floats in parallel, in an order that varies between runs, so the last bits
+    of a float SUM (and AVG) change from run to run. Each SUM/AVG whose argument uses a
+    float column gets it as ``DECIMAL(38, 9)`` (an exact, order-independent sum); the
+    aggregate (with its FILTER) is cast back to DOUBLE, so that formula arithmetic (and
+    division by zero, which becomes null) stays in floating point.
+    """
+    tree = _parse(text).copy()
+    targets = [
+        node
+        for node in tree.find_all(exp.Sum, exp.Avg)
+        if any(c.name in float_columns for c in node.find_all(exp.Column))
+    ]
+    if not targets:
+        return text
+    for node in targets:
+        arg = node.this
+        arg.replace(exp.TryCast(this=arg.copy(), to=EXACT.copy()))
+        outer = node.parent if isinstance(node.parent, exp.Filter) else node
+        cast = exp.Cast(this=outer.copy(), to=exp.DataType.build("DOUBLE"))
+        if outer is tree:
+            tree = cast
+        else:
+            outer.replace(cast)
+    return tree.sql()

@@ -19,7 +19,7 @@ import polars as pl
 from kpicli import periods
 from kpicli.config import Config
 from kpicli.errors import ConfigError, DataError, UsageError, did_you_mean
-from kpicli.formula import parse, with_filter
+from kpicli.formula import exact_sums, parse, with_filter
 from kpicli.periods import DateRange, Period
 from kpicli.sources.read import SourceFrame, scan_source
 
@@ -271,7 +271,11 @@ def build_plan(cfg: Config, request: Request) -> Plan:
             low, high = min(r.start for r in spans), min(max(r.end for r in spans), as_of)
             lf = lf.filter(d.is_between(low, high))  # pushed down to the scan
             lf = lf.join(calendar.lazy(), left_on=date_col, right_on="__day", how="inner")
-        formulas = {n: with_filter(cfg.kpis[n].formula, cfg.kpis[n].filter) for n in names}
+        floats = {c for c, t in sf.schema.items() if t.is_float()}
+        formulas = {
+            n: exact_sums(with_filter(cfg.kpis[n].formula, cfg.kpis[n].filter), floats)
+            for n in names
+        }
         exprs = [_agg(cfg, n, text) for n, text in formulas.items()]
         agg = Aggregation(sname, date_col, formulas, lf, None)
         # SQL over no rows: COUNT is 0, SUM is null; buckets without rows take these values

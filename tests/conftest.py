@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,6 +33,8 @@ def golden(request: pytest.FixtureRequest) -> Callable[[str, str], None]:
 
     def check(name: str, text: str) -> None:
         path = GOLDEN_DIR / name
+        if not update and not path.exists() and os.environ.get("CI"):
+            pytest.fail(f"golden file {path} is missing: run pytest --update-golden and commit it")
         if update or not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(text.encode("utf-8"))

@@ -354,3 +354,67 @@ def test_help_does_not_import_polars() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ}
     )
     assert out.stdout.strip() == "False"
+
+
+# ------------------------------------------------------------------ golden outputs
+
+
+GOLDEN_ARGS = ("-p", "this-month", "--by", "channel", "--compare", "previous")
+
+
+def test_golden_table_on_sample_data(golden) -> None:
+    r = kpi("report", "-c", CONFIG, "--as-of", AS_OF, *GOLDEN_ARGS, "-k", "leads,spend,cpl,ctr")
+    assert r.exit_code == 0, r.stderr
+    golden("sample_this_month_by_channel.txt", r.stdout)
+
+
+def test_golden_json_on_sample_data(golden) -> None:
+    r = kpi("report", "-c", CONFIG, "--as-of", AS_OF, *GOLDEN_ARGS, "-f", "json")
+    assert r.exit_code == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["generated_at"].endswith("Z")
+    data["generated_at"] = "<generated_at>"
+    golden("sample_this_month_by_channel.json", json.dumps(data, indent=2) + "\n")
+
+
+def test_golden_grain_table(golden) -> None:
+    r = kpi(
+        "report", "-c", CONFIG, "--as-of", AS_OF, "-p", "2026", "-g", "month", "-k", "leads,mqls"
+    )
+    assert r.exit_code == 0, r.stderr
+    golden("sample_2026_by_month.txt", r.stdout)
+
+
+def test_readme_documents_every_report_option() -> None:
+    import typer.main
+
+    readme = (ROOT / "README.md").read_text()
+    command = typer.main.get_command(app)
+    report = command.commands["report"]  # type: ignore[attr-defined]
+    for param in report.params:
+        if param.param_type_name == "option":
+            for opt in param.opts:
+                assert f"`{opt}" in readme or f" {opt}" in readme, f"{opt} missing from README"
+    for name in command.commands:  # type: ignore[attr-defined]
+        assert f"kpi {name}" in readme
+
+
+def test_repeated_runs_are_byte_identical() -> None:
+    """Float sums are exact decimals: the same inputs give the same bytes, every run."""
+    args = (
+        "report",
+        "-c",
+        CONFIG,
+        "--as-of",
+        AS_OF,
+        "-p",
+        "this-month",
+        "--by",
+        "channel",
+        "--compare",
+        "previous",
+        "-f",
+        "jsonl",
+    )
+    outputs = {kpi(*args).stdout for _ in range(5)}
+    assert len(outputs) == 1

@@ -148,3 +148,12 @@ def test_rows_after_as_of_are_not_counted(tmp_path: Path) -> None:
     r = run_report(load_config(p), Request(as_of=date(2026, 1, 2)))
     assert r.rows["value"].to_list() == [3.0]
     assert r.period == (date(2026, 1, 1), date(2026, 1, 2))
+
+
+def test_money_sums_are_exact_to_the_cent(tmp_path: Path) -> None:
+    rows = "\n".join(f"2026-01-01,{v}" for v in ["0.1", "0.2"] * 500)
+    (tmp_path / "a.csv").write_text("day,spend\n" + rows + "\n")
+    p = config(
+        tmp_path, "  ads: {path: a.csv, date: day}", "  s: {source: ads, formula: SUM(spend)}"
+    )
+    assert values(p) == {"s": 150.0}  # float addition gives 149.9999999999986
