@@ -16,6 +16,7 @@ import polars as pl
 from kpicli import periods
 from kpicli.config import Config, Target
 from kpicli.errors import DataError
+from kpicli.formula import to_polars
 from kpicli.periods import DateRange
 from kpicli.plan import BUCKET, CMP, Plan, Request, build_plan
 from kpicli.result import KEY_COLUMNS, VALUE_COLUMNS, KpiInfo, Result
@@ -76,7 +77,7 @@ def _wide(
     names = [n for a in plan.aggregations for n in a.formulas]
     wide = _finite(wide, [n for n in names if n in wide.columns])
     for name in plan.derived:
-        expr = pl.sql_expr(plan.config.kpis[name].formula).cast(pl.Float64)
+        expr = pl.sql_expr(to_polars(plan.config.kpis[name].formula)).cast(pl.Float64)
         wide = _finite(wide.with_columns(expr.alias(name)), [name])
     return wide
 

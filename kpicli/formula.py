@@ -56,6 +56,11 @@ def parse(text: str) -> Formula:
     return Formula(text=text, names=tuple(names), aggregates=aggregates)
 
 
+def to_polars(text: str) -> str:
+    """The SQL text Polars gets: identifiers quoted, so a column named `user` is a column."""
+    return _parse(text).sql(identify=True)
+
+
 def with_filter(text: str, predicate: str | None) -> str:
     """Attach ``FILTER (WHERE predicate)`` to every aggregate of ``text``.
 
@@ -63,7 +68,7 @@ def with_filter(text: str, predicate: str | None) -> str:
     own ``filter`` apply to that KPI only, inside the single aggregation of its source.
     """
     if not predicate:
-        return text
+        return to_polars(text)
     tree = _parse(text).copy()
     pred = _parse(predicate)
 
@@ -77,20 +82,24 @@ def with_filter(text: str, predicate: str | None) -> str:
             return exp.Filter(this=node.copy(), expression=exp.Where(this=pred.copy()))
         return node
 
-    return tree.transform(wrap, copy=False).sql()
+    return tree.transform(wrap, copy=False).sql(identify=True)
 
 
-EXACT = exp.DataType.build("DECIMAL(38, 9)")
+EXACT = "DECIMAL(38, 10)"
+#: Values at least this large are summed as floats (a DECIMAL(38, 10) sum holds up to 1e28).
+EXACT_LIMIT = "1e18"
 
 
 def exact_sums(text: str, float_columns: set[str] | frozenset[str]) -> str:
-    """Sum floating-point columns as decimals: exact to the cent, and the same every run.
+    """Sum floating-point columns exactly: the same result every run, exact to the cent.
 
     Polars adds floats in parallel, in an order that varies between runs, so the last bits
-    of a float SUM (and AVG) change from run to run. Each SUM/AVG whose argument uses a
-    float column gets it as ``DECIMAL(38, 9)`` (an exact, order-independent sum); the
-    aggregate (with its FILTER) is cast back to DOUBLE, so that formula arithmetic (and
-    division by zero, which becomes null) stays in floating point.
+    of a float SUM (and AVG) changed from run to run. Each SUM/AVG whose argument uses a
+    float column is split in two: the value rounded to 10 decimals, summed as
+    ``DECIMAL(38, 10)`` (exact, so order-independent), plus the float remainder (below
+    1e-10 of each value, so its rounding noise cannot reach the result). Values of 1e18 and
+    more go to the remainder whole. The sum is cast back to DOUBLE, so formula arithmetic
+    (and division by zero, which becomes null) stays in floating point.
     """
     tree = _parse(text).copy()
     targets = [
@@ -99,14 +108,29 @@ def exact_sums(text: str, float_columns: set[str] | frozenset[str]) -> str:
         if any(c.name in float_columns for c in node.find_all(exp.Column))
     ]
     if not targets:
-        return text
+        return to_polars(text)
     for node in targets:
-        arg = node.this
-        arg.replace(exp.TryCast(this=arg.copy(), to=EXACT.copy()))
-        outer = node.parent if isinstance(node.parent, exp.Filter) else node
-        cast = exp.Cast(this=outer.copy(), to=exp.DataType.build("DOUBLE"))
+        where = node.parent.expression if isinstance(node.parent, exp.Filter) else None
+        outer = node.parent if where is not None else node
+
+        def agg(func: exp.Expression, where=where) -> exp.Expression:
+            return exp.Filter(this=func, expression=where.copy()) if where is not None else func
+
+        arg = node.this.sql()
+        coarse = f"CAST(CASE WHEN ABS({arg}) < {EXACT_LIMIT} THEN {arg} END AS {EXACT})"
+        exact = exp.Paren(
+            this=exp.Add(
+                this=exp.Cast(this=agg(exp.Sum(this=_parse(coarse).copy())), to="DOUBLE"),
+                expression=agg(
+                    exp.Sum(this=_parse(f"{arg} - COALESCE(CAST({coarse} AS DOUBLE), 0)").copy())
+                ),
+            )
+        )
+        if isinstance(node, exp.Avg):
+            count = agg(exp.Count(this=node.this.copy()))
+            exact = exp.Paren(this=exp.Div(this=exact, expression=count))
         if outer is tree:
-            tree = cast
+            tree = exact
         else:
-            outer.replace(cast)
-    return tree.sql()
+            outer.replace(exact)
+    return tree.sql(identify=True)

@@ -19,7 +19,7 @@ import polars as pl
 from kpicli import periods
 from kpicli.config import Config
 from kpicli.errors import ConfigError, DataError, UsageError, did_you_mean
-from kpicli.formula import exact_sums, parse, with_filter
+from kpicli.formula import exact_sums, parse, to_polars, with_filter
 from kpicli.periods import DateRange, Period
 from kpicli.sources.read import SourceFrame, scan_source
 
@@ -300,8 +300,7 @@ def _names(names: list[str]) -> str:
 
 def _where(text: str) -> pl.Expr:
     try:
-        parse(text)
-        return pl.sql_expr(text)
+        return pl.sql_expr(to_polars(text))
     except Exception as err:  # FormulaError or a Polars SQL error
         raise UsageError(f"invalid --where `{text}`: {str(err).splitlines()[0]}") from None
 

@@ -16,7 +16,7 @@ import polars as pl
 
 from kpicli.config import Config, Source
 from kpicli.errors import ConfigError, DataError, did_you_mean
-from kpicli.formula import FormulaError, parse
+from kpicli.formula import FormulaError, parse, to_polars
 
 #: How long the schema inference looks (rows); a column must be numeric in these rows.
 INFER_ROWS = 10_000
@@ -174,8 +174,7 @@ def scan_source(cfg: Config, name: str) -> SourceFrame:
 def _sql(cfg: Config, text: str, keys: tuple[str, ...]) -> pl.Expr:
     """``pl.sql_expr`` with its errors located in the config."""
     try:
-        parse(text)
-        return pl.sql_expr(text)
+        return pl.sql_expr(to_polars(text))
     except (FormulaError, pl.exceptions.PolarsError) as err:
         raise ConfigError(
             f"invalid SQL `{text}`: {str(err).splitlines()[0]}", location=cfg.where(*keys)
