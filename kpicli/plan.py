@@ -246,7 +246,10 @@ def build_plan(cfg: Config, request: Request) -> Plan:
     for (sname, date_col), names in by_source.items():
         sf = sources[sname]
         _check_columns(cfg, sf, names, dims, request.where)
-        lf = sf.frame
+        # as of a date, a stage date after it has not happened yet (a lead's future MQL date)
+        lf = sf.frame.with_columns(
+            pl.when(pl.col(c) <= as_of).then(pl.col(c)).alias(c) for c in sf.date_columns
+        )
         if where is not None:
             lf = lf.filter(where)
         if date_col is None:

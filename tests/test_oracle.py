@@ -372,6 +372,9 @@ def db():
             f"CREATE TABLE {table} AS SELECT * FROM read_csv('{DATA / pattern}', header = true, "
             f"types = {types!r})"
         )
+    # as of AS_OF, a stage reached later has not happened yet
+    for col in ("mql_at", "sql_at", "customer_at"):
+        con.execute(f"UPDATE leads SET {col} = NULL WHERE {col} > DATE '{AS_OF}'")
     yield con
     con.close()
 

@@ -157,3 +157,22 @@ def test_money_sums_are_exact_to_the_cent(tmp_path: Path) -> None:
         tmp_path, "  ads: {path: a.csv, date: day}", "  s: {source: ads, formula: SUM(spend)}"
     )
     assert values(p) == {"s": 150.0}  # float addition gives 149.9999999999986
+
+
+def test_stage_dates_after_as_of_have_not_happened_yet(tmp_path: Path) -> None:
+    (tmp_path / "l.csv").write_text(
+        "created_at,mql_at\n2026-01-01,2026-01-02\n2026-01-01,2026-01-20\n2026-01-01,\n"
+    )
+    p = config(
+        tmp_path,
+        "  leads: {path: l.csv, date: created_at}",
+        "  leads: {source: leads, formula: COUNT(*)}\n"
+        "  with_mql: {source: leads, formula: COUNT(mql_at)}\n"
+        "  mqls: {source: leads, formula: COUNT(*), date: mql_at}",
+    )
+    got = run_report(load_config(p), Request(as_of=date(2026, 1, 10)))
+    assert dict(zip(got.rows["kpi"], got.rows["value"], strict=True)) == {
+        "leads": 3,
+        "with_mql": 1,  # the MQL of 20 January is in the future as of the 10th
+        "mqls": 1,
+    }
