@@ -188,6 +188,45 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = Fal
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 MAX_CONFIG_BYTES = 1_000_000
+#: Caps on the document once YAML aliases are expanded (an "alias bomb" is a few lines that
+#: expand to billions of nodes) and on its nesting.
+MAX_NODES = 100_000
+MAX_DEPTH = 40
+
+
+def _check_shape(node: yaml.Node, path: Path) -> None:
+    """Refuse alias bombs, recursive aliases and absurd nesting before walking the tree."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(n: yaml.Node, depth: int) -> int:
+        key = id(n)
+        if key in sizes:
+            return sizes[key]
+        where = f"{path}:{n.start_mark.line + 1}"
+        if key in active:
+            raise ConfigError("a YAML alias refers to itself", location=where)
+        if depth > MAX_DEPTH:
+            raise ConfigError(f"nested deeper than {MAX_DEPTH} levels", location=where)
+        active.add(key)
+        total = 1
+        if isinstance(n, yaml.MappingNode):
+            for k, v in n.value:
+                total += size(k, depth + 1) + size(v, depth + 1)
+        elif isinstance(n, yaml.SequenceNode):
+            for item in n.value:
+                total += size(item, depth + 1)
+        active.discard(key)
+        if total > MAX_NODES:
+            raise ConfigError(
+                f"the YAML expands to more than {MAX_NODES} values (aliases repeat their anchors)",
+                location=where,
+                hint="a KPI file needs no more than a few hundred values: check the aliases",
+            )
+        sizes[key] = total
+        return total
+
+    size(node, 0)
 
 
 def _lines(node: yaml.Node, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], int]]:
@@ -243,7 +282,11 @@ def _read_yaml(path: Path) -> tuple[Any, dict[tuple[str, ...], int]]:
         ) from None
     try:
         node = yaml.compose(text, Loader=_Loader)
+        if node is not None:
+            _check_shape(node, path)
         data = yaml.load(text, Loader=_Loader)  # a SafeLoader subclass
+    except RecursionError:
+        raise ConfigError("nested too deeply", location=str(path)) from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)

@@ -151,7 +151,17 @@ def split_list(values: tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
 
 
 def _select(cfg: Config, request: Request) -> list[str]:
+    if not cfg.kpis:
+        raise ConfigError(
+            "the configuration declares no KPIs",
+            location=cfg.where("kpis"),
+            hint="add KPIs under `kpis:`; `kpi init` writes a commented starter file",
+        )
     if not request.kpis:
+        if not cfg.visible():
+            raise UsageError(
+                "every KPI is hidden", hint="name the KPIs to show with --kpi NAME[,NAME…]"
+            )
         return cfg.visible()
     for name in request.kpis:
         if name not in cfg.kpis:
