@@ -66,3 +66,17 @@ class Result:
     currency: str | None = None
     locale: str | None = None
     plan: Any = field(default=None, repr=False)
+
+    def fails(self, fail_on: str) -> bool:
+        """True when a row or total has the status ``fail_on`` (warn or bad) or worse."""
+        if fail_on == "never":
+            return False
+        levels = {"warn": ["warn", "bad"], "bad": ["bad"]}[fail_on]
+        frames = [self.rows] if self.totals is None else [self.rows, self.totals]
+        return any(bool(f["status"].is_in(levels).any()) for f in frames)
+
+    def input_files(self) -> list[str]:
+        """Every file read for this result (so that no output overwrites one)."""
+        if self.plan is None:
+            return []
+        return sorted({str(f) for sf in self.plan.sources.values() for f in sf.files})

@@ -14,7 +14,7 @@ from kpicli.errors import UsageError
 if TYPE_CHECKING:
     from kpicli.result import Result
 
-FORMATS = ("table", "json", "jsonl", "csv", "markdown", "parquet")
+FORMATS = ("table", "json", "jsonl", "csv", "markdown", "parquet", "xlsx", "html")
 
 #: Output file extensions (lower case) and the format they imply.
 EXTENSIONS = {
@@ -26,6 +26,9 @@ EXTENSIONS = {
     ".markdown": "markdown",
     ".parquet": "parquet",
     ".txt": "table",
+    ".xlsx": "xlsx",
+    ".html": "html",
+    ".htm": "html",
 }
 
 
@@ -45,8 +48,8 @@ def render(
 ) -> bytes:
     """``result`` in format ``fmt`` (one of ``FORMATS``) as bytes, UTF-8 for text formats.
 
-    ``color`` and ``width`` apply to the table; ``raw`` (no formula-injection guard) to CSV;
-    ``wide`` (one column per KPI) to CSV and Parquet.
+    ``color`` and ``width`` apply to the table; ``raw`` (no formula-injection guard) to CSV
+    and XLSX; ``wide`` (one column per KPI) to CSV, Parquet and XLSX.
     """
     from kpicli.render import formats
 
@@ -64,6 +67,14 @@ def render(
         return formats.to_markdown(result)
     if fmt == "parquet":
         return formats.to_parquet(result, wide=wide)
+    if fmt == "xlsx":
+        from kpicli.render.xlsx import to_xlsx
+
+        return to_xlsx(result, raw=raw, wide=wide)
+    if fmt == "html":
+        from kpicli.render.html import to_html
+
+        return to_html(result)
     raise UsageError(f"unknown output format `{fmt}`", hint=f"use one of: {', '.join(FORMATS)}")
 
 

@@ -1,0 +1,609 @@
+"""The report as one self-contained HTML page: tables and inline SVG charts.
+
+Nothing on the page is loaded from anywhere (inline CSS, inline SVG, no scripts, fonts or
+images), so it opens offline and can be mailed as an attachment. Values are formatted with
+the same helpers as the terminal table; every text from data or configuration is escaped.
+
+- no ``--by``/``--grain``: one table, a row per KPI;
+- ``--by`` or ``--grain``: a section per KPI with its chart and table. With ``--grain``, a
+  line chart of the KPI over buckets (its totals when there are dimensions), the target
+  dashed; with ``--by`` only, a horizontal bar per dimension value.
+
+Status is a colored badge with its word (``✔ ok``), changes carry ``▲``/``▼``: the page reads
+the same without color. Light and dark themes follow ``prefers-color-scheme``.
+"""
+
+from __future__ import annotations
+
+import math
+from html import escape
+from typing import TYPE_CHECKING, Any
+
+from kpicli.render.formats import timestamp
+from kpicli.render.layout import (
+    Line,
+    Section,
+    dimension_text,
+    optional_columns,
+    sections,
+    value_texts,
+)
+from kpicli.render.units import NULL, bucket_label, format_value
+
+if TYPE_CHECKING:
+    from datetime import date
+
+    from kpicli.result import KpiInfo, Result
+
+#: Bars drawn at most in a bar chart (the table below it has every row).
+MAX_BARS = 25
+#: Labels on a line chart's time axis at most.
+MAX_X_LABELS = 8
+#: Characters of a bar label before it is shortened (the full text is in its tooltip).
+BAR_LABEL_CHARS = 24
+
+STATUS_CLASSES = {"ok": "st-ok", "warn": "st-warn", "bad": "st-bad"}
+CHANGE_CLASSES = {"green": "chg-good", "red": "chg-bad"}
+NL = "\n"
+#: Axis steps of a duration chart, in seconds (beyond a day: whole days).
+DURATION_STEPS = (
+    1,
+    2,
+    5,
+    10,
+    15,
+    30,
+    60,
+    120,
+    300,
+    600,
+    900,
+    1800,
+    3600,
+    7200,
+    10800,
+    21600,
+    43200,
+    86400,
+)
+
+CSS = """\
+:root {
+  color-scheme: light dark;
+  --bg: #ffffff; --fg: #1f2328; --muted: #59636e; --border: #d1d9e0; --soft: #f6f8fa;
+  --accent: #0969da; --ok: #1a7f37; --warn: #9a6700; --bad: #d1242f;
+  --ok-bg: #dafbe1; --warn-bg: #fff8c5; --bad-bg: #ffebe9;
+}
+@media (prefers-color-scheme: dark) {
+  :root {
+    --bg: #0d1117; --fg: #e6edf3; --muted: #9198a1; --border: #3d444d; --soft: #151b23;
+    --accent: #4493f8; --ok: #3fb950; --warn: #d29922; --bad: #f85149;
+    --ok-bg: rgba(46, 160, 67, .18); --warn-bg: rgba(187, 128, 9, .18);
+    --bad-bg: rgba(248, 81, 73, .18);
+  }
+}
+* { box-sizing: border-box; }
+body {
+  margin: 0; background: var(--bg); color: var(--fg);
+  font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial,
+    sans-serif;
+}
+main { max-width: 980px; margin: 0 auto; padding: 32px 20px 48px; }
+header { border-bottom: 1px solid var(--border); padding-bottom: 16px; margin-bottom: 8px; }
+h1 { font-size: 1.75rem; margin: 0 0 12px; }
+h2 { font-size: 1.2rem; margin: 0; }
+.facts { display: flex; flex-wrap: wrap; gap: 4px 32px; margin: 0; }
+.facts div { display: flex; gap: 8px; }
+.facts dt { color: var(--muted); }
+.facts dd { margin: 0; font-weight: 600; }
+section.kpi { padding: 24px 0 8px; border-bottom: 1px solid var(--border); }
+.kpi-head { display: flex; align-items: baseline; gap: 12px; flex-wrap: wrap; }
+.name { color: var(--muted); font: .85em ui-monospace, SFMono-Regular, Menlo, Consolas,
+  monospace; font-weight: 400; }
+.desc { color: var(--muted); margin: 4px 0 0; font-weight: 400; }
+tbody th .desc { font-size: .85rem; margin: 0; }
+figure { margin: 12px 0; }
+figcaption { color: var(--muted); font-size: .85rem; }
+svg.chart { display: block; width: 100%; max-width: 720px; height: auto; }
+.table-wrap { overflow-x: auto; margin-top: 12px; }
+table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
+th, td { padding: 6px 10px; border-bottom: 1px solid var(--border); text-align: left;
+  vertical-align: top; }
+tbody th { font-weight: 600; }
+thead th { color: var(--muted); font-size: .8rem; font-weight: 600; text-transform: uppercase;
+  letter-spacing: .03em; white-space: nowrap; }
+tbody + tbody { border-top: 2px solid var(--border); }
+tr.total td { font-weight: 700; background: var(--soft); }
+.num { text-align: right; white-space: nowrap; }
+.nowrap { white-space: nowrap; }
+.missing, .blank { color: var(--muted); }
+.blank { font-style: italic; }
+.chg-good { color: var(--ok); }
+.chg-bad { color: var(--bad); }
+.status { display: inline-block; padding: 0 8px; border-radius: 999px; font-size: .85rem;
+  font-weight: 600; white-space: nowrap; }
+.status.st-ok { color: var(--ok); background: var(--ok-bg); }
+.status.st-warn { color: var(--warn); background: var(--warn-bg); }
+.status.st-bad { color: var(--bad); background: var(--bad-bg); }
+.empty { color: var(--muted); font-style: italic; }
+svg text { fill: var(--muted); font-size: 12px; font-family: inherit; }
+svg .grid { stroke: var(--border); stroke-width: 1; }
+svg .axis { stroke: var(--muted); stroke-width: 1; }
+svg .line { fill: none; stroke: var(--accent); stroke-width: 2.5; stroke-linejoin: round;
+  stroke-linecap: round; }
+svg .target { fill: none; stroke: var(--muted); stroke-width: 1.5; stroke-dasharray: 5 4; }
+svg .pt { fill: var(--accent); stroke: var(--bg); stroke-width: 1.5; }
+svg .bar { fill: var(--accent); }
+svg .st-ok { fill: var(--ok); }
+svg .st-warn { fill: var(--warn); }
+svg .st-bad { fill: var(--bad); }
+svg text.label { fill: var(--fg); }
+details { margin-top: 32px; }
+summary { cursor: pointer; font-weight: 600; }
+details table { margin-top: 8px; font-size: .9rem; }
+code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .9em; }
+footer { color: var(--muted); font-size: .85rem; margin-top: 32px; }
+@media print {
+  section.kpi { break-inside: avoid; }
+  details { display: none; }
+}
+"""
+
+
+def esc(value: Any) -> str:
+    """Text safe anywhere in an element or a quoted attribute."""
+    return escape(str(value), quote=True)
+
+
+def _num(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _fmt(value: Any, info: KpiInfo, result: Result) -> str:
+    return format_value(value, info.unit, currency=result.currency, locale=result.locale)
+
+
+def _coord(x: float) -> str:
+    """An SVG coordinate with at most one decimal (stable, short output)."""
+    text = f"{x:.1f}"
+    return text[:-2] if text.endswith(".0") else text
+
+
+def _period_text(result: Result) -> str:
+    if result.period is None:
+        label = result.period_label
+        return "all dates" if label in ("", "all") else label
+    start, end = result.period
+    text = f"{start.isoformat()} → {end.isoformat()}"
+    if result.period_label and result.period_label not in (
+        "all",
+        f"{start.isoformat()}..{end.isoformat()}",
+    ):
+        text += f" ({result.period_label})"
+    return text
+
+
+def _title(info: KpiInfo) -> tuple[str, str | None]:
+    """A KPI's label, and its name when the label does not already say it."""
+    label = info.label or info.name
+    same = label.lower() == info.name.replace("_", " ").lower()
+    return label, None if same else info.name
+
+
+# --------------------------------------------------------------------------- charts
+
+
+def nice_ticks(
+    low: float, high: float, count: int = 4, *, whole: bool = False, seconds: bool = False
+) -> list[float]:
+    """Round axis ticks (steps of 1, 2, 2.5 or 5 × 10^k) covering ``low``..``high``.
+
+    ``whole``: steps of at least 1 and never 2.5 × 10^k (integer axes, whose labels are
+    rounded to whole numbers). ``seconds``: steps that read well as durations (15s, 1m, 5m,
+    1h, …).
+    """
+    if high < low:
+        low, high = high, low
+    if high == low:
+        pad = abs(high) * 0.1 or 1.0
+        low, high = low - pad, high + pad
+    raw = (high - low) / max(1, count)
+    if seconds and raw <= DURATION_STEPS[-1]:
+        step: float = next(s for s in DURATION_STEPS if s >= raw)
+    else:
+        if seconds:
+            raw /= DURATION_STEPS[-1]
+        magnitude = 10 ** math.floor(math.log10(raw))
+        steps = (1, 2, 5, 10) if whole or seconds else (1, 2, 2.5, 5, 10)
+        step = next(m * magnitude for m in steps if m * magnitude >= raw)
+        if whole or seconds:
+            step = max(1, round(step))
+        if seconds:
+            step *= DURATION_STEPS[-1]
+    first = math.floor(low / step) * step
+    ticks = []
+    tick = first
+    while tick < high + step * 1e-9 and len(ticks) < 50:
+        ticks.append(round(tick, 12))
+        tick += step
+    if ticks[-1] < high - step * 1e-9:
+        ticks.append(round(tick, 12))
+    return ticks
+
+
+def _segments(points: list[tuple[float, float | None]]) -> list[list[tuple[float, float]]]:
+    """Runs of consecutive points that have a value (a null breaks the line)."""
+    runs: list[list[tuple[float, float]]] = [[]]
+    for x, y in points:
+        if y is None:
+            if runs[-1]:
+                runs.append([])
+        else:
+            runs[-1].append((x, y))
+    return [run for run in runs if run]
+
+
+def _path(run: list[tuple[float, float]]) -> str:
+    return "M" + " L".join(f"{_coord(x)} {_coord(y)}" for x, y in run)
+
+
+def line_chart(section: Section, result: Result) -> str:
+    """An SVG line chart of the KPI over ``--grain`` buckets; empty when it has no value.
+
+    With dimensions, it follows the totals. The target, when there is one, is dashed; each
+    point is colored by its status and has a tooltip with its value.
+    """
+    info = section.info
+    lines = [ln for ln in section.lines if ln.is_total or not result.dimensions]
+    buckets: dict[date, Line] = {}
+    for line in lines:
+        if line.record.get("period_start") is not None:
+            buckets.setdefault(line.record["period_start"], line)
+    records = [line.record for line in buckets.values()]
+    values = [_num(r.get("value")) for r in records]
+    targets = [_num(r.get("target")) for r in records]
+    present = [v for v in values + targets if v is not None]
+    if not any(v is not None for v in values):
+        return ""
+
+    ticks = nice_ticks(
+        min(present),
+        max(present),
+        whole=info.unit == "integer",
+        seconds=info.unit == "duration",
+    )
+    low, high = ticks[0], ticks[-1]
+    tick_labels = [_fmt(tick, info, result) for tick in ticks]
+    width, height = 720, 240
+    left = max(48, 16 + 7 * max(len(label) for label in tick_labels))
+    right, top, bottom = 24, 14, 30
+    plot_w, plot_h = width - left - right, height - top - bottom
+
+    def x_at(index: int) -> float:
+        if len(records) == 1:
+            return left + plot_w / 2
+        return left + plot_w * index / (len(records) - 1)
+
+    def y_at(value: float) -> float:
+        return top + plot_h * (high - value) / (high - low)
+
+    labels = [bucket_label(r["period_start"], result.grain) for r in records]
+    name = info.label or info.name
+    what = "totals" if result.dimensions else "values"
+    out = [
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{esc(f"{name}: {what} by {result.grain}")}">'
+    ]
+    for tick, tick_label in zip(ticks, tick_labels, strict=True):
+        y = _coord(y_at(tick))
+        out.append(
+            f'<line class="grid" x1="{left}" x2="{width - right}" y1="{y}" y2="{y}"/>'
+            f'<text x="{left - 8}" y="{y}" dy="4" text-anchor="end">{esc(tick_label)}</text>'
+        )
+    step = math.ceil(len(records) / MAX_X_LABELS)
+    for index, label in enumerate(labels):
+        if index % step == 0:
+            anchor = "middle"
+            if len(records) > 1 and index == 0:
+                anchor = "start"
+            elif len(records) > 1 and index == len(records) - 1:
+                anchor = "end"
+            out.append(
+                f'<text x="{_coord(x_at(index))}" y="{height - 8}" text-anchor="{anchor}">'
+                f"{esc(label)}</text>"
+            )
+    target_points = [(x_at(i), None if t is None else y_at(t)) for i, t in enumerate(targets)]
+    for run in _segments(target_points):
+        if len(run) > 1:
+            out.append(f'<path class="target" d="{_path(run)}"/>')
+        else:
+            x, y = run[0]
+            out.append(
+                f'<line class="target" x1="{_coord(x - 10)}" x2="{_coord(x + 10)}" '
+                f'y1="{_coord(y)}" y2="{_coord(y)}"/>'
+            )
+    value_points = [(x_at(i), None if v is None else y_at(v)) for i, v in enumerate(values)]
+    for run in _segments(value_points):
+        if len(run) > 1:
+            out.append(f'<path class="line" d="{_path(run)}"/>')
+    for index, record in enumerate(records):
+        value = values[index]
+        if value is None:
+            continue
+        tip = f"{labels[index]}: {_fmt(value, info, result)}"
+        if targets[index] is not None:
+            tip += f" (target {_fmt(targets[index], info, result)})"
+        status = record.get("status")
+        if status:
+            tip += f" · {status}"
+        css = " ".join(["pt", *([STATUS_CLASSES[status]] if status in STATUS_CLASSES else [])])
+        out.append(
+            f'<circle class="{css}" cx="{_coord(x_at(index))}" cy="{_coord(y_at(value))}" '
+            f'r="4.5"><title>{esc(tip)}</title></circle>'
+        )
+    out.append("</svg>")
+    caption = f"{name} by {result.grain}" + (" (totals)" if result.dimensions else "")
+    if any(t is not None for t in targets):
+        caption += "; dashed line: target"
+    return f"<figure>\n{NL.join(out)}\n<figcaption>{esc(caption)}</figcaption>\n</figure>"
+
+
+def _shorten(text: str, limit: int = BAR_LABEL_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def bar_chart(section: Section, result: Result) -> str:
+    """An SVG horizontal bar per dimension value (totals left out); empty without values.
+
+    Bars are colored by status when there is one. Only the first ``MAX_BARS`` rows are drawn.
+    """
+    info = section.info
+    rows = [ln.record for ln in section.lines if not ln.is_total]
+    values = [_num(r.get("value")) for r in rows]
+    present = [v for v in values if v is not None]
+    if not present:
+        return ""
+    shown = rows[:MAX_BARS]
+    low, high = min(0.0, *present), max(0.0, *present)
+    if high == low:
+        high = low + 1.0
+
+    row_h, bar_h, top = 26, 18, 6
+    label_w, value_w, width = 190, 110, 720
+    plot_w = width - label_w - value_w
+    height = top * 2 + row_h * len(shown)
+
+    def x_at(value: float) -> float:
+        return label_w + plot_w * (value - low) / (high - low)
+
+    zero = x_at(0.0)
+    name = info.label or info.name
+    dims = " · ".join(result.dimensions)
+    out = [
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{esc(f"{name} by {dims}")}">'
+    ]
+    for index, record in enumerate(shown):
+        label = " · ".join(dimension_text(record.get(d)) for d in result.dimensions)
+        value = _num(record.get("value"))
+        y = top + row_h * index
+        middle = _coord(y + row_h / 2)
+        text = _fmt(value, info, result)
+        tip = f"{label}: {text}"
+        status = record.get("status")
+        if status:
+            tip += f" · {status}"
+        bar = [
+            f"<g><title>{esc(tip)}</title>",
+            f'<text class="label" x="{label_w - 10}" y="{middle}" dy="4" text-anchor="end">'
+            f"{esc(_shorten(label))}</text>",
+        ]
+        if value is not None:
+            start, end = sorted((zero, x_at(value)))
+            css = " ".join(["bar", *([STATUS_CLASSES[status]] if status in STATUS_CLASSES else [])])
+            bar.append(
+                f'<rect class="{css}" x="{_coord(start)}" y="{_coord(y + (row_h - bar_h) / 2)}" '
+                f'width="{_coord(max(end - start, 1.0))}" height="{bar_h}" rx="3"/>'
+            )
+        bar.append(
+            f'<text x="{width - 4}" y="{middle}" dy="4" text-anchor="end">{esc(text)}</text></g>'
+        )
+        out.append("".join(bar))
+    zero_x = _coord(zero)
+    out.append(f'<line class="axis" x1="{zero_x}" x2="{zero_x}" y1="{top}" y2="{height - top}"/>')
+    out.append("</svg>")
+    caption = f"{name} by {dims}"
+    if len(rows) > len(shown):
+        caption += f"; the first {len(shown)} of {len(rows)} rows"
+    return f"<figure>\n{NL.join(out)}\n<figcaption>{esc(caption)}</figcaption>\n</figure>"
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def _value_cells(line: Line, info: KpiInfo, extra: list[tuple[str, str]], result: Result) -> str:
+    """The Value cell then one cell per optional column, formatted as in the terminal."""
+    keys = ["value"] + [key for key, _ in extra]
+    cells = []
+    for key, (text, style) in zip(keys, value_texts(line.record, info, extra, result), strict=True):
+        if key == "status":
+            status = line.record.get("status")
+            if status in STATUS_CLASSES:
+                badge = f'<span class="status {STATUS_CLASSES[status]}">{esc(text)}</span>'
+                cells.append(f"<td>{badge}</td>")
+            else:
+                cells.append(f"<td>{esc(text)}</td>")
+            continue
+        classes = ["num"]
+        if text == NULL:
+            classes.append("missing")
+        if style in CHANGE_CLASSES:
+            classes.append(CHANGE_CLASSES[style])
+        cells.append(f'<td class="{" ".join(classes)}">{esc(text)}</td>')
+    return "".join(cells)
+
+
+def _value_headers(extra: list[tuple[str, str]]) -> str:
+    heads = ['<th scope="col" class="num">Value</th>']
+    for key, title in extra:
+        css = "" if key == "status" else ' class="num"'
+        heads.append(f'<th scope="col"{css}>{esc(title)}</th>')
+    return "".join(heads)
+
+
+def _summary_table(kpi_sections: list[Section], result: Result) -> str:
+    """No dimensions and no grain: one table, a row per KPI."""
+    extra = optional_columns(result)
+    body = []
+    for section in kpi_sections:
+        label, name = _title(section.info)
+        cell = esc(label) + (f' <span class="name">{esc(name)}</span>' if name else "")
+        if section.info.description:
+            cell += f'<div class="desc">{esc(section.info.description)}</div>'
+        for line in section.lines:
+            values = _value_cells(line, section.info, extra, result)
+            body.append(f'<tr><th scope="row">{cell}</th>{values}</tr>')
+    head = f'<tr><th scope="col">KPI</th>{_value_headers(extra)}</tr>'
+    return (
+        f'<div class="table-wrap"><table><thead>{head}</thead>'
+        f"<tbody>\n{NL.join(body)}\n</tbody></table></div>"
+    )
+
+
+def _section_table(section: Section, result: Result, extra: list[tuple[str, str]]) -> str:
+    """One KPI's rows: a bucket column with ``--grain``, the dimensions, the values."""
+    dims = list(result.dimensions)
+    head = ['<th scope="col">Period</th>'] if result.grain else []
+    head += [f'<th scope="col">{esc(dim)}</th>' for dim in dims]
+    groups: list[list[str]] = []
+    for line in section.lines:
+        record = line.record
+        cells = []
+        if result.grain:
+            start, end = record.get("period_start"), record.get("period_end")
+            text = ""
+            if line.first_of_bucket and start is not None:
+                span = f"{start.isoformat()} → {end.isoformat() if end else ''}"
+                label = bucket_label(start, result.grain)
+                text = f'<span title="{esc(span)}">{esc(label)}</span>'
+            cells.append(f'<td class="nowrap">{text}</td>')
+        if line.is_total:
+            cells += ["<td>Total</td>"] + ["<td></td>" for _ in dims[1:]]
+        else:
+            for dim in dims:
+                value = record.get(dim)
+                css = ' class="blank"' if value is None else ""
+                cells.append(f"<td{css}>{esc(dimension_text(value))}</td>")
+        cells.append(_value_cells(line, section.info, extra, result))
+        tr = '<tr class="total">' if line.is_total else "<tr>"
+        row = f"{tr}{''.join(cells)}</tr>"
+        if not groups or (dims and result.grain and line.first_of_bucket):
+            groups.append([])
+        groups[-1].append(row)
+    bodies = "".join(f"<tbody>\n{NL.join(rows)}\n</tbody>" for rows in groups)
+    return (
+        f'<div class="table-wrap"><table><thead><tr>{"".join(head)}{_value_headers(extra)}'
+        f"</tr></thead>\n{bodies}</table></div>"
+    )
+
+
+def _section(section: Section, result: Result, extra: list[tuple[str, str]]) -> str:
+    info = section.info
+    label, name = _title(info)
+    parts = [f'<section class="kpi" id="kpi-{esc(info.name)}"><div class="kpi-head">']
+    parts.append(f"<h2>{esc(label)}</h2>")
+    if name:
+        parts.append(f'<span class="name">{esc(name)}</span>')
+    parts.append("</div>")
+    if info.description:
+        parts.append(f'<p class="desc">{esc(info.description)}</p>')
+    if result.grain:
+        parts.append(line_chart(section, result))
+    elif result.dimensions:
+        parts.append(bar_chart(section, result))
+    parts.append(_section_table(section, result, extra))
+    parts.append("</section>")
+    return NL.join(parts)
+
+
+def _definitions(result: Result) -> str:
+    rows = []
+    for info in result.kpis.values():
+        unit = "duration (seconds)" if info.unit == "duration" else info.unit
+        rows.append(
+            f"<tr><td>{esc(info.label or info.name)}</td><td><code>{esc(info.name)}</code></td>"
+            f"<td>{esc(unit)}</td><td>{esc(info.better)}</td>"
+            f"<td><code>{esc(info.formula)}</code></td><td>{esc(info.description or '')}</td></tr>"
+        )
+    if not rows:
+        return ""
+    head = "".join(
+        f'<th scope="col">{t}</th>'
+        for t in ("KPI", "Name", "Unit", "Better", "Formula", "Description")
+    )
+    return (
+        "<details><summary>KPI definitions</summary>"
+        f'<div class="table-wrap"><table><thead><tr>{head}</tr></thead>'
+        f"<tbody>\n{NL.join(rows)}\n</tbody></table></div></details>"
+    )
+
+
+def _facts(result: Result) -> str:
+    facts = [("Period", _period_text(result)), ("As of", result.as_of.isoformat())]
+    if result.comparison is not None:
+        start, end = result.comparison
+        facts.append(("Compared with", f"{start.isoformat()} → {end.isoformat()}"))
+    if result.grain:
+        facts.append(("Grain", result.grain))
+    if result.dimensions:
+        facts.append(("By", ", ".join(result.dimensions)))
+    items = "".join(f"<div><dt>{esc(k)}</dt><dd>{esc(v)}</dd></div>" for k, v in facts)
+    return f'<dl class="facts">{items}</dl>'
+
+
+def to_html(result: Result) -> bytes:
+    """The report as one self-contained UTF-8 HTML page (no network needed to open it)."""
+    kpi_sections = sections(result)
+    grouped = bool(result.dimensions) or result.grain is not None
+    if not kpi_sections:
+        body = '<p class="empty">No rows: nothing matched the period and filters.</p>'
+    elif grouped:
+        extra = optional_columns(result)
+        body = "\n".join(_section(s, result, extra) for s in kpi_sections)
+    else:
+        body = _summary_table(kpi_sections, result)
+    generated = timestamp(result.generated_at)
+    page = f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark">
+<meta name="generator" content="kpi">
+<title>{esc(f"KPI report · {_period_text(result)}")}</title>
+<style>
+{CSS}</style>
+</head>
+<body>
+<main>
+<header>
+<h1>KPI report</h1>
+{_facts(result)}
+</header>
+{body}
+{_definitions(result)}
+<footer>Generated by kpi at <time datetime="{esc(generated)}">{esc(generated)}</time></footer>
+</main>
+</body>
+</html>
+"""
+    return page.encode("utf-8")
+
+
+__all__ = ["bar_chart", "line_chart", "nice_ticks", "to_html"]
