@@ -274,3 +274,261 @@ def _fail_code(result: object, fail_on: str) -> int:
     bad = {"warn": ("warn", "bad"), "bad": ("bad",)}[fail_on]
     frames = [result.rows] + ([result.totals] if result.totals is not None else [])  # type: ignore[attr-defined]
     return int(any(f["status"].is_in(list(bad)).any() for f in frames))
+
+
+# ---------------------------------------------------------------------------- companions
+
+
+class TextFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+NoColorOpt = Annotated[bool, typer.Option("--no-color", help="No colors (also NO_COLOR).")]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")]
+TextFormatOpt = Annotated[
+    TextFormat, typer.Option("--format", "-f", help="table (for people) or json (for programs).")
+]
+
+
+def _width() -> int:
+    return shutil.get_terminal_size((100, 24)).columns if sys.stdout.isatty() else 200
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+@app.command(
+    "list",
+    epilog="Examples:\n\n"
+    "  kpi list\n\n"
+    "  kpi list --all\n\n"
+    "  kpi list -f json | jq -r '.kpis[] | select(.unit==\"percent\") | .name'",
+)
+def list_kpis(
+    config: ConfigOpt = None,
+    show_all: Annotated[
+        bool, typer.Option("--all", "-a", help="Also the hidden KPIs (marked hidden).")
+    ] = False,
+    fmt: TextFormatOpt = TextFormat.table,
+    no_color: NoColorOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """List the declared KPIs: name, label, unit, formula, source(s) and target."""
+
+    def work() -> None:
+        from kpicli.config import load_config
+        from kpicli.explain import catalog
+        from kpicli.render.commands import render_list
+
+        cfg = load_config(config)
+        entries = catalog(cfg, hidden=show_all)
+        color = use_color(no_color) and fmt == TextFormat.table
+        _out(render_list(cfg, entries, fmt.value, color=color, width=_width()))
+
+    guarded(debug, work)
+
+
+@app.command(
+    epilog="Examples:\n\n"
+    "  kpi validate\n\n"
+    "  kpi validate -c marketing/kpi_config.yaml\n\n"
+    "  kpi validate -q && kpi report -p yesterday -o report.json\n\n"
+    "  kpi validate -f json | jq '.issues[] | {line, key, message}'",
+)
+def validate(
+    config: ConfigOpt = None,
+    fmt: TextFormatOpt = TextFormat.table,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print problems only (nothing when valid).")
+    ] = False,
+    no_color: NoColorOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Check the configuration and the data behind it; list every problem at once.
+
+    Exit 0 when valid (warnings allowed), 2 when the configuration has a problem, 3 when only
+    the data has.
+    """
+
+    def work() -> int:
+        from kpicli.render.commands import render_validation
+        from kpicli.validate import validate as run_validation
+
+        result = run_validation(config)
+        color = use_color(no_color) and fmt == TextFormat.table
+        _out(render_validation(result, fmt.value, color=color, quiet=quiet))
+        return result.exit_code
+
+    code = guarded(debug, work)
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command(
+    epilog="Examples:\n\n"
+    "  kpi explain cpl --period last-month\n\n"
+    "  kpi explain cpl -p this-month --by channel --compare previous\n\n"
+    "  kpi explain mqls -p 2026 --grain quarter\n\n"
+    "  kpi explain ctr -f json | jq '.scans'",
+)
+def explain(
+    kpi: Annotated[
+        str, typer.Argument(help="The KPI to explain.", show_default=False, metavar="KPI")
+    ],
+    config: ConfigOpt = None,
+    period: Annotated[
+        str,
+        typer.Option("--period", "-p", help="The period, as for kpi report (default: all)."),
+    ] = "all",
+    date_from: Annotated[
+        str | None, typer.Option("--from", help="First day (YYYY-MM-DD); overrides --period.")
+    ] = None,
+    date_to: Annotated[
+        str | None, typer.Option("--to", help="Last day (YYYY-MM-DD), inclusive.")
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="The date 'today' means (YYYY-MM-DD); default: today."),
+    ] = None,
+    by: Annotated[
+        list[str] | None,
+        typer.Option("--by", "-b", help="Dimension(s) to group by; repeatable or a,b."),
+    ] = None,
+    grain: Annotated[
+        Grain | None, typer.Option("--grain", "-g", help="One row per day/week/month/…")
+    ] = None,
+    where: Annotated[
+        str | None, typer.Option("--where", help="SQL predicate applied to every source used.")
+    ] = None,
+    compare: Annotated[
+        Compare, typer.Option("--compare", help="Compare with the previous period or year.")
+    ] = Compare.none,
+    fmt: TextFormatOpt = TextFormat.table,
+    no_color: NoColorOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Show how a KPI is computed: formula, dependencies, rows and files, values, query plan.
+
+    It runs the KPI and those it depends on exactly as kpi report does, with the same options.
+    """
+
+    def work() -> None:
+        from kpicli import periods
+        from kpicli.config import load_config
+        from kpicli.explain import explain as run_explain
+        from kpicli.plan import Request, split_list
+        from kpicli.render.commands import render_explanation
+
+        request = Request(
+            period=period.strip().lower(),
+            date_from=periods.parse_date(date_from, "--from") if date_from else None,
+            date_to=periods.parse_date(date_to, "--to") if date_to else None,
+            as_of=periods.parse_date(as_of, "--as-of") if as_of else None,
+            grain=grain.value if grain else None,
+            by=split_list(by),
+            where=where,
+            compare=compare.value,
+        )
+        cfg = load_config(config)
+        result = run_explain(cfg, request, kpi)
+        color = use_color(no_color) and fmt == TextFormat.table
+        _out(render_explanation(result, fmt.value, color=color, width=_width()))
+
+    guarded(debug, work)
+
+
+@app.command(
+    epilog="Examples:\n\n"
+    "  kpi init demo --sample && cd demo && kpi report\n\n"
+    "  kpi init\n\n"
+    "  kpi init marketing --preset google_ads --preset hubspot_contacts\n\n"
+    "  kpi init . --sample --force",
+)
+def init(
+    directory: Annotated[
+        str,
+        typer.Argument(
+            help="The folder to write into (created if needed; default: the current one).",
+            show_default=False,
+            metavar="DIR",
+        ),
+    ] = ".",
+    sample: Annotated[
+        bool,
+        typer.Option(
+            "--sample", help="Write the demo config and its sample data: kpi report works at once."
+        ),
+    ] = False,
+    preset: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--preset",
+            help="Add a source and typical KPIs for an export format; repeatable or a,b. "
+            "google_ads, meta_ads, linkedin_ads, microsoft_ads, ga4, search_console, "
+            "hubspot_contacts, hubspot_deals, mailchimp.",
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite files that already exist.")
+    ] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Write a commented starter kpi_config.yaml (and kpi_schema.json, for editors)."""
+
+    def work() -> None:
+        from pathlib import Path
+
+        from kpicli.scaffold import init as run_init
+
+        done = run_init(Path(directory), sample=sample, presets=tuple(preset or ()), force=force)
+        lines = [f"wrote {done.config}", f"wrote {done.schema} (editor completion)"]
+        if done.data:
+            size = sum(p.stat().st_size for p in done.data) / 1e6
+            folder = done.data[0].parent
+            lines.append(f"wrote {folder}/ ({len(done.data)} CSV files, {size:.1f} MB)")
+        if done.exports is not None:
+            lines.append(f"put your exports in {done.exports}/")
+        cd = "" if Path(directory) == Path(".") else f"cd {directory} && "
+        lines.append(
+            f"next: {cd}kpi report" if sample else f"next: {cd}kpi validate, then kpi report"
+        )
+        _out("\n".join(lines) + "\n")
+
+    guarded(debug, work)
+
+
+@app.command(
+    epilog="Examples:\n\n"
+    "  kpi schema\n\n"
+    "  kpi schema -o kpi_schema.json\n\n"
+    "  kpi schema | jq '.[\"$defs\"].Kpi.properties | keys'",
+)
+def schema(
+    output: Annotated[
+        str | None,
+        typer.Option("--output", "-o", help="Write to this file (atomically) instead of stdout."),
+    ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Nothing on stderr but errors.")
+    ] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Print the JSON Schema of kpi_config.yaml, for completion and checks in editors."""
+
+    def work() -> None:
+        from kpicli.scaffold import schema_text
+
+        text = schema_text()
+        if output is None:
+            _out(text)
+            return
+        from kpicli.render.write import write_atomic
+
+        write_atomic(output, text.encode("utf-8"))
+        if not quiet:
+            _err(f"wrote {output}")
+
+    guarded(debug, work)

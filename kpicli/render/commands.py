@@ -1,0 +1,518 @@
+"""How `kpi list`, `kpi validate` and `kpi explain` look: text for people, JSON for programs.
+
+Each ``render_*`` function takes what its command computed (plain data from
+:mod:`kpicli.explain` and :mod:`kpicli.validate`) and returns text; nothing here computes.
+Without ``color`` the text has no ANSI escapes at all and no trailing blanks.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from kpicli.render.units import describe_period, format_value
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.text import Text
+
+    from kpicli.config import Config, Target
+    from kpicli.explain import Entry, Explanation, Node, Scan
+    from kpicli.validate import Validation
+
+DEFAULT_WIDTH = 100
+KIND_STYLES = {"config": "bold red", "data": "bold red", "warning": "bold yellow"}
+KIND_NAMES = {"config": "config error", "data": "data error", "warning": "warning"}
+
+
+def _console(color: bool, width: int | None) -> Console:
+    from rich.console import Console
+
+    return Console(
+        file=io.StringIO(),
+        force_terminal=color,
+        no_color=not color,
+        color_system="truecolor" if color else None,
+        width=width or DEFAULT_WIDTH,
+        legacy_windows=False,
+        highlight=False,
+        emoji=False,
+        markup=False,
+        soft_wrap=False,
+    )
+
+
+def _text(console: Console, color: bool) -> str:
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    if not color:
+        text = "\n".join(line.rstrip() for line in text.split("\n"))
+    return text
+
+
+def _json(data: Any) -> str:
+    def default(value: Any) -> Any:
+        if isinstance(value, date):
+            return value.isoformat()
+        raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+    return json.dumps(data, indent=2, ensure_ascii=False, default=default) + "\n"
+
+
+def _count(n: int | None) -> str:
+    return "–" if n is None else f"{n:,}"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
+
+
+# ---------------------------------------------------------------------------- targets
+
+
+def target_text(
+    target: Target | None, unit: str, *, currency: str | None = None, locale: str | None = None
+) -> str:
+    """A target in a few words: ``€40.00; by channel: google_ads €35.00``, ``20/week``."""
+    if target is None:
+        return ""
+
+    def fmt(value: float | None) -> str:
+        return format_value(value, unit, currency=currency, locale=locale)
+
+    per = f"/{target.per}" if target.per else ""
+    parts = []
+    if target.value is not None:
+        parts.append(f"{fmt(target.value)}{per}")
+    if target.by:
+        values = ", ".join(f"{k} {fmt(v)}{per}" for k, v in target.values.items())
+        parts.append(f"by {target.by}" + (f": {values}" if values else ""))
+    if target.total is not None:
+        parts.append(f"total {fmt(target.total)}{per}")
+    if target.tolerance != 0.1:
+        parts.append(f"tolerance {target.tolerance:g}")
+    return "; ".join(parts)
+
+
+def _target_json(target: Target | None) -> dict[str, Any] | None:
+    return None if target is None else target.model_dump()
+
+
+# ---------------------------------------------------------------------------- kpi list
+
+
+def render_list(
+    cfg: Config,
+    entries: list[Entry],
+    fmt: str,
+    *,
+    color: bool = False,
+    width: int | None = None,
+) -> str:
+    """The declared KPIs: a table, or JSON (``{"config", "kpis": [...]}``)."""
+    if fmt == "json":
+        return _json(
+            {
+                "config": str(cfg.path),
+                "kpis": [
+                    {
+                        "name": e.name,
+                        "label": e.label,
+                        "description": e.description,
+                        "unit": e.unit,
+                        "better": e.better,
+                        "formula": e.formula,
+                        "source": e.source,
+                        "filter": e.filter,
+                        "date": e.date,
+                        "sources": list(e.sources),
+                        "target": _target_json(e.target),
+                        "hidden": e.hidden,
+                    }
+                    for e in entries
+                ],
+            }
+        )
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    currency, locale = cfg.settings.currency, cfg.settings.locale
+    console = _console(color, width)
+    table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, show_edge=False)
+    for title in ("KPI", "Label", "Unit", "Formula", "Source", "Target"):
+        table.add_column(title, overflow="fold")
+    for e in entries:
+        name = Text(e.name, style="bold")
+        if e.hidden:
+            name.append("  hidden", style="dim")
+        unit = e.unit + (", lower is better" if e.better == "lower" else "")
+        formula = Text(e.formula)
+        if e.filter:
+            formula.append(f"  where {e.filter}", style="dim")
+        if e.source is not None:
+            source = Text(e.source + (f" by {e.date}" if e.date else ""))
+        else:
+            source = Text(", ".join(e.sources), style="dim")
+        target = target_text(e.target, e.unit, currency=currency, locale=locale)
+        table.add_row(name, Text(e.label), Text(unit), formula, source, Text(target))
+    shown = len(entries)
+    hidden = sum(1 for k in cfg.kpis.values() if k.hidden)
+    listed_hidden = sum(1 for e in entries if e.hidden)
+    head = f"{_plural(len(cfg.kpis), 'KPI')} in {cfg.path}"
+    if hidden and not listed_hidden:
+        head += f" ({shown:,} shown; {hidden:,} hidden: kpi list --all)"
+    console.print(Text(head, style="bold"))
+    if entries:
+        console.print(table)
+    return _text(console, color)
+
+
+# ---------------------------------------------------------------------------- kpi validate
+
+
+def render_validation(v: Validation, fmt: str, *, color: bool = False, quiet: bool = False) -> str:
+    """Every problem in one block each (as errors print), then a summary line."""
+    from kpicli.validate import split_location
+
+    if fmt == "json":
+        return _json(
+            {
+                "config": str(v.path),
+                "valid": not v.errors,
+                "exit_code": v.exit_code,
+                "errors": len(v.errors),
+                "warnings": len(v.issues) - len(v.errors),
+                "issues": [
+                    {
+                        "kind": i.code,
+                        "severity": "warning" if i.code == "warning" else "error",
+                        "message": i.message,
+                        "location": i.location,
+                        **split_location(i.location),
+                        "hint": i.hint,
+                    }
+                    for i in v.issues
+                ],
+                "sources": [
+                    {
+                        "name": s.name,
+                        "files": s.files,
+                        "rows": s.rows,
+                        "first_date": s.first,
+                        "last_date": s.last,
+                    }
+                    for s in v.sources
+                ],
+                "kpis": v.kpis,
+            }
+        )
+    from rich.text import Text
+
+    console = _console(color, 10_000)
+    for issue in v.issues:
+        head = f"{issue.location}: " if issue.location else ""
+        line = Text.assemble(
+            (KIND_NAMES.get(issue.code, issue.code), KIND_STYLES.get(issue.code, ""))
+        )
+        line.append(f": {head}{issue.message}")
+        console.print(line)
+        if issue.hint:
+            console.print(Text(f"  hint: {issue.hint}"))
+    errors = v.errors
+    warnings = len(v.issues) - len(errors)
+    if errors:
+        by_kind = {k: sum(1 for i in errors if i.code == k) for k in ("config", "data")}
+        detail = ", ".join(f"{n} {k}" for k, n in by_kind.items() if n)
+        summary = f"{v.path}: {_plural(len(errors), 'problem')} ({detail})"
+        if warnings:
+            summary += f", {_plural(warnings, 'warning')}"
+        console.print()
+        console.print(Text(summary, style="bold red"))
+    elif not quiet:
+        files = sum(len(s.files) for s in v.sources)
+        rows = sum(s.rows or 0 for s in v.sources)
+        summary = (
+            f"{v.path}: valid · {_plural(len(v.sources), 'source')}, {_plural(files, 'file')}, "
+            f"{_plural(rows, 'row')} · {_plural(v.kpis, 'KPI')}"
+        )
+        if warnings:
+            console.print()
+            summary += f" · {_plural(warnings, 'warning')}"
+        console.print(Text("✔ " + summary, style="bold green"))
+        for s in v.sources:
+            span = f"  {s.first} → {s.last}" if s.first else ""
+            files = _plural(len(s.files), "file")
+            console.print(Text(f"  {s.name}: {files}, {_plural(s.rows or 0, 'row')}{span}"))
+    return _text(console, color)
+
+
+# ---------------------------------------------------------------------------- kpi explain
+
+
+def _value(e: Explanation, name: str, value: float | None) -> str:
+    unit = e.result.kpis[name].unit if name in e.result.kpis else "number"
+    return format_value(value, unit, currency=e.result.currency, locale=e.result.locale)
+
+
+def _node_json(node: Node, scans: dict[str, Scan]) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": node.name, "kind": node.kind}
+    if node.kind == "column":
+        out.update(type=node.dtype, origin=node.origin)
+        if node.origin == "derive":
+            out["expression"] = node.formula
+        if node.origin == "rename":
+            out["header"] = node.header
+    else:
+        out["formula"] = node.formula
+        if node.kind == "source":
+            out.update(source=node.source, date=node.date, filter=node.filter)
+            out["rows"] = scans[node.rows].label if node.rows else None
+    if node.repeated:
+        out["repeated"] = True
+    if node.children:
+        out["children"] = [_node_json(c, scans) for c in node.children]
+    return out
+
+
+def _records_json(e: Explanation, records: list[dict[str, Any]], scans: dict[str, Scan]):
+    compare = e.result.comparison is not None
+    out = []
+    for r in records:
+        item = {
+            k: v for k, v in r.items() if k not in ("values", "previous", "rows", "previous_rows")
+        }
+        item["values"] = r["values"]
+        if compare:
+            item["previous"] = r["previous"]
+        item["rows"] = {scans[k].label: n for k, n in r["rows"].items()}
+        if compare:
+            item["previous_rows"] = {
+                scans[k].label: n for k, n in r.get("previous_rows", {}).items()
+            }
+        out.append(item)
+    return out
+
+
+def _explain_json(e: Explanation) -> str:
+    res = e.result
+    scans = {s.key: s for s in e.scans}
+    entry = e.entry
+    return _json(
+        {
+            "kpi": e.name,
+            "label": entry.label,
+            "description": entry.description,
+            "unit": entry.unit,
+            "better": entry.better,
+            "formula": entry.formula,
+            "target": _target_json(entry.target),
+            "as_of": res.as_of,
+            "period": {"start": res.period[0], "end": res.period[1]} if res.period else None,
+            "period_label": res.period_label,
+            "comparison": (
+                {"start": res.comparison[0], "end": res.comparison[1]} if res.comparison else None
+            ),
+            "grain": res.grain,
+            "dimensions": list(res.dimensions),
+            "dependencies": e.order[1:],
+            "tree": _node_json(e.tree, scans),
+            "scans": [
+                {
+                    "label": s.label,
+                    "source": s.source,
+                    "date": s.date,
+                    "filter": s.filter,
+                    "kpis": list(s.kpis),
+                    "files": list(s.files),
+                    "rows": e.rows_in_period(s),
+                }
+                for s in e.scans
+            ],
+            "values": _records_json(e, e.records(), scans),
+            "totals": _records_json(e, e.records(totals=True), scans) if res.dimensions else None,
+            "plan": e.describe,
+            "polars_plans": [
+                {"source": p.source, "date": p.date, "rows": p.rows, "totals": p.totals}
+                for p in e.plans
+            ],
+        }
+    )
+
+
+def _node_label(e: Explanation, node: Node, overall: dict[str, Any] | None) -> Text:
+    from rich.text import Text
+
+    scans = {s.key: s for s in e.scans}
+    if node.kind == "column":
+        label = Text(node.name, style="cyan")
+        if node.origin == "derive":
+            label.append(f" = {node.formula}")
+            label.append("  derived column", style="dim")
+        elif node.origin == "rename":
+            label.append(f"  ← header `{node.header}`", style="dim")
+        else:
+            label.append("  column of the files", style="dim")
+        if node.dtype:
+            label.append(f"  {node.dtype}", style="dim")
+        return label
+    label = Text(node.name, style="bold")
+    label.append(f" = {node.formula}")
+    if overall is not None and node.name in overall["values"]:
+        label.append("  → ", style="dim")
+        label.append(_value(e, node.name, overall["values"][node.name]), style="bold")
+        if e.result.comparison is not None:
+            prev = _value(e, node.name, overall["previous"].get(node.name))
+            label.append(f" (previous {prev})", style="dim")
+    if node.kind == "source":
+        where = f" where {node.filter}" if node.filter else ""
+        on = f" by {node.date}" if node.date else ""
+        label.append(f"  · source {node.source}{on}{where}", style="dim")
+        if overall is not None and node.rows:
+            label.append(f", {_plural(overall['rows'].get(node.rows, 0), 'row')}", style="dim")
+        elif node.rows:
+            label.append(f", rows: {scans[node.rows].label}", style="dim")
+    if node.repeated:
+        label.append("  (as above)", style="dim")
+    return label
+
+
+def _values_table(e: Explanation) -> Any:
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    from kpicli.render.units import bucket_label
+
+    res = e.result
+    dims = list(res.dimensions)
+    compare = res.comparison is not None
+    table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, show_edge=False)
+    if res.grain is not None:
+        table.add_column("Period")
+    for d in dims:
+        table.add_column(d)
+    for name in e.order:
+        table.add_column(name, justify="right")
+    for s in e.scans:
+        table.add_column(f"rows: {s.label}", justify="right")
+
+    def add(record: dict[str, Any], total: bool) -> None:
+        cells: list[Text] = []
+        if res.grain is not None:
+            cells.append(Text(bucket_label(record["period_start"], res.grain)))
+        for i, d in enumerate(dims):
+            text = "Total" if total and i == 0 else "" if total else str(record.get(d) or "–")
+            cells.append(Text(text))
+        for name in e.order:
+            cell = Text(_value(e, name, record["values"].get(name)))
+            if compare:
+                cell.append("\n" + _value(e, name, record["previous"].get(name)), style="dim")
+            cells.append(cell)
+        for s in e.scans:
+            cell = Text(_count(record["rows"].get(s.key)))
+            if compare:
+                cell.append("\n" + _count(record.get("previous_rows", {}).get(s.key)), style="dim")
+            cells.append(cell)
+        table.add_row(*cells, style="bold" if total else None)
+
+    totals = {r["period_start"]: r for r in e.records(totals=True)} if dims else {}
+    last = None
+    rows = e.records()
+    for i, record in enumerate(rows):
+        add(record, False)
+        last = record["period_start"]
+        following = rows[i + 1]["period_start"] if i + 1 < len(rows) else None
+        if dims and following != last and last in totals:
+            add(totals[last], True)
+    return table
+
+
+def render_explanation(
+    e: Explanation, fmt: str, *, color: bool = False, width: int | None = None
+) -> str:
+    """How a KPI is made: formula, tree, rows and files, values, the Polars plans."""
+    if fmt == "json":
+        return _explain_json(e)
+    from rich.text import Text
+    from rich.tree import Tree
+
+    res = e.result
+    entry = e.entry
+    console = _console(color, width)
+    head = Text(e.name, style="bold")
+    if entry.label.lower() != e.name.replace("_", " ").lower():
+        head.append(f" · {entry.label}", style="bold")
+    console.print(head)
+    if entry.description:
+        console.print(Text(entry.description))
+    console.print(Text(describe_period(res.period, res.period_label, res.as_of, res.comparison)))
+    if res.dimensions or res.grain:
+        keys = [f"by {', '.join(res.dimensions)}"] if res.dimensions else []
+        keys += [f"per {res.grain}"] if res.grain else []
+        console.print(Text(" · ".join(keys)))
+    console.print()
+    unit = entry.unit + (", lower is better" if entry.better == "lower" else "")
+    facts = [("formula", entry.formula), ("unit", unit)]
+    if entry.filter:
+        facts.append(("filter", entry.filter))
+    target = target_text(entry.target, entry.unit, currency=res.currency, locale=res.locale)
+    if target:
+        facts.append(("target", target))
+    for key, value in facts:
+        console.print(Text.assemble((f"{key:<8}", "dim"), value))
+
+    overall = e.overall
+    console.print()
+    title = "How it is computed"
+    if overall is not None and res.dimensions:
+        title += " (values: the total row)"
+    elif overall is None:
+        title += " (values: see the table below)"
+    console.print(Text(title, style="bold underline"))
+
+    def grow(branch: Tree, node: Node) -> None:
+        for child in node.children:
+            grow(branch.add(_node_label(e, child, overall)), child)
+
+    tree = Tree(_node_label(e, e.tree, overall), guide_style="dim")
+    grow(tree, e.tree)
+    console.print(tree)
+
+    console.print()
+    console.print(Text("Rows and files behind the value", style="bold underline"))
+    for s in e.scans:
+        line = Text(s.label, style="bold")
+        rows = e.rows_in_period(s)
+        line.append(f": {_plural(rows or 0, 'row')} in the period")
+        line.append(f" (for {', '.join(s.kpis)})", style="dim")
+        console.print(line)
+        for f in s.files:
+            console.print(Text(f"  {f}"))
+    if not e.scans:
+        console.print(Text("no source: the formula uses numbers only", style="dim"))
+
+    if overall is None or res.dimensions:
+        console.print()
+        note = " (below each value: the previous period's)" if res.comparison is not None else ""
+        console.print(Text("Values" + note, style="bold underline"))
+        console.print(_values_table(e))
+
+    text = _text(console, color)
+    parts = [text.rstrip("\n"), ""]
+    if e.plans:
+        parts.append(
+            "The Polars plans that ran (LazyFrame.explain): __rows_N are the row counts explain "
+            "adds; __n_, __first_ and __last_ the engine's own bookkeeping."
+        )
+        parts.append("")
+    for p in e.plans:
+        on = f", date column {p.date}" if p.date else ""
+        parts.append(f"Polars plan: source {p.source}{on}")
+        parts.extend(line.rstrip() for line in p.rows.rstrip("\n").splitlines())
+        parts.append("")
+    if res.dimensions and any(p.totals for p in e.plans):
+        parts.append("(the totals run the same plans grouped without the dimensions: -f json)")
+        parts.append("")
+    return "\n".join(parts)

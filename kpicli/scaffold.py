@@ -1,0 +1,230 @@
+"""The files a user starts from: `kpi init` (a starter config, sample data) and `kpi schema`.
+
+Templates are package data (``kpicli/templates/``), so that ``kpi init`` works from a plain
+``pip install``:
+
+- ``kpi_config.yaml``: the shipped configuration over the sample data, identical to the one at
+  the root of the repository (a test keeps them equal); ``kpi init --sample`` writes it with
+  the data that :func:`kpicli.sample.generate` writes (the same bytes as ``sample_data/``);
+- ``header.yaml``: the commented top of a starter config (settings, empty sections);
+- ``example.yaml``: the starter's example sources and KPIs, when no ``--preset`` is given;
+- ``presets/NAME.yaml``: a source block (``{path: exports/NAME*.csv, preset: NAME}``) and the
+  typical KPIs of one export format, over its canonical columns (SPEC.md, Presets).
+
+A template fragment is a small config with a ``sources:`` and a ``kpis:`` section; composing
+inserts its indented lines into the same sections of the base, comments included.
+
+``kpi schema`` is the JSON Schema of :class:`kpicli.config.ConfigModel` (the model that
+validates the file), with what its validators accept beyond the annotations (a single path,
+a number as target) and descriptions for editors.
+"""
+
+from __future__ import annotations
+
+import json
+from copy import deepcopy
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from kpicli.errors import UsageError, did_you_mean
+
+CONFIG_NAME = "kpi_config.yaml"
+SCHEMA_NAME = "kpi_schema.json"
+SAMPLE_DIR = "sample_data"
+EXPORTS_DIR = "exports"
+#: Export formats `kpi init --preset` has templates for (SPEC.md, Presets).
+PRESET_NAMES = (
+    "google_ads",
+    "meta_ads",
+    "linkedin_ads",
+    "microsoft_ads",
+    "ga4",
+    "search_console",
+    "hubspot_contacts",
+    "hubspot_deals",
+    "mailchimp",
+)
+
+
+def template(name: str) -> str:
+    """The text of a template shipped in ``kpicli/templates/`` (``presets/ga4.yaml``…)."""
+    node = resources.files("kpicli").joinpath("templates")
+    for part in name.split("/"):
+        node = node.joinpath(part)
+    return node.read_text(encoding="utf-8")
+
+
+# ---------------------------------------------------------------------------- composing
+
+
+def _sections(text: str) -> tuple[list[str], list[str]]:
+    """The indented lines under ``sources:`` and under ``kpis:`` of a template fragment."""
+    parts: dict[str, list[str]] = {"sources": [], "kpis": []}
+    current: str | None = None
+    for line in text.splitlines():
+        top = line.split("#", 1)[0].rstrip()
+        if top and not line[0].isspace():
+            current = top[:-1] if top.endswith(":") and top[:-1] in parts else None
+            continue
+        if current is not None:
+            parts[current].append(line)
+    return _trim(parts["sources"]), _trim(parts["kpis"])
+
+
+def _trim(lines: list[str]) -> list[str]:
+    while lines and not lines[-1].strip():
+        lines.pop()
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    return lines
+
+
+def add_fragment(base: str, fragment: str) -> str:
+    """``base`` with the sources and KPIs of ``fragment`` added at the end of its sections."""
+    sources, kpis = _sections(fragment)
+    lines = base.rstrip("\n").splitlines()
+    at = next(i for i, line in enumerate(lines) if line.rstrip() == "kpis:")
+    end = at
+    while end > 0 and not lines[end - 1].strip():
+        end -= 1
+    has_sources = lines[end - 1].rstrip() != "sources:"
+    lines[end:end] = ([""] if has_sources else []) + sources
+    has_kpis = lines[-1].rstrip() != "kpis:"
+    lines += ([""] if has_kpis else []) + kpis
+    return "\n".join(lines) + "\n"
+
+
+def starter_config(presets: tuple[str, ...] = (), *, sample: bool = False) -> str:
+    """The text `kpi init` writes: the shipped config (``sample``) or the starter, plus presets."""
+    if sample:
+        text = template(CONFIG_NAME)
+    else:
+        text = template("header.yaml")
+        if not presets:
+            text = add_fragment(text, template("example.yaml"))
+    for name in presets:
+        text = add_fragment(text, template(f"presets/{name}.yaml"))
+    return text
+
+
+def check_presets(values: tuple[str, ...]) -> tuple[str, ...]:
+    """``--preset`` values (repeatable, or ``a,b``): each known, once; else a UsageError."""
+    names = [n.strip() for v in values for n in v.split(",") if n.strip()]
+    for name in names:
+        if name not in PRESET_NAMES:
+            raise UsageError(
+                f"unknown preset `{name}` in --preset",
+                hint=did_you_mean(name, PRESET_NAMES)
+                or f"known presets: {', '.join(PRESET_NAMES)}",
+            )
+    return tuple(dict.fromkeys(names))
+
+
+# ---------------------------------------------------------------------------- kpi init
+
+
+@dataclass
+class Written:
+    """What `kpi init` wrote."""
+
+    directory: Path
+    config: Path
+    schema: Path
+    data: list[Path] = field(default_factory=list)
+    exports: Path | None = None  # the (empty) folder the sources of the config read
+
+
+def init(
+    directory: Path, *, sample: bool = False, presets: tuple[str, ...] = (), force: bool = False
+) -> Written:
+    """Write a starter ``kpi_config.yaml`` and ``kpi_schema.json`` (and the sample data).
+
+    Never overwrites a file unless ``force``: the check comes first, so a refused init writes
+    nothing.
+    """
+    from kpicli import sample as sample_data
+
+    presets = check_presets(presets)
+    directory = Path(directory)
+    config = directory / CONFIG_NAME
+    schema = directory / SCHEMA_NAME
+    data = [directory / SAMPLE_DIR / n for n in sample_data.FILE_NAMES] if sample else []
+    if directory.exists() and not directory.is_dir():
+        raise UsageError(f"`{directory}` is a file, not a folder", hint="choose another DIR")
+    existing = [p for p in (config, schema, *data) if p.exists()]
+    if existing and not force:
+        n = len(existing) - 1
+        more = f" (and {n} more file{'s' if n > 1 else ''})" if n else ""
+        raise UsageError(
+            f"{existing[0]} already exists{more}",
+            hint="kpi init never overwrites a file: pass --force to replace "
+            + ("them" if more else "it")
+            + ", or choose another DIR",
+        )
+    text = starter_config(presets, sample=sample)
+    directory.mkdir(parents=True, exist_ok=True)
+    config.write_text(text, encoding="utf-8")
+    schema.write_text(schema_text(), encoding="utf-8")
+    written = Written(directory, config, schema)
+    if sample:
+        written.data = sample_data.generate(directory / SAMPLE_DIR)
+    if presets or not sample:
+        written.exports = directory / EXPORTS_DIR
+        written.exports.mkdir(exist_ok=True)
+    return written
+
+
+# ---------------------------------------------------------------------------- kpi schema
+
+#: Descriptions of the fields the models leave undescribed, shown by editors on hover.
+_DESCRIPTIONS = {
+    ("ConfigModel", "version"): "The version of the configuration language: 1.",
+    ("ConfigModel", "settings"): "Report-wide settings: currency, week start, locale.",
+    ("ConfigModel", "sources"): "The exports read: one entry per kind of export, by name.",
+    ("ConfigModel", "kpis"): "The KPIs, by name (letters, digits and underscores).",
+    ("Source", "delimiter"): 'The field separator: auto, ",", ";", "\\t" or "|".',
+    ("Source", "decimal"): 'The decimal separator of numbers: auto, "." or ",".',
+    ("Source", "encoding"): "The text encoding: auto, utf-8, utf-16, cp1252 or latin-1.",
+    ("Source", "skip_rows"): "Lines to skip before the header, or auto.",
+    ("Kpi", "label"): "The name shown in reports (default: the KPI's name, capitalised).",
+    ("Kpi", "description"): "What the KPI measures, in a sentence.",
+    ("Kpi", "unit"): "number, integer, percent (a fraction), currency or duration (seconds).",
+    ("Kpi", "better"): "Whether a higher or a lower value is good (colors and status).",
+    ("Kpi", "hidden"): "Computed for other KPIs but not shown unless asked for with --kpi.",
+    ("Kpi", "target"): "A number, or {value, per, by, values, total, tolerance}.",
+}
+
+
+def config_schema() -> dict[str, Any]:
+    """The JSON Schema of kpi_config.yaml, from the pydantic model that validates it."""
+    from kpicli.config import NAME_RE, ConfigModel
+
+    schema = deepcopy(ConfigModel.model_json_schema())
+    defs = schema["$defs"]
+    models = {"ConfigModel": schema, **defs}
+    for (model, prop), text in _DESCRIPTIONS.items():
+        models[model]["properties"][prop].setdefault("description", text)
+    # what the "before" validators accept beyond the annotations
+    path = defs["Source"]["properties"]["path"]
+    path["anyOf"] = [{"type": "string"}, {"type": path.pop("type"), "items": path.pop("items")}]
+    defs["Source"]["properties"]["preset"]["examples"] = list(PRESET_NAMES)
+    target = defs["Kpi"]["properties"]["target"]
+    target["anyOf"].insert(0, {"type": "number"})
+    schema["properties"]["kpis"]["propertyNames"] = {"pattern": NAME_RE.pattern}
+    head = {
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "title": "kpi_config.yaml",
+        "description": "The configuration of kpi: sources (CSV exports) and KPIs. "
+        "Generated by `kpi schema` from the model that validates the file; "
+        "`kpi validate` also checks names, formulas and the data.",
+    }
+    schema.pop("title", None)
+    schema.pop("description", None)
+    return {**head, **schema}
+
+
+def schema_text() -> str:
+    """:func:`config_schema` as the JSON text `kpi schema` prints."""
+    return json.dumps(config_schema(), indent=2, ensure_ascii=False) + "\n"

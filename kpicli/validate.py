@@ -1,0 +1,480 @@
+"""`kpi validate`: every problem of a configuration and of the data behind it, at once.
+
+Where `kpi report` stops at the first error, this collects :class:`~kpicli.errors.Issue`s:
+
+1. the configuration (:func:`kpicli.config.config_issues`): YAML, keys and types, names,
+   formulas that parse, cycles, targets — each at ``file:line key.path``;
+2. each source (skipped when the configuration already has a problem there): its files match
+   and can be read, its `rename`/`derive`/`filter`/date columns exist
+   (:func:`kpicli.sources.read.scan_source`);
+3. each KPI over a source: the columns of its formula and filter exist ("did you mean"), its
+   aggregate compiles; each derived KPI's formula compiles;
+4. targets: a `by` column that the KPI's sources have, `values` that match values found in
+   that column (a warning otherwise), no `per` on a percentage (a warning);
+5. values: one lazy query per source reads every column used (projection pushdown keeps it to
+   those), which parses every value; when it fails, one query per column names the column;
+6. when nothing is wrong so far, the report over every KPI and all dates is run through the
+   engine, as `kpi report -k <every KPI>` would, so that a clean validate means a report runs.
+
+``code`` of an issue: ``config`` (exit 2), ``data`` (exit 3), ``warning`` (exit 0).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kpicli.errors import DataError, Issue, KpiError, did_you_mean
+
+if TYPE_CHECKING:
+    from kpicli.config import Config
+
+CONFIG, DATA, WARNING = "config", "data", "warning"
+_NAMED_COLUMN = re.compile(r"column ['\"`]([^'\"`]+)['\"`]")
+_LOCATION = re.compile(r"^(?P<file>.+?):(?P<line>\d+)(?::(?P<column>\d+))?(?: (?P<key>.+))?$")
+
+
+@dataclass
+class SourceCheck:
+    """What was read of one source."""
+
+    name: str
+    files: list[str] = field(default_factory=list)
+    rows: int | None = None  # rows after the source's filter; None when not read
+    first: str | None = None  # first and last dates of its date column
+    last: str | None = None
+
+
+@dataclass
+class Validation:
+    """The outcome of `kpi validate`."""
+
+    path: Path
+    issues: list[Issue] = field(default_factory=list)
+    sources: list[SourceCheck] = field(default_factory=list)
+    kpis: int = 0
+
+    @property
+    def errors(self) -> list[Issue]:
+        return [i for i in self.issues if i.code != WARNING]
+
+    @property
+    def exit_code(self) -> int:
+        """2 when the configuration has a problem, else 3 when the data has one, else 0."""
+        codes = {i.code for i in self.issues}
+        return 2 if CONFIG in codes else 3 if DATA in codes else 0
+
+
+def split_location(location: str | None) -> dict[str, Any]:
+    """``file:line key.path`` → file, line, column, key (None where absent)."""
+    out: dict[str, Any] = {"file": None, "line": None, "column": None, "key": None}
+    if not location:
+        return out
+    m = _LOCATION.match(location)
+    if m is None:
+        out["file"] = location
+        return out
+    out.update(file=m["file"], line=int(m["line"]), key=m["key"])
+    out["column"] = int(m["column"]) if m["column"] else None
+    return out
+
+
+def _from_error(err: KpiError) -> Issue:
+    return Issue(
+        DATA if isinstance(err, DataError) else CONFIG, err.message, err.location, err.hint
+    )
+
+
+def validate(path: str | Path | None = None) -> Validation:
+    """Check the configuration at ``path`` (default as for `kpi report`) and its data."""
+    from kpicli.config import config_issues, find_config
+
+    cfg_path = find_config(str(path) if path is not None else None)
+    result = Validation(cfg_path)
+    try:
+        cfg, issues = config_issues(cfg_path)
+        if cfg is None and issues:
+            cfg, more = _repaired(cfg_path)
+            seen = {(i.location, i.message) for i in issues}
+            issues += [i for i in more if (i.location, i.message) not in seen]
+    except KpiError as err:  # not found, unreadable, not YAML: nothing else can be checked
+        result.issues.append(_from_error(err))
+        return result
+    result.issues.extend(issues)
+    if cfg is None:
+        return result
+    result.kpis = len(cfg.kpis)
+    _Checker(cfg, result).run()
+    result.issues.sort(key=_order(cfg_path))
+    return result
+
+
+def _repaired(cfg_path: Path) -> tuple[Config | None, list[Issue]]:
+    """When the schema rejects the file, check the rest of it too.
+
+    The entries the schema rejected are repaired for the rest of the checks: a bad key is
+    dropped (its default applies), an entry that cannot be repaired (a KPI without formula) is
+    removed, and "unknown KPI/source" issues about removed entries are left out. So a typo in
+    a key does not hide a misspelt KPI name or a missing column further down.
+    """
+    from copy import deepcopy
+
+    from pydantic import ValidationError
+
+    from kpicli import config as config_module
+    from kpicli.config import Config, ConfigModel
+
+    data, lines = config_module._read_yaml(cfg_path)
+    if not isinstance(data, dict):
+        return None, []
+    data = deepcopy(data)
+    removed: dict[str, set[str]] = {"kpis": set(), "sources": set()}
+    for _ in range(5):
+        try:
+            model = ConfigModel.model_validate(data)
+            break
+        except ValidationError as err:
+            for e in err.errors():
+                _repair(data, tuple(str(p) for p in e["loc"]), e["type"], removed)
+    else:
+        return None, []
+    unknown = re.compile(r"^unknown (KPI|source) `([^`]*)`")
+    issues = []
+    for issue in config_module.check(model, cfg_path, lines):
+        m = unknown.match(issue.message)
+        if m and m[2] in removed["kpis" if m[1] == "KPI" else "sources"]:
+            continue
+        issues.append(issue)
+    return Config(path=cfg_path, model=model, lines=lines), issues
+
+
+def _repair(data: dict, loc: tuple[str, ...], kind: str, removed: dict[str, set[str]]) -> None:
+    """Drop what the schema rejected at ``loc`` from ``data`` (in place)."""
+    if not loc:
+        return
+    head = loc[0]
+    if head in ("kpis", "sources") and isinstance(data.get(head), dict) and len(loc) >= 2:
+        entries = data[head]
+        entry = entries.get(loc[1])
+        if len(loc) >= 3 and isinstance(entry, dict) and kind != "missing":
+            entry.pop(loc[2], None)
+        else:
+            entries.pop(loc[1], None)
+            removed[head].add(loc[1])
+    elif head == "settings" and isinstance(data.get(head), dict) and len(loc) >= 2:
+        data[head].pop(loc[1], None)
+    else:
+        data.pop(head, None)
+
+
+def _order(cfg_path: Path):
+    """Issues in the order of the file's lines; then those located elsewhere."""
+
+    def key(issue: Issue) -> tuple[int, int]:
+        where = split_location(issue.location)
+        if where["file"] == str(cfg_path) and where["line"] is not None:
+            return (0, where["line"])
+        return (1, 0)
+
+    return key
+
+
+class _Checker:
+    """The data checks of one configuration (steps 2 to 6 of the module docstring)."""
+
+    def __init__(self, cfg: Config, result: Validation):
+        self.cfg = cfg
+        self.result = result
+        keys = [split_location(i.location)["key"] or "" for i in result.issues]
+        self.bad_sources = {
+            s
+            for s in cfg.sources
+            if any(k == f"sources.{s}" or k.startswith(f"sources.{s}.") for k in keys)
+        }
+        self.bad_kpis = {
+            n for n in cfg.kpis if any(k == f"kpis.{n}" or k.startswith(f"kpis.{n}.") for k in keys)
+        }
+        self.cyclic = any("reference cycle" in i.message for i in result.issues)
+        self.columns: dict[str, dict[str, Any]] = {}  # source → its schema
+        self.frames: dict[str, Any] = {}  # source → its LazyFrame
+        self.values: dict[tuple[str, str], set[str]] = {}  # (source, column) → values found
+
+    def add(self, code: str, message: str, location: str | None = None, hint: str | None = None):
+        self.result.issues.append(Issue(code, message, location, hint))
+
+    def run(self) -> None:
+        for name in self.cfg.sources:
+            self.check_source(name)
+        self.check_derived()
+        self.check_targets()
+        self.check_unused()
+        if not self.result.errors:
+            self.check_report()
+
+    # ------------------------------------------------------------------ sources and KPIs
+
+    def check_source(self, name: str) -> None:
+        import polars as pl
+
+        from kpicli.formula import exact_sums, parse, with_filter
+        from kpicli.sources.read import scan_source
+
+        check = SourceCheck(name)
+        self.result.sources.append(check)
+        if name in self.bad_sources:
+            return
+        try:
+            sf = scan_source(self.cfg, name)
+        except KpiError as err:
+            self.result.issues.append(_from_error(err))
+            return
+        check.files = [str(f) for f in sf.files]
+        have = list(sf.schema)
+        self.columns[name] = dict(sf.schema)
+        self.frames[name] = sf.frame
+        used: list[str] = list(sf.date_columns)
+        aggregates: dict[str, Any] = {}
+        floats = {c for c, t in sf.schema.items() if t.is_float()}
+        for kpi_name, kpi in self.cfg.kpis.items():
+            if kpi.source != name or kpi_name in self.bad_kpis:
+                continue
+            missing = False
+            for key in ("formula", "filter"):
+                text = getattr(kpi, key)
+                if text is None:
+                    continue
+                for col in parse(text).names:
+                    if col in have:
+                        used.append(col)
+                        continue
+                    missing = True
+                    self.add(
+                        DATA,
+                        f"KPI `{kpi_name}`: source `{name}` has no column `{col}`",
+                        self.cfg.where("kpis", kpi_name, key),
+                        did_you_mean(col, have) or f"its columns are: {', '.join(have)}",
+                    )
+            if missing:
+                continue
+            text = exact_sums(with_filter(kpi.formula, kpi.filter), floats)
+            try:
+                aggregates[kpi_name] = pl.sql_expr(text).cast(pl.Float64).alias(kpi_name)
+            except pl.exceptions.PolarsError as err:
+                self.add(
+                    CONFIG,
+                    f"invalid formula `{kpi.formula}`: {_first_line(err)}",
+                    self.cfg.where("kpis", kpi_name, "formula"),
+                )
+
+        def kpi_text(kpi_name: str) -> str:
+            kpi = self.cfg.kpis[kpi_name]
+            return f"({kpi.formula}) AND ({kpi.filter})" if kpi.filter else kpi.formula
+
+        for kpi_name, expr in aggregates.items():  # types: SUM over text, and the like
+            try:
+                sf.frame.head(0).select(expr).collect()
+            except pl.exceptions.PolarsError as err:
+                text_columns = [c for c in parse(kpi_text(kpi_name)).names if _is_text(sf, c)]
+                self.add(
+                    DATA,
+                    f"KPI `{kpi_name}`: `{self.cfg.kpis[kpi_name].formula}` cannot be computed "
+                    f"over source `{name}`: {_first_line(err)}",
+                    self.cfg.where("kpis", kpi_name, "formula"),
+                    (
+                        f"column {', '.join(f'`{c}`' for c in text_columns)} is read as text: "
+                        "check its values (a number format the source's options do not match?)"
+                        if text_columns
+                        else "check the types of the columns it uses"
+                    ),
+                )
+        used = list(dict.fromkeys(used))
+        exprs = [pl.len().alias("__rows"), *(pl.col(c).null_count() for c in used)]
+        date_col = self.cfg.sources[name].date
+        if date_col:
+            exprs += [
+                pl.col(date_col).min().alias("__first"),
+                pl.col(date_col).max().alias("__last"),
+            ]
+        try:
+            row = sf.frame.select(exprs).collect().row(0, named=True)
+        except pl.exceptions.PolarsError as err:
+            self.locate_parse_error(name, sf, used, err)
+            return
+        check.rows = int(row["__rows"])
+        check.first = _iso(row.get("__first"))
+        check.last = _iso(row.get("__last"))
+
+    def locate_parse_error(self, name: str, sf: Any, used: list[str], err: Exception) -> None:
+        """The combined query failed: find each column whose values do not parse.
+
+        One query per column; the column an error names (Polars says ``column 'spend'``) is
+        the one blamed, since reading one column can need others (the reader's own checks).
+        """
+        import polars as pl
+
+        files = ", ".join(str(f) for f in sf.files)
+        src = self.cfg.sources[name]
+        found: dict[tuple[str, str], None] = {}
+        for col in used:
+            try:
+                sf.frame.select(pl.col(col).null_count()).collect()
+            except pl.exceptions.PolarsError as col_err:
+                message = _first_line(col_err)
+                named = _NAMED_COLUMN.search(message)
+                blamed = named[1] if named and named[1] in sf.schema else col
+                found.setdefault((blamed, message))
+        for col, message in found:
+            where = self.cfg.where("sources", name)
+            hint = (
+                f"dates are read with date_format `{src.date_format}`: set `date_format:` "
+                f"on source `{name}` ({where})"
+                if col in sf.date_columns
+                else f"fix the value, or set `decimal:`/`delimiter:` on source `{name}` ({where})"
+            )
+            self.add(DATA, f"source `{name}`, column `{col}`: {message}", files, hint)
+        if not found:
+            self.add(
+                DATA,
+                f"source `{name}`: cannot read the data: {_first_line(err)}",
+                files,
+                "check the file's delimiter, encoding and skip_rows options",
+            )
+
+    def check_derived(self) -> None:
+        import polars as pl
+
+        from kpicli.formula import to_polars
+
+        for kpi_name, kpi in self.cfg.kpis.items():
+            if kpi.source is not None or kpi_name in self.bad_kpis:
+                continue
+            try:
+                pl.sql_expr(to_polars(kpi.formula))
+            except Exception as err:  # FormulaError or a Polars SQL error
+                self.add(
+                    CONFIG,
+                    f"invalid formula `{kpi.formula}`: {_first_line(err)}",
+                    self.cfg.where("kpis", kpi_name, "formula"),
+                )
+
+    # ------------------------------------------------------------------ targets
+
+    def sources_of(self, kpi_name: str) -> list[str]:
+        """The sources a KPI reads, directly or through the KPIs it combines (cycle-safe)."""
+        from kpicli.formula import FormulaError, parse
+
+        seen: set[str] = set()
+        out: list[str] = []
+        stack = [kpi_name]
+        while stack:
+            n = stack.pop()
+            if n in seen or n not in self.cfg.kpis:
+                continue
+            seen.add(n)
+            kpi = self.cfg.kpis[n]
+            if kpi.source is not None:
+                if kpi.source not in out:
+                    out.append(kpi.source)
+                continue
+            try:
+                stack.extend(parse(kpi.formula).names)
+            except FormulaError:
+                continue
+        return out
+
+    def check_targets(self) -> None:
+        import polars as pl
+
+        for kpi_name, kpi in self.cfg.kpis.items():
+            t = kpi.target
+            if t is None or kpi_name in self.bad_kpis:
+                continue
+            if t.per is not None and kpi.unit == "percent":
+                self.add(
+                    WARNING,
+                    f"KPI `{kpi_name}` is a percentage, but its target is `per: {t.per}`",
+                    self.cfg.where("kpis", kpi_name, "target", "per"),
+                    "`per` prorates an amount (leads, spend) by days; a rate's target has no `per`",
+                )
+            if t.by is None:
+                continue
+            read = [s for s in self.sources_of(kpi_name) if s in self.columns]
+            lacking = [s for s in read if t.by not in self.columns[s]]
+            for s in lacking:
+                have = list(self.columns[s])
+                self.add(
+                    CONFIG,
+                    f"KPI `{kpi_name}`: the target is by `{t.by}`, but source `{s}` has no "
+                    f"column `{t.by}`",
+                    self.cfg.where("kpis", kpi_name, "target", "by"),
+                    did_you_mean(t.by, have)
+                    or f"add it to source `{s}` with `derive`; its columns are: {', '.join(have)}",
+                )
+            if lacking or not read or not t.values:
+                continue
+            found: set[str] = set()
+            for s in read:
+                if (s, t.by) not in self.values:
+                    try:
+                        frame = self.frames[s].select(pl.col(t.by).cast(pl.Utf8).unique())
+                        self.values[(s, t.by)] = set(frame.collect().to_series().drop_nulls())
+                    except pl.exceptions.PolarsError:
+                        self.values[(s, t.by)] = set()
+                found |= self.values[(s, t.by)]
+            for value in t.values:
+                if value not in found:
+                    close = did_you_mean(value, sorted(found))
+                    self.add(
+                        WARNING,
+                        f"KPI `{kpi_name}`: no row has {t.by} `{value}`, so its target is unused",
+                        self.cfg.where("kpis", kpi_name, "target", "values", value),
+                        close or f"values of `{t.by}` in the data: {_some(found)}",
+                    )
+
+    def check_unused(self) -> None:
+        used = {k.source for k in self.cfg.kpis.values()}
+        for name in self.cfg.sources:
+            if name not in used:
+                self.add(
+                    WARNING,
+                    f"source `{name}` is used by no KPI",
+                    self.cfg.where("sources", name),
+                    "add a KPI with `source: " + name + "`, or remove the source",
+                )
+
+    # ------------------------------------------------------------------ the report itself
+
+    def check_report(self) -> None:
+        """Run the whole report once (every KPI, all dates): what cron will run."""
+        from kpicli.engine import run_report
+        from kpicli.plan import Request
+
+        if not self.cfg.kpis or self.cyclic:
+            return
+        try:
+            run_report(self.cfg, Request(kpis=tuple(self.cfg.kpis)))
+        except KpiError as err:
+            self.result.issues.append(_from_error(err))
+
+
+def _is_text(sf: Any, column: str) -> bool:
+    import polars as pl
+
+    return sf.schema.get(column) == pl.Utf8
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _some(values: set[str], n: int = 8) -> str:
+    shown = sorted(values)[:n]
+    more = f", … ({len(values) - n} more)" if len(values) > n else ""
+    return ", ".join(shown) + more if shown else "none"
