@@ -17,7 +17,7 @@ from typing import Annotated, TypeVar
 import typer
 
 from kpicli import __version__
-from kpicli.errors import KpiError, UsageError
+from kpicli.errors import KpiError, OutputError, UsageError
 
 T = TypeVar("T")
 
@@ -35,6 +35,7 @@ app = typer.Typer(
 )
 
 INTERNAL_ERROR = 70
+BINARY_FORMATS = ("parquet", "xlsx")
 
 
 class Format(StrEnum):
@@ -44,6 +45,8 @@ class Format(StrEnum):
     csv = "csv"
     markdown = "markdown"
     parquet = "parquet"
+    xlsx = "xlsx"
+    html = "html"
 
 
 class Grain(StrEnum):
@@ -196,9 +199,11 @@ def report(
     fail_on: Annotated[
         FailOn, typer.Option("--fail-on", help="Exit 1 when a KPI has this status or worse.")
     ] = FailOn.never,
-    wide: Annotated[bool, typer.Option("--wide", help="csv/parquet: one column per KPI.")] = False,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="csv/parquet/xlsx: one column per KPI.")
+    ] = False,
     raw: Annotated[
-        bool, typer.Option("--raw", help="csv: do not neutralise formula-like cells.")
+        bool, typer.Option("--raw", help="csv/xlsx: do not neutralise formula-like cells.")
     ] = False,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Nothing on stderr but errors.")
@@ -224,7 +229,7 @@ def report(
             if chosen is None:
                 raise UsageError(
                     f"cannot tell the format of `{output}` from its extension",
-                    hint="add --format (json, jsonl, csv, markdown, parquet, table)",
+                    hint="add --format (table, json, jsonl, csv, markdown, parquet, xlsx, html)",
                 )
         chosen = chosen or "table"
         request = Request(
@@ -247,10 +252,21 @@ def report(
             path = expand_output_path(
                 output, start=start, end=end, as_of=result.as_of, period=result.period_label
             )
+            if os.path.realpath(path) in {os.path.realpath(f) for f in result.input_files()}:
+                raise OutputError(
+                    "the output would overwrite an input file",
+                    location=path,
+                    hint="write the report to another path",
+                )
             write_atomic(path, render(result, chosen, color=False, raw=raw, wide=wide))
             if not quiet:
                 _err(f"wrote {path}")
         else:
+            if chosen in BINARY_FORMATS and sys.stdout.isatty():
+                raise UsageError(
+                    f"{chosen} is a binary format: it would garble the terminal",
+                    hint=f"write it to a file: -o report.{chosen}",
+                )
             color = use_color(no_color) and chosen == "table"
             width = shutil.get_terminal_size((100, 24)).columns if sys.stdout.isatty() else 200
             data = render(result, chosen, color=color, width=width, raw=raw, wide=wide)
@@ -260,20 +276,11 @@ def report(
                 out.flush()
             else:
                 sys.stdout.write(data.decode("utf-8"))
-        return _fail_code(result, fail_on.value)
+        return 1 if result.fails(fail_on.value) else 0
 
     code = guarded(debug, work)
     if code:
         raise typer.Exit(code)
-
-
-def _fail_code(result: object, fail_on: str) -> int:
-    """1 when --fail-on is met by any row or total."""
-    if fail_on == "never":
-        return 0
-    bad = {"warn": ("warn", "bad"), "bad": ("bad",)}[fail_on]
-    frames = [result.rows] + ([result.totals] if result.totals is not None else [])  # type: ignore[attr-defined]
-    return int(any(f["status"].is_in(list(bad)).any() for f in frames))
 
 
 # ---------------------------------------------------------------------------- companions

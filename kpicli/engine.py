@@ -104,9 +104,14 @@ def _bucket_table(plan: Plan, frames: list[pl.DataFrame]) -> tuple[pl.DataFrame,
         period = plan.period.range
     else:  # --period all: the buckets the data falls in, clipped to its first/last dates
         period = _data_range(plan, frames)
-        if plan.grain is None or period is None:
-            ranges = [period] if period else []
-            keys = [None] * len(ranges)
+        if plan.grain is None:  # one row, dated by the data (undated when no source has dates)
+            table = pl.DataFrame(
+                {BUCKET: [None], "period_start": [period and period.start]},
+                schema={BUCKET: pl.Date, "period_start": pl.Date},
+            ).with_columns(pl.lit(period and period.end, dtype=pl.Date).alias("period_end"))
+            return table.with_row_index("__b"), period
+        if period is None:
+            ranges, keys = [], []
         else:
             starts = sorted(
                 {d for f in frames for d in f[BUCKET].drop_nulls().to_list()} if frames else set()

@@ -418,3 +418,53 @@ def test_repeated_runs_are_byte_identical() -> None:
     )
     outputs = {kpi(*args).stdout for _ in range(5)}
     assert len(outputs) == 1
+
+
+def test_output_never_overwrites_an_input(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("day,spend\n2026-01-01,1\n")
+    cfg = tmp_path / "kpi_config.yaml"
+    cfg.write_text(
+        "version: 1\nsources:\n  a: {path: a.csv, date: day}\n"
+        "kpis:\n  s: {source: a, formula: SUM(spend)}\n"
+    )
+    msg = error(4, "report", "-c", str(cfg), "-f", "csv", "-o", str(tmp_path / "a.csv"))
+    assert "overwrite an input file" in msg
+    assert (tmp_path / "a.csv").read_text() == "day,spend\n2026-01-01,1\n"
+
+
+@pytest.mark.parametrize("ext", ["xlsx", "html", "parquet", "md"])
+def test_file_formats_from_extension(tmp_path: Path, ext: str) -> None:
+    out = tmp_path / f"report.{ext}"
+    r = kpi(
+        "report",
+        "-c",
+        CONFIG,
+        "--as-of",
+        AS_OF,
+        "-p",
+        "last-month",
+        "--by",
+        "channel",
+        "-k",
+        "leads,cpl",
+        "-o",
+        str(out),
+    )
+    assert r.exit_code == 0, r.stderr
+    data = out.read_bytes()
+    if ext == "xlsx":
+        import openpyxl
+
+        sheet = openpyxl.load_workbook(io.BytesIO(data))["KPIs"]
+        header = [c.value for c in sheet[1]]
+        assert header[:4] == ["kpi", "period_start", "period_end", "channel"]
+        assert {row[0] for row in sheet.iter_rows(min_row=2, values_only=True)} == {"leads", "cpl"}
+    elif ext == "html":
+        assert data.startswith(b"<!DOCTYPE html>") and b"Cost per lead" in data
+    elif ext == "parquet":
+        import polars as pl
+
+        frame = pl.read_parquet(io.BytesIO(data))
+        assert set(frame["kpi"]) == {"leads", "cpl"}
+    else:
+        assert b"| " in data and b"Cost per lead" in data

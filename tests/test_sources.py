@@ -176,3 +176,16 @@ def test_stage_dates_after_as_of_have_not_happened_yet(tmp_path: Path) -> None:
         "with_mql": 1,  # the MQL of 20 January is in the future as of the 10th
         "mqls": 1,
     }
+
+
+def test_source_without_dates_reports_over_the_whole_file(tmp_path: Path) -> None:
+    (tmp_path / "q.csv").write_text("query,clicks\nkpi tool,10\ncpl,5\n")
+    p = config(tmp_path, "  gsc: {path: q.csv}", "  clicks: {source: gsc, formula: SUM(clicks)}")
+    result = run_report(load_config(p), Request(as_of=AS_OF))
+    assert result.rows["value"].to_list() == [15.0]
+    assert result.period is None and result.rows["period_start"].to_list() == [None]
+    from kpicli.errors import UsageError
+
+    with pytest.raises(UsageError) as info:
+        run_report(load_config(p), Request(as_of=AS_OF, period="last-month"))
+    assert "has no date column" in info.value.message
