@@ -1,14 +1,32 @@
 """Read one source's files into a clean LazyFrame.
 
-Order of work, as SPEC.md defines it: files matched by the globs are scanned lazily with
-Polars (concatenated), then ``rename``, then ``derive`` (SQL expressions, in order), date
-columns parsed, then the source's ``filter``. Nothing is collected here.
+Order of work, as SPEC.md defines it, for each set of files laid out alike (most sources: one
+set, so one ``pl.scan_csv`` over all their files):
+
+1. detection on a bounded sample of each file (``sniff.py``): encoding, delimiter, header
+   row under a preamble, footer; then the kind of each column (``values.py``) and the decimal
+   separator, from the sampled cells;
+2. a lazy scan: UTF-8 files straight from disk (the preamble skipped with ``skip_lines``),
+   other encodings transcoded in memory; plain numbers parsed by Polars as it reads, columns
+   that need cleaning (``1,234.56``, ``3.45%``, `` --``) and the first column read as text;
+3. summary rows, footer lines and blank lines dropped (``Total: …``, ``No data available.``:
+   matched on the first cell, never on a substring anywhere);
+4. numbers, booleans cleaned with Polars string expressions (strict: a cell that does not
+   parse fails the query, and :func:`locate_bad_value` finds its line);
+5. headers named (a preset's canonical names and snake_case, else as written), then
+   ``rename``, then ``derive`` (SQL expressions, in order), date columns parsed (format
+   detected from the sample unless ``date_format`` is set), then the source's ``filter``.
+
+Nothing is collected here: the engine collects once. An explicit option always wins over
+detection.
 """
 
 from __future__ import annotations
 
+import functools
 import glob as globlib
-import io
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,10 +35,142 @@ import polars as pl
 from kpicli.config import Config, Source
 from kpicli.errors import ConfigError, DataError, did_you_mean
 from kpicli.formula import FormulaError, parse, to_polars
+from kpicli.sources import values as V
+from kpicli.sources.presets import PRESETS, SUMMARY_ROWS, Preset, SummaryRow, canonical_names
+from kpicli.sources.sniff import Layout, SniffError, decode_file, sniff
 
-#: How long the schema inference looks (rows); a column must be numeric in these rows.
-INFER_ROWS = 10_000
 ISO_DATE = "%Y-%m-%d"
+#: Reason under which blank lines inside the data are counted.
+BLANK = "blank line"
+FOOTER = "report footer"
+
+
+@dataclass
+class Part:
+    """Files laid out alike, read by one scan: their header, column kinds and conversions."""
+
+    layouts: list[Layout]
+    raw: list[str]  # deduplicated headers as written: the scan's column names
+    names: list[str]  # after the preset (canonical names, snake_case), before `rename`
+    final: list[str]  # after `rename`
+    kinds: list[V.Kind]
+    decimal: str
+    thousands: str | None
+    summary: tuple[SummaryRow, ...]
+    footer: tuple[str, ...]
+    blank_lines: bool
+    native: bool  # plain numbers parsed by Polars while reading (no summary row seen)
+    dates: dict[int, tuple[V.DateShape | None, str]] = field(default_factory=dict)
+    #: columns without a single value in files read whole, that KPIs aggregate: typed Null,
+    #: so that SUM, AVG, COUNT and comparisons over an empty export give SQL's empty results
+    nulls: set[int] = field(default_factory=set)
+
+    @property
+    def complete(self) -> bool:
+        """Every file of the part was sampled whole."""
+        return all(lay.complete for lay in self.layouts)
+
+    @property
+    def layout(self) -> Layout:
+        return self.layouts[0]
+
+    def read_dtype(self, j: int) -> pl.DataType:
+        kind = self.kinds[j]
+        if j == 0 or j in self.dates or not self.native or not kind.native:
+            return pl.String()
+        return kind.dtype
+
+    def scan(self, layouts: list[Layout] | None = None) -> pl.LazyFrame:
+        """The raw lazy scan of the files (or some of them), headers as written."""
+        layouts = layouts or self.layouts
+        first = layouts[0]
+        options = dict(
+            separator=first.delimiter,
+            has_header=True,
+            skip_lines=first.skip_lines,
+            skip_rows_after_header=first.skip_after_header,
+            new_columns=self.raw,
+            schema_overrides={n: self.read_dtype(j) for j, n in enumerate(self.raw)},
+            infer_schema=False,
+            quote_char='"',
+            truncate_ragged_lines=first.truncate_ragged,
+            raise_if_empty=False,
+            try_parse_dates=False,
+        )
+        if not first.in_memory:
+            return pl.scan_csv([str(lay.path) for lay in layouts], encoding="utf8", **options)
+        sources = []
+        for lay in layouts:
+            text = decode_file(lay.path.read_bytes(), lay.encoding)
+            if lay.newline == "\r":
+                text = text.replace("\r", "\n")
+            sources.append(text.encode("utf-8"))
+        return pl.scan_csv(sources, **options)
+
+    def reason(self) -> pl.Expr | None:
+        """Why a raw row is dropped (a label), null for a data row; None when nothing is."""
+        conds = self._drops()
+        if not conds:
+            return None
+        expr = pl.when(conds[0][1]).then(pl.lit(conds[0][0]))
+        for label, cond in conds[1:]:
+            expr = expr.when(cond).then(pl.lit(label))
+        return expr.otherwise(pl.lit(None, dtype=pl.String))
+
+    def keep(self) -> pl.Expr | None:
+        conds = self._drops()
+        if not conds:
+            return None
+        return ~pl.any_horizontal([c for _, c in conds])
+
+    def _drops(self) -> list[tuple[str, pl.Expr]]:
+        first = pl.col(self.raw[0]).cast(pl.String).str.strip_chars(V.WS).fill_null("")
+        if len(self.raw) > 1:
+            second = pl.col(self.raw[1]).cast(pl.String).str.strip_chars(V.WS).fill_null("")
+            rest_empty = second == ""
+        else:
+            rest_empty = pl.lit(True)
+        conds: list[tuple[str, pl.Expr]] = []
+        if self.blank_lines:
+            conds.append((BLANK, pl.all_horizontal(pl.col(n).is_null() for n in self.raw)))
+        for p in self.summary:
+            cond = first.str.contains(f"(?i)^(?:{p.pattern})$")
+            conds.append((f"summary row `{p.label}`", cond & rest_empty if p.alone else cond))
+        if self.footer:
+            conds.append((FOOTER, first.is_in(list(self.footer)) & rest_empty))
+        return conds
+
+    def conversions(self) -> list[pl.Expr]:
+        """Expressions that turn the raw text columns into numbers, booleans and dates."""
+        exprs = []
+        for j, name in enumerate(self.raw):
+            kind, col = self.kinds[j], pl.col(name)
+            if j in self.dates:
+                shape, fmt = self.dates[j]
+                expr = V.date_expr(col, shape, fmt)
+            elif kind.native and self.read_dtype(j) == pl.String():
+                expr = V.native_expr(col, kind)
+            elif j in self.nulls:
+                expr = pl.lit(None)
+            elif kind.name == "empty":  # only missing markers (` --`) in the sample: nulls
+                expr = V.empty_expr(col)
+            else:
+                expr = V.convert_expr(col, kind, self.decimal)
+            if expr is not None:
+                exprs.append(expr.alias(name))
+        return exprs
+
+    def frame(self) -> pl.LazyFrame:
+        """Rows of data, converted and named (after `rename`, before `derive`)."""
+        lf = self.scan()
+        keep = self.keep()
+        if keep is not None:
+            lf = lf.filter(keep)
+        exprs = self.conversions()
+        if exprs:
+            lf = lf.with_columns(exprs)
+        mapping = {r: f for r, f in zip(self.raw, self.final, strict=True) if r != f}
+        return lf.rename(mapping) if mapping else lf
 
 
 @dataclass
@@ -33,6 +183,15 @@ class SourceFrame:
     schema: dict[str, pl.DataType]
     date_columns: tuple[str, ...]
     header: list[str] = field(default_factory=list)
+    parts: list[Part] = field(default_factory=list)
+    preset: str | None = None
+    origins: dict[str, str] = field(default_factory=dict)  # column → header as written
+    kinds: dict[str, V.Kind] = field(default_factory=dict)  # column → kind detected
+    date_formats: dict[str, str] = field(default_factory=dict)  # date column → format used
+
+    @property
+    def layouts(self) -> list[Layout]:
+        return [lay for part in self.parts for lay in part.layouts]
 
 
 def match_files(cfg: Config, name: str) -> list[Path]:
@@ -56,37 +215,6 @@ def match_files(cfg: Config, name: str) -> list[Path]:
     return files
 
 
-def _encoding(src: Source) -> str:
-    return "utf-8" if src.encoding == "auto" else src.encoding
-
-
-def _scan(files: list[Path], src: Source) -> pl.LazyFrame:
-    options = dict(
-        separator="," if src.delimiter == "auto" else src.delimiter,
-        skip_rows=0 if src.skip_rows == "auto" else src.skip_rows,
-        decimal_comma=src.decimal == ",",
-        infer_schema_length=INFER_ROWS,
-        try_parse_dates=False,
-    )
-    encoding = _encoding(src)
-    if encoding == "utf-8":
-        return pl.scan_csv([str(f) for f in files], encoding="utf8", **options)
-    # Polars reads UTF-8 only: other encodings are decoded in memory first.
-    frames = []
-    for f in files:
-        text = f.read_bytes().decode(encoding)
-        frames.append(pl.read_csv(io.BytesIO(text.encode("utf-8")), **options).lazy())
-    return pl.concat(frames, how="vertical_relaxed")
-
-
-def _read_error(name: str, files: list[Path], err: Exception) -> DataError:
-    first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    return DataError(
-        f"source `{name}`: cannot read {', '.join(str(f) for f in files)}: {first}",
-        hint="check the file's delimiter, encoding and skip_rows options",
-    )
-
-
 def date_columns(cfg: Config, name: str) -> tuple[str, ...]:
     """The source's date column and the other date columns its KPIs count on."""
     cols: list[str] = []
@@ -97,6 +225,13 @@ def date_columns(cfg: Config, name: str) -> tuple[str, ...]:
         if kpi.source == name and kpi.date and kpi.date not in cols:
             cols.append(kpi.date)
     return tuple(cols)
+
+
+def parse_dates(expr: pl.Expr, fmt: str) -> pl.Expr:
+    """A text column as dates: ``fmt`` a strftime pattern, or "auto" (ISO, time ignored)."""
+    if fmt == "auto":
+        return V.date_expr(expr, V.ISO, ISO_DATE)
+    return V.date_expr(expr, None, fmt)
 
 
 def _missing(
@@ -111,43 +246,264 @@ def _missing(
             )
 
 
-def parse_dates(expr: pl.Expr, fmt: str) -> pl.Expr:
-    """A string column (or an ISO datetime) as dates."""
-    text = expr.cast(pl.Utf8).str.strip_chars()
-    if fmt == "auto":
-        return text.str.slice(0, 10).str.to_date(ISO_DATE, strict=True)
-    return text.str.to_date(fmt, strict=True)
+def _read_error(name: str, files: list[Path], err: Exception) -> DataError:
+    first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return DataError(
+        f"source `{name}`: cannot read {', '.join(str(f) for f in files)}: {first}",
+        hint="check the file's delimiter, encoding and skip_rows options",
+    )
+
+
+def dedupe(header: list[str]) -> list[str]:
+    """Header cells as column names: stripped, ``column_N`` when empty, ``_2`` when repeated."""
+    out: list[str] = []
+    for j, cell in enumerate(header):
+        base = cell.strip(V.WS).lstrip("\ufeff") or f"column_{j + 1}"
+        name, n = base, 1
+        while name in out:
+            n += 1
+            name = f"{base}_{n}"
+        out.append(name)
+    return out
+
+
+@functools.cache
+def _summary_res(summary: tuple[SummaryRow, ...]) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """(any summary pattern, the patterns that need no empty rest) as two regexes."""
+    every = "|".join(f"(?:{p.pattern})" for p in summary) or "(?!)"
+    loose = "|".join(f"(?:{p.pattern})" for p in summary if not p.alone) or "(?!)"
+    return re.compile(every, re.IGNORECASE), re.compile(loose, re.IGNORECASE)
+
+
+def is_summary_row(cells: list[str], summary: tuple[SummaryRow, ...]) -> bool:
+    if not cells:
+        return True
+    first = cells[0].strip(V.WS)
+    if not first or first[0].isdigit():
+        return False
+    every, loose = _summary_res(summary)
+    rest_empty = len(cells) < 2 or cells[1].strip(V.WS) == ""
+    return bool((every if rest_empty else loose).fullmatch(first))
+
+
+def sniff_source(cfg: Config, name: str, files: list[Path]) -> list[Layout]:
+    """Each file's layout, or a DataError naming the file."""
+    src = cfg.sources[name]
+    summary = _summary_rows(src)
+    layouts = []
+    for f in files:
+        try:
+            layouts.append(
+                sniff(
+                    f,
+                    encoding=src.encoding,
+                    delimiter=src.delimiter,
+                    skip_rows=src.skip_rows,
+                    summary=summary,
+                )
+            )
+        except SniffError as err:
+            raise DataError(
+                f"source `{name}`: {f}: {err}", location=str(f), hint=err.hint
+            ) from None
+        except OSError as err:
+            raise DataError(
+                f"source `{name}`: cannot read {f}: {err.strerror or err}", location=str(f)
+            ) from None
+    return layouts
+
+
+def _summary_rows(src: Source) -> tuple[SummaryRow, ...]:
+    preset = PRESETS.get(src.preset) if src.preset else None
+    return SUMMARY_ROWS + (preset.summary_rows if preset else ())
+
+
+def _preset(cfg: Config, name: str) -> Preset | None:
+    src = cfg.sources[name]
+    if src.preset is None:
+        return None
+    if src.preset not in PRESETS:
+        raise ConfigError(
+            f"unknown preset `{src.preset}`",
+            location=cfg.where("sources", name, "preset"),
+            hint=did_you_mean(src.preset, PRESETS) or f"known presets: {', '.join(PRESETS)}",
+        )
+    return PRESETS[src.preset]
+
+
+def _group(layouts: list[Layout]) -> list[list[Layout]]:
+    groups: dict[tuple, list[Layout]] = {}
+    for lay in layouts:
+        key = (
+            lay.in_memory,
+            lay.delimiter,
+            lay.skip_lines,
+            lay.skip_after_header,
+            lay.truncate_ragged,
+            tuple(dedupe(lay.header)),
+        )
+        groups.setdefault(key, []).append(lay)
+    return list(groups.values())
+
+
+_KINDS: dict[tuple, tuple[list[V.Kind], str, str | None, bool]] = {}
+
+
+def _kinds(
+    src: Source, preset: Preset | None, layouts: list[Layout], raw: list[str], names: list[str]
+) -> tuple[list[V.Kind], str, str | None, bool]:
+    """Kinds of the columns, the decimal and thousands separators, and whether native."""
+    key = (tuple(lay.key for lay in layouts), src.decimal, src.preset, tuple(names))
+    if key not in _KINDS:
+        if len(_KINDS) >= 256:
+            _KINDS.pop(next(iter(_KINDS)))
+        _KINDS[key] = _detect_kinds(src, preset, layouts, raw, names)
+    kinds, decimal, thousands, native = _KINDS[key]
+    return list(kinds), decimal, thousands, native
+
+
+def _detect_kinds(
+    src: Source, preset: Preset | None, layouts: list[Layout], raw: list[str], names: list[str]
+) -> tuple[list[V.Kind], str, str | None, bool]:
+    summary = _summary_rows(src)
+    rows = []
+    seen_summary = False
+    for lay in layouts:
+        for cells in lay.records:
+            if is_summary_row(cells, summary):
+                seen_summary = True
+                continue
+            rows.append(cells)
+        seen_summary = (
+            seen_summary
+            or bool(lay.footer)
+            or bool(lay.skipped)
+            or any(is_summary_row(r, summary) for r in lay.tail if any(r))
+        )
+    if src.decimal != "auto":
+        decimal = src.decimal
+        thousands = "," if decimal == "." else "."
+        seps = V.detect_separators(
+            [c for r in rows for c in r if c], layouts[0].delimiter if layouts else ","
+        )
+        thousands = seps.thousands if seps.decimal == decimal else thousands
+    else:
+        seps = V.detect_separators(
+            [c for r in rows for c in r if c], layouts[0].delimiter if layouts else ","
+        )
+        decimal, thousands = seps.decimal, seps.thousands
+    types = preset.types if preset else {}
+    kinds = []
+    for j in range(len(raw)):
+        cells = [r[j] if j < len(r) else None for r in rows]
+        kind = V.classify(cells, decimal)
+        if kind.name == "empty":
+            wanted = types.get(names[j])
+            if wanted == "number":
+                kind = V.Kind("number")
+            elif wanted == "boolean":
+                kind = V.Kind("boolean")
+        kinds.append(kind)
+    return kinds, decimal, thousands, not seen_summary
+
+
+def _date_format(
+    cfg: Config, name: str, part: Part, j: int, col: str, rows: list[tuple[Layout, int, list]]
+) -> tuple[V.DateShape | None, str]:
+    """How column j of a part is parsed as dates: the option, else what its cells show."""
+    src = cfg.sources[name]
+    if src.date_format != "auto":
+        return None, src.date_format
+    kind = part.kinds[j]
+    guess = kind.date
+    cells = [r[j] if j < len(r) else "" for _, _, r in rows]
+    if guess is None:
+        if not [c for c in cells if not V.is_missing(c)]:
+            return V.ISO, ISO_DATE
+        guess = V.detect_date(cells)
+    if guess is None:
+        misfit = V.date_misfit(cells)
+        if misfit is not None:
+            fit, i = misfit
+            layout, line, _ = rows[i]
+            raise DataError(
+                f"source `{name}`: column `{part.raw[j]}`: `{cells[i].strip()}` is not a date "
+                f"({fit.fmt or ' or '.join(fit.candidates)}, as the other rows)",
+                location=f"{layout.path}:{line}",
+                hint="fix the cell in the export, or set `date_format:` on the source",
+            )
+        example = next(c for c in cells if not V.is_missing(c))
+        raise DataError(
+            f"source `{name}`: column `{part.raw[j]}` does not hold dates kpi recognises "
+            f"(e.g. `{example.strip()}`)",
+            location=str(part.layout.path),
+            hint='set `date_format:` on the source, a strftime pattern such as "%d/%m/%Y"',
+        )
+    if guess.ambiguous:
+        day_first, month_first = guess.candidates[0], guess.candidates[1]
+        raise DataError(
+            f"source `{name}`: cannot tell whether the dates of column `{part.raw[j]}` are "
+            f"day/month or month/day: every day is 12 or less in the rows sampled "
+            f"(e.g. `{guess.example}`)",
+            location=str(part.layout.path),
+            hint=f'set `date_format: "{day_first}"` (day first) or '
+            f'`date_format: "{month_first}"` (month first) on source `{name}`',
+        )
+    assert guess.fmt is not None
+    return guess.shape, guess.fmt
+
+
+def _parts(cfg: Config, name: str, layouts: list[Layout]) -> list[Part]:
+    src = cfg.sources[name]
+    preset = _preset(cfg, name)
+    summary = _summary_rows(src)
+    parts = []
+    for group in _group(layouts):
+        raw = dedupe(group[0].header)
+        names = canonical_names(preset, raw)
+        kinds, decimal, thousands, native = _kinds(src, preset, group, raw, names)
+        final = [src.rename.get(r, src.rename.get(n, n)) for r, n in zip(raw, names, strict=True)]
+        seen = any(
+            lay.skipped
+            or any(is_summary_row(r, summary) for r in (*lay.records, *lay.tail) if any(r))
+            for lay in group
+        )
+        parts.append(
+            Part(
+                layouts=group,
+                raw=raw,
+                names=names,
+                final=final,
+                kinds=kinds,
+                decimal=decimal,
+                thousands=thousands,
+                # no summary row at either end of the files: no filter, so a query reads
+                # only the columns it uses
+                summary=summary if seen else (),
+                footer=tuple(dict.fromkeys(t for lay in group for t in lay.footer)),
+                blank_lines=any(lay.blank_lines for lay in group),
+                native=native,
+            )
+        )
+    return parts
 
 
 def scan_source(cfg: Config, name: str) -> SourceFrame:
     """The lazy frame of one source after rename, derive, date parsing and filter."""
     src = cfg.sources[name]
-    if src.preset is not None:
-        raise ConfigError(
-            f"preset `{src.preset}` is not available in this version",
-            location=cfg.where("sources", name, "preset"),
-        )
     files = match_files(cfg, name)
-    try:
-        lf = _scan(files, src)
-        schema = dict(lf.collect_schema())
-    except UnicodeDecodeError as err:
-        raise DataError(
-            f"source `{name}`: cannot decode as {_encoding(src)} (byte {err.start})",
-            location=str(files[0]),
-            hint="set `encoding:` (utf-8, utf-16, cp1252, latin-1) on the source",
-        ) from None
-    except (pl.exceptions.PolarsError, OSError) as err:
-        raise _read_error(name, files, err) from None
-    header = list(schema)
+    layouts = sniff_source(cfg, name, files)
+    parts = _parts(cfg, name, layouts)
 
+    header = list(parts[0].names)
     if src.rename:
-        _missing(cfg, name, list(src.rename), header, ("sources", name, "rename"))
-        lf = lf.rename(src.rename)
-    have = [src.rename.get(c, c) for c in header]
+        known = list(dict.fromkeys(c for p in parts for c in (*p.raw, *p.names)))
+        _missing(cfg, name, list(src.rename), known, ("sources", name, "rename"))
+    have = list(dict.fromkeys(c for p in parts for c in p.final))
+    derived: list[str] = []
     for col, text in src.derive.items():
         _missing(cfg, name, parse(text).names, have, ("sources", name, "derive", col))
-        lf = lf.with_columns(_sql(cfg, text, ("sources", name, "derive", col)).alias(col))
+        derived.append(col)
         if col not in have:
             have.append(col)
     dates = date_columns(cfg, name)
@@ -160,15 +516,80 @@ def scan_source(cfg: Config, name: str) -> SourceFrame:
                 if v.source == name and v.date == col
             )
         _missing(cfg, name, [col], have, keys)
-    lf = lf.with_columns(parse_dates(pl.col(c), src.date_format).alias(c) for c in dates)
+    aggregated = {
+        col for kpi in cfg.kpis.values() if kpi.source == name for col in _names(kpi.formula)
+    }
+    formats: dict[str, str] = {}
+    for part in parts:
+        rows = [
+            (lay, line, r)
+            for lay in part.layouts
+            for line, r in zip(lay.record_lines, lay.records, strict=True)
+            if not is_summary_row(r, part.summary)
+        ]
+        for col in dates:
+            if col in src.derive or col not in part.final:
+                continue
+            j = part.final.index(col)
+            part.dates[j] = _date_format(cfg, name, part, j, col, rows)
+            formats.setdefault(col, part.dates[j][1])
+        if part.complete:
+            part.nulls = {
+                j
+                for j, (kind, col) in enumerate(zip(part.kinds, part.final, strict=True))
+                if kind.name == "empty" and col in aggregated and j not in part.dates
+            }
+
+    derive_exprs = [
+        (col, _sql(cfg, text, ("sources", name, "derive", col))) for col, text in src.derive.items()
+    ]
+    late = [c for c in dates if c in src.derive]
+    filt = _sql(cfg, src.filter, ("sources", name, "filter")) if src.filter else None
     if src.filter:
         _missing(cfg, name, parse(src.filter).names, have, ("sources", name, "filter"))
-        lf = lf.filter(_sql(cfg, src.filter, ("sources", name, "filter")))
+    frames = []
     try:
+        for part in parts:
+            lf = part.frame()
+            for col, expr in derive_exprs:
+                lf = lf.with_columns(expr.alias(col))
+            if late:
+                lf = lf.with_columns(parse_dates(pl.col(c), src.date_format).alias(c) for c in late)
+            if filt is not None:
+                lf = lf.filter(filt)
+            frames.append(lf)
+        lf = frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
         schema = dict(lf.collect_schema())
     except pl.exceptions.PolarsError as err:
         raise _read_error(name, files, err) from None
-    return SourceFrame(name, files, lf, schema, dates, header)
+    for col in late:
+        formats[col] = src.date_format if src.date_format != "auto" else ISO_DATE
+    origins: dict[str, str] = {}
+    kinds: dict[str, V.Kind] = {}
+    for part in parts:
+        for r, f, k in zip(part.raw, part.final, part.kinds, strict=True):
+            origins.setdefault(f, r)
+            kinds.setdefault(f, k)
+    return SourceFrame(
+        name,
+        files,
+        lf,
+        schema,
+        dates,
+        header,
+        parts=parts,
+        preset=src.preset,
+        origins=origins,
+        kinds=kinds,
+        date_formats=formats,
+    )
+
+
+def _names(text: str) -> tuple[str, ...]:
+    try:
+        return tuple(parse(text).names)
+    except FormulaError:
+        return ()
 
 
 def _sql(cfg: Config, text: str, keys: tuple[str, ...]) -> pl.Expr:
@@ -179,3 +600,41 @@ def _sql(cfg: Config, text: str, keys: tuple[str, ...]) -> pl.Expr:
         raise ConfigError(
             f"invalid SQL `{text}`: {str(err).splitlines()[0]}", location=cfg.where(*keys)
         ) from None
+
+
+def locate_bad_value(
+    source: SourceFrame | Iterable[SourceFrame] | tuple[Config, str],
+    error: BaseException | str | None = None,
+    columns: Iterable[str] | None = None,
+) -> DataError | None:
+    """The cell behind a failed read, as a DataError naming file, line, column and value.
+
+    The diagnostic path, for after a collect failed: see :mod:`kpicli.sources.locate`.
+    ``source`` is a SourceFrame, several (a plan's sources), or a config and a source name;
+    ``error`` the Polars exception (the values it quotes are looked for first); ``columns``
+    the columns the failed query used. None when no cell explains the failure.
+    """
+    from kpicli.sources.locate import locate
+
+    if isinstance(source, tuple) and len(source) == 2 and isinstance(source[0], Config):
+        cfg, name = source
+        try:
+            frames = [scan_source(cfg, name)]
+        except DataError as err:
+            return err
+    elif isinstance(source, SourceFrame):
+        frames = [source]
+    else:
+        frames = list(source)
+    return locate(frames, error, columns)
+
+
+__all__ = [
+    "Part",
+    "SourceFrame",
+    "date_columns",
+    "locate_bad_value",
+    "match_files",
+    "parse_dates",
+    "scan_source",
+]

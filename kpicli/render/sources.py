@@ -1,0 +1,208 @@
+"""How `kpi sources` looks: one block per source for people, a stable JSON shape for programs.
+
+``render_sources(reports, "table" | "json")`` formats what
+:func:`kpicli.sources.describe.describe_sources` found; nothing here reads data.
+
+The JSON shape (``schema_version`` 1; keys are always present, ``null`` when unknown)::
+
+    {
+      "schema_version": 1,
+      "sources": [
+        {
+          "name": "gads", "preset": "google_ads", "rows": 12,
+          "date": {"column": "date", "format": "%Y-%m-%d", "first": "2026-01-01",
+                   "last": "2026-01-31"},
+          "files": [
+            {"path": "exports/gads.csv", "encoding": "utf-8", "bom": false,
+             "delimiter": ",", "decimal": ".", "thousands": ",", "header_line": 3,
+             "rows_read": 12, "rows_dropped": {"summary row `Total: …`": 5},
+             "preamble": ["Campaign report", "All time"],
+             "period": {"text": "All time", "start": null, "end": null},
+             "stated_rows": null}
+          ],
+          "columns": [
+            {"name": "impressions", "type": "Int64", "header": "Impr.", "kind": "number",
+             "missing": 0}
+          ],
+          "problems": [
+            {"severity": "error", "code": "data", "message": "…", "location": "file:line",
+             "hint": "…"}
+          ]
+        }
+      ]
+    }
+
+``rows`` counts rows after the source's ``filter``; ``rows_read`` counts a file's data rows
+(summary rows, footers and blank lines left out, before the filter); ``header`` is the
+column's header as written in the file (null for a derived column); ``kind`` is what
+detection saw in the cells (``integer``, ``float``, ``number``, ``percent``, ``boolean``,
+``date (%d/%m/%Y)``, ``text``, ``empty``); ``period`` is what the export's preamble states.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import TYPE_CHECKING, Any
+
+from kpicli.errors import UsageError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from kpicli.sources.describe import SourceReport
+
+SCHEMA_VERSION = 1
+DEFAULT_WIDTH = 100
+FORMATS = ("table", "json")
+_DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+_SEPARATORS = {
+    ",": "comma",
+    ".": "dot",
+    " ": "space",
+    "\u00a0": "no-break space",
+    "\u202f": "narrow no-break space",
+    "\u2009": "thin space",
+    "'": "apostrophe",
+    "’": "apostrophe",
+}
+
+
+def sources_json(reports: list[SourceReport]) -> dict[str, Any]:
+    """The JSON document of `kpi sources -f json`, as plain data."""
+    return {"schema_version": SCHEMA_VERSION, "sources": [r.to_dict() for r in reports]}
+
+
+def render_sources(
+    reports: list[SourceReport], fmt: str, *, color: bool = False, width: int | None = None
+) -> bytes:
+    """The reports as ``fmt`` ("table" or "json"), UTF-8 bytes."""
+    if fmt == "json":
+        text = json.dumps(sources_json(reports), indent=2, ensure_ascii=False) + "\n"
+        return text.encode("utf-8")
+    if fmt == "table":
+        return _table(reports, color=color, width=width).encode("utf-8")
+    raise UsageError(f"unknown format `{fmt}` for `kpi sources`", hint="use table or json")
+
+
+def _console(color: bool, width: int | None) -> Console:
+    from rich.console import Console
+
+    return Console(
+        file=io.StringIO(),
+        force_terminal=color,
+        no_color=not color,
+        color_system="truecolor" if color else None,
+        width=width or DEFAULT_WIDTH,
+        legacy_windows=False,
+        highlight=False,
+        emoji=False,
+        markup=False,
+        soft_wrap=False,
+    )
+
+
+def _plural(n: int | None, word: str) -> str:
+    if n is None:
+        return f"? {word}s"
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
+def _dialect(f: dict[str, Any]) -> str:
+    parts = []
+    if f["encoding"]:
+        parts.append(f["encoding"] + (" with BOM" if f["bom"] else ""))
+    if f["delimiter"]:
+        parts.append(f"{_DELIMITERS.get(f['delimiter'], repr(f['delimiter']))}-separated")
+    if f["decimal"]:
+        parts.append(f"decimal {_SEPARATORS.get(f['decimal'], f['decimal'])}")
+    if f["thousands"]:
+        parts.append(f"thousands {_SEPARATORS.get(f['thousands'], repr(f['thousands']))}")
+    if f["header_line"]:
+        parts.append(f"header on line {f['header_line']}")
+    return ", ".join(parts)
+
+
+def _table(reports: list[SourceReport], *, color: bool, width: int | None) -> str:
+    from rich import box
+    from rich.padding import Padding
+    from rich.table import Table
+    from rich.text import Text
+
+    console = _console(color, width)
+    for number, report in enumerate(reports):
+        d = report.to_dict()
+        if number:
+            console.print()
+        title = Text.assemble(("source ", "bold"), (d["name"], "bold cyan"))
+        if d["preset"]:
+            title.append(f"  preset {d['preset']}", style="dim")
+        console.print(title)
+        date = d["date"]
+        facts = [_plural(d["rows"], "row")]
+        if date["column"] is None:
+            facts.append("no date column: KPIs cover the whole file")
+        elif date["first"]:
+            facts.append(f"{date['column']} from {date['first']} to {date['last']}")
+        else:
+            facts.append(f"dated by {date['column']} (no dated row)")
+        console.print(Padding(Text(", ".join(facts)), (0, 0, 0, 2)))
+
+        for f in d["files"]:
+            console.print(Padding(Text(f["path"], style="bold"), (0, 0, 0, 2)))
+            lines = []
+            dialect = _dialect(f)
+            if dialect:
+                lines.append(dialect)
+            if f["period"]:
+                p = f["period"]
+                span = f" ({p['start']} to {p['end']})" if p["start"] or p["end"] else ""
+                lines.append(f"period stated: {p['text']}{span}")
+            if f["rows_read"] is not None:
+                read = f"{_plural(f['rows_read'], 'row')} read"
+                if f["stated_rows"] is not None:
+                    read += f" ({f['stated_rows']:,} stated)"
+                dropped = "; ".join(
+                    f"{_plural(n, 'row')} dropped: {why}" for why, n in f["rows_dropped"].items()
+                )
+                lines.append(read + (f"; {dropped}" if dropped else ""))
+            for line in lines:
+                console.print(Padding(Text(line), (0, 0, 0, 4)))
+
+        if d["columns"]:
+            table = Table(
+                box=box.SIMPLE_HEAD,
+                header_style="bold",
+                pad_edge=False,
+                show_edge=False,
+                padding=(0, 1),
+            )
+            for title_text in ("column", "type", "header in file", "detected", "missing"):
+                table.add_column(title_text, justify="right" if title_text == "missing" else "left")
+            for c in d["columns"]:
+                header = c["header"] if c["header"] is not None else "(derived)"
+                table.add_row(
+                    Text(c["name"]),
+                    Text(c["type"], style="dim"),
+                    Text(header if header != c["name"] else "", style="dim"),
+                    Text(c["kind"] or ""),
+                    Text("" if c["missing"] is None else f"{c['missing']:,}"),
+                )
+            console.print(Padding(table, (0, 0, 0, 2)))
+        for p in d["problems"]:
+            style = "bold yellow" if p["severity"] == "warning" else "bold red"
+            kind = "warning" if p["severity"] == "warning" else "data error"
+            line = Text.assemble((kind, style), ": ")
+            if p["location"]:
+                line.append(f"{p['location']}: ")
+            line.append(p["message"])
+            console.print(Padding(line, (0, 0, 0, 2)))
+            if p["hint"]:
+                console.print(Padding(Text(f"hint: {p['hint']}", style="dim"), (0, 0, 0, 4)))
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    if not color:
+        text = "\n".join(line.rstrip() for line in text.split("\n"))
+    return text
+
+
+__all__ = ["FORMATS", "SCHEMA_VERSION", "render_sources", "sources_json"]

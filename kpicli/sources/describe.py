@@ -1,0 +1,315 @@
+"""What `kpi sources` shows: per source, what was read, how, and what was left out.
+
+:func:`describe_sources` returns one :class:`SourceReport` per source: the files matched and,
+for each, the encoding and dialect detected, the header line, the rows read and the rows
+dropped with their reasons, the period the preamble states; the columns with their types and
+the headers they come from; the rows after the source's filter and the range of its date
+column. Problems (no file, an unreadable file, a value that does not parse) become
+:class:`~kpicli.errors.Issue`s of the report instead of exceptions, so every source is
+described. This is a diagnostic: it reads the whole data (one query per file and one per
+source), where a report reads only the columns it needs.
+
+``SourceReport.to_dict()`` is the JSON shape (``render/sources.py`` documents it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import polars as pl
+
+from kpicli.config import Config
+from kpicli.errors import DataError, Issue, KpiError, UsageError, did_you_mean
+from kpicli.sources.read import (
+    Part,
+    SourceFrame,
+    locate_bad_value,
+    match_files,
+    scan_source,
+    sniff_source,
+)
+from kpicli.sources.sniff import Layout
+
+ERROR, WARNING = "data", "warning"
+
+
+@dataclass
+class FileReport:
+    """One file of a source, as it was read."""
+
+    path: str
+    encoding: str | None = None  # utf-8, utf-16-le, cp1252…
+    bom: bool = False
+    delimiter: str | None = None
+    decimal: str | None = None
+    thousands: str | None = None  # the thousands separator seen, if any
+    header_line: int | None = None  # 1-based
+    rows_read: int | None = None  # data rows kept (before the source's filter)
+    rows_dropped: dict[str, int] = field(default_factory=dict)  # reason → rows
+    preamble: list[str] = field(default_factory=list)  # lines above the header
+    period: dict[str, Any] | None = None  # {"text", "start", "end"} the preamble states
+    stated_rows: int | None = None  # "Rows: N" in a preamble
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "encoding": self.encoding,
+            "bom": self.bom,
+            "delimiter": self.delimiter,
+            "decimal": self.decimal,
+            "thousands": self.thousands,
+            "header_line": self.header_line,
+            "rows_read": self.rows_read,
+            "rows_dropped": dict(self.rows_dropped),
+            "preamble": list(self.preamble),
+            "period": dict(self.period) if self.period else None,
+            "stated_rows": self.stated_rows,
+        }
+
+
+@dataclass
+class ColumnReport:
+    """One column of a source after rename and derive."""
+
+    name: str
+    dtype: str  # the Polars type: Int64, Float64, String, Date, Boolean…
+    header: str | None  # the header as written in the file; None for a derived column
+    kind: str | None = None  # what detection saw: integer, number, percent, date (%d/%m/%Y)…
+    missing: int | None = None  # null values (after the source's filter)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": self.dtype,
+            "header": self.header,
+            "kind": self.kind,
+            "missing": self.missing,
+        }
+
+
+@dataclass
+class SourceReport:
+    """Everything `kpi sources` says about one source."""
+
+    name: str
+    preset: str | None
+    files: list[FileReport] = field(default_factory=list)
+    columns: list[ColumnReport] = field(default_factory=list)
+    rows: int | None = None  # after the source's filter
+    date_column: str | None = None
+    date_format: str | None = None
+    date_range: tuple[date, date] | None = None
+    problems: list[Issue] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not any(p.code != WARNING for p in self.problems)
+
+    def to_dict(self) -> dict[str, Any]:
+        first, last = self.date_range or (None, None)
+        return {
+            "name": self.name,
+            "preset": self.preset,
+            "rows": self.rows,
+            "date": {
+                "column": self.date_column,
+                "format": self.date_format,
+                "first": first.isoformat() if first else None,
+                "last": last.isoformat() if last else None,
+            },
+            "files": [f.to_dict() for f in self.files],
+            "columns": [c.to_dict() for c in self.columns],
+            "problems": [
+                {"severity": "warning" if p.code == WARNING else "error", "code": p.code}
+                | {"message": p.message, "location": p.location, "hint": p.hint}
+                for p in self.problems
+            ],
+        }
+
+
+def _issue(err: KpiError) -> Issue:
+    return Issue(ERROR, err.message, err.location, err.hint)
+
+
+def _file_report(layout: Layout, part: Part | None) -> FileReport:
+    period = None
+    if layout.period is not None:
+        p = layout.period
+        period = {
+            "text": p.text,
+            "start": p.start.isoformat() if p.start else None,
+            "end": p.end.isoformat() if p.end else None,
+        }
+    return FileReport(
+        path=str(layout.path),
+        encoding=layout.encoding,
+        bom=layout.bom,
+        delimiter=layout.delimiter,
+        decimal=part.decimal if part else None,
+        thousands=part.thousands if part else None,
+        header_line=layout.header_line,
+        rows_dropped={f"summary row `{k}`": n for k, n in layout.skipped.items()},
+        preamble=list(layout.preamble),
+        period=period,
+        stated_rows=layout.stated_rows,
+    )
+
+
+def _count_rows(sf: SourceFrame, part: Part, layout: Layout, report: FileReport) -> Issue | None:
+    """Rows read and dropped (by reason) in one file; an Issue when it cannot be read."""
+    lf = part.scan([layout])
+    reason = part.reason()
+    try:
+        if reason is None:
+            report.rows_read = int(lf.select(pl.len()).collect().item())
+            return None
+        counts = lf.select(reason.alias("reason")).group_by("reason").len().collect()
+    except pl.exceptions.PolarsError as err:
+        located = locate_bad_value(sf, err)
+        if located is not None:
+            return _issue(located)
+        return Issue(ERROR, f"cannot read {layout.path}: {_first_line(err)}", str(layout.path))
+    for why, n in counts.iter_rows():
+        if why is None:
+            report.rows_read = int(n)
+        else:
+            report.rows_dropped[why] = report.rows_dropped.get(why, 0) + int(n)
+    if report.rows_read is None:
+        report.rows_read = 0
+    return None
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__
+
+
+def _columns(sf: SourceFrame) -> list[ColumnReport]:
+    out = []
+    for name, dtype in sf.schema.items():
+        kind = sf.kinds.get(name)
+        shown = kind.describe() if kind is not None else None
+        if name in sf.date_formats:
+            shown = f"date ({sf.date_formats[name]})"
+        out.append(ColumnReport(name, str(dtype), sf.origins.get(name), shown))
+    return out
+
+
+def _read_all(sf: SourceFrame, report: SourceReport) -> None:
+    """Rows, date range and missing values of the whole source (every column parsed)."""
+    date_col = report.date_column
+    head = [pl.len().alias("__rows")]
+    if date_col is not None:
+        head += [pl.col(date_col).min().alias("__first"), pl.col(date_col).max().alias("__last")]
+    nulls = [pl.col(c).null_count().alias(c) for c in sf.schema]
+    try:
+        row = sf.frame.select(*head, *nulls).collect().row(0, named=True)
+    except pl.exceptions.PolarsError as err:
+        located = locate_bad_value(sf, err)
+        report.problems.append(
+            _issue(located)
+            if located is not None
+            else Issue(ERROR, f"source `{sf.name}`: cannot read the data: {_first_line(err)}")
+        )
+        try:  # what can still be read: the rows and the dates
+            row = sf.frame.select(*head).collect().row(0, named=True)
+        except pl.exceptions.PolarsError:
+            return
+    report.rows = int(row["__rows"])
+    if date_col is not None and row["__first"] is not None:
+        report.date_range = (row["__first"], row["__last"])
+    for col in report.columns:
+        if col.name in row and col.name not in ("__rows", "__first", "__last"):
+            col.missing = int(row[col.name])
+
+
+def describe_source(cfg: Config, name: str) -> SourceReport:
+    """The report of one source; problems are collected, never raised."""
+    src = cfg.sources[name]
+    report = SourceReport(name, src.preset, date_column=src.date)
+    try:
+        files = match_files(cfg, name)
+    except DataError as err:
+        report.problems.append(_issue(err))
+        return report
+    layouts: list[Layout] = []
+    for f in files:
+        try:
+            layouts += sniff_source(cfg, name, [f])
+        except DataError as err:
+            report.files.append(FileReport(path=str(f)))
+            report.problems.append(_issue(err))
+    try:
+        sf = scan_source(cfg, name)
+    except KpiError as err:
+        report.problems.append(_issue(err))
+        report.files += [_file_report(lay, None) for lay in layouts]
+        order = {str(f): i for i, f in enumerate(files)}
+        report.files.sort(key=lambda r: order.get(r.path, 0))
+        return report
+    for part in sf.parts:
+        for layout in part.layouts:
+            fr = _file_report(layout, part)
+            issue = _count_rows(sf, part, layout, fr)
+            if issue is not None:
+                report.problems.append(issue)
+            if layout.truncated:
+                report.problems.append(
+                    Issue(
+                        WARNING,
+                        f"{layout.path} looks truncated: {layout.truncated}, without a final "
+                        "newline",
+                        str(layout.path),
+                        "download the export again if rows are missing",
+                    )
+                )
+            if issue is None and layout.stated_rows not in (None, fr.rows_read):
+                report.problems.append(
+                    Issue(
+                        WARNING,
+                        f"{layout.path} states {layout.stated_rows} rows in its preamble, "
+                        f"{fr.rows_read} were read",
+                        str(layout.path),
+                    )
+                )
+            report.files.append(fr)
+    order = {str(f): i for i, f in enumerate(files)}
+    report.files.sort(key=lambda r: order.get(r.path, 0))
+    if len(sf.parts) > 1:
+        names = [set(p.final) for p in sf.parts]
+        if any(n != names[0] for n in names[1:]):
+            report.problems.append(
+                Issue(
+                    WARNING,
+                    f"source `{name}`: its files do not all have the same columns; a column "
+                    "missing from a file is empty in its rows",
+                    cfg.where("sources", name, "path"),
+                )
+            )
+    report.columns = _columns(sf)
+    if report.date_column is not None:
+        report.date_format = sf.date_formats.get(report.date_column)
+    _read_all(sf, report)
+    return report
+
+
+def describe_sources(cfg: Config, names: list[str] | None = None) -> list[SourceReport]:
+    """One report per source (all of them, or those named, in that order).
+
+    An unknown name is a UsageError; anything wrong with a source's files or data is an
+    Issue in its report.
+    """
+    chosen = list(names) if names else list(cfg.sources)
+    for n in chosen:
+        if n not in cfg.sources:
+            raise UsageError(
+                f"unknown source `{n}`",
+                hint=did_you_mean(n, cfg.sources)
+                or f"declared sources: {', '.join(cfg.sources) or 'none'}",
+            )
+    return [describe_source(cfg, n) for n in dict.fromkeys(chosen)]
+
+
+__all__ = ["ColumnReport", "FileReport", "SourceReport", "describe_source", "describe_sources"]

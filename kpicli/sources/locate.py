@@ -1,0 +1,201 @@
+"""Where a failed read went wrong: the file, line, column and value of the cell.
+
+The diagnostic path of :func:`kpicli.sources.read.locate_bad_value`, run only after a query
+failed: each file is re-read eagerly as text with Python's csv module (so line numbers are
+exact, quoted newlines included) and every cell is checked the way the scan converts it
+(``values.py``). What is reported, in this order of preference:
+
+1. a cell holding a value the Polars error quotes (``values: ["abc"]``, ``parse `abc```);
+2. bytes that are not UTF-8 in a file read as UTF-8 (hint: ``encoding: cp1252``);
+3. a file that ends inside a quoted cell (a cut download);
+4. a record with more cells than the header;
+5. the first cell that does not convert: a number, a date of the detected format, a boolean;
+   and, among the columns the failed query used, a cell that is not a number in a column
+   read as text because of it (``SUM`` over text fails).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from kpicli.errors import DataError
+from kpicli.sources import values as V
+from kpicli.sources.read import Part, SourceFrame, is_summary_row
+from kpicli.sources.sniff import Layout, decode_file, records
+
+
+def _error_values(error: BaseException | str | None) -> set[str]:
+    """Cell values a Polars error message quotes (``values: ["x"]``, ``parse `x` as``)."""
+    if error is None:
+        return set()
+    text = str(error)
+    found = set(re.findall(r'"((?:[^"\\]|\\.)*)"', text))
+    found |= set(re.findall(r"could not parse `([^`]*)`", text))
+    return {v.strip(V.WS) for v in found}
+
+
+def _first_invalid_utf8(path: Path) -> tuple[int, int] | None:
+    """(byte offset, line) of the first byte that is not UTF-8, None when the file is UTF-8."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    lines = 1
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            try:
+                decoder.decode(chunk, final=False)
+            except UnicodeDecodeError as err:
+                return offset + err.start, lines + chunk[: err.start].count(b"\n")
+            offset += len(chunk)
+            lines += chunk.count(b"\n")
+    return None
+
+
+def _cell_ok(cell: str | None, part: Part, j: int) -> str | None:
+    """None when the cell converts as its column does, else what it should have been."""
+    if cell is None or V.is_missing(cell):
+        return None
+    text = cell.strip(V.WS)
+    kind = part.kinds[j]
+    if j in part.dates:
+        shape, fmt = part.dates[j]
+        if shape is not None:
+            m = re.match(shape.regex, text)
+            ok = m is not None and V.py_date(m.group(1), fmt) is not None
+        else:
+            ok = V.py_date(text, fmt) is not None
+        return None if ok else f"a date ({fmt})"
+    if kind.name == "integer":
+        return None if re.fullmatch(r"[-+]?\d+", text) else "a whole number"
+    if kind.name == "float":
+        try:
+            float(text)
+            return None
+        except ValueError:
+            return "a number"
+    if kind.name == "number":
+        value = V.parse_number(text, part.decimal)
+        if value is None:
+            return "a number"
+        if kind.integer and (part.decimal in text or "%" in text):
+            return "a whole number"
+        return None
+    if kind.name == "boolean":
+        return None if text.lower() in ("true", "false", "1", "0") else "true or false"
+    return None
+
+
+def _numeric_text(part: Part, j: int) -> bool:
+    """A text column whose sampled cells are mostly numbers (one bad cell made it text)."""
+    cells = [r[j].strip(V.WS) for lay in part.layouts for r in lay.records if j < len(r)]
+    cells = [c for c in cells if not V.is_missing(c)]
+    numbers = sum(1 for c in cells if V.parse_number(c, part.decimal) is not None)
+    return bool(cells) and numbers * 2 >= len(cells)
+
+
+def _file_problem(
+    sf_name: str, part: Part, layout: Layout, wanted: set[str], columns: set[str] | None
+) -> tuple[DataError | None, DataError | None]:
+    """(error on a quoted value, first error of any kind) found in one file."""
+    if not layout.in_memory:
+        bad = _first_invalid_utf8(layout.path)
+        if bad is not None:
+            err = DataError(
+                f"source `{sf_name}`: {layout.path} is not UTF-8 from byte {bad[0]} on",
+                location=f"{layout.path}:{bad[1]}",
+                hint="set `encoding: cp1252` (or latin-1) on the source if the file is not UTF-8",
+            )
+            return err, err
+        text = layout.path.read_text(encoding="utf-8-sig")
+    else:
+        text = decode_file(layout.path.read_bytes(), layout.encoding)
+    recs = records(text, layout.delimiter, complete=True, limit=1 << 62)
+    width = len(part.raw)
+    start = next((i for i, (ln, _) in enumerate(recs) if ln >= layout.header_line), len(recs))
+    body = recs[start + 1 + layout.skip_after_header :]
+    footer = set(part.footer)
+    checked = [
+        j
+        for j in range(width)
+        if columns is None or part.final[j] in columns or part.raw[j] in columns
+    ]
+    as_text = {j for j in checked if part.kinds[j].name == "text" and _numeric_text(part, j)}
+    first: DataError | None = None
+    if layout.truncated and "quoted" in layout.truncated:
+        first = DataError(
+            f"source `{sf_name}`: the file looks truncated: {layout.truncated}",
+            location=f"{layout.path}:{recs[-1][0] if recs else layout.header_line}",
+            hint="download the export again",
+        )
+    for line, cells in body:
+        if not cells or all(not c.strip(V.WS) for c in cells):
+            continue
+        if is_summary_row(cells, part.summary):
+            continue
+        rest = cells[1:]
+        if cells[0].strip(V.WS) in footer and not any(c.strip(V.WS) for c in rest):
+            continue
+        if len(cells) > width and not layout.truncate_ragged:
+            err = DataError(
+                f"source `{sf_name}`: line {line} has {len(cells)} cells but the header "
+                f"(line {layout.header_line}) has {width}",
+                location=f"{layout.path}:{line}",
+                hint="a cell holds an unquoted delimiter, or the file is not one table; "
+                "fix the export or set `delimiter:`",
+            )
+            if first is None:
+                first = err
+            continue
+        for j in checked:
+            if j >= len(cells):
+                continue
+            cell = cells[j]
+            if j in as_text:
+                bad = not V.is_missing(cell) and V.parse_number(cell, part.decimal) is None
+                should = "a number (the column is read as text because of it)" if bad else None
+            else:
+                should = _cell_ok(cell, part, j)
+            if should is None:
+                continue
+            col = part.final[j]
+            shown = f"`{part.raw[j]}`" + (f" ({col})" if col != part.raw[j] else "")
+            hint = (
+                "set `date_format:` on the source if the dates are written another way"
+                if j in part.dates
+                else "fix the cell in the export, or leave the column out of the KPIs"
+            )
+            err = DataError(
+                f"source `{sf_name}`: column {shown}: `{cell.strip()}` is not {should}",
+                location=f"{layout.path}:{line}",
+                hint=hint,
+            )
+            if cell.strip(V.WS) in wanted:
+                return err, err
+            if first is None:
+                first = err
+    return None, first
+
+
+def locate(
+    frames: list[SourceFrame],
+    error: BaseException | str | None = None,
+    columns: Iterable[str] | None = None,
+) -> DataError | None:
+    """The first cell of ``frames`` that explains a failed read (see the module docstring)."""
+    wanted = _error_values(error)
+    chosen = set(columns) if columns is not None else None
+    fallback: DataError | None = None
+    for sf in frames:
+        for part in sf.parts:
+            for layout in part.layouts:
+                try:
+                    exact, first = _file_problem(sf.name, part, layout, wanted, chosen)
+                except (OSError, UnicodeDecodeError, csv.Error):
+                    continue
+                if exact is not None:
+                    return exact
+                fallback = fallback or first
+    return fallback
