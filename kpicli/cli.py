@@ -340,6 +340,44 @@ def list_kpis(
 
 @app.command(
     epilog="Examples:\n\n"
+    "  kpi sources\n\n"
+    "  kpi sources ads leads\n\n"
+    "  kpi sources -f json | jq '.sources[] | {name, rows}'",
+)
+def sources(
+    names: Annotated[
+        list[str] | None, typer.Argument(help="Sources to describe (default: all).")
+    ] = None,
+    config: ConfigOpt = None,
+    fmt: TextFormatOpt = TextFormat.table,
+    no_color: NoColorOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """What each source reads: files, encoding and dialect, header row, rows read and dropped
+    (and why), columns with their types, date range, and the period an export states.
+
+    Exit 3 when a source's files are missing or unreadable.
+    """
+
+    def work() -> int:
+        from kpicli.config import load_config
+        from kpicli.render.sources import render_sources
+        from kpicli.sources.describe import describe_sources
+
+        cfg = load_config(config)
+        reports = describe_sources(cfg, list(names) if names else None)
+        color = use_color(no_color) and fmt == TextFormat.table
+        sys.stdout.buffer.write(render_sources(reports, fmt.value, color=color, width=_width()))
+        sys.stdout.flush()
+        return 0 if all(r.ok for r in reports) else 3
+
+    code = guarded(debug, work)
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command(
+    epilog="Examples:\n\n"
     "  kpi validate\n\n"
     "  kpi validate -c marketing/kpi_config.yaml\n\n"
     "  kpi validate -q && kpi report -p yesterday -o report.json\n\n"

@@ -20,6 +20,7 @@ from kpicli.formula import to_polars
 from kpicli.periods import DateRange
 from kpicli.plan import BUCKET, CMP, Plan, Request, build_plan
 from kpicli.result import KEY_COLUMNS, VALUE_COLUMNS, KpiInfo, Result
+from kpicli.sources.read import locate_bad_value
 
 
 def run_report(config: Config, request: Request) -> Result:
@@ -31,6 +32,9 @@ def _collect(plan: Plan, frames: list[pl.LazyFrame]) -> list[pl.DataFrame]:
     try:
         return pl.collect_all(frames)
     except pl.exceptions.PolarsError as err:
+        found = locate_bad_value(list(plan.sources.values()), err)
+        if found is not None:
+            raise found from None
         text = str(err).strip().splitlines()
         detail = text[0] if text else type(err).__name__
         files = sorted({str(f) for sf in plan.sources.values() for f in sf.files})

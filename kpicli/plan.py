@@ -21,7 +21,7 @@ from kpicli.config import Config
 from kpicli.errors import ConfigError, DataError, UsageError, did_you_mean
 from kpicli.formula import exact_sums, parse, to_polars, with_filter
 from kpicli.periods import DateRange, Period
-from kpicli.sources.read import SourceFrame, scan_source
+from kpicli.sources.read import SourceFrame, locate_bad_value, scan_source
 
 #: Key of a row's time bucket (its first day) while aggregating.
 BUCKET = "__bucket"
@@ -292,7 +292,15 @@ def build_plan(cfg: Config, request: Request) -> Plan:
         exprs = [_agg(cfg, n, text) for n, text in formulas.items()]
         agg = Aggregation(sname, date_col, formulas, lf, None)
         # SQL over no rows: COUNT is 0, SUM is null; buckets without rows take these values
-        agg.empty = pl.DataFrame(schema=sf.schema).select(exprs).row(0, named=True)
+        try:
+            agg.empty = pl.DataFrame(schema=sf.schema).select(exprs).row(0, named=True)
+        except pl.exceptions.PolarsError as err:  # e.g. SUM over a column read as text
+            used = [c for n in names for c in parse(cfg.kpis[n].formula).names]
+            raise locate_bad_value(sf, err, columns=used) or DataError(
+                f"source `{sname}`: cannot compute {_names(names)}: {str(err).splitlines()[0]}",
+                location=", ".join(str(f) for f in sf.files),
+                hint="a column the formulas use holds text where numbers are expected",
+            ) from None
         exprs.append(pl.len().alias(agg.count))
         if date_col is not None:
             exprs += [
