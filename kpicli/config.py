@@ -42,6 +42,9 @@ class Settings(_Model):
     currency: str | None = Field(None, description="Currency code shown in tables (EUR, USD…)")
     week_start: Literal["monday", "sunday"] = Field("monday", description="First day of weeks")
     locale: str | None = Field(None, description="Number formatting in tables (en, fr, de…)")
+    cache: str | None = Field(
+        None, description="Folder caching parsed sources as Parquet (relative to the config)"
+    )
 
 
 class Source(_Model):

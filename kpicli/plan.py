@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -44,6 +45,7 @@ class Request:
     sort: str | None = None
     limit: int | None = None
     compare: str = "none"
+    cache: str | None = None  # folder of the Parquet cache (else settings.cache, else none)
 
 
 @dataclass
@@ -137,6 +139,16 @@ class Plan:
                 for a in self.aggregations
             ],
         }
+
+
+def cache_folder(cfg: Config, request: Request) -> Path | None:
+    """--cache, else settings.cache (relative to the config's folder), else no cache."""
+    if request.cache:
+        return Path(request.cache).expanduser()
+    if cfg.settings.cache:
+        folder = Path(cfg.settings.cache).expanduser()
+        return folder if folder.is_absolute() else cfg.base_dir / folder
+    return None
 
 
 def split_list(values: tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
@@ -235,6 +247,11 @@ def build_plan(cfg: Config, request: Request) -> Plan:
 
     where = _where(request.where) if request.where else None
     sources = {s: scan_source(cfg, s) for s in dict.fromkeys(s for s, _ in by_source)}
+    cache_dir = cache_folder(cfg, request)
+    if cache_dir is not None:
+        from kpicli.sources.cache import use_cache
+
+        sources = {name: use_cache(cfg, sf, cache_dir) for name, sf in sources.items()}
     plan = Plan(cfg, request, as_of, period, comparison, grain, dims, selected, derived, sources)
 
     week_start = cfg.settings.week_start
