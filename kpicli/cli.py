@@ -577,3 +577,128 @@ def schema(
             _err(f"wrote {output}")
 
     guarded(debug, work)
+
+
+# ---------------------------------------------------------------------------- clean
+
+#: Warnings about one file printed by `kpi clean` before "… and N more".
+MAX_NOTES = 20
+
+
+def _notice_to_stderr(message: str) -> None:
+    """Print a data notice (a file read by the tolerant path…) unless the command is quiet."""
+    try:
+        from typer._click.globals import get_current_context
+    except ImportError:  # a Typer that depends on click instead of vendoring it
+        from click import get_current_context
+
+    ctx = get_current_context(silent=True)
+    if ctx is not None and ctx.params.get("quiet"):
+        return
+    if ctx is not None:  # once per command
+        seen = ctx.meta.setdefault("kpi.notices", set())
+        if message in seen:
+            return
+        seen.add(message)
+    _err(f"warning: {message}")
+
+
+def _install_notices() -> None:
+    from kpicli.sources import notices
+
+    notices.set_handler(_notice_to_stderr)
+
+
+_install_notices()
+
+
+@app.command(
+    epilog="Examples:\n\n"
+    "  kpi clean export.csv\n\n"
+    "  kpi clean 'Campaign report.csv' -o campaigns.csv\n\n"
+    "  kpi clean linkedin.csv --preset linkedin_ads -o linkedin_clean.csv\n\n"
+    "  kpi clean odd.csv --delimiter ';' --encoding cp1252 --skip-rows 3 | head",
+)
+def clean(
+    file: Annotated[
+        str,
+        typer.Argument(help="The export to read.", show_default=False, metavar="FILE"),
+    ],
+    output: Annotated[
+        str | None,
+        typer.Option("--output", "-o", help="Write to this file (atomically) instead of stdout."),
+    ] = None,
+    delimiter: Annotated[
+        str, typer.Option("--delimiter", help='auto, ",", ";", tab, "|" or space.')
+    ] = "auto",
+    decimal: Annotated[
+        str,
+        typer.Option("--decimal", help='auto, "." or ",": checked; cells are kept as written.'),
+    ] = "auto",
+    encoding: Annotated[
+        str, typer.Option("--encoding", help="auto, utf-8, utf-16, cp1252 or latin-1.")
+    ] = "auto",
+    skip_rows: Annotated[
+        str, typer.Option("--skip-rows", help="auto, or the number of lines above the header.")
+    ] = "auto",
+    date_format: Annotated[
+        str,
+        typer.Option(
+            "--date-format", help="auto or a strftime pattern: checked; cells kept as written."
+        ),
+    ] = "auto",
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            "--preset", help="A known export format: its summary rows and canonical names."
+        ),
+    ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Nothing on stderr but errors.")
+    ] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Read one export as kpi reads it and write it back as clean UTF-8 CSV: one header row,
+    commas, quotes where needed; preamble, footer and summary rows left out, broken rows
+    repaired or padded. Cells are kept exactly as written.
+
+    Exit 3 when the file cannot be read, 4 when the output cannot be written.
+    """
+
+    def work() -> None:
+        from kpicli.clean import check_output, clean_file
+
+        if output is not None:
+            check_output(output, [file])
+        result = clean_file(
+            file,
+            delimiter=delimiter,
+            decimal=decimal,
+            encoding=encoding,
+            skip_rows=skip_rows,
+            date_format=date_format,
+            preset=preset,
+        )
+        if not quiet:
+            table = result.table
+            if result.empty:
+                _err(f"warning: {file}: no table in the file (it is empty or blank)")
+            else:
+                _err(f"read {file}: {table.summary()}")
+            shown = [n for n in table.notes if n.kind != "dropped"]
+            for note in shown[:MAX_NOTES]:
+                where = f"{file}:{note.line}" if note.line else file
+                _err(f"warning: {where}: {note.message}")
+            if len(shown) > MAX_NOTES:
+                _err(f"warning: {file}: … and {len(shown) - MAX_NOTES} more")
+        if output is None:
+            sys.stdout.buffer.write(result.data)
+            sys.stdout.flush()
+            return
+        from kpicli.render.write import write_atomic
+
+        write_atomic(output, result.data)
+        if not quiet:
+            _err(f"wrote {output}")
+
+    guarded(debug, work)

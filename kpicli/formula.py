@@ -134,3 +134,12 @@ def exact_sums(text: str, float_columns: set[str] | frozenset[str]) -> str:
         else:
             outer.replace(exact)
     return tree.sql(identify=True)
+
+
+def summed_columns(text: str) -> set[str]:
+    """Columns used inside a SUM or AVG of ``text`` (where integer overflow can happen)."""
+    return {
+        c.name
+        for node in _parse(text).find_all(exp.Sum, exp.Avg)
+        for c in node.find_all(exp.Column)
+    }

@@ -20,7 +20,7 @@ import polars as pl
 from kpicli import periods
 from kpicli.config import Config
 from kpicli.errors import ConfigError, DataError, UsageError, did_you_mean
-from kpicli.formula import exact_sums, parse, to_polars, with_filter
+from kpicli.formula import exact_sums, parse, summed_columns, to_polars, with_filter
 from kpicli.periods import DateRange, Period
 from kpicli.sources.read import SourceFrame, locate_bad_value, scan_source
 
@@ -302,6 +302,11 @@ def build_plan(cfg: Config, request: Request) -> Plan:
             lf = lf.filter(d.is_between(low, high))  # pushed down to the scan
             lf = lf.join(calendar.lazy(), left_on=date_col, right_on="__day", how="inner")
         floats = {c for c, t in sf.schema.items() if t.is_float()}
+        # Polars wraps Int64 sums around silently (2**62 + 2**62 < 0): sum integers as Int128
+        summed = {c for n in names for c in summed_columns(cfg.kpis[n].formula)}
+        ints = [c for c, t in sf.schema.items() if t.is_integer() and c in summed]
+        if ints:
+            lf = lf.with_columns(pl.col(ints).cast(pl.Int128))
         formulas = {
             n: exact_sums(with_filter(cfg.kpis[n].formula, cfg.kpis[n].filter), floats)
             for n in names

@@ -1,13 +1,15 @@
-"""Writing a rendered report: output path placeholders and atomic file writes."""
+"""Writing a rendered report: output path placeholders and atomic, locked file writes."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import os
 import stat
 import string
 import tempfile
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -92,6 +94,7 @@ def write_atomic(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically: a temp file beside it, fsync, then rename.
 
     A failed write leaves the previous file (if any) untouched and no temp file behind.
+    Concurrent writers of one path take turns (an advisory lock on ``.NAME.lock``).
     An overwritten file keeps its mode; a new one gets 0o644. A symlink is followed (its
     target is replaced); a special file such as ``/dev/stdout`` is written in place.
     """
@@ -129,24 +132,73 @@ def write_atomic(path: str | Path, data: bytes) -> None:
             return
         mode = stat.S_IMODE(status.st_mode)
 
-    try:
-        fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise _error(target, exc) from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, mode)
-        os.replace(temp, target)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        if isinstance(exc, OSError):
+    with _locked(target):
+        try:
+            fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".tmp")
+        except OSError as exc:
             raise _error(target, exc) from None
-        raise
-    _fsync_directory(directory)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(temp, mode)
+            os.replace(temp, target)
+        except BaseException as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            if isinstance(exc, OSError):
+                raise _error(target, exc) from None
+            raise
+        _fsync_directory(directory)
+
+
+def lock_path(target: Path) -> Path:
+    """The lock file of an output: ``.NAME.lock`` beside it, there while a write holds it."""
+    return target.parent / f".{target.name}.lock"
+
+
+@contextlib.contextmanager
+def _locked(target: Path) -> Iterator[None]:
+    """An exclusive advisory lock (``flock``) on the output's lock file, held from the temp
+    file's creation to the rename: two runs writing the same output (cron jobs that
+    overlap) write one after the other, never interleaved. Where locks are not available
+    (no ``fcntl``, a lock file that cannot be created) the write goes on unlocked: the rename
+    alone keeps every reader from seeing a partial file. Temp files of killed runs are removed
+    under the lock."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        yield
+        return
+    path = lock_path(target)
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, DEFAULT_MODE)
+        except OSError:
+            yield
+            return
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:  # the lock file still the one at its path (a holder removes it when done)?
+            same = os.path.samestat(os.fstat(fd), os.stat(path))
+        except OSError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
+        # a writer holds the lock while its temp file exists: any temp file seen now was left
+        # by a run that was killed (SIGKILL, power loss) and is removed
+        for stale in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+            with contextlib.suppress(OSError):
+                stale.unlink()
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
 
 
 def _write_in_place(target: Path, data: bytes) -> None:

@@ -23,8 +23,10 @@ detection.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import glob as globlib
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -36,8 +38,10 @@ from kpicli.config import Config, Source
 from kpicli.errors import ConfigError, DataError, did_you_mean
 from kpicli.formula import FormulaError, parse, to_polars
 from kpicli.sources import values as V
+from kpicli.sources.notices import notice
 from kpicli.sources.presets import PRESETS, SUMMARY_ROWS, Preset, SummaryRow, canonical_names
 from kpicli.sources.sniff import Layout, SniffError, decode_file, sniff
+from kpicli.sources.tolerant import fallback_reason, tolerant_csv
 
 ISO_DATE = "%Y-%m-%d"
 #: Reason under which blank lines inside the data are counted.
@@ -84,16 +88,17 @@ class Part:
         """The raw lazy scan of the files (or some of them), headers as written."""
         layouts = layouts or self.layouts
         first = layouts[0]
+        tolerant = first.tolerant is not None
         options = dict(
-            separator=first.delimiter,
+            separator="," if tolerant else first.delimiter,
             has_header=True,
-            skip_lines=first.skip_lines,
-            skip_rows_after_header=first.skip_after_header,
+            skip_lines=0 if tolerant else first.skip_lines,
+            skip_rows_after_header=0 if tolerant else first.skip_after_header,
             new_columns=self.raw,
             schema_overrides={n: self.read_dtype(j) for j, n in enumerate(self.raw)},
             infer_schema=False,
             quote_char='"',
-            truncate_ragged_lines=first.truncate_ragged,
+            truncate_ragged_lines=first.truncate_ragged and not tolerant,
             raise_if_empty=False,
             try_parse_dates=False,
         )
@@ -101,7 +106,15 @@ class Part:
             return pl.scan_csv([str(lay.path) for lay in layouts], encoding="utf8", **options)
         sources = []
         for lay in layouts:
-            text = decode_file(lay.path.read_bytes(), lay.encoding)
+            if tolerant:
+                sources.append(tolerant_csv(lay))
+                continue
+            try:
+                text = decode_file(lay.path.read_bytes(), lay.encoding)
+            except SniffError as err:  # bytes past the sample that are not of its encoding
+                raise DataError(
+                    f"{lay.path}: {err}", location=str(lay.path), hint=err.hint
+                ) from None
             if lay.newline == "\r":
                 text = text.replace("\r", "\n")
             sources.append(text.encode("utf-8"))
@@ -212,7 +225,19 @@ def match_files(cfg: Config, name: str) -> list[Path]:
                 hint="check the path; it is relative to the folder of the config file",
             )
         files.extend(h for h in hits if h not in files)
+    for f in outside_files(cfg, files):
+        notice(
+            f"source `{name}`: {f} is outside the folder of {cfg.path.name} "
+            f"({cfg.base_dir}); check that the config means to read it"
+        )
     return files
+
+
+def outside_files(cfg: Config, files: list[Path]) -> list[Path]:
+    """The files whose path leaves the config file's folder (``..``, an absolute path); a
+    symbolic link inside the folder is the user's choice and is not followed."""
+    base = Path(os.path.abspath(cfg.base_dir))
+    return [f for f in files if not Path(os.path.abspath(f)).is_relative_to(base)]
 
 
 def date_columns(cfg: Config, name: str) -> tuple[str, ...]:
@@ -293,18 +318,23 @@ def sniff_source(cfg: Config, name: str, files: list[Path]) -> list[Layout]:
     layouts = []
     for f in files:
         try:
-            layouts.append(
-                sniff(
-                    f,
-                    encoding=src.encoding,
-                    delimiter=src.delimiter,
-                    skip_rows=src.skip_rows,
-                    summary=summary,
-                )
+            layout = sniff(
+                f,
+                encoding=src.encoding,
+                delimiter=src.delimiter,
+                skip_rows=src.skip_rows,
+                summary=summary,
             )
+            reason = fallback_reason(layout, summary)
+            if reason is not None:
+                layout = dataclasses.replace(layout, tolerant=reason)
+                tolerant_csv(layout)  # reads the file now: its problems are raised here
+            layouts.append(layout)
         except SniffError as err:
             raise DataError(
-                f"source `{name}`: {f}: {err}", location=str(f), hint=err.hint
+                f"source `{name}`: {f}: {err}",
+                location=f"{f}:{err.line}" if err.line else str(f),
+                hint=err.hint,
             ) from None
         except OSError as err:
             raise DataError(
@@ -340,6 +370,7 @@ def _group(layouts: list[Layout]) -> list[list[Layout]]:
             lay.skip_lines,
             lay.skip_after_header,
             lay.truncate_ragged,
+            lay.tolerant is not None,
             tuple(dedupe(lay.header)),
         )
         groups.setdefault(key, []).append(lay)

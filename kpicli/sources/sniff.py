@@ -94,11 +94,13 @@ class Layout:
     stated_rows: int | None = None  # a preamble's "Rows: N"
     key: tuple = ()  # the file's identity (path, size, mtime) and the options it was read with
     truncated: str | None = None  # why the last line looks cut short (no final newline and…)
+    tolerant: str | None = None  # why the fast path cannot read it: read by tolerant.py
 
     @property
     def in_memory(self) -> bool:
-        """Polars reads UTF-8 with LF or CRLF: anything else is transcoded in memory first."""
-        return self.encoding != "utf-8" or self.newline == "\r"
+        """Polars reads UTF-8 with LF or CRLF: anything else is transcoded in memory first
+        (and a file the tolerant reader repairs is handed over as clean CSV)."""
+        return self.encoding != "utf-8" or self.newline == "\r" or self.tolerant is not None
 
     @property
     def skip_lines(self) -> int:

@@ -1,0 +1,144 @@
+"""`kpi clean FILE`: one export read as kpi reads it, written back as plain CSV.
+
+The file is read whole by the tolerant reader (:mod:`kpicli.sources.tolerant`): the
+encoding, dialect, header row, preamble, footer and summary rows are detected (or taken from
+the options), broken rows are repaired or padded, and the table comes out as UTF-8,
+comma-separated, RFC 4180 CSV (quotes only where needed, CRLF line ends) with one header
+row. Cells are never converted: a number, a date or a missing marker is written as the
+file has it, so that another tool (or a person) sees exactly what kpi read.
+
+With a preset, its summary rows are dropped too and the header holds the preset's
+canonical column names (what the KPIs of a config refer to).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from kpicli.errors import DataError, OutputError, UsageError, did_you_mean
+from kpicli.sources.presets import PRESETS, SUMMARY_ROWS, canonical_names
+from kpicli.sources.sniff import SniffError
+from kpicli.sources.tolerant import Table, read_table
+
+DELIMITERS = {"auto": "auto", ",": ",", ";": ";", "\\t": "\t", "\t": "\t", "tab": "\t"}
+DELIMITERS |= {"|": "|", "space": " ", " ": " "}
+ENCODINGS = ("auto", "utf-8", "utf-16", "cp1252", "latin-1")
+
+
+@dataclass
+class Cleaned:
+    """The clean CSV of one file and how it was read."""
+
+    path: Path
+    data: bytes
+    table: Table
+    empty: bool = False
+
+
+def _options(
+    delimiter: str, decimal: str, encoding: str, skip_rows: str, date_format: str
+) -> tuple[str, str, int | str]:
+    if delimiter not in DELIMITERS:
+        raise UsageError(
+            f"invalid --delimiter `{delimiter}`",
+            hint='one of auto, ",", ";", tab, "|", space',
+        )
+    if decimal not in ("auto", ".", ","):
+        raise UsageError(f"invalid --decimal `{decimal}`", hint='auto, "." or ","')
+    if encoding not in ENCODINGS:
+        raise UsageError(
+            f"invalid --encoding `{encoding}`",
+            hint=did_you_mean(encoding, ENCODINGS) or f"one of {', '.join(ENCODINGS)}",
+        )
+    skip: int | str = "auto"
+    if skip_rows != "auto":
+        try:
+            skip = int(skip_rows)
+        except ValueError:
+            skip = -1
+        if not isinstance(skip, int) or skip < 0:
+            raise UsageError(
+                f"invalid --skip-rows `{skip_rows}`", hint="auto, or the lines above the header"
+            )
+    if date_format != "auto" and "%" not in date_format:
+        raise UsageError(
+            f"invalid --date-format `{date_format}`",
+            hint='auto, or a strftime pattern such as "%d/%m/%Y"',
+        )
+    return DELIMITERS[delimiter], encoding, skip
+
+
+def clean_file(
+    path: str | Path,
+    *,
+    delimiter: str = "auto",
+    decimal: str = "auto",
+    encoding: str = "auto",
+    skip_rows: str = "auto",
+    date_format: str = "auto",
+    preset: str | None = None,
+) -> Cleaned:
+    """Read ``path`` tolerantly and render it as clean CSV bytes.
+
+    ``decimal`` and ``date_format`` are checked but change nothing: cells are written as they
+    are. Raises UsageError for a bad option, DataError when the file cannot be read.
+    """
+    delim, enc, skip = _options(delimiter, decimal, encoding, skip_rows, date_format)
+    chosen = None
+    if preset is not None:
+        if preset not in PRESETS:
+            raise UsageError(
+                f"unknown preset `{preset}`",
+                hint=did_you_mean(preset, PRESETS) or f"known presets: {', '.join(PRESETS)}",
+            )
+        chosen = PRESETS[preset]
+    file = Path(path)
+    try:
+        with open(file, "rb") as handle:  # read-only: the input is never modified
+            data = handle.read()
+    except FileNotFoundError:
+        raise DataError("no such file", location=str(file)) from None
+    except IsADirectoryError:
+        raise DataError("is a directory, not a file", location=str(file)) from None
+    except OSError as err:
+        raise DataError(f"cannot read: {err.strerror or err}", location=str(file)) from None
+    summary = SUMMARY_ROWS + (chosen.summary_rows if chosen else ())
+    try:
+        table = read_table(data, encoding=enc, delimiter=delim, skip_rows=skip, summary=summary)
+    except SniffError as err:
+        raise DataError(str(err), location=str(file), hint=err.hint) from None
+    if not table.header_line:
+        return Cleaned(file, b"", table, empty=True)
+    header = table.header
+    if chosen is not None:
+        header = canonical_names(chosen, _dedupe(header))
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows(table.rows)
+    return Cleaned(file, out.getvalue().encode("utf-8"), table)
+
+
+def _dedupe(header: list[str]) -> list[str]:
+    from kpicli.sources.read import dedupe
+
+    return dedupe(header)
+
+
+def check_output(output: str | Path, inputs: list[str | Path]) -> None:
+    """An OutputError when ``output`` is one of the ``inputs`` (never written over)."""
+    target = os.path.realpath(output)
+    for f in inputs:
+        if os.path.realpath(f) == target:
+            raise OutputError(
+                "the output would overwrite the input file",
+                location=str(output),
+                hint="write the clean file to another path",
+            )
+
+
+__all__ = ["Cleaned", "check_output", "clean_file"]

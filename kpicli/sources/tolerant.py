@@ -1,0 +1,1140 @@
+"""The tolerant reader: any bytes in, one rectangular table of text cells out.
+
+The fast path (``read.py``) hands a file to ``pl.scan_csv`` with the layout ``sniff.py``
+found in a sample; this module is the slow path, in plain Python over the whole file, for
+what Polars cannot read and for `kpi clean`. It never converts a cell: every value comes out
+as the text written in the file; only the structure is fixed.
+
+1. Decoding: byte-order marks, UTF-16, UTF-8, else cp1252; a file that mixes encodings is
+   decoded line by line (each line UTF-8 when it is, else cp1252), and said so. A BOM at
+   the start of a later line (files concatenated) is dropped.
+2. Dialect: delimiter (``,`` ``;`` tab ``|`` space, ``, ``), quote (``"`` or ``'``) and
+   escape (doubled quote or backslash), chosen on a sample the way CleverCSV does: the
+   candidate whose records have the most consistent widths, weighted by the share of cells
+   that look like values (numbers, dates, words…).
+3. Structure: the table's width is that of its first run of consistent records; the header
+   is the header-like record that opens that run (under preambles, ``#`` comments and blank
+   lines); a record that repeats the header is dropped; a second table (a header-like record
+   of another width or other names, followed by rows of its width) ends the first one.
+4. Row repairs, for a record whose width is not the table's, each kept only when the
+   repaired cells fit their columns (a profile of the cells' shapes, learned from this
+   file's other rows) at least as well as the alternatives:
+
+   - a stray quote (``28/01/2018,"00:00,2,…``) read as a literal character;
+   - a row written with another delimiter (a line of spaces in a comma file) re-split, its
+     words regrouped into the table's columns;
+   - a lost delimiter (``00:002``) put back where both halves fit their columns;
+   - a surplus empty cell (``a,,b`` for ``a,b``) dropped;
+   - otherwise a short row is padded with empty cells, and a row with more cells is kept
+     whole (`kpi clean` adds unnamed columns; the reader reports the line).
+
+5. Rows dropped, each counted by reason: blank lines, the preamble, summary rows
+   (``Total: …``, ``Grand total``, a preset's own), footer lines after the data, repeated
+   headers and a second table.
+
+Every repair and drop is a :class:`Note` with its line number.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+
+from kpicli.sources.notices import notice
+from kpicli.sources.presets import SUMMARY_ROWS, SummaryRow
+from kpicli.sources.sniff import (
+    CODECS,
+    Layout,
+    SniffError,
+    _choose,
+    _detect_encoding,
+    _explicit_encoding,
+    _header_like,
+    _summary,
+)
+from kpicli.sources.values import WS
+
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+
+#: Characters of the sample the dialect is chosen on.
+SAMPLE_CHARS = 64 * 1024
+#: Records of the file the column profiles are learned from.
+PROFILE_RECORDS = 5000
+#: Quote characters of a line tried one by one as a literal character.
+MAX_QUOTES = 64
+#: Words of a line regrouped into columns (a row written with spaces).
+MAX_WORDS = 200
+_PH = "\ue000"  # stands for a quote read as a literal character while a line is re-parsed
+_END = "\ue001"  # a sentinel line: seen inside a cell when a quote stays open
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How records are written: delimiter, quote, escape (None: a doubled quote)."""
+
+    delimiter: str = ","
+    quote: str = '"'
+    escape: str | None = None
+    skip_space: bool = False  # ", " as the delimiter: the space after it is not data
+
+    def kwargs(self) -> dict:
+        return {
+            "delimiter": self.delimiter,
+            "quotechar": self.quote,
+            "escapechar": self.escape,
+            "doublequote": self.escape is None,
+            "skipinitialspace": self.skip_space,
+            "strict": False,
+        }
+
+    def describe(self) -> str:
+        shown = {"\t": "tab", " ": "space"}.get(self.delimiter, self.delimiter)
+        if self.skip_space:
+            shown += " and space"
+        text = f"delimiter {shown!r}" if len(shown) == 1 else f"delimiter {shown}"
+        if self.quote != '"':
+            text += f", quote {self.quote!r}"
+        if self.escape:
+            text += f", escape {self.escape!r}"
+        return text
+
+
+@dataclass(frozen=True)
+class Note:
+    """Something the reader did to the structure: a repair or rows dropped."""
+
+    line: int | None  # 1-based line in the file
+    kind: str  # repaired, padded, wide, dropped, decoded, table
+    message: str
+
+
+@dataclass
+class Table:
+    """A file read by the tolerant reader: its header and rows, all cells as written."""
+
+    header: list[str]
+    rows: list[list[str]]
+    lines: list[int]  # the first line of each row in the file
+    header_line: int  # 0 when the file is empty
+    encoding: str
+    bom: bool
+    dialect: Dialect
+    preamble: list[str] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
+    dropped: Counter = field(default_factory=Counter)  # reason → rows
+
+    @property
+    def width(self) -> int:
+        return len(self.header)
+
+    def summary(self) -> str:
+        """One line: how the file was read and what was left out."""
+        parts = [self.encoding + (" with BOM" if self.bom else ""), self.dialect.describe()]
+        if self.header_line:
+            parts.append(f"header on line {self.header_line}")
+        parts.append(f"{len(self.rows)} rows")
+        if self.dropped:
+            parts.append("left out: " + ", ".join(f"{n} {why}" for why, n in self.dropped.items()))
+        repaired = sum(1 for n in self.notes if n.kind in ("repaired", "padded", "wide"))
+        if repaired:
+            parts.append(f"rows repaired or padded: {repaired}")
+        return "; ".join(parts)
+
+
+# ---------------------------------------------------------------------------- decoding
+
+
+def decode(data: bytes, encoding: str = "auto") -> tuple[str, str, bool, list[Note]]:
+    """(text, codec, BOM seen, notes) of a whole file; never fails on bytes.
+
+    An explicit ``encoding`` must decode the file (SniffError otherwise); ``auto`` falls back
+    line by line: each line UTF-8 when it decodes, else cp1252 (latin-1 for the bytes cp1252
+    leaves undefined).
+    """
+    notes: list[Note] = []
+    if not data:
+        return "", "utf-8", False, notes
+    if encoding == "auto":
+        codec, bom = _detect_encoding(data[: 128 * 1024])
+    else:
+        codec, bom = _explicit_encoding(data[:4], encoding)
+    body = data[bom:]
+    if codec.startswith("utf-16") and len(body) % 2:
+        body = body[:-1]
+        notes.append(Note(None, "decoded", "the file ends with half a UTF-16 character"))
+    try:
+        text = body.decode(codec)
+    except UnicodeDecodeError as err:
+        if encoding != "auto":
+            raise SniffError(
+                f"cannot decode the file as {codec} (byte {bom + err.start})",
+                hint="set the encoding (utf-8, utf-16, cp1252, latin-1)",
+            ) from None
+        text, mixed = _decode_lines(body)
+        codec = "utf-8"
+        first = mixed[0]
+        notes.append(
+            Note(
+                first,
+                "decoded",
+                f"{len(mixed)} lines are not UTF-8 (the first: line {first}); read as cp1252",
+            )
+        )
+    text = re.sub(r"(?<=[\r\n])\ufeff", "", text)
+    return text, codec, bom > 0, notes
+
+
+def _decode_lines(body: bytes) -> tuple[str, list[int]]:
+    out: list[str] = []
+    mixed: list[int] = []
+    for i, raw in enumerate(body.splitlines(keepends=True), start=1):
+        try:
+            out.append(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            mixed.append(i)
+            try:
+                out.append(raw.decode("cp1252"))
+            except UnicodeDecodeError:
+                out.append(raw.decode("latin-1"))
+    return "".join(out), mixed
+
+
+def split_lines(text: str) -> list[str]:
+    """Physical lines with their endings (``\\r\\n``, ``\\n`` or ``\\r``)."""
+    return _LINE.findall(text)
+
+
+# ---------------------------------------------------------------------------- parsing
+
+
+class _Feed:
+    """Lines handed to ``csv.reader`` one at a time, from a position that can be moved."""
+
+    def __init__(self, lines: list[str], start: int = 0, stop: int | None = None):
+        self.lines = lines
+        self.pos = start
+        self.stop = len(lines) if stop is None else stop
+
+    def __iter__(self) -> _Feed:
+        return self
+
+    def __next__(self) -> str:
+        if self.pos >= self.stop:
+            raise StopIteration
+        self.pos += 1
+        return self.lines[self.pos - 1]
+
+
+@dataclass
+class _Rec:
+    start: int  # index of its first physical line
+    end: int  # index after its last physical line
+    cells: list[str]
+
+    @property
+    def blank(self) -> bool:
+        return all(c.strip(WS) == "" for c in self.cells)
+
+
+def _records(lines: list[str], dialect: Dialect, start: int = 0, stop: int | None = None):
+    """Records of ``lines[start:stop]``, each with the physical lines it spans."""
+    feed = _Feed(lines, start, stop)
+    reader = csv.reader(feed, **dialect.kwargs())
+    out: list[_Rec] = []
+    begin = feed.pos
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error:  # a NUL byte, a field too large: read the line as one cell
+            cells = [lines[begin].rstrip("\r\n")]
+            feed.pos = begin + 1
+            reader = csv.reader(feed, **dialect.kwargs())
+        out.append(_Rec(begin, feed.pos, cells))
+        begin = feed.pos
+    return out
+
+
+def _parse_line(line: str, dialect: Dialect) -> list[str] | None:
+    """The cells of one physical line alone; None when a quote stays open or it is not one
+    record."""
+    text = line.rstrip("\r\n")
+    try:
+        rows = list(csv.reader([text + "\n", _END + "\n"], **dialect.kwargs()))
+    except csv.Error:
+        return None
+    if len(rows) != 2 or rows[1] != [_END]:
+        return None
+    return rows[0]
+
+
+# ---------------------------------------------------------------------------- cells
+
+_NUM = re.compile(r"^[-+(]?\s*[$€£¥]?\s*\d[\d,. '’]*(?:[eE][-+]?\d+)?\s*[%€$£)]?$")
+_DATE = re.compile(
+    r"^(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}|\d{8}"
+    r"|[A-Za-z]{3,9}\.? \d{1,2},? \d{4}|\d{1,2} [A-Za-z]{3,9}\.? \d{4})"
+    r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:[AaPp][Mm])?(?:Z|[+-]\d{2}:?\d{2})?)?$"
+)
+_TIME = re.compile(r"^\d{1,2}:\d{2}(?::\d{2})?\s*(?:[AaPp][Mm])?$")
+_URL = re.compile(r"^(?:https?://|www\.)[^\s\"']+$", re.IGNORECASE)
+_EMAIL = re.compile(r"^[\w.+-]+@[\w-]+\.[\w.-]+$")
+_WORD = re.compile(r"^[^\W_][\w'’./&-]*$")
+_MISSING = re.compile(r"^(?:-+|—|–|n/?a|#n/a|null|none|nan|true|false|yes|no)$", re.I)
+
+
+def cell_class(value: str) -> str:
+    """A coarse kind of a cell: empty, number, date, time, url, email, word or text."""
+    v = value.strip(WS)
+    if not v:
+        return "empty"
+    if _MISSING.match(v):
+        return "missing"
+    if _NUM.match(v):
+        return "number"
+    if _TIME.match(v):
+        return "time"
+    if _DATE.match(v):
+        return "date"
+    if _URL.match(v):
+        return "url"
+    if _EMAIL.match(v):
+        return "email"
+    if _WORD.match(v):
+        return "word"
+    return "text"
+
+
+def shape(value: str) -> str:
+    """The cell's pattern: digits as 9, runs of letters as A or a, punctuation as is."""
+    out: list[str] = []
+    prev = ""
+    for ch in value[:48]:
+        if ch.isdigit():
+            c = "9"
+        elif ch.isalpha():
+            c = "A" if ch.isupper() else "a"
+        elif ch.isspace():
+            c = " "
+        else:
+            c = ch
+        if c in "Aa " and c == prev:
+            continue
+        out.append(c)
+        prev = c
+    if len(value) > 48:
+        out.append("…")
+    return "".join(out)
+
+
+class _Profile:
+    """What the cells of each column look like, learned from the rows of the right width."""
+
+    def __init__(self, rows: list[list[str]], width: int, quote: str = '"', delim: str = ","):
+        self.width = width
+        self.quote = quote
+        self.delim = delim
+        self.n = max(1, len(rows))
+        self.shapes = [Counter() for _ in range(width)]
+        self.classes = [Counter() for _ in range(width)]
+        for cells in rows:
+            for j in range(width):
+                v = cells[j] if j < len(cells) else ""
+                self.shapes[j][shape(v)] += 1
+                self.classes[j][cell_class(v)] += 1
+
+    def _fit(self, value: str, j: int) -> float:
+        ps = self.shapes[j][shape(value)] / self.n
+        kind = cell_class(value)
+        pc = self.classes[j][kind] / self.n
+        if kind in ("word", "text"):  # free text: a word is text too
+            pc = (self.classes[j]["word"] + self.classes[j]["text"]) / self.n
+        return max(ps, 0.8 * pc)
+
+    def fit(self, value: str, j: int) -> float:
+        """How well ``value`` fits column j, about 0 to 1; what a misread leaves in a cell
+        (a quote, spaces around it, a delimiter at its start) costs a little."""
+        if j >= self.width:
+            return 0.0
+        score = self._fit(value, j)
+        if self.quote in value:
+            bare = value.replace(self.quote, "")
+            score = max(score, self._fit(bare, j) - 0.05) - 0.1
+        stripped = value.strip(WS)
+        if stripped and stripped != value:
+            score -= 0.2
+        if value.startswith(self.delim):
+            score -= 0.5
+        return score
+
+    def row_fit(self, cells: list[str]) -> float:
+        return sum(self.fit(c, j) for j, c in enumerate(cells)) / max(1, self.width)
+
+
+def _header_fit(cells: list[str]) -> float:
+    """How much a record looks like a header, from 0 to 1 per cell, averaged."""
+    if not cells:
+        return 0.0
+    score = 0.0
+    for c in cells:
+        v = c.strip(WS)
+        if v and cell_class(v) not in ("number", "date", "time", "missing"):
+            score += 1
+        elif not v:
+            score += 0.3
+    return score / len(cells)
+
+
+# ---------------------------------------------------------------------------- dialect
+
+
+def _typed(cell: str) -> bool:
+    return cell_class(cell) != "text"
+
+
+def dialect_score(recs: list[_Rec]) -> float:
+    """CleverCSV's data consistency: pattern score × share of typed cells."""
+    rows = [r.cells for r in recs if not r.blank]
+    if not rows:
+        return 0.0
+    widths = Counter(len(c) for c in rows)
+    pattern = sum(n * (w - 1) / w for w, n in widths.items()) / len(widths)
+    cells = [c for r in rows for c in r]
+    typed = sum(1 for c in cells if _typed(c)) / max(1, len(cells))
+    return pattern * max(typed, 0.01)
+
+
+def _consistency(recs: list[_Rec], width: int) -> float:
+    """Share of the non-blank records that have ``width`` cells (empty extra cells allowed)."""
+    rows = [r.cells for r in recs if not r.blank]
+    if not rows:
+        return 0.0
+    return sum(1 for c in rows if _fits_table(c, width)) / len(rows)
+
+
+def detect_dialect(lines: list[str], delimiter: str = "auto") -> Dialect:
+    """The dialect that reads a sample of ``lines`` most consistently.
+
+    The delimiter the fast path's sniff chooses (``,`` ``;`` tab ``|``) is kept when most
+    records then have the header's width (``, `` when every cell after a delimiter starts
+    with a space; a backslash escape when it reads more records right); otherwise every
+    candidate, space and ``'`` quotes included, is scored as CleverCSV does.
+    """
+    sample: list[str] = []
+    size = 0
+    for line in lines:
+        sample.append(line)
+        size += len(line)
+        if size > SAMPLE_CHARS or len(sample) >= 2000:
+            break
+    text = "".join(sample)
+    whole = len(sample) == len(lines)
+    fixed = None if delimiter == "auto" else delimiter
+    if fixed is None or fixed in (",", ";", "\t", "|"):
+        choice = _choose(text, whole, fixed, None)
+        base = Dialect(choice.delimiter)
+        recs = _records(sample, base)
+        top = choice.recs[choice.header][0] if choice.header >= 0 else 1
+        body = [r for r in recs if r.start >= top and sum(1 for c in r.cells if c.strip(WS)) > 1]
+        ratio = _consistency(body, choice.width) if len(body) > 1 else 1.0
+        if choice.width >= 2 and ratio >= 0.9:
+            return _refine(base, sample, text, choice.width, ratio)
+    if fixed is not None:
+        delims = [fixed]
+    else:
+        delims = [d for d in (",", ";", "\t", "|", " ") if d in text] or [","]
+    quotes = ['"'] + (["'"] if "'" in text else [])
+    candidates: list[Dialect] = []
+    for d in delims:
+        for q in quotes:
+            escapes: list[str | None] = [None]
+            if "\\" + q in text:
+                escapes.append("\\")
+            for e in escapes:
+                candidates.append(Dialect(d, q, e))
+                if d == "," and ", " in text:
+                    candidates.append(Dialect(d, q, e, skip_space=True))
+    best, best_score = candidates[0], -1.0
+    for cand in candidates:
+        score = dialect_score(_records(sample, cand))
+        if score > best_score * 1.000001:
+            best, best_score = cand, score
+    return best
+
+
+def _refine(base: Dialect, sample: list[str], text: str, width: int, ratio: float) -> Dialect:
+    """The sniffed dialect, with ``, `` or a backslash escape when the file shows them."""
+    recs = [r for r in _records(sample, base) if not r.blank]
+    after = [c for r in recs for c in r.cells[1:] if c]
+    if base.delimiter == "," and after and sum(c[0] == " " for c in after) >= 0.95 * len(after):
+        base = Dialect(",", base.quote, None, skip_space=True)
+    if "\\" + base.quote in text:
+        alt = Dialect(base.delimiter, base.quote, "\\", base.skip_space)
+        if dialect_score(_records(sample, alt)) > 1.05 * dialect_score(_records(sample, base)):
+            base = alt
+    return base
+
+
+# ---------------------------------------------------------------------------- structure
+
+
+def _run_start(recs: list[_Rec], run: int = 4) -> int | None:
+    """Index of the first record that opens ``run`` consecutive records of one width (≥ 2)
+    and more than one filled cell (a preamble line padded with delimiters does not count);
+    a blank line ends a run."""
+    n = len(recs)
+    run = max(1, min(run, sum(1 for r in recs if not r.blank)))
+    for i in range(n):
+        w = len(recs[i].cells)
+        if w < 2 or recs[i].blank or _filled(recs[i].cells) <= 1:
+            continue
+        if all(
+            i + k < n and len(recs[i + k].cells) == w and not recs[i + k].blank for k in range(run)
+        ):
+            return i
+    return None
+
+
+def _filled(cells: list[str]) -> int:
+    return sum(1 for c in cells if c.strip(WS))
+
+
+def _fits_table(cells: list[str], width: int) -> bool:
+    return len(cells) == width or (
+        len(cells) > width and not any(c.strip(WS) for c in cells[width:])
+    )
+
+
+class _Reader:
+    def __init__(
+        self,
+        lines: list[str],
+        dialect: Dialect,
+        *,
+        skip_rows: int | None,
+        summary: tuple[SummaryRow, ...],
+        width: int | None,
+        wide: str,
+        guess: bool = True,
+    ):
+        self.lines = lines
+        self.dialect = dialect
+        self.skip = skip_rows
+        self.summary = summary
+        self.fixed_width = width
+        self.wide = wide  # "widen" (kpi clean) or "keep" (the caller reports it)
+        self.guess = guess  # cut a cell in two, regroup words: repairs that guess values
+        self.notes: list[Note] = []
+        self.dropped: Counter = Counter()
+
+    def drop(self, why: str, n: int = 1) -> None:
+        self.dropped[why] += n
+
+    # -- the table's frame: width, header, end
+
+    def frame(self, recs: list[_Rec]) -> tuple[int, int, int]:
+        """(width, header index, end index) over the first-pass records."""
+        if self.skip is not None:
+            usable = [i for i, r in enumerate(recs) if r.start >= self.skip and not r.blank]
+            if not usable:
+                return 0, -1, len(recs)
+            h = usable[0]
+            width = self.fixed_width or len(recs[h].cells)
+            return width, h, self._end(recs, h, width)
+        s = _run_start(recs)
+        if s is None:
+            widths = Counter(len(r.cells) for r in recs if not r.blank and not _comment(r.cells))
+            if not widths:
+                return 0, -1, len(recs)
+            width = max(widths, key=lambda w: (widths[w], w))
+            s = next(k for k, r in enumerate(recs) if len(r.cells) == width and not r.blank)
+        width = self.fixed_width or len(recs[s].cells)
+        rows = [r.cells for r in recs[s : s + PROFILE_RECORDS] if len(r.cells) == width]
+        profile = _Profile(rows, width, self.dialect.quote, self.dialect.delimiter)
+        # the header: the header-like record that opens the run, or the nearest above it
+        # whose cells (repaired if need be) fill the table's width; without one, the
+        # rows of data from the top (a file without a header)
+        h = s
+        if not _header_like(recs[s].cells):
+            k = s - 1
+            found = None
+            while k >= 0:
+                rec = recs[k]
+                if rec.blank or _comment(rec.cells):
+                    break  # a preamble above
+                cells = rec.cells
+                if not _fits_table(cells, width):
+                    fixed = self.repair(rec, width, profile) or self.repair(
+                        rec, width, profile, header=True
+                    )
+                    if fixed is not None:
+                        cells = fixed[0]
+                    elif k == s - 1 and width > len(cells) >= width - 1:
+                        cells = _pad(cells, width)  # a header short of a cell, just above
+                    else:
+                        break
+                if _header_like(cells[:width]):
+                    found = k
+                    break
+                k -= 1
+            h = found if found is not None else k + 1
+        return width, h, self._end(recs, h, width)
+
+    def _end(self, recs: list[_Rec], h: int, width: int) -> int:
+        """Where a second table starts (its header-like record), else the end."""
+        header = [c.strip(WS) for c in recs[h].cells]
+        n = len(recs)
+        for i in range(h + 1, n):
+            cells = recs[i].cells
+            if recs[i].blank or len(cells) < 2 or not _header_like(cells):
+                continue
+            if [c.strip(WS) for c in cells] == header:
+                continue  # the header repeated: the same table goes on
+            w = len(cells)
+            below = [r for r in recs[i + 1 : i + 4] if not r.blank]
+            consistent = len(below) >= 2 and all(len(r.cells) == w for r in below)
+            if consistent and (w != width or not any(_header_like(r.cells) for r in below)):
+                return i
+        return n
+
+    # -- repairs
+
+    def repair(
+        self,
+        rec: _Rec,
+        width: int,
+        profile: _Profile,
+        *,
+        header: bool = False,
+        current: list[str] | None = None,
+    ) -> tuple[list[str], str, int] | None:
+        """(cells, what was done, physical lines used) for a record of the wrong width, or
+        (``current``: cells of the right width) one whose line has an odd number of quotes;
+        None when nothing fits better than the record as it is (padded)."""
+        fit = _header_fit if header else profile.row_fit
+        line = self.lines[rec.start]
+        d = self.dialect
+        cands: list[tuple[float, int, list[str], str, int]] = []  # fit, priority, …
+
+        def add(cells: list[str], what: str, prio: int) -> None:
+            if len(cells) == width:
+                cands.append((round(fit(cells), 6), prio, cells, what, 1))
+
+        # a stray quote read as a literal character; quotes inside a quoted cell not doubled
+        quotes = [i for i, ch in enumerate(line) if ch == d.quote][:MAX_QUOTES]
+        if quotes:
+            bare = line.rstrip("\r\n")
+            add(_lenient(bare, d), "quotes inside a cell read as text", 6)
+            if self.guess:
+                add(_lenient(bare, d, glued=True), "a lost delimiter put back before a quote", 5)
+        for p in quotes:
+            cells = _parse_line(line[:p] + _PH + line[p + 1 :], d)
+            if cells is not None:
+                add([c.replace(_PH, d.quote) for c in cells], "a stray quote read as text", 5)
+        single = rec.end - rec.start == 1
+        cells = current or (rec.cells if single else _parse_line(line, d))
+        if current is not None:
+            add(current, "", 1)
+        elif cells is not None:
+            n = len(cells)
+            if n == width + 1:  # a surplus empty cell
+                for j, c in enumerate(cells):
+                    if not c.strip(WS):
+                        add(cells[:j] + cells[j + 1 :], "a surplus delimiter dropped", 4)
+            if n == width - 1 and width >= 2 and self.guess:  # a lost delimiter
+                for split in self._splits(cells, width, profile, header):
+                    add(split, "a lost delimiter put back", 3)
+            if n > width and not any(c.strip(WS) for c in cells[width:]):
+                add(cells[:width], "empty cells at the end dropped", 4)
+        if current is None and (cells is None or len(cells) < width):
+            for other in (" ", "\t", ";", "|", ","):  # a row written with another delimiter
+                if other == d.delimiter or other not in line:
+                    continue
+                alt = Dialect(other, d.quote, d.escape)
+                words = _parse_line(line, alt)
+                if words is None or len(words) < width:
+                    continue
+                what = f"a row written with {alt.describe()} re-split"
+                if len(words) == width:
+                    add(words, what, 2)
+                elif other == " " and len(words) <= MAX_WORDS and self.guess:
+                    grouped = self._regroup(words, width, profile, header)
+                    if grouped is not None:
+                        add(grouped, what, 2)
+        if not cands:
+            return None
+        best = max(cands, key=lambda c: (c[0], c[1]))
+        if current is not None:
+            if best[2] == current:
+                return None
+        elif cells is not None and len(cells) <= width:
+            margin = 1e-6 if best[1] >= 5 else 0.3 / width  # a quote read as text: no margin
+            if best[0] < fit(_pad(cells, width)) + margin:
+                return None
+        return best[2], best[3], best[4]
+
+    def _splits(
+        self, cells: list[str], width: int, profile: _Profile, header: bool
+    ) -> list[list[str]]:
+        """The best ways of cutting one cell in two (a delimiter lost between them)."""
+        q = self.dialect.quote
+        if header:
+            return _header_splits(cells, q)
+        before = [profile.fit(c, j) for j, c in enumerate(cells)]
+        after = [profile.fit(c, j + 1) for j, c in enumerate(cells)]
+        head = [0.0]
+        for f in before:
+            head.append(head[-1] + f)
+        tail = [0.0]
+        for f in reversed(after):
+            tail.append(tail[-1] + f)
+        tail.reverse()  # tail[k] = sum of after[k:]
+        scored: list[tuple[float, int, int]] = []
+        for k, cell in enumerate(cells):
+            rest = head[k] + tail[k + 1]
+            for cut in _cuts(cell):
+                left, right = _unquote(cell[:cut], q), _unquote(cell[cut:], q)
+                score = rest + profile.fit(left, k) + profile.fit(right, k + 1)
+                if 0 < cut < len(cell) and q in (cell[cut], cell[cut - 1]):
+                    score += 0.05  # at a quote: a quoted cell glued to another
+                scored.append((score, k, cut))
+        scored.sort(key=lambda t: -t[0])
+        out = []
+        for _, k, cut in scored[:3]:
+            cell = cells[k]
+            left, right = _unquote(cell[:cut], q), _unquote(cell[cut:], q)
+            out.append([*cells[:k], left, right, *cells[k + 1 :]])
+            if right.startswith(q) and right.count(q) == 1:  # "a""b": the quote opened b
+                out.append([*cells[:k], left, right[1:], *cells[k + 1 :]])
+        return out
+
+    def _regroup(
+        self, words: list[str], width: int, profile: _Profile, header: bool
+    ) -> list[str] | None:
+        """Words of a space-separated row grouped into ``width`` cells, best fit first; a
+        word that holds a space was quoted, so it stays a cell of its own."""
+        n = len(words)
+        neg = -1e18
+        best = [[neg] * (width + 1) for _ in range(n + 1)]
+        back = [[0] * (width + 1) for _ in range(n + 1)]
+        best[0][0] = 0.0
+        for j in range(1, width + 1):
+            for i in range(j, n - (width - j) + 1):
+                for k in range(j - 1, i):
+                    if best[k][j - 1] == neg:
+                        continue
+                    group = words[k:i]
+                    cell = " ".join(group)
+                    f = _header_fit([cell]) if header else profile.fit(cell, j - 1)
+                    if len(group) > 1 and any(" " in w for w in group):
+                        f -= 1.0
+                    score = best[k][j - 1] + f - 0.001 * (i - k - 1)
+                    if score > best[i][j]:
+                        best[i][j], back[i][j] = score, k
+        if best[n][width] == neg:
+            return None
+        out: list[str] = []
+        i = n
+        for j in range(width, 0, -1):
+            k = back[i][j]
+            out.append(" ".join(words[k:i]))
+            i = k
+        return out[::-1]
+
+
+def _cuts(cell: str) -> list[int]:
+    """Where a cell may be cut: anywhere in a short cell, else where its characters change
+    kind (a letter then a digit, a space, a quote…)."""
+    if len(cell) <= 200:
+        return list(range(len(cell) + 1))
+    kinds = [shape(ch) for ch in cell]
+    return [0, *(i for i in range(1, len(cell)) if kinds[i] != kinds[i - 1]), len(cell)]
+
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+
+def _header_splits(cells: list[str], quote: str) -> list[list[str]]:
+    """Header cells glued together, cut where a quote closes or a new word starts with a
+    capital letter (``ClicksCost``, ``PRODUCTIDPrice``); the first such place wins."""
+    for k, cell in enumerate(cells):
+        cuts = [i for i in range(1, len(cell)) if quote in (cell[i], cell[i - 1])]
+        cuts += [m.start() for m in _CAMEL.finditer(cell) if 0 < m.start() < len(cell)]
+        for cut in sorted(set(cuts)):
+            left, right = _unquote(cell[:cut], quote), _unquote(cell[cut:], quote)
+            if left.strip(WS) and right.strip(WS):
+                return [[*cells[:k], left, right, *cells[k + 1 :]]]
+    return []
+
+
+def _closes(line: str, start: int, delim: str, q: str) -> bool:
+    """A quote at ``start`` is answered by a quote before a delimiter or the line's end."""
+    k = line.find(q, start + 1)
+    while k >= 0:
+        if k + 1 == len(line) or line.startswith(delim, k + 1):
+            return True
+        k = line.find(q, k + 1)
+    return False
+
+
+def _lenient(line: str, d: Dialect, glued: bool = False) -> list[str]:
+    """Cells of a line where a quote closes a quoted cell only before a delimiter or the
+    end of the line (quotes inside it, not doubled, are text). ``glued``: a quote inside an
+    unquoted cell that a closing quote answers starts a new cell (a delimiter lost before
+    a quoted cell)."""
+    out: list[str] = []
+    i, n = 0, len(line)
+    delim, q = d.delimiter, d.quote
+    while True:
+        if glued and i < n and line[i] != q:
+            k = line.find(delim, i)
+            stop = n if k < 0 else k
+            m = line.find(q, i, stop)
+            if m > i and _closes(line, m, delim, q):
+                out.append(line[i:m])
+                i = m
+        if i < n and line[i] == q:
+            j = i + 1
+            while True:
+                k = line.find(q, j)
+                if k < 0:
+                    out.append(line[i:])
+                    return out
+                if k + 1 == n or line.startswith(delim, k + 1):
+                    out.append(line[i + 1 : k].replace(q * 2, q))
+                    i = k + 1
+                    break
+                j = k + 1
+        else:
+            k = line.find(delim, i)
+            if k < 0:
+                out.append(line[i:])
+                return out
+            out.append(line[i:k])
+            i = k
+        if i >= n:
+            return out
+        i += len(delim)
+        if i == n:
+            out.append("")
+            return out
+
+
+def _suspect(line: str, cells: list[str], d: Dialect) -> bool:
+    """A record of the right width that a stray quote may have misread: its line has an odd
+    number of quotes, or a cell holds one."""
+    if d.escape:
+        return (line.count(d.quote) - line.count(d.escape + d.quote)) % 2 == 1
+    quotes = line.count(d.quote)
+    return bool(quotes) and (quotes % 2 == 1 or any(d.quote in c for c in cells))
+
+
+def _comment(cells: list[str]) -> bool:
+    return bool(cells) and cells[0].lstrip(WS).startswith("#")
+
+
+def _is_summary(cells: list[str], patterns: tuple[SummaryRow, ...]) -> bool:
+    first = cells[0].strip(WS) if cells else ""
+    if not first or first[0].isdigit():
+        return False
+    hit = _summary(first, patterns)
+    if hit is None:
+        return False
+    return not hit.alone or not any(c.strip(WS) for c in cells[1:])
+
+
+def _unquote(text: str, quote: str) -> str:
+    if len(text) >= 2 and text[0] == quote and text[-1] == quote:
+        return text[1:-1].replace(quote * 2, quote)
+    return text
+
+
+def _pad(cells: list[str], width: int) -> list[str]:
+    return cells + [""] * (width - len(cells))
+
+
+def read_table(
+    data: bytes,
+    *,
+    encoding: str = "auto",
+    delimiter: str = "auto",
+    skip_rows: int | str = "auto",
+    summary: tuple[SummaryRow, ...] = SUMMARY_ROWS,
+    width: int | None = None,
+    wide: str = "widen",
+    guess: bool = True,
+) -> Table:
+    """Read a whole file's bytes into a :class:`Table` (see the module docstring).
+
+    ``width`` fixes the table's width (the fallback of the fast path keeps the header its
+    sniff found); ``wide="widen"`` adds unnamed columns for rows with more cells than the
+    header, ``"keep"`` leaves such rows longer (the caller reports them). ``guess=False``
+    leaves out the repairs that guess where a value ends (a cell cut in two, words regrouped):
+    the reader of `kpi report` pads such rows instead, and says so.
+    Raises SniffError only for an explicit encoding that does not decode the file.
+    """
+    if encoding != "auto" and encoding not in CODECS:
+        raise SniffError(f"unknown encoding `{encoding}`", hint="utf-8, utf-16, cp1252, latin-1")
+    text, codec, bom, notes = decode(data, encoding)
+    lines = split_lines(text)
+    dialect = detect_dialect(lines, delimiter)
+    skip = None if skip_rows == "auto" else int(skip_rows)
+    reader = _Reader(
+        lines, dialect, skip_rows=skip, summary=summary, width=width, wide=wide, guess=guess
+    )
+    reader.notes.extend(notes)
+    header, rows, row_lines, header_line, preamble = _read(reader)
+    table = Table(
+        header=header,
+        rows=rows,
+        lines=row_lines,
+        header_line=header_line,
+        encoding=codec,
+        bom=bom,
+        dialect=dialect,
+        preamble=preamble,
+        notes=reader.notes,
+        dropped=reader.dropped,
+    )
+    if wide == "widen":
+        most = max((len(r) for r in rows), default=len(header))
+        if most > len(header):
+            table.header = header + [""] * (most - len(header))
+            table.rows = [r + [""] * (most - len(r)) for r in rows]
+    return table
+
+
+def _read(reader: _Reader) -> tuple[list[str], list[list[str]], list[int], int, list[str]]:
+    recs = _records(reader.lines, reader.dialect)
+    reader._first = recs  # type: ignore[attr-defined]
+    if not recs:
+        return [], [], [], 0, []
+    width, h, end = reader.frame(recs)
+    if h < 0:
+        return [], [], [], 0, []
+    profile_rows = [r.cells for r in recs[h + 1 : end] if len(r.cells) == width and not r.blank]
+    profile = _Profile(
+        profile_rows[:PROFILE_RECORDS], width, reader.dialect.quote, reader.dialect.delimiter
+    )
+    preamble = [reader.dialect.delimiter.join(r.cells).strip(WS) for r in recs[:h] if not r.blank]
+    if preamble:
+        reader.drop("preamble lines", len(preamble))
+    head_rec = recs[h]
+    header = head_rec.cells
+    if not _fits_table(header, width):
+        fixed = reader.repair(head_rec, width, profile, header=True)
+        if fixed is not None:
+            header = fixed[0]
+            reader.notes.append(Note(head_rec.start + 1, "repaired", f"header: {fixed[1]}"))
+    elif head_rec.end - head_rec.start == 1 and _suspect(
+        reader.lines[head_rec.start], header, reader.dialect
+    ):
+        fixed = reader.repair(head_rec, width, profile, header=True, current=header[:width])
+        if fixed is not None:
+            header = fixed[0]
+            reader.notes.append(Note(head_rec.start + 1, "repaired", f"header: {fixed[1]}"))
+    header = list(header[:width]) + [""] * (width - len(header))
+    stop = recs[end].start if end < len(recs) else None
+    if stop is not None:
+        tail = sum(1 for r in recs[end:] if not r.blank)
+        reader.notes.append(
+            Note(
+                stop + 1,
+                "table",
+                f"a second table starts here ({len(recs[end].cells)} columns); it is left "
+                f"out ({tail} lines)",
+            )
+        )
+        reader.drop("lines of a second table", tail)
+    rows, lines, padded = _body(reader, head_rec.end, stop, width, header)
+    rows, lines = _footer(reader, rows, lines, padded)
+    return header, rows, lines, head_rec.start + 1, preamble
+
+
+def _body(
+    reader: _Reader, start: int, stop: int | None, width: int, header: list[str]
+) -> tuple[list[list[str]], list[int], list[bool]]:
+    """The rows under the header, repaired; and which of them were narrow (padded)."""
+    d = reader.dialect
+    first = _records(reader.lines, d, start, stop)
+    good = [r.cells for r in first if len(r.cells) == width and not r.blank]
+    profile = _Profile(good[:PROFILE_RECORDS], width, d.quote, d.delimiter)
+    head = [c.strip(WS) for c in header]
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    narrow: list[bool] = []
+    feed = _Feed(reader.lines, start, stop)
+    rd = csv.reader(feed, **d.kwargs())
+    begin = feed.pos
+    while True:
+        try:
+            cells = next(rd)
+        except StopIteration:
+            break
+        except csv.Error:
+            cells = [reader.lines[begin].rstrip("\r\n")]
+            feed.pos = begin + 1
+            rd = csv.reader(feed, **d.kwargs())
+        rec = _Rec(begin, feed.pos, cells)
+        begin = feed.pos
+        line_no = rec.start + 1
+        if rec.blank:
+            reader.drop("blank lines")
+            continue
+        if reader.summary and _is_summary(cells, reader.summary):
+            reader.drop("summary rows")
+            continue
+        short = False
+        line = reader.lines[rec.start]
+        if _fits_table(cells, width) and len(cells) > width and "" in cells[:width]:
+            fixed = reader.repair(rec, width, profile)  # which empty cell is the surplus?
+            cells = fixed[0] if fixed is not None else cells[:width]
+            if fixed is not None and fixed[0] != cells[:width]:
+                reader.notes.append(Note(line_no, "repaired", fixed[1]))
+        elif _fits_table(cells, width):
+            cells = cells[:width]
+            if rec.end - rec.start == 1 and _suspect(line, cells, d):
+                fixed = reader.repair(rec, width, profile, current=cells)
+                if fixed is not None:
+                    cells = fixed[0]
+                    reader.notes.append(Note(line_no, "repaired", fixed[1]))
+        else:
+            fixed = reader.repair(rec, width, profile)
+            if fixed is not None:
+                cells, what, used = fixed
+                reader.notes.append(Note(line_no, "repaired", what))
+                if rec.end - rec.start > used:  # the lines it had swallowed are read again
+                    feed.pos = rec.start + used
+                    begin = feed.pos
+                    rd = csv.reader(feed, **d.kwargs())
+            elif len(cells) < width:
+                short = True
+                reader.notes.append(
+                    Note(
+                        line_no,
+                        "padded",
+                        f"{len(cells)} cells where the header has {width}: padded with empty cells",
+                    )
+                )
+                cells = cells + [""] * (width - len(cells))
+            else:
+                while len(cells) > width and not cells[-1].strip(WS):
+                    cells = cells[:-1]
+                reader.notes.append(
+                    Note(line_no, "wide", f"{len(cells)} cells where the header has {width}")
+                )
+        if [c.strip(WS) for c in cells] == head:
+            reader.drop("repeated header lines")
+            continue
+        rows.append(cells)
+        lines.append(line_no)
+        narrow.append(short)
+    return rows, lines, narrow
+
+
+def _footer(
+    reader: _Reader, rows: list[list[str]], lines: list[int], narrow: list[bool]
+) -> tuple[list[list[str]], list[int]]:
+    """Lines after the data that are notes, not rows: short lines of one filled cell."""
+    cut = len(rows)
+    while cut > 1 and narrow[cut - 1] and sum(1 for c in rows[cut - 1] if c.strip(WS)) <= 1:
+        cut -= 1
+    if cut == len(rows):
+        return rows, lines
+    gone = set(lines[cut:])
+    reader.notes[:] = [n for n in reader.notes if not (n.line in gone and n.kind == "padded")]
+    reader.drop("footer lines", len(rows) - cut)
+    return rows[:cut], lines[:cut]
+
+
+__all__ = [
+    "Dialect",
+    "Note",
+    "Table",
+    "cell_class",
+    "decode",
+    "detect_dialect",
+    "read_table",
+    "shape",
+    "split_lines",
+]
+
+
+# ---------------------------------------------------------------------------- the fallback
+
+
+def fallback_reason(layout: Layout, summary: tuple[SummaryRow, ...] = ()) -> str | None:
+    """Why ``pl.scan_csv`` cannot read a file as its sample shows it, None when it can.
+
+    Polars fails on a record with more cells than the header (unless they are empty); a
+    record with fewer cells than the header and more than one filled cell is what a stray
+    quote or a lost delimiter leaves: Polars would read it without a word, shifted. A file
+    cut short (its last line) is left to the fast path, which reports it.
+    """
+    width = layout.width
+    if layout.ragged and not layout.truncate_ragged:
+        line, n = layout.ragged[0]
+        return f"line {line} has {n} cells where the header has {width}"
+    last = layout.record_lines[-1] if layout.truncated and layout.record_lines else None
+    for line, cells in zip(layout.record_lines, layout.records, strict=False):
+        if line == last:
+            continue  # a cut download: reported as such, never repaired
+        if len(cells) < width and _filled(cells) > 1 and not _is_summary(cells, summary):
+            return f"line {line} has {len(cells)} cells where the header has {width}"
+    return None
+
+
+_CSV: dict[tuple, bytes] = {}
+
+
+def tolerant_csv(layout: Layout) -> bytes:
+    """A file the fast path cannot read, read by the tolerant reader with the header its
+    sniff found, as clean CSV for ``pl.scan_csv`` (summary rows kept: the reader drops and
+    counts them). Says what was done through :func:`notices.notice`.
+
+    Raises SniffError (with the line) for a record that keeps more cells than the header.
+    """
+    key = layout.key or (str(layout.path), layout.size)
+    if key in _CSV:
+        return _CSV[key]
+    with open(layout.path, "rb") as handle:  # read-only
+        data = handle.read()
+    table = read_table(
+        data,
+        delimiter=layout.delimiter,
+        skip_rows=layout.header_line - 1,
+        summary=(),
+        width=layout.width,
+        wide="keep",
+        guess=False,
+    )
+    for note in table.notes:
+        if note.kind == "wide":
+            raise SniffError(
+                f"line {note.line} has {note.message.split(' cells')[0]} cells but the header "
+                f"(line {layout.header_line}) has {layout.width}",
+                hint="a cell holds an unquoted delimiter, or the file is not one table; fix "
+                f"the export (`kpi clean {layout.path}` shows how kpi reads it)",
+                line=note.line,
+            )
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(layout.header)
+    writer.writerows(table.rows)
+    fixed = [n for n in table.notes if n.kind in ("repaired", "padded")]
+    shown = "; ".join(f"line {n.line}: {n.message}" for n in fixed[:3])
+    more = f" (and {len(fixed) - 3} more)" if len(fixed) > 3 else ""
+    notice(
+        f"{layout.path}: {layout.tolerant or 'the fast reader cannot read it'}; read with the "
+        f"tolerant reader instead" + (f": {shown}{more}" if shown else "")
+    )
+    if len(_CSV) >= 8:
+        _CSV.pop(next(iter(_CSV)))
+    _CSV[key] = out.getvalue().encode("utf-8")
+    return _CSV[key]
