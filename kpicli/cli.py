@@ -31,6 +31,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: `kpi --help` starts without importing rich
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -116,6 +117,7 @@ ConfigOpt = Annotated[
     typer.Option(
         "--config",
         "-c",
+        metavar="PATH",
         help="The configuration file (default: $KPI_CONFIG, else ./kpi_config.yaml).",
         show_default=False,
     ),
@@ -145,44 +147,58 @@ def report(
         typer.Option(
             "--period",
             "-p",
+            metavar="PERIOD",
             help="all, today, yesterday, last-7-days, last-30-days, this-week, last-week, "
             "this-month, last-month, this-quarter, last-quarter, this-year, last-year, "
             "2026-10, 2026-Q3, 2026-W05, 2026, or 2026-10-01..2026-10-31.",
         ),
     ] = "all",
     date_from: Annotated[
-        str | None, typer.Option("--from", help="First day (YYYY-MM-DD); overrides --period.")
+        str | None,
+        typer.Option("--from", metavar="DATE", help="First day (YYYY-MM-DD); overrides --period."),
     ] = None,
     date_to: Annotated[
-        str | None, typer.Option("--to", help="Last day (YYYY-MM-DD), inclusive.")
+        str | None, typer.Option("--to", metavar="DATE", help="Last day (YYYY-MM-DD), inclusive.")
     ] = None,
     as_of: Annotated[
         str | None,
-        typer.Option("--as-of", help="The date 'today' means (YYYY-MM-DD); default: today."),
+        typer.Option(
+            "--as-of", metavar="DATE", help="The date 'today' means (YYYY-MM-DD); default: today."
+        ),
     ] = None,
     by: Annotated[
         list[str] | None,
-        typer.Option("--by", "-b", help="Dimension(s) to group by; repeatable or a,b."),
+        typer.Option(
+            "--by", "-b", metavar="COLUMN", help="Dimension(s) to group by; repeatable or a,b."
+        ),
     ] = None,
     grain: Annotated[
         Grain | None, typer.Option("--grain", "-g", help="One row per day/week/month/…")
     ] = None,
     kpi: Annotated[
         list[str] | None,
-        typer.Option("--kpi", "-k", help="KPIs to show (default: all not hidden); a,b."),
+        typer.Option(
+            "--kpi", "-k", metavar="NAME", help="KPIs to show (default: all not hidden); a,b."
+        ),
     ] = None,
     where: Annotated[
-        str | None, typer.Option("--where", help="SQL predicate applied to every source used.")
+        str | None,
+        typer.Option("--where", metavar="SQL", help="SQL predicate applied to every source used."),
     ] = None,
     compare: Annotated[
         Compare, typer.Option("--compare", help="Compare with the previous period or year.")
     ] = Compare.none,
     sort: Annotated[
         str | None,
-        typer.Option("--sort", help="Order rows by a KPI, descending (KPI:asc ascending)."),
+        typer.Option(
+            "--sort",
+            metavar="KPI[:asc]",
+            help="Order rows by a KPI, descending (KPI:asc ascending).",
+        ),
     ] = None,
     limit: Annotated[
-        int | None, typer.Option("--limit", help="Keep the first N rows (per time bucket).")
+        int | None,
+        typer.Option("--limit", metavar="N", help="Keep the first N rows (per time bucket)."),
     ] = None,
     fmt: Annotated[
         Format | None,
@@ -193,12 +209,21 @@ def report(
         typer.Option(
             "--output",
             "-o",
+            metavar="PATH",
             help="Write to this file (atomically); placeholders {start} {end} {as_of} {period}.",
         ),
     ] = None,
     fail_on: Annotated[
         FailOn, typer.Option("--fail-on", help="Exit 1 when a KPI has this status or worse.")
     ] = FailOn.never,
+    cache: Annotated[
+        str | None,
+        typer.Option(
+            "--cache",
+            metavar="DIR",
+            help="Cache parsed sources as Parquet in DIR (default: settings.cache, else none).",
+        ),
+    ] = None,
     wide: Annotated[
         bool, typer.Option("--wide", help="csv/parquet/xlsx: one column per KPI.")
     ] = False,
@@ -244,6 +269,7 @@ def report(
             sort=sort,
             limit=limit,
             compare=compare.value,
+            cache=cache,
         )
         cfg = load_config(config)
         result = run_report(cfg, request)
@@ -429,24 +455,30 @@ def explain(
         typer.Option("--period", "-p", help="The period, as for kpi report (default: all)."),
     ] = "all",
     date_from: Annotated[
-        str | None, typer.Option("--from", help="First day (YYYY-MM-DD); overrides --period.")
+        str | None,
+        typer.Option("--from", metavar="DATE", help="First day (YYYY-MM-DD); overrides --period."),
     ] = None,
     date_to: Annotated[
-        str | None, typer.Option("--to", help="Last day (YYYY-MM-DD), inclusive.")
+        str | None, typer.Option("--to", metavar="DATE", help="Last day (YYYY-MM-DD), inclusive.")
     ] = None,
     as_of: Annotated[
         str | None,
-        typer.Option("--as-of", help="The date 'today' means (YYYY-MM-DD); default: today."),
+        typer.Option(
+            "--as-of", metavar="DATE", help="The date 'today' means (YYYY-MM-DD); default: today."
+        ),
     ] = None,
     by: Annotated[
         list[str] | None,
-        typer.Option("--by", "-b", help="Dimension(s) to group by; repeatable or a,b."),
+        typer.Option(
+            "--by", "-b", metavar="COLUMN", help="Dimension(s) to group by; repeatable or a,b."
+        ),
     ] = None,
     grain: Annotated[
         Grain | None, typer.Option("--grain", "-g", help="One row per day/week/month/…")
     ] = None,
     where: Annotated[
-        str | None, typer.Option("--where", help="SQL predicate applied to every source used.")
+        str | None,
+        typer.Option("--where", metavar="SQL", help="SQL predicate applied to every source used."),
     ] = None,
     compare: Annotated[
         Compare, typer.Option("--compare", help="Compare with the previous period or year.")
@@ -700,5 +732,51 @@ def clean(
         write_atomic(output, result.data)
         if not quiet:
             _err(f"wrote {output}")
+
+    guarded(debug, work)
+
+
+cache_app = typer.Typer(
+    help="The Parquet cache of parsed sources (see `kpi report --cache`).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(cache_app, name="cache")
+
+
+@cache_app.command(
+    "clear",
+    epilog="Examples:\n\n  kpi cache clear\n\n  kpi cache clear --cache /var/cache/kpi",
+)
+def cache_clear(
+    config: ConfigOpt = None,
+    cache: Annotated[
+        str | None,
+        typer.Option("--cache", metavar="DIR", help="The cache folder (default: settings.cache)."),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing.")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Remove every cached source (the next reports parse the exports again)."""
+
+    def work() -> None:
+        from pathlib import Path
+
+        from kpicli.sources.cache import clear
+
+        folder = Path(cache).expanduser() if cache else None
+        if folder is None:
+            from kpicli.config import load_config
+            from kpicli.plan import Request, cache_folder
+
+            folder = cache_folder(load_config(config), Request())
+        if folder is None:
+            raise UsageError(
+                "no cache folder: the configuration has no `settings.cache`",
+                hint="name it: kpi cache clear --cache DIR",
+            )
+        removed = clear(folder)
+        if not quiet:
+            _err(f"removed {removed} cache entr{'y' if removed == 1 else 'ies'} from {folder}")
 
     guarded(debug, work)

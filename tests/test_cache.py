@@ -111,3 +111,25 @@ def test_no_temp_file_left(setup) -> None:
     cfg, cache = setup
     values(cfg, cache)
     assert [p.name for p in cache.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_cli_cache_option_and_clear(setup) -> None:
+    from typer.testing import CliRunner
+
+    from kpicli.cli import app
+
+    cfg, cache = setup
+    runner = CliRunner()
+    args = ["report", "-c", str(cfg), "--as-of", "2026-12-31", "-f", "jsonl"]
+    plain = runner.invoke(app, args)
+    cached = runner.invoke(app, [*args, "--cache", str(cache)])
+    again = runner.invoke(app, [*args, "--cache", str(cache)])
+    assert plain.exit_code == cached.exit_code == again.exit_code == 0
+    strip = lambda out: [line for line in out.splitlines() if "generated_at" not in line]  # noqa: E731
+    assert strip(plain.stdout) == strip(cached.stdout) == strip(again.stdout)
+    assert len(entries(cache)) == 1
+    r = runner.invoke(app, ["cache", "clear", "--cache", str(cache)])
+    assert r.exit_code == 0 and "removed 1 cache entry" in r.stderr
+    assert entries(cache) == []
+    r = runner.invoke(app, ["cache", "clear", "-c", str(cfg)])
+    assert r.exit_code == 2 and "settings.cache" in r.stderr
