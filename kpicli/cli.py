@@ -12,12 +12,15 @@ import sys
 import traceback
 from collections.abc import Callable
 from enum import StrEnum
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
 from kpicli import __version__
 from kpicli.errors import KpiError, OutputError, UsageError
+
+if TYPE_CHECKING:
+    from kpicli.plan import Request
 
 T = TypeVar("T")
 
@@ -124,6 +127,77 @@ ConfigOpt = Annotated[
 ]
 
 
+# Options shared by `report` and `explain` (the same words, the same meaning).
+PeriodOpt = Annotated[
+    str,
+    typer.Option(
+        "--period",
+        "-p",
+        metavar="PERIOD",
+        help="all, today, yesterday, last-7-days, last-30-days, this-week, last-week, "
+        "this-month, last-month, this-quarter, last-quarter, this-year, last-year, "
+        "2026-10, 2026-Q3, 2026-W05, 2026, or 2026-10-01..2026-10-31.",
+    ),
+]
+FromOpt = Annotated[
+    str | None,
+    typer.Option("--from", metavar="DATE", help="First day (YYYY-MM-DD); overrides --period."),
+]
+ToOpt = Annotated[
+    str | None, typer.Option("--to", metavar="DATE", help="Last day (YYYY-MM-DD), inclusive.")
+]
+AsOfOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of", metavar="DATE", help="The date 'today' means (YYYY-MM-DD); default: today."
+    ),
+]
+ByOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--by", "-b", metavar="COLUMN", help="Dimension(s) to group by; repeatable or a,b."
+    ),
+]
+GrainOpt = Annotated[
+    Grain | None, typer.Option("--grain", "-g", help="One row per day/week/month/…")
+]
+WhereOpt = Annotated[
+    str | None,
+    typer.Option("--where", metavar="SQL", help="SQL predicate applied to every source used."),
+]
+CompareOpt = Annotated[
+    Compare, typer.Option("--compare", help="Compare with the previous period or year.")
+]
+
+
+def _request(
+    period: str,
+    date_from: str | None,
+    date_to: str | None,
+    as_of: str | None,
+    by: list[str] | None,
+    grain: Grain | None,
+    where: str | None,
+    compare: Compare,
+    **extra: object,
+) -> Request:
+    """The Request of `report` and `explain` from their shared options."""
+    from kpicli import periods
+    from kpicli.plan import Request, split_list
+
+    return Request(
+        period=period.strip().lower(),
+        date_from=periods.parse_date(date_from, "--from") if date_from else None,
+        date_to=periods.parse_date(date_to, "--to") if date_to else None,
+        as_of=periods.parse_date(as_of, "--as-of") if as_of else None,
+        grain=grain.value if grain else None,
+        by=split_list(by),
+        where=where,
+        compare=compare.value,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
 def use_color(no_color: bool) -> bool:
     """Color only on a terminal, and never with NO_COLOR or --no-color."""
     if no_color or os.environ.get("NO_COLOR") is not None:
@@ -142,52 +216,20 @@ def use_color(no_color: bool) -> bool:
 )
 def report(
     config: ConfigOpt = None,
-    period: Annotated[
-        str,
-        typer.Option(
-            "--period",
-            "-p",
-            metavar="PERIOD",
-            help="all, today, yesterday, last-7-days, last-30-days, this-week, last-week, "
-            "this-month, last-month, this-quarter, last-quarter, this-year, last-year, "
-            "2026-10, 2026-Q3, 2026-W05, 2026, or 2026-10-01..2026-10-31.",
-        ),
-    ] = "all",
-    date_from: Annotated[
-        str | None,
-        typer.Option("--from", metavar="DATE", help="First day (YYYY-MM-DD); overrides --period."),
-    ] = None,
-    date_to: Annotated[
-        str | None, typer.Option("--to", metavar="DATE", help="Last day (YYYY-MM-DD), inclusive.")
-    ] = None,
-    as_of: Annotated[
-        str | None,
-        typer.Option(
-            "--as-of", metavar="DATE", help="The date 'today' means (YYYY-MM-DD); default: today."
-        ),
-    ] = None,
-    by: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--by", "-b", metavar="COLUMN", help="Dimension(s) to group by; repeatable or a,b."
-        ),
-    ] = None,
-    grain: Annotated[
-        Grain | None, typer.Option("--grain", "-g", help="One row per day/week/month/…")
-    ] = None,
+    period: PeriodOpt = "all",
+    date_from: FromOpt = None,
+    date_to: ToOpt = None,
+    as_of: AsOfOpt = None,
+    by: ByOpt = None,
+    grain: GrainOpt = None,
     kpi: Annotated[
         list[str] | None,
         typer.Option(
             "--kpi", "-k", metavar="NAME", help="KPIs to show (default: all not hidden); a,b."
         ),
     ] = None,
-    where: Annotated[
-        str | None,
-        typer.Option("--where", metavar="SQL", help="SQL predicate applied to every source used."),
-    ] = None,
-    compare: Annotated[
-        Compare, typer.Option("--compare", help="Compare with the previous period or year.")
-    ] = Compare.none,
+    where: WhereOpt = None,
+    compare: CompareOpt = Compare.none,
     sort: Annotated[
         str | None,
         typer.Option(
@@ -241,10 +283,9 @@ def report(
     """Compute KPIs and print them, or write them to a file."""
 
     def work() -> int:
-        from kpicli import periods
         from kpicli.config import load_config
         from kpicli.engine import run_report
-        from kpicli.plan import Request, split_list
+        from kpicli.plan import split_list
         from kpicli.render import infer_format, render
         from kpicli.render.write import expand_output_path, write_atomic
 
@@ -257,18 +298,18 @@ def report(
                     hint="add --format (table, json, jsonl, csv, markdown, parquet, xlsx, html)",
                 )
         chosen = chosen or "table"
-        request = Request(
-            period=period.strip().lower(),
-            date_from=periods.parse_date(date_from, "--from") if date_from else None,
-            date_to=periods.parse_date(date_to, "--to") if date_to else None,
-            as_of=periods.parse_date(as_of, "--as-of") if as_of else None,
-            grain=grain.value if grain else None,
-            by=split_list(by),
+        request = _request(
+            period,
+            date_from,
+            date_to,
+            as_of,
+            by,
+            grain,
+            where,
+            compare,
             kpis=split_list(kpi),
-            where=where,
             sort=sort,
             limit=limit,
-            compare=compare.value,
             cache=cache,
         )
         cfg = load_config(config)
@@ -450,39 +491,14 @@ def explain(
         str, typer.Argument(help="The KPI to explain.", show_default=False, metavar="KPI")
     ],
     config: ConfigOpt = None,
-    period: Annotated[
-        str,
-        typer.Option("--period", "-p", help="The period, as for kpi report (default: all)."),
-    ] = "all",
-    date_from: Annotated[
-        str | None,
-        typer.Option("--from", metavar="DATE", help="First day (YYYY-MM-DD); overrides --period."),
-    ] = None,
-    date_to: Annotated[
-        str | None, typer.Option("--to", metavar="DATE", help="Last day (YYYY-MM-DD), inclusive.")
-    ] = None,
-    as_of: Annotated[
-        str | None,
-        typer.Option(
-            "--as-of", metavar="DATE", help="The date 'today' means (YYYY-MM-DD); default: today."
-        ),
-    ] = None,
-    by: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--by", "-b", metavar="COLUMN", help="Dimension(s) to group by; repeatable or a,b."
-        ),
-    ] = None,
-    grain: Annotated[
-        Grain | None, typer.Option("--grain", "-g", help="One row per day/week/month/…")
-    ] = None,
-    where: Annotated[
-        str | None,
-        typer.Option("--where", metavar="SQL", help="SQL predicate applied to every source used."),
-    ] = None,
-    compare: Annotated[
-        Compare, typer.Option("--compare", help="Compare with the previous period or year.")
-    ] = Compare.none,
+    period: PeriodOpt = "all",
+    date_from: FromOpt = None,
+    date_to: ToOpt = None,
+    as_of: AsOfOpt = None,
+    by: ByOpt = None,
+    grain: GrainOpt = None,
+    where: WhereOpt = None,
+    compare: CompareOpt = Compare.none,
     fmt: TextFormatOpt = TextFormat.table,
     no_color: NoColorOpt = False,
     debug: DebugOpt = False,
@@ -493,22 +509,11 @@ def explain(
     """
 
     def work() -> None:
-        from kpicli import periods
         from kpicli.config import load_config
         from kpicli.explain import explain as run_explain
-        from kpicli.plan import Request, split_list
         from kpicli.render.commands import render_explanation
 
-        request = Request(
-            period=period.strip().lower(),
-            date_from=periods.parse_date(date_from, "--from") if date_from else None,
-            date_to=periods.parse_date(date_to, "--to") if date_to else None,
-            as_of=periods.parse_date(as_of, "--as-of") if as_of else None,
-            grain=grain.value if grain else None,
-            by=split_list(by),
-            where=where,
-            compare=compare.value,
-        )
+        request = _request(period, date_from, date_to, as_of, by, grain, where, compare)
         cfg = load_config(config)
         result = run_explain(cfg, request, kpi)
         color = use_color(no_color) and fmt == TextFormat.table
