@@ -18,7 +18,7 @@ from kpicli.config import Config, Target
 from kpicli.errors import DataError
 from kpicli.formula import to_polars
 from kpicli.periods import DateRange
-from kpicli.plan import BUCKET, CMP, Plan, Request, build_plan
+from kpicli.plan import RANGE, Plan, Request, build_plan
 from kpicli.result import KEY_COLUMNS, VALUE_COLUMNS, KpiInfo, Result
 from kpicli.sources.read import locate_bad_value
 
@@ -77,7 +77,7 @@ def _wide(
             lambda a, b: a.join(b, on=keys, how="full", coalesce=True, nulls_equal=True), frames
         )
     else:
-        wide = pl.DataFrame(schema={BUCKET: pl.Date, CMP: pl.Boolean})
+        wide = pl.DataFrame(schema={RANGE: pl.Int32 if plan.ranges else pl.Date})
     names = [n for a in plan.aggregations for n in a.formulas]
     wide = _finite(wide, [n for n in names if n in wide.columns])
     for name in plan.derived:
@@ -89,46 +89,57 @@ def _wide(
 def _data_range(plan: Plan, frames: list[pl.DataFrame]) -> DateRange | None:
     firsts, lasts = [], []
     for frame in frames:
-        current = frame.filter(~pl.col(CMP))
         for agg in plan.aggregations:
-            if agg.first in current.columns:
-                firsts.append(current[agg.first].min())
-                lasts.append(current[agg.last].max())
+            if agg.first in frame.columns:
+                firsts.append(frame[agg.first].min())
+                lasts.append(frame[agg.last].max())
     firsts = [d for d in firsts if d is not None]
     lasts = [d for d in lasts if d is not None]
     return DateRange(min(firsts), max(lasts)) if firsts else None
 
 
 def _bucket_table(plan: Plan, frames: list[pl.DataFrame]) -> tuple[pl.DataFrame, DateRange | None]:
-    """BUCKET → period_start, period_end (and the report's period)."""
+    """One row per bucket (``__b``, its order): the RANGE keys of its value (``__cur``) and of
+    its comparison value (``__prev``), and its bounds; and the report's period."""
     week_start = plan.config.settings.week_start
-    if plan.buckets:
-        ranges = plan.buckets
-        keys: list[date | None] = [b.start for b in ranges]
-        period = plan.period.range
-    else:  # --period all: the buckets the data falls in, clipped to its first/last dates
-        period = _data_range(plan, frames)
-        if plan.grain is None:  # one row, dated by the data (undated when no source has dates)
-            table = pl.DataFrame(
-                {BUCKET: [None], "period_start": [period and period.start]},
-                schema={BUCKET: pl.Date, "period_start": pl.Date},
-            ).with_columns(pl.lit(period and period.end, dtype=pl.Date).alias("period_end"))
-            return table.with_row_index("__b"), period
-        if period is None:
-            ranges, keys = [], []
-        else:
-            starts = sorted(
-                {d for f in frames for d in f[BUCKET].drop_nulls().to_list()} if frames else set()
-            )
-            keys = list(starts)
-            ranges = [periods.bucket(s, plan.grain, week_start).clip(period) for s in starts]
+    if plan.ranges:
+        n = len(plan.buckets)
+        table = pl.DataFrame(
+            {
+                "__cur": plan.current,
+                "__prev": plan.previous or [None] * n,
+                "period_start": [b.start for b in plan.buckets],
+                "period_end": [b.end for b in plan.buckets],
+            },
+            schema={
+                "__cur": pl.Int32,
+                "__prev": pl.Int32,
+                "period_start": pl.Date,
+                "period_end": pl.Date,
+            },
+        )
+        return table.with_row_index("__b"), plan.period.range
+    # --period all: the buckets the data falls in, clipped to its first and last dates
+    period = _data_range(plan, frames)
+    if plan.grain is None:  # one row, dated by the data (undated when no source has dates)
+        keys: list[date | None] = [None]
+        ranges: list[DateRange | None] = [period]
+    else:
+        keys = sorted({d for f in frames for d in f[RANGE].drop_nulls().to_list()})
+        ranges = [periods.bucket(k, plan.grain, week_start).clip(period) for k in keys]  # type: ignore[arg-type]
     table = pl.DataFrame(
         {
-            BUCKET: keys,
-            "period_start": [r.start for r in ranges],
-            "period_end": [r.end for r in ranges],
+            "__cur": keys,
+            "__prev": [None] * len(keys),
+            "period_start": [r.start if r else None for r in ranges],
+            "period_end": [r.end if r else None for r in ranges],
         },
-        schema={BUCKET: pl.Date, "period_start": pl.Date, "period_end": pl.Date},
+        schema={
+            "__cur": pl.Date,
+            "__prev": pl.Date,
+            "period_start": pl.Date,
+            "period_end": pl.Date,
+        },
     )
     return table.with_row_index("__b"), period
 
@@ -163,20 +174,22 @@ def _frame(
     plan: Plan, frames: list[pl.DataFrame], table: pl.DataFrame, dims: tuple[str, ...]
 ) -> pl.DataFrame:
     """Tidy rows (value, previous, change) for one set of keys (rows or totals)."""
-    keys = [BUCKET, CMP, *dims]
     skeleton = None
-    if not dims:  # a row for every bucket, even one without data
-        flags = pl.DataFrame({CMP: [False, True] if plan.counterparts else [False]})
-        skeleton = table.select(BUCKET).join(flags, how="cross")
-    wide = _wide(plan, frames, keys, skeleton)
-    cur = wide.filter(~pl.col(CMP)).drop(CMP)
-    cur = cur.join(table.select(BUCKET, "__b"), on=BUCKET, how="inner", nulls_equal=True)
+    if not dims:  # a row for every span, even one without data
+        spans = pl.concat([table["__cur"], table["__prev"]]).unique(maintain_order=True)
+        skeleton = pl.DataFrame({RANGE: spans.drop_nulls() if plan.ranges else spans})
+    wide = _wide(plan, frames, [RANGE, *dims], skeleton)
+    cur = table.select("__b", "__cur").join(
+        wide, left_on="__cur", right_on=RANGE, how="inner", nulls_equal=True
+    )
     cur = _sort_limit(plan, cur, dims).with_row_index("__order")
-    ids = ["__order", "__b", BUCKET, *dims]
-    long = _long(plan, cur, ids, "value")
+    long = _long(plan, cur, ["__order", "__b", *dims], "value")
     if plan.counterparts:
-        prev = _long(plan, wide.filter(pl.col(CMP)).drop(CMP), [BUCKET, *dims], "previous")
-        long = long.join(prev, on=["kpi", BUCKET, *dims], how="left", nulls_equal=True)
+        prev = table.select("__b", "__prev").join(
+            wide, left_on="__prev", right_on=RANGE, how="inner", nulls_equal=True
+        )
+        prev = _long(plan, prev, ["__b", *dims], "previous")
+        long = long.join(prev, on=["kpi", "__b", *dims], how="left", nulls_equal=True)
     else:
         long = long.with_columns(pl.lit(None, dtype=pl.Float64).alias("previous"))
     change = pl.col("value") - pl.col("previous")
@@ -188,7 +201,8 @@ def _frame(
     )
     rank = pl.DataFrame({"kpi": plan.selected, "__k": range(len(plan.selected))})
     long = long.join(rank, on="kpi").sort(["__k", "__order"]).drop("__k", "__order")
-    return long.join(table.drop("__b"), on=BUCKET, how="left", nulls_equal=True)
+    bounds = table.select("__b", "period_start", "period_end")
+    return long.join(bounds, on="__b", how="left").drop("__b")
 
 
 def _targets(plan: Plan, long: pl.DataFrame, dims: tuple[str, ...]) -> pl.DataFrame:

@@ -24,10 +24,9 @@ from kpicli.formula import exact_sums, parse, summed_columns, to_polars, with_fi
 from kpicli.periods import DateRange, Period
 from kpicli.sources.read import SourceFrame, locate_bad_value, scan_source
 
-#: Key of a row's time bucket (its first day) while aggregating.
-BUCKET = "__bucket"
-#: True on rows aggregated for the comparison period (--compare).
-CMP = "__cmp"
+#: Key of the span of days a row is aggregated for: the index of one of ``Plan.ranges``
+#: (a bucket or a comparison range) or, with ``--period all``, the bucket's first day.
+RANGE = "__range"
 
 
 @dataclass(frozen=True)
@@ -89,35 +88,57 @@ class Plan:
     sources: dict[str, SourceFrame]
     buckets: list[DateRange] = field(default_factory=list)  # empty for --period all
     counterparts: list[DateRange] = field(default_factory=list)  # one per bucket (--compare)
+    ranges: list[DateRange] = field(default_factory=list)  # distinct spans aggregated
+    current: list[int] = field(default_factory=list)  # bucket i -> its index in ranges
+    previous: list[int] = field(default_factory=list)  # bucket i -> its counterpart's index
     aggregations: list[Aggregation] = field(default_factory=list)
 
     @property
     def keys(self) -> list[str]:
-        """Join keys of the rows frame."""
-        return [BUCKET, CMP, *self.dimensions]
+        """Group keys of the rows frames."""
+        return [RANGE, *self.dimensions]
 
     @property
     def total_keys(self) -> list[str]:
-        return [BUCKET, CMP]
+        return [RANGE]
+
+    def lay_out_ranges(self) -> None:
+        """The distinct spans to aggregate: every bucket, and every counterpart not a bucket.
+
+        Month by month with ``--compare previous``, each month is also the counterpart of the
+        next: it is aggregated once and read twice.
+        """
+        index: dict[DateRange, int] = {}
+
+        def rid(r: DateRange) -> int:
+            if r not in index:
+                index[r] = len(self.ranges)
+                self.ranges.append(r)
+            return index[r]
+
+        self.current = [rid(b) for b in self.buckets]
+        self.previous = [rid(c) for c in self.counterparts]
 
     def calendar(self) -> pl.DataFrame | None:
-        """Each day counted → the bucket it counts for, and whether for the comparison.
+        """Each day counted → the span it counts for (a day of two spans is listed twice).
 
-        A day can count twice (in its own bucket and as the counterpart of the next one), so
-        joining rows on it aggregates current and comparison values in one pass over the data.
+        Joining rows on it aggregates current and comparison values in one pass over the data.
         None for ``--period all``, where buckets come from truncating the dates.
         """
-        if not self.buckets:
+        if not self.ranges:
             return None
         parts = []
-        for i, b in enumerate(self.buckets):
-            counted = b.clip(DateRange(b.start, max(b.start, self.as_of)))
-            if counted is not None and b.start <= self.as_of:
-                parts.append(_days(counted, b.start, False))
-            if self.counterparts:
-                parts.append(_days(self.counterparts[i], b.start, True))
+        for i, r in enumerate(self.ranges):
+            if r.start <= self.as_of:
+                counted = DateRange(r.start, min(r.end, self.as_of))
+                days = pl.date_range(counted.start, counted.end, "1d", eager=True)
+                parts.append(
+                    pl.DataFrame(
+                        {"__day": days, RANGE: pl.repeat(i, len(days), eager=True, dtype=pl.Int32)}
+                    )
+                )
         if not parts:
-            return pl.DataFrame(schema={"__day": pl.Date, BUCKET: pl.Date, CMP: pl.Boolean})
+            return pl.DataFrame(schema={"__day": pl.Date, RANGE: pl.Int32})
         return pl.concat(parts)
 
     def describe(self) -> dict[str, Any]:
@@ -192,13 +213,6 @@ def resolve_period(cfg: Config, request: Request, as_of: date) -> Period:
     return period
 
 
-def _days(rng: DateRange, bucket_start: date, cmp: bool) -> pl.DataFrame:
-    days = pl.date_range(rng.start, rng.end, "1d", eager=True).alias("__day")
-    return pl.DataFrame(
-        [days, pl.repeat(bucket_start, len(days), eager=True, dtype=pl.Date).alias(BUCKET)]
-    ).with_columns(pl.lit(cmp).alias(CMP))
-
-
 def _bucket(col: str, grain: str, week_start: str) -> pl.Expr:
     c = pl.col(col)
     if grain == "day":
@@ -268,6 +282,7 @@ def build_plan(cfg: Config, request: Request) -> Plan:
             else:
                 assert comparison is not None
                 plan.counterparts = [comparison]
+        plan.lay_out_ranges()
     calendar = plan.calendar()
 
     for (sname, date_col), names in by_source.items():
@@ -288,17 +303,15 @@ def build_plan(cfg: Config, request: Request) -> Plan:
                     hint="its KPIs cover the whole file: use --period all, or set "
                     f"`date:` on source `{sname}`",
                 )
-            lf = lf.with_columns(
-                pl.lit(None, dtype=pl.Date).alias(BUCKET), pl.lit(False).alias(CMP)
-            )
+            lf = lf.with_columns(pl.lit(None, dtype=pl.Date).alias(RANGE))
         elif calendar is None:
             lf = lf.filter(pl.col(date_col) <= as_of)
             bucket = _bucket(date_col, grain, week_start) if grain else pl.lit(None, pl.Date)
-            lf = lf.with_columns(bucket.alias(BUCKET), pl.lit(False).alias(CMP))
+            lf = lf.with_columns(bucket.alias(RANGE))
         else:
-            spans = [*plan.buckets, *plan.counterparts]
             d = pl.col(date_col)
-            low, high = min(r.start for r in spans), min(max(r.end for r in spans), as_of)
+            low = min(r.start for r in plan.ranges)
+            high = min(max(r.end for r in plan.ranges), as_of)
             lf = lf.filter(d.is_between(low, high))  # pushed down to the scan
             lf = lf.join(calendar.lazy(), left_on=date_col, right_on="__day", how="inner")
         floats = {c for c, t in sf.schema.items() if t.is_float()}
