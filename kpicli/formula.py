@@ -143,3 +143,74 @@ def summed_columns(text: str) -> set[str]:
         for node in _parse(text).find_all(exp.Sum, exp.Avg)
         for c in node.find_all(exp.Column)
     }
+
+
+#: How partial aggregates of finer groups combine into a coarser group's (for totals).
+ROLLUP = {exp.Sum: "SUM", exp.Count: "SUM", exp.Min: "MIN", exp.Max: "MAX"}
+
+
+def decompose(text: str, partials: dict[str, str]) -> str | None:
+    """Split an aggregate formula into partial aggregates and a scalar formula over them.
+
+    Each outermost aggregate (with its FILTER) of ``text`` becomes a column ``__p<i>``:
+    ``partials`` maps each partial's SQL to its column name (shared between formulas, so a
+    ``SUM(spend)`` used by several KPIs is computed once). The result is the formula over
+    those columns, or None when an aggregate does not decompose (COUNT(DISTINCT …), MEDIAN,
+    STDDEV…): totals then need their own aggregation. AVG becomes SUM / COUNT.
+    A coarser group's partial is the ROLLUP of the finer groups' (SUM of SUMs and COUNTs,
+    MIN of MINs, MAX of MAXes), so totals come from the rows' partials, not from the data.
+    """
+    tree = _parse(text).copy()
+    for avg in list(tree.find_all(exp.Avg)):
+        arg = avg.this
+        div = exp.Div(this=exp.Sum(this=arg.copy()), expression=exp.Count(this=arg.copy()))
+        target = avg.parent if isinstance(avg.parent, exp.Filter) else avg
+        if target is avg:
+            if avg is tree:
+                tree = exp.Paren(this=div)
+            else:
+                avg.replace(exp.Paren(this=div))
+        else:  # AVG(x) FILTER (WHERE p): both halves keep the filter
+            where = target.expression
+            div = exp.Div(
+                this=exp.Filter(this=exp.Sum(this=arg.copy()), expression=where.copy()),
+                expression=exp.Filter(this=exp.Count(this=arg.copy()), expression=where.copy()),
+            )
+            if target is tree:
+                tree = exp.Paren(this=div)
+            else:
+                target.replace(exp.Paren(this=div))
+    outer = []
+    for node in tree.find_all(exp.AggFunc):
+        top = node.parent if isinstance(node.parent, exp.Filter) else node
+        if _inside_agg(top):
+            continue
+        outer.append((node, top))
+    for node, _ in outer:
+        if type(node) not in ROLLUP or (isinstance(node, exp.Count) and node.find(exp.Distinct)):
+            return None
+    for _, top in outer:
+        sql = top.sql(identify=True)
+        name = partials.setdefault(sql, f"__p{len(partials)}")
+        column = exp.column(name, quoted=True)
+        if top is tree:
+            tree = column
+        else:
+            top.replace(column)
+    return tree.sql(identify=True)
+
+
+def rollup_kind(partial_sql: str) -> str:
+    """SUM, MIN or MAX: how a partial combines over groups."""
+    node = _parse(partial_sql)
+    agg = node.this if isinstance(node, exp.Filter) else node
+    return ROLLUP[type(agg)]
+
+
+def _inside_agg(node: exp.Expression) -> bool:
+    parent = node.parent
+    while parent is not None:
+        if isinstance(parent, exp.AggFunc):
+            return True
+        parent = parent.parent
+    return False

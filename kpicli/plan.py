@@ -20,7 +20,15 @@ import polars as pl
 from kpicli import periods
 from kpicli.config import Config
 from kpicli.errors import ConfigError, DataError, UsageError, did_you_mean
-from kpicli.formula import exact_sums, parse, summed_columns, to_polars, with_filter
+from kpicli.formula import (
+    decompose,
+    exact_sums,
+    parse,
+    rollup_kind,
+    summed_columns,
+    to_polars,
+    with_filter,
+)
 from kpicli.periods import DateRange, Period
 from kpicli.sources.read import SourceFrame, locate_bad_value, scan_source
 
@@ -343,11 +351,56 @@ def build_plan(cfg: Config, request: Request) -> Plan:
                 pl.col(date_col).max().alias(agg.last),
             ]
         lf = lf.with_columns(pl.col(dim).cast(pl.Utf8) for dim in dims)
-        agg.rows = lf.group_by(plan.keys).agg(exprs)
-        if dims:
-            agg.totals = lf.group_by(plan.total_keys).agg(exprs)
+        rollup = _rollup(cfg, agg, plan) if dims else None
+        if rollup is not None:
+            agg.rows, agg.totals = rollup(lf)
+        else:
+            agg.rows = lf.group_by(plan.keys).agg(exprs)
+            if dims:
+                agg.totals = lf.group_by(plan.total_keys).agg(exprs)
         plan.aggregations.append(agg)
     return plan
+
+
+def _rollup(cfg: Config, agg: Aggregation, plan: Plan) -> Any:
+    """Totals from the rows' partial aggregates, when every formula decomposes.
+
+    One group_by by the rows' keys computes the partial aggregates (SUM, COUNT, MIN, MAX);
+    the rows' values are formulas over them, and the totals re-aggregate the same partials
+    by the time keys only. So the data is grouped once, and Polars never has to keep the
+    scanned rows in memory for a second grouping. None when a formula does not decompose
+    (COUNT(DISTINCT …), MEDIAN…): the totals then group the data themselves.
+    """
+    partials: dict[str, str] = {}
+    scalar = {n: decompose(text, partials) for n, text in agg.formulas.items()}
+    if any(v is None for v in scalar.values()):
+        return None
+    try:
+        parts = [pl.sql_expr(sql).alias(name) for sql, name in partials.items()]
+        finals = [pl.sql_expr(v).cast(pl.Float64).alias(n) for n, v in scalar.items()]
+        again = [
+            pl.sql_expr(f'{rollup_kind(sql)}("{name}")').alias(name)
+            for sql, name in partials.items()
+        ]
+    except pl.exceptions.PolarsError:
+        return None
+    book = [pl.len().alias(agg.count)]
+    book_again = [pl.col(agg.count).sum()]
+    if agg.date_column is not None:
+        book += [
+            pl.col(agg.date_column).min().alias(agg.first),
+            pl.col(agg.date_column).max().alias(agg.last),
+        ]
+        book_again += [pl.col(agg.first).min(), pl.col(agg.last).max()]
+    names = list(partials.values())
+
+    def build(lf: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+        grouped = lf.group_by(plan.keys).agg(parts + book)
+        rows = grouped.with_columns(finals).drop(names)
+        totals = grouped.group_by(plan.total_keys).agg(again + book_again)
+        return rows, totals.with_columns(finals).drop(names)
+
+    return build
 
 
 def _names(names: list[str]) -> str:
