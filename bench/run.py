@@ -1,0 +1,776 @@
+"""Time `kpi report` against the same report written by hand (Polars, DuckDB, pandas).
+
+    python bench/run.py --rows 1000000 --runs 5
+    python bench/run.py --rows 1000000 10000000 --runs 5 --variants --kpi-src head
+    python bench/run.py --memory 80000000
+
+For each size: generate the exports if they are missing (``bench/generate.py``), check that
+every contender computes the same numbers as kpi (every value and previous value of the 30
+KPIs, per channel and in total, to 1e-6 relative; exit 1 when one differs), then run each
+contender in a fresh subprocess, one warm-up round and ``--runs`` timed rounds (round-robin,
+so drift hits every contender alike; each run waits until the CPUs are idle), and record the
+median and minimum wall time, CPU time, and peak RSS of the process (``os.wait4``).
+``--variants`` also times kpi's plan with one engine change at a time (``bench/variants.py``)
+and where the time goes. ``--memory ROWS`` runs the memory test on an ads-only export.
+
+Results go to ``bench/RESULTS.md`` between ``<!-- BEGIN … -->`` markers; the text after
+``<!-- END results -->`` (the analysis) is kept as is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import re
+import shlex
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+import generate  # noqa: E402
+import handwritten  # noqa: E402
+
+RESULTS = HERE / "RESULTS.md"
+PY = sys.executable
+KPI = str(Path(PY).parent / "kpi")
+REPORT = "--period 2026 --grain month --compare previous --by channel --as-of 2026-11-30"
+RTOL = 1e-6
+#: Environment of every timed process (PYTHONPATH set by --kpi-src). Bytecode is cached as
+#: an installed package's is: without it every run would compile kpicli's modules anew.
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+#: Runs start once the CPUs are idle; a run disturbed by other processes is repeated.
+QUIET = {"wait": 120.0, "threshold": 0.10, "retries": 3, "busy": []}
+
+
+@dataclass
+class Contender:
+    name: str
+    argv: list[str]
+    note: str = ""
+    times: list[float] = field(default_factory=list)
+    rss: list[float] = field(default_factory=list)  # MB
+    cpu: list[float] = field(default_factory=list)  # user + system seconds
+    stderr: list[str] = field(default_factory=list)
+
+    @property
+    def command(self) -> str:
+        return " ".join(shlex.quote(_rel(a)) for a in self.argv)
+
+
+def _rel(arg: str) -> str:
+    """Paths shown relative to the repository (the commands run from its root)."""
+    if arg == PY:
+        return "python"
+    for base in (str(ROOT) + "/", str(Path(PY).parent) + "/"):
+        if arg.startswith(base):
+            return arg[len(base) :] or "."
+    return arg
+
+
+def median(c: Contender) -> float:
+    return statistics.median(c.times)
+
+
+# --- running ------------------------------------------------------------------------------
+
+
+def _cpu_jiffies() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine since boot, from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:8]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def busy() -> float:
+    """Share of the machine's CPU time used (by anything) over the next 0.3 s."""
+    b1, t1 = _cpu_jiffies()
+    time.sleep(0.3)
+    b2, t2 = _cpu_jiffies()
+    return (b2 - b1) / max(1, t2 - t1)
+
+
+def wait_quiet() -> None:
+    """Wait (up to QUIET["wait"] s) until other processes leave the CPUs idle."""
+    if not Path("/proc/stat").exists() or QUIET["wait"] <= 0:
+        return
+    deadline = time.monotonic() + QUIET["wait"]
+    while busy() > QUIET["threshold"] and time.monotonic() < deadline:
+        time.sleep(1)
+
+
+@dataclass
+class Run:
+    wall: float  # s
+    rss: float  # MB
+    cpu: float  # user + system s of the process (and its children)
+    others: float  # share of the machine's CPU used by other processes meanwhile
+    stderr: str
+
+
+#: A process whose RSS passes this (MB) is killed (the memory test must not starve the
+#: machine); its run is recorded as killed.
+MEMORY_LIMIT = {"mb": 0.0}
+
+
+#: A tiny process that starts the timed one and reports its wall time, peak RSS and CPU.
+#: Linux counts the memory of the process that forks into the child's ``ru_maxrss`` (it is
+#: the child's until ``exec``), so the benchmark (which holds Polars frames) must not fork
+#: the contenders itself: this launcher, a bare interpreter of ~10 MB, does.
+LAUNCHER = """\
+import os, sys, time
+out, argv = sys.argv[1], sys.argv[2:]
+t0 = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execv(argv[0], argv)
+    finally:
+        os._exit(127)
+with open(out + ".pid", "w") as f:
+    f.write(str(pid))
+_, status, ru = os.wait4(pid, 0)
+wall = time.perf_counter() - t0
+with open(out, "w") as f:
+    f.write(f"{wall} {ru.ru_maxrss} {ru.ru_utime + ru.ru_stime}")
+code = os.waitstatus_to_exitcode(status)
+sys.exit(code if code >= 0 else 128 - code)
+"""
+
+
+def _watch(stats: Path, limit_mb: float, killed: list[float]) -> None:
+    """Poll the timed process's RSS; SIGKILL it past ``limit_mb``."""
+    pid_file = stats.with_name(stats.name + ".pid")
+    while not pid_file.exists() or not pid_file.read_text():
+        if stats.exists():
+            return
+        time.sleep(0.01)
+    pid = int(pid_file.read_text())
+    status = Path(f"/proc/{pid}/status")
+    while True:
+        try:
+            text = status.read_text()
+        except OSError:
+            return
+        kb = next((int(line.split()[1]) for line in text.splitlines() if "VmRSS" in line), 0)
+        if kb / 1024 > limit_mb:
+            killed.append(kb / 1024)
+            os.kill(pid, signal.SIGKILL)
+            return
+        time.sleep(0.05)
+
+
+def run_once(argv: list[str], stdout: str = os.devnull) -> Run:
+    """One fresh process, timed; exits (status 1) when it fails."""
+    wait_quiet()
+    proc_stat = Path("/proc/stat").exists()
+    killed: list[float] = []
+    with (
+        open(stdout, "wb") as out,
+        tempfile.TemporaryFile() as err,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        stats = Path(tmp) / "stats"
+        j0 = _cpu_jiffies() if proc_stat else (0, 0)
+        launcher = [PY, "-S", "-c", LAUNCHER, str(stats), *argv]
+        proc = subprocess.Popen(launcher, stdout=out, stderr=err, cwd=ROOT, env=ENV)
+        if MEMORY_LIMIT["mb"]:
+            args = (stats, MEMORY_LIMIT["mb"], killed)
+            threading.Thread(target=_watch, args=args, daemon=True).start()
+        _, status, usage = os.wait4(proc.pid, 0)  # usage: the launcher and the timed process
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        j1 = _cpu_jiffies() if proc_stat else (0, 0)
+        err.seek(0)
+        text = err.read().decode(errors="replace")
+        wall, maxrss_kb, cpu = (float(x) for x in stats.read_text().split())
+    if killed:
+        return Run(wall, killed[0], cpu, 0.0, "killed")
+    if proc.returncode != 0:
+        raise SystemExit(f"FAILED ({proc.returncode}): {shlex.join(argv)}\n{text}")
+    others = 0.0
+    if proc_stat and j1[1] > j0[1]:
+        hz = os.sysconf("SC_CLK_TCK")
+        busy_s = (j1[0] - j0[0]) / hz
+        capacity = (j1[1] - j0[1]) / hz  # wall time x cores, in jiffies
+        others = max(0.0, busy_s - usage.ru_utime - usage.ru_stime) / capacity
+    return Run(wall, maxrss_kb / 1024, cpu, others, text)  # ru_maxrss: KiB on Linux
+
+
+def measure(group: list[Contender], runs: int, warmup: int = 1) -> None:
+    """Round-robin runs; a run during which other processes used more than
+    QUIET["threshold"] of the machine is repeated (up to QUIET["retries"] times, the least
+    disturbed one kept)."""
+    for round_ in range(warmup + runs):
+        for c in group:
+            if round_ < warmup:
+                run_once(c.argv)
+                continue
+            best = None
+            for _ in range(1 + QUIET["retries"]):
+                r = run_once(c.argv)
+                if best is None or r.others < best.others:
+                    best = r
+                if r.others <= QUIET["threshold"]:
+                    break
+            c.times.append(best.wall)
+            c.rss.append(best.rss)
+            c.cpu.append(best.cpu)
+            c.stderr.append(best.stderr)
+            QUIET["busy"].append(best.others)
+        label = "warm-up" if round_ < warmup else f"run {round_ - warmup + 1}/{runs}"
+        times = ", ".join(f"{c.name}: {c.times[-1]:.2f}s" for c in group if c.times)
+        print(f"  {label} {times}", flush=True)
+
+
+# --- contenders ---------------------------------------------------------------------------
+
+
+def kpi_report(data: Path, config: str, compare: bool = True) -> list[str]:
+    opts = REPORT if compare else REPORT.replace(" --compare previous", "")
+    return [KPI, "report", "-c", str(data / config), *opts.split(), "-f", "jsonl"]
+
+
+def contenders(data: Path) -> list[Contender]:
+    hw = [PY, str(HERE / "handwritten.py")]
+    return [
+        Contender("kpi, 30 KPIs", kpi_report(data, "kpi_config.yaml"), "(a)"),
+        Contender("hand-written Polars", [*hw, "polars", str(data)], "(b) one lazy query"),
+        Contender("hand-written DuckDB", [*hw, "duckdb", str(data)], "(c) one SQL statement"),
+        Contender("hand-written pandas", [*hw, "pandas", str(data)], "(d) read_csv pyarrow"),
+        Contender("kpi, 7 KPIs", kpi_report(data, "kpi_config_7.yaml"), "(e) same columns"),
+        Contender(
+            "kpi, 30 KPIs, no --compare", kpi_report(data, "kpi_config.yaml", compare=False), "(e)"
+        ),
+    ]
+
+
+def startup_contenders() -> list[Contender]:
+    return [
+        Contender("kpi --help", [KPI, "--help"]),
+        Contender('python -c "import polars"', [PY, "-c", "import polars"]),
+    ]
+
+
+VARIANT_NOTES = {
+    "report": "execute() + render JSONL in one process: the library path of `kpi report`",
+    "collect": "only `pl.collect_all` of the plan's frames (rows and totals)",
+    "in-memory": "the same, `engine='in-memory'` (kpi uses 'auto': streaming in Polars 2)",
+    "rows-only": "the plan's per-channel frames only (what the totals add)",
+    "before-7cbd7ce": "most days joined twice (own month, counterpart of the next), "
+    "totals grouped again",
+    "before-32194b9": "each day joined once, totals grouped again (not rolled up)",
+    "rows-exact": "each day once, per-channel group_by only, exact sums",
+    "rows-float": "the same with Polars' own Float64/Int64 sums (what exact sums cost)",
+    "scan-only": "read, parse and date-filter the columns used (no join, no group_by)",
+}
+
+
+def variant_contenders(data: Path) -> list[Contender]:
+    cfg = str(data / "kpi_config.yaml")
+    hw = [PY, str(HERE / "handwritten.py")]
+    group = [
+        Contender("hand-written Polars", [*hw, "polars", str(data)], "one lazy query"),
+        Contender(
+            "hand-written Polars, scan-only",
+            [*hw, "polars-scan", str(data)],
+            "read, parse and date-filter the same columns",
+        ),
+    ]
+    for v, note in VARIANT_NOTES.items():
+        argv = [PY, str(HERE / "variants.py"), v, cfg]
+        if v == "report":
+            argv.append("--phases")
+        group.append(Contender(f"kpi plan: {v}", argv, note))
+    return group
+
+
+# --- agreement check ------------------------------------------------------------------------
+
+
+def _kpi_long(path: Path):
+    import polars as pl
+
+    frame = pl.read_ndjson(path, infer_schema_length=None)
+    if "total" not in frame.columns:
+        frame = frame.with_columns(pl.lit(None, pl.Boolean).alias("total"))
+    return frame.select(
+        "kpi",
+        pl.col("period_start").alias("month"),
+        pl.col("channel").cast(pl.String),
+        pl.col("total").fill_null(False).alias("is_total"),
+        pl.col("value").cast(pl.Float64),
+        pl.col("previous").cast(pl.Float64),
+    )
+
+
+def _handwritten_long(path: Path):
+    import polars as pl
+
+    frame = pl.read_csv(path, infer_schema_length=0)  # every column as text
+    frame = frame.with_columns(
+        pl.col("month").str.slice(0, 10),
+        pl.col("is_total").str.to_lowercase() == "true",
+    ).with_columns(pl.when(~pl.col("is_total")).then(pl.col("channel")).alias("channel"))
+    keys = ["month", "channel", "is_total"]
+    kpis = handwritten.KPIS
+    value = frame.unpivot(index=keys, on=kpis, variable_name="kpi", value_name="value")
+    prev = frame.unpivot(
+        index=keys, on=[f"{k}_prev" for k in kpis], variable_name="kpi", value_name="previous"
+    ).with_columns(pl.col("kpi").str.strip_suffix("_prev"))
+    long = value.join(prev, on=["kpi", *keys], nulls_equal=True)
+    return long.with_columns(pl.col("value", "previous").cast(pl.Float64)).select(
+        "kpi", *keys, "value", "previous"
+    )
+
+
+def differences(ref, other):
+    """(rows that disagree, largest relative gap): a missing row, a null, or a relative gap."""
+    import polars as pl
+
+    keys = ["kpi", "month", "channel", "is_total"]
+    both = ref.join(other, on=keys, how="full", coalesce=True, nulls_equal=True, suffix="_x")
+    bad = []
+    for col in ("value", "previous"):
+        a, b = pl.col(col), pl.col(f"{col}_x")
+        a = pl.when(a.is_nan()).then(None).otherwise(a)
+        b = pl.when(b.is_nan()).then(None).otherwise(b)
+        gap = (a - b).abs() / pl.max_horizontal(a.abs(), b.abs(), pl.lit(1e-300))
+        both_null = a.is_null() & b.is_null()
+        gap = pl.when(both_null).then(0.0).otherwise(gap.fill_null(math.inf))
+        both = both.with_columns(gap.alias(f"gap_{col}"))
+        bad.append(pl.col(f"gap_{col}") > RTOL)
+    worst = both.select(pl.max_horizontal("gap_value", "gap_previous").max()).item()
+    return both.filter(pl.any_horizontal(bad)), worst
+
+
+def check(data: Path) -> dict:
+    """Run kpi and the hand-written versions once and compare every value; exit 1 on a gap."""
+    import polars as pl
+
+    tmp = data / "check"
+    tmp.mkdir(exist_ok=True)
+    kpi_out = tmp / "kpi.jsonl"
+    run_once(kpi_report(data, "kpi_config.yaml"), str(kpi_out))  # exits if kpi fails
+    ref = _kpi_long(kpi_out)
+    if ref["kpi"].n_unique() != len(handwritten.KPIS):
+        raise SystemExit(f"kpi output has {ref['kpi'].n_unique()} KPIs, not 30")
+    summary: dict = {"cells": ref.height * 2, "worst": {}, "sample": {}}
+    sample = (pl.col("month") == "2026-10-01") & pl.col("kpi").is_in(["spend", "leads", "cpl"])
+    summary["sample"]["kpi"] = ref.filter(sample)
+    for engine in ("polars", "duckdb", "pandas"):
+        out = tmp / f"{engine}.csv"
+        run_once([PY, str(HERE / "handwritten.py"), engine, str(data), "--out", str(out)])
+        other = _handwritten_long(out)
+        bad, worst = differences(ref, other)
+        summary["worst"][engine] = worst
+        summary["sample"][engine] = other.filter(sample)
+        if bad.height:
+            with pl.Config(tbl_cols=-1, tbl_width_chars=200):
+                print(bad.head(20))
+            raise SystemExit(
+                f"CHECK FAILED: hand-written {engine} differs from kpi in {bad.height} rows "
+                f"(relative tolerance {RTOL}); see above, and the outputs in {tmp}"
+            )
+        print(f"  check: {engine} agrees with kpi on {ref.height} rows (worst gap {worst:.1e})")
+    return summary
+
+
+def _num(v: float | None) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "null"
+    if float(v).is_integer():
+        return f"{v:,.0f}"
+    return f"{v:,.2f}" if abs(v) >= 100 else f"{v:.6g}"
+
+
+def _sample_table(summary: dict) -> str:
+    import polars as pl
+
+    ref = summary["sample"]["kpi"].sort("kpi", "is_total", "channel")
+    lines = [
+        "| KPI | channel | kpi: value / previous | Polars | DuckDB | pandas |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for row in ref.iter_rows(named=True):
+        if row["kpi"] != "cpl" and not row["is_total"] and row["channel"] != "google_ads":
+            continue
+        cells = []
+        for engine in ("kpi", "polars", "duckdb", "pandas"):
+            o = summary["sample"][engine].filter(
+                (pl.col("kpi") == row["kpi"])
+                & (pl.col("is_total") == row["is_total"])
+                & pl.col("channel").eq_missing(row["channel"])
+            )
+            v, p = (o["value"][0], o["previous"][0]) if o.height else (None, None)
+            cells.append(f"{_num(v)} / {_num(p)}")
+        channel = "**total**" if row["is_total"] else row["channel"]
+        lines.append(f"| {row['kpi']} | {channel} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+# --- RESULTS.md -----------------------------------------------------------------------------
+
+
+def _git(*args: str) -> str:
+    """A read-only git query (rev-parse, status)."""
+    try:
+        return subprocess.run(
+            ["git", *args], capture_output=True, text=True, cwd=ROOT, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+
+
+def kpi_source(choice: str) -> str:
+    """Point the timed processes at a kpicli source tree; describe it for RESULTS.md."""
+    head = _git("rev-parse", "--short=12", "HEAD")
+    if choice == "installed":
+        ENV.pop("PYTHONPATH", None)
+        dirty = [line[3:] for line in _git("status", "--porcelain", "kpicli").splitlines() if line]
+        state = f"with uncommitted changes in {len(dirty)} paths under kpicli/" if dirty else ""
+        return f"the installed kpicli (working tree at {head or '?'} {state})".strip()
+    if choice == "head":
+        dest = generate.DATA / f"kpicli-{head}"
+        if not (dest / "kpicli").exists():
+            dest.mkdir(parents=True, exist_ok=True)
+            archive = subprocess.run(
+                ["git", "archive", "HEAD", "kpicli"], capture_output=True, cwd=ROOT, check=True
+            ).stdout
+            subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+        path = dest
+        what = f"kpicli as committed at {head} (`git archive HEAD kpicli`, on PYTHONPATH)"
+    else:
+        path = Path(choice).resolve()
+        what = f"kpicli from {path} (on PYTHONPATH)"
+    ENV["PYTHONPATH"] = str(path)
+    return what
+
+
+def machine(kpi_what: str) -> str:
+    import duckdb
+    import pandas
+    import polars
+
+    cpu = platform.processor() or "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    os_name = platform.platform()
+    try:
+        release = dict(
+            line.split("=", 1) for line in Path("/etc/os-release").read_text().splitlines() if line
+        )
+        os_name = f"{release['PRETTY_NAME'].strip(chr(34))}, Linux {platform.release()}"
+    except (OSError, KeyError, ValueError):
+        pass
+    version = subprocess.run([KPI, "--version"], capture_output=True, text=True, env=ENV).stdout
+    return "\n".join(
+        [
+            f"- Machine: {cpu}, {os.cpu_count()} cores, {ram:.1f} GiB RAM, {os_name}",
+            f"- Python {platform.python_version()}, Polars {polars.__version__}, "
+            f"DuckDB {duckdb.__version__}, pandas {pandas.__version__} (pyarrow "
+            f"{_version('pyarrow')}), {version.strip() or 'kpi ?'}",
+            f"- kpi measured (last run; each section names its own): {kpi_what}",
+            f"- Threads: Polars and DuckDB use every core (POLARS_MAX_THREADS="
+            f"{os.environ.get('POLARS_MAX_THREADS', 'unset')}); files in the page cache (the "
+            "warm-up round reads them); each run starts once the CPUs are idle "
+            f"(< {QUIET['threshold']:.0%} busy, waiting up to {QUIET['wait']:.0f} s) and is "
+            f"repeated (up to {QUIET['retries']} times) when other processes used more than "
+            f"{QUIET['threshold']:.0%} of the machine meanwhile",
+            f"- Recorded {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        ]
+    )
+
+
+def _version(module: str) -> str:
+    try:
+        from importlib.metadata import version
+
+        return version(module)
+    except Exception:
+        return "?"
+
+
+def _busy_note() -> str:
+    b = QUIET["busy"]
+    if not b:
+        return ""
+    return (
+        " Share of the machine's CPU used by other processes during the runs kept: median "
+        f"{statistics.median(b):.0%}, max {max(b):.0%}."
+    )
+
+
+def size_block(rows: int, data: Path, group: list[Contender], summary: dict | None) -> str:
+    ads_mb = (data / "ads.csv").stat().st_size / 1e6
+    leads_mb = (data / "leads.csv").stat().st_size / 1e6
+    by = {c.name: c for c in group}
+    base = by["hand-written Polars"]
+    out = [
+        f"### {rows:,} ads rows + {rows // 5:,} leads ({ads_mb:,.0f} MB + {leads_mb:,.0f} MB "
+        "of CSV)",
+        "",
+        f"Wall time: median and minimum of {len(base.times)} runs after one warm-up; CPU: "
+        "median user + system time; peak RSS: the largest of the runs; ratio: median / median "
+        "of the hand-written Polars query." + _busy_note(),
+        "",
+        "| contender | median s | min s | CPU s | peak RSS MB | ratio to Polars |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for c in group:
+        out.append(
+            f"| {c.name} {c.note} | {median(c):.2f} | {min(c.times):.2f} | "
+            f"{statistics.median(c.cpu):.2f} | {max(c.rss):,.0f} | "
+            f"{median(c) / median(base):.2f}x |"
+        )
+    k30, k7, duck = by["kpi, 30 KPIs"], by["kpi, 7 KPIs"], by["hand-written DuckDB"]
+    goals = [
+        ("kpi within 1.15x of hand-written Polars", k30, base, 1.15),
+        ("kpi no slower than DuckDB", k30, duck, 1.0),
+        ("30 KPIs within 1.3x of 7 KPIs over the same columns", k30, k7, 1.3),
+    ]
+    out += ["", "| goal | measured | result |", "| --- | ---: | --- |"]
+    for text, a, b, limit in goals:
+        ratio = median(a) / median(b)
+        out.append(f"| {text} | {ratio:.2f}x | {'pass' if ratio <= limit else '**FAIL**'} |")
+    if summary is not None:
+        worst = ", ".join(f"{e} {w:.1e}" for e, w in summary["worst"].items())
+        out += [
+            "",
+            "Agreement, checked before timing: every value and previous value of the 30 KPIs "
+            f"per channel and in total for each month ({summary['cells']:,} numbers) equals "
+            f"kpi's to {RTOL:g} relative (largest relative gap: {worst}). Some of them, "
+            "October 2026 (value / previous month):",
+            "",
+            _sample_table(summary),
+        ]
+    return "\n".join(out)
+
+
+def variants_block(rows: int, group: list[Contender]) -> str:
+    by = {c.name: c for c in group}
+    base = by["hand-written Polars"]
+    ref = by["kpi plan: collect"]
+    out = [
+        f"{rows:,} ads rows, 30 KPIs (`python bench/variants.py VARIANT "
+        f"bench/data/{rows}/kpi_config.yaml`), median of {len(base.times)} runs after one "
+        "warm-up, each in a fresh process (interpreter start and imports included)." + _busy_note(),
+        "",
+        "| variant | what changes | median s | CPU s | peak RSS MB | vs `collect` |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for c in group:
+        out.append(
+            f"| {c.name} | {c.note} | {median(c):.2f} | {statistics.median(c.cpu):.2f} | "
+            f"{max(c.rss):,.0f} | {median(c) / median(ref):.2f}x |"
+        )
+    phases: dict[str, list[float]] = {}
+    for err in by["kpi plan: report"].stderr:
+        for line in err.splitlines():
+            name, _, value = line.partition("\t")
+            if value and name != "result rows":
+                phases.setdefault(name, []).append(float(value))
+    if phases:
+        out += [
+            "",
+            "Where the time of `kpi plan: report` goes (in-process timers, median of the runs; "
+            "the rest of the wall time is interpreter start-up, other imports and exit):",
+            "",
+            "| phase | median s |",
+            "| --- | ---: |",
+            *(f"| {k} | {statistics.median(v):.3f} |" for k, v in phases.items()),
+        ]
+    return "\n".join(out)
+
+
+def startup_block(group: list[Contender]) -> str:
+    helper, imp = group
+    ratio = median(helper) / median(imp)
+    return "\n".join(
+        [
+            f"Median of {len(helper.times)} runs after one warm-up.",
+            "",
+            "| command | median s | min s | peak RSS MB |",
+            "| --- | ---: | ---: | ---: |",
+            *(
+                f"| `{c.command}` | {median(c):.3f} | {min(c.times):.3f} | {max(c.rss):,.0f} |"
+                for c in group
+            ),
+            "",
+            f"Goal `kpi --help` under half of `import polars`: {ratio:.2f}x, "
+            f"{'pass' if ratio <= 0.5 else '**FAIL**'}.",
+        ]
+    )
+
+
+def commands_block(data: Path) -> str:
+    group = contenders(data) + startup_contenders()
+    lines = [f"{c.command}   # {c.name}" for c in group]
+    text = "\n".join(
+        [
+            "Run from the repository root; `bench/data/<rows>/` is written by "
+            "`python bench/generate.py --rows <rows>` (`bench/run.py` does it when missing).",
+            "",
+            "```sh",
+            *lines,
+            "```",
+        ]
+    )
+    return text.replace(str(data.relative_to(ROOT)), "bench/data/<rows>")
+
+
+def write_results(blocks: dict[str, str]) -> None:
+    old = RESULTS.read_text() if RESULTS.exists() else ""
+    found = dict(re.findall(r"<!-- BEGIN (\S+) -->\n(.*?)<!-- END \1 -->\n", old, flags=re.S))
+    notes = old.partition("<!-- END results -->\n")[2]
+    found.update({k: v.rstrip("\n") + "\n" for k, v in blocks.items()})
+    sizes = sorted((k for k in found if k.startswith("size-")), key=lambda k: int(k[5:]))
+    variants = sorted((k for k in found if k.startswith("variants-")), key=lambda k: int(k[9:]))
+    titles = {
+        "machine": "## Machine and versions",
+        "commands": "## Commands",
+        "startup": "## Start-up",
+        "memory": "## Memory on a 5 GB export",
+    }
+    if sizes:
+        titles[sizes[0]] = f"## Report: `kpi report {REPORT}`"
+    if variants:
+        titles[variants[0]] = "## Engine experiments: kpi's plan with one change at a time"
+    parts = [
+        "# Benchmark results\n",
+        "Written by `python bench/run.py` (see bench/README.md): the sections between the "
+        "markers are regenerated; the notes after `END results` are kept.\n",
+    ]
+    for key in ["machine", "commands", *sizes, "startup", "memory", *variants]:
+        if key not in found:
+            continue
+        if key in titles:
+            parts.append(titles[key] + "\n")
+        parts.append(f"<!-- BEGIN {key} -->\n{found[key]}<!-- END {key} -->\n")
+    parts.append("<!-- END results -->\n" + notes)
+    RESULTS.write_text("\n".join(parts))
+
+
+# --- the memory test -------------------------------------------------------------------------
+
+
+def memory_test(rows: int, runs: int, limit_mb: float) -> str:
+    data = generate.generate(rows, leads_rows=0)
+    size_gb = (data / "ads.csv").stat().st_size / 1e9
+    cfg = str(data / "kpi_config_ads.yaml")
+    variants = [PY, str(HERE / "variants.py")]
+    group = [
+        Contender("kpi report, 3 ads KPIs", kpi_report(data, "kpi_config_ads.yaml")),
+        Contender("kpi plan: collect (engine 'auto' = streaming)", [*variants, "collect", cfg]),
+        Contender("kpi plan: in-memory engine", [*variants, "in-memory", cfg]),
+        Contender("kpi plan: before 7cbd7ce", [*variants, "before-7cbd7ce", cfg]),
+        Contender("kpi plan: before 32194b9", [*variants, "before-32194b9", cfg]),
+        Contender("kpi plan: scan-only", [*variants, "scan-only", cfg]),
+    ]
+    print(f"memory test on {data} ({size_gb:.1f} GB)", flush=True)
+    MEMORY_LIMIT["mb"] = limit_mb
+    measure(group, runs, warmup=0)
+    MEMORY_LIMIT["mb"] = 0.0
+    out = [
+        f"`ads.csv` of {rows:,} rows ({size_gb:.2f} GB), `kpi report -c "
+        f"bench/data/{rows}/kpi_config_ads.yaml {REPORT} -f jsonl` (3 ads KPIs: spend, clicks, "
+        "cpc), and the same plan collected differently by `bench/variants.py` (see the "
+        f"engine experiments). {runs} run(s) each; a process passing {limit_mb:,.0f} MB is "
+        "killed (not to starve the machine). Goal: peak RSS under 2 GB." + _busy_note(),
+        "",
+        "| contender | median s | CPU s | peak RSS MB | under 2 GB |",
+        "| --- | ---: | ---: | ---: | --- |",
+    ]
+    for c in group:
+        killed = "killed" in c.stderr
+        ok = max(c.rss) < 2000 and not killed
+        rss = f"> {max(c.rss):,.0f} (killed)" if killed else f"{max(c.rss):,.0f}"
+        wall = "–" if killed else f"{median(c):.1f}"
+        cpu = "–" if killed else f"{statistics.median(c.cpu):.1f}"
+        out.append(f"| {c.name} | {wall} | {cpu} | {rss} | {'pass' if ok else '**FAIL**'} |")
+    out += ["", "```sh", *(c.command for c in group), "```"]
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, nargs="*", default=[], help="ads rows, e.g. 1000000")
+    ap.add_argument("--runs", type=int, default=5, help="timed runs per contender (default 5)")
+    ap.add_argument("--variants", action="store_true", help="also time the engine experiments")
+    ap.add_argument("--memory", type=int, help="memory test on an ads export of this many rows")
+    ap.add_argument("--memory-runs", type=int, default=1)
+    ap.add_argument(
+        "--memory-limit", type=float, default=12000, help="kill a process past this RSS (MB)"
+    )
+    ap.add_argument("--no-check", action="store_true", help="skip the agreement check")
+    ap.add_argument(
+        "--kpi-src",
+        default="installed",
+        help="kpicli to measure: installed (default), head (a `git archive` of HEAD), or a path",
+    )
+    ap.add_argument("--quiet-wait", type=float, default=120, help="max s to wait for idle CPUs")
+    args = ap.parse_args(argv)
+    if not args.rows and not args.memory:
+        ap.error("give --rows and/or --memory")
+    QUIET["wait"] = args.quiet_wait
+
+    blocks: dict[str, str] = {}
+    what = kpi_source(args.kpi_src)
+    blocks["machine"] = machine(what)
+    measured = f"kpi measured: {what}.\n\n"
+    for rows in args.rows:
+        data = generate.generate(rows)
+        print(f"{rows:,} rows: {data}", flush=True)
+        summary = None if args.no_check else check(data)
+        QUIET["busy"].clear()
+        group = contenders(data)
+        measure(group, args.runs)
+        blocks[f"size-{rows}"] = measured + size_block(rows, data, group, summary)
+        blocks["commands"] = commands_block(data)
+        raw = {
+            c.name: {"argv": c.argv, "s": c.times, "rss_mb": c.rss, "cpu_s": c.cpu} for c in group
+        }
+        if args.variants:
+            QUIET["busy"].clear()
+            print("engine experiments", flush=True)
+            vgroup = variant_contenders(data)
+            measure(vgroup, args.runs)
+            blocks[f"variants-{rows}"] = measured + variants_block(rows, vgroup)
+            raw |= {c.name: {"s": c.times, "rss_mb": c.rss, "cpu_s": c.cpu} for c in vgroup}
+        (data / "timings.json").write_text(json.dumps(raw, indent=1))
+        write_results(blocks)  # after each size, so a long run leaves what it measured
+    if args.rows:
+        QUIET["busy"].clear()
+        group = startup_contenders()
+        print("start-up", flush=True)
+        measure(group, max(args.runs, 10))
+        blocks["startup"] = measured + startup_block(group)
+    if args.memory:
+        QUIET["busy"].clear()
+        memory = memory_test(args.memory, args.memory_runs, args.memory_limit)
+        blocks["memory"] = measured + memory
+    write_results(blocks)
+    print(f"wrote {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
