@@ -7,11 +7,11 @@ Without ``color`` the text has no ANSI escapes at all and no trailing blanks.
 
 from __future__ import annotations
 
-import io
 import json
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from kpicli.render.console import text_console
 from kpicli.render.units import describe_period, format_value
 
 if TYPE_CHECKING:
@@ -22,26 +22,12 @@ if TYPE_CHECKING:
     from kpicli.explain import Entry, Explanation, Node, Scan
     from kpicli.validate import Validation
 
-DEFAULT_WIDTH = 100
 KIND_STYLES = {"config": "bold red", "data": "bold red", "warning": "bold yellow"}
 KIND_NAMES = {"config": "config error", "data": "data error", "warning": "warning"}
 
 
 def _console(color: bool, width: int | None) -> Console:
-    from rich.console import Console
-
-    return Console(
-        file=io.StringIO(),
-        force_terminal=color,
-        no_color=not color,
-        color_system="truecolor" if color else None,
-        width=width or DEFAULT_WIDTH,
-        legacy_windows=False,
-        highlight=False,
-        emoji=False,
-        markup=False,
-        soft_wrap=False,
-    )
+    return text_console(color, width)
 
 
 def _text(console: Console, color: bool) -> str:

@@ -41,11 +41,11 @@ detection saw in the cells (``integer``, ``float``, ``number``, ``percent``, ``b
 
 from __future__ import annotations
 
-import io
 import json
 from typing import TYPE_CHECKING, Any
 
 from kpicli.errors import UsageError
+from kpicli.render.console import text_console
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -53,7 +53,6 @@ if TYPE_CHECKING:
     from kpicli.sources.describe import SourceReport
 
 SCHEMA_VERSION = 1
-DEFAULT_WIDTH = 100
 FORMATS = ("table", "json")
 _DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 _SEPARATORS = {
@@ -86,20 +85,7 @@ def render_sources(
 
 
 def _console(color: bool, width: int | None) -> Console:
-    from rich.console import Console
-
-    return Console(
-        file=io.StringIO(),
-        force_terminal=color,
-        no_color=not color,
-        color_system="truecolor" if color else None,
-        width=width or DEFAULT_WIDTH,
-        legacy_windows=False,
-        highlight=False,
-        emoji=False,
-        markup=False,
-        soft_wrap=False,
-    )
+    return text_console(color, width)
 
 
 def _plural(n: int | None, word: str) -> str:

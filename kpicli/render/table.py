@@ -13,9 +13,9 @@ result has a value in them. Every cell is a ``Text``, so data is never read as r
 
 from __future__ import annotations
 
-import io
 from typing import TYPE_CHECKING
 
+from kpicli.render.console import DEFAULT_WIDTH, text_console
 from kpicli.render.layout import Line, dimension_text, optional_columns, sections, value_texts
 from kpicli.render.units import bucket_label, describe_period
 
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from kpicli.result import KpiInfo, Result
 
-DEFAULT_WIDTH = 100
+
 #: Blank cells between two columns: right padding, the (invisible) divider, left padding.
 GAP = 3
 #: Width a label column keeps before optional columns are left out, and at the very least.
@@ -39,7 +39,6 @@ def render_table(result: Result, *, color: bool, width: int | None = None) -> st
     resort the table is wider than ``width``.
     """
     from rich import box
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
@@ -115,17 +114,7 @@ def render_table(result: Result, *, color: bool, width: int | None = None) -> st
             dropped.append(columns[position][0])
     needed = total(minimum, kept)
 
-    console = Console(
-        file=io.StringIO(),
-        force_terminal=color,
-        no_color=not color,
-        color_system="truecolor" if color else None,
-        width=max(width, needed),
-        legacy_windows=False,
-        highlight=False,
-        emoji=False,
-        markup=False,
-    )
+    console = text_console(color, max(width, needed))
     console.print(Text(heading, style="bold"))
     if not body:
         console.print(Text("No rows: nothing matched the period and filters.", style="dim"))
