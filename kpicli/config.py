@@ -262,7 +262,8 @@ def find_config(explicit: str | None) -> Path:
     return Path(chosen)
 
 
-def _read_yaml(path: Path) -> tuple[Any, dict[tuple[str, ...], int]]:
+def read_yaml(path: Path) -> tuple[Any, dict[tuple[str, ...], int]]:
+    """The YAML document (read safely, size- and alias-capped) and the line of each key path."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -514,7 +515,7 @@ def _cycles(deps: dict[str, list[str]], cfg_path: Path, lines: dict) -> list[Iss
 
 def config_issues(path: Path) -> tuple[Config | None, list[Issue]]:
     """Load and check a configuration, collecting every problem (for `kpi validate`)."""
-    data, lines = _read_yaml(path)
+    data, lines = read_yaml(path)
     if data is None:
         data = {}
     if not isinstance(data, dict):

@@ -126,7 +126,7 @@ def _repaired(cfg_path: Path) -> tuple[Config | None, list[Issue]]:
     from kpicli import config as config_module
     from kpicli.config import Config, ConfigModel
 
-    data, lines = config_module._read_yaml(cfg_path)
+    data, lines = config_module.read_yaml(cfg_path)
     if not isinstance(data, dict):
         return None, []
     data = deepcopy(data)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from html.parser import HTMLParser
 from typing import Any
 
@@ -19,60 +19,8 @@ from kpicli.result import KEY_COLUMNS, VALUE_COLUMNS, KpiInfo, Result
 openpyxl = pytest.importorskip("openpyxl")
 
 # --------------------------------------------------------------------------- results by hand
-# (built the way tests/test_render.py builds them)
-
-KPIS = {
-    "leads": KpiInfo("leads", "Leads", "integer", "higher", "COUNT(*)", "Leads created."),
-    "ctr": KpiInfo("ctr", "Click-through rate", "percent", "higher", "clicks / impressions"),
-    "cpl": KpiInfo("cpl", "Cost per lead", "currency", "lower", "spend / leads"),
-    "avg_session_duration": KpiInfo(
-        "avg_session_duration", "Avg. session duration", "duration", "higher", "AVG(duration)"
-    ),
-    "roi": KpiInfo("roi", "ROI", "number", "higher", "(revenue - spend) / spend"),
-}
-OCT = (date(2026, 10, 1), date(2026, 10, 31))
-SEP = (date(2026, 9, 1), date(2026, 9, 30))
-AS_OF = date(2026, 11, 22)
-GENERATED = datetime(2026, 11, 22, 7, 0, 3, tzinfo=UTC)
-
-
-def frame(records: list[dict[str, Any]], dims: tuple[str, ...] = ()) -> pl.DataFrame:
-    """A tidy frame with the documented columns and dtypes; missing fields are null."""
-    schema: dict[str, Any] = {"kpi": pl.String, "period_start": pl.Date, "period_end": pl.Date}
-    schema.update({d: pl.String for d in dims})
-    schema.update({c: pl.Float64 for c in VALUE_COLUMNS})
-    schema["status"] = pl.String
-    full = []
-    for r in records:
-        row = {"period_start": OCT[0], "period_end": OCT[1], **r}
-        full.append({c: row.get(c) for c in [*KEY_COLUMNS, *dims, *VALUE_COLUMNS]})
-    return pl.from_dicts(full, schema=schema) if full else pl.DataFrame(schema=schema)
-
-
-def compared(value: float, previous: float) -> dict[str, float | None]:
-    change = value - previous
-    return {
-        "previous": previous,
-        "change": change,
-        "change_pct": change / abs(previous) if previous else None,
-    }
-
-
-def make_result(rows: pl.DataFrame, **kwargs: Any) -> Result:
-    names = list(dict.fromkeys(rows["kpi"].to_list()))
-    defaults: dict[str, Any] = {
-        "totals": None,
-        "kpis": {k: KPIS[k] for k in names if k in KPIS},
-        "dimensions": (),
-        "grain": None,
-        "as_of": AS_OF,
-        "period": OCT,
-        "period_label": "last-month",
-        "generated_at": GENERATED,
-        "currency": "EUR",
-    }
-    defaults.update(kwargs)
-    return Result(rows=rows, **defaults)
+# The builders of tests/test_render.py; the fixtures below are this file's own data.
+from test_render import KPIS, SEP, compared, frame, make_result  # noqa: E402
 
 
 @pytest.fixture
