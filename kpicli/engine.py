@@ -28,10 +28,16 @@ def run_report(config: Config, request: Request) -> Result:
     return execute(build_plan(config, request))
 
 
+class _ReadAgain(Exception):
+    """A fast path of the plan failed on the data: build the plan again without it."""
+
+
 def _collect(plan: Plan, frames: list[pl.LazyFrame]) -> list[pl.DataFrame]:
     try:
         return pl.collect_all(frames)
     except pl.exceptions.PolarsError as err:
+        if plan.typed:
+            raise _ReadAgain from None
         found = locate_bad_value(list(plan.sources.values()), err)
         if found is not None:
             raise found from None
@@ -314,7 +320,10 @@ def execute(plan: Plan) -> Result:
     lazy = [a.rows for a in plan.aggregations]
     if dims:
         lazy += [a.totals for a in plan.aggregations if a.totals is not None]
-    frames = _collect(plan, lazy)
+    try:
+        frames = _collect(plan, lazy)
+    except _ReadAgain:  # e.g. a date cell past the sample that the CSV reader cannot parse
+        return execute(build_plan(plan.config, plan.request, fast=False))
     n = len(plan.aggregations)
     row_frames, total_frames = frames[:n], frames[n:]
     table, period = _bucket_table(plan, row_frames)

@@ -100,6 +100,12 @@ class Plan:
     current: list[int] = field(default_factory=list)  # bucket i -> its index in ranges
     previous: list[int] = field(default_factory=list)  # bucket i -> its counterpart's index
     aggregations: list[Aggregation] = field(default_factory=list)
+    fast: bool = True  # read with the optimistic fast paths (see build_plan)
+
+    @property
+    def typed(self) -> bool:
+        """Whether a fast path was taken that a value past the sample can make fail."""
+        return self.fast and any(p.typed_dates for sf in self.sources.values() for p in sf.parts)
 
     @property
     def keys(self) -> list[str]:
@@ -231,8 +237,13 @@ def _bucket(col: str, grain: str, week_start: str) -> pl.Expr:
     return c.dt.truncate(every)
 
 
-def build_plan(cfg: Config, request: Request) -> Plan:
-    """Check a request against the config and lay out the lazy aggregations."""
+def build_plan(cfg: Config, request: Request, *, fast: bool = True) -> Plan:
+    """Check a request against the config and lay out the lazy aggregations.
+
+    ``fast``: let the CSV reader parse plain ISO date columns itself (see
+    :func:`~kpicli.sources.read.scan_source`); the engine builds the plan again with
+    ``fast=False`` when a cell past the sampled rows defeats that.
+    """
     as_of = request.as_of or date.today()
     selected = _select(cfg, request)
     extra = []
@@ -268,13 +279,16 @@ def build_plan(cfg: Config, request: Request) -> Plan:
     derived = [n for n in needed if cfg.kpis[n].source is None]
 
     where = _where(request.where) if request.where else None
-    sources = {s: scan_source(cfg, s) for s in dict.fromkeys(s for s, _ in by_source)}
+    sources = {
+        s: scan_source(cfg, s, typed_dates=fast) for s in dict.fromkeys(s for s, _ in by_source)
+    }
     cache_dir = cache_folder(cfg, request)
     if cache_dir is not None:
         from kpicli.sources.cache import use_cache
 
         sources = {name: use_cache(cfg, sf, cache_dir) for name, sf in sources.items()}
     plan = Plan(cfg, request, as_of, period, comparison, grain, dims, selected, derived, sources)
+    plan.fast = fast
 
     week_start = cfg.settings.week_start
     if period.range is not None:
@@ -296,10 +310,18 @@ def build_plan(cfg: Config, request: Request) -> Plan:
     for (sname, date_col), names in by_source.items():
         sf = sources[sname]
         _check_columns(cfg, sf, names, dims, request.where)
+        lf = sf.frame
+        if date_col is not None and calendar is not None:
+            # the days counted, first: pushed down to the scan (low..high is never after as_of)
+            low = min(r.start for r in plan.ranges)
+            high = min(max(r.end for r in plan.ranges), as_of)
+            lf = lf.filter(pl.col(date_col).is_between(low, high))
         # as of a date, a stage date after it has not happened yet (a lead's future MQL date)
-        lf = sf.frame.with_columns(
-            pl.when(pl.col(c) <= as_of).then(pl.col(c)).alias(c) for c in sf.date_columns
-        )
+        later = [c for c in sf.date_columns if c != date_col or calendar is None]
+        if later:
+            lf = lf.with_columns(
+                pl.when(pl.col(c) <= as_of).then(pl.col(c)).alias(c) for c in later
+            )
         if where is not None:
             lf = lf.filter(where)
         if date_col is None:
@@ -317,10 +339,6 @@ def build_plan(cfg: Config, request: Request) -> Plan:
             bucket = _bucket(date_col, grain, week_start) if grain else pl.lit(None, pl.Date)
             lf = lf.with_columns(bucket.alias(RANGE))
         else:
-            d = pl.col(date_col)
-            low = min(r.start for r in plan.ranges)
-            high = min(max(r.end for r in plan.ranges), as_of)
-            lf = lf.filter(d.is_between(low, high))  # pushed down to the scan
             lf = lf.join(calendar.lazy(), left_on=date_col, right_on="__day", how="inner")
         floats = {c for c, t in sf.schema.items() if t.is_float()}
         # Polars wraps Int64 sums around silently (2**62 + 2**62 < 0): sum integers as Int128

@@ -22,7 +22,7 @@ import polars as pl
 
 from kpicli.config import Config
 from kpicli.errors import DataError, OutputError
-from kpicli.sources.read import SourceFrame, locate_bad_value
+from kpicli.sources.read import SourceFrame, locate_bad_value, scan_source
 
 SUFFIX = ".parquet"
 PREFIX = "kpi-source-"
@@ -74,7 +74,13 @@ def use_cache(cfg: Config, sf: SourceFrame, cache_dir: Path) -> SourceFrame:
     if path.exists() and not _valid(path, sf.schema):
         path.unlink(missing_ok=True)
     if not path.exists():
-        _write(sf, path)
+        try:
+            _write(sf, path)
+        except DataError:
+            if not any(p.typed_dates for p in sf.parts):
+                raise
+            # a date cell past the sample the CSV reader cannot parse: read it as text
+            _write(scan_source(cfg, sf.name, typed_dates=False), path)
     return replace(sf, frame=pl.scan_parquet(path))
 
 

@@ -68,6 +68,9 @@ class Part:
     #: columns without a single value in files read whole, that KPIs aggregate: typed Null,
     #: so that SUM, AVG, COUNT and comparisons over an empty export give SQL's empty results
     nulls: set[int] = field(default_factory=set)
+    #: date columns whose sampled cells are all plain ISO dates (or empty): the CSV reader
+    #: parses them as it reads (see :func:`scan_source`'s ``typed_dates``)
+    typed_dates: set[int] = field(default_factory=set)
 
     @property
     def complete(self) -> bool:
@@ -79,6 +82,8 @@ class Part:
         return self.layouts[0]
 
     def read_dtype(self, j: int) -> pl.DataType:
+        if j in self.typed_dates:
+            return pl.Date()
         kind = self.kinds[j]
         if j == 0 or j in self.dates or not self.native or not kind.native:
             return pl.String()
@@ -158,6 +163,8 @@ class Part:
         exprs = []
         for j, name in enumerate(self.raw):
             kind, col = self.kinds[j], pl.col(name)
+            if j in self.typed_dates:
+                continue
             if j in self.dates:
                 shape, fmt = self.dates[j]
                 expr = V.date_expr(col, shape, fmt)
@@ -519,8 +526,31 @@ def _parts(cfg: Config, name: str, layouts: list[Layout]) -> list[Part]:
     return parts
 
 
-def scan_source(cfg: Config, name: str) -> SourceFrame:
-    """The lazy frame of one source after rename, derive, date parsing and filter."""
+#: A date cell the CSV reader parses as it reads (``typed_dates``): exactly ``YYYY-MM-DD``.
+_PLAIN_ISO = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _typed_date(part: Part, j: int, rows: list[tuple[Layout, int, list]]) -> bool:
+    """Whether column j can be read as dates by the CSV reader itself (the fast path)."""
+    shape, fmt = part.dates[j]
+    if not part.native or shape is not V.DATE_SHAPES[0] or fmt != ISO_DATE:
+        return False
+    if any(lay.tolerant is not None for lay in part.layouts):
+        return False
+    cells = [r[j] if j < len(r) else "" for _, _, r in rows]
+    return all(c == "" or _PLAIN_ISO.fullmatch(c) for c in cells)
+
+
+def scan_source(cfg: Config, name: str, *, typed_dates: bool = False) -> SourceFrame:
+    """The lazy frame of one source after rename, derive, date parsing and filter.
+
+    ``typed_dates``: the fast path for reports. A date column whose sampled cells are all
+    plain ISO dates is parsed by the CSV reader as it reads (about 10 % of a report's time
+    on big exports), instead of as text then converted. A cell past the sample that the
+    reader cannot parse (`` 2026-01-05 ``, ``n/a``) then fails the query: the engine runs
+    the report again without the fast path (:func:`kpicli.engine.execute`), which reads
+    such cells as the rest of kpi does.
+    """
     src = cfg.sources[name]
     files = match_files(cfg, name)
     layouts = sniff_source(cfg, name, files)
@@ -564,6 +594,8 @@ def scan_source(cfg: Config, name: str) -> SourceFrame:
             j = part.final.index(col)
             part.dates[j] = _date_format(cfg, name, part, j, col, rows)
             formats.setdefault(col, part.dates[j][1])
+            if typed_dates and _typed_date(part, j, rows):
+                part.typed_dates.add(j)
         if part.complete:
             part.nulls = {
                 j

@@ -1,0 +1,118 @@
+"""The optimistic fast paths of a report, and what happens when the data defeats them.
+
+A date column whose sampled cells are all plain ISO dates is parsed by the CSV reader
+itself; a cell past the sample that the reader cannot parse makes the engine build the plan
+again the careful way. Results are checked against DuckDB over the same file.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from kpicli import Request, load_config
+from kpicli.cli import app
+from kpicli.engine import execute
+from kpicli.plan import build_plan
+from kpicli.sources.sniff import SAMPLE_BYTES
+
+AS_OF = date(2026, 12, 31)
+CONFIG = """\
+version: 1
+sources:
+  ads: {path: ads.csv, date: day}
+kpis:
+  spend: {source: ads, formula: SUM(spend)}
+  rows: {source: ads, formula: COUNT(*)}
+"""
+
+
+def write_export(folder: Path, late_cells: list[str]) -> Path:
+    """An export larger than the sniffer's sample, clean ISO dates, then ``late_cells``."""
+    lines = ["day,channel,spend"]
+    i = 0
+    while sum(len(line) + 1 for line in lines) < 3 * SAMPLE_BYTES:
+        lines.append(f"2026-{1 + i % 12:02d}-{1 + i % 28:02d},{'ab'[i % 2]},{i % 97}.{i % 100:02d}")
+        i += 1
+    lines += [f"{cell},a,1000.25" for cell in late_cells]
+    (folder / "ads.csv").write_text("\n".join(lines) + "\n")
+    cfg = folder / "kpi_config.yaml"
+    cfg.write_text(CONFIG)
+    return cfg
+
+
+def duckdb_by_month(path: Path) -> dict[str, tuple[float, int]]:
+    """SUM(spend), COUNT(*) per month, dates read as text and cleaned as kpi documents."""
+    rows = duckdb.sql(
+        f"""
+        WITH t AS (
+            SELECT CAST(NULLIF(lower(trim(day)), 'n/a') AS DATE) AS d, spend
+            FROM read_csv('{path}', all_varchar = true)
+        )
+        SELECT strftime(date_trunc('month', d), '%Y-%m-%d'), SUM(CAST(spend AS DECIMAL(18, 2))),
+               COUNT(*)
+        FROM t WHERE d IS NOT NULL GROUP BY 1
+        """
+    ).fetchall()
+    return {m: (float(s), n) for m, s, n in rows}
+
+
+def kpi_by_month(cfg: Path, **kw) -> tuple[dict[str, tuple[float, int]], bool]:
+    plan = build_plan(load_config(cfg), Request(period="2026", grain="month", as_of=AS_OF, **kw))
+    result = execute(plan)
+    wide = {}
+    for row in result.rows.iter_rows(named=True):
+        wide.setdefault(row["period_start"].isoformat(), {})[row["kpi"]] = row["value"]
+    got = {m: (v["spend"], int(v["rows"])) for m, v in wide.items() if v["rows"]}
+    return got, result.plan.fast
+
+
+def test_clean_iso_dates_take_the_fast_path(tmp_path: Path) -> None:
+    cfg = write_export(tmp_path, ["2026-03-05"])
+    plan = build_plan(load_config(cfg), Request(period="2026", as_of=AS_OF))
+    assert plan.typed  # the reader parses the dates
+    assert not build_plan(load_config(cfg), Request(period="2026", as_of=AS_OF), fast=False).typed
+    got, fast = kpi_by_month(cfg)
+    assert fast
+    want = duckdb_by_month(tmp_path / "ads.csv")
+    assert got.keys() == want.keys()
+    for m, (spend, n) in want.items():
+        assert got[m][1] == n
+        assert got[m][0] == pytest.approx(spend, abs=1e-6)
+
+
+@pytest.mark.parametrize("late", [["2026-03-05 "], ["n/a", "2026-04-01"], ["N/A"]])
+def test_a_late_cell_the_reader_cannot_parse_falls_back(tmp_path: Path, late: list[str]) -> None:
+    cfg = write_export(tmp_path, late)
+    got, fast = kpi_by_month(cfg)
+    assert not fast  # the report was computed again, the careful way
+    want = duckdb_by_month(tmp_path / "ads.csv")
+    assert got.keys() == want.keys()
+    for m, (spend, n) in want.items():
+        assert got[m][1] == n
+        assert got[m][0] == pytest.approx(spend, abs=1e-6)
+
+
+def test_fallback_with_the_parquet_cache(tmp_path: Path) -> None:
+    cfg = write_export(tmp_path, ["2026-03-05 "])
+    cache = tmp_path / "cache"
+    for _ in range(2):  # fill, then hit
+        got, _ = kpi_by_month(cfg, cache=str(cache))
+        assert got == kpi_by_month(cfg)[0]
+    assert got["2026-03-01"][1] == duckdb_by_month(tmp_path / "ads.csv")["2026-03-01"][1]
+
+
+def test_a_late_date_that_is_no_date_is_located(tmp_path: Path) -> None:
+    cfg = write_export(tmp_path, ["2026-02-30"])
+    line = len((tmp_path / "ads.csv").read_text().splitlines())
+    res = CliRunner().invoke(
+        app, ["report", "-c", str(cfg), "--period", "2026", "--as-of", "2026-12-31"]
+    )
+    assert res.exit_code == 3, res.output
+    assert f"ads.csv:{line}" in res.stderr
+    assert "2026-02-30" in res.stderr
+    assert "Traceback" not in res.stderr
