@@ -263,7 +263,8 @@ def report(
         typer.Option(
             "--cache",
             metavar="DIR",
-            help="Cache parsed sources as Parquet in DIR (default: settings.cache, else none).",
+            help="Cache parsed sources and daily aggregates as Parquet in DIR (default: "
+            "settings.cache, else none).",
         ),
     ] = None,
     wide: Annotated[
@@ -742,7 +743,7 @@ def clean(
 
 
 cache_app = typer.Typer(
-    help="The Parquet cache of parsed sources (see `kpi report --cache`).",
+    help="The Parquet cache of parsed sources and daily aggregates (see `kpi report --cache`).",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -762,7 +763,7 @@ def cache_clear(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing.")] = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Remove every cached source (the next reports parse the exports again)."""
+    """Remove every cache entry (the next reports parse the exports again)."""
 
     def work() -> None:
         from pathlib import Path

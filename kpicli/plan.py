@@ -279,14 +279,14 @@ def build_plan(cfg: Config, request: Request, *, fast: bool = True) -> Plan:
     derived = [n for n in needed if cfg.kpis[n].source is None]
 
     where = _where(request.where) if request.where else None
-    sources = {
-        s: scan_source(cfg, s, typed_dates=fast) for s in dict.fromkeys(s for s, _ in by_source)
-    }
     cache_dir = cache_folder(cfg, request)
-    if cache_dir is not None:
-        from kpicli.sources.cache import use_cache
+    used = list(dict.fromkeys(s for s, _ in by_source))
+    if cache_dir is None:
+        sources = {s: scan_source(cfg, s, typed_dates=fast) for s in used}
+    else:
+        from kpicli.sources.cache import cached_source
 
-        sources = {name: use_cache(cfg, sf, cache_dir) for name, sf in sources.items()}
+        sources = {s: cached_source(cfg, s, cache_dir, typed_dates=fast) for s in used}
     plan = Plan(cfg, request, as_of, period, comparison, grain, dims, selected, derived, sources)
     plan.fast = fast
 
@@ -310,54 +310,29 @@ def build_plan(cfg: Config, request: Request, *, fast: bool = True) -> Plan:
     for (sname, date_col), names in by_source.items():
         sf = sources[sname]
         _check_columns(cfg, sf, names, dims, request.where)
-        lf = sf.frame
-        if date_col is not None and calendar is not None:
-            # the days counted, first: pushed down to the scan (low..high is never after as_of)
-            low = min(r.start for r in plan.ranges)
-            high = min(max(r.end for r in plan.ranges), as_of)
-            lf = lf.filter(pl.col(date_col).is_between(low, high))
-        # as of a date, a stage date after it has not happened yet (a lead's future MQL date)
-        later = [c for c in sf.date_columns if c != date_col or calendar is None]
-        if later:
-            lf = lf.with_columns(
-                pl.when(pl.col(c) <= as_of).then(pl.col(c)).alias(c) for c in later
+        if date_col is None and (period.range is not None or grain or comparison is not None):
+            asked = "--grain" if grain else "--compare" if comparison else "--period"
+            raise UsageError(
+                f"source `{sname}` has no date column, so {asked} cannot apply to {_names(names)}",
+                hint="its KPIs cover the whole file: use --period all, or set "
+                f"`date:` on source `{sname}`",
             )
-        if where is not None:
-            lf = lf.filter(where)
-        if date_col is None:
-            if period.range is not None or grain or comparison is not None:
-                asked = "--grain" if grain else "--compare" if comparison else "--period"
-                raise UsageError(
-                    f"source `{sname}` has no date column, so {asked} cannot apply to "
-                    f"{_names(names)}",
-                    hint="its KPIs cover the whole file: use --period all, or set "
-                    f"`date:` on source `{sname}`",
-                )
-            lf = lf.with_columns(pl.lit(None, dtype=pl.Date).alias(RANGE))
-        elif calendar is None:
-            lf = lf.filter(pl.col(date_col) <= as_of)
-            bucket = _bucket(date_col, grain, week_start) if grain else pl.lit(None, pl.Date)
-            lf = lf.with_columns(bucket.alias(RANGE))
-        else:
-            lf = lf.join(calendar.lazy(), left_on=date_col, right_on="__day", how="inner")
         floats = {c for c, t in sf.schema.items() if t.is_float()}
         # Polars wraps Int64 sums around silently (2**62 + 2**62 < 0): sum integers as Int128
         summed = {c for n in names for c in summed_columns(cfg.kpis[n].formula)}
         ints = [c for c, t in sf.schema.items() if t.is_integer() and c in summed]
-        if ints:
-            lf = lf.with_columns(pl.col(ints).cast(pl.Int128))
         formulas = {
             n: exact_sums(with_filter(cfg.kpis[n].formula, cfg.kpis[n].filter), floats)
             for n in names
         }
         exprs = [_agg(cfg, n, text) for n, text in formulas.items()]
-        agg = Aggregation(sname, date_col, formulas, lf, None)
+        agg = Aggregation(sname, date_col, formulas, sf.frame, None)
         # SQL over no rows: COUNT is 0, SUM is null; buckets without rows take these values
         try:
             agg.empty = pl.DataFrame(schema=sf.schema).select(exprs).row(0, named=True)
         except pl.exceptions.PolarsError as err:  # e.g. SUM over a column read as text
-            used = [c for n in names for c in parse(cfg.kpis[n].formula).names]
-            raise locate_bad_value(sf, err, columns=used) or DataError(
+            used_cols = [c for n in names for c in parse(cfg.kpis[n].formula).names]
+            raise locate_bad_value(sf, err, columns=used_cols) or DataError(
                 f"source `{sname}`: cannot compute {_names(names)}: {str(err).splitlines()[0]}",
                 location=", ".join(str(f) for f in sf.files),
                 hint="a column the formulas use holds text where numbers are expected",
@@ -368,26 +343,135 @@ def build_plan(cfg: Config, request: Request, *, fast: bool = True) -> Plan:
                 pl.col(date_col).min().alias(agg.first),
                 pl.col(date_col).max().alias(agg.last),
             ]
-        lf = lf.with_columns(pl.col(dim).cast(pl.Utf8) for dim in dims)
-        rollup = _rollup(cfg, agg, plan) if dims else None
-        if rollup is not None:
-            agg.rows, agg.totals = rollup(lf)
+        parts = _partials(agg)
+
+        prepared = _Prepared(sf.date_columns, date_col, as_of, where, ints, dims)
+        if cache_dir is not None and date_col is not None and parts is not None:
+            # partial aggregates per day from the cache: any period, grain or comparison
+            # is re-aggregated from them (a few rows per day) instead of from the rows
+            from kpicli.sources.cache import daily_entry
+
+            others = [c for c in sf.date_columns if c != date_col]
+            material = {
+                "date": date_col,
+                "dims": list(dims),
+                "where": request.where,
+                "partials": list(parts.sql),
+                "ints": ints,
+                "as_of": as_of.isoformat() if others else None,
+            }
+            daily = prepared(sf.frame, day_key=True).group_by(date_col, *dims)
+            days = daily_entry(cache_dir, cfg, sf, material, daily.agg(parts.parts + parts.book))
+            grouped = _time_keys(days, date_col, plan, calendar, week_start)
+            grouped = grouped.group_by(plan.keys).agg(parts.again + parts.book_again)
         else:
-            agg.rows = lf.group_by(plan.keys).agg(exprs)
-            if dims:
-                agg.totals = lf.group_by(plan.total_keys).agg(exprs)
+            lf = sf.frame
+            if date_col is not None and calendar is not None:
+                lf = _days(lf, date_col, plan)  # first: pushed down to the scan
+            lf = prepared(lf, day_key=calendar is not None)
+            if date_col is None:
+                lf = lf.with_columns(pl.lit(None, dtype=pl.Date).alias(RANGE))
+            else:
+                lf = _time_keys(lf, date_col, plan, calendar, week_start, filtered=True)
+            agg.rows = lf
+            grouped = lf.group_by(plan.keys).agg(parts.parts + parts.book) if parts else None
+            if grouped is None or not dims:
+                # formulas that do not decompose (COUNT(DISTINCT …), MEDIAN…): the totals
+                # group the rows themselves
+                agg.rows = lf.group_by(plan.keys).agg(exprs)
+                if dims:
+                    agg.totals = lf.group_by(plan.total_keys).agg(exprs)
+                plan.aggregations.append(agg)
+                continue
+        assert parts is not None
+        agg.rows = grouped.with_columns(parts.finals).drop(parts.names)
+        if dims:
+            totals = grouped.group_by(plan.total_keys).agg(parts.again + parts.book_again)
+            agg.totals = totals.with_columns(parts.finals).drop(parts.names)
         plan.aggregations.append(agg)
     return plan
 
 
-def _rollup(cfg: Config, agg: Aggregation, plan: Plan) -> Any:
-    """Totals from the rows' partial aggregates, when every formula decomposes.
+@dataclass(frozen=True)
+class _Prepared:
+    """The rows of a source as aggregated: stage dates as of, --where, integer sums."""
 
-    One group_by by the rows' keys computes the partial aggregates (SUM, COUNT, MIN, MAX);
-    the rows' values are formulas over them, and the totals re-aggregate the same partials
-    by the time keys only. So the data is grouped once, and Polars never has to keep the
-    scanned rows in memory for a second grouping. None when a formula does not decompose
-    (COUNT(DISTINCT …), MEDIAN…): the totals then group the data themselves.
+    date_columns: tuple[str, ...]
+    date_col: str | None
+    as_of: date
+    where: pl.Expr | None
+    ints: list[str]
+    dims: tuple[str, ...]
+
+    def __call__(self, lf: pl.LazyFrame, *, day_key: bool) -> pl.LazyFrame:
+        """``day_key``: the date column itself is bounded by the time keys (not nulled)."""
+        # as of a date, a stage date after it has not happened yet (a lead's future MQL date)
+        later = [c for c in self.date_columns if c != self.date_col or not day_key]
+        if later:
+            lf = lf.with_columns(
+                pl.when(pl.col(c) <= self.as_of).then(pl.col(c)).alias(c) for c in later
+            )
+        if self.where is not None:
+            lf = lf.filter(self.where)
+        if self.ints:
+            lf = lf.with_columns(pl.col(self.ints).cast(pl.Int128))
+        return lf.with_columns(pl.col(dim).cast(pl.Utf8) for dim in self.dims)
+
+
+def _days(lf: pl.LazyFrame, date_col: str, plan: Plan) -> pl.LazyFrame:
+    """The rows of the days counted (never after as-of)."""
+    low = min(r.start for r in plan.ranges)
+    high = min(max(r.end for r in plan.ranges), plan.as_of)
+    return lf.filter(pl.col(date_col).is_between(low, high))
+
+
+def _time_keys(
+    lf: pl.LazyFrame,
+    date_col: str,
+    plan: Plan,
+    calendar: pl.DataFrame | None,
+    week_start: str,
+    *,
+    filtered: bool = False,
+) -> pl.LazyFrame:
+    """Each row with the span it counts for (RANGE): from the calendar of the ranges, or
+    (``--period all``) the date truncated to the grain. ``filtered``: the days are already
+    limited to the calendar's."""
+    if calendar is None:
+        lf = lf.filter(pl.col(date_col) <= plan.as_of)
+        grain = plan.grain
+        bucket = _bucket(date_col, grain, week_start) if grain else pl.lit(None, pl.Date)
+        return lf.with_columns(bucket.alias(RANGE))
+    if not filtered:
+        lf = _days(lf, date_col, plan)
+    return lf.join(calendar.lazy(), left_on=date_col, right_on="__day", how="inner")
+
+
+@dataclass
+class _Partials:
+    """An aggregation's formulas as partial aggregates (SUM, COUNT, MIN, MAX) and formulas
+    over them: computed over the rows (``parts``), re-aggregated from partials (``again``:
+    totals from the rows' groups, months from the cache's days), then ``finals``."""
+
+    sql: dict[str, str]  # partial SQL → its column name
+    parts: list[pl.Expr]
+    again: list[pl.Expr]
+    finals: list[pl.Expr]
+    book: list[pl.Expr]  # row count, first and last date
+    book_again: list[pl.Expr]
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.sql.values())
+
+
+def _partials(agg: Aggregation) -> _Partials | None:
+    """The decomposition of an aggregation's formulas; None when one does not decompose.
+
+    One group_by by the rows' keys computes the partial aggregates; the rows' values are
+    formulas over them, and the totals re-aggregate the same partials by the time keys
+    only. So the data is grouped once, and Polars never has to keep the scanned rows in
+    memory for a second grouping.
     """
     partials: dict[str, str] = {}
     scalar = {n: decompose(text, partials) for n, text in agg.formulas.items()}
@@ -410,15 +494,7 @@ def _rollup(cfg: Config, agg: Aggregation, plan: Plan) -> Any:
             pl.col(agg.date_column).max().alias(agg.last),
         ]
         book_again += [pl.col(agg.first).min(), pl.col(agg.last).max()]
-    names = list(partials.values())
-
-    def build(lf: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:
-        grouped = lf.group_by(plan.keys).agg(parts + book)
-        rows = grouped.with_columns(finals).drop(names)
-        totals = grouped.group_by(plan.total_keys).agg(again + book_again)
-        return rows, totals.with_columns(finals).drop(names)
-
-    return build
+    return _Partials(partials, parts, again, finals, book, book_again)
 
 
 def _names(names: list[str]) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from kpicli import Request, load_config, run_report
-from kpicli.sources.cache import PREFIX, clear
+from kpicli.sources.cache import DAILY_PREFIX, PREFIX, clear
 
 AS_OF = date(2026, 12, 31)
 
@@ -32,8 +32,9 @@ def values(cfg: Path, cache: Path | None, **req) -> dict:
     return dict(zip(r.rows["kpi"], r.rows["value"], strict=True))
 
 
-def entries(cache: Path) -> list[Path]:
-    return sorted(p for p in cache.iterdir() if p.name.startswith(PREFIX))
+def entries(cache: Path, prefix: str = PREFIX) -> list[Path]:
+    """The source entries (``DAILY_PREFIX``: the daily aggregates')."""
+    return sorted(p for p in cache.iterdir() if p.name.startswith(prefix))
 
 
 def test_cached_report_equals_uncached(setup) -> None:
@@ -102,7 +103,8 @@ def test_clear_removes_entries(setup) -> None:
     cfg, cache = setup
     values(cfg, cache)
     (cache / "keep.txt").write_text("not ours")
-    assert clear(cache) == 1
+    assert len(entries(cache)) == len(entries(cache, DAILY_PREFIX)) == 1
+    assert clear(cache) == 2
     assert [p.name for p in cache.iterdir()] == ["keep.txt"]
     assert clear(cfg.parent / "nowhere") == 0
 
@@ -129,7 +131,106 @@ def test_cli_cache_option_and_clear(setup) -> None:
     assert strip(plain.stdout) == strip(cached.stdout) == strip(again.stdout)
     assert len(entries(cache)) == 1
     r = runner.invoke(app, ["cache", "clear", "--cache", str(cache)])
-    assert r.exit_code == 0 and "removed 1 cache entry" in r.stderr
+    assert r.exit_code == 0 and "removed 2 cache entries" in r.stderr
     assert entries(cache) == []
     r = runner.invoke(app, ["cache", "clear", "-c", str(cfg)])
     assert r.exit_code == 2 and "settings.cache" in r.stderr
+
+
+# --- daily aggregates -------------------------------------------------------------------------
+
+
+def test_daily_entries_serve_any_period_grain_and_comparison(setup) -> None:
+    cfg, cache = setup
+    values(cfg, cache, by=("channel",))
+    daily = entries(cache, DAILY_PREFIX)
+    assert len(daily) == 1
+    stamp = daily[0].stat().st_mtime_ns
+    for req in (
+        dict(period="2026-01", by=("channel",)),
+        dict(period="2026", grain="month", by=("channel",), compare="previous"),
+        dict(period="all", grain="day", by=("channel",)),
+    ):
+        got = run_report(load_config(cfg), Request(as_of=AS_OF, cache=str(cache), **req))
+        want = run_report(load_config(cfg), Request(as_of=AS_OF, **req))
+        assert got.rows.equals(want.rows) and got.totals.equals(want.totals), req
+    assert entries(cache, DAILY_PREFIX) == daily
+    assert daily[0].stat().st_mtime_ns == stamp
+
+
+def test_other_dimensions_or_where_are_other_daily_entries(setup) -> None:
+    cfg, cache = setup
+    assert values(cfg, cache) == {"spend": 3.75, "n": 2}
+    assert values(cfg, cache, by=("channel",))["spend"] in (1.5, 2.25)
+    assert values(cfg, cache, where="channel = 'y'") == {"spend": 2.25, "n": 1}
+    assert len(entries(cache, DAILY_PREFIX)) == 3
+    assert len(entries(cache)) == 1  # one parsed source under all of them
+
+
+def test_a_hit_reads_no_csv(setup, monkeypatch) -> None:
+    cfg, cache = setup
+    first = values(cfg, cache, by=("channel",))
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("the CSV files were sniffed on a cache hit")
+
+    monkeypatch.setattr("kpicli.sources.read.sniff_source", no_reading)
+    assert values(cfg, cache, by=("channel",)) == first
+
+
+def test_corrupt_daily_entry_is_rebuilt(setup) -> None:
+    cfg, cache = setup
+    first = values(cfg, cache, by=("channel",))
+    (entry,) = entries(cache, DAILY_PREFIX)
+    entry.write_bytes(entry.read_bytes()[:30])
+    assert values(cfg, cache, by=("channel",)) == first
+    assert entries(cache, DAILY_PREFIX)[0].stat().st_size > 30
+
+
+def test_stage_dates_as_of_key_the_daily_entry(tmp_path: Path) -> None:
+    """A lead's MQL date after --as-of has not happened yet: the daily counts of a source
+    with such date columns depend on as-of, and are cached per as-of date."""
+    (tmp_path / "leads.csv").write_text(
+        "created_at,mql_at\n2026-01-01,2026-01-05\n2026-01-02,2026-02-10\n2026-01-03,\n"
+    )
+    cfg = tmp_path / "kpi_config.yaml"
+    cfg.write_text(
+        "version: 1\nsources:\n  leads: {path: leads.csv, date: created_at}\n"
+        "kpis:\n  leads: {source: leads, formula: COUNT(*)}\n"
+        "  mqls: {source: leads, formula: COUNT(*), date: mql_at}\n"
+        "  with_mql: {source: leads, formula: COUNT(mql_at)}\n"
+    )
+    cache = tmp_path / "cache"
+    for as_of, want in ((date(2026, 1, 31), 1), (date(2026, 2, 28), 2), (date(2026, 1, 31), 1)):
+        r = run_report(load_config(cfg), Request(as_of=as_of, cache=str(cache)))
+        got = dict(zip(r.rows["kpi"], r.rows["value"], strict=True))
+        assert got == {"leads": 3, "mqls": want, "with_mql": want}, as_of
+    # two as-of dates: two entries for each of the two date columns
+    assert len(entries(cache, DAILY_PREFIX)) == 4
+
+
+def test_formulas_that_do_not_decompose_use_the_rows(setup) -> None:
+    cfg, cache = setup
+    cfg.write_text(cfg.read_text() + "  channels: {source: a, formula: COUNT(DISTINCT channel)}\n")
+    got = values(cfg, cache)
+    assert got == values(cfg, None) == {"spend": 3.75, "n": 2, "channels": 2}
+    assert entries(cache, DAILY_PREFIX) == []  # no daily entry: the rows are aggregated
+
+
+def test_notices_are_given_again_on_a_hit(setup) -> None:
+    from kpicli.sources import notices
+
+    cfg, cache = setup
+    data = cfg.parent / "a.csv"
+    data.write_text(data.read_text() + "2026-01-03,x\n")  # a short row: the tolerant reader
+    said: list[str] = []
+    previous = notices._handler  # the CLI's, when its tests ran in this process
+    notices.set_handler(said.append)
+    try:
+        values(cfg, cache)
+        first = list(said)
+        said.clear()
+        values(cfg, cache)
+    finally:
+        notices.set_handler(previous)
+    assert first and said == first

@@ -1071,3 +1071,39 @@ def test_property_sum_count_ratio_by_channel(rows: list[tuple[int, str, int | No
             check(con, result, name, sql_of, scope)
         assert_no_non_finite(result)
         con.close()
+
+
+# --- the same from the Parquet cache (filled, then hit) -------------------------------------
+
+FROM_CACHE = {
+    "october-by-channel": (dict(period="2026-10", by=("channel",)), OCTOBER),
+    "all-by-channel": (dict(period="all", by=("channel",)), ALL),
+    "2026-by-month": (dict(period="2026", grain="month"), YEAR_2026),
+    "2026-by-month-where": (dict(period="2026", grain="month", where=GOOGLE), YEAR_2026),
+    "october-by-week-and-channel": (
+        dict(period="2026-10", grain="week", by=("channel",)),
+        OCTOBER,
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("kpi-cache")
+
+
+@pytest.mark.parametrize("case", list(FROM_CACHE))
+def test_all_kpis_from_the_cache(cfg, db, cache_dir: Path, case: str) -> None:
+    """With --cache, every KPI equals the oracle when the cache is filled and when it is hit
+    (the daily partial aggregates re-aggregated into periods, grains and totals)."""
+    request, bounds = FROM_CACHE[case]
+    scope = Scope(
+        *bounds,
+        where=request.get("where"),
+        grain=request.get("grain"),
+        dims=request.get("by", ()),
+    )
+    for _ in ("fill", "hit"):
+        result = report(cfg, kpis=tuple(cfg.kpis), cache=str(cache_dir), **request)
+        for name in KPI_NAMES:
+            check(db, result, name, ORACLES[name], scope, exact_keys=not scope.dims)

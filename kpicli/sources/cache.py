@@ -1,12 +1,24 @@
-"""An opt-in cache of parsed sources, as Parquet (``--cache DIR`` or ``settings.cache``).
+"""An opt-in cache of parsed sources and of their daily aggregates, as Parquet.
 
-A source's parsed frame (after detection, rename, derive, date parsing and its filter) is
-written once as Parquet; later reports scan the Parquet file instead of parsing the CSV
-exports again. An entry is keyed by everything that shapes the frame: each file's resolved
-path, size and modification time, the source's options, and the versions of kpi and Polars.
-A changed file or option is simply another key (the old entry is left for `kpi cache clear`).
-Entries are written to a temporary file and renamed, so two runs racing to fill the same
-entry each leave a complete file; a corrupt or truncated entry is removed and rebuilt.
+``--cache DIR`` or ``settings.cache``. Two kinds of entries, each one Parquet file:
+
+- **source** (``kpi-source-…``): a source's parsed frame (after detection, rename, derive,
+  date parsing and its filter). Keyed by everything that shapes it: each file's resolved
+  path, size and modification time, the source's options, its date columns, and the versions
+  of kpi and Polars; all known *before* the files are sniffed, so a hit reads neither the
+  CSV files nor their samples: the schema comes from the Parquet footer, the rest of what
+  the sniffing found (the header as written, date formats, the warnings it gave) from the
+  file's key-value metadata.
+- **daily** (``kpi-daily-…``): the partial aggregates of one aggregation (the SUMs, COUNTs,
+  MINs and MAXs its formulas decompose into; see :func:`kpicli.formula.decompose`) per day
+  of its date column and per ``--by`` value, computed from the source entry. Keyed by the
+  source entry's key, the date column, the dimensions, ``--where``, the formulas and, when
+  the source has other date columns (nulled after ``--as-of``), the as-of date. Any period,
+  grain or comparison is then re-aggregated from these few thousand rows.
+
+A changed file or option is simply another key (old entries are left for `kpi cache
+clear`). Entries are written to a temporary file and renamed, so two runs racing to fill the
+same entry each leave a complete file; a corrupt or truncated entry is removed and rebuilt.
 """
 
 from __future__ import annotations
@@ -15,53 +27,75 @@ import hashlib
 import json
 import os
 import tempfile
-from dataclasses import replace
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
 from kpicli.config import Config
 from kpicli.errors import DataError, OutputError
-from kpicli.sources.read import SourceFrame, locate_bad_value, scan_source
+from kpicli.sources import notices
+from kpicli.sources.read import (
+    SourceFrame,
+    date_columns,
+    locate_bad_value,
+    match_files,
+    scan_source,
+)
 
 SUFFIX = ".parquet"
 PREFIX = "kpi-source-"
+DAILY_PREFIX = "kpi-daily-"
+PREFIXES = (PREFIX, DAILY_PREFIX)
+#: Key of the key-value metadata kpi writes in each entry (its own key and what it knows).
+META = "kpi"
 
 
-def entry_key(cfg: Config, sf: SourceFrame) -> str:
-    """A hash of every input of a source's parsed frame."""
-    from kpicli import __version__
-
-    files = []
-    for f in sf.files:
-        st = f.stat()
-        files.append([str(f.resolve()), st.st_size, st.st_mtime_ns])
-    material = {
-        "kpi": __version__,
-        "polars": pl.__version__,
-        "options": cfg.sources[sf.name].model_dump(mode="json"),
-        "date_columns": list(sf.date_columns),
-        "files": files,
-    }
-    blob = json.dumps(material, sort_keys=True).encode("utf-8")
+def _hash(material: dict[str, Any]) -> str:
+    blob = json.dumps(material, sort_keys=True, default=str).encode("utf-8")
     return hashlib.sha256(blob).hexdigest()[:32]
 
 
+def source_key(cfg: Config, name: str, files: list[Path]) -> str:
+    """A hash of every input of a source's parsed frame (no file is opened: stat only)."""
+    from kpicli import __version__
+
+    stats = []
+    for f in files:
+        st = f.stat()
+        stats.append([str(f.resolve()), st.st_size, st.st_mtime_ns])
+    return _hash(
+        {
+            "kpi": __version__,
+            "polars": pl.__version__,
+            "options": cfg.sources[name].model_dump(mode="json"),
+            "date_columns": list(date_columns(cfg, name)),
+            "files": stats,
+        }
+    )
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+
+
 def entry_path(cache_dir: Path, cfg: Config, sf: SourceFrame) -> Path:
-    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in sf.name)
-    return cache_dir / f"{PREFIX}{safe}-{entry_key(cfg, sf)}{SUFFIX}"
+    """The source entry of a (sniffed) source frame."""
+    return cache_dir / f"{PREFIX}{_safe(sf.name)}-{source_key(cfg, sf.name, sf.files)}{SUFFIX}"
 
 
-def _valid(path: Path, schema: dict[str, pl.DataType]) -> bool:
-    """A complete entry with the expected columns (Parquet's footer is read, not the data)."""
+def _meta(path: Path, key: str) -> dict[str, Any] | None:
+    """kpi's metadata of a complete entry written under ``key``; None when the file is
+    missing, truncated, corrupt or someone else's (only the footer is read)."""
     try:
-        return dict(pl.read_parquet_schema(path)) == schema
-    except Exception:  # truncated, corrupt, or not Parquet at all
-        return False
+        meta = json.loads(pl.read_parquet_metadata(path)[META])
+    except Exception:  # missing, truncated, not Parquet, no or bad metadata
+        return None
+    return meta if isinstance(meta, dict) and meta.get("key") == key else None
 
 
-def use_cache(cfg: Config, sf: SourceFrame, cache_dir: Path) -> SourceFrame:
-    """The source read from its cache entry, written first when missing or invalid."""
+def _mkdir(cache_dir: Path) -> None:
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -70,25 +104,96 @@ def use_cache(cfg: Config, sf: SourceFrame, cache_dir: Path) -> SourceFrame:
             location=str(cache_dir),
             hint="choose a writable --cache directory",
         ) from None
-    path = entry_path(cache_dir, cfg, sf)
-    if path.exists() and not _valid(path, sf.schema):
+
+
+def cached_source(cfg: Config, name: str, cache_dir: Path, *, typed_dates: bool) -> SourceFrame:
+    """A source read from its cache entry; parsed (and the entry written) when missing."""
+    _mkdir(cache_dir)
+    files = match_files(cfg, name)
+    key = source_key(cfg, name, files)
+    path = cache_dir / f"{PREFIX}{_safe(name)}-{key}{SUFFIX}"
+    meta = _meta(path, key)
+    if meta is None:
         path.unlink(missing_ok=True)
-    if not path.exists():
-        try:
-            _write(sf, path)
-        except DataError:
-            if not any(p.typed_dates for p in sf.parts):
-                raise
-            # a date cell past the sample the CSV reader cannot parse: read it as text
-            _write(scan_source(cfg, sf.name, typed_dates=False), path)
-    return replace(sf, frame=pl.scan_parquet(path))
+        with notices.recording() as said:
+            sf = scan_source(cfg, name, typed_dates=typed_dates)
+        meta = {
+            "key": key,
+            "header": sf.header,
+            "preset": sf.preset,
+            "origins": sf.origins,
+            "date_formats": sf.date_formats,
+            "notices": list(dict.fromkeys(said)),
+        }
+
+        def careful() -> pl.LazyFrame:
+            return scan_source(cfg, name, typed_dates=False).frame
+
+        fallback = careful if any(p.typed_dates for p in sf.parts) else None
+        _write(sf.frame, path, meta, sf, fallback)
+        frame = pl.scan_parquet(path)
+        return SourceFrame(
+            name,
+            files,
+            frame,
+            dict(frame.collect_schema()),
+            sf.date_columns,
+            sf.header,
+            parts=sf.parts,
+            preset=sf.preset,
+            origins=sf.origins,
+            kinds=sf.kinds,
+            date_formats=sf.date_formats,
+        )
+    for message in meta.get("notices", []):
+        notices.notice(message)
+    frame = pl.scan_parquet(path)
+    return SourceFrame(
+        name,
+        files,
+        frame,
+        dict(frame.collect_schema()),
+        date_columns(cfg, name),
+        list(meta.get("header", [])),
+        preset=meta.get("preset"),
+        origins=dict(meta.get("origins", {})),
+        date_formats=dict(meta.get("date_formats", {})),
+    )
 
 
-def _write(sf: SourceFrame, path: Path) -> None:
+def daily_entry(
+    cache_dir: Path, cfg: Config, sf: SourceFrame, material: dict[str, Any], daily: pl.LazyFrame
+) -> pl.LazyFrame:
+    """The daily partial aggregates of one aggregation (``daily``, over the source entry),
+    from the cache, or computed and written first."""
+    key = _hash({"source": source_key(cfg, sf.name, sf.files), **material})
+    path = cache_dir / f"{DAILY_PREFIX}{_safe(sf.name)}-{key}{SUFFIX}"
+    if _meta(path, key) is None:
+        path.unlink(missing_ok=True)
+        _write(daily, path, {"key": key}, sf, None)
+    return pl.scan_parquet(path)
+
+
+def _write(
+    frame: pl.LazyFrame,
+    path: Path,
+    meta: dict[str, Any],
+    sf: SourceFrame,
+    fallback: Callable[[], pl.LazyFrame] | None,
+) -> None:
+    """``frame`` sunk to ``path`` atomically, with kpi's metadata; ``fallback()`` gives the
+    frame to write instead when the fast reading of ``frame`` fails on the data."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        sf.frame.sink_parquet(tmp)
+        metadata = {META: json.dumps(meta, sort_keys=True)}
+        try:
+            frame.sink_parquet(tmp, metadata=metadata)
+        except pl.exceptions.PolarsError:
+            if fallback is None:
+                raise
+            # a date cell past the sample that the CSV reader cannot parse: read it as text
+            fallback().sink_parquet(tmp, metadata=metadata)
         os.replace(tmp, path)
     except pl.exceptions.PolarsError as err:
         raise locate_bad_value(sf, err) or DataError(
@@ -110,8 +215,8 @@ def clear(cache_dir: Path) -> int:
         return 0
     removed = 0
     for p in cache_dir.iterdir():
-        is_entry = p.name.startswith(PREFIX) and p.name.endswith(SUFFIX)
-        is_tmp = p.name.startswith(f".{PREFIX}") and p.name.endswith(".tmp")
+        is_entry = p.name.startswith(PREFIXES) and p.name.endswith(SUFFIX)
+        is_tmp = p.name.startswith(tuple(f".{x}" for x in PREFIXES)) and p.name.endswith(".tmp")
         if p.is_file() and (is_entry or is_tmp):
             p.unlink()
             removed += 1

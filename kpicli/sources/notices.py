@@ -11,10 +11,12 @@ message once per process.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 _handler: Callable[[str], None] | None = None
 _seen: set[str] = set()
+_recorders: list[list[str]] = []
 _LOG = logging.getLogger("kpicli")
 
 
@@ -27,6 +29,8 @@ def set_handler(handler: Callable[[str], None] | None) -> None:
 def notice(message: str) -> None:
     """Report a problem that was worked around. The handler decides about repeats (the
     CLI's reports a message once per command); the logger gets each message once."""
+    for recorder in _recorders:
+        recorder.append(message)
     if _handler is not None:
         _handler(message)
         return
@@ -38,9 +42,21 @@ def notice(message: str) -> None:
     _LOG.warning(message)
 
 
+@contextmanager
+def recording() -> Iterator[list[str]]:
+    """The notices given inside the block, in order (they are reported as usual too): the
+    Parquet cache keeps them, to give them again when it serves the data without reading."""
+    messages: list[str] = []
+    _recorders.append(messages)
+    try:
+        yield messages
+    finally:
+        _recorders.remove(messages)
+
+
 def reset() -> None:
     """Forget the messages already reported (tests, long-lived processes)."""
     _seen.clear()
 
 
-__all__ = ["notice", "reset", "set_handler"]
+__all__ = ["notice", "recording", "reset", "set_handler"]
