@@ -1,8 +1,10 @@
 """Time `kpi report` against the same report written by hand (Polars, DuckDB, pandas).
 
+    python bench/run.py --all                    # every figure of RESULTS.md, in one go
     python bench/run.py --rows 1000000 --runs 5
     python bench/run.py --rows 1000000 10000000 --runs 5 --variants --kpi-src head
     python bench/run.py --memory 80000000
+    python bench/run.py --cache-test 10000000
 
 For each size: generate the exports if they are missing (``bench/generate.py``), check that
 every contender computes the same numbers as kpi (every value and previous value of the 30
@@ -12,6 +14,9 @@ so drift hits every contender alike; each run waits until the CPUs are idle), an
 median and minimum wall time, CPU time, and peak RSS of the process (``os.wait4``).
 ``--variants`` also times kpi's plan with one engine change at a time (``bench/variants.py``)
 and where the time goes. ``--memory ROWS`` runs the memory test on an ads-only export.
+``--cache-test ROWS`` times the report without kpi's Parquet cache, filling it, and hitting
+it. ``--all`` runs all of it at the sizes of RESULTS.md: sizes 1 M and 10 M, the engine
+experiments, start-up, memory (80 M), cache (10 M), in that order.
 
 Results go to ``bench/RESULTS.md`` between ``<!-- BEGIN … -->`` markers; the text after
 ``<!-- END results -->`` (the analysis) is kept as is.
@@ -20,12 +25,14 @@ Results go to ``bench/RESULTS.md`` between ``<!-- BEGIN … -->`` markers; the t
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
 import platform
 import re
 import shlex
+import shutil
 import signal
 import statistics
 import subprocess
@@ -33,6 +40,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,6 +73,8 @@ class Contender:
     rss: list[float] = field(default_factory=list)  # MB
     cpu: list[float] = field(default_factory=list)  # user + system seconds
     stderr: list[str] = field(default_factory=list)
+    #: Called before every run (warm-up and repeats included), outside the timing.
+    before: Callable[[], None] | None = None
 
     @property
     def command(self) -> str:
@@ -212,14 +222,18 @@ def run_once(argv: list[str], stdout: str = os.devnull) -> Run:
 def measure(group: list[Contender], runs: int, warmup: int = 1) -> None:
     """Round-robin runs; a run during which other processes used more than
     QUIET["threshold"] of the machine is repeated (up to QUIET["retries"] times, the least
-    disturbed one kept)."""
+    disturbed one kept). A contender's ``before`` runs before each of its runs, untimed."""
     for round_ in range(warmup + runs):
         for c in group:
             if round_ < warmup:
+                if c.before:
+                    c.before()
                 run_once(c.argv)
                 continue
             best = None
             for _ in range(1 + QUIET["retries"]):
+                if c.before:
+                    c.before()
                 r = run_once(c.argv)
                 if best is None or r.others < best.others:
                     best = r
@@ -649,6 +663,7 @@ def write_results(blocks: dict[str, str]) -> None:
         "commands": "## Commands",
         "startup": "## Start-up",
         "memory": "## Memory on a 5 GB export",
+        "cache": "## Report cache: `kpi report … --cache DIR`",
     }
     if sizes:
         titles[sizes[0]] = f"## Report: `kpi report {REPORT}`"
@@ -659,7 +674,7 @@ def write_results(blocks: dict[str, str]) -> None:
         "Written by `python bench/run.py` (see bench/README.md): the sections between the "
         "markers are regenerated; the notes after `END results` are kept.\n",
     ]
-    for key in ["machine", "commands", *sizes, "startup", "memory", *variants]:
+    for key in ["machine", "commands", *sizes, "startup", "memory", "cache", *variants]:
         if key not in found:
             continue
         if key in titles:
@@ -710,8 +725,223 @@ def memory_test(rows: int, runs: int, limit_mb: float) -> str:
     return "\n".join(out)
 
 
+# --- the cache test --------------------------------------------------------------------------
+
+
+def _entries(folder: Path) -> dict[str, int]:
+    """The cache entries in ``folder`` (name: bytes); hidden temporary files left out."""
+    if not folder.is_dir():
+        return {}
+    return {p.name: p.stat().st_size for p in folder.iterdir() if not p.name.startswith(".")}
+
+
+def _empty(folder: Path) -> None:
+    """An empty cache folder (what ``kpi cache clear --cache DIR`` leaves, and strays too)."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+
+
+def cache_test(rows: int, runs: int) -> tuple[str, dict]:
+    """The report without cache (a), filling an empty cache (b), hitting a filled one (c),
+    and one hit after an input's modification time changed (d). Exits 1 when a cached
+    report's JSONL differs from the uncached one, byte for byte."""
+    data = generate.generate(rows)
+    print(f"cache test on {data}", flush=True)
+    plain = kpi_report(data, "kpi_config.yaml")
+    fill_dir, hit_dir = data / "cache-fill", data / "cache"  # bench/data/ is git-ignored
+    touched = data / "ads.csv"
+
+    # Identity first: an uncached report, a fill and a hit of the cache that (c) then uses.
+    tmp = data / "check"
+    tmp.mkdir(exist_ok=True)
+    _empty(hit_dir)
+    outs: dict[str, Path] = {}
+    filled: dict[str, int] = {}
+    for name, argv in [
+        ("uncached", plain),
+        ("fill", [*plain, "--cache", str(hit_dir)]),
+        ("hit", [*plain, "--cache", str(hit_dir)]),
+    ]:
+        outs[name] = tmp / f"kpi-{name}.jsonl"
+        run_once(argv, str(outs[name]))  # exits if kpi fails
+        if name == "fill":
+            filled = _entries(hit_dir)
+    if not filled:
+        raise SystemExit(f"CACHE CHECK FAILED: `--cache {hit_dir}` wrote no cache entry")
+    if _entries(hit_dir) != filled:
+        raise SystemExit(
+            f"CACHE CHECK FAILED: the second `--cache {hit_dir}` run wrote new entries "
+            f"(not a hit): {sorted(set(_entries(hit_dir)) - set(filled))}"
+        )
+    reference = outs["uncached"].read_bytes()
+    for name in ("fill", "hit"):
+        if outs[name].read_bytes() != reference:
+            raise SystemExit(
+                f"CACHE CHECK FAILED: the JSONL of the cache {name} differs from the uncached "
+                f"report's: diff {outs['uncached']} {outs[name]}"
+            )
+    print(f"  check: fill and hit JSONL byte-identical to the uncached ({len(reference):,} B)")
+
+    argv_fill = [*plain, "--cache", str(fill_dir)]
+    argv_hit = [*plain, "--cache", str(hit_dir)]
+    group = [
+        Contender("kpi report, no cache", plain, "(a)"),
+        Contender(
+            "kpi report --cache, empty (fill)", argv_fill, "(b)", before=lambda: _empty(fill_dir)
+        ),
+        Contender("kpi report --cache, filled (hit)", argv_hit, "(c)"),
+    ]
+    measure(group, runs)
+    if not _entries(fill_dir):
+        raise SystemExit(f"CACHE CHECK FAILED: the fill runs left no entry in {fill_dir}")
+
+    # (d): a new modification time for ads.csv (a new one before each run, repeats
+    # included, so every run finds its entry stale); the original is put back afterwards.
+    st = touched.stat()
+    bump = itertools.count(1)
+
+    def touch() -> None:
+        os.utime(touched, ns=(st.st_atime_ns, st.st_mtime_ns + next(bump) * 1_000_000_000))
+
+    stale = Contender(f"kpi report --cache, after os.utime({touched.name})", argv_hit, "(d)")
+    stale.before = touch
+    entries_before = _entries(hit_dir)
+    try:
+        measure([stale], 1, warmup=0)
+    finally:
+        os.utime(touched, ns=(st.st_atime_ns, st.st_mtime_ns))
+    new_entries = sorted(set(_entries(hit_dir)) - set(entries_before))
+    group.append(stale)
+
+    a, b, c, d = group
+    speedup = median(a) / median(c)
+    invalidated = bool(new_entries)
+    if not invalidated:
+        print(f"WARNING: the run after os.utime({touched}) wrote no new cache entry", flush=True)
+    ads_mb = touched.stat().st_size / 1e6
+    leads_mb = (data / "leads.csv").stat().st_size / 1e6
+    cache_mb = sum(filled.values()) / 1e6
+    out = [
+        f"{rows:,} ads rows + {rows // 5:,} leads ({ads_mb:,.0f} MB + {leads_mb:,.0f} MB of "
+        f"CSV), the report of the contenders (`kpi report -c bench/data/{rows}/kpi_config.yaml "
+        f"{REPORT} -f jsonl`, 30 KPIs) without and with kpi's Parquet cache of parsed sources "
+        "(`--cache DIR`), each run a fresh process. (a), (b), (c): median of "
+        f"{len(a.times)} runs after one warm-up, round-robin; (b)'s cache folder is emptied "
+        "before every run (untimed), so each one parses the CSVs and writes the cache; (c) "
+        "reads the cache a first run filled; (d): one run of (c)'s command after `os.utime` "
+        f"gave `{touched.name}` a new modification time (its entry is stale: kpi must parse "
+        f"it again; `leads.csv`'s entry is still hit). Cache: {len(filled)} entries, "
+        f"{cache_mb:,.0f} MB." + _busy_note(),
+        "",
+        "| contender | median s | CPU s | peak RSS MB | ratio to (a) |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for x in group:
+        out.append(
+            f"| {x.name} {x.note} | {median(x):.2f} | {statistics.median(x.cpu):.2f} | "
+            f"{max(x.rss):,.0f} | {median(x) / median(a):.2f}x |"
+        )
+    verdict = "pass" if speedup >= 5 else "**FAIL**"
+    stale_verdict = "pass" if invalidated else "**FAIL**"
+    out += [
+        "",
+        "Goal: repeated report with a filled cache at least 5x faster than without: measured "
+        f"{speedup:.1f}x: {verdict}.",
+        "",
+        f"Invalidation: after the touch of `{touched.name}`, (d) wrote "
+        f"{len(new_entries)} new cache entr{'y' if len(new_entries) == 1 else 'ies'} and took "
+        f"{median(d) / median(b):.2f}x the fill (b): {stale_verdict}.",
+        "",
+        "Checked before timing: the JSONL of a fill and of a hit are byte-identical to the "
+        f"uncached report's ({len(reference):,} bytes).",
+        "",
+        "```sh",
+        f"{a.command}   # (a)",
+        f"rm -rf {_rel(str(fill_dir))} && mkdir {_rel(str(fill_dir))}   # before every run "
+        "of (b), untimed (as `kpi cache clear --cache DIR`)",
+        f"{b.command}   # (b)",
+        f"{c.command}   # (c), after a first run filled the cache",
+        f"touch {_rel(str(touched))}   # before (d): run.py sets a new mtime with os.utime "
+        "(and puts the original back afterwards)",
+        f"{d.command}   # (d)",
+        "```",
+    ]
+    raw = {x.name: {"argv": x.argv, "s": x.times, "rss_mb": x.rss, "cpu_s": x.cpu} for x in group}
+    return "\n".join(out), raw
+
+
+# --- one command for all of RESULTS.md -------------------------------------------------------
+
+#: What ``--all`` runs (ads rows), scaled by the hidden ``--scale`` for a quick dry run.
+ALL = {"rows": [1_000_000, 10_000_000], "memory": 80_000_000, "cache": 10_000_000}
+
+#: Rough seconds of one round of each part (every contender once, plus the ~0.35 s each run
+#: spends checking for idle CPUs and starting), as (fixed, per million ads rows), fitted to
+#: the figures of RESULTS.md on a 2-core machine. Only for the estimate printed at the start.
+ROUND_S = {
+    "size": (4.5, 1.85),
+    "check": (3.5, 1.4),
+    "variants": (10.0, 2.2),
+    "startup": (1.0, 0.0),
+    "memory": (4.5, 0.87),
+    "cache": (3.0, 0.65),
+    "generate": (0.5, 0.5),  # writing ads.csv + leads.csv when missing
+}
+
+
+def estimate(args: argparse.Namespace) -> str:
+    """A rough duration of the run asked for, on a quiet 2-core machine."""
+
+    def cost(part: str, rows: int, rounds: int = 1) -> float:
+        fixed, per_mrow = ROUND_S[part]
+        return rounds * (fixed + per_mrow * rows / 1e6)
+
+    rounds = args.runs + 1
+    parts: dict[str, float] = {}
+    if args.rows:
+        check = 0 if args.no_check else 1
+        parts["sizes"] = sum(cost("size", r, rounds) + check * cost("check", r) for r in args.rows)
+    if args.variants:
+        parts["engine experiments"] = sum(cost("variants", r, rounds) for r in args.rows)
+    if args.rows:
+        parts["start-up"] = cost("startup", 0, max(args.runs, 10) + 1)
+    if args.memory:
+        parts["memory"] = cost("memory", args.memory, args.memory_runs)
+    if args.cache_test:
+        parts["cache"] = cost("cache", args.cache_test, rounds + 1)  # + the identity check
+    missing = {r for r in [*args.rows, args.cache_test] if r}
+    missing = {r for r in missing if not (generate.data_dir(r) / "leads.csv").exists()}
+    gen = sum(cost("generate", r) for r in missing)
+    if args.memory and not (generate.data_dir(args.memory) / "ads.csv").exists():
+        gen += 0.85 * cost("generate", args.memory)  # ads.csv only
+    if gen:
+        parts["generating missing data"] = gen
+    total = sum(parts.values())
+    detail = ", ".join(f"{k} {v / 60:.1f}" for k, v in parts.items())
+    return (
+        f"estimated duration: ~{total / 60:.{0 if total >= 600 else 1}f} min on a quiet "
+        f"2-core machine ({detail} min); "
+        f"each run waits up to {QUIET['wait']:.0f} s (--quiet-wait) while other processes "
+        "keep the CPUs busy, so a busy machine takes longer"
+    )
+
+
+def _save_raw(data: Path, raw: dict, merge: bool = False) -> None:
+    path = data / "timings.json"
+    if merge and path.exists():
+        raw = json.loads(path.read_text()) | raw
+    path.write_text(json.dumps(raw, indent=1))
+
+
 def main(argv: list[str] | None = None) -> int:
+    global RESULTS
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "--all",
+        action="store_true",
+        help="every section of RESULTS.md: --rows 1000000 10000000 --variants, start-up, "
+        "--memory 80000000, --cache-test 10000000 (about 25-35 min on 2 cores)",
+    )
     ap.add_argument("--rows", type=int, nargs="*", default=[], help="ads rows, e.g. 1000000")
     ap.add_argument("--runs", type=int, default=5, help="timed runs per contender (default 5)")
     ap.add_argument("--variants", action="store_true", help="also time the engine experiments")
@@ -720,6 +950,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--memory-limit", type=float, default=12000, help="kill a process past this RSS (MB)"
     )
+    ap.add_argument(
+        "--cache-test",
+        type=int,
+        metavar="ROWS",
+        help="time the report without, filling and hitting kpi's --cache on ROWS ads rows",
+    )
     ap.add_argument("--no-check", action="store_true", help="skip the agreement check")
     ap.add_argument(
         "--kpi-src",
@@ -727,10 +963,36 @@ def main(argv: list[str] | None = None) -> int:
         help="kpicli to measure: installed (default), head (a `git archive` of HEAD), or a path",
     )
     ap.add_argument("--quiet-wait", type=float, default=120, help="max s to wait for idle CPUs")
+    # A dry run of --all at a fraction of its sizes (0.01: 10k/100k rows, 800k for memory),
+    # written to bench/data/RESULTS-scaled.md, never to RESULTS.md.
+    ap.add_argument("--scale", type=float, default=1.0, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    if not args.rows and not args.memory:
-        ap.error("give --rows and/or --memory")
+    if args.all:
+        if args.rows or args.variants or args.memory or args.cache_test:
+            ap.error("--all runs every part: no --rows, --variants, --memory or --cache-test")
+        rows, memory, cache = (
+            [max(1000, round(r * args.scale)) for r in rs]
+            for rs in (ALL["rows"], [ALL["memory"]], [ALL["cache"]])
+        )
+        args.rows, args.variants, args.memory, args.cache_test = rows, True, *memory, *cache
+    elif args.scale != 1.0:
+        ap.error("--scale goes with --all")
+    if not args.rows and not args.memory and not args.cache_test:
+        ap.error("give --all, or --rows, --memory and/or --cache-test")
+    if args.variants and not args.rows:
+        ap.error("--variants times the engine experiments at each --rows size")
     QUIET["wait"] = args.quiet_wait
+    if args.scale != 1.0 and min(args.rows) < 1_000_000 and not args.no_check:
+        # Below ~1 M rows some channel-months have no deal: kpi's SUM(deal_amount) is null
+        # there (SQL), the hand-written Polars query's sum 0, so the check would stop the run.
+        print("--scale: agreement check skipped (it needs >= 1,000,000 rows)", flush=True)
+        args.no_check = True
+    if args.scale != 1.0:
+        RESULTS = generate.DATA / "RESULTS-scaled.md"
+        generate.DATA.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(HERE / "RESULTS.md", RESULTS)
+    print(estimate(args), flush=True)
+    t0 = time.monotonic()
 
     blocks: dict[str, str] = {}
     what = kpi_source(args.kpi_src)
@@ -748,27 +1010,40 @@ def main(argv: list[str] | None = None) -> int:
         raw = {
             c.name: {"argv": c.argv, "s": c.times, "rss_mb": c.rss, "cpu_s": c.cpu} for c in group
         }
-        if args.variants:
+        _save_raw(data, raw)
+        write_results(blocks)  # after each part, so a long run leaves what it measured
+    if args.variants:
+        for rows in args.rows:
+            data = generate.data_dir(rows)
             QUIET["busy"].clear()
-            print("engine experiments", flush=True)
+            print(f"engine experiments, {rows:,} rows", flush=True)
             vgroup = variant_contenders(data)
             measure(vgroup, args.runs)
             blocks[f"variants-{rows}"] = measured + variants_block(rows, vgroup)
-            raw |= {c.name: {"s": c.times, "rss_mb": c.rss, "cpu_s": c.cpu} for c in vgroup}
-        (data / "timings.json").write_text(json.dumps(raw, indent=1))
-        write_results(blocks)  # after each size, so a long run leaves what it measured
+            raw = {c.name: {"s": c.times, "rss_mb": c.rss, "cpu_s": c.cpu} for c in vgroup}
+            _save_raw(data, raw, merge=True)
+            write_results(blocks)
     if args.rows:
         QUIET["busy"].clear()
         group = startup_contenders()
         print("start-up", flush=True)
         measure(group, max(args.runs, 10))
         blocks["startup"] = measured + startup_block(group)
+        write_results(blocks)
     if args.memory:
         QUIET["busy"].clear()
         memory = memory_test(args.memory, args.memory_runs, args.memory_limit)
         blocks["memory"] = measured + memory
+        write_results(blocks)
+    if args.cache_test:
+        QUIET["busy"].clear()
+        text, raw = cache_test(args.cache_test, args.runs)
+        blocks["cache"] = measured + text
+        (generate.data_dir(args.cache_test) / "cache-timings.json").write_text(
+            json.dumps(raw, indent=1)
+        )
     write_results(blocks)
-    print(f"wrote {RESULTS}")
+    print(f"wrote {RESULTS} in {(time.monotonic() - t0) / 60:.1f} min")
     return 0
 
 
