@@ -313,6 +313,12 @@ def report(
             limit=limit,
             cache=cache,
         )
+        if cache:  # the formulas' parse results are kept with the cache (kpicli.formula)
+            from pathlib import Path
+
+            from kpicli.formula import use_memo
+
+            use_memo(Path(cache).expanduser())
         cfg = load_config(config)
         result = run_report(cfg, request)
         if output:

@@ -3,16 +3,26 @@
 Formulas are never ``eval``-ed: sqlglot parses them to find the columns (or KPI names)
 they use and to attach a KPI's ``filter`` to each of its aggregates; Polars' own SQL
 expression parser (``pl.sql_expr``) turns the text into an expression.
+
+Every function here is a pure function of its text arguments. With the Parquet cache
+(``--cache DIR``), :func:`use_memo` keeps their results in ``DIR/kpi-formulas.json``, so a
+repeated report neither imports sqlglot nor parses a formula (about 0.1 s of a cache hit).
 """
 
 from __future__ import annotations
 
+import atexit
+import json
+import os
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import sqlglot
-from sqlglot import exp
-from sqlglot.errors import ParseError
+if TYPE_CHECKING:
+    from sqlglot import exp
 
 
 class FormulaError(ValueError):
@@ -28,8 +38,79 @@ class Formula:
     aggregates: int  # number of aggregate calls (SUM, COUNT, ...)
 
 
+# ---------------------------------------------------------------------------- memo
+
+MEMO_FILE = "kpi-formulas.json"
+_MEMO: dict[str, Any] = {"entries": None, "file": None, "new": False}
+
+
+def _memo_version() -> str:
+    from importlib.metadata import version
+
+    from kpicli import __version__
+
+    return f"kpi {__version__}, sqlglot {version('sqlglot')}"
+
+
+def use_memo(folder: Path) -> None:
+    """Remember the results of this module's functions in ``folder/kpi-formulas.json`` (read
+    now, written back atomically at exit when something was added). A file written by
+    another version of kpi or sqlglot, or unreadable, is ignored."""
+    path = folder / MEMO_FILE
+    if _MEMO["file"] == path:
+        return
+    entries: dict[str, Any] = {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("version") == _memo_version() and isinstance(data.get("entries"), dict):
+            entries = data["entries"]
+    except (OSError, ValueError, AttributeError):
+        pass
+    if _MEMO["file"] is None:
+        atexit.register(save_memo)
+    _MEMO.update(entries=entries, file=path, new=False)
+
+
+def save_memo() -> None:
+    """Write the memo back when it gained entries (at most 20,000 kept)."""
+    path, entries = _MEMO["file"], _MEMO["entries"]
+    if path is None or entries is None or not _MEMO["new"]:
+        return
+    if len(entries) > 20_000:
+        entries = dict(list(entries.items())[-20_000:])
+    blob = json.dumps({"version": _memo_version(), "entries": entries}, sort_keys=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(blob)
+        os.replace(tmp, path)
+    except OSError:  # a memo is only a shortcut: the next run parses again
+        return
+    _MEMO["new"] = False
+
+
+def _memoized(compute: Callable[..., Any], *args: Any) -> Any:
+    """``compute(*args)``, from the memo when it is on (JSON-able arguments and result)."""
+    entries = _MEMO["entries"]
+    if entries is None:
+        return compute(*args)
+    key = json.dumps([compute.__name__, *args], default=sorted)
+    if key not in entries:
+        entries[key] = compute(*args)
+        _MEMO["new"] = True
+    return entries[key]
+
+
+# ---------------------------------------------------------------------------- parsing
+
+
 @lru_cache(maxsize=1024)
 def _parse(text: str) -> exp.Expression:
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.errors import ParseError
+
     try:
         tree = sqlglot.parse_one(text)
     except ParseError as err:
@@ -47,17 +128,28 @@ def parse(text: str) -> Formula:
     """Parse a formula or predicate; raise FormulaError when it is not a SQL expression."""
     if not isinstance(text, str) or not text.strip():
         raise FormulaError("the expression is empty")
+    names, aggregates = _memoized(_names_and_aggregates, text)
+    return Formula(text=text, names=tuple(names), aggregates=aggregates)
+
+
+def _names_and_aggregates(text: str) -> tuple[list[str], int]:
+    from sqlglot import exp
+
     tree = _parse(text)
     names: list[str] = []
     for col in tree.find_all(exp.Column):
         if col.name and col.name not in names:
             names.append(col.name)
     aggregates = sum(1 for _ in tree.find_all(exp.AggFunc))
-    return Formula(text=text, names=tuple(names), aggregates=aggregates)
+    return names, aggregates
 
 
 def to_polars(text: str) -> str:
     """The SQL text Polars gets: identifiers quoted, so a column named `user` is a column."""
+    return _memoized(_to_polars, text)
+
+
+def _to_polars(text: str) -> str:
     return _parse(text).sql(identify=True)
 
 
@@ -69,6 +161,12 @@ def with_filter(text: str, predicate: str | None) -> str:
     """
     if not predicate:
         return to_polars(text)
+    return _memoized(_with_filter, text, predicate)
+
+
+def _with_filter(text: str, predicate: str) -> str:
+    from sqlglot import exp
+
     tree = _parse(text).copy()
     pred = _parse(predicate)
 
@@ -101,6 +199,12 @@ def exact_sums(text: str, float_columns: set[str] | frozenset[str]) -> str:
     more go to the remainder whole. The sum is cast back to DOUBLE, so formula arithmetic
     (and division by zero, which becomes null) stays in floating point.
     """
+    return _memoized(_exact_sums, text, sorted(float_columns))
+
+
+def _exact_sums(text: str, float_columns: list[str]) -> str:
+    from sqlglot import exp
+
     tree = _parse(text).copy()
     targets = [
         node
@@ -138,15 +242,25 @@ def exact_sums(text: str, float_columns: set[str] | frozenset[str]) -> str:
 
 def summed_columns(text: str) -> set[str]:
     """Columns used inside a SUM or AVG of ``text`` (where integer overflow can happen)."""
-    return {
+    return set(_memoized(_summed_columns, text))
+
+
+def _summed_columns(text: str) -> list[str]:
+    from sqlglot import exp
+
+    found = {
         c.name
         for node in _parse(text).find_all(exp.Sum, exp.Avg)
         for c in node.find_all(exp.Column)
     }
+    return sorted(found)
 
 
-#: How partial aggregates of finer groups combine into a coarser group's (for totals).
-ROLLUP = {exp.Sum: "SUM", exp.Count: "SUM", exp.Min: "MIN", exp.Max: "MAX"}
+def _rollup() -> dict[type, str]:
+    """How partial aggregates of finer groups combine into a coarser group's (for totals)."""
+    from sqlglot import exp
+
+    return {exp.Sum: "SUM", exp.Count: "SUM", exp.Min: "MIN", exp.Max: "MAX"}
 
 
 def decompose(text: str, partials: dict[str, str]) -> str | None:
@@ -160,6 +274,17 @@ def decompose(text: str, partials: dict[str, str]) -> str | None:
     A coarser group's partial is the ROLLUP of the finer groups' (SUM of SUMs and COUNTs,
     MIN of MINs, MAX of MAXes), so totals come from the rows' partials, not from the data.
     """
+    scalar, after = _memoized(_decompose, text, list(partials.items()))
+    partials.update(dict(after))
+    return scalar
+
+
+def _decompose(text: str, before: list[tuple[str, str]]) -> tuple[str | None, list]:
+    """:func:`decompose` as a function of its arguments: (scalar, partials after)."""
+    from sqlglot import exp
+
+    partials = dict(before)
+    rollup = _rollup()
     tree = _parse(text).copy()
     for avg in list(tree.find_all(exp.Avg)):
         arg = avg.this
@@ -187,8 +312,8 @@ def decompose(text: str, partials: dict[str, str]) -> str | None:
             continue
         outer.append((node, top))
     for node, _ in outer:
-        if type(node) not in ROLLUP or (isinstance(node, exp.Count) and node.find(exp.Distinct)):
-            return None
+        if type(node) not in rollup or (isinstance(node, exp.Count) and node.find(exp.Distinct)):
+            return None, before
     for _, top in outer:
         sql = top.sql(identify=True)
         name = partials.setdefault(sql, f"__p{len(partials)}")
@@ -197,17 +322,25 @@ def decompose(text: str, partials: dict[str, str]) -> str | None:
             tree = column
         else:
             top.replace(column)
-    return tree.sql(identify=True)
+    return tree.sql(identify=True), list(partials.items())
 
 
 def rollup_kind(partial_sql: str) -> str:
     """SUM, MIN or MAX: how a partial combines over groups."""
+    return _memoized(_rollup_kind, partial_sql)
+
+
+def _rollup_kind(partial_sql: str) -> str:
+    from sqlglot import exp
+
     node = _parse(partial_sql)
     agg = node.this if isinstance(node, exp.Filter) else node
-    return ROLLUP[type(agg)]
+    return _rollup()[type(agg)]
 
 
 def _inside_agg(node: exp.Expression) -> bool:
+    from sqlglot import exp
+
     parent = node.parent
     while parent is not None:
         if isinstance(parent, exp.AggFunc):

@@ -284,7 +284,10 @@ def build_plan(cfg: Config, request: Request, *, fast: bool = True) -> Plan:
     if cache_dir is None:
         sources = {s: scan_source(cfg, s, typed_dates=fast) for s in used}
     else:
+        from kpicli.formula import use_memo
         from kpicli.sources.cache import cached_source
+
+        use_memo(cache_dir)
 
         sources = {s: cached_source(cfg, s, cache_dir, typed_dates=fast) for s in used}
     plan = Plan(cfg, request, as_of, period, comparison, grain, dims, selected, derived, sources)

@@ -234,3 +234,79 @@ def test_notices_are_given_again_on_a_hit(setup) -> None:
     finally:
         notices.set_handler(previous)
     assert first and said == first
+
+
+# --- the formulas' memo (kpi-formulas.json) ---------------------------------------------------
+
+HIT = """
+import sys
+from datetime import date
+from kpicli.formula import use_memo
+from kpicli import Request, load_config, run_report
+cache = sys.argv[2]
+use_memo(__import__("pathlib").Path(cache))
+r = run_report(load_config(sys.argv[1]), Request(as_of=date(2026, 12, 31), by=("channel",),
+               cache=cache))
+print(sorted(zip(r.rows["kpi"], r.rows["channel"], r.rows["value"])), "sqlglot" in sys.modules)
+"""
+
+
+def test_a_repeated_report_parses_no_formula(setup) -> None:
+    """The first run parses the formulas (sqlglot) and keeps the results with the cache; the
+    next one computes the same report without importing sqlglot at all."""
+    import subprocess
+    import sys
+
+    from kpicli.formula import MEMO_FILE
+
+    cfg, cache = setup
+    cfg.write_text(cfg.read_text() + "  share: {formula: spend / n}\n")
+    run = [sys.executable, "-c", HIT, str(cfg), str(cache)]
+    first = subprocess.run(run, capture_output=True, text=True, check=True).stdout.split()
+    assert first[-1] == "True" and (cache / MEMO_FILE).is_file()
+    again = subprocess.run(run, capture_output=True, text=True, check=True).stdout.split()
+    assert again[-1] == "False"
+    assert again[:-1] == first[:-1]
+    # a memo from another version (or garbage) is ignored, and rewritten
+    (cache / MEMO_FILE).write_text('{"version": "kpi 0.0.0", "entries": {"x": 1}}')
+    other = subprocess.run(run, capture_output=True, text=True, check=True).stdout.split()
+    assert other == first
+    (cache / MEMO_FILE).write_text("{not json")
+    assert subprocess.run(run, capture_output=True, text=True, check=True).stdout.split() == first
+    assert subprocess.run(run, capture_output=True, text=True, check=True).stdout.split() == again
+
+
+def test_memoized_results_equal_computed_ones(tmp_path: Path) -> None:
+    from kpicli import formula
+
+    texts = [
+        ("SUM(spend) / COUNT(*)", "channel = 'x'"),
+        ("AVG(spend) FILTER (WHERE n > 1)", None),
+        ("MAX(spend) - MIN(spend)", "spend > 0"),
+    ]
+
+    def everything() -> list:
+        out = []
+        for text, pred in texts:
+            partials: dict[str, str] = {}
+            full = formula.with_filter(text, pred)
+            exact = formula.exact_sums(full, {"spend"})
+            out += [formula.parse(text), full, exact, formula.summed_columns(text)]
+            out += [formula.decompose(exact, partials), dict(partials)]
+            out += [formula.rollup_kind(p) for p in partials]
+        return out
+
+    saved = dict(formula._MEMO)
+    try:
+        formula._MEMO.update(entries=None, file=None, new=False)
+        plain = everything()
+        formula.use_memo(tmp_path)
+        assert everything() == plain  # computed, remembered
+        formula.save_memo()
+        formula._MEMO.update(file=None)
+        formula.use_memo(tmp_path)  # read back from the file
+        assert formula._MEMO["entries"]
+        assert everything() == plain
+        assert not formula._MEMO["new"]  # every result came from the memo
+    finally:
+        formula._MEMO.update(saved)

@@ -66,10 +66,23 @@ def records(result: Result, frame: pl.DataFrame | None, *, dims: bool = True) ->
     if frame is None:
         return []
     cols = columns(result) if dims else [*KEY_COLUMNS, *VALUE_COLUMNS]
+    have = [c for c in cols if c in frame.columns]
+    missing = {c: None for c in cols if c not in frame.columns}
+    units = [c in UNIT_COLUMNS for c in have]
+    integer = {k: kpi_info(result, k).unit == "integer" for k in frame["kpi"].unique()}
     out = []
-    for row in frame.to_dicts():
-        integer = kpi_info(result, row["kpi"]).unit == "integer"
-        out.append({c: plain(row.get(c), integer=integer and c in UNIT_COLUMNS) for c in cols})
+    # one tuple per row, and the common cells (text, None, finite floats) without a call
+    for row in frame.select(have).iter_rows():
+        record = dict(missing) if missing else {}
+        as_int = integer[row[0]]
+        for c, unit, v in zip(have, units, row, strict=True):
+            if v is None or type(v) is str:
+                record[c] = v
+            elif type(v) is float and v - v == 0 and not (as_int and unit):
+                record[c] = v  # finite (inf - inf and nan - nan are nan)
+            else:
+                record[c] = plain(v, integer=as_int and unit)
+        out.append({c: record[c] for c in cols} if missing else record)
     return out
 
 

@@ -210,13 +210,17 @@ def _write(
 
 
 def clear(cache_dir: Path) -> int:
-    """Remove every cache entry (and stray temporary files); the number removed."""
+    """Remove every cache entry, the formulas' memo (``kpi-formulas.json``, see
+    :func:`kpicli.formula.use_memo`) and stray temporary files; the number removed."""
     if not cache_dir.is_dir():
         return 0
+    from kpicli.formula import MEMO_FILE
+
     removed = 0
     for p in cache_dir.iterdir():
-        is_entry = p.name.startswith(PREFIXES) and p.name.endswith(SUFFIX)
-        is_tmp = p.name.startswith(tuple(f".{x}" for x in PREFIXES)) and p.name.endswith(".tmp")
+        is_entry = (p.name.startswith(PREFIXES) and p.name.endswith(SUFFIX)) or p.name == MEMO_FILE
+        temps = (*(f".{x}" for x in PREFIXES), f".{MEMO_FILE}.")
+        is_tmp = p.name.startswith(temps) and p.name.endswith(".tmp")
         if p.is_file() and (is_entry or is_tmp):
             p.unlink()
             removed += 1
