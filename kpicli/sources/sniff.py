@@ -255,10 +255,14 @@ def _header_index(recs: list, skip: int | None) -> tuple[int, int, float]:
         followed = nxt is None or len(recs[nxt][1]) == width
         if _comment(cells) and not followed:
             continue
-        candidates.append((i, followed and _header_like(cells)))
+        candidates.append((i, followed))
     if not candidates:
         return -1, 0, 0.0
-    header = next((i for i, good in candidates if good), candidates[0][0])
+    # the first candidate that looks like a header (checked lazily: a data row rarely does)
+    header = next(
+        (i for i, followed in candidates if followed and _header_like(recs[i][1])),
+        candidates[0][0],
+    )
     above = [i for i in usable if i < header]
     if above and 2 <= len(recs[above[-1]][1]) < width and _header_like(recs[above[-1]][1]):
         # data rows ending with a delimiter the header lacks (`1,2,` under `a,b`): the
