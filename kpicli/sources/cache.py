@@ -28,6 +28,7 @@ import json
 import os
 import tempfile
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -132,19 +133,7 @@ def cached_source(cfg: Config, name: str, cache_dir: Path, *, typed_dates: bool)
         fallback = careful if any(p.typed_dates for p in sf.parts) else None
         _write(sf.frame, path, meta, sf, fallback)
         frame = pl.scan_parquet(path)
-        return SourceFrame(
-            name,
-            files,
-            frame,
-            dict(frame.collect_schema()),
-            sf.date_columns,
-            sf.header,
-            parts=sf.parts,
-            preset=sf.preset,
-            origins=sf.origins,
-            kinds=sf.kinds,
-            date_formats=sf.date_formats,
-        )
+        return replace(sf, frame=frame, schema=dict(frame.collect_schema()))
     for message in meta.get("notices", []):
         notices.notice(message)
     frame = pl.scan_parquet(path)
