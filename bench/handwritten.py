@@ -1,6 +1,7 @@
 """The benchmark report written by hand: one Polars lazy query, DuckDB SQL, and pandas.
 
     python bench/handwritten.py polars bench/data/1000000 [--out result.csv]
+    python bench/handwritten.py polars-exact bench/data/1000000   # kpi's exact sums
 
 Each computes what ``kpi report -c kpi_config.yaml --period 2026 --grain month --compare
 previous --by channel --as-of 2026-11-30`` computes over ``ads.csv`` and ``leads.csv`` (see
@@ -9,7 +10,10 @@ and in total, each with its value in the previous month. It is written the way a
 engineer would write this one report: one pass over each file, months by truncating the date,
 the previous month by joining the aggregates on the month shifted by one (so each row is
 aggregated once), totals rolled up from the per-channel aggregates (every aggregate here is a
-sum, count or max), ratios null when not finite, float sums in floating point.
+sum, count or max), ratios null when not finite, a sum over no values null (as SQL's SUM),
+float sums in floating point. ``polars-exact`` is the same Polars query with the sums kpi
+computes: each float sum as a ``DECIMAL(38, 10)`` part plus a float remainder (exact, so the
+same in any order of addition), integer sums as Int128 (Int64 sums wrap around silently).
 
 The result is a small CSV (``month, channel, is_total``, then each KPI and ``<kpi>_prev``),
 written to ``--out`` (default ``/dev/null``); ``bench/run.py`` compares it with kpi's JSON.
@@ -62,11 +66,37 @@ COLUMNS = ["month", "channel", "is_total", *KPIS, *(f"{k}_prev" for k in KPIS)]
 # --- Polars: one lazy query, one collect ----------------------------------------------------
 
 
-def run_polars(data: Path, out: str) -> None:
+def run_polars(data: Path, out: str, exact: bool = False) -> None:
+    """``exact``: every sum as kpi computes it (``run_polars_exact``); else Polars' own."""
     import polars as pl
 
     def month(col: str) -> pl.Expr:
         return pl.col(col).dt.truncate("1mo").alias("month")
+
+    # A float sum is one partial sum (a column), or two when exact: the totals add up each
+    # over the channels, and the KPI is their sum, for the rows and the totals alike.
+    partials: dict[str, list[str]] = {}  # float sum -> its partial columns
+    nullable: set[str] = set()  # columns null over no values (SQL's SUM), totals too
+
+    def fsum(name: str, x: pl.Expr, sql_null: bool = False) -> list[pl.Expr]:
+        """A float sum: Polars' own, or (exact) kpi's: the value rounded to 10 decimals
+        summed as DECIMAL(38, 10) (exact, so in any order) plus the float remainder.
+        ``sql_null``: null when ``x`` has no value (Polars' sum is 0 there)."""
+        if exact:
+            coarse = pl.when(x.abs() < 1e18).then(x).cast(pl.Decimal(38, 10))
+            rest = x - coarse.cast(pl.Float64).fill_null(0)
+            parts = {f"{name}__dec": coarse.sum(), f"{name}__rem": rest.sum()}
+        else:
+            parts = {name: x.sum()}
+        if sql_null:
+            parts = {k: pl.when(x.count() > 0).then(v) for k, v in parts.items()}
+            nullable.update(parts)
+        partials[name] = list(parts)
+        return [v.alias(k) for k, v in parts.items()]
+
+    def isum(x: pl.Expr) -> pl.Expr:
+        """An integer sum: Int64 (wraps around silently on overflow), or (exact) Int128."""
+        return (x.cast(pl.Int128) if exact else x).sum()
 
     brand = pl.col("campaign").str.starts_with("brand")
     ads = (
@@ -74,14 +104,14 @@ def run_polars(data: Path, out: str) -> None:
         .filter(pl.col("date").is_between(LO, HI))
         .group_by(month("date"), "channel")
         .agg(
-            spend=pl.col("spend").sum(),
-            impressions=pl.col("impressions").sum(),
-            clicks=pl.col("clicks").sum(),
-            conversions=pl.col("conversions").sum(),
-            revenue=pl.col("revenue").sum(),
+            *fsum("spend", pl.col("spend")),
+            *fsum("revenue", pl.col("revenue")),
+            *fsum("brand_spend", pl.when(brand).then(pl.col("spend"))),
+            impressions=isum(pl.col("impressions")),
+            clicks=isum(pl.col("clicks")),
+            conversions=isum(pl.col("conversions")),
             ad_rows=pl.len(),
-            brand_spend=pl.when(brand).then(pl.col("spend")).sum(),
-            brand_clicks=pl.when(brand).then(pl.col("clicks")).sum(),
+            brand_clicks=isum(pl.when(brand).then(pl.col("clicks"))),
         )
     )
     leads = (
@@ -89,24 +119,33 @@ def run_polars(data: Path, out: str) -> None:
         .filter(pl.col("created_at").is_between(LO, HI))
         .group_by(month("created_at"), "channel")
         .agg(
+            # a channel-month without any deal (small exports): null, as kpi's SUM
+            *fsum("deal_amount", pl.col("deal_amount"), sql_null=True),
             leads=pl.len(),
             leads_with_mql=pl.col("mql_at").count(),
             leads_with_sql=pl.col("sql_at").count(),
             customers=pl.col("customer_at").count(),
-            deal_amount=pl.col("deal_amount").sum(),
             max_deal=pl.col("deal_amount").max(),
             trial_leads=(pl.col("offer") == "free_trial").sum(),
         )
     )
+    summed = [c for name in ADS_SUMS + LEADS_SUMS for c in partials.get(name, [name])]
+
+    def rollup(c: str) -> pl.Expr:
+        s = pl.col(c).sum()
+        return pl.when(pl.col(c).count() > 0).then(s).alias(c) if c in nullable else s
+
     # used twice (rows, and totals rolled up from them): Polars' CSE does not find it alone
     base = ads.join(leads, on=["month", "channel"], how="full", coalesce=True).cache()
-    totals = base.group_by("month").agg(
-        pl.col(*ADS_SUMS, *LEADS_SUMS).sum(), pl.col(*LEADS_MAX).max()
-    )
+    totals = base.group_by("month").agg(*map(rollup, summed), pl.col(*LEADS_MAX).max())
     both = pl.concat(
         [base.with_columns(is_total=pl.lit(False)), totals.with_columns(is_total=pl.lit(True))],
         how="diagonal_relaxed",
     )
+    if exact:  # each float sum of the rows and the totals: DECIMAL part + remainder
+        both = both.with_columns(
+            (pl.col(f"{n}__dec").cast(pl.Float64) + pl.col(f"{n}__rem")).alias(n) for n in partials
+        ).drop(c for parts in partials.values() for c in parts)
 
     def ratio(num: str, den: str) -> pl.Expr:
         n = pl.sql_expr(num).cast(pl.Float64)  # "spend*1000", "revenue-spend"
@@ -129,6 +168,13 @@ def run_polars(data: Path, out: str) -> None:
         .collect()
     )
     result.write_csv(out)
+
+
+def run_polars_exact(data: Path, out: str) -> None:
+    """The same query with kpi's exact sums: each float sum (spend, revenue, brand_spend,
+    deal_amount) as a DECIMAL(38, 10) part plus a float remainder, integer sums as Int128;
+    totals add up the parts separately (so they stay exact), then add them."""
+    run_polars(data, out, exact=True)
 
 
 def run_polars_scan(data: Path, out: str) -> None:
@@ -243,6 +289,8 @@ def run_pandas(data: Path, out: str) -> None:
         max_deal=("deal_amount", "max"),
         trial_leads=("trial", "sum"),
     )
+    # SQL's SUM over no values is null, pandas' 0: no deal at all (its MAX is NaN) -> NaN
+    b["deal_amount"] = b["deal_amount"].where(b["max_deal"].notna())
     base = a.join(b, how="outer").astype("float64")
     totals = base.groupby(level="month").agg(
         {**{c: lambda s: s.sum(min_count=1) for c in ADS_SUMS + LEADS_SUMS}, "max_deal": "max"}
@@ -276,6 +324,7 @@ def _write_rows(out: str, rows: list[tuple]) -> None:
 
 RUNNERS = {
     "polars": run_polars,
+    "polars-exact": run_polars_exact,
     "polars-scan": run_polars_scan,
     "duckdb": run_duckdb,
     "pandas": run_pandas,
