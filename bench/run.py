@@ -955,7 +955,7 @@ def main(argv: list[str] | None = None) -> int:
         "--all",
         action="store_true",
         help="every section of RESULTS.md: --rows 1000000 10000000 --variants, start-up, "
-        "--memory 80000000, --cache-test 10000000 (about 25-35 min on 2 cores)",
+        "--memory 80000000, --cache-test 10000000 (about 10 min on 2 cores)",
     )
     ap.add_argument("--rows", type=int, nargs="*", default=[], help="ads rows, e.g. 1000000")
     ap.add_argument("--runs", type=int, default=5, help="timed runs per contender (default 5)")

@@ -177,9 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     plan, (t_imp, t_cfg, t_plan) = _build(args.config, kpis)
     phases = {
         "import polars": T_IMPORT - T0,
-        "import kpicli (config, plan: pydantic, sqlglot, yaml)": t_imp,
-        "load config": t_cfg,
-        "build plan (schemas of the sources)": t_plan,
+        "import kpicli (config, plan: pydantic, yaml)": t_imp,
+        "load config (imports sqlglot, parses every formula)": t_cfg,
+        "build plan (sniffing, schemas, formulas rewritten)": t_plan,
     }
 
     t = time.perf_counter()
