@@ -34,9 +34,10 @@ kpis:
 def write_export(folder: Path, late_cells: list[str]) -> Path:
     """An export larger than the sniffer's sample, clean ISO dates, then ``late_cells``."""
     lines = ["day,channel,spend"]
-    i = 0
-    while sum(len(line) + 1 for line in lines) < 3 * SAMPLE_BYTES:
+    size = i = 0
+    while size < 3 * SAMPLE_BYTES:
         lines.append(f"2026-{1 + i % 12:02d}-{1 + i % 28:02d},{'ab'[i % 2]},{i % 97}.{i % 100:02d}")
+        size += len(lines[-1]) + 1
         i += 1
     lines += [f"{cell},a,1000.25" for cell in late_cells]
     (folder / "ads.csv").write_text("\n".join(lines) + "\n")
