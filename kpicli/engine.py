@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from functools import reduce
+from typing import TypeVar
 
 import polars as pl
 
@@ -26,6 +27,9 @@ from kpicli.sources.read import locate_bad_value
 def run_report(config: Config, request: Request) -> Result:
     """Compute a report: the public entry point of the library."""
     return execute(build_plan(config, request))
+
+
+FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
 
 
 class _ReadAgain(Exception):
@@ -51,7 +55,7 @@ def _collect(plan: Plan, frames: list[pl.LazyFrame]) -> list[pl.DataFrame]:
         ) from None
 
 
-def _finite(frame: pl.DataFrame, names: list[str]) -> pl.DataFrame:
+def _finite(frame: FrameT, names: list[str]) -> FrameT:
     """Division by zero and other non-finite results are null, never inf or NaN."""
     return frame.with_columns(
         pl.when(pl.col(n).is_finite()).then(pl.col(n)).otherwise(None).alias(n) for n in names
@@ -85,11 +89,11 @@ def _wide(
     else:
         wide = pl.DataFrame(schema={RANGE: pl.Int32 if plan.ranges else pl.Date})
     names = [n for a in plan.aggregations for n in a.formulas]
-    wide = _finite(wide, [n for n in names if n in wide.columns])
-    for name in plan.derived:
+    lazy = _finite(wide.lazy(), [n for n in names if n in wide.columns])
+    for name in plan.derived:  # in dependency order, one query
         expr = pl.sql_expr(to_polars(plan.config.kpis[name].formula)).cast(pl.Float64)
-        wide = _finite(wide.with_columns(expr.alias(name)), [name])
-    return wide
+        lazy = _finite(lazy.with_columns(expr.alias(name)), [name])
+    return lazy.collect()
 
 
 def _data_range(plan: Plan, frames: list[pl.DataFrame]) -> DateRange | None:
@@ -215,13 +219,16 @@ def _targets(plan: Plan, long: pl.DataFrame, dims: tuple[str, ...]) -> pl.DataFr
     """target, expected, pace, projected and status of each row, as SPEC.md defines them."""
     cfg, as_of = plan.config, plan.as_of
     week_start = cfg.settings.week_start
-    parts = []
-    for (name,), part in long.group_by("kpi", maintain_order=True):
+    targeted = [n for n in plan.selected if cfg.kpis[n].target is not None]
+    if not targeted:
+        return _no_target(long)
+    long = long.with_row_index("__row")
+    is_targeted = pl.col("kpi").is_in(targeted)
+    parts = [_no_target(long.filter(~is_targeted))]
+    for (name,), part in long.filter(is_targeted).group_by("kpi", maintain_order=True):
         kpi = cfg.kpis[str(name)]
         t = kpi.target
-        if t is None:
-            parts.append(_no_target(part))
-            continue
+        assert t is not None
         part = part.with_columns(_base(t, dims).cast(pl.Float64).alias("__base"))
         if t.per is not None:
             spans = part.select("period_start", "period_end").unique().drop_nulls()
@@ -269,9 +276,7 @@ def _targets(plan: Plan, long: pl.DataFrame, dims: tuple[str, ...]) -> pl.DataFr
         part = _finite(part, ["target", "expected", "pace", "projected"])
         ratio = pl.coalesce(pl.col("pace"), pl.col("value") / pl.col("target"))
         parts.append(part.drop("__base").with_columns(_status(ratio, kpi.better, t.tolerance)))
-    if not parts:
-        return _no_target(long)
-    return pl.concat(parts, how="vertical")
+    return pl.concat(parts, how="vertical").sort("__row").drop("__row")
 
 
 def _no_target(part: pl.DataFrame) -> pl.DataFrame:

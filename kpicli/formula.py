@@ -59,6 +59,7 @@ def use_memo(folder: Path) -> None:
     path = folder / MEMO_FILE
     if _MEMO["file"] == path:
         return
+    save_memo()  # what another cache folder's memo gained so far
     entries: dict[str, Any] = {}
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
