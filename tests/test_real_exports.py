@@ -405,3 +405,55 @@ def test_sources_problems_are_reported_not_raised(tmp_path: Path) -> None:
     with pytest.raises(UsageError) as info:
         describe_sources(load_config(p), ["bda"])
     assert info.value.hint == "did you mean `bad`?"
+
+
+# ---------------------------------------------------------------------------- with --cache
+
+
+@pytest.mark.parametrize(
+    ("source", "kpis", "requests"),
+    [
+        (
+            f"{MAILCHIMP}:mailchimp@date",
+            {
+                "recipients": "source: mc, formula: SUM(recipients)",
+                "cost": "source: mc, formula: SUM(campaign_cost)",
+                "costed": "source: mc, formula: COUNT(campaign_cost)",
+                "open_rate": "formula: opens / delivered",
+                "opens": "source: mc, formula: SUM(opens)",
+                "delivered": "source: mc, formula: SUM(delivered)",
+            },
+            [dict(), dict(period="2017-03"), dict(period="2017", grain="week")],
+        ),
+        (
+            f"{GA4}:ga4",
+            {
+                "sessions": "source: mc, formula: SUM(sessions)",
+                "not_set": "source: mc, formula: "
+                "SUM(sessions) FILTER (WHERE landing_page = '(not set)')",
+            },
+            [dict()],
+        ),
+        (
+            f"{GSC}:search_console",
+            {
+                "position": "source: mc, formula: AVG(position)",
+                "queries": "source: mc, formula: COUNT(DISTINCT query)",
+            },
+            [dict()],
+        ),
+    ],
+    ids=["mailchimp", "ga4", "search-console"],
+)
+def test_reports_from_the_cache_equal_reports_from_the_files(
+    tmp_path: Path, source: str, kpis: dict[str, str], requests: list[dict]
+) -> None:
+    """Real exports through the Parquet cache (filled, then hit): the same values."""
+    p = config(tmp_path, {"mc": source}, kpis)
+    cache = str(tmp_path / "cache")
+    for request in requests:
+        want = run_report(load_config(p), Request(as_of=AS_OF, **request)).rows
+        assert want["value"].null_count() < want.height, request
+        for _ in ("fill", "hit"):
+            got = run_report(load_config(p), Request(as_of=AS_OF, cache=cache, **request)).rows
+            assert got.equals(want), request
