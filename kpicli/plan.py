@@ -101,6 +101,11 @@ class Plan:
     previous: list[int] = field(default_factory=list)  # bucket i -> its counterpart's index
     aggregations: list[Aggregation] = field(default_factory=list)
     fast: bool = True  # read with the optimistic fast paths (see build_plan)
+    #: RANGE is each row's grain bucket number (see :meth:`align`), not a calendar join
+    aligned: bool = False
+    #: the bucket numbers aggregated, when they are not every number from the first to the
+    #: last (rows of other buckets are dropped)
+    ordinals: list[int] | None = None
 
     @property
     def typed(self) -> bool:
@@ -132,14 +137,46 @@ class Plan:
 
         self.current = [rid(b) for b in self.buckets]
         self.previous = [rid(c) for c in self.counterparts]
+        self.align()
+
+    def align(self) -> None:
+        """Key the spans by grain bucket number when each is a whole grain bucket.
+
+        Every span of ``--grain month`` (and its counterparts with ``--compare previous`` or
+        ``year``) is a calendar month, cut only where all of them are (the period's first
+        and last day, as-of): a row's span is then its date's month, computed from the date
+        itself (``_ordinal``), which is cheaper than joining every row to a calendar. Spans
+        that are not whole buckets (``--compare previous`` of a running period by day…)
+        keep the calendar.
+        """
+        if not self.grain or not self.ranges:
+            return
+        week_start = self.config.settings.week_start
+        low = min(r.start for r in self.ranges)
+        high = min(max(r.end for r in self.ranges), self.as_of)
+        for r in self.ranges:
+            b = periods.bucket(r.start, self.grain, week_start)
+            if max(b.start, low) != r.start or min(b.end, high) != min(r.end, self.as_of):
+                return
+        starts = pl.DataFrame({"d": [r.start for r in self.ranges]}, schema={"d": pl.Date})
+        numbers = starts.select(_ordinal(pl.col("d"), self.grain, week_start))["d"].to_list()
+        if len(set(numbers)) != len(numbers):
+            return
+        self.aligned = True
+        self.current = [numbers[i] for i in self.current]
+        self.previous = [numbers[i] for i in self.previous]
+        counted = [n for n, r in zip(numbers, self.ranges, strict=True) if r.start <= high]
+        if counted and sorted(counted) != list(range(min(counted), max(counted) + 1)):
+            self.ordinals = sorted(counted)
 
     def calendar(self) -> pl.DataFrame | None:
         """Each day counted → the span it counts for (a day of two spans is listed twice).
 
         Joining rows on it aggregates current and comparison values in one pass over the data.
-        None for ``--period all``, where buckets come from truncating the dates.
+        None for ``--period all``, where buckets come from truncating the dates, and when
+        the spans are whole grain buckets (:meth:`align`).
         """
-        if not self.ranges:
+        if not self.ranges or self.aligned:
             return None
         parts = []
         for i, r in enumerate(self.ranges):
@@ -225,6 +262,21 @@ def resolve_period(cfg: Config, request: Request, as_of: date) -> Period:
     if request.date_from or request.date_to:
         period = periods.explicit_period(request.date_from, request.date_to, as_of, period)
     return period
+
+
+def _ordinal(col: pl.Expr, grain: str, week_start: str) -> pl.Expr:
+    """The number of the grain bucket a date falls in: one more for each next bucket."""
+    days = col.cast(pl.Int32)  # since 1970-01-01, a Thursday
+    if grain == "day":
+        return days
+    if grain == "week":
+        return (days + (3 if week_start == "monday" else 4)) // 7
+    year, month = col.dt.year().cast(pl.Int32), col.dt.month().cast(pl.Int32)
+    if grain == "month":
+        return year * 12 + month - 1
+    if grain == "quarter":
+        return year * 4 + (month - 1) // 3
+    return year
 
 
 def _bucket(col: str, grain: str, week_start: str) -> pl.Expr:
@@ -369,9 +421,9 @@ def build_plan(cfg: Config, request: Request, *, fast: bool = True) -> Plan:
             grouped = grouped.group_by(plan.keys).agg(parts.again + parts.book_again)
         else:
             lf = sf.frame
-            if date_col is not None and calendar is not None:
+            if date_col is not None and plan.ranges:
                 lf = _days(lf, date_col, plan)  # first: pushed down to the scan
-            lf = prepared(lf, day_key=calendar is not None)
+            lf = prepared(lf, day_key=bool(plan.ranges))
             if date_col is None:
                 lf = lf.with_columns(pl.lit(None, dtype=pl.Date).alias(RANGE))
             else:
@@ -440,6 +492,14 @@ def _time_keys(
     """Each row with the span it counts for (RANGE): from the calendar of the ranges, or
     (``--period all``) the date truncated to the grain. ``filtered``: the days are already
     limited to the calendar's."""
+    if plan.aligned:
+        if not filtered:
+            lf = _days(lf, date_col, plan)
+        key = _ordinal(pl.col(date_col), plan.grain or "day", week_start).alias(RANGE)
+        lf = lf.with_columns(key)
+        if plan.ordinals is not None:  # days between the spans (--compare year)
+            lf = lf.filter(pl.col(RANGE).is_in(plan.ordinals))
+        return lf
     if calendar is None:
         lf = lf.filter(pl.col(date_col) <= plan.as_of)
         grain = plan.grain

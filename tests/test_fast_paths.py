@@ -117,3 +117,62 @@ def test_a_late_date_that_is_no_date_is_located(tmp_path: Path) -> None:
     assert f"ads.csv:{line}" in res.stderr
     assert "2026-02-30" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+# --- spans keyed by grain bucket number instead of a calendar join --------------------------
+
+SAMPLE = Path(__file__).resolve().parents[1] / "kpi_config.yaml"
+END_OF_MONTH, MID_MONTH = date(2026, 11, 30), date(2026, 11, 15)
+#: (request, as of, keyed by bucket numbers?)
+SHAPES = [
+    (dict(period="2026", grain="month", compare="previous", by=("channel",)), END_OF_MONTH, True),
+    (dict(period="2026", grain="month", compare="year"), END_OF_MONTH, True),
+    (dict(period="2026", grain="month", by=("channel",)), MID_MONTH, True),
+    (dict(period="2026", grain="quarter", compare="previous"), date(2026, 9, 30), True),
+    (dict(period="2026", grain="quarter", compare="previous"), END_OF_MONTH, False),  # Q4 runs
+    (dict(period="2026-10", grain="week", by=("channel",)), MID_MONTH, True),
+    (dict(period="2026-10", grain="week", compare="previous"), MID_MONTH, False),  # cut weeks
+    (dict(period="2026-10", grain="day", compare="year"), MID_MONTH, True),
+    (dict(period="2025", grain="year", compare="year", by=("channel",)), END_OF_MONTH, True),
+    (dict(period="this-month", grain="week", compare="previous"), MID_MONTH, False),
+    (dict(period="2026", grain="month", compare="previous"), MID_MONTH, False),
+    (dict(period="2026-09-10..2026-11-05", grain="month", compare="previous"), MID_MONTH, False),
+]
+
+
+@pytest.mark.parametrize(
+    ("shape", "as_of", "aligned"), SHAPES, ids=[str(i) for i in range(len(SHAPES))]
+)
+def test_bucket_numbers_equal_the_calendar_join(
+    shape: dict, as_of: date, aligned: bool, monkeypatch
+) -> None:
+    """A report keyed by grain bucket numbers (Plan.align) equals the same report through
+    the calendar join, for whole and cut buckets, comparisons and a running period."""
+    from kpicli.plan import Plan
+
+    cfg = load_config(SAMPLE)
+    request = Request(as_of=as_of, **shape)
+    fast = execute(build_plan(cfg, request))
+    assert fast.plan.aligned == aligned
+    monkeypatch.setattr(Plan, "align", lambda self: None)
+    slow = execute(build_plan(cfg, request))
+    assert not slow.plan.aligned
+    assert fast.rows.equals(slow.rows), shape
+    assert (fast.totals is None and slow.totals is None) or fast.totals.equals(slow.totals)
+    assert fast.rows["value"].null_count() < fast.rows.height
+
+
+def test_which_spans_are_bucket_numbers() -> None:
+    cfg = load_config(SAMPLE)
+
+    def aligned(as_of: date = date(2026, 11, 30), **shape) -> bool:
+        return build_plan(cfg, Request(as_of=as_of, **shape)).aligned
+
+    assert aligned(period="2026", grain="month", compare="previous")
+    assert aligned(period="2026", grain="month", compare="year")
+    assert aligned(period="2026-10", grain="week")  # weeks cut at the month's ends
+    assert aligned(period="2026", grain="month", as_of=date(2026, 11, 15))  # cut at as-of
+    # mid-month, the running month is compared with the same days of October: not a month
+    assert not aligned(period="2026", grain="month", compare="previous", as_of=date(2026, 11, 15))
+    assert not aligned(period="2026-10")  # no grain: the calendar
+    assert not aligned(period="2026-09-10..2026-11-05", grain="month", compare="previous")
