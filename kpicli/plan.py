@@ -97,8 +97,9 @@ class Plan:
     buckets: list[DateRange] = field(default_factory=list)  # empty for --period all
     counterparts: list[DateRange] = field(default_factory=list)  # one per bucket (--compare)
     ranges: list[DateRange] = field(default_factory=list)  # distinct spans aggregated
-    current: list[int] = field(default_factory=list)  # bucket i -> its index in ranges
-    previous: list[int] = field(default_factory=list)  # bucket i -> its counterpart's index
+    #: bucket i -> its RANGE key: its index in ranges, or its bucket number when aligned
+    current: list[int] = field(default_factory=list)
+    previous: list[int] = field(default_factory=list)  # bucket i -> its counterpart's key
     aggregations: list[Aggregation] = field(default_factory=list)
     fast: bool = True  # read with the optimistic fast paths (see build_plan)
     #: RANGE is each row's grain bucket number (see :meth:`align`), not a calendar join
