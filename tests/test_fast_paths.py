@@ -18,7 +18,7 @@ from kpicli import Request, load_config
 from kpicli.cli import app
 from kpicli.engine import execute
 from kpicli.plan import build_plan
-from kpicli.sources.sniff import SAMPLE_BYTES
+from kpicli.sources.sniff import SAMPLE_BYTES, TAIL_BYTES
 
 AS_OF = date(2026, 12, 31)
 CONFIG = """\
@@ -31,15 +31,26 @@ kpis:
 """
 
 
-def write_export(folder: Path, late_cells: list[str]) -> Path:
-    """An export larger than the sniffer's sample, clean ISO dates, then ``late_cells``."""
+def write_export(folder: Path, late_cells: list[str], *, at_end: bool = False) -> Path:
+    """An export larger than the sniffer's samples of its start and end, clean ISO dates,
+    and ``late_cells`` in the middle (seen by neither sample), or ``at_end``."""
     lines = ["day,channel,spend"]
-    size = i = 0
-    while size < 3 * SAMPLE_BYTES:
-        lines.append(f"2026-{1 + i % 12:02d}-{1 + i % 28:02d},{'ab'[i % 2]},{i % 97}.{i % 100:02d}")
-        size += len(lines[-1]) + 1
-        i += 1
-    lines += [f"{cell},a,1000.25" for cell in late_cells]
+
+    def clean(until: int) -> None:
+        size = sum(len(line) + 1 for line in lines)
+        i = len(lines)
+        while size < until:
+            day = f"2026-{1 + i % 12:02d}-{1 + i % 28:02d}"
+            lines.append(f"{day},{'ab'[i % 2]},{i % 97}.{i % 100:02d}")
+            size += len(lines[-1]) + 1
+            i += 1
+
+    clean(2 * SAMPLE_BYTES)
+    if not at_end:
+        lines.extend(f"{cell},a,1000.25" for cell in late_cells)
+        clean(2 * SAMPLE_BYTES + 3 * TAIL_BYTES)
+    else:
+        lines.extend(f"{cell},a,1000.25" for cell in late_cells)
     (folder / "ads.csv").write_text("\n".join(lines) + "\n")
     cfg = folder / "kpi_config.yaml"
     cfg.write_text(CONFIG)
@@ -98,6 +109,19 @@ def test_a_late_cell_the_reader_cannot_parse_falls_back(tmp_path: Path, late: li
         assert got[m][0] == pytest.approx(spend, abs=1e-6)
 
 
+def test_a_bad_cell_among_the_last_rows_keeps_the_text_path(tmp_path: Path) -> None:
+    """The sniffer reads the end of the file too: a cell there that the reader cannot parse
+    means no fast path, rather than a failed attempt."""
+    cfg = write_export(tmp_path, ["2026-03-05 "], at_end=True)
+    assert not build_plan(load_config(cfg), Request(period="2026", as_of=AS_OF)).typed
+    got, fast = kpi_by_month(cfg)
+    assert fast  # not rebuilt: the first plan already read the dates as text
+    assert got == {
+        m: (pytest.approx(v[0], abs=1e-6), v[1])
+        for m, v in duckdb_by_month(tmp_path / "ads.csv").items()
+    }
+
+
 def test_fallback_with_the_parquet_cache(tmp_path: Path) -> None:
     cfg = write_export(tmp_path, ["2026-03-05 "])
     cache = tmp_path / "cache"
@@ -109,7 +133,8 @@ def test_fallback_with_the_parquet_cache(tmp_path: Path) -> None:
 
 def test_a_late_date_that_is_no_date_is_located(tmp_path: Path) -> None:
     cfg = write_export(tmp_path, ["2026-02-30"])
-    line = len((tmp_path / "ads.csv").read_text().splitlines())
+    text = (tmp_path / "ads.csv").read_text().splitlines()
+    line = next(i for i, row in enumerate(text, 1) if row.startswith("2026-02-30"))
     res = CliRunner().invoke(
         app, ["report", "-c", str(cfg), "--period", "2026", "--as-of", "2026-12-31"]
     )

@@ -538,6 +538,7 @@ def _typed_date(part: Part, j: int, rows: list[tuple[Layout, int, list]]) -> boo
     if any(lay.tolerant is not None for lay in part.layouts):
         return False
     cells = [r[j] if j < len(r) else "" for _, _, r in rows]
+    cells += [r[j] for lay in part.layouts for r in lay.tail if j < len(r)]  # the last rows
     return all(c == "" or _PLAIN_ISO.fullmatch(c) for c in cells)
 
 
@@ -545,8 +546,8 @@ def scan_source(cfg: Config, name: str, *, typed_dates: bool = False) -> SourceF
     """The lazy frame of one source after rename, derive, date parsing and filter.
 
     ``typed_dates``: the fast path for reports. A date column whose sampled cells are all
-    plain ISO dates is parsed by the CSV reader as it reads (about 10 % of a report's time
-    on big exports), instead of as text then converted. A cell past the sample that the
+    plain ISO dates is parsed by the CSV reader as it reads (~0.1 s of a 10 M-row report),
+    instead of as text then converted. A cell past the sample that the
     reader cannot parse (`` 2026-01-05 ``, ``n/a``) then fails the query: the engine runs
     the report again without the fast path (:func:`kpicli.engine.execute`), which reads
     such cells as the rest of kpi does.
