@@ -310,3 +310,60 @@ def test_memoized_results_equal_computed_ones(tmp_path: Path) -> None:
         assert not formula._MEMO["new"]  # every result came from the memo
     finally:
         formula._MEMO.update(saved)
+
+
+def test_runs_racing_to_fill_the_cache_all_succeed(tmp_path: Path) -> None:
+    """Several reports filling the same cache at once: each gets the uncached result, and
+    the folder ends with complete entries only (written to a temporary file, renamed)."""
+    import json
+    import subprocess
+    import sys
+
+    from kpicli.sources.cache import _meta
+
+    root = Path(__file__).resolve().parents[1]
+    cache = tmp_path / "cache"
+    args = [sys.executable, "-m", "kpicli", "report", "-c", str(root / "kpi_config.yaml")]
+    args += ["--as-of", "2026-11-15", "-p", "2026", "--grain", "month", "--by", "channel"]
+    args += ["-f", "json"]
+
+    def rows(out: str) -> list:
+        return json.loads(out)["rows"]
+
+    want = rows(subprocess.run(args, capture_output=True, text=True, check=True).stdout)
+    racers = [
+        subprocess.Popen([*args, "--cache", str(cache)], stdout=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    outs = [p.communicate()[0] for p in racers]
+    assert [p.returncode for p in racers] == [0] * 4
+    assert all(rows(out) == want for out in outs)
+    names = sorted(p.name for p in cache.iterdir())
+    assert not [n for n in names if n.endswith(".tmp")], names
+    for entry in cache.glob("kpi-*.parquet"):
+        key = entry.stem.rsplit("-", 1)[1]
+        assert _meta(entry, key) is not None, entry  # complete, with kpi's metadata
+    hit = subprocess.run([*args, "--cache", str(cache)], capture_output=True, text=True)
+    assert rows(hit.stdout) == want
+
+
+def test_a_racing_fill_keeps_the_entry_already_there(setup, monkeypatch) -> None:
+    """A run that found no entry, parsed the files and then finds one in place (a racing run
+    wrote it meanwhile) keeps that one: other runs may be reading it."""
+    import kpicli.sources.cache as C
+
+    cfg, cache = setup
+    first = values(cfg, cache)
+    (entry,) = entries(cache)
+    os.utime(entry, ns=(1_000_000_000, 1_000_000_000))  # a mark: 1970, as no new file has
+    real, looked = C._meta, []
+
+    def missed_once(path: Path, key: str):
+        looked.append(path)
+        return None if len(looked) == 1 else real(path, key)
+
+    monkeypatch.setattr(C, "_meta", missed_once)
+    assert values(cfg, cache) == first
+    assert looked[0] == entry  # the source entry looked missing, and was written again…
+    assert entry.stat().st_mtime_ns == 1_000_000_000  # …but the one in place was kept
+    assert [p.name for p in cache.iterdir() if p.name.endswith(".tmp")] == []

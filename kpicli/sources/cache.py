@@ -17,8 +17,9 @@
   grain or comparison is then re-aggregated from these few thousand rows.
 
 A changed file or option is simply another key (old entries are left for `kpi cache
-clear`). Entries are written to a temporary file and renamed, so two runs racing to fill the
-same entry each leave a complete file; a corrupt or truncated entry is removed and rebuilt.
+clear`). Entries are written to a temporary file and linked into place: of two runs racing
+to fill the same entry, the first one's file is kept (and never replaced while valid, since
+the other may be reading it); a corrupt or truncated entry is rebuilt.
 """
 
 from __future__ import annotations
@@ -115,7 +116,6 @@ def cached_source(cfg: Config, name: str, cache_dir: Path, *, typed_dates: bool)
     path = cache_dir / f"{PREFIX}{_safe(name)}-{key}{SUFFIX}"
     meta = _meta(path, key)
     if meta is None:
-        path.unlink(missing_ok=True)
         with notices.recording() as said:
             sf = scan_source(cfg, name, typed_dates=typed_dates)
         meta = {
@@ -158,7 +158,6 @@ def daily_entry(
     key = _hash({"source": source_key(cfg, sf.name, sf.files), **material})
     path = cache_dir / f"{DAILY_PREFIX}{_safe(sf.name)}-{key}{SUFFIX}"
     if _meta(path, key) is None:
-        path.unlink(missing_ok=True)
         _write(daily, path, {"key": key}, sf, None)
     return pl.scan_parquet(path)
 
@@ -170,8 +169,9 @@ def _write(
     sf: SourceFrame,
     fallback: Callable[[], pl.LazyFrame] | None,
 ) -> None:
-    """``frame`` sunk to ``path`` atomically, with kpi's metadata; ``fallback()`` gives the
-    frame to write instead when the fast reading of ``frame`` fails on the data."""
+    """``frame`` sunk to ``path`` atomically (see :func:`_publish`), with kpi's metadata;
+    ``fallback()`` gives the frame to write instead when the fast reading of ``frame`` fails
+    on the data."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
@@ -183,7 +183,7 @@ def _write(
                 raise
             # a date cell past the sample that the CSV reader cannot parse: read it as text
             fallback().sink_parquet(tmp, metadata=metadata)
-        os.replace(tmp, path)
+        _publish(tmp, path, meta["key"])
     except pl.exceptions.PolarsError as err:
         raise locate_bad_value(sf, err) or DataError(
             f"source `{sf.name}`: {str(err).strip().splitlines()[0]}",
@@ -196,6 +196,24 @@ def _write(
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _publish(tmp: str, path: Path, key: str) -> None:
+    """Put a complete file at ``path``; the first run to get there wins.
+
+    An entry is never replaced while it is valid: another run may be reading it (Polars
+    reads a Parquet file's footer when the plan is built and its pages at collect, so a
+    file swapped in between, with the same rows laid out differently, would not read). So
+    the file is hard-linked into place, which fails when a racing run already put its own
+    there (that one is kept); only a corrupt entry is replaced.
+    """
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        if _meta(path, key) is None:  # corrupt: replaced
+            os.replace(tmp, path)
+    except OSError:  # a file system without hard links
+        os.replace(tmp, path)
 
 
 def clear(cache_dir: Path) -> int:
