@@ -44,12 +44,16 @@ MEMO_FILE = "kpi-formulas.json"
 _MEMO: dict[str, Any] = {"entries": None, "file": None, "new": False}
 
 
-def _memo_version() -> str:
-    from importlib.metadata import version
+def _memo_version() -> str | None:
+    """What the memo's results depend on; None when sqlglot's version cannot be told."""
+    from importlib.metadata import PackageNotFoundError, version
 
     from kpicli import __version__
 
-    return f"kpi {__version__}, sqlglot {version('sqlglot')}"
+    try:
+        return f"kpi {__version__}, sqlglot {version('sqlglot')}"
+    except PackageNotFoundError:  # sqlglot not installed as a distribution (vendored…)
+        return None
 
 
 def use_memo(folder: Path) -> None:
@@ -60,10 +64,13 @@ def use_memo(folder: Path) -> None:
     if _MEMO["file"] == path:
         return
     save_memo()  # what another cache folder's memo gained so far
+    current = _memo_version()
+    if current is None:
+        return
     entries: dict[str, Any] = {}
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        if data.get("version") == _memo_version() and isinstance(data.get("entries"), dict):
+        if data.get("version") == current and isinstance(data.get("entries"), dict):
             entries = data["entries"]
     except (OSError, ValueError, AttributeError):
         pass
