@@ -825,6 +825,22 @@ def test_edge_cases_all_kpis(edge, case: str) -> None:
     assert_no_non_finite(result)
 
 
+@pytest.mark.parametrize("case", list(EDGE_CASES))
+def test_edge_cases_from_the_cache(edge, case: str, tmp_path: Path) -> None:
+    """The edge cases (empty periods and buckets, nulls, COUNT DISTINCT, MEDIAN, AVG, a date
+    column of stage dates…) from a filled and a hit cache: the oracle's values again."""
+    cfg, con = edge
+    period, bounds, grain, dims = EDGE_CASES[case]
+    scope = Scope(*bounds, grain=grain, dims=dims)
+    for _ in ("fill", "hit"):
+        result = report(
+            cfg, period=period, kpis=tuple(cfg.kpis), grain=grain, by=dims, cache=str(tmp_path)
+        )
+        for name in EDGE_ORACLES:
+            check(con, result, name, EDGE_ORACLES[name], scope, exact_keys=False)
+    assert any(p.name.startswith("kpi-daily-") for p in tmp_path.iterdir())
+
+
 def test_sample_kpis_of_a_period_without_data(cfg, db) -> None:
     """June 2024 is before the sample data: COUNT is 0, SUM and ratios are null."""
     names = ("leads", "mqls", "spend", "cpl", "mql_share", "open_rate")

@@ -82,11 +82,6 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
 
 
-def entry_path(cache_dir: Path, cfg: Config, sf: SourceFrame) -> Path:
-    """The source entry of a (sniffed) source frame."""
-    return cache_dir / f"{PREFIX}{_safe(sf.name)}-{source_key(cfg, sf.name, sf.files)}{SUFFIX}"
-
-
 def _meta(path: Path, key: str) -> dict[str, Any] | None:
     """kpi's metadata of a complete entry written under ``key``; None when the file is
     missing, truncated, corrupt or someone else's (only the footer is read)."""
