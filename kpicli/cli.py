@@ -12,7 +12,7 @@ import sys
 import traceback
 from collections.abc import Callable
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -22,7 +22,6 @@ from kpicli.errors import KpiError, OutputError, UsageError
 if TYPE_CHECKING:
     from kpicli.plan import Request
 
-T = TypeVar("T")
 
 app = typer.Typer(
     name="kpi",
@@ -77,10 +76,11 @@ def _err(text: str) -> None:
     sys.stderr.write(text.rstrip("\n") + "\n")
 
 
-def guarded(debug: bool, work: Callable[[], T]) -> T:
-    """Run a command's work: a KpiError becomes its message and exit code; a bug, exit 70."""
+def guarded(debug: bool, work: Callable[[], int | None]) -> None:
+    """Run a command's work: its nonzero return is the exit code; a KpiError becomes its
+    message and exit code; a bug, exit 70."""
     try:
-        return work()
+        code = work()
     except KpiError as err:
         if debug:
             traceback.print_exc()
@@ -97,6 +97,8 @@ def guarded(debug: bool, work: Callable[[], T]) -> T:
                 "  hint: this is a bug in kpi; re-run with --debug to see the traceback"
             )
         raise typer.Exit(INTERNAL_ERROR) from None
+    if code:
+        raise typer.Exit(code)
 
 
 def _version(value: bool) -> None:
@@ -342,8 +344,7 @@ def report(
                     hint=f"write it to a file: -o report.{chosen}",
                 )
             color = use_color(no_color) and chosen == "table"
-            width = shutil.get_terminal_size((100, 24)).columns if sys.stdout.isatty() else 200
-            data = render(result, chosen, color=color, width=width, raw=raw, wide=wide)
+            data = render(result, chosen, color=color, width=_width(), raw=raw, wide=wide)
             out = sys.stdout.buffer if hasattr(sys.stdout, "buffer") else None
             if out is not None:
                 out.write(data)
@@ -352,9 +353,7 @@ def report(
                 sys.stdout.write(data.decode("utf-8"))
         return 1 if result.fails(fail_on.value) else 0
 
-    code = guarded(debug, work)
-    if code:
-        raise typer.Exit(code)
+    guarded(debug, work)
 
 
 # ---------------------------------------------------------------------------- companions
@@ -445,9 +444,7 @@ def sources(
         sys.stdout.flush()
         return 0 if all(r.ok for r in reports) else 3
 
-    code = guarded(debug, work)
-    if code:
-        raise typer.Exit(code)
+    guarded(debug, work)
 
 
 @app.command(
@@ -481,9 +478,7 @@ def validate(
         _out(render_validation(result, fmt.value, color=color, quiet=quiet))
         return result.exit_code
 
-    code = guarded(debug, work)
-    if code:
-        raise typer.Exit(code)
+    guarded(debug, work)
 
 
 @app.command(

@@ -429,17 +429,15 @@ def build_plan(cfg: Config, request: Request, *, fast: bool = True) -> Plan:
                 lf = lf.with_columns(pl.lit(None, dtype=pl.Date).alias(RANGE))
             else:
                 lf = _time_keys(lf, date_col, plan, calendar, week_start, filtered=True)
-            agg.rows = lf
-            grouped = lf.group_by(plan.keys).agg(parts.parts + parts.book) if parts else None
-            if grouped is None or not dims:
-                # formulas that do not decompose (COUNT(DISTINCT …), MEDIAN…): the totals
-                # group the rows themselves
+            if parts is None or not dims:
+                # no totals to roll up, or formulas that do not decompose (COUNT(DISTINCT
+                # …), MEDIAN…): the totals group the rows themselves
                 agg.rows = lf.group_by(plan.keys).agg(exprs)
                 if dims:
                     agg.totals = lf.group_by(plan.total_keys).agg(exprs)
                 plan.aggregations.append(agg)
                 continue
-        assert parts is not None
+            grouped = lf.group_by(plan.keys).agg(parts.parts + parts.book)
         agg.rows = grouped.with_columns(parts.finals).drop(parts.names)
         if dims:
             totals = grouped.group_by(plan.total_keys).agg(parts.again + parts.book_again)

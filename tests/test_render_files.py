@@ -20,7 +20,7 @@ openpyxl = pytest.importorskip("openpyxl")
 
 # --------------------------------------------------------------------------- results by hand
 # The builders of tests/test_render.py; the fixtures below are this file's own data.
-from test_render import KPIS, SEP, compared, frame, make_result  # noqa: E402
+from test_render import KPIS, MONTHS, SEP, compared, frame, make_result  # noqa: E402
 
 
 @pytest.fixture
@@ -74,12 +74,6 @@ def by_channel_result(channels: tuple[str | None, ...]) -> Result:
 @pytest.fixture
 def by_channel() -> Result:
     return by_channel_result(("google_ads", "meta_ads", None))
-
-
-MONTHS = [
-    (date(2026, m, 1), date(2026 + m // 12, m % 12 + 1, 1) - timedelta(days=1))
-    for m in range(6, 12)
-]
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from kpicli.render.layout import (
     sections,
     value_texts,
 )
-from kpicli.render.units import NULL, bucket_label, format_value
+from kpicli.render.units import NULL, bucket_label, finite_number, format_value
 
 if TYPE_CHECKING:
     from datetime import date
@@ -155,16 +155,6 @@ def esc(value: Any) -> str:
     return escape(str(value), quote=True)
 
 
-def _num(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
 def _fmt(value: Any, info: KpiInfo, result: Result) -> str:
     return format_value(value, info.unit, currency=result.currency, locale=result.locale)
 
@@ -266,8 +256,8 @@ def line_chart(section: Section, result: Result) -> str:
         if line.record.get("period_start") is not None:
             buckets.setdefault(line.record["period_start"], line)
     records = [line.record for line in buckets.values()]
-    values = [_num(r.get("value")) for r in records]
-    targets = [_num(r.get("target")) for r in records]
+    values = [finite_number(r.get("value")) for r in records]
+    targets = [finite_number(r.get("target")) for r in records]
     present = [v for v in values + targets if v is not None]
     if not any(v is not None for v in values):
         return ""
@@ -365,7 +355,7 @@ def bar_chart(section: Section, result: Result) -> str:
     """
     info = section.info
     rows = [ln.record for ln in section.lines if not ln.is_total]
-    values = [_num(r.get("value")) for r in rows]
+    values = [finite_number(r.get("value")) for r in rows]
     present = [v for v in values if v is not None]
     if not present:
         return ""
@@ -391,7 +381,7 @@ def bar_chart(section: Section, result: Result) -> str:
     ]
     for index, record in enumerate(shown):
         label = " · ".join(dimension_text(record.get(d)) for d in result.dimensions)
-        value = _num(record.get("value"))
+        value = finite_number(record.get("value"))
         y = top + row_h * index
         middle = _coord(y + row_h / 2)
         text = _fmt(value, info, result)

@@ -1,13 +1,15 @@
 """How values look to people: units, changes, statuses, sparklines, period labels.
 
-Pure string formatting, shared by the table and markdown renderers. Nothing here computes a
-KPI value; machine formats (JSON, CSV, Parquet) never use these functions.
+Pure string formatting, shared by the table and markdown renderers (``finite_number`` by
+every renderer). Nothing here computes a KPI value; machine formats (JSON, CSV, Parquet)
+never use these functions.
 """
 
 from __future__ import annotations
 
 import math
 from datetime import date, timedelta
+from typing import Any
 
 #: Shown for a missing (null or non-finite) value.
 NULL = "–"
@@ -22,15 +24,16 @@ _SPARKS = "▁▂▃▄▅▆▇█"
 _STATUS = {"ok": "✔ ok", "warn": "▲ warn", "bad": "✖ bad"}
 
 
-def _clean(value: float | None) -> float | None:
-    """The value as a float, or None when missing or not finite."""
-    if value is None:
+def finite_number(value: Any) -> float | None:
+    """The value as a float, or None when missing, not a number (booleans included) or not
+    finite: what every renderer shows as a number."""
+    if value is None or isinstance(value, bool):
         return None
     try:
-        value = float(value)
+        number = float(value)
     except (TypeError, ValueError):
         return None
-    return value if math.isfinite(value) else None
+    return number if math.isfinite(number) else None
 
 
 def _comma_decimal(locale: str | None) -> bool:
@@ -74,7 +77,7 @@ def format_value(
     value: float | None, unit: str, *, currency: str | None = None, locale: str | None = None
 ) -> str:
     """One value as shown in a table: ``12,345``, ``3.12 %``, ``€1,234.56``, ``1m 05s``, ``–``."""
-    number = _clean(value)
+    number = finite_number(value)
     if number is None:
         return NULL
     comma = _comma_decimal(locale)
@@ -82,7 +85,7 @@ def format_value(
         return _number(number, 0, locale)
     if unit == "percent":
         space = _NNBSP if comma else " "
-        scaled = _clean(number * 100)  # a huge fraction overflows to inf once scaled
+        scaled = finite_number(number * 100)  # a huge fraction overflows to inf once scaled
         return NULL if scaled is None else f"{_number(scaled, 2, locale)}{space}%"
     if unit == "currency":
         text = _number(number, 2, locale)
@@ -102,7 +105,7 @@ def format_value(
 
 def change_arrow(change: float | None) -> str:
     """``▲`` for a rise, ``▼`` for a fall, ``=`` for no change, empty when unknown."""
-    number = _clean(change)
+    number = finite_number(change)
     if number is None:
         return ""
     return "▲" if number > 0 else "▼" if number < 0 else "="
@@ -120,7 +123,7 @@ def format_change(
 
     Without a relative change (previous was 0), the absolute change in the KPI's unit.
     """
-    change, change_pct = _clean(change), _clean(change_pct)
+    change, change_pct = finite_number(change), finite_number(change_pct)
     if change is None and change_pct is None:
         return NULL
     arrow = change_arrow(change if change is not None else change_pct)
@@ -135,7 +138,7 @@ def format_change(
 
 def change_is_good(change: float | None, better: str) -> bool | None:
     """Whether a change goes the way ``better`` wants; None when unknown or zero."""
-    number = _clean(change)
+    number = finite_number(change)
     if not number:
         return None
     return (number > 0) == (better != "lower")
@@ -143,7 +146,7 @@ def change_is_good(change: float | None, better: str) -> bool | None:
 
 def format_ratio(value: float | None, *, locale: str | None = None) -> str:
     """A ratio such as pace (value / expected) as a whole percentage: ``86 %``."""
-    number = _clean(value)
+    number = finite_number(value)
     if number is None:
         return NULL
     space = _NNBSP if _comma_decimal(locale) else " "
@@ -159,7 +162,7 @@ def format_status(status: str | None) -> str:
 
 def sparkline(values: list[float | None]) -> str:
     """A one-line chart with ``▁▂▃▄▅▆▇█``, scaled from min to max; nulls as spaces."""
-    numbers = [_clean(v) for v in values]
+    numbers = [finite_number(v) for v in values]
     present = [v for v in numbers if v is not None]
     if not present:
         return " " * len(numbers)

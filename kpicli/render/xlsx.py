@@ -9,13 +9,12 @@ text that a spreadsheet would read as a formula gets a ``'`` prefix unless ``raw
 from __future__ import annotations
 
 import io
-import math
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from kpicli.render.formats import FORMULA_PREFIXES, columns, timestamp, wide_records
 from kpicli.render.layout import kpi_info
-from kpicli.render.units import CURRENCY_SYMBOLS, describe_period
+from kpicli.render.units import CURRENCY_SYMBOLS, describe_period, finite_number
 
 if TYPE_CHECKING:
     from xlsxwriter.format import Format
@@ -67,16 +66,6 @@ def safe_text(text: str, *, raw: bool) -> str:
     return text
 
 
-def _number(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
 class _Writer:
     """Writes cells with cached formats; text always with ``write_string``."""
 
@@ -125,7 +114,7 @@ class _Writer:
             text = safe_text(value, raw=self.raw)
             sheet.write_string(row, col, text, self.fmt(bold=bold, wrap=wrap))
             return max((len(part) for part in text.splitlines()), default=0)
-        number = _number(value)
+        number = finite_number(value)
         if number is None:
             if isinstance(value, float | int):
                 return 0  # NaN or infinity: an empty cell, like null
