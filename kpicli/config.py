@@ -68,17 +68,21 @@ class Source(_Model):
         return [value] if isinstance(value, str) else value
 
 
+#: A number of a target: finite (YAML's `.nan` and `.inf` are not targets anyone can reach).
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+
+
 class Target(_Model):
     """A KPI's goal."""
 
-    value: float | None = Field(None, description="The target (per `per` unit when given)")
+    value: Finite | None = Field(None, description="The target (per `per` unit when given)")
     per: Literal["day", "week", "month", "quarter", "year"] | None = Field(
         None, description="An additive goal per calendar unit, prorated by days"
     )
     by: str | None = Field(None, description="Dimension whose values have their own target")
-    values: dict[str, float] = Field(default_factory=dict, description="Target per `by` value")
-    total: float | None = Field(None, description="Target of rows not grouped by `by`")
-    tolerance: float = Field(0.1, ge=0, description="Relative band counted as `warn`")
+    values: dict[str, Finite] = Field(default_factory=dict, description="Target per `by` value")
+    total: Finite | None = Field(None, description="Target of rows not grouped by `by`")
+    tolerance: Finite = Field(0.1, ge=0, description="Relative band counted as `warn`")
 
 
 class Kpi(_Model):
@@ -341,6 +345,9 @@ def _pydantic_issues(err: ValidationError, cfg_path: Path, lines: dict) -> list[
             )
         elif kind == "missing":
             msg = f"missing required key `{loc[-1]}`"
+        elif kind == "finite_number":
+            msg = f"{e['msg']} (got {e.get('input')!r})"
+            hint = "write the target as a plain number, e.g. 0.03 or 50"
         elif kind in ("literal_error", "enum"):
             msg = f"invalid value {e.get('input')!r}: {e['msg'].lower()}"
         else:
@@ -478,6 +485,19 @@ def check(model: ConfigModel, cfg_path: Path, lines: dict) -> list[Issue]:
                 issues.append(Issue("config", "target has no value", at("kpis", name, "target")))
     issues.extend(_cycles(deps, cfg_path, lines))
     return issues
+
+
+def no_kpis_issue(cfg: Config) -> Issue | None:
+    """The problem of a configuration without KPIs: `kpi report` and `kpi validate` refuse it
+    (other commands, `kpi sources` among them, work on its sources)."""
+    if cfg.kpis:
+        return None
+    return Issue(
+        "config",
+        "the configuration declares no KPIs",
+        cfg.where("kpis"),
+        "add KPIs under `kpis:`; `kpi init` writes a commented starter file",
+    )
 
 
 def _cycles(deps: dict[str, list[str]], cfg_path: Path, lines: dict) -> list[Issue]:

@@ -18,7 +18,7 @@ from typing import Any
 import polars as pl
 
 from kpicli import periods
-from kpicli.config import Config
+from kpicli.config import Config, no_kpis_issue
 from kpicli.errors import ConfigError, DataError, UsageError, did_you_mean
 from kpicli.formula import (
     decompose,
@@ -236,12 +236,8 @@ def split_list(values: tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
 
 
 def _select(cfg: Config, request: Request) -> list[str]:
-    if not cfg.kpis:
-        raise ConfigError(
-            "the configuration declares no KPIs",
-            location=cfg.where("kpis"),
-            hint="add KPIs under `kpis:`; `kpi init` writes a commented starter file",
-        )
+    if (issue := no_kpis_issue(cfg)) is not None:
+        raise ConfigError(issue.message, location=issue.location, hint=issue.hint)
     if not request.kpis:
         if not cfg.visible():
             raise UsageError(

@@ -105,6 +105,10 @@ def validate(path: str | Path | None = None) -> Validation:
     result.issues.extend(issues)
     if cfg is None:
         return result
+    from kpicli.config import no_kpis_issue
+
+    if (empty := no_kpis_issue(cfg)) is not None:
+        result.issues.append(empty)
     result.kpis = len(cfg.kpis)
     _Checker(cfg, result).run()
     result.issues.sort(key=_order(cfg_path))
