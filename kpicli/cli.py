@@ -60,15 +60,15 @@ def usage_error(err: click_errors.UsageError) -> UsageError:
         text = re.sub(r"^Value error, ", "", str(err.message)).rstrip(".")
         choices = _choices(param)
         quoted = re.match(r"^('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\") is not one of", text)
-        if choices:
-            value = ast.literal_eval(quoted.group(1)) if quoted else None
-            shown = f"`{value}`" if value is not None else "the value"
-            close = did_you_mean(value, choices) if value is not None else None
-            return UsageError(
-                f"{name}: unknown value {shown}",
-                hint=f"use one of {', '.join(choices)}" + (f" ({close})" if close else ""),
-            )
-        return UsageError(f"{name}: {text[:1].lower()}{text[1:]}", hint=help_hint)
+        problem = f"{text[:1].lower()}{text[1:]}"
+        if not choices:
+            return UsageError(f"{name}: {problem}", hint=help_hint)
+        value = ast.literal_eval(quoted.group(1)) if quoted else None
+        close = did_you_mean(value, choices) if isinstance(value, str) else None
+        return UsageError(
+            f"{name}: unknown value `{value}`" if quoted else f"{name}: {problem}",
+            hint=f"use one of {', '.join(choices)}" + (f" ({close})" if close else ""),
+        )
     message = err.format_message().strip().rstrip(".")
     hint = help_hint
     suggestion = re.search(r"\s*\(?(Did you mean [^?]*\?)\)?$", message)
@@ -467,7 +467,9 @@ def report(
                 if chosen in BINARY_FORMATS:  # written whole: their writers need to seek
                     stdout.write(render(result, chosen, raw=raw, wide=wide))
                 else:
-                    render_to(result, chosen, stdout, color=color, width=_width(), raw=raw)
+                    render_to(
+                        result, chosen, stdout, color=color, width=_width(), raw=raw, wide=wide
+                    )
             except PipeClosed:  # the reader had enough: not an error, the exit code stands
                 pass
         # the reason for exit 1, even with -q: cron mails stderr

@@ -438,7 +438,9 @@ def write_csv(result: Result, out: IO[bytes], *, raw: bool = False, wide: bool =
     for part in parts:
         for chunk in _chunks(part):
             cells = _csv_cells(chunk, integer, raw)
-            cells.write_csv(out, include_header=False, line_terminator="\n", null_value="")
+            buffer = io.BytesIO()  # Polars writes a whole chunk; `out` may be a closed pipe
+            cells.write_csv(buffer, include_header=False, line_terminator="\n", null_value="")
+            out.write(buffer.getvalue())
 
 
 def to_csv(result: Result, *, raw: bool = False, wide: bool = False) -> bytes:
