@@ -129,16 +129,61 @@ def _dedupe(header: list[str]) -> list[str]:
     return dedupe(header)
 
 
-def check_output(output: str | Path, inputs: list[str | Path]) -> None:
-    """An OutputError when ``output`` is one of the ``inputs`` (never written over)."""
-    target = os.path.realpath(output)
-    for f in inputs:
-        if os.path.realpath(f) == target:
+def _same(a: str | Path, b: str | Path) -> bool:
+    """Whether two paths name one file: the same real path, or the same inode (hard link)."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return False
+
+
+def check_output(
+    output: str | Path,
+    inputs: list[str | Path] | list[tuple[str | Path, str]],
+    *,
+    hint: str = "write the clean file to another path",
+) -> None:
+    """An OutputError when ``output`` is one of the ``inputs`` (never written over), compared
+    by real path (through symbolic links) and by inode (hard links). ``inputs`` are paths, or
+    ``(path, what)`` pairs where ``what`` names the file in the message ("the configuration")."""
+    for item in inputs:
+        path, what = item if isinstance(item, tuple) else (item, "the input file")
+        if _same(output, path):
             raise OutputError(
-                "the output would overwrite the input file",
+                f"the output would overwrite {what} ({path})",
                 location=str(output),
-                hint="write the clean file to another path",
+                hint=hint,
             )
 
 
-__all__ = ["Cleaned", "check_output", "clean_file"]
+def config_inputs(config: str | Path | None) -> list[tuple[Path, str]]:
+    """The files a configuration stands on, ``(path, what)``: the config file itself (found as
+    `kpi report` finds it: ``--config``, ``$KPI_CONFIG``, ``./kpi_config.yaml``) and every file
+    any of its sources matches, used by the report or not. Nothing when there is no config;
+    only the config file when it does not load (a broken config is still an input)."""
+    import glob
+
+    from kpicli.config import find_config, load_config
+    from kpicli.errors import KpiError
+
+    path = find_config(str(config) if config is not None else None)
+    if not path.is_file():
+        return []
+    found: list[tuple[Path, str]] = [(path, "the configuration")]
+    try:
+        cfg = load_config(path)
+    except KpiError:
+        return found
+    for name, src in cfg.sources.items():
+        for pattern in src.path:
+            full = Path(pattern).expanduser()
+            if not full.is_absolute():
+                full = cfg.base_dir / full
+            for hit in glob.glob(str(full), recursive=True):
+                found.append((Path(hit), f"a file of source `{name}`"))
+    return found
+
+
+__all__ = ["Cleaned", "check_output", "clean_file", "config_inputs"]

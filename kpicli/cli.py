@@ -6,6 +6,7 @@ renderers) are imported inside the commands, so `kpi --help` starts fast.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -15,15 +16,108 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from typer.core import TyperGroup
 
 from kpicli import __version__
-from kpicli.errors import KpiError, OutputError, UsageError
+from kpicli.errors import KpiError, UsageError
 
 if TYPE_CHECKING:
     from kpicli.plan import Request
 
+try:  # Typer vendors Click since 0.16; older ones depend on it
+    from typer._click import exceptions as click_errors
+except ImportError:  # pragma: no cover
+    from click import exceptions as click_errors  # type: ignore[no-redef]
+
+
+def _choices(param: object) -> list[str]:
+    """The values a parameter accepts, when it is a choice (an Enum option)."""
+    from enum import Enum
+
+    annotation = getattr(getattr(param, "type_descriptor", None), "annotation", None)
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        return [str(member.value) for member in annotation]
+    choices = getattr(getattr(param, "type", None), "choices", None)
+    return [str(c) for c in choices] if choices else []
+
+
+def usage_error(err: click_errors.UsageError) -> UsageError:
+    """Click's usage error (a bad choice, a value of the wrong type, an unknown option, a
+    missing argument…) as kpi's: one ``usage error:`` block with a hint, exit 2."""
+    import ast
+    import re
+
+    from kpicli.errors import did_you_mean
+
+    command = err.ctx.command_path if err.ctx is not None else "kpi"
+    help_hint = f"see `{command} --help`"
+    if isinstance(err, click_errors.BadParameter) and not isinstance(
+        err, click_errors.MissingParameter
+    ):
+        param = err.param
+        opts = getattr(param, "opts", None) or []
+        name = max(opts, key=len) if opts else getattr(param, "name", None) or "a value"
+        text = re.sub(r"^Value error, ", "", str(err.message)).rstrip(".")
+        choices = _choices(param)
+        quoted = re.match(r"^('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\") is not one of", text)
+        problem = f"{text[:1].lower()}{text[1:]}"
+        if not choices:
+            return UsageError(f"{name}: {problem}", hint=help_hint)
+        value = ast.literal_eval(quoted.group(1)) if quoted else None
+        close = did_you_mean(value, choices) if isinstance(value, str) else None
+        return UsageError(
+            f"{name}: unknown value `{value}`" if quoted else f"{name}: {problem}",
+            hint=f"use one of {', '.join(choices)}" + (f" ({close})" if close else ""),
+        )
+    message = err.format_message().strip().rstrip(".")
+    hint = help_hint
+    suggestion = re.search(r"\s*\(?(Did you mean [^?]*\?)\)?$", message)
+    if suggestion:
+        message = message[: suggestion.start()].rstrip(" .")
+        hint = suggestion.group(1)[:1].lower() + suggestion.group(1)[1:] + f" ({help_hint})"
+    return UsageError(message[:1].lower() + message[1:], hint=hint)
+
+
+class KpiUsage(click_errors.UsageError):
+    """A Click usage error shown the kpi way (Click shows it and exits with its code)."""
+
+    def __init__(self, err: click_errors.UsageError) -> None:
+        super().__init__(err.message, err.ctx)
+        self.kpi_error = usage_error(err)
+        self.exit_code = self.kpi_error.exit_code
+
+    def show(self, file: object = None) -> None:
+        _err(self.kpi_error.render())
+
+
+class KpiGroup(TyperGroup):
+    """The `kpi` command group: every usage error that Click finds while parsing (a bad
+    ``--format``, ``--grain``, ``--compare``, ``--fail-on``… value, a non-number ``--limit``,
+    an unknown option or command) is shown in one place, as kpi shows its own errors."""
+
+    def make_context(self, *args: object, **kwargs: object) -> typer.Context:
+        try:
+            return super().make_context(*args, **kwargs)  # type: ignore[arg-type]
+        except click_errors.NoArgsIsHelpError:
+            raise
+        except click_errors.UsageError as err:
+            if isinstance(err, KpiUsage):
+                raise
+            raise KpiUsage(err) from None
+
+    def invoke(self, ctx: typer.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except click_errors.NoArgsIsHelpError:
+            raise
+        except click_errors.UsageError as err:
+            if isinstance(err, KpiUsage):
+                raise
+            raise KpiUsage(err) from None
+
 
 app = typer.Typer(
+    cls=KpiGroup,
     name="kpi",
     help="Compute marketing KPIs from CSV exports, as declared in kpi_config.yaml.\n\n"
     "Examples:\n\n"
@@ -73,14 +167,23 @@ class FailOn(StrEnum):
 
 
 def _err(text: str) -> None:
-    sys.stderr.write(text.rstrip("\n") + "\n")
+    """A line on stderr; when stderr itself cannot be written, there is nobody to tell."""
+    try:
+        sys.stderr.write(text.rstrip("\n") + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
 
 
 def guarded(debug: bool, work: Callable[[], int | None]) -> None:
     """Run a command's work: its nonzero return is the exit code; a KpiError becomes its
-    message and exit code; a bug, exit 70."""
+    message and exit code; a closed stdout pipe ends it quietly (exit 0); a bug, exit 70."""
+    from kpicli.render.write import PipeClosed
+
     try:
         code = work()
+    except PipeClosed:
+        code = 0
     except KpiError as err:
         if debug:
             traceback.print_exc()
@@ -254,11 +357,17 @@ def report(
             "--output",
             "-o",
             metavar="PATH",
-            help="Write to this file (atomically); placeholders {start} {end} {as_of} {period}.",
+            help="Write to this file (atomically; missing folders are created); placeholders "
+            "{start} {end} {as_of} {period}; - is stdout.",
         ),
     ] = None,
     fail_on: Annotated[
-        FailOn, typer.Option("--fail-on", help="Exit 1 when a KPI has this status or worse.")
+        FailOn,
+        typer.Option(
+            "--fail-on",
+            help="Exit 1 when a KPI has this status or worse; the failing rows are listed on "
+            "stderr (also with -q).",
+        ),
     ] = FailOn.never,
     cache: Annotated[
         str | None,
@@ -270,7 +379,12 @@ def report(
         ),
     ] = None,
     wide: Annotated[
-        bool, typer.Option("--wide", help="csv/parquet/xlsx: one column per KPI.")
+        bool,
+        typer.Option(
+            "--wide",
+            help="csv/parquet/xlsx: one row per period and dimension values, columns per KPI "
+            "(kpi, kpi_previous, kpi_change, kpi_target, kpi_status…).",
+        ),
     ] = False,
     raw: Annotated[
         bool, typer.Option("--raw", help="csv/xlsx: do not neutralise formula-like cells.")
@@ -286,14 +400,19 @@ def report(
     """Compute KPIs and print them, or write them to a file."""
 
     def work() -> int:
+        from pathlib import Path
+
+        from kpicli.clean import check_output, config_inputs
         from kpicli.config import load_config
         from kpicli.engine import run_report
         from kpicli.plan import split_list
-        from kpicli.render import infer_format, render
-        from kpicli.render.write import expand_output_path, write_atomic
+        from kpicli.render import check_wide, infer_format, render, render_to
+        from kpicli.render.failures import failure_lines
+        from kpicli.render.write import STDOUT, PipeClosed, Stdout, expand_output_path, open_atomic
 
+        to_file = output is not None and output != STDOUT
         chosen = fmt.value if fmt else None
-        if chosen is None and output:
+        if chosen is None and to_file:
             chosen = infer_format(output)
             if chosen is None:
                 raise UsageError(
@@ -301,6 +420,7 @@ def report(
                     hint="add --format (table, json, jsonl, csv, markdown, parquet, xlsx, html)",
                 )
         chosen = chosen or "table"
+        check_wide(chosen, wide)
         request = _request(
             period,
             date_from,
@@ -323,18 +443,16 @@ def report(
             use_memo(Path(cache).expanduser())
         cfg = load_config(config)
         result = run_report(cfg, request)
-        if output:
+        if output is not None and to_file:
             start, end = result.period or (None, None)
             path = expand_output_path(
                 output, start=start, end=end, as_of=result.as_of, period=result.period_label
             )
-            if os.path.realpath(path) in {os.path.realpath(f) for f in result.input_files()}:
-                raise OutputError(
-                    "the output would overwrite an input file",
-                    location=path,
-                    hint="write the report to another path",
-                )
-            write_atomic(path, render(result, chosen, color=False, raw=raw, wide=wide))
+            inputs = config_inputs(cfg.path)
+            inputs += [(Path(f), "an input file") for f in result.input_files()]
+            check_output(path, inputs, hint="write the report to another path")
+            with open_atomic(path) as handle:
+                render_to(result, chosen, handle, color=False, raw=raw, wide=wide)
             if not quiet:
                 _err(f"wrote {path}")
         else:
@@ -344,13 +462,19 @@ def report(
                     hint=f"write it to a file: -o report.{chosen}",
                 )
             color = use_color(no_color) and chosen == "table"
-            data = render(result, chosen, color=color, width=_width(), raw=raw, wide=wide)
-            out = sys.stdout.buffer if hasattr(sys.stdout, "buffer") else None
-            if out is not None:
-                out.write(data)
-                out.flush()
-            else:
-                sys.stdout.write(data.decode("utf-8"))
+            stdout = Stdout()
+            try:
+                if chosen in BINARY_FORMATS:  # written whole: their writers need to seek
+                    stdout.write(render(result, chosen, raw=raw, wide=wide))
+                else:
+                    render_to(
+                        result, chosen, stdout, color=color, width=_width(), raw=raw, wide=wide
+                    )
+            except PipeClosed:  # the reader had enough: not an error, the exit code stands
+                pass
+        # the reason for exit 1, even with -q: cron mails stderr
+        for line in failure_lines(result, fail_on.value):
+            _err(line)
         return 1 if result.fails(fail_on.value) else 0
 
     guarded(debug, work)
@@ -375,9 +499,14 @@ def _width() -> int:
     return shutil.get_terminal_size((100, 24)).columns if sys.stdout.isatty() else 200
 
 
-def _out(text: str) -> None:
-    sys.stdout.write(text)
-    sys.stdout.flush()
+def _out(text: str | bytes) -> None:
+    """Print a command's output: exit 4 when stdout cannot be written (a full disk); nothing
+    more, quietly, when its reader went away (a closed pipe: the command's exit code stands).
+    """
+    from kpicli.render.write import PipeClosed, Stdout
+
+    with contextlib.suppress(PipeClosed):
+        Stdout().write(text)
 
 
 @app.command(
@@ -440,8 +569,7 @@ def sources(
         cfg = load_config(config)
         reports = describe_sources(cfg, list(names) if names else None)
         color = use_color(no_color) and fmt == TextFormat.table
-        sys.stdout.buffer.write(render_sources(reports, fmt.value, color=color, width=_width()))
-        sys.stdout.flush()
+        _out(render_sources(reports, fmt.value, color=color, width=_width()))
         return 0 if all(r.ok for r in reports) else 3
 
     guarded(debug, work)
@@ -593,7 +721,11 @@ def init(
 def schema(
     output: Annotated[
         str | None,
-        typer.Option("--output", "-o", help="Write to this file (atomically) instead of stdout."),
+        typer.Option(
+            "--output",
+            "-o",
+            help="Write to this file (atomically) instead of stdout; - is stdout.",
+        ),
     ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Nothing on stderr but errors.")
@@ -603,14 +735,17 @@ def schema(
     """Print the JSON Schema of kpi_config.yaml, for completion and checks in editors."""
 
     def work() -> None:
+        from kpicli.render.write import STDOUT
         from kpicli.scaffold import schema_text
 
         text = schema_text()
-        if output is None:
+        if output is None or output == STDOUT:
             _out(text)
             return
+        from kpicli.clean import check_output, config_inputs
         from kpicli.render.write import write_atomic
 
+        check_output(output, config_inputs(None), hint="write the schema to another path")
         write_atomic(output, text.encode("utf-8"))
         if not quiet:
             _err(f"wrote {output}")
@@ -665,7 +800,11 @@ def clean(
     ],
     output: Annotated[
         str | None,
-        typer.Option("--output", "-o", help="Write to this file (atomically) instead of stdout."),
+        typer.Option(
+            "--output",
+            "-o",
+            help="Write to this file (atomically) instead of stdout; - is stdout.",
+        ),
     ] = None,
     delimiter: Annotated[
         str, typer.Option("--delimiter", help='auto, ",", ";", tab, "|" or space.')
@@ -705,10 +844,12 @@ def clean(
     """
 
     def work() -> None:
-        from kpicli.clean import check_output, clean_file
+        from kpicli.clean import check_output, clean_file, config_inputs
+        from kpicli.render.write import STDOUT
 
-        if output is not None:
-            check_output(output, [file])
+        to_file = output is not None and output != STDOUT
+        if output is not None and to_file:
+            check_output(output, [(file, "the input file"), *config_inputs(None)])
         result = clean_file(
             file,
             delimiter=delimiter,
@@ -730,9 +871,8 @@ def clean(
                 _err(f"warning: {where}: {note.message}")
             if len(shown) > MAX_NOTES:
                 _err(f"warning: {file}: … and {len(shown) - MAX_NOTES} more")
-        if output is None:
-            sys.stdout.buffer.write(result.data)
-            sys.stdout.flush()
+        if output is None or not to_file:
+            _out(result.data)
             return
         from kpicli.render.write import write_atomic
 

@@ -26,6 +26,8 @@ VALUE_COLUMNS = (
     "projected",
     "status",
 )
+#: The statuses each ``--fail-on`` level exits 1 on.
+FAIL_LEVELS = {"warn": ["warn", "bad"], "bad": ["bad"]}
 
 
 @dataclass(frozen=True)
@@ -71,9 +73,24 @@ class Result:
         """True when a row or total has the status ``fail_on`` (warn or bad) or worse."""
         if fail_on == "never":
             return False
-        levels = {"warn": ["warn", "bad"], "bad": ["bad"]}[fail_on]
+        levels = FAIL_LEVELS[fail_on]
         frames = [self.rows] if self.totals is None else [self.rows, self.totals]
         return any(bool(f["status"].is_in(levels).any()) for f in frames)
+
+    def failing(self, fail_on: str) -> pl.DataFrame:
+        """The rows, then the totals (dimensions null), whose status is ``fail_on`` or worse,
+        with a ``total`` column: what made ``--fail-on`` exit 1 (no rows for ``never``)."""
+        import polars as pl
+
+        levels = FAIL_LEVELS.get(fail_on, [])
+        frames = [(self.rows, False)]
+        if self.totals is not None:
+            frames.append((self.totals, True))
+        parts = [
+            f.filter(pl.col("status").is_in(levels)).with_columns(total=pl.lit(is_total))
+            for f, is_total in frames
+        ]
+        return pl.concat(parts, how="diagonal_relaxed")
 
     def input_files(self) -> list[str]:
         """Every file read for this result (so that no output overwrites one)."""

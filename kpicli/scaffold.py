@@ -22,13 +22,15 @@ a number as target) and descriptions for editors.
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from copy import deepcopy
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from kpicli.errors import UsageError, did_you_mean
+from kpicli.errors import OutputError, UsageError, did_you_mean
 
 CONFIG_NAME = "kpi_config.yaml"
 SCHEMA_NAME = "kpi_schema.json"
@@ -142,18 +144,38 @@ def init(
     """Write a starter ``kpi_config.yaml`` and ``kpi_schema.json`` (and the sample data).
 
     Never overwrites a file unless ``force``: the check comes first, so a refused init writes
-    nothing.
+    nothing. Never writes through a symbolic link: with ``force``, a link in the way (even
+    one that points nowhere) is replaced by the file, and its target is left alone; a
+    ``sample_data`` folder that is a link is refused. Files are written atomically (a temp
+    file, then a rename). Any OSError (a read-only place, a name too long) is an
+    OutputError naming the path (exit 4).
     """
-    from kpicli import sample as sample_data
+    from kpicli.render.write import output_error
 
     presets = check_presets(presets)
     directory = Path(directory)
+    try:
+        return _init(directory, sample=sample, presets=presets, force=force)
+    except OSError as exc:
+        raise output_error(exc.filename or directory, exc) from None
+
+
+def _lexists(path: Path) -> bool:
+    """Whether anything is at ``path``, a symbolic link pointing nowhere included."""
+    return os.path.lexists(path)
+
+
+def _init(directory: Path, *, sample: bool, presets: tuple[str, ...], force: bool) -> Written:
+    from kpicli import sample as sample_data
+    from kpicli.render.write import write_atomic
+
     config = directory / CONFIG_NAME
     schema = directory / SCHEMA_NAME
-    data = [directory / SAMPLE_DIR / n for n in sample_data.FILE_NAMES] if sample else []
+    data_dir = directory / SAMPLE_DIR
+    data = [data_dir / n for n in sample_data.FILE_NAMES] if sample else []
     if directory.exists() and not directory.is_dir():
         raise UsageError(f"`{directory}` is a file, not a folder", hint="choose another DIR")
-    existing = [p for p in (config, schema, *data) if p.exists()]
+    existing = [p for p in (config, schema, *data) if _lexists(p)]
     if existing and not force:
         n = len(existing) - 1
         more = f" (and {n} more file{'s' if n > 1 else ''})" if n else ""
@@ -163,13 +185,23 @@ def init(
             + ("them" if more else "it")
             + ", or choose another DIR",
         )
+    if sample and data_dir.is_symlink():
+        raise OutputError(
+            "is a symbolic link: kpi init writes no file through a link",
+            location=str(data_dir),
+            hint="remove the link, or choose another DIR",
+        )
     text = starter_config(presets, sample=sample)
     directory.mkdir(parents=True, exist_ok=True)
-    config.write_text(text, encoding="utf-8")
-    schema.write_text(schema_text(), encoding="utf-8")
+    write_atomic(config, text.encode("utf-8"), follow_links=False)
+    write_atomic(schema, schema_text().encode("utf-8"), follow_links=False)
     written = Written(directory, config, schema)
     if sample:
-        written.data = sample_data.generate(directory / SAMPLE_DIR)
+        data_dir.mkdir(exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=data_dir, prefix=".kpi-init-") as temp:
+            for made in sample_data.generate(Path(temp)):
+                os.replace(made, data_dir / made.name)  # replaces a link, never follows it
+                written.data.append(data_dir / made.name)
     if presets or not sample:
         written.exports = directory / EXPORTS_DIR
         written.exports.mkdir(exist_ok=True)

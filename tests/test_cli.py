@@ -330,9 +330,17 @@ def test_unparsable_value_exit_3(tmp_path: Path) -> None:
     assert "2026-02-30" in msg and "a.csv" in msg
 
 
-def test_output_dir_missing_exit_4(tmp_path: Path) -> None:
+def test_output_creates_missing_folders(tmp_path: Path) -> None:
+    out = tmp_path / "reports" / "kpi-{start}.json"
+    r = kpi("report", "-c", CONFIG, "-k", "leads", "-p", "2026-10", "-o", str(out))
+    assert r.exit_code == 0, r.stderr
+    assert json.loads((tmp_path / "reports" / "kpi-2026-10-01.json").read_text())["rows"]
+
+
+def test_output_under_a_file_exit_4(tmp_path: Path) -> None:
+    (tmp_path / "no").write_text("a file")
     msg = error(4, "report", "-c", CONFIG, "-k", "leads", "-o", str(tmp_path / "no" / "x.json"))
-    assert msg.startswith("output error:")
+    assert msg.startswith("output error:") and "is not a directory" in msg
 
 
 def test_unknown_output_extension_exit_2(tmp_path: Path) -> None:
@@ -428,7 +436,7 @@ def test_output_never_overwrites_an_input(tmp_path: Path) -> None:
         "kpis:\n  s: {source: a, formula: SUM(spend)}\n"
     )
     msg = error(4, "report", "-c", str(cfg), "-f", "csv", "-o", str(tmp_path / "a.csv"))
-    assert "overwrite an input file" in msg
+    assert "would overwrite a file of source `a`" in msg
     assert (tmp_path / "a.csv").read_text() == "day,spend\n2026-01-01,1\n"
 
 

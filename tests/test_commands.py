@@ -777,6 +777,7 @@ def test_schema_output_file(tmp_path: Path) -> None:
 
 
 def test_schema_output_error_exit_4(tmp_path: Path) -> None:
+    (tmp_path / "no").write_text("a file")
     msg = error(4, "schema", "-o", str(tmp_path / "no" / "s.json"))
     assert msg.startswith("output error:")
 

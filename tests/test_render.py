@@ -521,8 +521,10 @@ def read_csv(data: bytes) -> list[dict[str, str]]:
 
 def test_csv_rows_then_totals(by_channel: Result) -> None:
     rows = read_csv(to_csv(by_channel))
-    assert list(rows[0]) == [*KEY_COLUMNS, "channel", *VALUE_COLUMNS]
+    assert list(rows[0]) == [*KEY_COLUMNS, "channel", *VALUE_COLUMNS, "total"]
     assert len(rows) == 8
+    # a null channel and a total both have an empty channel cell: `total` tells them apart
+    assert [r["total"] for r in rows] == ["false"] * 6 + ["true"] * 2
     assert rows[0]["value"] == "60" and rows[0]["change_pct"].startswith("0.0909")
     assert rows[0]["period_start"] == "2026-10-01"
     assert rows[2]["channel"] == "" and rows[2]["previous"] == ""  # nulls are empty
@@ -541,13 +543,31 @@ def test_csv_neutralises_formulas(by_channel: Result, cell: str) -> None:
 
 def test_csv_wide(by_channel: Result) -> None:
     rows = read_csv(to_csv(by_channel, wide=True))
-    assert list(rows[0]) == ["period_start", "period_end", "channel", "leads", "cpl"]
-    assert [(r["channel"], r["leads"], r["cpl"]) for r in rows] == [
-        ("google_ads", "60", "35.5"),
-        ("meta_ads", "40", "44.0"),
-        ("", "3", ""),
-        ("", "103", "39.1"),  # the totals
+    # with --compare and targets: previous, change, change_pct, target, status per KPI
+    values = ["", "_previous", "_change", "_change_pct", "_target", "_status"]
+    assert list(rows[0]) == [
+        "period_start",
+        "period_end",
+        "channel",
+        *(f"leads{v}" for v in values),
+        *(f"cpl{v}" for v in values),
+        "total",
     ]
+    assert [(r["channel"], r["leads"], r["cpl"], r["total"]) for r in rows] == [
+        ("google_ads", "60", "35.5", "false"),
+        ("meta_ads", "40", "44.0", "false"),
+        ("", "3", "", "false"),
+        ("", "103", "39.1", "true"),  # the totals
+    ]
+    google = rows[0]
+    assert (google["leads_previous"], google["leads_change"]) == ("55", "5")
+    assert float(google["leads_change_pct"]) == pytest.approx(5 / 55)
+    assert (google["leads_target"], google["leads_status"]) == ("60", "ok")
+    assert (google["cpl_previous"], google["cpl_target"], google["cpl_status"]) == (
+        "30.0",
+        "35.0",
+        "warn",
+    )
 
 
 def test_csv_wide_by_month(monthly: Result) -> None:
@@ -592,7 +612,8 @@ def test_markdown_escapes_pipes(bare: Result) -> None:
 
 def test_parquet_round_trip(by_channel: Result) -> None:
     back = pl.read_parquet(io.BytesIO(to_parquet(by_channel)))
-    assert back.columns == [*KEY_COLUMNS, "channel", *VALUE_COLUMNS]
+    assert back.columns == [*KEY_COLUMNS, "channel", *VALUE_COLUMNS, "total"]
+    assert back["total"].to_list() == [False] * 6 + [True] * 2
     assert back.height == 8
     assert back.schema["period_start"] == pl.Date and back.schema["value"] == pl.Float64
     assert back["value"].to_list()[:2] == [60.0, 40.0]
@@ -601,7 +622,9 @@ def test_parquet_round_trip(by_channel: Result) -> None:
 
 def test_parquet_wide(monthly: Result) -> None:
     back = pl.read_parquet(io.BytesIO(to_parquet(monthly, wide=True)))
-    assert back.columns == ["period_start", "period_end", "leads", "ctr"]
+    wide = ["", "_target", "_expected", "_pace", "_projected", "_status"]
+    assert back.columns[:8] == ["period_start", "period_end", *(f"leads{w}" for w in wide)]
+    assert back.columns[-1] == "total" and "ctr" in back.columns
     assert back.height == 6
     assert back.schema["ctr"] == pl.Float64
 
@@ -840,14 +863,11 @@ def test_write_atomic_follows_symlinks(tmp_path: Path) -> None:
     assert link.is_symlink() and real.read_bytes() == b"new"
 
 
-def test_write_atomic_missing_directory(tmp_path: Path) -> None:
-    target = tmp_path / "nope" / "report.json"
-    with pytest.raises(OutputError) as caught:
-        write_atomic(target, b"x")
-    assert caught.value.location == str(target)
-    assert caught.value.hint == "create the directory first"
-    assert "does not exist" in caught.value.message
-    assert not (tmp_path / "nope").exists()
+def test_write_atomic_creates_missing_folders(tmp_path: Path) -> None:
+    target = tmp_path / "reports" / "2026" / "report.json"
+    write_atomic(target, b"x")
+    assert target.read_bytes() == b"x"
+    assert leftovers(target.parent) == []
 
 
 def test_write_atomic_target_is_a_directory(tmp_path: Path) -> None:

@@ -180,7 +180,7 @@ def test_xlsx_rows_then_totals(by_channel: Result) -> None:
     assert book.sheetnames == ["KPIs", "About"]
     sheet = book["KPIs"]
     header = [c.value for c in sheet[1]]
-    assert header == [*KEY_COLUMNS, "channel", *VALUE_COLUMNS]  # the CSV columns
+    assert header == [*KEY_COLUMNS, "channel", *VALUE_COLUMNS, "total"]  # the CSV columns
     rows = sheet_rows(sheet)
     assert len(rows) == 8
     first = rows[0]
@@ -198,6 +198,7 @@ def test_xlsx_rows_then_totals(by_channel: Result) -> None:
         ("cpl", None, 39.1),
     ]
     assert sheet.cell(row=8, column=1).font.b and not sheet.cell(row=2, column=1).font.b
+    assert [r["total"] for r in rows] == [False] * 6 + [True] * 2
 
 
 def test_xlsx_dates_are_dates(by_channel: Result) -> None:
@@ -247,7 +248,7 @@ def test_xlsx_header_frozen_filtered_and_sized(by_channel: Result) -> None:
     sheet = workbook(to_xlsx(by_channel))["KPIs"]
     assert all(c.font.b for c in sheet[1])
     assert sheet.freeze_panes == "A2"
-    assert sheet.auto_filter.ref == "A1:M9"  # 13 columns, header + 8 rows
+    assert sheet.auto_filter.ref == "A1:N9"  # 14 columns, header + 8 rows
     for letter in "ABCDEFGHIJKLM":
         assert 8 <= sheet.column_dimensions[letter].width <= 50
 
@@ -288,7 +289,15 @@ def test_xlsx_neutralises_headers_and_about(by_channel: Result) -> None:
 def test_xlsx_wide(by_channel: Result) -> None:
     sheet = workbook(to_xlsx(by_channel, wide=True))["KPIs"]
     header = [c.value for c in sheet[1]]
-    assert header == ["period_start", "period_end", "channel", "leads", "cpl"]
+    values = ["", "_previous", "_change", "_change_pct", "_target", "_status"]
+    assert header == [
+        "period_start",
+        "period_end",
+        "channel",
+        *(f"leads{v}" for v in values),
+        *(f"cpl{v}" for v in values if v != "_target"),  # cpl has no target
+        "total",
+    ]
     rows = sheet_rows(sheet)
     assert [(r["channel"], r["leads"], r["cpl"]) for r in rows] == [
         ("google_ads", 60, 35.5),
@@ -301,6 +310,9 @@ def test_xlsx_wide(by_channel: Result) -> None:
     assert cells[0]["cpl"].number_format == "€#,##0.00"
     assert cells[0]["period_start"].is_date
     assert cells[3]["leads"].font.b and not cells[2]["leads"].font.b  # the total row
+    assert cells[0]["leads_previous"].number_format == "#,##0"
+    assert cells[0]["leads_change_pct"].number_format == "0.0%"
+    assert cells[0]["cpl_status"].value == "warn" and rows[3]["total"] is True
 
 
 def test_xlsx_wide_by_month(monthly: Result) -> None:
@@ -345,7 +357,7 @@ def test_xlsx_is_reproducible(by_channel: Result) -> None:
 def test_xlsx_no_rows() -> None:
     result = make_result(frame([]), kpis=KPIS)
     book = workbook(render(result, "xlsx"))
-    assert [c.value for c in book["KPIs"][1]] == [*KEY_COLUMNS, *VALUE_COLUMNS]
+    assert [c.value for c in book["KPIs"][1]] == [*KEY_COLUMNS, *VALUE_COLUMNS, "total"]
     assert book["KPIs"].max_row == 1
 
 

@@ -6,8 +6,9 @@ extension to a format. Only this package (and the CLI) imports rich.
 
 from __future__ import annotations
 
+import io
 from pathlib import PurePath
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from kpicli.errors import UsageError
 
@@ -37,6 +38,65 @@ def infer_format(path: str) -> str | None:
     return EXTENSIONS.get(PurePath(path).suffix.lower())
 
 
+#: Formats that ``--wide`` pivots; any other format with ``--wide`` is a usage error.
+WIDE_FORMATS = ("csv", "parquet", "xlsx")
+
+
+def check_wide(fmt: str, wide: bool) -> None:
+    """A UsageError when ``--wide`` is asked of a format that has no wide shape."""
+    if wide and fmt not in WIDE_FORMATS:
+        raise UsageError(
+            f"--wide applies to csv, parquet and xlsx, not to {fmt}",
+            hint="leave out --wide, or add --format csv (or parquet, xlsx)",
+        )
+
+
+def render_to(
+    result: Result,
+    fmt: str,
+    out: IO[bytes],
+    *,
+    color: bool = False,
+    width: int | None = None,
+    raw: bool = False,
+    wide: bool = False,
+) -> None:
+    """Write ``result`` in format ``fmt`` (one of ``FORMATS``) to the binary ``out``, UTF-8 for
+    text formats. Machine formats are written a chunk of rows at a time.
+
+    ``color`` and ``width`` apply to the table; ``raw`` (no formula-injection guard) to CSV
+    and XLSX; ``wide`` (one column per KPI and value field) to CSV, Parquet and XLSX, and is a
+    UsageError with any other format.
+    """
+    from kpicli.render import formats
+
+    check_wide(fmt, wide)
+    if fmt == "table":
+        from kpicli.render.table import render_table
+
+        out.write(render_table(result, color=color, width=width).encode("utf-8"))
+    elif fmt == "json":
+        formats.write_json(result, out)
+    elif fmt == "jsonl":
+        formats.write_jsonl(result, out)
+    elif fmt == "csv":
+        formats.write_csv(result, out, raw=raw, wide=wide)
+    elif fmt == "markdown":
+        out.write(formats.to_markdown(result))
+    elif fmt == "parquet":
+        formats.write_parquet(result, out, wide=wide)
+    elif fmt == "xlsx":
+        from kpicli.render.xlsx import write_xlsx
+
+        write_xlsx(result, out, raw=raw, wide=wide)
+    elif fmt == "html":
+        from kpicli.render.html import to_html
+
+        out.write(to_html(result))
+    else:
+        raise UsageError(f"unknown output format `{fmt}`", hint=f"use one of: {', '.join(FORMATS)}")
+
+
 def render(
     result: Result,
     fmt: str,
@@ -46,36 +106,10 @@ def render(
     raw: bool = False,
     wide: bool = False,
 ) -> bytes:
-    """``result`` in format ``fmt`` (one of ``FORMATS``) as bytes, UTF-8 for text formats.
-
-    ``color`` and ``width`` apply to the table; ``raw`` (no formula-injection guard) to CSV
-    and XLSX; ``wide`` (one column per KPI) to CSV, Parquet and XLSX.
-    """
-    from kpicli.render import formats
-
-    if fmt == "table":
-        from kpicli.render.table import render_table
-
-        return render_table(result, color=color, width=width).encode("utf-8")
-    if fmt == "json":
-        return formats.to_json(result)
-    if fmt == "jsonl":
-        return formats.to_jsonl(result)
-    if fmt == "csv":
-        return formats.to_csv(result, raw=raw, wide=wide)
-    if fmt == "markdown":
-        return formats.to_markdown(result)
-    if fmt == "parquet":
-        return formats.to_parquet(result, wide=wide)
-    if fmt == "xlsx":
-        from kpicli.render.xlsx import to_xlsx
-
-        return to_xlsx(result, raw=raw, wide=wide)
-    if fmt == "html":
-        from kpicli.render.html import to_html
-
-        return to_html(result)
-    raise UsageError(f"unknown output format `{fmt}`", hint=f"use one of: {', '.join(FORMATS)}")
+    """:func:`render_to` into bytes."""
+    buffer = io.BytesIO()
+    render_to(result, fmt, buffer, color=color, width=width, raw=raw, wide=wide)
+    return buffer.getvalue()
 
 
-__all__ = ["FORMATS", "infer_format", "render"]
+__all__ = ["FORMATS", "WIDE_FORMATS", "check_wide", "infer_format", "render", "render_to"]

@@ -2,20 +2,36 @@
 
 Machine formats carry the tidy rows as plain numbers (fractions for percent), dates as
 ``YYYY-MM-DD`` and nulls for anything missing or not finite. Markdown shows formatted values.
+
+Machine formats are written by Polars, a chunk of rows at a time, straight into the output
+(:func:`write_json`, :func:`write_jsonl`, :func:`write_csv`, :func:`write_parquet`): no
+Python loop touches rows, and memory stays bounded by a chunk (a report with a million
+groups streams like one with ten). Each JSON line is put together by Polars expressions
+(``struct.json_encode`` quotes text, numbers are cast to text), in the layout
+``json.dumps`` gives, so that the bytes do not depend on the size of the report.
+
+CSV, Parquet and XLSX have a ``total`` column (``true`` on the total rows of ``--by``), as
+JSONL has ``"total": true``: a total and a row whose dimension is empty never look alike.
+``--wide`` pivots to one row per time bucket and dimension values (and ``total``), with
+columns ``<kpi>`` (the value), ``<kpi>_previous``, ``<kpi>_change``, ``<kpi>_change_pct``
+(with ``--compare``) and ``<kpi>_target``, ``_expected``, ``_pace``, ``_projected``,
+``_status`` for the KPIs that have them: nothing of the tidy rows is left out.
 """
 
 from __future__ import annotations
 
-import csv
 import io
 import json
-import math
-from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import IO, TYPE_CHECKING, Any
 
+from kpicli.errors import UsageError
 from kpicli.render.layout import (
+    NOTE_MORE,
     dimension_text,
-    kpi_info,
+    has_more,
     optional_columns,
     sections,
     value_texts,
@@ -31,8 +47,16 @@ if TYPE_CHECKING:
 SCHEMA_VERSION = 1
 #: Columns in the KPI's own unit: integer-valued ones are written as ints for integer KPIs.
 UNIT_COLUMNS = frozenset({"value", "previous", "change", "target", "expected", "projected"})
+#: Number columns that are ratios, never written as ints.
+RATIO_COLUMNS = frozenset({"change_pct", "pace"})
 #: First characters that make a spreadsheet read a cell as a formula.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+#: The column that tells total rows apart (CSV, Parquet, XLSX; ``"total": true`` in JSONL).
+TOTAL = "total"
+#: Rows rendered at a time by the streaming writers.
+CHUNK_ROWS = 50_000
+#: Value fields of ``--wide`` present whenever the report has a comparison.
+COMPARE_FIELDS = ("previous", "change", "change_pct")
 
 Record = dict[str, Any]
 
@@ -40,50 +64,6 @@ Record = dict[str, Any]
 def columns(result: Result) -> list[str]:
     """The columns of the tidy rows: keys, dimensions, values."""
     return [*KEY_COLUMNS, *result.dimensions, *VALUE_COLUMNS]
-
-
-def plain(value: Any, *, integer: bool = False) -> Any:
-    """A cell as a JSON-ready value: ISO dates, None for non-finite, ints when ``integer``."""
-    if value is None or isinstance(value, bool | str | int):
-        return value
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    if not math.isfinite(number):
-        return None
-    if integer and number.is_integer():
-        return int(number)
-    return number
-
-
-def records(result: Result, frame: pl.DataFrame | None, *, dims: bool = True) -> list[Record]:
-    """``frame`` as JSON-ready dicts in column order (dimensions dropped unless ``dims``)."""
-    if frame is None:
-        return []
-    cols = columns(result) if dims else [*KEY_COLUMNS, *VALUE_COLUMNS]
-    have = [c for c in cols if c in frame.columns]
-    missing = {c: None for c in cols if c not in frame.columns}
-    units = [c in UNIT_COLUMNS for c in have]
-    integer = {k: kpi_info(result, k).unit == "integer" for k in frame["kpi"].unique()}
-    out = []
-    # one tuple per row, and the common cells (text, None, finite floats) without a call
-    for row in frame.select(have).iter_rows():
-        record = dict(missing) if missing else {}
-        as_int = integer[row[0]]
-        for c, unit, v in zip(have, units, row, strict=True):
-            if v is None or type(v) is str:
-                record[c] = v
-            elif type(v) is float and v - v == 0 and not (as_int and unit):
-                record[c] = v  # finite (inf - inf and nan - nan are nan)
-            else:
-                record[c] = plain(v, integer=as_int and unit)
-        out.append({c: record[c] for c in cols} if missing else record)
-    return out
 
 
 def timestamp(moment: datetime | None) -> str:
@@ -95,14 +75,148 @@ def timestamp(moment: datetime | None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _range(bounds: tuple[date, date] | None) -> dict[str, str] | None:
+def _range(bounds: Any) -> dict[str, str] | None:
     return (
         None if bounds is None else {"start": bounds[0].isoformat(), "end": bounds[1].isoformat()}
     )
 
 
-def to_json(result: Result) -> bytes:
-    """The report as one JSON document (SPEC "Output shapes"); ``totals`` is ``[]`` without --by."""
+# ---------------------------------------------------------------------------- tidy frames
+
+
+def _dtype(result: Result, column: str) -> Any:
+    import polars as pl
+
+    if column in result.rows.columns:
+        return result.rows.schema[column]
+    if column in ("kpi", "status"):
+        return pl.String
+    if column in ("period_start", "period_end"):
+        return pl.Date
+    return pl.Float64
+
+
+def tidy_parts(result: Result, *, total: bool = False) -> list[pl.DataFrame]:
+    """The rows, then the totals (dimensions null), each with exactly :func:`columns`
+    (a column a frame lacks is null) and, with ``total``, the ``total`` column."""
+    import polars as pl
+
+    cols = columns(result)
+    parts = []
+    frames = [(result.rows, False)]
+    if result.totals is not None:
+        frames.append((result.totals, True))
+    for frame, is_total in frames:
+        exprs = [
+            pl.col(c) if c in frame.columns else pl.lit(None, dtype=_dtype(result, c)).alias(c)
+            for c in cols
+        ]
+        if total:
+            exprs.append(pl.lit(is_total).alias(TOTAL))
+        parts.append(frame.select(exprs))
+    return parts
+
+
+def _chunks(frame: pl.DataFrame, size: int = CHUNK_ROWS) -> list[pl.DataFrame]:
+    return [frame.slice(offset, size) for offset in range(0, frame.height, size)]
+
+
+def number_text(column: str, integer: pl.Expr | bool) -> pl.Expr:
+    """A number column as text: null when missing or not finite, ``1234`` where ``integer``
+    holds and the value is whole, else the shortest text that reads back as the same float.
+    """
+    import polars as pl
+
+    x = pl.col(column).cast(pl.Float64)
+    whole = (x.floor() == x) & (x.abs() < 2.0**53)
+    return (
+        pl.when(~x.is_finite().fill_null(False))
+        .then(pl.lit(None, dtype=pl.String))
+        .when(pl.lit(integer) & whole if isinstance(integer, bool) else integer & whole)
+        .then(x.cast(pl.Int64).cast(pl.String))
+        .otherwise(x.cast(pl.String))
+    )
+
+
+def _integer_kpis(result: Result) -> list[str]:
+    return [name for name, info in result.kpis.items() if info.unit == "integer"]
+
+
+# ---------------------------------------------------------------------------- JSON
+
+
+def _json_literal(frame: pl.DataFrame, column: str, integer: pl.Expr) -> pl.Expr:
+    """The JSON text of each cell of ``column`` (``null`` for a missing value)."""
+    import polars as pl
+
+    if column in UNIT_COLUMNS or column in RATIO_COLUMNS:
+        number = number_text(column, integer if column in UNIT_COLUMNS else False)
+        return number.fill_null("null")
+    dtype = frame.schema[column]
+    if dtype == pl.Date:
+        text = pl.col(column).dt.to_string("%Y-%m-%d")
+        return pl.concat_str(pl.lit('"'), text, pl.lit('"')).fill_null("null")
+    # any other type: Polars' JSON encoder quotes and escapes; cut the one-key object open
+    empty = pl.DataFrame({column: [None]}, schema={column: dtype})
+    prefix = empty.select(pl.struct(column).struct.json_encode()).item()[: -len("null}")]
+    encoded = pl.struct(pl.col(column)).struct.json_encode()
+    return encoded.str.strip_prefix(prefix).str.strip_suffix("}").fill_null("null")
+
+
+def _json_objects(
+    result: Result,
+    frame: pl.DataFrame,
+    cols: list[str],
+    *,
+    indent: str | None,
+    extra: dict[str, str] | None = None,
+) -> pl.Expr:
+    """One JSON object per row of ``frame`` (keys ``cols`` then ``extra``'s literal values),
+    laid out as ``json.dumps`` does: on one line (``indent`` None) or indented."""
+    import polars as pl
+
+    integer = pl.col("kpi").is_in(_integer_kpis(result))
+    pieces: list[pl.Expr | str] = []
+    if indent is None:
+        opening, between, closing = "{", ", ", "}"
+    else:
+        inner = "\n" + indent + "  "
+        opening, between, closing = indent + "{" + inner, "," + inner, "\n" + indent + "}"
+    keys = [(c, _json_literal(frame, c, integer)) for c in cols]
+    keys += [(k, pl.lit(v)) for k, v in (extra or {}).items()]
+    for index, (name, literal) in enumerate(keys):
+        key = json.dumps(name, ensure_ascii=False) + ": "
+        pieces.append(pl.lit((opening if index == 0 else between) + key))
+        pieces.append(literal)
+    pieces.append(pl.lit(closing))
+    return pl.concat_str(pieces)
+
+
+def _write_objects(
+    out: IO[bytes],
+    result: Result,
+    frame: pl.DataFrame,
+    cols: list[str],
+    *,
+    indent: str | None,
+    separator: str,
+    first: bool,
+    extra: dict[str, str] | None = None,
+) -> bool:
+    """Write ``frame``'s rows as JSON objects, ``separator`` between two (and before the
+    first unless ``first``); return whether nothing was written and ``first`` still holds."""
+    for chunk in _chunks(frame):
+        objects = _json_objects(result, chunk, cols, indent=indent, extra=extra)
+        text = chunk.select(objects.str.join(separator)).item()
+        out.write(((separator if not first else "") + text).encode("utf-8"))
+        first = False
+    return first
+
+
+def write_json(result: Result, out: IO[bytes]) -> None:
+    """The report as one JSON document (SPEC "Output shapes"); ``totals`` is ``[]`` without
+    --by. The same bytes as ``json.dumps(document, indent=2)``, written a chunk at a time."""
+    marker = {name: f"@@{name}-{secrets.token_hex(8)}@@" for name in ("rows", "totals")}
     document = {
         "schema_version": SCHEMA_VERSION,
         "generated_at": timestamp(result.generated_at),
@@ -121,125 +235,270 @@ def to_json(result: Result) -> bytes:
             }
             for name, info in result.kpis.items()
         },
-        "rows": records(result, result.rows),
-        "totals": records(result, result.totals, dims=False),
+        "rows": marker["rows"],
+        "totals": marker["totals"],
     }
-    text = json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False)
-    return (text + "\n").encode("utf-8")
-
-
-def _long_records(result: Result) -> list[Record]:
-    """Rows, then totals with every dimension null and ``total: true``."""
-    out = records(result, result.rows)
-    for total in records(result, result.totals, dims=False):
-        row = {c: total.get(c) for c in columns(result)}
-        row["total"] = True
-        out.append(row)
-    return out
-
-
-def to_jsonl(result: Result) -> bytes:
-    """One JSON object per line: rows, then totals (dimensions null, ``"total": true``)."""
-    lines = [json.dumps(r, ensure_ascii=False, allow_nan=False) for r in _long_records(result)]
-    return "".join(line + "\n" for line in lines).encode("utf-8")
-
-
-def wide_records(result: Result) -> tuple[list[str], list[Record]]:
-    """The rows pivoted to one value column per KPI, then the totals pivoted the same way.
-
-    Index: ``period_start``, ``period_end`` and the dimensions (empty for totals). Values are
-    raw (dates, floats); KPI columns follow ``result.kpis`` order.
-    """
-    index = ["period_start", "period_end", *result.dimensions]
-    frames = [result.rows] + ([result.totals] if result.totals is not None else [])
-    names: dict[str, None] = {}
-    blocks = []
-    for frame in frames:
-        pivot: dict[tuple[Any, ...], Record] = {}
-        for row in frame.to_dicts():
-            key = tuple(row.get(c) for c in index)
-            pivot.setdefault(key, dict(zip(index, key, strict=True)))[row["kpi"]] = row["value"]
-            names[row["kpi"]] = None
-        blocks.append(pivot)
-    ordered = [k for k in result.kpis if k in names] + [k for k in names if k not in result.kpis]
-    rows = [{**r, **{k: r.get(k) for k in ordered}} for block in blocks for r in block.values()]
-    return index + ordered, rows
-
-
-def _csv_cell(value: Any, *, raw: bool) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        if not raw and value.startswith(FORMULA_PREFIXES):
-            return "'" + value
-        return value
-    return str(value)
-
-
-def _csv_line(cells: list[str]) -> str:
-    """One CSV record ending in ``\\n``; cells holding ``\\r`` or ``\\n`` are quoted.
-
-    (``csv.writer`` only quotes the characters of its line terminator, so a bare ``\\n``
-    terminator would leave a lone ``\\r`` unquoted.)
-    """
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\r\n").writerow(cells)
-    return buffer.getvalue()[:-2] + "\n"
-
-
-def to_csv(result: Result, *, raw: bool = False, wide: bool = False) -> bytes:
-    """Rows then totals (dimension cells empty) as CSV; formula-like text gets a ``'`` prefix.
-
-    ``raw`` keeps text cells as they are; ``wide`` pivots to one column per KPI value.
-    """
-    if wide:
-        header, data = wide_records(result)
-        data = [
-            {
-                c: plain(v, integer=c in result.kpis and result.kpis[c].unit == "integer")
-                for c, v in row.items()
-            }
-            for row in data
-        ]
-    else:
-        header = columns(result)
-        data = records(result, result.rows)
-        data += records(result, result.totals, dims=False)
-    lines = [_csv_line([_csv_cell(c, raw=raw) for c in header])]
-    lines += [_csv_line([_csv_cell(row.get(c), raw=raw) for c in header]) for row in data]
-    return "".join(lines).encode("utf-8")
-
-
-def to_parquet(result: Result, *, wide: bool = False) -> bytes:
-    """Rows then totals (dimensions null) as Parquet; ``wide`` pivots as :func:`to_csv`."""
-    import polars as pl
-
-    if wide:
-        header, data = wide_records(result)
-        schema: dict[str, Any] = {c: pl.Float64 for c in header}
-        schema.update(period_start=pl.Date, period_end=pl.Date)
-        for dim in result.dimensions:
-            schema[dim] = result.rows.schema.get(dim, pl.String)
-        frame = pl.from_dicts(data, schema=schema) if data else pl.DataFrame(schema=schema)
-    else:
-        parts = [result.rows]
-        if result.totals is not None:
-            parts.append(result.totals)
-        frame = pl.concat(parts, how="diagonal_relaxed").select(
-            [c for c in columns(result) if c in result.rows.columns]
+    text = json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    parts = tidy_parts(result)
+    frames = {"rows": parts[0], "totals": parts[1] if len(parts) > 1 else None}
+    key_cols = {"rows": columns(result), "totals": [*KEY_COLUMNS, *VALUE_COLUMNS]}
+    for name in ("rows", "totals"):
+        before, text = text.split(json.dumps(marker[name]), 1)
+        out.write(before.encode("utf-8"))
+        frame = frames[name]
+        if frame is None or frame.height == 0:
+            out.write(b"[]")
+            continue
+        out.write(b"[\n")
+        _write_objects(
+            out, result, frame, key_cols[name], indent="    ", separator=",\n", first=True
         )
+        out.write(b"\n  ]")
+    out.write(text.encode("utf-8"))
+
+
+def write_jsonl(result: Result, out: IO[bytes]) -> None:
+    """One JSON object per line: rows, then totals (dimensions null, ``"total": true``)."""
+    parts = tidy_parts(result)
+    cols = columns(result)
+    for index, frame in enumerate(parts):
+        extra = {TOTAL: "true"} if index else None
+        for chunk in _chunks(frame):
+            objects = _json_objects(result, chunk, cols, indent=None, extra=extra)
+            text = chunk.select(objects.str.join("\n")).item()
+            out.write((text + "\n").encode("utf-8"))
+
+
+def _bytes(write: Any, result: Result, **options: Any) -> bytes:
     buffer = io.BytesIO()
-    frame.write_parquet(buffer)
+    write(result, buffer, **options)
     return buffer.getvalue()
 
 
-def _md_escape(text: str) -> str:
-    """Text safe in a table cell; ``_`` is left alone (intraword, it never emphasises)."""
-    for char in "\\|*`<":
-        text = text.replace(char, "\\" + char)
-    return " ".join(text.split())
+def to_json(result: Result) -> bytes:
+    """:func:`write_json` as bytes."""
+    return _bytes(write_json, result)
+
+
+def to_jsonl(result: Result) -> bytes:
+    """:func:`write_jsonl` as bytes."""
+    return _bytes(write_jsonl, result)
+
+
+# ---------------------------------------------------------------------------- wide
+
+
+@dataclass(frozen=True)
+class WideColumn:
+    """A value column of ``--wide``: its name, the KPI and the tidy field it holds."""
+
+    name: str
+    kpi: str
+    field: str
+
+
+def wide_name(kpi: str, field: str) -> str:
+    """``cpl`` for the value, ``cpl_previous``, ``cpl_change_pct``, … for the others."""
+    return kpi if field == "value" else f"{kpi}_{field}"
+
+
+def wide_frame(result: Result) -> tuple[pl.DataFrame, list[WideColumn]]:
+    """The rows then the totals pivoted to one row per time bucket, dimension values and
+    ``total``, and one column per KPI and value field (see the module's doc).
+
+    Rows keep the order of the tidy rows; KPIs follow ``result.kpis``. A column name that
+    two columns would share (a KPI ``leads_previous`` beside ``leads`` with --compare, a
+    dimension named like a KPI) is a UsageError.
+    """
+    import polars as pl
+
+    index = ["period_start", "period_end", *result.dimensions, TOTAL]
+    long = pl.concat(tidy_parts(result, total=True), how="vertical_relaxed")
+    present = long["kpi"].unique(maintain_order=True).to_list()
+    names = [k for k in result.kpis if k in present] + [k for k in present if k not in result.kpis]
+    compared = result.comparison is not None
+    other = [f for f in VALUE_COLUMNS if f != "value" and f not in COMPARE_FIELDS]
+    have = (
+        long.group_by("kpi").agg(pl.col(f).is_not_null().any() for f in other)
+        if long.height
+        else None
+    )
+    found = {row["kpi"]: row for row in have.to_dicts()} if have is not None else {}
+    wanted: list[WideColumn] = []
+    for kpi in names:
+        fields = ["value", *(COMPARE_FIELDS if compared else ())]
+        fields += [f for f in other if found.get(kpi, {}).get(f)]
+        wanted += [WideColumn(wide_name(kpi, f), kpi, f) for f in fields]
+
+    seen: dict[str, str] = {c: "a key column" for c in index}
+    for col in wanted:
+        if col.name in seen:
+            raise UsageError(
+                f"--wide: two columns would be named `{col.name}` "
+                f"({seen[col.name]}, and the {col.field} of KPI `{col.kpi}`)",
+                hint="rename the KPI, or leave out --wide",
+            )
+        seen[col.name] = f"the {col.field} of KPI `{col.kpi}`"
+
+    group = "__kpi_wide_group"
+    keyed = long.with_row_index(group).with_columns(pl.col(group).min().over(index))
+    frame = keyed.select(group, *index).unique(group, keep="first", maintain_order=True)
+    numeric = [f for f in VALUE_COLUMNS if f != "status" and any(c.field == f for c in wanted)]
+    if numeric and keyed.height:
+        cells = keyed.unpivot(
+            index=[group, "kpi"], on=numeric, variable_name="field", value_name="cell"
+        )
+        cells = cells.with_columns(
+            pl.when(pl.col("field") == "value")
+            .then(pl.col("kpi"))
+            .otherwise(pl.concat_str(pl.col("kpi"), pl.lit("_"), pl.col("field")))
+            .alias("name")
+        ).filter(pl.col("name").is_in([c.name for c in wanted]))
+        pivoted = cells.pivot(on="name", index=group, values="cell")
+        frame = frame.join(pivoted, on=group, how="left", maintain_order="left")
+    if any(c.field == "status" for c in wanted) and keyed.height:
+        status = keyed.select(
+            group, pl.concat_str(pl.col("kpi"), pl.lit("_status")).alias("name"), "status"
+        ).pivot(on="name", index=group, values="status")
+        frame = frame.join(status, on=group, how="left", maintain_order="left")
+    filled = [
+        pl.col(c.name)
+        if c.name in frame.columns
+        else pl.lit(None, dtype=pl.String if c.field == "status" else pl.Float64).alias(c.name)
+        for c in wanted
+    ]
+    frame = frame.sort(group).select(*index[:-1], *filled, TOTAL)
+    return frame, wanted
+
+
+def _wide_integers(result: Result, wanted: list[WideColumn]) -> set[str]:
+    integer = set(_integer_kpis(result))
+    return {c.name for c in wanted if c.kpi in integer and c.field in UNIT_COLUMNS}
+
+
+# ---------------------------------------------------------------------------- CSV
+
+
+def _csv_header(names: list[str], *, raw: bool) -> bytes:
+    """The header line, written as :func:`write_csv` writes text cells."""
+    import polars as pl
+
+    frame = pl.DataFrame({str(i): [n] for i, n in enumerate(names)})
+    frame = frame.select(_guard(pl.col(c), raw).alias(c) for c in frame.columns)
+    buffer = io.BytesIO()
+    frame.write_csv(buffer, include_header=False, line_terminator="\n")
+    return buffer.getvalue()
+
+
+def _guard(expr: pl.Expr, raw: bool) -> pl.Expr:
+    """Text that a spreadsheet would run as a formula, prefixed with ``'`` (unless ``raw``)."""
+    import polars as pl
+
+    if raw:
+        return expr
+    risky = pl.any_horizontal(expr.str.starts_with(p) for p in FORMULA_PREFIXES)
+    return pl.when(risky).then(pl.concat_str(pl.lit("'"), expr)).otherwise(expr)
+
+
+def _csv_cells(frame: pl.DataFrame, integer: dict[str, pl.Expr | bool], raw: bool) -> Any:
+    """``frame`` with numbers as text (ints where ``integer`` says so) and text guarded."""
+    import polars as pl
+
+    exprs = []
+    for name, dtype in frame.schema.items():
+        if name in integer:
+            exprs.append(number_text(name, integer[name]).alias(name))
+        elif dtype == pl.String:
+            exprs.append(_guard(pl.col(name), raw).alias(name))
+        elif dtype in (pl.Categorical, pl.Enum):
+            exprs.append(_guard(pl.col(name).cast(pl.String), raw).alias(name))
+        else:
+            exprs.append(pl.col(name))
+    return frame.select(exprs)
+
+
+def write_csv(result: Result, out: IO[bytes], *, raw: bool = False, wide: bool = False) -> None:
+    """Rows then totals (dimension cells empty, ``total`` true) as CSV; formula-like text gets
+    a ``'`` prefix unless ``raw``; ``wide`` pivots (see :func:`wide_frame`)."""
+    import polars as pl
+
+    if wide:
+        frame, wanted = wide_frame(result)
+        ints = _wide_integers(result, wanted)
+        integer: dict[str, pl.Expr | bool] = {
+            c.name: c.name in ints for c in wanted if c.field != "status"
+        }
+        parts = [frame]
+    else:
+        parts = tidy_parts(result, total=True)
+        is_int = pl.col("kpi").is_in(_integer_kpis(result))
+        integer = {c: is_int for c in UNIT_COLUMNS}
+        integer.update({c: False for c in RATIO_COLUMNS})
+    out.write(_csv_header(parts[0].columns, raw=raw))
+    for part in parts:
+        for chunk in _chunks(part):
+            cells = _csv_cells(chunk, integer, raw)
+            buffer = io.BytesIO()  # Polars writes a whole chunk; `out` may be a closed pipe
+            cells.write_csv(buffer, include_header=False, line_terminator="\n", null_value="")
+            out.write(buffer.getvalue())
+
+
+def to_csv(result: Result, *, raw: bool = False, wide: bool = False) -> bytes:
+    """:func:`write_csv` as bytes."""
+    return _bytes(write_csv, result, raw=raw, wide=wide)
+
+
+# ---------------------------------------------------------------------------- Parquet
+
+
+def write_parquet(result: Result, out: IO[bytes], *, wide: bool = False) -> None:
+    """Rows then totals (dimensions null, ``total`` true) as Parquet; ``wide`` pivots as
+    :func:`write_csv` does. Numbers are Float64, dates Date, ``total`` Boolean."""
+    import polars as pl
+
+    if wide:
+        frame, _ = wide_frame(result)
+    else:
+        frame = pl.concat(tidy_parts(result, total=True), how="vertical_relaxed", rechunk=False)
+    frame.write_parquet(out)
+
+
+def to_parquet(result: Result, *, wide: bool = False) -> bytes:
+    """:func:`write_parquet` as bytes."""
+    return _bytes(write_parquet, result, wide=wide)
+
+
+#: ASCII punctuation that means something inline in GitHub-flavoured markdown: escapes,
+#: code, emphasis, strikethrough, links and images, HTML and autolinks, entities, table
+#: cells, math (``$``), emoji (``:smile:``), mentions and email links (``@``), issue links
+#: (``#``). A backslash before ASCII punctuation always shows it as it is (CommonMark).
+MD_SPECIAL = frozenset("\\`*~[]<>&|$:@#!")
+#: Characters that never show: control characters become U+FFFD (whitespace becomes a space).
+_CONTROL = {c: "\ufffd" for c in [*range(0x00, 0x20), 0x7F] if chr(c) not in " \t\n\r\v\f"}
+
+
+def md_escape(text: str) -> str:
+    """``text`` shown as it is in one cell of a markdown table (GitHub, CommonMark).
+
+    Every character that markdown would read as syntax is backslash-escaped (``MD_SPECIAL``;
+    ``_`` unless it stands between two letters or digits, where it never emphasises; the
+    ``.`` of ``www.``, which starts a bare link); runs of whitespace (newlines included) are
+    one space, as HTML shows them; control characters are U+FFFD. So a data value such as
+    ``[x](javascript:…)`` or ``![](http://…)`` shows as text: never a link, an image or HTML.
+    """
+    words = " ".join(text.translate(_CONTROL).split())
+    out = []
+    for i, char in enumerate(words):
+        if char in MD_SPECIAL:
+            out.append("\\" + char)
+        elif char == "_":
+            inner = 0 < i < len(words) - 1 and words[i - 1].isalnum() and words[i + 1].isalnum()
+            out.append(char if inner else "\\_")
+        elif char == "." and words[max(0, i - 3) : i].lower() == "www":
+            out.append("\\.")
+        else:
+            out.append(char)
+    return "".join(out)
 
 
 def to_markdown(result: Result) -> bytes:
@@ -250,25 +509,32 @@ def to_markdown(result: Result) -> bytes:
     """
     dims = list(result.dimensions)
     extra = optional_columns(result)
-    keys = ["KPI"] + (["Period"] if result.grain else []) + dims
+    keys = ["KPI"] + (["Period"] if result.grain else []) + [md_escape(d) for d in dims]
     header = [*keys, "Value", *(title for _, title in extra)]
     right = [False] * len(keys) + [True] + [key != "status" for key, _ in extra]
 
     table: list[list[str]] = []
-    for section in sections(result):
+    kpi_sections = sections(result)
+    for section in kpi_sections:
         info = section.info
         for index, line in enumerate(section.lines):
             record = line.record
-            first = _md_escape(info.label or info.name)
+            first = md_escape(info.label or info.name)
             cells = [first if index == 0 else section.spark if index == 1 else ""]
             if result.grain:
                 start = record["period_start"]
                 cells.append(bucket_label(start, result.grain) if line.first_of_bucket else "")
+            if line.more:
+                cells += [f"*{md_escape(line.more_text)}*"] + [""] * (len(dims) - 1)
+                cells += [""] * (1 + len(extra))
+                table.append(cells)
+                continue
             if line.is_total:
                 cells += ["**Total**"] + [""] * (len(dims) - 1)
             else:
-                cells += [_md_escape(dimension_text(record.get(d))) for d in dims]
+                cells += [md_escape(dimension_text(record.get(d))) for d in dims]
             for text, _ in value_texts(record, info, extra, result):
+                text = md_escape(text)
                 cells.append(f"**{text}**" if line.is_total and text else text)
             table.append(cells)
 
@@ -282,5 +548,7 @@ def to_markdown(result: Result) -> bytes:
         ["-" * (w - 1) + ":" if r else "-" * w for w, r in zip(widths, right, strict=True)]
     )
     heading = describe_period(result.period, result.period_label, result.as_of, result.comparison)
-    out = [f"**{heading}**", "", md_row(header), rule, *(md_row(r) for r in table)]
+    out = [f"**{md_escape(heading)}**", "", md_row(header), rule, *(md_row(r) for r in table)]
+    if has_more(kpi_sections):
+        out += ["", md_escape(NOTE_MORE[0].upper() + NOTE_MORE[1:]) + "."]
     return ("\n".join(out) + "\n").encode("utf-8")

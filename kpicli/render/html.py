@@ -21,9 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 from kpicli.render.formats import timestamp
 from kpicli.render.layout import (
+    NOTE_MORE,
     Line,
     Section,
     dimension_text,
+    has_more,
     optional_columns,
     sections,
     value_texts,
@@ -354,7 +356,8 @@ def bar_chart(section: Section, result: Result) -> str:
     Bars are colored by status when there is one. Only the first ``MAX_BARS`` rows are drawn.
     """
     info = section.info
-    rows = [ln.record for ln in section.lines if not ln.is_total]
+    rows = [ln.record for ln in section.lines if not ln.is_total and not ln.more]
+    left_out = sum(ln.more for ln in section.lines)
     values = [finite_number(r.get("value")) for r in rows]
     present = [v for v in values if v is not None]
     if not present:
@@ -409,8 +412,8 @@ def bar_chart(section: Section, result: Result) -> str:
     out.append(f'<line class="axis" x1="{zero_x}" x2="{zero_x}" y1="{top}" y2="{height - top}"/>')
     out.append("</svg>")
     caption = f"{name} by {dims}"
-    if len(rows) > len(shown):
-        caption += f"; the first {len(shown)} of {len(rows)} rows"
+    if len(rows) + left_out > len(shown):
+        caption += f"; the first {len(shown)} of {len(rows) + left_out:,} rows"
     return f"<figure>\n{NL.join(out)}\n<figcaption>{esc(caption)}</figcaption>\n</figure>"
 
 
@@ -483,14 +486,18 @@ def _section_table(section: Section, result: Result, extra: list[tuple[str, str]
                 label = bucket_label(start, result.grain)
                 text = f'<span title="{esc(span)}">{esc(label)}</span>'
             cells.append(f'<td class="nowrap">{text}</td>')
-        if line.is_total:
+        if line.more:
+            span = len(dims) + 1 + len(extra)
+            cells.append(f'<td class="blank" colspan="{span}">{esc(line.more_text)}</td>')
+        elif line.is_total:
             cells += ["<td>Total</td>"] + ["<td></td>" for _ in dims[1:]]
         else:
             for dim in dims:
                 value = record.get(dim)
                 css = ' class="blank"' if value is None else ""
                 cells.append(f"<td{css}>{esc(dimension_text(value))}</td>")
-        cells.append(_value_cells(line, section.info, extra, result))
+        if not line.more:
+            cells.append(_value_cells(line, section.info, extra, result))
         tr = '<tr class="total">' if line.is_total else "<tr>"
         row = f"{tr}{''.join(cells)}</tr>"
         if not groups or (dims and result.grain and line.first_of_bucket):
@@ -566,6 +573,9 @@ def to_html(result: Result) -> bytes:
     elif grouped:
         extra = optional_columns(result)
         body = "\n".join(_section(s, result, extra) for s in kpi_sections)
+        if has_more(kpi_sections):
+            body += f'\n<p class="empty">{esc(NOTE_MORE[0].upper() + NOTE_MORE[1:])}.</p>'
+
     else:
         body = _summary_table(kpi_sections, result)
     generated = timestamp(result.generated_at)

@@ -1,7 +1,13 @@
-"""The shape of a human-readable report, shared by the terminal table and markdown.
+"""The shape of a human-readable report, shared by the terminal table, markdown and HTML.
 
 It decides which optional columns appear and in which order KPI rows and totals are shown;
 it formats nothing and computes no KPI value.
+
+People read at most ``TABLE_ROWS`` rows of one KPI and time bucket: with ``--by`` over many
+values (a million campaigns), the first ``TABLE_ROWS`` rows of each bucket are shown (in the
+result's order: ``--sort`` order when given), then a line that says how many were left out
+(:attr:`Line.more`), then the bucket's total, which counts every row. ``NOTE_MORE`` says
+how to get them all. Machine formats (``-f csv``, ``json``…) are never cut.
 """
 
 from __future__ import annotations
@@ -33,6 +39,13 @@ OPTIONAL_COLUMNS = (
 )
 
 STATUS_STYLES = {"ok": "green", "warn": "yellow", "bad": "red"}
+#: Rows shown at most per KPI and time bucket in the table, markdown and HTML.
+TABLE_ROWS = 100
+#: What the table says under rows left out.
+NOTE_MORE = (
+    f"at most {TABLE_ROWS} rows per KPI and period are shown (the totals count them all): "
+    "use --sort KPI --limit N for the top N, or -f csv for every row"
+)
 
 Record = dict[str, Any]
 
@@ -44,6 +57,12 @@ class Line:
     record: Record
     is_total: bool = False
     first_of_bucket: bool = True
+    more: int = 0  # a line that stands for this many rows left out (TABLE_ROWS)
+
+    @property
+    def more_text(self) -> str:
+        """``… 999,900 more rows`` for a line that stands for rows left out."""
+        return f"… {self.more:,} more row{'s' if self.more != 1 else ''}"
 
 
 @dataclass
@@ -65,14 +84,43 @@ def group_by(records: list[Record], *keys: str) -> dict[tuple[Any, ...], list[Re
 
 def optional_columns(result: Result) -> list[tuple[str, str]]:
     """``(key, title)`` of the optional columns that have at least one value in the result."""
-    records = result.rows.to_dicts()
-    if result.totals is not None:
-        records += result.totals.to_dicts()
+    frames = [result.rows] if result.totals is None else [result.rows, result.totals]
+
+    def filled(field: str) -> bool:
+        return any(f.height and f[field].is_not_null().any() for f in frames if field in f.columns)
+
     return [
         (key, title)
         for key, title, fields in OPTIONAL_COLUMNS
-        if any(r.get(f) is not None for r in records for f in fields)
+        if any(filled(field) for field in fields)
     ]
+
+
+def has_more(kpi_sections: list[Section]) -> bool:
+    """Whether any rows were left out of ``kpi_sections`` (see ``TABLE_ROWS``)."""
+    return any(line.more for section in kpi_sections for line in section.lines)
+
+
+def _capped(result: Result) -> tuple[list[Record], dict[tuple[Any, ...], int]]:
+    """The rows as records, at most ``TABLE_ROWS`` per KPI and bucket, and how many were
+    left out per ``(kpi, period_start, period_end)``."""
+    import polars as pl
+
+    rows = result.rows
+    if not result.dimensions or rows.height <= TABLE_ROWS:
+        return rows.to_dicts(), {}
+    keys = ["kpi", "period_start", "period_end"]
+    keys = [k for k in keys if k in rows.columns]
+    number = pl.int_range(pl.len()).over(keys)
+    kept = rows.filter(number < TABLE_ROWS)
+    if kept.height == rows.height:
+        return rows.to_dicts(), {}
+    counts = rows.group_by(keys).len().filter(pl.col("len") > TABLE_ROWS)
+    more = {
+        tuple(r[k] for k in ("kpi", "period_start", "period_end") if k in r): r["len"] - TABLE_ROWS
+        for r in counts.to_dicts()
+    }
+    return kept.to_dicts(), more
 
 
 def kpi_info(result: Result, name: str) -> KpiInfo:
@@ -96,7 +144,8 @@ def sections(result: Result) -> list[Section]:
     grain, the sparkline follows the KPI's value over buckets (its totals when there are
     dimensions); it is empty when there is a single bucket.
     """
-    rows = group_by(result.rows.to_dicts(), "kpi")
+    records, more = _capped(result)
+    rows = group_by(records, "kpi")
     totals = group_by(result.totals.to_dicts(), "kpi") if result.totals is not None else {}
     names = dict.fromkeys(k for k in result.kpis if (k,) in rows or (k,) in totals)
     names.update(dict.fromkeys(k for (k,) in [*rows, *totals]))
@@ -111,6 +160,12 @@ def sections(result: Result) -> list[Section]:
             total_buckets = group_by(kpi_totals, "period_start", "period_end")
             for bucket in dict.fromkeys([*row_buckets, *total_buckets]):
                 bucket_lines = [Line(r) for r in row_buckets.get(bucket, [])]
+                left_out = more.get((name, *bucket), 0)
+                if left_out:
+                    start, end = bucket
+                    bucket_lines.append(
+                        Line({"kpi": name, "period_start": start, "period_end": end}, more=left_out)
+                    )
                 bucket_lines += [Line(t, is_total=True) for t in total_buckets.get(bucket, [])]
                 for index, line in enumerate(bucket_lines):
                     line.first_of_bucket = index == 0

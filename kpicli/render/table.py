@@ -7,6 +7,9 @@ One table for the whole report, so columns line up across KPIs:
 - ``--grain``: a section per KPI, one row per bucket, a sparkline of the KPI under its label
   (with ``--by`` too, each bucket's rows are closed by that bucket's ``Total``).
 
+At most ``TABLE_ROWS`` rows per KPI and bucket are shown (``layout``): a line says how many
+more there are, and a note under the table how to see them all.
+
 Optional columns (Previous, Change, Target, Pace, Projected, Status) appear only when the
 result has a value in them. Every cell is a ``Text``, so data is never read as rich markup.
 """
@@ -16,7 +19,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from kpicli.render.console import DEFAULT_WIDTH, text_console
-from kpicli.render.layout import Line, dimension_text, optional_columns, sections, value_texts
+from kpicli.render.layout import (
+    NOTE_MORE,
+    Line,
+    dimension_text,
+    has_more,
+    optional_columns,
+    sections,
+    value_texts,
+)
 from kpicli.render.units import bucket_label, describe_period
 
 if TYPE_CHECKING:
@@ -63,6 +74,9 @@ def render_table(result: Result, *, color: bool, width: int | None = None) -> st
         if grain is not None:
             label = bucket_label(record["period_start"], grain) if line.first_of_bucket else ""
             cells.append(Text(label))
+        if line.more:
+            cells += [Text(line.more_text, style="dim")] + [Text("") for _ in dims[1:]]
+            return cells + [Text("") for _ in range(1 + len(extra))]
         if line.is_total:
             cells += [Text("Total")] + [Text("") for _ in dims[1:]]
         else:
@@ -139,6 +153,8 @@ def render_table(result: Result, *, color: bool, width: int | None = None) -> st
         if dropped:
             note = f"{', '.join(dropped)} left out to fit {width} columns: widen the terminal"
             console.print(Text(note + " or use --format csv.", style="dim"))
+        if has_more(kpi_sections):
+            console.print(Text(NOTE_MORE[0].upper() + NOTE_MORE[1:] + ".", style="dim"))
     text = console.file.getvalue()  # type: ignore[attr-defined]
     if not color:  # rich pads every cell; trailing blanks only get in the way of diffs
         text = "\n".join(line.rstrip() for line in text.split("\n"))

@@ -1,18 +1,34 @@
 """The report as an Excel workbook (xlsxwriter).
 
-Sheet ``KPIs`` holds the same table as CSV (tidy rows then totals, or ``--wide``), with real
-numbers, real dates and a number format per KPI unit; sheet ``About`` says what the report
-covers and what each KPI means. Text is always written as text (never as a formula), and
-text that a spreadsheet would read as a formula gets a ``'`` prefix unless ``raw``.
+Sheet ``KPIs`` holds the same table as CSV (tidy rows then totals, or ``--wide``, with the
+``total`` column), with real numbers, real dates and a number format per KPI unit; sheet
+``About`` says what the report covers and what each KPI means. Text is always written as
+text (never as a formula), and text that a spreadsheet would read as a formula gets a ``'``
+prefix unless ``raw``.
+
+A sheet holds at most ``MAX_SHEET_ROWS`` rows (Excel's 1,048,576, the header included): a
+longer report goes on in sheets ``KPIs (2)``, ``KPIs (3)``, … each with the header; no row is
+ever left out. Workbooks of more than ``LARGE_ROWS`` rows are written in xlsxwriter's
+constant-memory mode (rows go to temp files as they are written).
 """
 
 from __future__ import annotations
 
 import io
+import shutil
+import tempfile
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from kpicli.render.formats import FORMULA_PREFIXES, columns, timestamp, wide_records
+from kpicli.render.formats import (
+    FORMULA_PREFIXES,
+    TOTAL,
+    UNIT_COLUMNS,
+    tidy_parts,
+    timestamp,
+    wide_frame,
+)
 from kpicli.render.layout import kpi_info
 from kpicli.render.units import CURRENCY_SYMBOLS, describe_period, finite_number
 
@@ -23,8 +39,12 @@ if TYPE_CHECKING:
 
     from kpicli.result import KpiInfo, Result
 
-#: Columns in the KPI's own unit (the others have a fixed format or none).
-UNIT_COLUMNS = frozenset({"value", "previous", "change", "target", "expected", "projected"})
+#: Rows of a worksheet at most, the header included (Excel's limit).
+MAX_SHEET_ROWS = 1_048_576
+#: Rows beyond which the workbook is written in constant-memory mode.
+LARGE_ROWS = 50_000
+#: The name of the first sheet of rows; the next ones are ``KPIs (2)``, ``KPIs (3)``, …
+SHEET_NAME = "KPIs"
 #: Number formats of the columns that do not depend on the KPI's unit.
 FIXED_FORMATS = {"change_pct": "0.0%", "pace": "0%"}
 DATE_FORMAT = "yyyy-mm-dd"
@@ -143,30 +163,56 @@ def _column_format(column: str, info: KpiInfo, currency: str | None) -> str | No
     return FIXED_FORMATS.get(column)
 
 
-def _table(
-    writer: _Writer,
-    sheet: Worksheet,
-    header: list[str],
-    body: list[tuple[Row, bool]],
-    formats: Any,
-) -> None:
-    """Header (bold, frozen, filtered) then ``body`` rows ``(row, is_total)``.
+def sheet_names(rows: int, limit: int | None = None) -> list[str]:
+    """The names of the sheets that hold ``rows`` data rows, ``limit`` rows a sheet at most
+    (``MAX_SHEET_ROWS``, header included): ``KPIs``, ``KPIs (2)``, …"""
+    per_sheet = (limit or MAX_SHEET_ROWS) - 1
+    count = max(1, -(-rows // per_sheet))
+    return [SHEET_NAME if i == 0 else f"{SHEET_NAME} ({i + 1})" for i in range(count)]
 
-    ``formats(row, column)`` gives a cell's number format.
-    """
-    widths = [0] * len(header)
-    for col, name in enumerate(header):
-        writer.cell(sheet, 0, col, name, bold=True)
-    for number, (row, is_total) in enumerate(body, start=1):
-        for col, name in enumerate(header):
-            shown = writer.cell(
-                sheet, number, col, row.get(name), formats(row, name), bold=is_total
-            )
-            widths[col] = max(widths[col], shown)
-    for col, name in enumerate(header):
-        sheet.set_column(col, col, _width(name, widths[col]))
-    sheet.freeze_panes(1, 0)
-    sheet.autofilter(0, 0, len(body), len(header) - 1)
+
+def _rows(parts: list[Any]) -> Iterator[tuple[Any, ...]]:
+    for part in parts:
+        for chunk in part.iter_slices(10_000):
+            yield from chunk.iter_rows()
+
+
+def _write_sheets(
+    writer: _Writer,
+    header: list[str],
+    parts: list[Any],
+    formats: Any,
+    status_columns: list[int],
+) -> None:
+    """The rows of ``parts`` (frames with the ``header`` columns, ``total`` last) in as many
+    sheets as they need: header (bold, frozen, filtered), rows (totals bold), widths, status
+    colors. ``formats(row)`` gives the number formats of a row's cells."""
+    total_at = header.index(TOTAL)
+    rows = sum(part.height for part in parts)
+    names = sheet_names(rows, MAX_SHEET_ROWS)
+    per_sheet = MAX_SHEET_ROWS - 1
+    source = _rows(parts)
+    for name in names:
+        sheet = writer.workbook.add_worksheet(name)
+        widths = [0] * len(header)
+        for col, title in enumerate(header):
+            writer.cell(sheet, 0, col, title, bold=True)
+        written = 0
+        for row in source:
+            written += 1
+            bold = bool(row[total_at])
+            for col, (value, num_format) in enumerate(zip(row, formats(row), strict=True)):
+                shown = writer.cell(sheet, written, col, value, num_format, bold=bold)
+                if shown > widths[col]:
+                    widths[col] = shown
+            if written == per_sheet:
+                break
+        for col, title in enumerate(header):
+            sheet.set_column(col, col, _width(title, widths[col]))
+        sheet.freeze_panes(1, 0)
+        sheet.autofilter(0, 0, written, len(header) - 1)
+        for col in status_columns:
+            _status_colors(writer, sheet, col, written)
 
 
 def _status_colors(writer: _Writer, sheet: Worksheet, col: int, last_row: int) -> None:
@@ -193,33 +239,39 @@ def _status_colors(writer: _Writer, sheet: Worksheet, col: int, last_row: int) -
         )
 
 
-def _kpi_sheet(writer: _Writer, sheet: Worksheet, result: Result, *, wide: bool) -> None:
+def _kpi_sheets(writer: _Writer, result: Result, *, wide: bool) -> None:
     currency = result.currency
     if wide:
-        header, data = wide_records(result)
-        totals = 0
-        if result.totals is not None and result.totals.height:
-            totals = result.totals.select("period_start", "period_end").unique().height
-        body = [(row, index >= len(data) - totals) for index, row in enumerate(data)]
-
-        def wide_format(row: Row, column: str) -> str | None:
-            if column in ("period_start", "period_end") or column in result.dimensions:
-                return None
-            return number_format(kpi_info(result, column).unit, currency)
-
-        _table(writer, sheet, header, body, wide_format)
+        frame, wanted = wide_frame(result)
+        header = frame.columns
+        by_name = {c.name: c for c in wanted}
+        fixed: list[str | None] = []
+        for name in header:
+            col = by_name.get(name)
+            if col is None or col.field == "status":
+                fixed.append(None)
+            elif col.field in UNIT_COLUMNS:
+                fixed.append(number_format(kpi_info(result, col.kpi).unit, currency))
+            else:
+                fixed.append(FIXED_FORMATS.get(col.field))
+        statuses = [
+            i for i, n in enumerate(header) if n in by_name and by_name[n].field == "status"
+        ]
+        _write_sheets(writer, header, [frame], lambda row: fixed, statuses)
         return
 
-    header = columns(result)
-    body = [(row, False) for row in result.rows.to_dicts()]
-    if result.totals is not None:
-        body += [(row, True) for row in result.totals.to_dicts()]
+    parts = tidy_parts(result, total=True)
+    header = parts[0].columns
+    per_kpi: dict[str, list[str | None]] = {}
 
-    def tidy_format(row: Row, column: str) -> str | None:
-        return _column_format(column, kpi_info(result, row["kpi"]), currency)
+    def tidy_formats(row: tuple[Any, ...]) -> list[str | None]:
+        kpi = row[0]
+        if kpi not in per_kpi:
+            info = kpi_info(result, kpi)
+            per_kpi[kpi] = [_column_format(c, info, currency) for c in header]
+        return per_kpi[kpi]
 
-    _table(writer, sheet, header, body, tidy_format)
-    _status_colors(writer, sheet, header.index("status"), len(body))
+    _write_sheets(writer, header, parts, tidy_formats, [header.index("status")])
 
 
 def _about_sheet(writer: _Writer, sheet: Worksheet, result: Result) -> None:
@@ -268,41 +320,57 @@ def _created(result: Result) -> datetime:
     return moment.astimezone(UTC).replace(microsecond=0)
 
 
-def to_xlsx(result: Result, *, raw: bool = False, wide: bool = False) -> bytes:
-    """The report as an ``.xlsx`` workbook: sheets ``KPIs`` (as CSV, typed) and ``About``.
+def write_xlsx(result: Result, out: IO[bytes], *, raw: bool = False, wide: bool = False) -> None:
+    """The report as an ``.xlsx`` workbook: sheets ``KPIs`` (as CSV, typed; continued in
+    ``KPIs (2)``… past Excel's row limit) and ``About``.
 
     Numbers are numbers with their unit's format, dates are Excel dates, nulls are empty
-    cells; ``wide`` pivots to one column per KPI; ``raw`` keeps formula-like text unprefixed
-    (it is written as text either way, so Excel never evaluates it).
+    cells; ``wide`` pivots to one column per KPI and value field; ``raw`` keeps formula-like
+    text unprefixed (it is written as text either way, so Excel never evaluates it).
     """
     import xlsxwriter
 
+    rows = result.rows.height + (result.totals.height if result.totals is not None else 0)
+    large = rows > LARGE_ROWS
+    # constant memory: rows go to temp files as they are written; the zip needs a seekable file
+    target: Any = tempfile.TemporaryFile() if large else io.BytesIO()  # noqa: SIM115
+    try:
+        workbook = xlsxwriter.Workbook(
+            target,
+            {
+                "in_memory": not large,
+                "constant_memory": large,
+                "strings_to_formulas": False,
+                "strings_to_urls": False,
+                "strings_to_numbers": False,
+                "remove_timezone": True,
+            },
+        )
+        workbook.set_properties(
+            {
+                "title": "KPI report",
+                "subject": describe_period(
+                    result.period, result.period_label, result.as_of, result.comparison
+                ),
+                "author": "kpi",
+                "created": _created(result),
+            }
+        )
+        writer = _Writer(workbook, raw=raw)
+        _kpi_sheets(writer, result, wide=wide)
+        _about_sheet(writer, workbook.add_worksheet("About"), result)
+        workbook.close()
+        target.seek(0)
+        shutil.copyfileobj(target, out)
+    finally:
+        target.close()
+
+
+def to_xlsx(result: Result, *, raw: bool = False, wide: bool = False) -> bytes:
+    """:func:`write_xlsx` as bytes."""
     buffer = io.BytesIO()
-    workbook = xlsxwriter.Workbook(
-        buffer,
-        {
-            "in_memory": True,
-            "strings_to_formulas": False,
-            "strings_to_urls": False,
-            "strings_to_numbers": False,
-            "remove_timezone": True,
-        },
-    )
-    workbook.set_properties(
-        {
-            "title": "KPI report",
-            "subject": describe_period(
-                result.period, result.period_label, result.as_of, result.comparison
-            ),
-            "author": "kpi",
-            "created": _created(result),
-        }
-    )
-    writer = _Writer(workbook, raw=raw)
-    _kpi_sheet(writer, workbook.add_worksheet("KPIs"), result, wide=wide)
-    _about_sheet(writer, workbook.add_worksheet("About"), result)
-    workbook.close()
+    write_xlsx(result, buffer, raw=raw, wide=wide)
     return buffer.getvalue()
 
 
-__all__ = ["number_format", "safe_text", "to_xlsx"]
+__all__ = ["number_format", "safe_text", "sheet_names", "to_xlsx", "write_xlsx"]
