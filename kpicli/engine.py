@@ -9,7 +9,6 @@ Polars over them. Non-finite results become null in one place (:func:`_finite`).
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from functools import reduce
 from typing import TypeVar
 
 import polars as pl
@@ -63,31 +62,24 @@ def _finite(frame: FrameT, names: list[str]) -> FrameT:
 
 
 def _wide(
-    plan: Plan, frames: list[pl.DataFrame], keys: list[str], skeleton: pl.DataFrame | None
+    plan: Plan, frames: list[pl.DataFrame], keys: list[str], skeleton: pl.DataFrame
 ) -> pl.DataFrame:
-    """Join every aggregation on the keys, then evaluate derived KPIs.
+    """Join every aggregation to the keys of ``skeleton``, then evaluate derived KPIs.
 
-    With dimensions the join is full outer (a dimension value missing from a source has null
-    KPIs of that source, as in SQL). Without, ``skeleton`` lists every bucket: an aggregation
-    without rows in a bucket takes its KPIs' values over no rows (COUNT 0, SUM null).
+    An aggregation without rows for a key (a bucket without data, a dimension value that
+    has rows in the comparison span only, or in another source only) takes its KPIs' values
+    over no rows: COUNT 0, SUM null, as SQL gives them.
     """
-    if skeleton is not None:
-        wide = skeleton
-        for frame in frames:
-            wide = wide.join(frame, on=keys, how="left", nulls_equal=True)
-        for agg in plan.aggregations:
-            if agg.count in wide.columns:
-                missing = pl.col(agg.count).is_null()
-                wide = wide.with_columns(
-                    pl.when(missing).then(pl.lit(v, dtype=pl.Float64)).otherwise(pl.col(n)).alias(n)
-                    for n, v in agg.empty.items()
-                )
-    elif frames:
-        wide = reduce(
-            lambda a, b: a.join(b, on=keys, how="full", coalesce=True, nulls_equal=True), frames
-        )
-    else:
-        wide = pl.DataFrame(schema={RANGE: pl.Int32 if plan.ranges else pl.Date})
+    wide = skeleton
+    for frame in frames:
+        wide = wide.join(frame, on=keys, how="left", nulls_equal=True)
+    for agg in plan.aggregations:
+        if agg.count in wide.columns:
+            missing = pl.col(agg.count).is_null()
+            wide = wide.with_columns(
+                pl.when(missing).then(pl.lit(v, dtype=pl.Float64)).otherwise(pl.col(n)).alias(n)
+                for n, v in agg.empty.items()
+            )
     names = [n for a in plan.aggregations for n in a.formulas]
     lazy = _finite(wide.lazy(), [n for n in names if n in wide.columns])
     for name in plan.derived:  # in dependency order, one query
@@ -180,25 +172,46 @@ def _long(plan: Plan, wide: pl.DataFrame, ids: list[str], value: str) -> pl.Data
     return long.with_columns(pl.col(value).cast(pl.Float64))
 
 
+def _lines(
+    plan: Plan, frames: list[pl.DataFrame], table: pl.DataFrame, dims: tuple[str, ...]
+) -> pl.DataFrame:
+    """The rows of the report before KPIs: bucket (``__b``, ``__cur``, ``__prev``) × dims.
+
+    Without dimensions, every bucket, even one without data. With dimensions, each bucket's
+    dimension values that have rows (in any source) in the bucket or in its comparison span:
+    a channel with leads last month and none this month is a row of this month, at 0.
+    """
+    if not dims:
+        return table
+    spans = ["__cur", "__prev"] if plan.counterparts else ["__cur"]
+    keys = [RANGE, *dims]
+    if not frames:
+        return table.clear().with_columns(pl.lit(None, pl.Utf8).alias(d) for d in dims)
+    found = pl.concat([f.select(keys) for f in frames]).unique()
+    seen = pl.concat([table.select("__b", pl.col(s).alias(RANGE)) for s in spans])
+    seen = seen.join(found, on=RANGE, nulls_equal=True).select("__b", *dims).unique()
+    return table.join(seen, on="__b")
+
+
 def _frame(
     plan: Plan, frames: list[pl.DataFrame], table: pl.DataFrame, dims: tuple[str, ...]
 ) -> pl.DataFrame:
     """Tidy rows (value, previous, change) for one set of keys (rows or totals)."""
-    skeleton = None
-    if not dims:  # a row for every span, even one without data
-        spans = pl.concat([table["__cur"], table["__prev"]]).unique(maintain_order=True)
-        skeleton = pl.DataFrame({RANGE: spans.drop_nulls() if plan.ranges else spans})
-    wide = _wide(plan, frames, [RANGE, *dims], skeleton)
-    cur = table.select("__b", "__cur").join(
-        wide, left_on="__cur", right_on=RANGE, how="inner", nulls_equal=True
-    )
-    cur = _sort_limit(plan, cur, dims).with_row_index("__order")
+    keys = [RANGE, *dims]
+    lines = _lines(plan, frames, table, dims)
+    spans = ["__cur", "__prev"] if plan.counterparts else ["__cur"]
+    skeleton = pl.concat([lines.select(pl.col(s).alias(RANGE), *dims) for s in spans])
+    wide = _wide(plan, frames, keys, skeleton.unique())
+
+    def side(span: str) -> pl.DataFrame:
+        return lines.select("__b", span, *dims).join(
+            wide, left_on=[span, *dims], right_on=keys, how="left", nulls_equal=True
+        )
+
+    cur = _sort_limit(plan, side("__cur"), dims).with_row_index("__order")
     long = _long(plan, cur, ["__order", "__b", *dims], "value")
     if plan.counterparts:
-        prev = table.select("__b", "__prev").join(
-            wide, left_on="__prev", right_on=RANGE, how="inner", nulls_equal=True
-        )
-        prev = _long(plan, prev, ["__b", *dims], "previous")
+        prev = _long(plan, side("__prev"), ["__b", *dims], "previous")
         long = long.join(prev, on=["kpi", "__b", *dims], how="left", nulls_equal=True)
     else:
         long = long.with_columns(pl.lit(None, dtype=pl.Float64).alias("previous"))
