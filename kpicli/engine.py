@@ -16,7 +16,7 @@ import polars as pl
 from kpicli import periods
 from kpicli.config import Config, Target
 from kpicli.errors import DataError
-from kpicli.formula import to_polars
+from kpicli.formula import is_amount, parse, to_polars
 from kpicli.periods import DateRange
 from kpicli.plan import RANGE, Plan, Request, build_plan
 from kpicli.result import KEY_COLUMNS, VALUE_COLUMNS, KpiInfo, Result
@@ -229,12 +229,15 @@ def _frame(
 
 
 def _targets(plan: Plan, long: pl.DataFrame, dims: tuple[str, ...]) -> pl.DataFrame:
-    """target, expected, pace, projected and status of each row, as SPEC.md defines them."""
+    """target, expected, pace, projected and status of each row, as SPEC.md defines them;
+    which rows have a target at all is :func:`_base`'s rule."""
     cfg, as_of = plan.config, plan.as_of
     week_start = cfg.settings.week_start
     targeted = [n for n in plan.selected if cfg.kpis[n].target is not None]
     if not targeted:
         return _no_target(long)
+    amounts = _amounts(cfg, targeted)
+    where = frozenset(parse(plan.request.where).names) if plan.request.where else None
     long = long.with_row_index("__row")
     is_targeted = pl.col("kpi").is_in(targeted)
     parts = [_no_target(long.filter(~is_targeted))]
@@ -242,7 +245,8 @@ def _targets(plan: Plan, long: pl.DataFrame, dims: tuple[str, ...]) -> pl.DataFr
         kpi = cfg.kpis[str(name)]
         t = kpi.target
         assert t is not None
-        part = part.with_columns(_base(t, dims).cast(pl.Float64).alias("__base"))
+        base = _base(t, dims, amount=str(name) in amounts, where=where)
+        part = part.with_columns(base.cast(pl.Float64).alias("__base"))
         if t.per is not None:
             spans = part.select("period_start", "period_end").unique().drop_nulls()
             factors = []
@@ -302,18 +306,61 @@ def _no_target(part: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _base(t: Target, dims: tuple[str, ...]) -> pl.Expr:
-    """The row's target amount before prorating: by dimension value, else value, else total."""
-    if t.by is None:
-        return pl.lit(t.value if dims or t.total is None else t.total, dtype=pl.Float64)
-    if t.by not in dims:
+def _amounts(cfg: Config, names: list[str]) -> set[str]:
+    """The KPIs among ``names`` whose target is an amount of the rows it was set for: a
+    ``per`` goal (additive by definition), or a KPI that is an amount (SUM, COUNT, their
+    sums and differences: :func:`~kpicli.formula.is_amount`). The others are levels."""
+    amounts: set[str] = set()
+    for n in cfg.order(names):
+        k = cfg.kpis[n]
+        if (k.target is not None and k.target.per is not None) or is_amount(
+            k.formula, frozenset() if k.source else amounts
+        ):
+            amounts.add(n)
+    return {n for n in names if n in amounts}
+
+
+def _base(
+    t: Target, dims: tuple[str, ...], *, amount: bool, where: frozenset[str] | None
+) -> pl.Expr:
+    """The row's target before prorating, or null: which rows a target applies to.
+
+    ``dims`` are the rows' dimensions (none for totals and reports without --by); ``where``
+    the columns --where reads (None without --where).
+
+    A **level** (a rate, a cost per, an average: no ``per``, not an amount) is a standard
+    that any slice of the data is held to: rows grouped by ``by`` (alone or with other
+    dimensions, filtered or not) take ``values[their value]``, else ``value``; other rows
+    take ``total`` (a target without ``by``: ``value``, and ``total`` instead on rows not
+    split by a dimension when both are given).
+
+    An **amount** (a ``per`` goal, or a count or sum without ``per``) is a goal for the rows
+    it was set for, and no target for a part of them:
+
+    - rows of ``--by <by>`` alone take ``values[their value]``, else ``value``, unless
+      --where reads another column than ``by`` (a filter on ``by`` alone keeps whole
+      values; any other makes each row a part of its value);
+    - rows not split by any dimension take ``total`` (a target without ``by``: ``total``,
+      else ``value``), unless --where filters them: a filtered total is not the total;
+    - every other row (split by dimensions other than ``by``, or by ``by`` and others) has
+      no target and no status.
+    """
+    none = pl.lit(None, dtype=pl.Float64)
+    if t.by is not None and t.by in dims:
+        whole = dims == (t.by,) and (where is None or where <= {t.by})
+        if amount and not whole:
+            return none
+        if not t.values:
+            return pl.lit(t.value, dtype=pl.Float64)
+        return pl.col(t.by).replace_strict(
+            list(t.values), list(t.values.values()), default=t.value, return_dtype=pl.Float64
+        )
+    if amount and (dims or where is not None):
+        return none
+    if t.by is not None:
         return pl.lit(t.total, dtype=pl.Float64)
-    col = pl.col(t.by)
-    if not t.values:
-        return pl.lit(t.value, dtype=pl.Float64)
-    return col.replace_strict(
-        list(t.values), list(t.values.values()), default=t.value, return_dtype=pl.Float64
-    )
+    plain = t.value if dims or t.total is None else t.total
+    return pl.lit(plain, dtype=pl.Float64)
 
 
 def _status(ratio: pl.Expr, better: str, tolerance: float) -> pl.Expr:

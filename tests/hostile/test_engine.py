@@ -202,3 +202,65 @@ def test_the_last_week_of_the_calendar_gets_its_days_share_of_a_weekly_goal() ->
     # 4 of them have passed on 30 December
     assert last["target"] == pytest.approx(240 * 5 / 7)
     assert last["expected"] == pytest.approx(240 * 4 / 7)
+
+
+# --------------------------------------------------------------------------- targets' rows
+
+
+def report_json(*args: str) -> dict:
+    r = kpi("report", "-c", str(CONFIG), "--as-of", "2026-11-30", "-f", "json", *args)
+    assert r.exit_code == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--by", "offer"),
+        ("--by", "channel,offer"),
+        ("--by", "offer", "-g", "week"),
+        ("--by", "landing_page", "--compare", "previous"),
+    ],
+    ids=" ".join,
+)
+def test_a_channel_goal_is_no_goal_of_an_offer(args: tuple[str, ...]) -> None:
+    """The shipped weekly leads goal is set by channel, with a company total (240 a week):
+    split another way, no row is compared with the company's goal, nor a channel × offer
+    row with its channel's whole goal; the totals still are."""
+    data = report_json("-k", "leads", "-p", "this-month", *args)
+    assert data["rows"] and all(r["target"] is None and r["status"] is None for r in data["rows"])
+    for total in data["totals"]:
+        days = date.fromisoformat(total["period_end"]) - date.fromisoformat(total["period_start"])
+        assert total["target"] == pytest.approx(240 * (days.days + 1) / 7)
+        assert total["status"] is not None
+
+
+def test_a_filtered_total_is_not_compared_with_the_company_goal() -> None:
+    (row,) = report_json("-k", "leads", "-p", "this-month", "--where", "channel = 'google_ads'")[
+        "rows"
+    ]
+    assert (row["target"], row["status"]) == (None, None)
+    # the google_ads row of --by channel is the whole channel: its own goal, 60 a week
+    data = report_json(
+        "-k", "leads", "-p", "this-month", "--by", "channel", "--where", "channel = 'google_ads'"
+    )
+    (row,) = data["rows"]
+    assert row["target"] == pytest.approx(60 * 30 / 7)
+    assert [t["target"] for t in data["totals"]] == [None]
+
+
+def test_no_false_alarm_from_a_goal_applied_to_the_wrong_rows() -> None:
+    """--fail-on bad failed on every offer compared with the company goal."""
+    r = kpi(
+        "report", "-c", str(CONFIG), "--as-of", "2026-11-30", "-k", "leads", "-p", "this-month",
+        "--by", "offer", "--fail-on", "bad", "-f", "csv",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.stdout + r.stderr
+
+
+def test_a_rate_target_holds_for_every_slice() -> None:
+    """ctr's plain target (a level, 1.4 %) applies to every row, split or filtered."""
+    data = report_json("-k", "ctr", "-p", "this-month", "--by", "channel,campaign")
+    assert all(r["target"] == 0.014 and r["status"] for r in data["rows"] + data["totals"])
+    (row,) = report_json("-k", "ctr", "-p", "this-month", "--where", "channel = 'meta_ads'")["rows"]
+    assert row["target"] == 0.014
