@@ -19,7 +19,7 @@ from kpicli.errors import DataError
 from kpicli.formula import is_amount, parse, to_polars
 from kpicli.periods import DateRange
 from kpicli.plan import RANGE, Plan, Request, build_plan
-from kpicli.result import KEY_COLUMNS, VALUE_COLUMNS, KpiInfo, Result
+from kpicli.result import KEY_COLUMNS, VALUE_COLUMNS, KpiInfo, Result, dimension_keys
 from kpicli.sources.read import locate_bad_value
 
 
@@ -228,9 +228,12 @@ def _frame(
     return long.join(bounds, on="__b", how="left").drop("__b")
 
 
-def _targets(plan: Plan, long: pl.DataFrame, dims: tuple[str, ...]) -> pl.DataFrame:
+def _targets(
+    plan: Plan, long: pl.DataFrame, dims: tuple[str, ...], columns: tuple[str, ...]
+) -> pl.DataFrame:
     """target, expected, pace, projected and status of each row, as SPEC.md defines them;
-    which rows have a target at all is :func:`_base`'s rule."""
+    which rows have a target at all is :func:`_base`'s rule. ``columns``: the dimensions'
+    columns in ``long``."""
     cfg, as_of = plan.config, plan.as_of
     week_start = cfg.settings.week_start
     targeted = [n for n in plan.selected if cfg.kpis[n].target is not None]
@@ -245,7 +248,7 @@ def _targets(plan: Plan, long: pl.DataFrame, dims: tuple[str, ...]) -> pl.DataFr
         kpi = cfg.kpis[str(name)]
         t = kpi.target
         assert t is not None
-        base = _base(t, dims, amount=str(name) in amounts, where=where)
+        base = _base(t, dims, columns, amount=str(name) in amounts, where=where)
         part = part.with_columns(base.cast(pl.Float64).alias("__base"))
         if t.per is not None:
             spans = part.select("period_start", "period_end").unique().drop_nulls()
@@ -321,12 +324,17 @@ def _amounts(cfg: Config, names: list[str]) -> set[str]:
 
 
 def _base(
-    t: Target, dims: tuple[str, ...], *, amount: bool, where: frozenset[str] | None
+    t: Target,
+    dims: tuple[str, ...],
+    columns: tuple[str, ...],
+    *,
+    amount: bool,
+    where: frozenset[str] | None,
 ) -> pl.Expr:
     """The row's target before prorating, or null: which rows a target applies to.
 
-    ``dims`` are the rows' dimensions (none for totals and reports without --by); ``where``
-    the columns --where reads (None without --where).
+    ``dims`` are the rows' dimensions (none for totals and reports without --by), in
+    ``columns``; ``where`` the columns --where reads (None without --where).
 
     A **level** (a rate, a cost per, an average: no ``per``, not an amount) is a standard
     that any slice of the data is held to: rows grouped by ``by`` (alone or with other
@@ -352,7 +360,7 @@ def _base(
             return none
         if not t.values:
             return pl.lit(t.value, dtype=pl.Float64)
-        return pl.col(t.by).replace_strict(
+        return pl.col(columns[dims.index(t.by)]).replace_strict(
             list(t.values), list(t.values.values()), default=t.value, return_dtype=pl.Float64
         )
     if amount and (dims or where is not None):
@@ -393,11 +401,17 @@ def execute(plan: Plan) -> Result:
     row_frames, total_frames = frames[:n], frames[n:]
     table, period = _bucket_table(plan, row_frames)
 
-    rows = _targets(plan, _frame(plan, row_frames, table, dims), dims)
-    rows = rows.select(*KEY_COLUMNS, *dims, *VALUE_COLUMNS)
+    # the dimensions under names of the engine's own until the end: a data column may be
+    # named like a column of the tidy rows (a CRM's `status`, a `value`, a `kpi`)
+    columns = tuple(f"__by{i}" for i in range(len(dims)))
+    row_frames = [f.rename(dict(zip(dims, columns, strict=True))) for f in row_frames]
+    rows = _targets(plan, _frame(plan, row_frames, table, columns), dims, columns)
+    keys = dimension_keys(dims)
+    rows = rows.select(*KEY_COLUMNS, *columns, *VALUE_COLUMNS)
+    rows = rows.rename(dict(zip(columns, keys, strict=True)))
     totals = None
     if dims:
-        totals = _targets(plan, _frame(plan, total_frames, table, ()), ())
+        totals = _targets(plan, _frame(plan, total_frames, table, ()), (), ())
         totals = totals.select(*KEY_COLUMNS, *VALUE_COLUMNS)
 
     cfg = plan.config
@@ -411,7 +425,8 @@ def execute(plan: Plan) -> Result:
         rows=rows,
         totals=totals,
         kpis={n: _info(cfg, n) for n in plan.selected},
-        dimensions=dims,
+        dimensions=keys,
+        dimension_names=dims,
         grain=plan.grain,
         as_of=plan.as_of,
         period=(period.start, period.end) if period else None,

@@ -250,7 +250,7 @@ def to_markdown(result: Result) -> bytes:
     """
     dims = list(result.dimensions)
     extra = optional_columns(result)
-    keys = ["KPI"] + (["Period"] if result.grain else []) + dims
+    keys = ["KPI"] + (["Period"] if result.grain else []) + [result.dimension_name(d) for d in dims]
     header = [*keys, "Value", *(title for _, title in extra)]
     right = [False] * len(keys) + [True] + [key != "status" for key, _ in extra]
 

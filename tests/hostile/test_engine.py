@@ -264,3 +264,187 @@ def test_a_rate_target_holds_for_every_slice() -> None:
     assert all(r["target"] == 0.014 and r["status"] for r in data["rows"] + data["totals"])
     (row,) = report_json("-k", "ctr", "-p", "this-month", "--where", "channel = 'meta_ads'")["rows"]
     assert row["target"] == 0.014
+
+
+# --------------------------------------------------------------------------- names that clash
+
+#: A CRM-like export whose columns are named like the fields of kpi's rows.
+FIELD_COLUMNS = (
+    "status", "value", "target", "kpi", "period_start", "period_end", "change", "total",
+    "previous", "pace", "anomaly",
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def crm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """40 leads over October 2026; each field-named column holds two text values."""
+    d = tmp_path_factory.mktemp("crm")
+    lines = ["day,n," + ",".join(FIELD_COLUMNS)]
+    for i in range(40):
+        cells = [f"{c}_{'ab'[i // (j + 1) % 2]}" for j, c in enumerate(FIELD_COLUMNS)]
+        lines.append(f"2026-10-{i % 28 + 1:02d},{i % 5}," + ",".join(cells))
+    (d / "crm.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (d / "kpi_config.yaml").write_text(
+        "version: 1\nsources:\n  crm: {path: crm.csv, date: day}\nkpis:\n"
+        "  leads: {source: crm, formula: COUNT(*)}\n"
+        "  avg_n: {source: crm, formula: AVG(n), target: 2}\n",
+        encoding="utf-8",
+    )
+    return d
+
+
+def crm_report(crm: Path, *args: str):
+    return kpi("report", "-c", str(crm / "kpi_config.yaml"), "--as-of", "2026-11-30",
+               "-p", "2026-10", *args)  # fmt: skip
+
+
+def duckdb_counts(crm: Path, column: str) -> dict[str, float]:
+    import duckdb
+
+    sql = f'SELECT "{column}", COUNT(*), AVG(n) FROM read_csv(?, all_varchar = true) GROUP BY 1'
+    rows = duckdb.execute(
+        sql.replace("AVG(n)", "AVG(CAST(n AS DOUBLE))"), [str(crm / "crm.csv")]
+    ).fetchall()
+    return {k: (c, a) for k, c, a in rows}
+
+
+@pytest.mark.parametrize("column", FIELD_COLUMNS)
+def test_a_dimension_named_like_an_output_field_is_keyed_by_it(crm: Path, column: str) -> None:
+    """--by status (a CRM's lead status): the rows carry it as `by_status` beside the KPI's
+    own `status`, in JSON and its `dimensions`; the counts are DuckDB's."""
+    r = crm_report(crm, "--by", column, "-f", "json")
+    assert r.exit_code == 0, r.stderr
+    data = json.loads(r.stdout)
+    key = f"by_{column}"
+    assert data["dimensions"] == [key]
+    want = duckdb_counts(crm, column)
+    assert len(want) == 2
+    leads = {row[key]: row["value"] for row in data["rows"] if row["kpi"] == "leads"}
+    assert leads == {k: c for k, (c, _) in want.items()}
+    for row in data["rows"]:
+        assert set(row) == {"kpi", "period_start", "period_end", key, "value", "previous",
+                            "change", "change_pct", "target", "expected", "pace", "projected",
+                            "status"}  # fmt: skip
+        if row["kpi"] == "avg_n":  # the KPI's own fields are the KPI's
+            avg = want[row[key]][1]
+            assert row["value"] == pytest.approx(avg)
+            assert row["target"] == 2 and row["status"] == (
+                "ok" if avg >= 2 else "warn" if avg >= 1.8 else "bad"
+            )
+    assert [t["value"] for t in data["totals"] if t["kpi"] == "leads"] == [40]
+
+
+def test_a_dimension_named_status_in_every_format(crm: Path, tmp_path: Path) -> None:
+    """Machine outputs key it `by_status` (jsonl, csv, parquet, xlsx, --wide); the table,
+    markdown and html show the name --by gave, `status`."""
+    import openpyxl
+    import polars as pl
+
+    def run(*args: str) -> str:
+        r = crm_report(crm, "--by", "status", "-k", "leads,avg_n", *args)
+        assert r.exit_code == 0, r.stderr
+        return r.stdout
+
+    lines = [json.loads(x) for x in run("-f", "jsonl").splitlines()]
+    assert {x["by_status"] for x in lines} == {"status_a", "status_b", None}
+    assert {x["status"] for x in lines if x["kpi"] == "leads"} == {None}
+    assert run("-f", "csv").splitlines()[0].split(",")[:5] == [
+        "kpi", "period_start", "period_end", "by_status", "value",
+    ]  # fmt: skip
+    assert run("-f", "csv", "--wide").splitlines()[0] == (
+        "period_start,period_end,by_status,leads,avg_n"
+    )
+    for wide in ((), ("--wide",)):
+        run("-o", str(tmp_path / "r.parquet"), *wide)
+        frame = pl.read_parquet(tmp_path / "r.parquet")
+        assert "by_status" in frame.columns and frame.columns.count("status") <= 1
+        run("-o", str(tmp_path / "r.xlsx"), *wide)
+        header = [c.value for c in openpyxl.load_workbook(tmp_path / "r.xlsx").worksheets[0][1]]
+        assert "by_status" in header and header.count("status") <= 1
+    table = run("--no-color")
+    assert table.splitlines()[1].split()[:3] == ["KPI", "status", "Value"]
+    assert "| KPI  " in run("-f", "markdown") and "| status " in run("-f", "markdown")
+    assert '<th scope="col">status</th>' in run("-f", "html")
+
+
+def test_two_dimensions_named_status_and_by_status(crm: Path) -> None:
+    (crm / "crm2.csv").write_text(
+        "day,status,by_status\n2026-10-01,won,x\n2026-10-02,lost,x\n2026-10-02,won,y\n"
+    )
+    cfg = crm / "two.yaml"
+    cfg.write_text(
+        "version: 1\nsources:\n  s: {path: crm2.csv, date: day}\n"
+        "kpis:\n  leads: {source: s, formula: COUNT(*)}\n"
+    )
+    r = kpi("report", "-c", str(cfg), "--as-of", "2026-11-30", "-p", "2026-10",
+            "--by", "status,by_status", "-f", "json")  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["dimensions"] == ["by_by_status", "by_status"]
+    got = {(x["by_by_status"], x["by_status"]): x["value"] for x in data["rows"]}
+    assert got == {("lost", "x"): 1, ("won", "x"): 1, ("won", "y"): 1}
+
+
+@pytest.mark.parametrize("kpi_name", ["channel", "offer"])
+def test_a_kpi_named_like_the_dimension_is_refused(tmp_path: Path, kpi_name: str) -> None:
+    """Its numbers would stand in the dimension's column; --wide would write it twice."""
+    (tmp_path / "kpi_config.yaml").write_text(
+        "version: 1\nsources:\n"
+        f"  leads: {{path: {ROOT / 'sample_data' / 'crm_leads.csv'}, date: created_at}}\n"
+        "kpis:\n  leads: {source: leads, formula: COUNT(*)}\n"
+        f"  {kpi_name}: {{source: leads, formula: COUNT(DISTINCT {kpi_name}), hidden: true}}\n"
+        f"  per_{kpi_name}: {{formula: leads / {kpi_name}}}\n",
+        encoding="utf-8",
+    )
+    for kpis in (kpi_name, f"per_{kpi_name}"):  # asked for, or needed by one asked for
+        for wide in ((), ("-f", "csv", "--wide")):
+            r = kpi("report", "-c", str(tmp_path / "kpi_config.yaml"), "-k", kpis,
+                    "--by", f"{kpi_name},landing_page", *wide)  # fmt: skip
+            assert r.exit_code == 2, r.stdout + r.stderr
+            assert f"--by {kpi_name}: KPI `{kpi_name}` has the same name" in r.stderr
+            assert f"kpis.{kpi_name}" in r.stderr and "hint: rename KPI" in r.stderr
+            assert r.stdout == ""
+
+
+def test_the_date_column_and_kpi_own_names_are_no_dimensions(tmp_path: Path) -> None:
+    r = kpi("report", "-c", str(CONFIG), "-k", "leads,mqls", "--by", "mql_at")
+    assert r.exit_code == 2
+    assert "--by mql_at: `mql_at` is the date of the rows of source `leads`" in r.stderr
+    assert "hint: for one row per day, use --grain day" in r.stderr
+    (tmp_path / "u.csv").write_text("day,__range\n2026-10-01,a\n")
+    (tmp_path / "kpi_config.yaml").write_text(
+        "version: 1\nsources:\n  u: {path: u.csv, date: day}\n"
+        "kpis:\n  rows: {source: u, formula: COUNT(*)}\n"
+    )
+    r = kpi("report", "-c", str(tmp_path / "kpi_config.yaml"), "--by", "__range")
+    assert r.exit_code == 2 and "names starting with `__` are kpi's own" in r.stderr
+
+
+# --------------------------------------------------------------------------- one rule for names
+
+
+@pytest.mark.parametrize(
+    ("option", "shown", "hint"),
+    [
+        (("--by", "chanel"), "--by chanel", "did you mean `channel`?"),
+        (("--where", "chanel = 'x'"), "--where `chanel = 'x'`", "did you mean `channel`?"),
+        (("--by", "zzz"), "--by zzz", "add `zzz` to `leads` with `rename` or `derive`"),
+        (("--where", "zzz > 1"), "--where `zzz > 1`", "add `zzz` to `leads` with `rename`"),
+        (("--by", "offer", "-k", "cpl"), "--by offer", "its columns are: date, channel,"),
+        (("--where", "offer = 'x'", "-k", "cpl"), "--where `offer = 'x'`", "its columns are"),
+    ],
+)
+def test_a_column_the_data_lacks_is_a_data_error_wherever_it_is_named(
+    option: tuple[str, ...], shown: str, hint: str
+) -> None:
+    """SPEC.md's exit 3, "column missing", for --by and --where alike: one message shape
+    (the option, the source, the column, the KPIs) and a hint."""
+    r = kpi("report", "-c", str(CONFIG), "-k", "leads", *option)
+    assert r.exit_code == 3, r.stderr
+    source = "ads" if "cpl" in option else "leads"
+    column = shown.split()[1].strip("`") if shown.startswith("--by") else None
+    assert r.stderr.startswith(f"data error: {shown}: source `{source}` has no column `")
+    if column:
+        assert f"has no column `{column}` (used by KPI" in r.stderr
+    assert hint in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 2
