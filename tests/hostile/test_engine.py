@@ -142,6 +142,67 @@ def test_any_period_as_of_comparison_and_grain_are_dates_or_a_usage_error(
         assert "Error" not in err.message
 
 
+@pytest.fixture(scope="module")
+def edge_configs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Rows on the first and last days of the calendar; a weekly goal by channel; Monday
+    and Sunday weeks."""
+    d = tmp_path_factory.mktemp("edges")
+    days = ["0001-01-01", "0001-01-02", "0001-03-01", "9999-12-25", "9999-12-30", "9999-12-31"]
+    lines = ["day,channel,n"] + [f"{day},{c},{i}" for i, day in enumerate(days) for c in "ab"]
+    (d / "e.csv").write_text("\n".join(lines) + "\n")
+    out = {}
+    for week_start in ("monday", "sunday"):
+        out[week_start] = d / f"{week_start}.yaml"
+        out[week_start].write_text(
+            f"version: 1\nsettings: {{week_start: {week_start}}}\n"
+            "sources:\n  e: {path: e.csv, date: day}\nkpis:\n"
+            "  n: {source: e, formula: SUM(n),"
+            " target: {value: 7, per: week, by: channel, total: 14}}\n"
+            "  rows: {source: e, formula: COUNT(*), target: {value: 30, per: month}}\n"
+            "  per_row: {formula: n / rows, target: 2}\n"
+        )
+    return out
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    edge_periods,
+    edge_days,
+    st.sampled_from(["monday", "sunday"]),
+    st.sampled_from(["none", "previous", "year"]),
+    st.sampled_from([None, *GRAINS]),
+    st.booleans(),
+)
+def test_reports_at_the_ends_of_the_calendar_run_or_are_usage_errors(
+    edge_configs: dict[str, Path],
+    text: str,
+    as_of: date,
+    week_start: str,
+    mode: str,
+    grain: str | None,
+    by: bool,
+) -> None:
+    """The whole report (plan, engine, targets, every renderer) at the calendar's ends."""
+    from kpicli import Request, load_config, run_report
+    from kpicli.render import FORMATS, render
+
+    cfg = load_config(edge_configs[week_start])
+    try:
+        period = parse_period(text, as_of, week_start)
+    except UsageError:
+        return
+    if grain and period.range and period.range.days > 400 * {"day": 1}.get(grain, 7):
+        return  # thousands of buckets: slow, not an edge
+    request = Request(period=text, as_of=as_of, compare=mode, grain=grain,
+                      by=("channel",) if by else ())  # fmt: skip
+    try:
+        result = run_report(cfg, request)
+    except UsageError:
+        return
+    for fmt in FORMATS:
+        assert render(result, fmt, width=100)
+
+
 def test_weeks_at_the_ends_of_the_calendar_are_cut_there() -> None:
     last = date(9999, 12, 31)  # a Friday
     assert bucket(last, "week") == DateRange(date(9999, 12, 27), last)
