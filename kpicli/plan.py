@@ -284,8 +284,9 @@ def _bucket(col: str, grain: str, week_start: str) -> pl.Expr:
     c = pl.col(col)
     if grain == "day":
         return c
-    if grain == "week" and week_start == "sunday":
-        return (c + pl.duration(days=1)).dt.truncate("1w") - pl.duration(days=1)
+    if grain == "week" and week_start == "sunday":  # the first week is cut at 0001-01-01
+        start = (c + pl.duration(days=1)).dt.truncate("1w") - pl.duration(days=1)
+        return pl.max_horizontal(start, pl.lit(date(1, 1, 1)))
     every = {"week": "1w", "month": "1mo", "quarter": "1q", "year": "1y"}[grain]
     return c.dt.truncate(every)
 

@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -172,6 +172,9 @@ def edge_configs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     st.sampled_from(["none", "previous", "year"]),
     st.sampled_from([None, *GRAINS]),
     st.booleans(),
+)
+@example(  # Sunday weeks of all dates: the first week starts on 0000-12-31
+    text="all", as_of=date(3, 1, 1), week_start="sunday", mode="none", grain="week", by=True
 )
 def test_reports_at_the_ends_of_the_calendar_run_or_are_usage_errors(
     edge_configs: dict[str, Path],
