@@ -187,10 +187,10 @@ def _lines(
     keys = [RANGE, *dims]
     if not frames:
         return table.clear().with_columns(pl.lit(None, pl.Utf8).alias(d) for d in dims)
-    found = pl.concat([f.select(keys) for f in frames]).unique()
+    found = pl.concat([f.select(keys) for f in frames]) if len(frames) > 1 else frames[0]
     seen = pl.concat([table.select("__b", pl.col(s).alias(RANGE)) for s in spans])
-    seen = seen.join(found, on=RANGE, nulls_equal=True).select("__b", *dims).unique()
-    return table.join(seen, on="__b")
+    seen = seen.join(found.select(keys), on=RANGE, nulls_equal=True).select("__b", *dims)
+    return table.join(seen.unique() if len(frames) > 1 or len(spans) > 1 else seen, on="__b")
 
 
 def _frame(
@@ -199,14 +199,10 @@ def _frame(
     """Tidy rows (value, previous, change) for one set of keys (rows or totals)."""
     keys = [RANGE, *dims]
     lines = _lines(plan, frames, table, dims)
-    spans = ["__cur", "__prev"] if plan.counterparts else ["__cur"]
-    skeleton = pl.concat([lines.select(pl.col(s).alias(RANGE), *dims) for s in spans])
-    wide = _wide(plan, frames, keys, skeleton.unique())
 
     def side(span: str) -> pl.DataFrame:
-        return lines.select("__b", span, *dims).join(
-            wide, left_on=[span, *dims], right_on=keys, how="left", nulls_equal=True
-        )
+        """Each line with its KPIs over the span (``__cur`` or ``__prev``)."""
+        return _wide(plan, frames, keys, lines.select("__b", pl.col(span).alias(RANGE), *dims))
 
     cur = _sort_limit(plan, side("__cur"), dims).with_row_index("__order")
     long = _long(plan, cur, ["__order", "__b", *dims], "value")
