@@ -9,7 +9,6 @@ Polars over them. Non-finite results become null in one place (:func:`_finite`).
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from functools import reduce
 from typing import TypeVar
 
 import polars as pl
@@ -17,10 +16,10 @@ import polars as pl
 from kpicli import periods
 from kpicli.config import Config, Target
 from kpicli.errors import DataError
-from kpicli.formula import to_polars
+from kpicli.formula import is_amount, parse, to_polars
 from kpicli.periods import DateRange
 from kpicli.plan import RANGE, Plan, Request, build_plan
-from kpicli.result import KEY_COLUMNS, VALUE_COLUMNS, KpiInfo, Result
+from kpicli.result import KEY_COLUMNS, VALUE_COLUMNS, KpiInfo, Result, dimension_keys
 from kpicli.sources.read import locate_bad_value
 
 
@@ -63,31 +62,24 @@ def _finite(frame: FrameT, names: list[str]) -> FrameT:
 
 
 def _wide(
-    plan: Plan, frames: list[pl.DataFrame], keys: list[str], skeleton: pl.DataFrame | None
+    plan: Plan, frames: list[pl.DataFrame], keys: list[str], skeleton: pl.DataFrame
 ) -> pl.DataFrame:
-    """Join every aggregation on the keys, then evaluate derived KPIs.
+    """Join every aggregation to the keys of ``skeleton``, then evaluate derived KPIs.
 
-    With dimensions the join is full outer (a dimension value missing from a source has null
-    KPIs of that source, as in SQL). Without, ``skeleton`` lists every bucket: an aggregation
-    without rows in a bucket takes its KPIs' values over no rows (COUNT 0, SUM null).
+    An aggregation without rows for a key (a bucket without data, a dimension value that
+    has rows in the comparison span only, or in another source only) takes its KPIs' values
+    over no rows: COUNT 0, SUM null, as SQL gives them.
     """
-    if skeleton is not None:
-        wide = skeleton
-        for frame in frames:
-            wide = wide.join(frame, on=keys, how="left", nulls_equal=True)
-        for agg in plan.aggregations:
-            if agg.count in wide.columns:
-                missing = pl.col(agg.count).is_null()
-                wide = wide.with_columns(
-                    pl.when(missing).then(pl.lit(v, dtype=pl.Float64)).otherwise(pl.col(n)).alias(n)
-                    for n, v in agg.empty.items()
-                )
-    elif frames:
-        wide = reduce(
-            lambda a, b: a.join(b, on=keys, how="full", coalesce=True, nulls_equal=True), frames
-        )
-    else:
-        wide = pl.DataFrame(schema={RANGE: pl.Int32 if plan.ranges else pl.Date})
+    wide = skeleton
+    for frame in frames:
+        wide = wide.join(frame, on=keys, how="left", nulls_equal=True)
+    for agg in plan.aggregations:
+        if agg.count in wide.columns:
+            missing = pl.col(agg.count).is_null()
+            wide = wide.with_columns(
+                pl.when(missing).then(pl.lit(v, dtype=pl.Float64)).otherwise(pl.col(n)).alias(n)
+                for n, v in agg.empty.items()
+            )
     names = [n for a in plan.aggregations for n in a.formulas]
     lazy = _finite(wide.lazy(), [n for n in names if n in wide.columns])
     for name in plan.derived:  # in dependency order, one query
@@ -180,25 +172,42 @@ def _long(plan: Plan, wide: pl.DataFrame, ids: list[str], value: str) -> pl.Data
     return long.with_columns(pl.col(value).cast(pl.Float64))
 
 
+def _lines(
+    plan: Plan, frames: list[pl.DataFrame], table: pl.DataFrame, dims: tuple[str, ...]
+) -> pl.DataFrame:
+    """The rows of the report before KPIs: bucket (``__b``, ``__cur``, ``__prev``) × dims.
+
+    Without dimensions, every bucket, even one without data. With dimensions, each bucket's
+    dimension values that have rows (in any source) in the bucket or in its comparison span:
+    a channel with leads last month and none this month is a row of this month, at 0.
+    """
+    if not dims:
+        return table
+    spans = ["__cur", "__prev"] if plan.counterparts else ["__cur"]
+    keys = [RANGE, *dims]
+    if not frames:
+        return table.clear().with_columns(pl.lit(None, pl.Utf8).alias(d) for d in dims)
+    found = pl.concat([f.select(keys) for f in frames]) if len(frames) > 1 else frames[0]
+    seen = pl.concat([table.select("__b", pl.col(s).alias(RANGE)) for s in spans])
+    seen = seen.join(found.select(keys), on=RANGE, nulls_equal=True).select("__b", *dims)
+    return table.join(seen.unique() if len(frames) > 1 or len(spans) > 1 else seen, on="__b")
+
+
 def _frame(
     plan: Plan, frames: list[pl.DataFrame], table: pl.DataFrame, dims: tuple[str, ...]
 ) -> pl.DataFrame:
     """Tidy rows (value, previous, change) for one set of keys (rows or totals)."""
-    skeleton = None
-    if not dims:  # a row for every span, even one without data
-        spans = pl.concat([table["__cur"], table["__prev"]]).unique(maintain_order=True)
-        skeleton = pl.DataFrame({RANGE: spans.drop_nulls() if plan.ranges else spans})
-    wide = _wide(plan, frames, [RANGE, *dims], skeleton)
-    cur = table.select("__b", "__cur").join(
-        wide, left_on="__cur", right_on=RANGE, how="inner", nulls_equal=True
-    )
-    cur = _sort_limit(plan, cur, dims).with_row_index("__order")
+    keys = [RANGE, *dims]
+    lines = _lines(plan, frames, table, dims)
+
+    def side(span: str) -> pl.DataFrame:
+        """Each line with its KPIs over the span (``__cur`` or ``__prev``)."""
+        return _wide(plan, frames, keys, lines.select("__b", pl.col(span).alias(RANGE), *dims))
+
+    cur = _sort_limit(plan, side("__cur"), dims).with_row_index("__order")
     long = _long(plan, cur, ["__order", "__b", *dims], "value")
     if plan.counterparts:
-        prev = table.select("__b", "__prev").join(
-            wide, left_on="__prev", right_on=RANGE, how="inner", nulls_equal=True
-        )
-        prev = _long(plan, prev, ["__b", *dims], "previous")
+        prev = _long(plan, side("__prev"), ["__b", *dims], "previous")
         long = long.join(prev, on=["kpi", "__b", *dims], how="left", nulls_equal=True)
     else:
         long = long.with_columns(pl.lit(None, dtype=pl.Float64).alias("previous"))
@@ -215,13 +224,19 @@ def _frame(
     return long.join(bounds, on="__b", how="left").drop("__b")
 
 
-def _targets(plan: Plan, long: pl.DataFrame, dims: tuple[str, ...]) -> pl.DataFrame:
-    """target, expected, pace, projected and status of each row, as SPEC.md defines them."""
+def _targets(
+    plan: Plan, long: pl.DataFrame, dims: tuple[str, ...], columns: tuple[str, ...]
+) -> pl.DataFrame:
+    """target, expected, pace, projected and status of each row, as SPEC.md defines them;
+    which rows have a target at all is :func:`_base`'s rule. ``columns``: the dimensions'
+    columns in ``long``."""
     cfg, as_of = plan.config, plan.as_of
     week_start = cfg.settings.week_start
     targeted = [n for n in plan.selected if cfg.kpis[n].target is not None]
     if not targeted:
         return _no_target(long)
+    amounts = _amounts(cfg, targeted)
+    where = frozenset(parse(plan.request.where).names) if plan.request.where else None
     long = long.with_row_index("__row")
     is_targeted = pl.col("kpi").is_in(targeted)
     parts = [_no_target(long.filter(~is_targeted))]
@@ -229,7 +244,8 @@ def _targets(plan: Plan, long: pl.DataFrame, dims: tuple[str, ...]) -> pl.DataFr
         kpi = cfg.kpis[str(name)]
         t = kpi.target
         assert t is not None
-        part = part.with_columns(_base(t, dims).cast(pl.Float64).alias("__base"))
+        base = _base(t, dims, columns, amount=str(name) in amounts, where=where)
+        part = part.with_columns(base.cast(pl.Float64).alias("__base"))
         if t.per is not None:
             spans = part.select("period_start", "period_end").unique().drop_nulls()
             factors = []
@@ -289,18 +305,66 @@ def _no_target(part: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _base(t: Target, dims: tuple[str, ...]) -> pl.Expr:
-    """The row's target amount before prorating: by dimension value, else value, else total."""
-    if t.by is None:
-        return pl.lit(t.value if dims or t.total is None else t.total, dtype=pl.Float64)
-    if t.by not in dims:
+def _amounts(cfg: Config, names: list[str]) -> set[str]:
+    """The KPIs among ``names`` whose target is an amount of the rows it was set for: a
+    ``per`` goal (additive by definition), or a KPI that is an amount (SUM, COUNT, their
+    sums and differences: :func:`~kpicli.formula.is_amount`). The others are levels."""
+    amounts: set[str] = set()
+    for n in cfg.order(names):
+        k = cfg.kpis[n]
+        if (k.target is not None and k.target.per is not None) or is_amount(
+            k.formula, frozenset() if k.source else amounts
+        ):
+            amounts.add(n)
+    return {n for n in names if n in amounts}
+
+
+def _base(
+    t: Target,
+    dims: tuple[str, ...],
+    columns: tuple[str, ...],
+    *,
+    amount: bool,
+    where: frozenset[str] | None,
+) -> pl.Expr:
+    """The row's target before prorating, or null: which rows a target applies to.
+
+    ``dims`` are the rows' dimensions (none for totals and reports without --by), in
+    ``columns``; ``where`` the columns --where reads (None without --where).
+
+    A **level** (a rate, a cost per, an average: no ``per``, not an amount) is a standard
+    that any slice of the data is held to: rows grouped by ``by`` (alone or with other
+    dimensions, filtered or not) take ``values[their value]``, else ``value``; other rows
+    take ``total`` (a target without ``by``: ``value``, and ``total`` instead on rows not
+    split by a dimension when both are given).
+
+    An **amount** (a ``per`` goal, or a count or sum without ``per``) is a goal for the rows
+    it was set for, and no target for a part of them:
+
+    - rows of ``--by <by>`` alone take ``values[their value]``, else ``value``, unless
+      --where reads another column than ``by`` (a filter on ``by`` alone keeps whole
+      values; any other makes each row a part of its value);
+    - rows not split by any dimension take ``total`` (a target without ``by``: ``total``,
+      else ``value``), unless --where filters them: a filtered total is not the total;
+    - every other row (split by dimensions other than ``by``, or by ``by`` and others) has
+      no target and no status.
+    """
+    none = pl.lit(None, dtype=pl.Float64)
+    if t.by is not None and t.by in dims:
+        whole = dims == (t.by,) and (where is None or where <= {t.by})
+        if amount and not whole:
+            return none
+        if not t.values:
+            return pl.lit(t.value, dtype=pl.Float64)
+        return pl.col(columns[dims.index(t.by)]).replace_strict(
+            list(t.values), list(t.values.values()), default=t.value, return_dtype=pl.Float64
+        )
+    if amount and (dims or where is not None):
+        return none
+    if t.by is not None:
         return pl.lit(t.total, dtype=pl.Float64)
-    col = pl.col(t.by)
-    if not t.values:
-        return pl.lit(t.value, dtype=pl.Float64)
-    return col.replace_strict(
-        list(t.values), list(t.values.values()), default=t.value, return_dtype=pl.Float64
-    )
+    plain = t.value if dims or t.total is None else t.total
+    return pl.lit(plain, dtype=pl.Float64)
 
 
 def _status(ratio: pl.Expr, better: str, tolerance: float) -> pl.Expr:
@@ -333,11 +397,17 @@ def execute(plan: Plan) -> Result:
     row_frames, total_frames = frames[:n], frames[n:]
     table, period = _bucket_table(plan, row_frames)
 
-    rows = _targets(plan, _frame(plan, row_frames, table, dims), dims)
-    rows = rows.select(*KEY_COLUMNS, *dims, *VALUE_COLUMNS)
+    # the dimensions under names of the engine's own until the end: a data column may be
+    # named like a column of the tidy rows (a CRM's `status`, a `value`, a `kpi`)
+    columns = tuple(f"__by{i}" for i in range(len(dims)))
+    row_frames = [f.rename(dict(zip(dims, columns, strict=True))) for f in row_frames]
+    rows = _targets(plan, _frame(plan, row_frames, table, columns), dims, columns)
+    keys = dimension_keys(dims)
+    rows = rows.select(*KEY_COLUMNS, *columns, *VALUE_COLUMNS)
+    rows = rows.rename(dict(zip(columns, keys, strict=True)))
     totals = None
     if dims:
-        totals = _targets(plan, _frame(plan, total_frames, table, ()), ())
+        totals = _targets(plan, _frame(plan, total_frames, table, ()), (), ())
         totals = totals.select(*KEY_COLUMNS, *VALUE_COLUMNS)
 
     cfg = plan.config
@@ -351,7 +421,8 @@ def execute(plan: Plan) -> Result:
         rows=rows,
         totals=totals,
         kpis={n: _info(cfg, n) for n in plan.selected},
-        dimensions=dims,
+        dimensions=keys,
+        dimension_names=dims,
         grain=plan.grain,
         as_of=plan.as_of,
         period=(period.start, period.end) if period else None,

@@ -355,3 +355,44 @@ def _inside_agg(node: exp.Expression) -> bool:
             return True
         parent = parent.parent
     return False
+
+
+# ---------------------------------------------------------------------------- amounts
+
+
+def is_amount(text: str, amounts: frozenset[str] | set[str] = frozenset()) -> bool:
+    """Whether a formula is an amount: it grows with the rows it covers.
+
+    ``SUM(…)`` and ``COUNT(…)`` (with a FILTER, ``DISTINCT``), and sums, differences and
+    constant multiples of amounts; in a derived formula, the KPIs named in ``amounts``.
+    Anything else is a level, the same whatever the size of the slice: a ratio of two
+    amounts, AVG, MEDIAN, MIN, MAX, CASE…. A target of an amount is an amount of the rows it
+    was set for; a target of a level holds for any slice (see kpicli.engine).
+    """
+    return bool(_memoized(_is_amount, text, sorted(amounts)))
+
+
+def _is_amount(text: str, amounts: list[str]) -> bool:
+    from sqlglot import exp
+
+    def constant(node: exp.Expression) -> bool:
+        return next(node.find_all(exp.Column, exp.AggFunc, exp.Star), None) is None
+
+    def amount(node: exp.Expression) -> bool:
+        if isinstance(node, exp.Paren | exp.Neg | exp.Cast | exp.Filter):
+            return amount(node.this)
+        if isinstance(node, exp.Sum | exp.Count):
+            return True
+        if isinstance(node, exp.Column):
+            return node.name in amounts
+        if isinstance(node, exp.Add | exp.Sub):
+            return amount(node.left) and amount(node.right)
+        if isinstance(node, exp.Mul):
+            return (amount(node.left) and constant(node.right)) or (
+                constant(node.left) and amount(node.right)
+            )
+        if isinstance(node, exp.Div):
+            return amount(node.left) and constant(node.right)
+        return False
+
+    return amount(_parse(text))

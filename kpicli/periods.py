@@ -58,6 +58,10 @@ PERIOD_FORMS = (
 )
 
 _ONE_DAY = timedelta(days=1)
+#: The ordinal of the last day a ``date`` can hold (9999-12-31).
+_LAST = date.max.toordinal()
+#: The hint of every error about a date computation that would leave the calendar.
+_EDGE_HINT = "kpi counts days from 0001-01-01 to 9999-12-31: choose dates between them"
 _DATE_HINT = "write dates as YYYY-MM-DD, e.g. 2026-10-05"
 _PERIOD_HINT = "accepted periods: " + ", ".join(PERIOD_FORMS)
 
@@ -159,13 +163,20 @@ def _year_range(year: int) -> DateRange:
 
 
 def _week_range(day: date, week_start: str) -> DateRange:
+    """The week containing ``day``, cut at the ends of the calendar (see :func:`bucket`)."""
     first = _check_week_start(week_start)
-    start = day - timedelta(days=(day.weekday() - first) % 7)
-    return DateRange(start, start + timedelta(days=6))
+    start = day.toordinal() - (day.weekday() - first) % 7
+    return DateRange(date.fromordinal(max(start, 1)), date.fromordinal(min(start + 6, _LAST)))
 
 
 def bucket(day: date, grain: str, week_start: str = "monday") -> DateRange:
-    """The calendar day, week, month, quarter or year that contains ``day``."""
+    """The calendar day, week, month, quarter or year that contains ``day``.
+
+    Dates run from 0001-01-01 to 9999-12-31, so the two weeks that straddle an end of the
+    calendar (the week of 9999-12-31; with Sunday weeks, the week of 0001-01-01) are cut
+    there: they have fewer than 7 days, as a bucket cut by its period would. Months,
+    quarters and years are always whole. :func:`unit_days` still counts 7 days in a week.
+    """
     _check_grain(grain)
     if grain == "day":
         return DateRange(day, day)
@@ -196,8 +207,11 @@ def buckets(rng: DateRange, grain: str, week_start: str = "monday") -> list[Date
 
 
 def unit_days(day: date, unit: str, week_start: str = "monday") -> int:
-    """The days of the calendar ``unit`` containing ``day``: 1, 7, 28 to 31, 90 to 92, 365/366."""
-    return bucket(day, unit, week_start).days
+    """The days of the calendar ``unit`` containing ``day``: 1, 7, 28 to 31, 90 to 92, 365/366.
+
+    A week has 7 days even where :func:`bucket` cuts it at an end of the calendar.
+    """
+    return 7 if unit == "week" else bucket(day, unit, week_start).days
 
 
 def shift_year(day: date, years: int = -1) -> date:
@@ -243,10 +257,13 @@ def _period(text: str, rng: DateRange | None, unit: str | None, as_of: date) -> 
 
 
 def _relative(which: str, unit: str, as_of: date, week_start: str) -> DateRange:
+    """This or last calendar unit; OverflowError when it is not wholly in the calendar."""
     current = bucket(as_of, unit, week_start)
-    if which == "this":
-        return current
-    return bucket(current.start - _ONE_DAY, unit, week_start)
+    if which == "last":
+        current = bucket(current.start - _ONE_DAY, unit, week_start)
+    if current.days < unit_days(current.start, unit, week_start):  # a week cut by the calendar
+        raise OverflowError(unit)
+    return current
 
 
 def _year_of(text: str, digits: str) -> int:
@@ -306,7 +323,9 @@ def parse_period(text: str, as_of: date, week_start: str = "monday") -> Period:
         try:
             rng = _relative(which, unit, as_of, week_start)
         except (OverflowError, ValueError):
-            raise UsageError(f"--period `{raw}` falls outside supported dates") from None
+            raise UsageError(
+                f"--period `{raw}` falls outside supported dates", hint=_EDGE_HINT
+            ) from None
         return _period(t, rng, unit, as_of)
 
     if _ISO_DATE.fullmatch(t):
@@ -344,12 +363,11 @@ def parse_period(text: str, as_of: date, week_start: str = "monday") -> Period:
                 hint=f"write a week as YYYY-Www with a week number from 01 to {weeks}, "
                 f"e.g. {year}-W05",
             )
-        try:
-            monday = date.fromisocalendar(year, week, 1)
-            start = monday - _ONE_DAY if week_start == "sunday" else monday
-        except (OverflowError, ValueError):
-            raise UsageError(f"--period `{raw}` falls outside supported dates") from None
-        rng = DateRange(start, start + timedelta(days=6))
+        first = date.fromisocalendar(year, week, 1).toordinal()
+        first -= 1 if week_start == "sunday" else 0
+        if first < 1 or first + 6 > _LAST:
+            raise UsageError(f"--period `{raw}` falls outside supported dates", hint=_EDGE_HINT)
+        rng = DateRange(date.fromordinal(first), date.fromordinal(first + 6))
         return _period(f"{year:04d}-W{week:02d}", rng, "week", as_of)
 
     close = did_you_mean(t, KEYWORDS)
@@ -366,7 +384,9 @@ def _shift_days(day: date, days: int, raw: str) -> date:
     try:
         return day + timedelta(days=days)
     except OverflowError:
-        raise UsageError(f"--period `{raw}` falls outside supported dates") from None
+        raise UsageError(
+            f"--period `{raw}` falls outside supported dates", hint=_EDGE_HINT
+        ) from None
 
 
 def explicit_period(start: date | None, end: date | None, as_of: date, base: Period) -> Period:
@@ -462,7 +482,8 @@ def comparison_range(
         return _compare(whole, previous_whole, mode, elapsed)
     except (OverflowError, ValueError):
         raise UsageError(
-            f"--compare {mode}: the period before `{period.text}` falls outside supported dates"
+            f"--compare {mode}: the period before `{period.text}` falls outside supported dates",
+            hint=_EDGE_HINT,
         ) from None
 
 
@@ -485,8 +506,14 @@ def counterpart(
     elapsed = None
     if as_of is not None and rng.start <= as_of < rng.end:
         elapsed = DateRange(rng.start, as_of)
-    if grain in ("month", "quarter", "year") and bucket(rng.start, grain) == rng:
-        previous_whole = bucket(rng.start - _ONE_DAY, grain)
-    else:
-        previous_whole = _days_before(rng)
-    return _compare(rng, previous_whole, mode, elapsed)
+    try:
+        if grain in ("month", "quarter", "year") and bucket(rng.start, grain) == rng:
+            previous_whole = bucket(rng.start - _ONE_DAY, grain)
+        else:
+            previous_whole = _days_before(rng)
+        return _compare(rng, previous_whole, mode, elapsed)
+    except (OverflowError, ValueError):
+        raise UsageError(
+            f"--compare {mode}: the days before {rng} fall outside supported dates",
+            hint=_EDGE_HINT,
+        ) from None

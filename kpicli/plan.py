@@ -280,8 +280,9 @@ def _bucket(col: str, grain: str, week_start: str) -> pl.Expr:
     c = pl.col(col)
     if grain == "day":
         return c
-    if grain == "week" and week_start == "sunday":
-        return (c + pl.duration(days=1)).dt.truncate("1w") - pl.duration(days=1)
+    if grain == "week" and week_start == "sunday":  # the first week is cut at 0001-01-01
+        start = (c + pl.duration(days=1)).dt.truncate("1w") - pl.duration(days=1)
+        return pl.max_horizontal(start, pl.lit(date(1, 1, 1)))
     every = {"week": "1w", "month": "1mo", "quarter": "1q", "year": "1y"}[grain]
     return c.dt.truncate(every)
 
@@ -316,6 +317,7 @@ def build_plan(cfg: Config, request: Request, *, fast: bool = True) -> Plan:
             f"unknown grain `{grain}`", hint=f"use one of: {', '.join(periods.GRAINS)}"
         )
     dims = request.by
+    _check_dimension_names(cfg, dims, needed)
     period = resolve_period(cfg, request, as_of)
     comparison = periods.comparison_range(period, request.compare, as_of, cfg.settings.week_start)
 
@@ -362,6 +364,12 @@ def build_plan(cfg: Config, request: Request, *, fast: bool = True) -> Plan:
     for (sname, date_col), names in by_source.items():
         sf = sources[sname]
         _check_columns(cfg, sf, names, dims, request.where)
+        if date_col in dims:
+            raise UsageError(
+                f"--by {date_col}: `{date_col}` is the date of the rows of source `{sname}` "
+                f"(for {_names(names)}), not a dimension",
+                hint="for one row per day, use --grain day",
+            )
         if date_col is None and (period.range is not None or grain or comparison is not None):
             asked = "--grain" if grain else "--compare" if comparison else "--period"
             raise UsageError(
@@ -576,6 +584,24 @@ def _agg(cfg: Config, name: str, text: str) -> pl.Expr:
         ) from None
 
 
+def _check_dimension_names(cfg: Config, dims: tuple[str, ...], needed: list[str]) -> None:
+    """A dimension may not share its name with a KPI of the report (its numbers would
+    stand in the dimension's column), nor take the engine's own names (``__…``)."""
+    for dim in dims:
+        if dim in needed:
+            raise UsageError(
+                f"--by {dim}: KPI `{dim}` has the same name as the dimension",
+                location=cfg.where("kpis", dim),
+                hint=f"rename KPI `{dim}`, or give the column another name on its source "
+                f"(`rename: {{{dim}: {dim}_name}}`) and use --by {dim}_name",
+            )
+        if dim.startswith("__"):
+            raise UsageError(
+                f"--by {dim}: names starting with `__` are kpi's own",
+                hint=f"give the column another name on its source (`rename: {{{dim}: …}}`)",
+            )
+
+
 def _check_columns(
     cfg: Config, sf: SourceFrame, names: list[str], dims: tuple[str, ...], where: str | None
 ) -> None:
@@ -592,19 +618,15 @@ def _check_columns(
                         location=cfg.where("kpis", n, key),
                         hint=did_you_mean(col, have) or f"its columns are: {', '.join(have)}",
                     )
-    for dim in dims:
-        if dim not in have:
-            raise DataError(
-                f"--by {dim}: source `{sf.name}` has no column `{dim}` (used by {_names(names)})",
-                hint=did_you_mean(dim, have)
-                or f"add it to the source with `rename` or `derive`; its columns are: "
-                f"{', '.join(have)}",
-            )
+    # a column the data lacks is a data error (exit 3) wherever it was named, as in formulas
+    asked = [(f"--by {dim}", dim) for dim in dims]
     if where:
-        for col in parse(where).names:
-            if col not in have:
-                raise UsageError(
-                    f"--where `{where}`: source `{sf.name}` has no column `{col}` "
-                    f"(used by {_names(names)})",
-                    hint=did_you_mean(col, have) or "--where applies to every source used",
-                )
+        asked += [(f"--where `{where}`", col) for col in parse(where).names]
+    for option, col in asked:
+        if col not in have:
+            raise DataError(
+                f"{option}: source `{sf.name}` has no column `{col}` (used by {_names(names)})",
+                hint=did_you_mean(col, have)
+                or f"it applies to every source used: add `{col}` to `{sf.name}` with "
+                f"`rename` or `derive`; its columns are: {', '.join(have)}",
+            )

@@ -29,6 +29,28 @@ VALUE_COLUMNS = (
 #: The statuses each ``--fail-on`` level exits 1 on.
 FAIL_LEVELS = {"warn": ["warn", "bad"], "bad": ["bad"]}
 
+#: The fields of a row in the outputs (with what SPEC.md adds to some: comparisons'
+#: significance, anomalies). A dimension of one of these names is keyed ``by_<name>``.
+OUTPUT_FIELDS = frozenset(
+    {*KEY_COLUMNS, *VALUE_COLUMNS, "total", "change_significant", "p_value"}
+    | {"baseline", "lower", "upper", "anomaly", "anomaly_score"}
+)
+
+
+def dimension_keys(dims: tuple[str, ...]) -> tuple[str, ...]:
+    """The column of each dimension in the results and machine outputs: its own name, or
+    ``by_<name>`` when that is an output field (``--by status``, a CRM's lead status, beside
+    the KPI's ``status``), prefixed again while it clashes with another dimension's."""
+    taken = set(dims)
+    keys: list[str] = []
+    for dim in dims:
+        key = dim
+        while key in OUTPUT_FIELDS or (key != dim and key in taken):
+            key = f"by_{key}"
+        taken.add(key)
+        keys.append(key)
+    return tuple(keys)
+
 
 @dataclass(frozen=True)
 class KpiInfo:
@@ -48,10 +70,12 @@ class Result:
     """A computed report.
 
     ``rows``: one row per KPI x time bucket x dimension values, columns
-    ``KEY_COLUMNS + dimensions + VALUE_COLUMNS``; ``kpi`` Utf8, ``period_start``/``period_end``
-    Date, dimension columns as read, values Float64 (null when missing or not finite),
-    ``status`` Utf8 (``ok``/``warn``/``bad``/null). Rows are ordered by KPI (in ``kpis``
-    order), then period, then dimension order (``--sort`` order when given).
+    ``KEY_COLUMNS + dimensions + VALUE_COLUMNS``, where ``dimensions`` are the dimensions'
+    columns (:func:`dimension_keys` of ``dimension_names``, the names --by gave); ``kpi``
+    Utf8, ``period_start``/``period_end`` Date, dimension columns as read, values Float64
+    (null when missing or not finite), ``status`` Utf8 (``ok``/``warn``/``bad``/null).
+    Rows are ordered by KPI (in ``kpis`` order), then period, then dimension order
+    (``--sort`` order when given).
     ``totals``: the same without dimension columns, present when ``dimensions`` is non-empty.
     """
 
@@ -68,6 +92,15 @@ class Result:
     currency: str | None = None
     locale: str | None = None
     plan: Any = field(default=None, repr=False)
+    #: the dimensions as --by named them, one per column of ``dimensions`` (the same names
+    #: unless one is an output field); empty means the same as ``dimensions``
+    dimension_names: tuple[str, ...] = ()
+
+    def dimension_name(self, key: str) -> str:
+        """The name --by gave the dimension of column ``key`` (what tables show)."""
+        if not self.dimension_names:
+            return key
+        return dict(zip(self.dimensions, self.dimension_names, strict=True)).get(key, key)
 
     def fails(self, fail_on: str) -> bool:
         """True when a row or total has the status ``fail_on`` (warn or bad) or worse."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from kpicli.formula import decompose, exact_sums, rollup_kind, with_filter
+from kpicli.formula import decompose, exact_sums, is_amount, rollup_kind, with_filter
 
 FRAME = pl.DataFrame(
     {
@@ -76,3 +76,31 @@ def test_with_filter_wraps_every_aggregate() -> None:
     text = with_filter("SUM(n) / COUNT(*)", "flag")
     assert text.count("FILTER") == 2
     assert FRAME.select(pl.sql_expr(text)).item() == pytest.approx((1 + 3 + 4) / 3)
+
+
+@pytest.mark.parametrize(
+    ("text", "amounts", "amount"),
+    [
+        ("COUNT(*)", (), True),
+        ("COUNT(DISTINCT visitor)", (), True),
+        ("SUM(spend) FILTER (WHERE channel = 'a')", (), True),
+        ("SUM(revenue) - SUM(spend)", (), True),
+        ("-SUM(x) * 0.2", (), True),
+        ("CAST(SUM(x) AS DOUBLE) / 100", (), True),
+        ("revenue - spend", ("revenue", "spend"), True),
+        ("2 * (leads + mqls)", ("leads", "mqls"), True),
+        ("SUM(clicks) / SUM(impressions)", (), False),
+        ("AVG(x)", (), False),
+        ("MEDIAN(x)", (), False),
+        ("MAX(x)", (), False),
+        ("SUM(x) + 5", (), False),
+        ("SUM(x) * SUM(y)", (), False),
+        ("CASE WHEN SUM(x) > 0 THEN SUM(x) END", (), False),
+        ("spend / leads", ("spend", "leads"), False),
+        ("revenue - spend", ("revenue",), False),  # spend named but not an amount
+    ],
+)
+def test_is_amount(text: str, amounts: tuple[str, ...], amount: bool) -> None:
+    """Amounts grow with the rows they cover (a slice has part of the whole's); levels
+    (ratios, averages, extremes) do not."""
+    assert is_amount(text, frozenset(amounts)) is amount

@@ -13,7 +13,11 @@ Semantics the oracle encodes (SPEC.md):
 - a KPI's ``filter`` applies to that KPI's aggregates only (``FILTER (WHERE …)``), so a group
   of the source without a matching row counts 0 rather than disappearing;
 - a derived KPI joins its parts (full outer) on the requested keys: a part missing from one
-  side is NULL, and so is the result;
+  side (a channel with ad spend and no leads) is that part's aggregate over no rows (COUNT 0,
+  SUM NULL), and the KPI is computed from it;
+- with --by, the rows are the groups that have rows in any source of the report: a KPI of
+  another source is its aggregate over no rows there (so in a report of several KPIs, a
+  group the KPI's own sources lack has the KPI's value over no rows);
 - without --by, a report has a row for every bucket of the period up to as_of, each the KPI
   over that bucket's rows (an empty one gets SQL's values over no rows); a running bucket keeps
   its calendar bounds, clipped to the period;
@@ -105,11 +109,21 @@ class Scope:
             sql += " GROUP BY " + ", ".join(str(i + 1) for i in range(len(keys)))
         return sql
 
-    def join(self, parts: dict[str, str], expr: str) -> str:
-        """Full outer join of per-source aggregates on the keys; ``{name}`` in expr is a part."""
-        ctes = ", ".join(f"p_{name} AS ({sql})" for name, sql in parts.items())
+    def join(self, parts: dict[str, tuple[str, str, str]], expr: str) -> str:
+        """Full outer join of per-source aggregates on the keys; ``{name}`` in expr is a part.
+
+        Each part is ``(table, date column, aggregate)``; where a group has no row of a part,
+        the part is its aggregate over no rows (``SELECT aggregate FROM table WHERE FALSE``).
+        """
+        sqls = {name: self.agg(*part) for name, part in parts.items()}
+        ctes = ", ".join(f"p_{name} AS ({sql})" for name, sql in sqls.items())
         names = [f"p_{name}" for name in parts]
-        value = expr.format(**{name: f"p_{name}.v" for name in parts})
+        value = expr.format(
+            **{
+                name: f"COALESCE(p_{name}.v, (SELECT {agg} FROM {table} WHERE FALSE))"
+                for name, (table, _, agg) in parts.items()
+            }
+        )
         if not self.keys:
             return f"WITH {ctes} SELECT {value} AS v FROM {' CROSS JOIN '.join(names)}"
         key = {k: f"{names[0]}.{k}" for k in self.keys}
@@ -179,15 +193,15 @@ ORACLES: dict[str, Oracle] = {
     "sessions": web("SUM(sessions)"),
     "visitor_to_lead_rate": lambda s: s.join(
         {
-            "leads": s.agg("leads", "created_at", "COUNT(*)"),
-            "sessions": s.agg("web", "date", "SUM(sessions)"),
+            "leads": ("leads", "created_at", "COUNT(*)"),
+            "sessions": ("web", "date", "SUM(sessions)"),
         },
         ratio("{leads}", "{sessions}"),
     ),
     "cpl": lambda s: s.join(
         {
-            "spend": s.agg("ads", "date", "SUM(spend)"),
-            "leads": s.agg("leads", "created_at", "COUNT(*)"),
+            "spend": ("ads", "date", "SUM(spend)"),
+            "leads": ("leads", "created_at", "COUNT(*)"),
         },
         ratio("{spend}", "{leads}"),
     ),
@@ -209,8 +223,8 @@ ORACLES: dict[str, Oracle] = {
     "mqls": leads_on("mql_at", "COUNT(*)"),
     "mql_share": lambda s: s.join(
         {
-            "mqls": s.agg("leads", "mql_at", "COUNT(*)"),
-            "leads": s.agg("leads", "created_at", "COUNT(*)"),
+            "mqls": ("leads", "mql_at", "COUNT(*)"),
+            "leads": ("leads", "created_at", "COUNT(*)"),
         },
         ratio("{mqls}", "{leads}"),
     ),
@@ -285,17 +299,23 @@ def kpi_values(frame: pl.DataFrame, name: str, keys: list[str]) -> dict[tuple, V
 
 
 def assert_matches(
-    got: dict[tuple, Value], want: dict[tuple, Value], label: str, *, exact_keys: bool = True
+    got: dict[tuple, Value],
+    want: dict[tuple, Value],
+    label: str,
+    *,
+    exact_keys: bool = True,
+    empty: Value = None,
 ) -> None:
-    """Same keys (or, in a multi-KPI report, extra keys with null), same values."""
+    """Same keys (or, in a multi-KPI report, extra keys with ``empty``: the KPI's value over
+    no rows), same values."""
     if exact_keys:
         assert set(got) == set(want), f"{label}: kpi keys {sorted(got, key=str)} != " + str(
             sorted(want, key=str)
         )
     else:
         assert set(want) <= set(got), f"{label}: missing keys {set(want) - set(got)}"
-        extra = {k: v for k, v in got.items() if k not in want and v is not None}
-        assert not extra, f"{label}: values for groups without rows in DuckDB: {extra}"
+        extra = {k: v for k, v in got.items() if k not in want and not close(v, empty)}
+        assert not extra, f"{label}: not {empty} (over no rows) for groups without rows: {extra}"
     bad = {k: (got[k], want[k]) for k in want if not close(got[k], want[k])}
     assert not bad, f"{label}: (kpi, duckdb) differ at {bad}"
 
@@ -309,13 +329,23 @@ def check(
     *,
     exact_keys: bool = True,
 ) -> None:
-    """Compare one KPI's rows (and totals, when there are dimensions) with the oracle."""
+    """Compare one KPI's rows (and totals, when there are dimensions) with the oracle.
+
+    ``exact_keys=False``: the report has other KPIs, whose sources may have groups this
+    KPI's lack; there the KPI is its value over no rows (DuckDB's, under ``WHERE FALSE``).
+    """
     got = kpi_values(result.rows, name, scope.keys)
-    assert_matches(got, expected(con, sql_of, scope), name, exact_keys=exact_keys)
+    empty = None if exact_keys else over_no_rows(con, sql_of)
+    assert_matches(got, expected(con, sql_of, scope), name, exact_keys=exact_keys, empty=empty)
     if scope.dims:
         total = replace(scope, dims=())
         got = kpi_values(result.totals, name, total.keys)
         assert_matches(got, expected(con, sql_of, total), f"{name} (total)")
+
+
+def over_no_rows(con: duckdb.DuckDBPyConnection, sql_of: Oracle) -> Value:
+    """The KPI's value over no rows: COUNT 0, SUM NULL, and what formulas make of them."""
+    return oracle(con, sql_of(Scope(where="FALSE")), Scope())[()]
 
 
 def expected(con: duckdb.DuckDBPyConnection, sql_of: Oracle, scope: Scope) -> dict[tuple, Value]:
@@ -471,6 +501,84 @@ def test_spend_leads_and_cpl_by_channel_together(cfg, db) -> None:
 def test_by_channel(cfg, db, name: str) -> None:
     result = report(cfg, period="2026-10", kpis=(name,), by=("channel",))
     check(db, result, name, ORACLES[name], Scope(*OCTOBER, dims=("channel",)))
+
+
+# --- groups without rows in one span or one source ----------------------------------------
+
+
+def compared(
+    con: duckdb.DuckDBPyConnection, sql_of: Oracle, cur: Scope, prev: Scope
+) -> dict[tuple, tuple[Value, Value]]:
+    """(value, previous) per group: the groups with rows in either span, each side the KPI
+    over that span's rows (over no rows when the group has none there)."""
+    now, before = expected(con, sql_of, cur), expected(con, sql_of, prev)
+    empty = over_no_rows(con, sql_of)
+    return {k: (now.get(k, empty), before.get(k, empty)) for k in set(now) | set(before)}
+
+
+def assert_compared(result: Any, name: str, want: dict[tuple, tuple[Value, Value]], keys) -> None:
+    rows = result.rows.filter(pl.col("kpi") == name)
+    got = {
+        tuple(r[k] for k in keys): (r["value"], r["previous"], r["change"], r["change_pct"])
+        for r in rows.iter_rows(named=True)
+    }
+    assert set(got) == set(want), (
+        f"{name}: groups {sorted(got, key=str)} != {sorted(want, key=str)}"
+    )
+    for key, (value, previous) in want.items():
+        g = got[key]
+        assert close(g[0], value) and close(g[1], previous), (
+            f"{name} {key}: {g} != {value, previous}"
+        )
+        change = None if value is None or previous is None else value - previous
+        assert close(g[2], change), f"{name} {key}: change {g[2]} != {change}"
+        pct = None if change is None or previous == 0 else change / abs(previous)
+        assert close(g[3], pct), f"{name} {key}: change_pct {g[3]} != {pct}"
+
+
+@pytest.mark.parametrize(
+    "names",
+    [("customers",), ("customers", "leads", "lead_to_customer_rate"), ("cpl",), ("mql_share",)],
+    ids=",".join,
+)
+def test_by_channel_with_compare_fills_groups_without_rows(cfg, db, names) -> None:
+    """12 November 2026 against the 11th: google_ads has a customer on the 11th and none on
+    the 12th. It is a row of the report: customers 0 (COUNT over no rows), previous 1, change
+    −1, −100 %; not a null value, nor a missing row."""
+    result = report(cfg, period="2026-11-12", compare="previous", kpis=names, by=("channel",))
+    cur = Scope(date(2026, 11, 12), date(2026, 11, 12), dims=("channel",))
+    prev = replace(cur, start=date(2026, 11, 11), end=date(2026, 11, 11))
+    for name in names:
+        want = compared(db, ORACLES[name], cur, prev)
+        if len(names) > 1:  # the other KPIs' groups: this KPI over no rows on both sides
+            empty = over_no_rows(db, ORACLES[name])
+            for (channel,) in kpi_values(result.rows, name, ["channel"]):
+                want.setdefault((channel,), (empty, empty))
+        assert_compared(result, name, want, ["channel"])
+    if names == ("customers",):
+        row = result.rows.filter(pl.col("channel") == "google_ads").row(0, named=True)
+        assert (row["value"], row["previous"], row["change_pct"]) == (0, 1, -1.0)
+
+
+@pytest.mark.parametrize(
+    ("name", "dim"),
+    [("customers", "offer"), ("mqls", "offer"), ("cpl", "channel"), ("spend", "channel")],
+)
+def test_weeks_by_a_dimension_with_compare_fill_groups_without_rows(
+    cfg, db, name: str, dim: str
+) -> None:
+    """Each week of October 2026 by a dimension against the days just before it (as many as
+    it has: the first week, cut by the period, is 4 days): every group with rows in either."""
+    result = report(
+        cfg, period="2026-10", grain="week", compare="previous", kpis=(name,), by=(dim,)
+    )
+    scope = Scope(*OCTOBER, grain="week")
+    for start, end in scope.buckets(db):
+        days = (end - start).days + 1
+        cur = Scope(start, end, dims=(dim,))
+        prev = replace(cur, start=start - timedelta(days=days), end=start - timedelta(days=1))
+        one = replace(result, rows=result.rows.filter(pl.col("period_start") == start))
+        assert_compared(one, name, compared(db, ORACLES[name], cur, prev), [dim])
 
 
 # --- grains ------------------------------------------------------------------------------
@@ -724,7 +832,7 @@ def ev_closed(expr: str) -> Oracle:
 
 def cost_and_ev(ev_expr: str, value: str) -> Oracle:
     return lambda s: s.join(
-        {"ev": s.agg("ev", "day", ev_expr), "cost": s.agg("cost", "day", "SUM(cost)")}, value
+        {"ev": ("ev", "day", ev_expr), "cost": ("cost", "day", "SUM(cost)")}, value
     )
 
 
@@ -758,8 +866,8 @@ EDGE_ORACLES: dict[str, Oracle] = {
     "scaled": ev(f"{ratio('SUM(amount)', 'SUM(qty)')} * 2 + 1"),
     "closed_share": lambda s: s.join(
         {
-            "closed": s.agg("ev", "closed_at", "COUNT(*)"),
-            "rows": s.agg("ev", "day", "COUNT(*)"),
+            "closed": ("ev", "closed_at", "COUNT(*)"),
+            "rows": ("ev", "day", "COUNT(*)"),
         },
         ratio("{closed}", "{rows}"),
     ),
@@ -881,7 +989,7 @@ def test_edge_spot_values(edge) -> None:
     assert rows[("amount", "c")] is None  # SUM over nulls only
     assert rows[("amount_per_qty", "c")] is None  # NULL / 0
     assert rows[("roas", "b")] is None  # 0.70 / 0.00
-    assert rows[("rows", "d")] is None  # cost only: no ev group
+    assert rows[("rows", "d")] == 0  # cost only: COUNT over no ev rows
     assert rows[("cost_per_row", "d")] is None
     assert rows[("cost_per_row", None)] is None  # ev only: no cost group
     assert rows[("a_rows", "b")] == 0  # the KPI filter leaves the group with 0 rows

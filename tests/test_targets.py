@@ -259,3 +259,124 @@ def test_same_inputs_give_identical_output(data_dir: Path, tmp_path: Path) -> No
     assert strip(a) == strip(b) and a.count("\n") > 20
     t1, t2 = invoke(cfg, "-p", "this-month").stdout, invoke(cfg, "-p", "this-month").stdout
     assert t1 == t2
+
+
+# ---------------------------------------------------------------- which rows a target is for
+
+
+@pytest.fixture(scope="module")
+def split_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every day: channel a 6 (4 of offer x, 2 of y), channel b 4 (1 of x, 3 of y).
+
+    Amounts (goals for the rows they were set for): ``leads`` by channel with a total,
+    ``weekly`` a per-week goal, ``rows`` a plain count goal. Levels (standards for any
+    slice): ``avg_n`` a plain average, ``avg_by`` an average by channel with a total.
+    """
+    d = tmp_path_factory.mktemp("split")
+    lines = ["day,channel,offer,n"]
+    day = date(2026, 9, 1)
+    while day <= date(2026, 11, 30):
+        lines += [f"{day},a,x,4", f"{day},a,y,2", f"{day},b,x,1", f"{day},b,y,3"]
+        day += timedelta(days=1)
+    (d / "split.csv").write_text("\n".join(lines) + "\n")
+    p = d / "kpi_config.yaml"
+    p.write_text(
+        "version: 1\n"
+        f"sources:\n  s: {{path: {d / 'split.csv'}, date: day}}\n"
+        "kpis:\n"
+        "  leads: {source: s, formula: SUM(n),"
+        " target: {value: 100, by: channel, values: {a: 200}, total: 250}}\n"
+        "  weekly: {source: s, formula: SUM(n), target: {value: 70, per: week}}\n"
+        "  rows: {source: s, formula: COUNT(*), target: 100}\n"
+        "  avg_n: {source: s, formula: AVG(n), target: 2.5}\n"
+        "  avg_by: {source: s, formula: SUM(n) / COUNT(*),"
+        " target: {value: 2, by: channel, values: {a: 3}, total: 2.5}}\n"
+    )
+    return p
+
+
+def targets_of(cfg: Path, **req) -> dict[tuple[str, tuple], float | None]:
+    """(kpi, dimension values or ("total",)) → target; checks that status follows target."""
+    req.setdefault("as_of", date(2026, 11, 30))
+    result = run_report(load_config(cfg), Request(period="2026-10", **req))
+    out = {}
+    frames = [(result.rows, list(result.dimensions))]
+    if result.totals is not None:
+        frames.append((result.totals, []))
+    for frame, dims in frames:
+        for r in frame.iter_rows(named=True):
+            key = tuple(r[d] for d in dims) if dims else ("total",)
+            out[(r["kpi"], key)] = r["target"]
+            assert (r["status"] is None) == (r["target"] is None), r
+    return out
+
+
+# (kpi → row → target): a row is a dimension value, a pair of them, or "total";
+# October 2026 has 31 days: a weekly goal of 70 is 310.
+CASES = {
+    "no --by": (
+        {},
+        {"leads": {"total": 250}, "weekly": {"total": 310}, "rows": {"total": 100},
+         "avg_n": {"total": 2.5}, "avg_by": {"total": 2.5}},
+    ),
+    "--by channel": (
+        {"by": ("channel",)},
+        {"leads": {"a": 200, "b": 100, "total": 250}, "weekly": {"a": None, "total": 310},
+         "rows": {"a": None, "total": 100}, "avg_n": {"a": 2.5, "b": 2.5, "total": 2.5},
+         "avg_by": {"a": 3, "b": 2, "total": 2.5}},
+    ),
+    "--by offer": (
+        {"by": ("offer",)},
+        {"leads": {"x": None, "y": None, "total": 250}, "weekly": {"x": None, "total": 310},
+         "rows": {"x": None, "total": 100}, "avg_n": {"x": 2.5, "total": 2.5},
+         "avg_by": {"x": 2.5, "y": 2.5, "total": 2.5}},
+    ),
+    "--by channel,offer": (
+        {"by": ("channel", "offer")},
+        {"leads": {("a", "x"): None, ("b", "y"): None, "total": 250},
+         "weekly": {("a", "x"): None, "total": 310},
+         "rows": {("b", "x"): None, "total": 100}, "avg_n": {("a", "y"): 2.5, "total": 2.5},
+         "avg_by": {("a", "x"): 3, ("a", "y"): 3, ("b", "x"): 2, "total": 2.5}},
+    ),
+    "--where offer": (
+        {"where": "offer = 'x'"},
+        {"leads": {"total": None}, "weekly": {"total": None}, "rows": {"total": None},
+         "avg_n": {"total": 2.5}, "avg_by": {"total": 2.5}},
+    ),
+    "--where channel --by channel": (
+        {"where": "channel = 'a'", "by": ("channel",)},
+        {"leads": {"a": 200, "total": None}, "weekly": {"a": None, "total": None},
+         "rows": {"a": None, "total": None}, "avg_n": {"a": 2.5, "total": 2.5},
+         "avg_by": {"a": 3, "total": 2.5}},
+    ),
+    "--where offer --by channel": (
+        {"where": "offer = 'x'", "by": ("channel",)},
+        {"leads": {"a": None, "b": None, "total": None}, "weekly": {"a": None, "total": None},
+         "avg_by": {"a": 3, "b": 2, "total": 2.5}},
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_a_target_applies_to_the_rows_it_was_set_for(split_config: Path, case: str) -> None:
+    """An amount's target is for the whole it was set for (a channel, the company), no target
+    for a part of it (an offer, a channel × offer, a filtered total); a level's holds for any
+    slice."""
+    request, want = CASES[case]
+    got = targets_of(split_config, **request)
+    for name, rows in want.items():
+        for key, target in rows.items():
+            dims = key if isinstance(key, tuple) else (key,)
+            assert got[(name, dims)] == (None if target is None else pytest.approx(target)), (
+                f"{case}: {name} {key}"
+            )
+
+
+def test_weekly_goal_by_week_applies_to_each_bucket_total_only(split_config: Path) -> None:
+    got = rows(
+        split_config, period="2026-10", grain="week", by=("channel",), as_of=date(2026, 11, 30)
+    )
+    weekly = [r for r in got if r["kpi"] == "weekly"]
+    totals = [r for r in weekly if "channel" not in r]
+    assert [r["target"] for r in totals] == pytest.approx([40, 70, 70, 70, 60])  # 4, 7…, 6 days
+    assert all(r["target"] is None and r["status"] is None for r in weekly if "channel" in r)

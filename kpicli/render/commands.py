@@ -378,7 +378,7 @@ def _values_table(e: Explanation) -> Any:
     if res.grain is not None:
         table.add_column("Period")
     for d in dims:
-        table.add_column(d)
+        table.add_column(res.dimension_name(d))
     for name in e.order:
         table.add_column(name, justify="right")
     for s in e.scans:
@@ -435,7 +435,8 @@ def render_explanation(
         console.print(Text(entry.description))
     console.print(Text(describe_period(res.period, res.period_label, res.as_of, res.comparison)))
     if res.dimensions or res.grain:
-        keys = [f"by {', '.join(res.dimensions)}"] if res.dimensions else []
+        names = [res.dimension_name(d) for d in res.dimensions]
+        keys = [f"by {', '.join(names)}"] if names else []
         keys += [f"per {res.grain}"] if res.grain else []
         console.print(Text(" · ".join(keys)))
     console.print()

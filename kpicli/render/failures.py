@@ -49,7 +49,9 @@ def failure_lines(result: Result, fail_on: str, *, limit: int = MAX_LINES) -> li
             if result.dimensions:
                 where.append("total")
         else:
-            where += [f"{_text(d)}={_text(row.get(d))}" for d in result.dimensions]
+            where += [
+                f"{_text(result.dimension_name(d))}={_text(row.get(d))}" for d in result.dimensions
+            ]
         start, end = row.get("period_start"), row.get("period_end")
         if start is not None and end is not None:
             where.append(f"{start.isoformat()}..{end.isoformat()}")

@@ -509,7 +509,8 @@ def to_markdown(result: Result) -> bytes:
     """
     dims = list(result.dimensions)
     extra = optional_columns(result)
-    keys = ["KPI"] + (["Period"] if result.grain else []) + [md_escape(d) for d in dims]
+    keys = ["KPI"] + (["Period"] if result.grain else [])
+    keys += [md_escape(result.dimension_name(d)) for d in dims]
     header = [*keys, "Value", *(title for _, title in extra)]
     right = [False] * len(keys) + [True] + [key != "status" for key, _ in extra]
 

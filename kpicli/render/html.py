@@ -377,7 +377,7 @@ def bar_chart(section: Section, result: Result) -> str:
 
     zero = x_at(0.0)
     name = info.label or info.name
-    dims = " · ".join(result.dimensions)
+    dims = " · ".join(result.dimension_name(d) for d in result.dimensions)
     out = [
         f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
         f'aria-label="{esc(f"{name} by {dims}")}">'
@@ -473,7 +473,7 @@ def _section_table(section: Section, result: Result, extra: list[tuple[str, str]
     """One KPI's rows: a bucket column with ``--grain``, the dimensions, the values."""
     dims = list(result.dimensions)
     head = ['<th scope="col">Period</th>'] if result.grain else []
-    head += [f'<th scope="col">{esc(dim)}</th>' for dim in dims]
+    head += [f'<th scope="col">{esc(result.dimension_name(dim))}</th>' for dim in dims]
     groups: list[list[str]] = []
     for line in section.lines:
         record = line.record
@@ -559,7 +559,7 @@ def _facts(result: Result) -> str:
     if result.grain:
         facts.append(("Grain", result.grain))
     if result.dimensions:
-        facts.append(("By", ", ".join(result.dimensions)))
+        facts.append(("By", ", ".join(result.dimension_name(d) for d in result.dimensions)))
     items = "".join(f"<div><dt>{esc(k)}</dt><dd>{esc(v)}</dd></div>" for k, v in facts)
     return f'<dl class="facts">{items}</dl>'
 

@@ -89,7 +89,7 @@ def render_table(result: Result, *, color: bool, width: int | None = None) -> st
     # (header, key, wraps) of every column, then every row's cells, before choosing columns.
     columns = [("KPI", "kpi", True)]
     columns += [("Period", "period", False)] if grain is not None else []
-    columns += [(dim, "dim", True) for dim in dims]
+    columns += [(result.dimension_name(dim), "dim", True) for dim in dims]
     columns += [("Value", "value", False)] + [(title, key, False) for key, title in extra]
     body: list[tuple[list[Text], bool, bool]] = []  # cells, is_total, ends a section
     for number, section in enumerate(kpi_sections):

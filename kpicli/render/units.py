@@ -182,8 +182,9 @@ def sparkline(values: list[float | None]) -> str:
 def bucket_label(start: date, grain: str | None, end: date | None = None) -> str:
     """A ``--grain`` bucket by its start: ``2026-10``, ``2026-W05``, ``2026-Q3``, ``2026``.
 
-    Weeks use ISO numbering of the week's middle day, so a Sunday-start week is numbered like
-    the Monday-start week it mostly overlaps. Days, and buckets without a grain, are dates
+    Weeks use ISO numbering, a Sunday counting with the Monday after it, so a Sunday-start
+    week is numbered like the Monday-start week it mostly overlaps (and a bucket cut by the
+    period, starting mid-week, like its week). Days, and buckets without a grain, are dates
     (a range when ``end`` differs).
     """
     if grain == "month":
@@ -193,7 +194,8 @@ def bucket_label(start: date, grain: str | None, end: date | None = None) -> str
     if grain == "year":
         return f"{start.year}"
     if grain == "week":
-        year, week, _ = (start + timedelta(days=3)).isocalendar()
+        day = start + timedelta(days=1) if start.weekday() == 6 else start  # never 9999-12-31
+        year, week, _ = day.isocalendar()
         return f"{year}-W{week:02d}"
     if grain is None and end is not None and end != start:
         return f"{start.isoformat()} → {end.isoformat()}"

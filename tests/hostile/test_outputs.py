@@ -78,7 +78,8 @@ def many_campaigns(tmp_path: Path, campaigns: int, *, empty_every: int = 0) -> P
     (tmp_path / "kpi_config.yaml").write_text(
         "version: 1\nsources:\n  ads: {path: ads.csv, date: day}\n"
         "kpis:\n"
-        "  clicks: {source: ads, formula: SUM(clicks), unit: integer, target: 25}\n"
+        "  clicks: {source: ads, formula: SUM(clicks), unit: integer,\n"
+        "           target: {value: 25, by: campaign}}\n"
         "  cpc: {formula: spend / clicks_all, unit: currency, better: lower}\n"
         "  spend: {source: ads, formula: SUM(spend), unit: currency, hidden: true}\n"
         "  clicks_all: {source: ads, formula: SUM(clicks), hidden: true}\n"
