@@ -48,6 +48,8 @@ from kpicli.sources.notices import notice
 from kpicli.sources.presets import SUMMARY_ROWS, SummaryRow
 from kpicli.sources.sniff import (
     CODECS,
+    LINE_BY_LINE,
+    Decoded,
     Layout,
     SniffError,
     _choose,
@@ -55,6 +57,7 @@ from kpicli.sources.sniff import (
     _explicit_encoding,
     _header_like,
     _summary,
+    decode_lines,
 )
 from kpicli.sources.values import WS
 
@@ -152,9 +155,9 @@ class Table:
 def decode(data: bytes, encoding: str = "auto") -> tuple[str, str, bool, list[Note]]:
     """(text, codec, BOM seen, notes) of a whole file; never fails on bytes.
 
-    An explicit ``encoding`` must decode the file (SniffError otherwise); ``auto`` falls back
+    An explicit ``encoding`` must decode the file (SniffError otherwise); ``auto`` decodes
     line by line: each line UTF-8 when it decodes, else cp1252 (latin-1 for the bytes cp1252
-    leaves undefined).
+    leaves undefined), and a file that mixes the two says which lines were cp1252.
     """
     notes: list[Note] = []
     if not data:
@@ -167,41 +170,48 @@ def decode(data: bytes, encoding: str = "auto") -> tuple[str, str, bool, list[No
     if codec.startswith("utf-16") and len(body) % 2:
         body = body[:-1]
         notes.append(Note(None, "decoded", "the file ends with half a UTF-16 character"))
-    try:
-        text = body.decode(codec)
-    except UnicodeDecodeError as err:
-        if encoding != "auto":
+    if encoding == "auto" and codec in LINE_BY_LINE:
+        decoded = decode_lines(body)
+        text, codec = decoded.text, decoded.codec
+        if decoded.cp1252_lines:
+            odd = decoded.cp1252_lines
+            if len(odd) > len(decoded.utf8_lines):  # the UTF-8 lines are the odd ones
+                odd = decoded.utf8_lines
+            notes.append(Note(odd[0], "decoded", mixed_message(decoded)))
+    else:
+        try:
+            text = body.decode(codec)
+        except UnicodeDecodeError as err:
             raise SniffError(
                 f"cannot decode the file as {codec} (byte {bom + err.start})",
                 hint="set the encoding (utf-8, utf-16, cp1252, latin-1)",
             ) from None
-        text, mixed = _decode_lines(body)
-        codec = "utf-8"
-        first = mixed[0]
-        notes.append(
-            Note(
-                first,
-                "decoded",
-                f"{len(mixed)} lines are not UTF-8 (the first: line {first}); read as cp1252",
-            )
-        )
     text = re.sub(r"(?<=[\r\n])\ufeff", "", text)
     return text, codec, bom > 0, notes
 
 
-def _decode_lines(body: bytes) -> tuple[str, list[int]]:
-    out: list[str] = []
-    mixed: list[int] = []
-    for i, raw in enumerate(body.splitlines(keepends=True), start=1):
-        try:
-            out.append(raw.decode("utf-8"))
-        except UnicodeDecodeError:
-            mixed.append(i)
-            try:
-                out.append(raw.decode("cp1252"))
-            except UnicodeDecodeError:
-                out.append(raw.decode("latin-1"))
-    return "".join(out), mixed
+def mixed_message(decoded: Decoded) -> str:
+    """What a file that mixes UTF-8 and cp1252 lines is told: which lines are the odd ones."""
+    cp1252, utf8 = decoded.cp1252_lines, decoded.utf8_lines
+    if len(cp1252) <= len(utf8):
+        return f"{_lines(cp1252, len(cp1252))} not UTF-8 like the rest of the file: read as cp1252"
+    return (
+        f"{_lines(utf8, len(utf8))} UTF-8, the rest of the file cp1252: each line is read in "
+        "its own encoding"
+    )
+
+
+def _lines(lines: tuple[int, ...], count: int) -> str:
+    if count == 1:
+        return f"line {lines[0]} is"
+    if count <= 5:
+        return f"lines {', '.join(map(str, lines[:-1]))} and {lines[-1]} are"
+    return f"{count} lines are (the first: line {lines[0]})"
+
+
+def mixed_notice(path: object, decoded: Decoded) -> str:
+    """The warning for a file that mixes UTF-8 and cp1252 lines."""
+    return f"{path}: {mixed_message(decoded)}"
 
 
 def split_lines(text: str) -> list[str]:
@@ -1105,8 +1115,12 @@ def tolerant_csv(layout: Layout) -> bytes:
         return _CSV[key]
     with open(layout.path, "rb") as handle:  # read-only
         data = handle.read()
+    option = "auto"
+    if not layout.detected:  # an encoding set on the source is kept
+        option = "utf-16" if layout.encoding.startswith("utf-16") else layout.encoding
     table = read_table(
         data,
+        encoding=option,
         delimiter=layout.delimiter,
         skip_rows=layout.header_line - 1,
         summary=(),
@@ -1134,6 +1148,9 @@ def tolerant_csv(layout: Layout) -> bytes:
         f"{layout.path}: {layout.tolerant or 'the fast reader cannot read it'}; read with the "
         f"tolerant reader instead" + (f": {shown}{more}" if shown else "")
     )
+    for note in table.notes:
+        if note.kind == "decoded":
+            notice(f"{layout.path}: {note.message}")
     if len(_CSV) >= 8:
         _CSV.pop(next(iter(_CSV)))
     _CSV[key] = out.getvalue().encode("utf-8")
