@@ -105,16 +105,41 @@ def test_every_polluted_file_is_read_through_the_cli(tmp_path: Path) -> None:
         assert totals[name] == 10.0, name
 
 
+#: The floor of each Pollock kind's mean score (as measured, rounded down): a change that
+#: reads one of them worse fails here. Every other kind of Pollock's scores 10.
+FLOORS = {
+    "row_less_sep": 9.992,
+    "row_extra_quote": 9.998,
+    "file_escape_char_0x5C": 9.86,  # `\'` in a cell: the backslash is read as an escape
+}
+
+
 def test_pollock_score_of_every_combination(tmp_path: Path) -> None:
-    """Every row × column of the row-level kinds (700 files, in memory): the figure that
-    RELIABILITY.md records. Above DuckDB's 9.96 on Pollock, with detection alone."""
-    by_kind, files = score.run(full=True, tmp=tmp_path)
+    """Every row × column of the row-level kinds (700 files, in memory): the figures that
+    RELIABILITY.md records, per kind and as Pollock counts and weighs its 2,290 files.
+    Above DuckDB's 9.961 / 9.599 on Pollock, with detection alone."""
+    _, files = score.run(full=True, tmp=tmp_path)
     mean = sum(files.values()) / len(files)
-    assert mean >= 9.97, mean
-    assert min(files.values()) >= 6.5  # the worst: a repeated header row (see RELIABILITY.md)
-    for kind in ("row_more_sep", "row_extra_quote", "row_field_delimiter", "row_less_sep"):
-        scores = by_kind[kind]
-        assert sum(scores) / len(scores) >= 9.98, kind
+    assert mean >= 9.997, mean
+    assert min(files.values()) >= 9.3  # the worst: a header `DATETIME` that lost its comma
+    simple, weighted, means = score.pollock_estimate(files)
+    assert simple >= 9.997 and weighted >= 9.999, (simple, weighted)
+    for kind, value in means.items():
+        assert value >= FLOORS.get(kind, 10.0), (kind, value)
+    # the kinds the published loaders find hardest, each variant of them
+    hard = [
+        name
+        for name in files
+        if name.startswith(("file_field_delimiter_0x20", "file_header_multirow", "file_multitable"))
+    ]
+    assert len(hard) == 13
+    assert {name: files[name] for name in hard} == dict.fromkeys(hard, 10.0)
+    first = [
+        s
+        for name, s in files.items()
+        if name.startswith(("row_less_sep_row0_", "row_less_sep_row1_"))
+    ]
+    assert sum(first) / len(first) >= 9.95  # a delimiter lost in the header or the first row
 
 
 def test_score_measures() -> None:
@@ -246,3 +271,126 @@ def test_report_falls_back_to_the_tolerant_reader(
     assert values == {"spend": spend, "rows": 10.0}
     r = runner.invoke(app, ["report", "-c", str(cfg), "-f", "json", "-q"])
     assert r.exit_code == 0 and r.stderr == ""
+
+
+# ---------------------------------------------------------------------------- hard layouts
+
+_DATA = "".join(f"2026-01-0{d},camp {d},{d}.50,{d * 10}\r\n" for d in range(1, 7))
+
+
+def _clean(tmp_path: Path, text: str) -> tuple[list[list[str]], str]:
+    f = tmp_path / "a.csv"
+    f.write_bytes(text.encode())
+    r = runner.invoke(app, ["clean", str(f)])
+    assert r.exit_code == 0, r.stderr
+    return rows(r.stdout_bytes), r.stderr
+
+
+@pytest.mark.parametrize(
+    ("top", "expected"),
+    [
+        (["day,campaign,spend,clicks"], ["day day", "campaign campaign", "spend spend"]),
+        (["day,campaign,spend,clicks"] * 2, ["day day day", "campaign campaign campaign"]),
+        (["Date,Ads,Cost,Results"], ["Date day", "Ads campaign", "Cost spend", "Results clicks"]),
+        (["When,Campaign,Results,Results"], ["When day", "Campaign campaign", "Results spend"]),
+    ],
+)
+def test_a_header_over_several_rows_is_joined_cell_by_cell(
+    tmp_path: Path, top: list[str], expected: list[str]
+) -> None:
+    # Pollock's clean twin of a header on k rows joins them (`DATE DATE`): a group row over
+    # the names reads as `When day`; the rows of data are all kept
+    text = "".join(f"{line}\r\n" for line in top) + "day,campaign,spend,clicks\r\n" + _DATA
+    got, stderr = _clean(tmp_path, text)
+    assert got[0][: len(expected)] == expected
+    assert len(got) == 7 and got[1] == ["2026-01-01", "camp 1", "1.50", "10"]
+    last = len(top) + 1
+    assert f"header on lines 1-{last}" in stderr
+    assert f"the header spreads over lines 1-{last}: their cells are joined" in stderr
+
+
+def test_rows_of_names_over_names_stay_rows(tmp_path: Path) -> None:
+    # a table of text only: nothing tells a second header row from a row of data
+    text = "channel,label\r\ngoogle_ads,Google Ads\r\nmeta_ads,Meta\r\nbing,Bing\r\n"
+    got, stderr = _clean(tmp_path, text)
+    assert got[0] == ["channel", "label"] and len(got) == 4 and "header on line 1" in stderr
+
+
+def test_a_title_row_of_the_tables_width_is_a_preamble(tmp_path: Path) -> None:
+    # was: the header read as "a second table" under the title, and every row left out
+    text = "Acme,Campaigns,,\r\nday,campaign,spend,clicks\r\n" + _DATA
+    got, stderr = _clean(tmp_path, text)
+    assert got[0] == ["day", "campaign", "spend", "clicks"] and len(got) == 7
+    assert "header on line 2" in stderr and "second table" not in stderr
+
+
+def test_a_file_written_with_spaces_and_unquoted_text(tmp_path: Path) -> None:
+    # Pollock's space-delimited file: only the cells the comma file quotes are quoted, so
+    # a name of several words spreads over cells; its words are put back together
+    names = ["Spring Sale", "Retargeting", "Men's Trail Shoes", "Web", "Black  Friday", "Gen"]
+    notes = ["Search, exact", "Display", "Video, 15 s, skip", "Lookalikes", "Posts", "Feed"]
+    lines = [
+        f'2026-01-0{i + 1} 1{i}:00 {i * 7} "{note}" {name} {i}.50'
+        for i, (name, note) in enumerate(zip(names, notes, strict=True))
+    ]
+    text = "day time clicks note campaign spend\r\n" + "".join(f"{x}\r\n" for x in lines)
+    got, stderr = _clean(tmp_path, text)
+    assert [r[4] for r in got[1:]] == names
+    assert [r[3] for r in got[1:]] == notes
+    assert [r[5] for r in got[1:]] == [f"{i}.50" for i in range(6)]
+    assert "a.csv:2: words of an unquoted cell put back together" in stderr
+
+
+def test_a_table_given_twice_is_read_once(tmp_path: Path) -> None:
+    header = "day,campaign,spend,clicks\r\n"
+    got, stderr = _clean(tmp_path, header + _DATA + header + _DATA)
+    assert len(got) == 7  # every row once: a KPI over it does not count twice
+    assert "a.csv:8: the header repeats here and 6 of the 6 rows under it repeat rows above" in (
+        stderr
+    )
+    # exports of two months concatenated: the header repeats, the rows are new, all kept
+    february = _DATA.replace("2026-01", "2026-02")
+    got, stderr = _clean(tmp_path, header + _DATA + header + february)
+    assert len(got) == 13 and "repeat rows above" not in stderr
+
+
+def test_quotes_doubled_inside_quoted_cells_are_not_repairs(tmp_path: Path) -> None:
+    # was: a cell holding a quote made the line suspect, and `"Shoes 10"" Promo"` was
+    # "repaired" into a cell with its quotes; in a `, ` file too
+    for sep in (",", ", "):
+        cells = ['"Shoes 10"" Promo"', '"a ""b"", c"', "3"]
+        body = "".join(f"2026-01-0{d}{sep}{sep.join(cells)}\r\n" for d in range(1, 6))
+        got, stderr = _clean(tmp_path, f"day{sep}name{sep}note{sep}n\r\n" + body)
+        assert {tuple(r[1:]) for r in got[1:]} == {('Shoes 10" Promo', 'a "b", c', "3")}, sep
+        assert "repaired" not in stderr and "read as text" not in stderr
+
+
+def test_a_header_glued_at_doubled_quotes_is_cut_there(tmp_path: Path) -> None:
+    text = 'day,"campaign""spend",clicks\r\n' + _DATA
+    got, _ = _clean(tmp_path, text)
+    assert got[0] == ["day", "campaign", "spend", "clicks"]
+
+
+def test_a_surplus_empty_cell_dropped_is_reported(tmp_path: Path) -> None:
+    # was: the repair was made without a word
+    text = "day,campaign,spend\r\n2026-01-01,a,1\r\n2026-01-02,,b,\r\n" + "".join(
+        f"2026-01-0{d},c{d},{d}\r\n" for d in range(3, 7)
+    )
+    got, stderr = _clean(tmp_path, text)
+    assert got[2] == ["2026-01-02", "b", ""]
+    assert "a.csv:3: a surplus delimiter dropped" in stderr
+
+
+def test_report_says_what_the_tolerant_reader_left_out(tmp_path: Path) -> None:
+    # a file the fast reader cannot read (a row short of a cell) that holds a second
+    # table: the rows of the second table are not silently gone
+    body = "".join(f"2026-01-{d % 28 + 1:02d},camp {d},1\n" for d in range(8000))
+    second = "name,owner\nx,y\nz,w\nq,r\n"  # past the sample the layout is detected on
+    cfg = _config(tmp_path, "day,campaign,spend\n2026-01-09,9\n" + body + second)
+    r = runner.invoke(app, ["report", "-c", str(cfg), "-f", "json"])
+    assert r.exit_code == 0, r.stderr
+    assert "ads.csv: line 8003: a second table starts here (2 columns)" in r.stderr
+    import json
+
+    values = {row["kpi"]: row["value"] for row in json.loads(r.stdout)["rows"]}
+    assert values == {"spend": 8000.0, "rows": 8001.0}

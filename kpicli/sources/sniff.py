@@ -353,10 +353,16 @@ class _Choice:
     score: tuple
 
 
+#: A cell of digits and the signs numbers, dates and times are written with: not a name.
+_VALUE = re.compile(r"[-+(]?[$€£¥]?\d[\d.,:/ %'-]*\)?")
+
+
 def _header_like(cells: list[str]) -> bool:
     """Every cell filled, none a number or a date, no two alike: what headers look like."""
     texts = [c.strip(WS) for c in cells]
     if not all(texts) or len(set(texts)) != len(texts):
+        return False
+    if any(_VALUE.fullmatch(t) for t in texts):  # the quick answer for most rows of data
         return False
     return not any(parse_number(t) is not None or detect_date([t]) for t in texts)
 
