@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from kpicli.clean import clean_file
@@ -324,6 +326,17 @@ def test_a_title_row_of_the_tables_width_is_a_preamble(tmp_path: Path) -> None:
     assert "header on line 2" in stderr and "second table" not in stderr
 
 
+@pytest.mark.parametrize(("first", "kept"), [("Grand total,n/a,—", 3), ("Big sale,n/a,—", 4)])
+def test_a_row_of_words_and_markers_under_the_header_is_a_row(
+    tmp_path: Path, first: str, kept: int
+) -> None:
+    # was: read as the header of a second table, and every row of the file left out
+    text = f"Campaign,Clicks,Cost\r\n{first}\r\nBrand,10,1.5\r\nGeneric,20,2.5\r\nPromo,5,0.5\r\n"
+    got, stderr = _clean(tmp_path, text)
+    assert got[0] == ["Campaign", "Clicks", "Cost"] and len(got) == kept + 1
+    assert got[-1] == ["Promo", "5", "0.5"] and "second table" not in stderr
+
+
 def test_a_file_written_with_spaces_and_unquoted_text(tmp_path: Path) -> None:
     # Pollock's space-delimited file: only the cells the comma file quotes are quoted, so
     # a name of several words spreads over cells; its words are put back together
@@ -394,3 +407,86 @@ def test_report_says_what_the_tolerant_reader_left_out(tmp_path: Path) -> None:
 
     values = {row["kpi"]: row["value"] for row in json.loads(r.stdout)["rows"]}
     assert values == {"spend": 8000.0, "rows": 8001.0}
+
+
+# ---------------------------------------------------------------------------- properties
+
+_MARKERS = {"na", "nan", "null", "none", "true", "false", "yes", "no", "n/a"}
+_WORD = st.text("abcdefghijklmnopqrstuvwxyz", min_size=2, max_size=8).filter(
+    lambda w: w not in _MARKERS
+)
+_NAME = st.builds(str.capitalize, _WORD)
+
+
+def _table(draw: st.DrawFn, n: int, words: st.SearchStrategy) -> list[list[str]]:
+    """Rows of a ledger: a date, a count, a text cell (``words``), an amount."""
+    return [
+        [
+            f"2026-{i // 28 + 1:02d}-{i % 28 + 1:02d}",
+            str(draw(st.integers(0, 9999))),
+            draw(words),
+            f"{draw(st.integers(0, 99999)) / 100:.2f}",
+        ]
+        for i in range(n)
+    ]
+
+
+@st.composite
+def _spaced(draw: st.DrawFn) -> list[list[str]]:
+    """A ledger whose text cells hold 1 to 3 words (the first rows one word)."""
+    n = draw(st.integers(4, 25))
+    rows = _table(draw, n, st.lists(_NAME, min_size=1, max_size=3).map(" ".join))
+    for row in rows[:3]:
+        row[2] = row[2].split(" ")[0]
+    return rows
+
+
+@settings(max_examples=25, deadline=None)
+@given(rows=_spaced())
+def test_any_space_delimited_ledger_with_unquoted_text_is_read_back(rows: list[list[str]]) -> None:
+    header = ["day", "clicks", "campaign", "spend"]
+    text = "".join(" ".join(r) + "\r\n" for r in [header, *rows])
+    table = clean_file_bytes(text.encode())
+    assert table == [header, *rows]
+
+
+@st.composite
+def _names(draw: st.DrawFn) -> list[str]:
+    return draw(st.lists(_NAME, min_size=4, max_size=4, unique=True))
+
+
+@settings(max_examples=25, deadline=None)
+@given(names=_names(), groups=st.none() | _names(), k=st.integers(2, 3), data=st.data())
+def test_any_header_over_rows_is_joined(
+    names: list[str], groups: list[str] | None, k: int, data: st.DataObject
+) -> None:
+    rows = _table(data.draw, data.draw(st.integers(3, 12)), _NAME)
+    above = [groups] if groups is not None else [names] * (k - 1)
+    text = "".join(",".join(r) + "\r\n" for r in [*above, names, *rows])
+    joined = [" ".join(parts) for parts in zip(*above, names, strict=True)]
+    assert clean_file_bytes(text.encode()) == [joined, *rows]
+
+
+@settings(max_examples=25, deadline=None)
+@given(data=st.data(), copy=st.booleans())
+def test_a_table_repeated_under_its_header_counts_once(data: st.DataObject, copy: bool) -> None:
+    n = data.draw(st.integers(2, 15))
+    rows = _table(data.draw, n, _NAME)
+    second = [list(r) for r in rows] if copy else _table(data.draw, n, _NAME)
+    if not copy:
+        for r in second:
+            r[0] = r[0].replace("2026-", "2027-")  # another year's export: new rows
+    header = ["day", "clicks", "campaign", "spend"]
+    text = "".join(",".join(r) + "\r\n" for r in [header, *rows, header, *second])
+    got = clean_file_bytes(text.encode())
+    assert got == [header, *rows] if copy else got == [header, *rows, *second]
+
+
+def clean_file_bytes(data: bytes) -> list[list[str]]:
+    """What `kpi clean` writes for a file of these bytes, as rows."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "a.csv"
+        path.write_bytes(data)
+        return rows(clean_file(path).data)

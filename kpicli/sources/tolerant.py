@@ -520,13 +520,24 @@ def _run_start(recs: list[_Rec], run: int = 4) -> int | None:
     return None
 
 
+def _names(cells: list[str], summary: tuple[SummaryRow, ...]) -> bool:
+    """A record of names, as a header is (every cell filled, none a number, a date, a time
+    or a missing-value marker, no two alike), that is not a summary row (`Grand total`)."""
+    if not _header_like(cells):
+        return False
+    if any(cell_class(c) == "missing" for c in cells):
+        return False
+    return not _is_summary(cells, summary or SUMMARY_ROWS)
+
+
 def _level(cells: list[str], width: int) -> bool:
     """A row that can be a level of a header: the table's width, every cell a name (filled,
-    not a number, a date or a time), names may repeat (a group over several columns)."""
+    not a number, a date, a time or a missing-value marker), names may repeat (a group
+    over several columns)."""
     if not _fits_table(cells, width):
         return False
     texts = [c.strip(WS) for c in cells[:width]]
-    return all(t and cell_class(t) not in ("number", "date", "time") for t in texts)
+    return all(t and cell_class(t) not in ("number", "date", "time", "missing") for t in texts)
 
 
 def _filled(cells: list[str]) -> int:
@@ -620,7 +631,7 @@ class _Reader:
         n = len(recs)
         for i in range(h + 1, n):
             cells = recs[i].cells
-            if recs[i].blank or len(cells) < 2 or not _header_like(cells):
+            if recs[i].blank or len(cells) < 2 or not _names(cells, self.summary):
                 continue
             if [c.strip(WS) for c in cells] == header:
                 continue  # the header repeated: the same table goes on
@@ -646,13 +657,15 @@ class _Reader:
             return h, [h]
         if not _level(recs[h].cells, width):
             nxt = recs[below]
-            if end == below and len(nxt.cells) == width and _header_like(nxt.cells):
+            if end == below and len(nxt.cells) == width and _names(nxt.cells, self.summary):
                 return below, [below]  # a preamble line of the table's width above it
             return h, [h]
         block = [h]
         for i in range(below, min(len(recs), h + MAX_HEADER_ROWS)):
             cells = recs[i].cells
-            if recs[i].blank or not _fits_table(cells, width) or not _header_like(cells[:width]):
+            if recs[i].blank or not _fits_table(cells, width):
+                break
+            if not _names(cells[:width], self.summary):
                 break
             block.append(i)
         if block[-1] + 1 >= len(recs) or not self._typed_below(recs, block[-1] + 1, width):
