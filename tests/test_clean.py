@@ -101,7 +101,7 @@ def test_every_polluted_file_is_read_through_the_cli(tmp_path: Path) -> None:
         assert len({len(row) for row in rows(got)}) <= 1, f.name
         totals[f.name] = score.score((POLLUTED / "clean" / f.name).read_bytes(), got)["total"]
     mean = sum(totals.values()) / len(totals)
-    assert mean >= 9.85, sorted(totals.items(), key=lambda kv: kv[1])[:5]
+    assert mean >= 9.988, sorted(totals.items(), key=lambda kv: kv[1])[:5]
     # the kinds a loader must get right, perfectly
     for name in ("source.csv", "file_preamble.csv", "file_no_payload.csv", "file_footer.csv"):
         assert totals[name] == 10.0, name
@@ -370,11 +370,15 @@ def test_a_table_given_twice_is_read_once(tmp_path: Path) -> None:
 def test_quotes_doubled_inside_quoted_cells_are_not_repairs(tmp_path: Path) -> None:
     # was: a cell holding a quote made the line suspect, and `"Shoes 10"" Promo"` was
     # "repaired" into a cell with its quotes; in a `, ` file too
+    names = ["Spring Sale", "Retargeting", "Newsletter", "Generic", '"Shoes 10"" Promo"']
+    names += ["Webinar", "Black Friday", "App Installs", '"a ""b"", c"', "Holiday Gifts"]
     for sep in (",", ", "):
-        cells = ['"Shoes 10"" Promo"', '"a ""b"", c"', "3"]
-        body = "".join(f"2026-01-0{d}{sep}{sep.join(cells)}\r\n" for d in range(1, 6))
-        got, stderr = _clean(tmp_path, f"day{sep}name{sep}note{sep}n\r\n" + body)
-        assert {tuple(r[1:]) for r in got[1:]} == {('Shoes 10" Promo', 'a "b", c', "3")}, sep
+        body = "".join(
+            f"2026-01-0{d % 9 + 1}{sep}{name}{sep}{d * 3}{sep}{d}.5\r\n"
+            for d, name in enumerate(names)
+        )
+        got, stderr = _clean(tmp_path, f"day{sep}name{sep}clicks{sep}cost\r\n" + body)
+        assert [r[1] for r in got[1:]][4::4] == ['Shoes 10" Promo', 'a "b", c'], sep
         assert "repaired" not in stderr and "read as text" not in stderr
 
 
