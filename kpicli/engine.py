@@ -20,7 +20,7 @@ from kpicli.formula import is_amount, parse, to_polars
 from kpicli.periods import DateRange
 from kpicli.plan import RANGE, Plan, Request, build_plan
 from kpicli.result import KEY_COLUMNS, VALUE_COLUMNS, KpiInfo, Result, dimension_keys
-from kpicli.sources.read import locate_bad_value
+from kpicli.sources.read import locate_bad_value, mixed_encodings
 
 
 def run_report(config: Config, request: Request) -> Result:
@@ -39,7 +39,7 @@ def _collect(plan: Plan, frames: list[pl.LazyFrame]) -> list[pl.DataFrame]:
     try:
         return pl.collect_all(frames)
     except pl.exceptions.PolarsError as err:
-        if plan.typed:
+        if plan.typed or mixed_encodings(plan.sources.values()):
             raise _ReadAgain from None
         found = locate_bad_value(list(plan.sources.values()), err)
         if found is not None:

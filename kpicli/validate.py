@@ -223,7 +223,7 @@ class _Checker:
         import polars as pl
 
         from kpicli.formula import exact_sums, parse, with_filter
-        from kpicli.sources.read import scan_source
+        from kpicli.sources.read import mixed_encodings, scan_source
 
         check = SourceCheck(name)
         self.result.sources.append(check)
@@ -231,6 +231,8 @@ class _Checker:
             return
         try:
             sf = scan_source(self.cfg, name)
+            if mixed_encodings([sf]):  # every row is read: bytes past a sample not UTF-8 first
+                sf = scan_source(self.cfg, name)
         except KpiError as err:
             self.result.issues.append(_from_error(err))
             return

@@ -458,12 +458,18 @@ def test_ragged_row_is_located(tmp_path: Path) -> None:
 
 
 def test_not_utf8_beyond_the_sample_says_which_option(tmp_path: Path) -> None:
+    # `encoding: utf-8` set: a cp1252 line is an error (detected, it is read line by line:
+    # tests/hostile/test_encodings.py)
     rows = [f"2026-01-{i % 28 + 1:02d},campaign {i},{i}" for i in range(12_000)]
     raw = ("day,campaign,spend\n" + "\n".join(rows) + "\n").encode() + "2026-01-01,Été,1\n".encode(
         "cp1252"
     )
     (tmp_path / "a.csv").write_bytes(raw)
-    p = config(tmp_path, "  a: {path: a.csv, date: day}", "  s: {source: a, formula: SUM(spend)}")
+    p = config(
+        tmp_path,
+        "  a: {path: a.csv, date: day, encoding: utf-8}",
+        "  s: {source: a, formula: SUM(spend)}",
+    )
     sf = scan_source(load_config(p), "a")
     with pytest.raises(pl.exceptions.PolarsError) as info:
         sf.frame.select(pl.col("campaign")).collect()

@@ -43,6 +43,7 @@ from kpicli.sources.read import (
     date_columns,
     locate_bad_value,
     match_files,
+    mixed_encodings,
     scan_source,
 )
 
@@ -123,10 +124,13 @@ def cached_source(cfg: Config, name: str, cache_dir: Path, *, typed_dates: bool)
         }
 
         def careful() -> pl.LazyFrame:
-            return scan_source(cfg, name, typed_dates=False).frame
+            mixed_encodings([sf])  # bytes past a sample that are not UTF-8: line by line
+            with notices.recording() as again:
+                frame = scan_source(cfg, name, typed_dates=False).frame
+            meta["notices"] = list(dict.fromkeys([*meta["notices"], *again]))
+            return frame
 
-        fallback = careful if any(p.typed_dates for p in sf.parts) else None
-        _write(sf.frame, path, meta, sf, fallback)
+        _write(sf.frame, path, meta, sf, careful)
         frame = pl.scan_parquet(path)
         return replace(sf, frame=frame, schema=dict(frame.collect_schema()))
     for message in meta.get("notices", []):
@@ -176,8 +180,11 @@ def _write(
         except pl.exceptions.PolarsError:
             if fallback is None:
                 raise
-            # a date cell past the sample that the CSV reader cannot parse: read it as text
-            fallback().sink_parquet(tmp, metadata=metadata)
+            # a date cell past the sample that the CSV reader cannot parse (read it as text),
+            # bytes past it that are not UTF-8 (read line by line): read again, carefully
+            careful = fallback()
+            metadata = {META: json.dumps(meta, sort_keys=True)}
+            careful.sink_parquet(tmp, metadata=metadata)
         _publish(tmp, path, meta["key"])
     except pl.exceptions.PolarsError as err:
         raise locate_bad_value(sf, err) or DataError(

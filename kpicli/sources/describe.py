@@ -27,6 +27,7 @@ from kpicli.sources.read import (
     SourceFrame,
     locate_bad_value,
     match_files,
+    mixed_encodings,
     scan_source,
     sniff_source,
 )
@@ -243,6 +244,8 @@ def describe_source(cfg: Config, name: str) -> SourceReport:
             report.problems.append(_issue(err))
     try:
         sf = scan_source(cfg, name)
+        if mixed_encodings([sf]):  # every row is read: bytes past a sample not UTF-8 first
+            sf = scan_source(cfg, name)
     except KpiError as err:
         report.problems.append(_issue(err))
         report.files += [_file_report(lay, None) for lay in layouts]

@@ -16,16 +16,14 @@ exact, quoted newlines included) and every cell is checked the way the scan conv
 
 from __future__ import annotations
 
-import codecs
 import csv
 import re
 from collections.abc import Iterable
-from pathlib import Path
 
 from kpicli.errors import DataError
 from kpicli.sources import values as V
 from kpicli.sources.read import Part, SourceFrame, is_summary_row
-from kpicli.sources.sniff import Layout, decode_file, records
+from kpicli.sources.sniff import Layout, first_invalid_utf8, records
 
 
 def _error_values(error: BaseException | str | None) -> set[str]:
@@ -36,22 +34,6 @@ def _error_values(error: BaseException | str | None) -> set[str]:
     found = set(re.findall(r'"((?:[^"\\]|\\.)*)"', text))
     found |= set(re.findall(r"could not parse `([^`]*)`", text))
     return {v.strip(V.WS) for v in found}
-
-
-def _first_invalid_utf8(path: Path) -> tuple[int, int] | None:
-    """(byte offset, line) of the first byte that is not UTF-8, None when the file is UTF-8."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    offset = 0
-    lines = 1
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            try:
-                decoder.decode(chunk, final=False)
-            except UnicodeDecodeError as err:
-                return offset + err.start, lines + chunk[: err.start].count(b"\n")
-            offset += len(chunk)
-            lines += chunk.count(b"\n")
-    return None
 
 
 def _cell_ok(cell: str | None, part: Part, j: int) -> str | None:
@@ -101,7 +83,7 @@ def _file_problem(
 ) -> tuple[DataError | None, DataError | None]:
     """(error on a quoted value, first error of any kind) found in one file."""
     if not layout.in_memory:
-        bad = _first_invalid_utf8(layout.path)
+        bad = first_invalid_utf8(layout.path)
         if bad is not None:
             err = DataError(
                 f"source `{sf_name}`: {layout.path} is not UTF-8 from byte {bad[0]} on",
@@ -111,7 +93,7 @@ def _file_problem(
             return err, err
         text = layout.path.read_text(encoding="utf-8-sig")
     else:
-        text = decode_file(layout.path.read_bytes(), layout.encoding)
+        text = layout.decode(layout.path.read_bytes()).text
     recs = records(text, layout.delimiter, complete=True, limit=1 << 62)
     width = len(part.raw)
     start = next((i for i, (ln, _) in enumerate(recs) if ln >= layout.header_line), len(recs))

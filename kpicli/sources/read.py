@@ -40,8 +40,8 @@ from kpicli.formula import FormulaError, parse, to_polars
 from kpicli.sources import values as V
 from kpicli.sources.notices import notice
 from kpicli.sources.presets import PRESETS, SUMMARY_ROWS, Preset, SummaryRow, canonical_names
-from kpicli.sources.sniff import Layout, SniffError, decode_file, sniff
-from kpicli.sources.tolerant import fallback_reason, tolerant_csv
+from kpicli.sources.sniff import Layout, SniffError, first_invalid_utf8, mark_mixed, sniff
+from kpicli.sources.tolerant import fallback_reason, mixed_notice, tolerant_csv
 
 ISO_DATE = "%Y-%m-%d"
 #: Reason under which blank lines inside the data are counted.
@@ -115,11 +115,14 @@ class Part:
                 sources.append(tolerant_csv(lay))
                 continue
             try:
-                text = decode_file(lay.path.read_bytes(), lay.encoding)
+                decoded = lay.decode(lay.path.read_bytes())
             except SniffError as err:  # bytes past the sample that are not of its encoding
                 raise DataError(
                     f"{lay.path}: {err}", location=str(lay.path), hint=err.hint
                 ) from None
+            if decoded.cp1252_lines:
+                notice(mixed_notice(lay.path, decoded))
+            text = decoded.text
             if lay.newline == "\r":
                 text = text.replace("\r", "\n")
             sources.append(text.encode("utf-8"))
@@ -666,6 +669,21 @@ def _sql(cfg: Config, text: str, keys: tuple[str, ...]) -> pl.Expr:
         ) from None
 
 
+def mixed_encodings(frames: Iterable[SourceFrame]) -> bool:
+    """After a read failed: whether a file of these sources, read from disk as UTF-8 (as its
+    sample showed, ``encoding: auto``), holds bytes further on that are not UTF-8. Each such
+    file is remembered (:func:`~kpicli.sources.sniff.mark_mixed`): scanned again, it is
+    decoded line by line, as a file whose sample mixes encodings is. True: read again.
+    """
+    found = False
+    for sf in frames:
+        for lay in sf.layouts:
+            suspect = lay.detected and lay.encoding == "utf-8" and not lay.complete
+            if suspect and not lay.in_memory and first_invalid_utf8(lay.path) is not None:
+                found = mark_mixed(lay) or found
+    return found
+
+
 def locate_bad_value(
     source: SourceFrame | Iterable[SourceFrame] | tuple[Config, str],
     error: BaseException | str | None = None,
@@ -699,6 +717,7 @@ __all__ = [
     "date_columns",
     "locate_bad_value",
     "match_files",
+    "mixed_encodings",
     "parse_dates",
     "scan_source",
 ]

@@ -7,8 +7,11 @@ lines to skip, the delimiter, the header) and what `kpi sources` shows (encoding
 the period the preamble states, the footer). The data itself is never read here.
 
 - Encoding: a UTF-8 or UTF-16 byte-order mark; else UTF-16 when every other byte is NUL;
-  else UTF-8 when the sample decodes as UTF-8; else cp1252 (latin-1 for the five bytes
-  cp1252 leaves undefined).
+  else UTF-8 when the sample decodes as UTF-8; else each line is decoded on its own: UTF-8
+  when it is, else cp1252 (latin-1 for the five bytes cp1252 leaves undefined). A file whose
+  lines mix the two is :data:`MIXED` (a warning names the cp1252 lines); one without a
+  UTF-8 line is cp1252. A UTF-8 sample whose file turns out not to be UTF-8 further on is
+  read again line by line (:func:`mark_mixed`).
 - Delimiter: of ``,`` ``;`` tab ``|``, the one that splits the most records (from the header
   on) into the same number of cells, the header counting; quoting is respected.
 - Header: the first record with that number of cells, after the preamble (report-name and
@@ -73,7 +76,7 @@ class Layout:
 
     path: Path
     size: int
-    encoding: str  # a Python codec: utf-8, utf-16-le, utf-16-be, cp1252, latin-1
+    encoding: str  # a Python codec: utf-8, utf-16-le, utf-16-be, cp1252, latin-1; or MIXED
     bom: bool
     newline: str  # "\n", "\r\n" or "\r"
     delimiter: str
@@ -95,6 +98,11 @@ class Layout:
     key: tuple = ()  # the file's identity (path, size, mtime) and the options it was read with
     truncated: str | None = None  # why the last line looks cut short (no final newline and…)
     tolerant: str | None = None  # why the fast path cannot read it: read by tolerant.py
+    detected: bool = True  # the encoding was detected (``encoding: auto``), not set
+
+    def decode(self, data: bytes) -> Decoded:
+        """The text of the whole file (its bytes), as this layout says to decode it."""
+        return decode_file(data, self.encoding, detected=self.detected)
 
     @property
     def in_memory(self) -> bool:
@@ -114,6 +122,106 @@ class Layout:
 # ---------------------------------------------------------------------------- encoding
 
 
+#: The codec of a file whose lines mix UTF-8 and cp1252: each line is decoded on its own.
+MIXED = "utf-8+cp1252"
+#: Codecs a detected encoding may have that are decoded line by line (see :func:`decode_lines`).
+LINE_BY_LINE = ("utf-8", "cp1252", "latin-1", MIXED)
+_SURROGATE = re.compile("[\udc80-\udcff]")
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """A file's text and how it was decoded."""
+
+    text: str
+    codec: str  # utf-8, cp1252, latin-1, or MIXED (some lines UTF-8, others cp1252)
+    cp1252_lines: tuple[int, ...] = ()  # in a MIXED file, the lines (1-based) read as cp1252
+    #: in a MIXED file, lines (1-based) with UTF-8 characters: the first ones, one more than
+    #: the cp1252 lines at most (enough to tell which encoding the odd lines have)
+    utf8_lines: tuple[int, ...] = ()
+
+
+def _single_byte(data: bytes) -> tuple[str, str]:
+    try:
+        return data.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError:  # the five bytes cp1252 leaves undefined
+        return data.decode("latin-1"), "latin-1"
+
+
+def decode_lines(data: bytes) -> Decoded:
+    """Each line decoded as UTF-8 when it is valid UTF-8, else as cp1252 (latin-1 for the
+    bytes cp1252 leaves undefined): one odd line never decides how the others read.
+
+    A file without a single UTF-8 multi-byte character is cp1252 as a whole (no line is
+    UTF-8 but ASCII ones, which read the same either way); one that mixes is :data:`MIXED`.
+    """
+    try:
+        return Decoded(data.decode("utf-8"), "utf-8")
+    except UnicodeDecodeError:
+        pass
+    loose = data.decode("utf-8", "surrogateescape")  # each byte that is not UTF-8: a surrogate
+    if len(loose) == len(data):  # no multi-byte UTF-8 character anywhere
+        return Decoded(*_single_byte(data))
+    pieces: list[str] = []
+    odd: list[int] = []
+    kept_ascii = True
+    done = 0  # end of what is already in pieces
+    line = 1  # the line number at ``done``
+    for m in _SURROGATE.finditer(loose):
+        if m.start() < done:
+            continue  # another bad byte of a line already read as cp1252
+        start = max(loose.rfind("\n", done, m.start()), loose.rfind("\r", done, m.start())) + 1
+        start = max(start, done)
+        stop = _line_end(loose, m.start())
+        kept = loose[done:start]
+        kept_ascii = kept_ascii and kept.isascii()
+        line += _breaks(kept)
+        pieces.append(kept)
+        pieces.append(_single_byte(loose[start:stop].encode("utf-8", "surrogateescape"))[0])
+        odd.append(line)
+        line += _breaks(loose[start:stop])
+        done = stop
+    rest = loose[done:]
+    pieces.append(rest)
+    text = "".join(pieces)
+    if kept_ascii and rest.isascii():  # the only non-ASCII lines are cp1252
+        return Decoded(text, "cp1252" if odd else "utf-8")
+    return Decoded(text, MIXED, tuple(odd), _utf8_lines(text, odd))
+
+
+_NON_ASCII = re.compile("[^\x00-\x7f]")
+
+
+def _utf8_lines(text: str, odd: list[int]) -> tuple[int, ...]:
+    """Lines of ``text`` with non-ASCII characters that are not in ``odd``: the first
+    ``len(odd) + 1`` of them."""
+    skip = set(odd)
+    found: list[int] = []
+    line, pos, last = 1, 0, 0
+    for m in _NON_ASCII.finditer(text):
+        line += _breaks(text[pos : m.start()])
+        pos = m.start()
+        if line != last and line not in skip:
+            found.append(line)
+            if len(found) > len(odd):
+                break
+        last = line
+    return tuple(found)
+
+
+def _line_end(text: str, i: int) -> int:
+    """The index after the line break that ends the line holding ``text[i]``."""
+    ends = [k for k in (text.find("\n", i), text.find("\r", i)) if k >= 0]
+    if not ends:
+        return len(text)
+    k = min(ends)
+    return k + 2 if text.startswith("\r\n", k) else k + 1
+
+
+def _breaks(text: str) -> int:
+    return text.count("\n") + text.count("\r") - text.count("\r\n")
+
+
 def _detect_encoding(head: bytes) -> tuple[str, int]:
     """(codec, BOM length) from the first bytes."""
     for bom, codec in _BOMS:
@@ -131,11 +239,9 @@ def _detect_encoding(head: bytes) -> tuple[str, int]:
         return "utf-8", 0
     except UnicodeDecodeError:
         pass
-    try:
-        head.decode("cp1252")
-        return "cp1252", 0
-    except UnicodeDecodeError:
-        return "latin-1", 0
+    # the last line may be cut inside a character: left out of the decision
+    cut = max(head.rfind(b"\n"), head.rfind(b"\r"))
+    return decode_lines(head[: cut + 1] if cut > 0 else head).codec, 0
 
 
 def _explicit_encoding(head: bytes, option: str) -> tuple[str, int]:
@@ -151,6 +257,8 @@ def _explicit_encoding(head: bytes, option: str) -> tuple[str, int]:
 
 
 def _decode(data: bytes, codec: str, final: bool, *, what: str = "the file") -> str:
+    if codec == MIXED:
+        return decode_lines(data).text
     try:
         return codecs.getincrementaldecoder(codec)().decode(data, final=final)
     except UnicodeDecodeError as err:
@@ -160,18 +268,39 @@ def _decode(data: bytes, codec: str, final: bool, *, what: str = "the file") -> 
         ) from None
 
 
-def decode_file(data: bytes, codec: str) -> str:
-    """A whole file's text (in-memory transcoding of non-UTF-8 files), BOM left out."""
+def decode_file(data: bytes, codec: str, *, detected: bool = False) -> Decoded:
+    """A whole file's text (in-memory transcoding of non-UTF-8 files), BOM left out.
+
+    ``detected``: the codec was detected from a sample, not set: a file detected as UTF-8,
+    cp1252 or a mix of both is decoded line by line (:func:`decode_lines`), so that lines
+    past the sample in the other encoding read right. A set codec must decode the file
+    (SniffError otherwise; cp1252 falls back to latin-1 for its undefined bytes).
+    """
     for bom, c in _BOMS:
         if c == codec and data.startswith(bom):
             data = data[len(bom) :]
             break
+    if detected and codec in LINE_BY_LINE:
+        return decode_lines(data)
     if codec == "cp1252":
-        try:
-            return data.decode("cp1252")
-        except UnicodeDecodeError:
-            return data.decode("latin-1")
-    return _decode(data, codec, True)
+        return Decoded(*_single_byte(data))
+    return Decoded(_decode(data, codec, True), codec)
+
+
+def first_invalid_utf8(path: Path) -> tuple[int, int] | None:
+    """(byte offset, line) of the first byte that is not UTF-8, None when the file is UTF-8."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    lines = 1
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            try:
+                decoder.decode(chunk, final=False)
+            except UnicodeDecodeError as err:
+                return offset + err.start, lines + chunk[: err.start].count(b"\n")
+            offset += len(chunk)
+            lines += chunk.count(b"\n")
+    return None
 
 
 # ---------------------------------------------------------------------------- records
@@ -224,10 +353,16 @@ class _Choice:
     score: tuple
 
 
+#: A cell of digits and the signs numbers, dates and times are written with: not a name.
+_VALUE = re.compile(r"[-+(]?[$€£¥]?\d[\d.,:/ %'-]*\)?")
+
+
 def _header_like(cells: list[str]) -> bool:
     """Every cell filled, none a number or a date, no two alike: what headers look like."""
     texts = [c.strip(WS) for c in cells]
     if not all(texts) or len(set(texts)) != len(texts):
+        return False
+    if any(_VALUE.fullmatch(t) for t in texts):  # the quick answer for most rows of data
         return False
     return not any(parse_number(t) is not None or detect_date([t]) for t in texts)
 
@@ -391,6 +526,25 @@ def _truncated(end_text: str, end_recs: list, width: int) -> str | None:
 #: tests read the same files many times in one process). Layouts are never changed once made.
 _CACHE: dict[tuple, Layout] = {}
 _CACHE_SIZE = 256
+#: Files sniffed as UTF-8 whose bytes past the sample turned out not to be (by identity).
+_MIXED: set[tuple] = set()
+
+
+def mark_mixed(layout: Layout) -> bool:
+    """Remember that a file sniffed as UTF-8 (``encoding: auto``) holds bytes past its sample
+    that are not UTF-8, so that sniffing it again gives a layout decoded line by line; True
+    when it was not known yet."""
+    if not layout.key or not layout.detected or layout.encoding != "utf-8":
+        return False
+    identity = layout.key[:4]
+    if identity in _MIXED:
+        return False
+    if len(_MIXED) >= _CACHE_SIZE:
+        _MIXED.pop()
+    _MIXED.add(identity)
+    for key in [k for k in _CACHE if k[:4] == identity]:
+        del _CACHE[key]
+    return True
 
 
 def sniff(
@@ -406,11 +560,13 @@ def sniff(
     A file whose path, size and modification time have not changed is not read again.
     """
     st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
-    key += (encoding, delimiter, skip_rows, summary)
+    identity = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+    key = (*identity, encoding, delimiter, skip_rows, summary)
     if key in _CACHE:
         return _CACHE[key]
     layout = _sniff(path, st.st_size, encoding, delimiter, skip_rows, summary)
+    if layout.encoding == "utf-8" and layout.detected and identity in _MIXED:
+        layout.encoding = MIXED  # not UTF-8 past the sample: decoded line by line
     layout.key = key
     if len(_CACHE) >= _CACHE_SIZE:
         _CACHE.pop(next(iter(_CACHE)))
@@ -461,6 +617,7 @@ def _sniff(
         header_line=header_line,
         header=list(header),
         complete=complete,
+        detected=encoding == "auto",
     )
     above = [c for _, c in recs[: choice.header] if not _blank(c)]
     layout.preamble = [choice.delimiter.join(c).strip(WS) for c in above]
@@ -494,9 +651,15 @@ def _sniff(
         end_recs = body
         end_text = text
     else:
-        tail_text = codecs.getincrementaldecoder(codec)(errors="replace").decode(tail)
-        cut = tail_text.find("\n")
-        end_text = tail_text[cut + 1 :]
+        if codec in LINE_BY_LINE and encoding == "auto":
+            whole = tail[tail.find(b"\n") + 1 :]  # the first line may start inside a character
+            decoded = decode_lines(whole)
+            if codec == "utf-8" and decoded.codec != "utf-8":
+                layout.encoding = MIXED  # the end of the file is not UTF-8: line by line
+            end_text = decoded.text
+        else:
+            tail_text = codecs.getincrementaldecoder(codec)(errors="replace").decode(tail)
+            end_text = tail_text[tail_text.find("\n") + 1 :]
         end_recs = records(end_text, choice.delimiter, complete=True)
     layout.truncated = _truncated(end_text, end_recs, width)
     layout.tail = [cells for _, cells in end_recs[-200:]]
@@ -514,4 +677,17 @@ def _sniff(
     return layout
 
 
-__all__ = ["Layout", "Period", "SniffError", "decode_file", "py_date", "records", "sniff"]
+__all__ = [
+    "MIXED",
+    "Decoded",
+    "Layout",
+    "Period",
+    "SniffError",
+    "decode_file",
+    "decode_lines",
+    "first_invalid_utf8",
+    "mark_mixed",
+    "py_date",
+    "records",
+    "sniff",
+]

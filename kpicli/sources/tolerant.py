@@ -48,6 +48,8 @@ from kpicli.sources.notices import notice
 from kpicli.sources.presets import SUMMARY_ROWS, SummaryRow
 from kpicli.sources.sniff import (
     CODECS,
+    LINE_BY_LINE,
+    Decoded,
     Layout,
     SniffError,
     _choose,
@@ -55,6 +57,7 @@ from kpicli.sources.sniff import (
     _explicit_encoding,
     _header_like,
     _summary,
+    decode_lines,
 )
 from kpicli.sources.values import WS
 
@@ -68,6 +71,8 @@ PROFILE_RECORDS = 5000
 MAX_QUOTES = 64
 #: Words of a line regrouped into columns (a row written with spaces).
 MAX_WORDS = 200
+#: Rows a header may spread over.
+MAX_HEADER_ROWS = 4
 _PH = "\ue000"  # stands for a quote read as a literal character while a line is re-parsed
 _END = "\ue001"  # a sentinel line: seen inside a cell when a quote stays open
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
@@ -127,6 +132,7 @@ class Table:
     preamble: list[str] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
     dropped: Counter = field(default_factory=Counter)  # reason → rows
+    header_rows: int = 1  # the lines the header spreads over (their cells joined)
 
     @property
     def width(self) -> int:
@@ -135,7 +141,10 @@ class Table:
     def summary(self) -> str:
         """One line: how the file was read and what was left out."""
         parts = [self.encoding + (" with BOM" if self.bom else ""), self.dialect.describe()]
-        if self.header_line:
+        if self.header_rows > 1:
+            last = self.header_line + self.header_rows - 1
+            parts.append(f"header on lines {self.header_line}-{last}")
+        elif self.header_line:
             parts.append(f"header on line {self.header_line}")
         parts.append(f"{len(self.rows)} rows")
         if self.dropped:
@@ -152,9 +161,9 @@ class Table:
 def decode(data: bytes, encoding: str = "auto") -> tuple[str, str, bool, list[Note]]:
     """(text, codec, BOM seen, notes) of a whole file; never fails on bytes.
 
-    An explicit ``encoding`` must decode the file (SniffError otherwise); ``auto`` falls back
+    An explicit ``encoding`` must decode the file (SniffError otherwise); ``auto`` decodes
     line by line: each line UTF-8 when it decodes, else cp1252 (latin-1 for the bytes cp1252
-    leaves undefined).
+    leaves undefined), and a file that mixes the two says which lines were cp1252.
     """
     notes: list[Note] = []
     if not data:
@@ -167,41 +176,48 @@ def decode(data: bytes, encoding: str = "auto") -> tuple[str, str, bool, list[No
     if codec.startswith("utf-16") and len(body) % 2:
         body = body[:-1]
         notes.append(Note(None, "decoded", "the file ends with half a UTF-16 character"))
-    try:
-        text = body.decode(codec)
-    except UnicodeDecodeError as err:
-        if encoding != "auto":
+    if encoding == "auto" and codec in LINE_BY_LINE:
+        decoded = decode_lines(body)
+        text, codec = decoded.text, decoded.codec
+        if decoded.cp1252_lines:
+            odd = decoded.cp1252_lines
+            if len(odd) > len(decoded.utf8_lines):  # the UTF-8 lines are the odd ones
+                odd = decoded.utf8_lines
+            notes.append(Note(odd[0], "decoded", mixed_message(decoded)))
+    else:
+        try:
+            text = body.decode(codec)
+        except UnicodeDecodeError as err:
             raise SniffError(
                 f"cannot decode the file as {codec} (byte {bom + err.start})",
                 hint="set the encoding (utf-8, utf-16, cp1252, latin-1)",
             ) from None
-        text, mixed = _decode_lines(body)
-        codec = "utf-8"
-        first = mixed[0]
-        notes.append(
-            Note(
-                first,
-                "decoded",
-                f"{len(mixed)} lines are not UTF-8 (the first: line {first}); read as cp1252",
-            )
-        )
     text = re.sub(r"(?<=[\r\n])\ufeff", "", text)
     return text, codec, bom > 0, notes
 
 
-def _decode_lines(body: bytes) -> tuple[str, list[int]]:
-    out: list[str] = []
-    mixed: list[int] = []
-    for i, raw in enumerate(body.splitlines(keepends=True), start=1):
-        try:
-            out.append(raw.decode("utf-8"))
-        except UnicodeDecodeError:
-            mixed.append(i)
-            try:
-                out.append(raw.decode("cp1252"))
-            except UnicodeDecodeError:
-                out.append(raw.decode("latin-1"))
-    return "".join(out), mixed
+def mixed_message(decoded: Decoded) -> str:
+    """What a file that mixes UTF-8 and cp1252 lines is told: which lines are the odd ones."""
+    cp1252, utf8 = decoded.cp1252_lines, decoded.utf8_lines
+    if len(cp1252) <= len(utf8):
+        return f"{_lines(cp1252, len(cp1252))} not UTF-8 like the rest of the file: read as cp1252"
+    return (
+        f"{_lines(utf8, len(utf8))} UTF-8, the rest of the file cp1252: each line is read in "
+        "its own encoding"
+    )
+
+
+def _lines(lines: tuple[int, ...], count: int) -> str:
+    if count == 1:
+        return f"line {lines[0]} is"
+    if count <= 5:
+        return f"lines {', '.join(map(str, lines[:-1]))} and {lines[-1]} are"
+    return f"{count} lines are (the first: line {lines[0]})"
+
+
+def mixed_notice(path: object, decoded: Decoded) -> str:
+    """The warning for a file that mixes UTF-8 and cp1252 lines."""
+    return f"{path}: {mixed_message(decoded)}"
 
 
 def split_lines(text: str) -> list[str]:
@@ -441,9 +457,12 @@ def detect_dialect(lines: list[str], delimiter: str = "auto") -> Dialect:
         base = Dialect(choice.delimiter)
         recs = _records(sample, base)
         top = choice.recs[choice.header][0] if choice.header >= 0 else 1
-        body = [r for r in recs if r.start >= top and sum(1 for c in r.cells if c.strip(WS)) > 1]
+        below = [r for r in recs if r.start >= top - 1 and not r.blank]  # header on (0-based)
+        cells = [r for r in below if sum(1 for c in r.cells if c.strip(WS)) > 1]
+        body = [r for r in cells if r.start >= top]
         ratio = _consistency(body, choice.width) if len(body) > 1 else 1.0
-        if choice.width >= 2 and ratio >= 0.9:
+        # most records from the header on with a single cell: not the file's delimiter
+        if choice.width >= 2 and ratio >= 0.9 and 2 * len(cells) >= len(below):
             return _refine(base, sample, text, choice.width, ratio)
     if fixed is not None:
         delims = [fixed]
@@ -499,6 +518,26 @@ def _run_start(recs: list[_Rec], run: int = 4) -> int | None:
         ):
             return i
     return None
+
+
+def _names(cells: list[str], summary: tuple[SummaryRow, ...]) -> bool:
+    """A record of names, as a header is (every cell filled, none a number, a date, a time
+    or a missing-value marker, no two alike), that is not a summary row (`Grand total`)."""
+    if not _header_like(cells):
+        return False
+    if any(cell_class(c) == "missing" for c in cells):
+        return False
+    return not _is_summary(cells, summary or SUMMARY_ROWS)
+
+
+def _level(cells: list[str], width: int) -> bool:
+    """A row that can be a level of a header: the table's width, every cell a name (filled,
+    not a number, a date, a time or a missing-value marker), names may repeat (a group
+    over several columns)."""
+    if not _fits_table(cells, width):
+        return False
+    texts = [c.strip(WS) for c in cells[:width]]
+    return all(t and cell_class(t) not in ("number", "date", "time", "missing") for t in texts)
 
 
 def _filled(cells: list[str]) -> int:
@@ -592,7 +631,7 @@ class _Reader:
         n = len(recs)
         for i in range(h + 1, n):
             cells = recs[i].cells
-            if recs[i].blank or len(cells) < 2 or not _header_like(cells):
+            if recs[i].blank or len(cells) < 2 or not _names(cells, self.summary):
                 continue
             if [c.strip(WS) for c in cells] == header:
                 continue  # the header repeated: the same table goes on
@@ -602,6 +641,53 @@ class _Reader:
             if consistent and (w != width or not any(_header_like(r.cells) for r in below)):
                 return i
         return n
+
+    def header_block(self, recs: list[_Rec], h: int, width: int, end: int) -> tuple[int, list[int]]:
+        """(header index, the records the header spreads over) given the header ``h``.
+
+        A header may spread over rows (a group row over the names, or the same names
+        repeated): the records right under ``h``, of the table's width, every cell a name
+        (filled, none a number or a date, no two alike) are more rows of it, as long as
+        ``h`` itself has every cell filled with names and the table's data has a column
+        of numbers, dates or times (where the names stand out). A record like that under
+        a header that is not (empty cells: a title, a note) makes that one a preamble line.
+        """
+        below = h + 1
+        if below >= len(recs) or not self._typed_below(recs, below, width):
+            return h, [h]
+        if not _level(recs[h].cells, width):
+            nxt = recs[below]
+            if end == below and len(nxt.cells) == width and _names(nxt.cells, self.summary):
+                return below, [below]  # a preamble line of the table's width above it
+            return h, [h]
+        block = [h]
+        for i in range(below, min(len(recs), h + MAX_HEADER_ROWS)):
+            cells = recs[i].cells
+            if recs[i].blank or not _fits_table(cells, width):
+                break
+            if not _names(cells[:width], self.summary):
+                break
+            block.append(i)
+        if block[-1] + 1 >= len(recs) or not self._typed_below(recs, block[-1] + 1, width):
+            return h, [h]  # names all the way down: not a header over data
+        return h, block
+
+    def _typed_below(self, recs: list[_Rec], start: int, width: int) -> bool:
+        """Whether the records from ``start`` on (the first that are not names) have a
+        column of numbers, dates or times."""
+        rows = []
+        for r in recs[start:]:
+            if r.blank or not _fits_table(r.cells, width) or _header_like(r.cells[:width]):
+                continue
+            rows.append(r.cells)
+            if len(rows) >= 200:
+                break
+        for j in range(width):
+            kinds = [cell_class(c[j]) for c in rows if c[j].strip(WS)]
+            typed = sum(1 for k in kinds if k in ("number", "date", "time"))
+            if len(kinds) >= 2 and typed >= 0.8 * len(kinds):
+                return True
+        return False
 
     # -- repairs
 
@@ -652,6 +738,11 @@ class _Reader:
                     add(split, "a lost delimiter put back", 3)
             if n > width and not any(c.strip(WS) for c in cells[width:]):
                 add(cells[:width], "empty cells at the end dropped", 4)
+            if n > width and d.delimiter == " " and n <= MAX_WORDS and self.guess:
+                # a file written with spaces: words of a text cell that was not quoted
+                grouped = self._regroup(cells, width, profile, header)
+                if grouped is not None:
+                    add(grouped, "words of an unquoted cell put back together", 2)
         if current is None and (cells is None or len(cells) < width):
             for other in (" ", "\t", ";", "|", ","):  # a row written with another delimiter
                 if other == d.delimiter or other not in line:
@@ -768,6 +859,8 @@ def _header_splits(cells: list[str], quote: str) -> list[list[str]]:
         cuts += [m.start() for m in _CAMEL.finditer(cell) if 0 < m.start() < len(cell)]
         for cut in sorted(set(cuts)):
             left, right = _unquote(cell[:cut], quote), _unquote(cell[cut:], quote)
+            if right.startswith(quote) and right.count(quote) == 1:
+                right = right[1:]  # `"a""b"` reads `a"b`: the quote closed a and opened b
             if left.strip(WS) and right.strip(WS):
                 return [[*cells[:k], left, right, *cells[k + 1 :]]]
     return []
@@ -831,8 +924,40 @@ def _suspect(line: str, cells: list[str], d: Dialect) -> bool:
     number of quotes, or a cell holds one."""
     if d.escape:
         return (line.count(d.quote) - line.count(d.escape + d.quote)) % 2 == 1
-    quotes = line.count(d.quote)
-    return bool(quotes) and (quotes % 2 == 1 or any(d.quote in c for c in cells))
+    return d.quote in line and not _well_formed(line.rstrip("\r\n"), d)
+
+
+def _well_formed(text: str, d: Dialect) -> bool:
+    """Every quote of a line (one record) opens a cell, closes it before a delimiter or the
+    line's end, or is doubled inside a quoted cell (RFC 4180)."""
+    i, n = 0, len(text)
+    q, delim = d.quote, d.delimiter
+    while True:
+        while d.skip_space and i < n and text[i] == " ":
+            i += 1
+        if i < n and text[i] == q:
+            i += 1
+            while True:
+                k = text.find(q, i)
+                if k < 0:
+                    return False
+                if text.startswith(q, k + 1):  # a doubled quote
+                    i = k + 2
+                    continue
+                i = k + 1
+                break
+            if i == n:
+                return True
+            if not text.startswith(delim, i):
+                return False
+            i += len(delim)
+            continue
+        k = text.find(delim, i)
+        if q in text[i : k if k >= 0 else n]:
+            return False
+        if k < 0:
+            return True
+        i = k + len(delim)
 
 
 def _comment(cells: list[str]) -> bool:
@@ -889,7 +1014,7 @@ def read_table(
         lines, dialect, skip_rows=skip, summary=summary, width=width, wide=wide, guess=guess
     )
     reader.notes.extend(notes)
-    header, rows, row_lines, header_line, preamble = _read(reader)
+    header, rows, row_lines, header_line, preamble, header_rows = _read(reader)
     table = Table(
         header=header,
         rows=rows,
@@ -901,6 +1026,7 @@ def read_table(
         preamble=preamble,
         notes=reader.notes,
         dropped=reader.dropped,
+        header_rows=header_rows,
     )
     if wide == "widen":
         most = max((len(r) for r in rows), default=len(header))
@@ -910,14 +1036,22 @@ def read_table(
     return table
 
 
-def _read(reader: _Reader) -> tuple[list[str], list[list[str]], list[int], int, list[str]]:
+def _read(
+    reader: _Reader,
+) -> tuple[list[str], list[list[str]], list[int], int, list[str], int]:
     recs = _records(reader.lines, reader.dialect)
     reader._first = recs  # type: ignore[attr-defined]
     if not recs:
-        return [], [], [], 0, []
+        return [], [], [], 0, [], 1
     width, h, end = reader.frame(recs)
     if h < 0:
-        return [], [], [], 0, []
+        return [], [], [], 0, [], 1
+    block = [h]
+    if reader.skip is None:
+        first = h
+        h, block = reader.header_block(recs, h, width, end)
+        if block != [first]:
+            end = reader._end(recs, block[-1], width)
     profile_rows = [r.cells for r in recs[h + 1 : end] if len(r.cells) == width and not r.blank]
     profile = _Profile(
         profile_rows[:PROFILE_RECORDS], width, reader.dialect.quote, reader.dialect.delimiter
@@ -925,9 +1059,24 @@ def _read(reader: _Reader) -> tuple[list[str], list[list[str]], list[int], int, 
     preamble = [reader.dialect.delimiter.join(r.cells).strip(WS) for r in recs[:h] if not r.blank]
     if preamble:
         reader.drop("preamble lines", len(preamble))
-    head_rec = recs[h]
+    head_rec = recs[block[-1]]
     header = head_rec.cells
-    if not _fits_table(header, width):
+    if len(block) > 1:  # a header on several rows: their cells joined, column by column
+        levels = [recs[b].cells for b in block]
+        header = [
+            " ".join(c[j].strip(WS) for c in levels if j < len(c) and c[j].strip(WS))
+            for j in range(width)
+        ]
+        first, last = recs[block[0]].start + 1, head_rec.start + 1
+        reader.notes.append(
+            Note(
+                first,
+                "header",
+                f"the header spreads over lines {first}-{last}: their cells are joined, "
+                "column by column",
+            )
+        )
+    elif not _fits_table(header, width):
         fixed = reader.repair(head_rec, width, profile, header=True)
         if fixed is not None:
             header = fixed[0]
@@ -952,9 +1101,10 @@ def _read(reader: _Reader) -> tuple[list[str], list[list[str]], list[int], int, 
             )
         )
         reader.drop("lines of a second table", tail)
-    rows, lines, padded = _body(reader, head_rec.end, stop, width, header)
+    names = header if len(block) == 1 else head_rec.cells[:width]  # what a repeat looks like
+    rows, lines, padded = _body(reader, head_rec.end, stop, width, names)
     rows, lines = _footer(reader, rows, lines, padded)
-    return header, rows, lines, head_rec.start + 1, preamble
+    return header, rows, lines, recs[block[0]].start + 1, preamble, len(block)
 
 
 def _body(
@@ -969,6 +1119,7 @@ def _body(
     rows: list[list[str]] = []
     lines: list[int] = []
     narrow: list[bool] = []
+    repeats: list[tuple[int, int]] = []  # (rows read before it, line) of each repeated header
     feed = _Feed(reader.lines, start, stop)
     rd = csv.reader(feed, **d.kwargs())
     begin = feed.pos
@@ -992,11 +1143,12 @@ def _body(
             continue
         short = False
         line = reader.lines[rec.start]
-        if _fits_table(cells, width) and len(cells) > width and "" in cells[:width]:
-            fixed = reader.repair(rec, width, profile)  # which empty cell is the surplus?
-            cells = fixed[0] if fixed is not None else cells[:width]
+        surplus = "" in cells[:width] or d.delimiter == " "  # which empty cell is the surplus?
+        if _fits_table(cells, width) and len(cells) > width and surplus:
+            fixed = reader.repair(rec, width, profile)
             if fixed is not None and fixed[0] != cells[:width]:
                 reader.notes.append(Note(line_no, "repaired", fixed[1]))
+            cells = fixed[0] if fixed is not None else cells[:width]
         elif _fits_table(cells, width):
             cells = cells[:width]
             if rec.end - rec.start == 1 and _suspect(line, cells, d):
@@ -1031,11 +1183,54 @@ def _body(
                 )
         if [c.strip(WS) for c in cells] == head:
             reader.drop("repeated header lines")
+            repeats.append((len(rows), line_no))
             continue
         rows.append(cells)
         lines.append(line_no)
         narrow.append(short)
+    if repeats:
+        rows, lines, narrow = _repeated_tables(reader, rows, lines, narrow, repeats)
     return rows, lines, narrow
+
+
+def _repeated_tables(
+    reader: _Reader,
+    rows: list[list[str]],
+    lines: list[int],
+    narrow: list[bool],
+    repeats: list[tuple[int, int]],
+) -> tuple[list[list[str]], list[int], list[bool]]:
+    """Under a repeated header, the rows that repeat rows above it, when most of them do:
+    the same table given twice (a copy, an export downloaded again) is read once, so that
+    no row counts twice. Rows under a repeated header that are new (the next month of
+    concatenated exports) are kept."""
+    keep = [True] * len(rows)
+    bounds = [b for b, _ in repeats] + [len(rows)]
+    for (start, line_no), stop in zip(repeats, bounds[1:], strict=True):
+        seen = Counter(tuple(r) for r, k in zip(rows[:start], keep, strict=False) if k)
+        copies = []
+        for i in range(start, stop):
+            key = tuple(rows[i])
+            if seen[key]:
+                seen[key] -= 1
+                copies.append(i)
+        if not copies or 2 * len(copies) < stop - start:
+            continue
+        for i in copies:
+            keep[i] = False
+        reader.notes.append(
+            Note(
+                line_no,
+                "table",
+                f"the header repeats here and {len(copies)} of the {stop - start} rows under "
+                "it repeat rows above (the same table twice): they are left out",
+            )
+        )
+        reader.drop("rows of a repeated table", len(copies))
+    if all(keep):
+        return rows, lines, narrow
+    pick = [i for i, k in enumerate(keep) if k]
+    return [rows[i] for i in pick], [lines[i] for i in pick], [narrow[i] for i in pick]
 
 
 def _footer(
@@ -1105,8 +1300,12 @@ def tolerant_csv(layout: Layout) -> bytes:
         return _CSV[key]
     with open(layout.path, "rb") as handle:  # read-only
         data = handle.read()
+    option = "auto"
+    if not layout.detected:  # an encoding set on the source is kept
+        option = "utf-16" if layout.encoding.startswith("utf-16") else layout.encoding
     table = read_table(
         data,
+        encoding=option,
         delimiter=layout.delimiter,
         skip_rows=layout.header_line - 1,
         summary=(),
@@ -1134,6 +1333,10 @@ def tolerant_csv(layout: Layout) -> bytes:
         f"{layout.path}: {layout.tolerant or 'the fast reader cannot read it'}; read with the "
         f"tolerant reader instead" + (f": {shown}{more}" if shown else "")
     )
+    for note in table.notes:  # rows left out, how the bytes were decoded
+        if note.kind in ("table", "decoded"):
+            where = f"line {note.line}: " if note.line and note.kind == "table" else ""
+            notice(f"{layout.path}: {where}{note.message}")
     if len(_CSV) >= 8:
         _CSV.pop(next(iter(_CSV)))
     _CSV[key] = out.getvalue().encode("utf-8")

@@ -9,7 +9,12 @@ column. Each polluted file has a clean twin: the table it should load as, in RFC
 
 This script builds the same kinds from a table of its own (a campaign ledger: dates,
 times, counts, ids, money, free text with commas and quotes, URLs, an empty notes column),
-with kinds a marketing export adds (encodings, summary rows, footers). Run it to rewrite
+with kinds a marketing export adds (encodings, summary rows, footers), and variants of the
+kinds a loader finds hardest (:data:`VARIANTS`: a file written with spaces where only the
+cells the comma file quotes are quoted, as Pollock writes it; header rows written unquoted
+above the header, as Pollock does, or a header of two levels; two tables separated by an
+empty line). The clean twins follow Pollock's: a header spread over rows is the rows' cells
+joined by a space (``DATE DATE``), and of two tables only the first is the file's. Run it to rewrite
 ``csv/`` and ``clean/`` beside it (a representative subset of the row-level files: first,
 second, middle and last rows, first, second, middle and last columns). The tests import
 :func:`pollutions` to run every row × column combination in memory.
@@ -52,6 +57,9 @@ _NAMES = [
     "Local, Stores",
     "App Installs",
     "Holiday Gifts",
+    "Men's Trail Shoes",
+    "Women's  Fly Rod 8 Wt.",
+    "Kids' Good Mocs",
 ]
 _DESC = [
     "Search ads on brand terms, exact match.",
@@ -66,6 +74,7 @@ _DESC = [
     "Discovery ads in the feed, broad targeting.",
     "Carousel of five products, each with a CTA.",
     "Gift guide landing page, A/B tested.",
+    "A crisp, light feel in our 8\\'9\" rod.",
 ]
 
 
@@ -129,6 +138,12 @@ def _cells_line(row: list[str], delim: str = ",") -> list[str]:
     return [write_cell(c, j, delim=",", quote='"', escape=None) for j, c in enumerate(row)]
 
 
+#: Suffixes of our variants of a Pollock file: each is scored as that file's kind.
+VARIANTS = ("_unquoted", "_levels", "_separated")
+#: The group row of the two-level header variant (over :data:`HEADER`).
+LEVELS = ["When", "When", "Results", "Campaign", "Results", "Campaign", "Campaign", "Page", "Page"]
+
+
 def pollutions(full: bool = True) -> Iterator[tuple[str, bytes, bytes]]:
     """(file name, polluted bytes, clean twin bytes) for every kind; ``full``: every row and
     column of the row-level kinds, else a subset."""
@@ -148,6 +163,19 @@ def pollutions(full: bool = True) -> Iterator[tuple[str, bytes, bytes]]:
             write([rows[0]] * k + rows[1:]).encode(),
             clean([joined, *rows[1:]]),
         )
+        # as Pollock writes it: the rows added above the header unquoted
+        above = "".join(",".join(rows[0]) + "\r\n" for _ in range(k - 1))
+        yield (
+            f"file_header_multirow_{k}_unquoted.csv",
+            (above + text).encode(),
+            clean([joined, *rows[1:]]),
+        )
+    levels = [f"{top} {h}" for top, h in zip(LEVELS, rows[0], strict=True)]
+    yield (
+        "file_header_multirow_2_levels.csv",
+        write([LEVELS, *rows]).encode(),
+        clean([levels, *rows[1:]]),
+    )
     preamble = write([["PREAMBLE"] + [""] * 8, [""] * 9])
     yield "file_preamble.csv", (preamble + text).encode(), clean(rows)
     for name, width in (("less", 8), ("same", 9), ("more", 10)):
@@ -156,6 +184,7 @@ def pollutions(full: bool = True) -> Iterator[tuple[str, bytes, bytes]]:
             second[0] = [*rows[0], *[f"col{i}" for i in range(1, width - 8)]]
         plain = "".join(",".join(_plain(c) for c in r) + "\r\n" for r in second)
         yield f"file_multitable_{name}.csv", (text + plain).encode(), clean(rows)
+        yield f"file_multitable_{name}_separated.csv", (text + "\r\n" + plain).encode(), clean(rows)
     yield "file_header_only.csv", write(rows[:1]).encode(), clean(rows[:1])
     yield "file_one_data_row.csv", write(rows[:2]).encode(), clean(rows[:2])
 
@@ -164,6 +193,9 @@ def pollutions(full: bool = True) -> Iterator[tuple[str, bytes, bytes]]:
     yield "file_record_delimiter_0xD.csv", write(rows, newline="\r").encode(), clean(rows)
     for delim, code in ((";", "0x3B"), ("\t", "0x9"), (" ", "0x20")):
         yield f"file_field_delimiter_{code}.csv", write(rows, delim=delim).encode(), clean(rows)
+    # as Pollock writes it: spaces between the cells, quotes only where the comma file has them
+    spaced = "".join(" ".join(_cells_line(r)) + "\r\n" for r in rows)
+    yield "file_field_delimiter_0x20_unquoted.csv", spaced.encode(), clean(rows)
     comma_space = "".join(", ".join(_cells_line(r)) + "\r\n" for r in rows)
     yield "file_field_delimiter_0x2C_0x20.csv", comma_space.encode(), clean(rows)
     yield "file_quotation_char_0x27.csv", write(rows, quote="'").encode(), clean(rows)
@@ -236,11 +268,20 @@ def _replace(lines: list[str], i: int, line: str) -> bytes:
 
 
 def family(name: str) -> str:
-    """The kind of a file, for the per-kind scores."""
+    """The kind of a file, for the per-kind scores (a variant is its own kind)."""
     for prefix in ("row_more_sep", "row_less_sep", "row_extra_quote", "row_field_delimiter"):
         if name.startswith(prefix):
             return prefix
     return name.removesuffix(".csv")
+
+
+def pollock_kind(name: str) -> str:
+    """The Pollock file (or row-level family) a file of ours stands for: a variant is
+    scored as the file it varies."""
+    kind = family(name)
+    for suffix in VARIANTS:
+        kind = kind.removesuffix(suffix)
+    return kind
 
 
 def main() -> None:
