@@ -30,7 +30,7 @@ from kpicli.formula import (
     with_filter,
 )
 from kpicli.periods import DateRange, Period
-from kpicli.sources.read import SourceFrame, locate_bad_value, scan_source
+from kpicli.sources.read import SourceFrame, locate_bad_value, request_columns, scan_source
 
 #: Key of the span of days a row is aggregated for: the index of one of ``Plan.ranges``
 #: (a bucket or a comparison range) or, with ``--period all``, the bucket's first day.
@@ -612,3 +612,4 @@ def _check_columns(
                     f"(used by {_names(names)})",
                     hint=did_you_mean(col, have) or "--where applies to every source used",
                 )
+    sf.require(request_columns(cfg, names, dims, where))  # in every file of the source

@@ -219,7 +219,7 @@ class _Checker:
         import polars as pl
 
         from kpicli.formula import exact_sums, parse, with_filter
-        from kpicli.sources.read import scan_source
+        from kpicli.sources.read import request_columns, scan_source
 
         check = SourceCheck(name)
         self.result.sources.append(check)
@@ -267,6 +267,17 @@ class _Checker:
                     f"invalid formula `{kpi.formula}`: {_first_line(err)}",
                     self.cfg.where("kpis", kpi_name, "formula"),
                 )
+
+        wanted: dict[str, str] = {}
+        for kpi_name, kpi in self.cfg.kpis.items():
+            if kpi.source == name and kpi_name not in self.bad_kpis:
+                wanted.update(
+                    (c, w) for c, w in request_columns(self.cfg, [kpi_name]).items() if c in have
+                )
+                if kpi.target is not None and kpi.target.by in have:
+                    wanted.setdefault(kpi.target.by, f"the target of KPI `{kpi_name}` is by it")
+        for err in sf.lacking(wanted):  # columns some files of the source lack
+            self.result.issues.append(_from_error(err))
 
         def kpi_text(kpi_name: str) -> str:
             kpi = self.cfg.kpis[kpi_name]

@@ -119,6 +119,7 @@ def cached_source(cfg: Config, name: str, cache_dir: Path, *, typed_dates: bool)
             "preset": sf.preset,
             "origins": sf.origins,
             "date_formats": sf.date_formats,
+            "file_columns": sf.file_columns,
             "notices": list(dict.fromkeys(said)),
         }
 
@@ -142,6 +143,7 @@ def cached_source(cfg: Config, name: str, cache_dir: Path, *, typed_dates: bool)
         preset=meta.get("preset"),
         origins=dict(meta.get("origins", {})),
         date_formats=dict(meta.get("date_formats", {})),
+        file_columns={f: tuple(c) for f, c in meta.get("file_columns", {}).items()},
     )
 
 

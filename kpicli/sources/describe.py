@@ -225,6 +225,21 @@ def _read_all(sf: SourceFrame, report: SourceReport) -> None:
             col.missing = int(row[col.name])
 
 
+def _uneven_columns(sf: SourceFrame) -> str:
+    """The columns some files of a source lack, and which files ("" when none)."""
+    files = sf.file_columns
+    parts = []
+    for col in sf.schema:
+        holders = [f for f, cols in files.items() if col in cols]
+        if not holders or len(holders) == len(files):
+            continue
+        few = len(holders) * 2 <= len(files)
+        shown = holders if few else [f for f in files if f not in holders]
+        listed = ", ".join(shown[:3]) + (f" and {len(shown) - 3} more" if len(shown) > 3 else "")
+        parts.append(f"`{col}` {'only in' if few else 'not in'} {listed}")
+    return "; ".join(parts)
+
+
 def describe_source(cfg: Config, name: str) -> SourceReport:
     """The report of one source; problems are collected, never raised."""
     src = cfg.sources[name]
@@ -277,17 +292,18 @@ def describe_source(cfg: Config, name: str) -> SourceReport:
             report.files.append(fr)
     order = {str(f): i for i, f in enumerate(files)}
     report.files.sort(key=lambda r: order.get(r.path, 0))
-    if len(sf.parts) > 1:
-        names = [set(p.final) for p in sf.parts]
-        if any(n != names[0] for n in names[1:]):
-            report.problems.append(
-                Issue(
-                    WARNING,
-                    f"source `{name}`: its files do not all have the same columns; a column "
-                    "missing from a file is empty in its rows",
-                    cfg.where("sources", name, "path"),
-                )
+    uneven = _uneven_columns(sf)
+    if uneven:
+        report.problems.append(
+            Issue(
+                WARNING,
+                f"source `{name}`: its files do not all have the same columns: {uneven}; a "
+                "report that uses one of these columns stops with an error naming the file "
+                "that lacks it",
+                cfg.where("sources", name, "path"),
+                "rename the columns alike in every file (`rename:`), or narrow `path:`",
             )
+        )
     report.columns = _columns(sf)
     if report.date_column is not None:
         report.date_format = sf.date_formats.get(report.date_column)

@@ -24,11 +24,13 @@ detection.
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import fnmatch
 import functools
 import glob as globlib
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +39,7 @@ import polars as pl
 from kpicli.config import Config, Source
 from kpicli.errors import ConfigError, DataError, did_you_mean
 from kpicli.formula import FormulaError, parse, to_polars
+from kpicli.inputs import MAX_LINE_BYTES, kind, long_line
 from kpicli.sources import values as V
 from kpicli.sources.notices import notice
 from kpicli.sources.presets import PRESETS, SUMMARY_ROWS, Preset, SummaryRow, canonical_names
@@ -208,22 +211,94 @@ class SourceFrame:
     origins: dict[str, str] = field(default_factory=dict)  # column → header as written
     kinds: dict[str, V.Kind] = field(default_factory=dict)  # column → kind detected
     date_formats: dict[str, str] = field(default_factory=dict)  # date column → format used
+    #: each file's columns (after the preset, `rename` and `derive`), in the files' order
+    file_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def layouts(self) -> list[Layout]:
         return [lay for part in self.parts for lay in part.layouts]
 
+    def require(self, columns: dict[str, str]) -> None:
+        """Raise the first of :meth:`lacking`: a DataError naming the first file that lacks
+        one of ``columns`` (column → what uses it) while another file of the source has it."""
+        problems = self.lacking(columns)
+        if problems:
+            raise problems[0]
+
+    def lacking(self, columns: dict[str, str]) -> list[DataError]:
+        """For each of ``columns`` (column → what uses it) that some files of the source
+        have and others lack, an error naming the first file that lacks it.
+
+        The files of a source are read as one table: a column missing from one file would
+        be null in its rows, and its values would silently drop out of every SUM and filter
+        (a file whose header says `cost` where the others say `spend`; a report written into
+        the folder the glob reads). A column no file has is left to the caller, which words
+        that error its own way.
+        """
+        out: list[DataError] = []
+        if len(self.file_columns) < 2:
+            return out
+        others = len(self.file_columns) - 1
+        for col, used_by in columns.items():
+            holders = [f for f, cols in self.file_columns.items() if col in cols]
+            if not holders or len(holders) == len(self.file_columns):
+                continue
+            lacking = next(f for f, cols in self.file_columns.items() if col not in cols)
+            have = self.file_columns[lacking]
+            close = next(iter(difflib.get_close_matches(col, have, n=1, cutoff=0.6)), None)
+            which = (
+                "the other" if len(holders) == others else f"{len(holders)} of the {others} other"
+            )
+            out.append(
+                DataError(
+                    f"source `{self.name}`: this file has no column `{col}` ({used_by}), unlike "
+                    f"{which} file{'s' if others > 1 else ''} of the source",
+                    location=lacking,
+                    hint=(
+                        f"did you mean `{close}`? (`rename: {{{close}: {col}}}` on the source "
+                        "names it alike in every file)"
+                        if close
+                        else "every file a source matches must have the columns its KPIs, "
+                        "filters, dates and --by use: remove the file or narrow `path:`"
+                    ),
+                )
+            )
+        return out
+
 
 def match_files(cfg: Config, name: str) -> list[Path]:
-    """The files of a source, sorted, each glob resolved against the config's folder."""
+    """The files of a source: each glob resolved against the config's folder, its matches
+    sorted, and each file once, however many spellings reach it (two globs, a symbolic link,
+    a link back up the tree that ``**`` walks into: files are told apart by their device and
+    inode). Directories matched are passed over; a device, FIFO or socket is an error (it
+    has no end to read to)."""
     src = cfg.sources[name]
     files: list[Path] = []
+    seen: set[tuple[int, int]] = set()
     for i, pattern in enumerate(src.path):
         full = Path(pattern).expanduser()
         if not full.is_absolute():
             full = cfg.base_dir / full
-        hits = sorted(Path(p) for p in globlib.glob(str(full), recursive=True))
-        hits = [h for h in hits if h.is_file()]
+        hits: list[Path] = []
+        for hit in sorted(Path(p) for p in iglob(str(full))):
+            try:
+                st = hit.stat()
+            except OSError:  # a dangling link, a file removed meanwhile
+                continue
+            what = kind(st.st_mode)
+            if what == "a directory":
+                continue
+            if what is not None:
+                raise DataError(
+                    f"source `{name}`: {hit} is {what}, not a regular file",
+                    location=str(hit),
+                    hint="a source reads regular files only: point `path:` at the exported "
+                    "files (a glob that matches something else is too wide)",
+                )
+            hits.append(hit)
+            if (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                files.append(hit)
         if not hits:
             keys = ("sources", name, "path") + ((str(i),) if len(src.path) > 1 else ())
             raise DataError(
@@ -231,13 +306,88 @@ def match_files(cfg: Config, name: str) -> list[Path]:
                 location=cfg.where(*keys),
                 hint="check the path; it is relative to the folder of the config file",
             )
-        files.extend(h for h in hits if h not in files)
     for f in outside_files(cfg, files):
         notice(
             f"source `{name}`: {f} is outside the folder of {cfg.path.name} "
             f"({cfg.base_dir}); check that the config means to read it"
         )
     return files
+
+
+def iglob(pattern: str) -> Iterator[str]:
+    """The paths a glob matches, as :func:`glob.glob` with ``recursive=True`` matches them
+    (``*``, ``?``, ``[…]`` within a name; ``**`` for any depth of folders; names starting
+    with a dot only where the pattern's name does), except that ``**`` enters each real
+    folder once: a symbolic link to a folder is followed, but never into a folder already
+    walked (a link back up the tree is a loop that glob.glob walks until paths grow too
+    long, reading the same files dozens of times)."""
+    if not globlib.has_magic(pattern):
+        if os.path.lexists(pattern):
+            yield pattern
+        return
+    parts = pattern.split(os.sep)
+    base = os.sep if pattern.startswith(os.sep) else ""
+    yield from _match(base, [p for p in parts if p])
+
+
+def _join(base: str, name: str) -> str:
+    return os.path.join(base, name) if base else name
+
+
+def _match(base: str, parts: list[str]) -> Iterator[str]:
+    part, rest = parts[0], parts[1:]
+    last = not rest
+    if part == "**":
+        while rest and rest[0] == "**":
+            rest = rest[1:]
+        for path in _below(base, set(), files=not rest):
+            if not rest:
+                yield path
+            elif path == base or os.path.isdir(path):
+                yield from _match(path, rest)
+        return
+    if not globlib.has_magic(part):
+        names = [part]
+    else:
+        try:
+            with os.scandir(base or os.curdir) as it:
+                names = sorted(e.name for e in it)
+        except OSError:
+            return
+        if not part.startswith("."):
+            names = [n for n in names if not n.startswith(".")]
+        names = fnmatch.filter(names, part)
+    for n in names:
+        path = _join(base, n)
+        if last:
+            if os.path.lexists(path):
+                yield path
+        elif os.path.isdir(path):
+            yield from _match(path, rest)
+
+
+def _below(base: str, walked: set[tuple[int, int]], *, files: bool) -> Iterator[str]:
+    """``base`` and what is under it, hidden names left out: the folders (and the files
+    too with ``files``), entering each real folder once (``walked``)."""
+    try:
+        st = os.stat(base or os.curdir)
+    except OSError:
+        return
+    if (st.st_dev, st.st_ino) in walked:
+        return
+    walked.add((st.st_dev, st.st_ino))
+    yield base
+    try:
+        with os.scandir(base or os.curdir) as it:
+            names = sorted(e.name for e in it if not e.name.startswith("."))
+    except OSError:
+        return
+    for n in names:
+        path = _join(base, n)
+        if os.path.isdir(path):
+            yield from _below(path, walked, files=files)
+        elif files:
+            yield path
 
 
 def outside_files(cfg: Config, files: list[Path]) -> list[Path]:
@@ -299,6 +449,25 @@ def dedupe(header: list[str]) -> list[str]:
     return out
 
 
+def _repeated_names(name: str, layout: Layout) -> None:
+    """Warn about header names a file repeats: the columns are told apart as :func:`dedupe`
+    names them (``channel``, ``channel_2``), which a KPI must then name."""
+    names = dedupe(layout.header)
+    seen: dict[str, list[str]] = {}
+    for cell, col in zip(layout.header, names, strict=True):
+        text = cell.strip(V.WS).lstrip("\ufeff")
+        if text:
+            seen.setdefault(text, []).append(col)
+    for text, cols in seen.items():
+        if len(cols) > 1:
+            shown = ", ".join(f"`{c}`" for c in cols[:-1]) + f" and `{cols[-1]}`"
+            notice(
+                f"source `{name}`: {layout.path}: the header (line {layout.header_line}) has "
+                f"{len(cols)} columns named `{text}`: they are read as {shown}, left to right; "
+                f"a KPI that means another than the first names it (or `rename:` it)"
+            )
+
+
 @functools.cache
 def _summary_res(summary: tuple[SummaryRow, ...]) -> tuple[re.Pattern[str], re.Pattern[str]]:
     """(any summary pattern, the patterns that need no empty rest) as two regexes."""
@@ -332,7 +501,8 @@ def sniff_source(cfg: Config, name: str, files: list[Path]) -> list[Layout]:
                 skip_rows=src.skip_rows,
                 summary=summary,
             )
-            reason = fallback_reason(layout, summary)
+            _check_lines(layout)
+            reason = fallback_reason(layout, summary) or _TOLERANT.get(layout.key)
             if reason is not None:
                 layout = dataclasses.replace(layout, tolerant=reason)
                 tolerant_csv(layout)  # reads the file now: its problems are raised here
@@ -348,6 +518,31 @@ def sniff_source(cfg: Config, name: str, files: list[Path]) -> list[Layout]:
                 f"source `{name}`: cannot read {f}: {err.strerror or err}", location=str(f)
             ) from None
     return layouts
+
+
+#: Layout keys of files already found to have no line longer than the bound.
+_LINES_OK: set[tuple] = set()
+#: Layout key → why the file is read by the tolerant reader though its sample is clean: a
+#: record past the sample that the fast path failed on (see :func:`misread_files`).
+_TOLERANT: dict[tuple, str] = {}
+
+
+def _check_lines(layout: Layout) -> None:
+    """A SniffError for a line longer than :data:`kpicli.inputs.MAX_LINE_BYTES`: no reader
+    is given such a line (Polars would hold several times its size in memory)."""
+    if layout.complete or layout.key in _LINES_OK:
+        return
+    long = long_line(layout.path)
+    if long is not None:
+        raise SniffError(
+            f"line {long[0]} is longer than {MAX_LINE_BYTES // (1024 * 1024)} MiB "
+            "(no export has such lines)",
+            hint="this is not a CSV export, or its line ends are not \\n, \\r\\n or \\r",
+            line=long[0],
+        )
+    if len(_LINES_OK) >= 1024:
+        _LINES_OK.clear()
+    _LINES_OK.add(layout.key)
 
 
 def _summary_rows(src: Source) -> tuple[SummaryRow, ...]:
@@ -498,6 +693,8 @@ def _parts(cfg: Config, name: str, layouts: list[Layout]) -> list[Part]:
     parts = []
     for group in _group(layouts):
         raw = dedupe(group[0].header)
+        for lay in group:
+            _repeated_names(name, lay)
         names = canonical_names(preset, raw)
         kinds, decimal, thousands, native = _kinds(src, preset, group, raw, names)
         final = [src.rename.get(r, src.rename.get(n, n)) for r, n in zip(raw, names, strict=True)]
@@ -604,6 +801,24 @@ def scan_source(cfg: Config, name: str, *, typed_dates: bool = False) -> SourceF
                 if kind.name == "empty" and col in aggregated and j not in part.dates
             }
 
+    part_of = {str(lay.path): part for part in parts for lay in part.layouts}
+    file_columns = {
+        str(f): tuple(dict.fromkeys((*part_of[str(f)].final, *src.derive)))
+        for f in files
+        if str(f) in part_of
+    }
+    probe = SourceFrame(name, files, pl.LazyFrame(), {}, dates, file_columns=file_columns)
+    needed: dict[str, str] = {}
+    for col, text in src.derive.items():
+        for used in parse(text).names:
+            needed.setdefault(used, f"used by `derive: {col}`")
+    for col in dates:
+        needed.setdefault(col, "a date column of the source")
+    if src.filter:
+        for used in parse(src.filter).names:
+            needed.setdefault(used, "used by the source's `filter`")
+    probe.require({c: w for c, w in needed.items() if c not in src.derive})
+
     derive_exprs = [
         (col, _sql(cfg, text, ("sources", name, "derive", col))) for col, text in src.derive.items()
     ]
@@ -646,7 +861,26 @@ def scan_source(cfg: Config, name: str, *, typed_dates: bool = False) -> SourceF
         origins=origins,
         kinds=kinds,
         date_formats=formats,
+        file_columns=file_columns,
     )
+
+
+def request_columns(
+    cfg: Config, kpis: Iterable[str], dims: Iterable[str] = (), where: str | None = None
+) -> dict[str, str]:
+    """The columns a report over ``kpis`` reads (their formulas and filters, ``--by`` and
+    ``--where``), each with what uses it: for :meth:`SourceFrame.require`."""
+    out: dict[str, str] = {}
+    for n in kpis:
+        kpi = cfg.kpis[n]
+        for text in (kpi.formula, kpi.filter):
+            for col in _names(text) if text else ():
+                out.setdefault(col, f"used by KPI `{n}`")
+    for dim in dims:
+        out.setdefault(dim, f"--by {dim}")
+    for col in _names(where) if where else ():
+        out.setdefault(col, "used by --where")
+    return out
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -700,5 +934,6 @@ __all__ = [
     "locate_bad_value",
     "match_files",
     "parse_dates",
+    "request_columns",
     "scan_source",
 ]
