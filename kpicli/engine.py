@@ -21,7 +21,7 @@ from kpicli.formula import to_polars
 from kpicli.periods import DateRange
 from kpicli.plan import RANGE, Plan, Request, build_plan
 from kpicli.result import KEY_COLUMNS, VALUE_COLUMNS, KpiInfo, Result
-from kpicli.sources.read import locate_bad_value
+from kpicli.sources.read import locate_bad_value, misread_files
 
 
 def run_report(config: Config, request: Request) -> Result:
@@ -40,8 +40,8 @@ def _collect(plan: Plan, frames: list[pl.LazyFrame]) -> list[pl.DataFrame]:
     try:
         return pl.collect_all(frames)
     except pl.exceptions.PolarsError as err:
-        if plan.typed:
-            raise _ReadAgain from None
+        if plan.typed or misread_files(plan.sources.values()):
+            raise _ReadAgain from None  # without the fast path, or with the tolerant reader
         found = locate_bad_value(list(plan.sources.values()), err)
         if found is not None:
             raise found from None
@@ -327,7 +327,8 @@ def execute(plan: Plan) -> Result:
         lazy += [a.totals for a in plan.aggregations if a.totals is not None]
     try:
         frames = _collect(plan, lazy)
-    except _ReadAgain:  # e.g. a date cell past the sample that the CSV reader cannot parse
+    except _ReadAgain:  # a date cell past the sample that the CSV reader cannot parse, or a
+        # file found to need the tolerant reader (a stray quote past the sample)
         return execute(build_plan(plan.config, plan.request, fast=False))
     n = len(plan.aggregations)
     row_frames, total_frames = frames[:n], frames[n:]

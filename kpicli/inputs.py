@@ -10,14 +10,15 @@ A line longer than :data:`MAX_LINE_BYTES` is refused before any reader holds it 
 (Polars needs a few times a line's size to read it, the tolerant reader more): no real
 export has one (Excel caps a cell at 32,767 characters; 8 MiB is over 250 such cells), and a
 file of one endless line (a dump of binary data, a device copied to a file) would otherwise
-take all the memory there is. :func:`long_line` finds such a line by reading the file in
-chunks, never the whole line at once.
+take all the memory there is. :func:`long_line` finds such a line without reading the file:
+it maps it and looks only near one line end per window of the limit's size.
 
 This module imports nothing of kpi's: the config and the readers both use it.
 """
 
 from __future__ import annotations
 
+import mmap
 import os
 import stat
 from typing import BinaryIO
@@ -77,33 +78,38 @@ def read_bounded(path: str | os.PathLike, limit: int) -> bytes | None:
 
 
 def long_line(path: str | os.PathLike, limit: int | None = None) -> tuple[int, int] | None:
-    """(line number, bytes read of it) of the first line longer than ``limit`` (default
-    :data:`MAX_LINE_BYTES`), None when every line fits. Reads the file in 1 MiB chunks and
-    stops as soon as a line passes the limit: memory stays bounded by the chunk size.
-    A file no longer than the limit is not read at all. Lines end with LF (CRLF included),
-    or with CR alone in a file whose first chunk has a CR and no LF."""
+    """(line number, first byte) of the first line longer than ``limit`` bytes (default
+    :data:`MAX_LINE_BYTES`), None when every line fits.
+
+    The file is mapped, not read: from the start of a line, the last line end within the
+    next ``limit + 1`` bytes is looked for backwards (so only the pages near it are touched)
+    and the walk goes on from there; a window without a line end holds a line that is too
+    long. A file no longer than the limit is not looked at. Lines end with LF (CRLF
+    included), or with CR alone in a file whose first MiB has a CR and no LF.
+    """
     limit = MAX_LINE_BYTES if limit is None else limit
-    if os.stat(path).st_size <= limit:
-        return None
-    size = min(_CHUNK, limit + 1)  # a line wholly inside a chunk is then within the limit
-    run = 0  # bytes since the last line end
-    lines = 0  # line ends before the current line
-    newline = b""
     with open_regular(path) as fh:
-        while chunk := fh.read(size):
-            if not newline:
-                newline = b"\r" if b"\r" in chunk and b"\n" not in chunk else b"\n"
-            first = chunk.find(newline)
-            if first < 0:
-                run += len(chunk)
-                if run > limit:
-                    return lines + 1, run
-                continue
-            if run + first > limit:
-                return lines + 1, run + first
-            lines += chunk.count(newline)
-            run = len(chunk) - chunk.rfind(newline) - 1
+        size = os.fstat(fh.fileno()).st_size
+        if size <= limit:
+            return None
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            head = min(size, _CHUNK)
+            newline = b"\r" if mm.find(b"\n", 0, head) < 0 <= mm.find(b"\r", 0, head) else b"\n"
+            pos = 0
+            while size - pos > limit:
+                end = mm.rfind(newline, pos, pos + limit + 1)
+                if end < 0:
+                    return _line_number(mm, pos, newline), pos
+                pos = end + 1
     return None
+
+
+def _line_number(mm: mmap.mmap, offset: int, newline: bytes) -> int:
+    """The 1-based line of the byte at ``offset`` (read in chunks: an error path)."""
+    lines = 1
+    for start in range(0, offset, _CHUNK):
+        lines += mm[start : min(offset, start + _CHUNK)].count(newline)
+    return lines
 
 
 __all__ = ["MAX_LINE_BYTES", "NotRegular", "kind", "long_line", "open_regular", "read_bounded"]

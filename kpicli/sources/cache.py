@@ -43,6 +43,7 @@ from kpicli.sources.read import (
     date_columns,
     locate_bad_value,
     match_files,
+    misread_files,
     scan_source,
 )
 
@@ -52,6 +53,10 @@ DAILY_PREFIX = "kpi-daily-"
 PREFIXES = (PREFIX, DAILY_PREFIX)
 #: Key of the key-value metadata kpi writes in each entry (its own key and what it knows).
 META = "kpi"
+
+
+class _Misread(Exception):
+    """A file of the source needs the tolerant reader (see :func:`misread_files`)."""
 
 
 def _hash(material: dict[str, Any]) -> str:
@@ -127,7 +132,10 @@ def cached_source(cfg: Config, name: str, cache_dir: Path, *, typed_dates: bool)
             return scan_source(cfg, name, typed_dates=False).frame
 
         fallback = careful if any(p.typed_dates for p in sf.parts) else None
-        _write(sf.frame, path, meta, sf, fallback)
+        try:
+            _write(sf.frame, path, meta, sf, fallback)
+        except _Misread:  # a file needs the tolerant reader: parse the source again
+            return cached_source(cfg, name, cache_dir, typed_dates=typed_dates)
         frame = pl.scan_parquet(path)
         return replace(sf, frame=frame, schema=dict(frame.collect_schema()))
     for message in meta.get("notices", []):
@@ -182,6 +190,8 @@ def _write(
             fallback().sink_parquet(tmp, metadata=metadata)
         _publish(tmp, path, meta["key"])
     except pl.exceptions.PolarsError as err:
+        if misread_files([sf]):  # marked for the tolerant reader: the caller parses again
+            raise _Misread from None
         raise locate_bad_value(sf, err) or DataError(
             f"source `{sf.name}`: {str(err).strip().splitlines()[0]}",
             location=", ".join(str(f) for f in sf.files),

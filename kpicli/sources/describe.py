@@ -27,6 +27,7 @@ from kpicli.sources.read import (
     SourceFrame,
     locate_bad_value,
     match_files,
+    misread_files,
     scan_source,
     sniff_source,
 )
@@ -167,6 +168,8 @@ def _count_rows(sf: SourceFrame, part: Part, layout: Layout, report: FileReport)
             return None
         counts = lf.select(reason.alias("reason")).group_by("reason").len().collect()
     except pl.exceptions.PolarsError as err:
+        if misread_files([sf]):
+            raise _Misread from None
         located = locate_bad_value(sf, err)
         if located is not None:
             return _issue(located)
@@ -207,6 +210,8 @@ def _read_all(sf: SourceFrame, report: SourceReport) -> None:
     try:
         row = sf.frame.select(*head, *nulls).collect().row(0, named=True)
     except pl.exceptions.PolarsError as err:
+        if misread_files([sf]):
+            raise _Misread from None
         located = locate_bad_value(sf, err)
         report.problems.append(
             _issue(located)
@@ -240,8 +245,20 @@ def _uneven_columns(sf: SourceFrame) -> str:
     return "; ".join(parts)
 
 
+class _Misread(Exception):
+    """A file turned out to need the tolerant reader (:func:`misread_files`): describe the
+    source again, that file read as `kpi report` reads it."""
+
+
 def describe_source(cfg: Config, name: str) -> SourceReport:
     """The report of one source; problems are collected, never raised."""
+    try:
+        return _describe_source(cfg, name)
+    except _Misread:  # at most once per file of the source: a file is marked only once
+        return describe_source(cfg, name)
+
+
+def _describe_source(cfg: Config, name: str) -> SourceReport:
     src = cfg.sources[name]
     report = SourceReport(name, src.preset, date_column=src.date)
     try:

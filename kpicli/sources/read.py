@@ -43,7 +43,7 @@ from kpicli.inputs import MAX_LINE_BYTES, kind, long_line
 from kpicli.sources import values as V
 from kpicli.sources.notices import notice
 from kpicli.sources.presets import PRESETS, SUMMARY_ROWS, Preset, SummaryRow, canonical_names
-from kpicli.sources.sniff import Layout, SniffError, decode_file, sniff
+from kpicli.sources.sniff import Layout, SniffError, decode_file, records, sniff
 from kpicli.sources.tolerant import fallback_reason, tolerant_csv
 
 ISO_DATE = "%Y-%m-%d"
@@ -92,8 +92,9 @@ class Part:
             return pl.String()
         return kind.dtype
 
-    def scan(self, layouts: list[Layout] | None = None) -> pl.LazyFrame:
-        """The raw lazy scan of the files (or some of them), headers as written."""
+    def scan(self, layouts: list[Layout] | None = None, *, text: bool = False) -> pl.LazyFrame:
+        """The raw lazy scan of the files (or some of them), headers as written; ``text``:
+        every column read as text (what the structure of the file alone decides)."""
         layouts = layouts or self.layouts
         first = layouts[0]
         tolerant = first.tolerant is not None
@@ -103,7 +104,9 @@ class Part:
             skip_lines=0 if tolerant else first.skip_lines,
             skip_rows_after_header=0 if tolerant else first.skip_after_header,
             new_columns=self.raw,
-            schema_overrides={n: self.read_dtype(j) for j, n in enumerate(self.raw)},
+            schema_overrides={
+                n: pl.String() if text else self.read_dtype(j) for j, n in enumerate(self.raw)
+            },
             infer_schema=False,
             quote_char='"',
             truncate_ragged_lines=first.truncate_ragged and not tolerant,
@@ -545,6 +548,73 @@ def _check_lines(layout: Layout) -> None:
     _LINES_OK.add(layout.key)
 
 
+def misread_files(frames: Iterable[SourceFrame]) -> list[Path]:
+    """After a query over ``frames`` failed: the files the fast path cannot read past their
+    sample (a stray quote, a row with more cells than the header), each marked to be read by
+    the tolerant reader from now on, as a file whose sample shows the problem is (the
+    warning names the line). Empty when no file is: the failure is about values, which
+    :func:`locate_bad_value` explains.
+
+    A file is suspected when Polars cannot read it even with every column as text (so the
+    structure, not a value, is at fault), and marked when Python's csv module finds the
+    line to blame; files already read by the tolerant reader are not looked at again.
+    """
+    found: list[Path] = []
+    for sf in frames:
+        for part in sf.parts:
+            for lay in part.layouts:
+                if lay.tolerant is not None or lay.key in _TOLERANT:
+                    continue
+                try:
+                    part.scan([lay], text=True).select(pl.all().null_count()).collect()
+                    continue
+                except pl.exceptions.PolarsError:
+                    pass
+                try:
+                    reason = _structure(lay, _summary_rows_of(part))
+                except (OSError, SniffError, UnicodeDecodeError):
+                    reason = None
+                if reason is not None:
+                    _TOLERANT[lay.key] = reason
+                    found.append(lay.path)
+    return found
+
+
+def _summary_rows_of(part: Part) -> tuple[SummaryRow, ...]:
+    return part.summary or SUMMARY_ROWS
+
+
+def _structure(layout: Layout, summary: tuple[SummaryRow, ...]) -> str | None:
+    """Why the whole file (not just its sample) needs the tolerant reader; None when its
+    records all fit the header as Python's csv module reads them and no cell holds a quote.
+    """
+    data = layout.path.read_bytes()
+    text = decode_file(data, layout.encoding)
+    if layout.newline == "\r":
+        text = text.replace("\r", "\n")
+    recs = records(text, layout.delimiter, complete=True, limit=1 << 62)
+    body = [(ln, c) for ln, c in recs if ln > layout.header_line][layout.skip_after_header :]
+    width = layout.width
+    full = dataclasses.replace(
+        layout,
+        records=[c for _, c in body if not all(x.strip(V.WS) == "" for x in c)],
+        record_lines=[ln for ln, c in body if not all(x.strip(V.WS) == "" for x in c)],
+        ragged=[(ln, len(c)) for ln, c in body if len(c) > width],
+    )
+    full.truncate_ragged = bool(full.ragged) and all(
+        not any(x.strip(V.WS) for x in c[width:]) for _, c in body if len(c) > width
+    )
+    reason = fallback_reason(full, summary)
+    if reason is not None:
+        return reason
+    for line, cells in body:
+        for cell in cells:
+            if '"' in cell:
+                shown = cell if len(cell) <= 40 else cell[:37] + "…"
+                return f"line {line} has a quote inside a cell (`{shown.strip()}`)"
+    return None
+
+
 def _summary_rows(src: Source) -> tuple[SummaryRow, ...]:
     preset = PRESETS.get(src.preset) if src.preset else None
     return SUMMARY_ROWS + (preset.summary_rows if preset else ())
@@ -933,6 +1003,7 @@ __all__ = [
     "date_columns",
     "locate_bad_value",
     "match_files",
+    "misread_files",
     "parse_dates",
     "request_columns",
     "scan_source",

@@ -1098,7 +1098,9 @@ def tolerant_csv(layout: Layout) -> bytes:
     sniff found, as clean CSV for ``pl.scan_csv`` (summary rows kept: the reader drops and
     counts them). Says what was done through :func:`notices.notice`.
 
-    Raises SniffError (with the line) for a record that keeps more cells than the header.
+    A record that keeps more cells than the header (no repair placed them) is read with the
+    header's cells, the surplus left out, and the warning names its line and what was left
+    out: the row as `kpi clean` writes it, under the header's columns.
     """
     key = layout.key or (str(layout.path), layout.size)
     if key in _CSV:
@@ -1114,20 +1116,28 @@ def tolerant_csv(layout: Layout) -> bytes:
         wide="keep",
         guess=False,
     )
-    for note in table.notes:
-        if note.kind == "wide":
-            raise SniffError(
-                f"line {note.line} has {note.message.split(' cells')[0]} cells but the header "
-                f"(line {layout.header_line}) has {layout.width}",
-                hint="a cell holds an unquoted delimiter, or the file is not one table; fix "
-                f"the export (`kpi clean {layout.path}` shows how kpi reads it)",
-                line=note.line,
-            )
+    width = layout.width
+    cut = {
+        line: row[width:]
+        for line, row in zip(table.lines, table.rows, strict=True)
+        if len(row) > width
+    }
+    notes = [
+        Note(
+            n.line,
+            n.kind,
+            f"{n.message}: the {'cells' if len(cut[n.line]) > 1 else 'cell'} past the header's "
+            f"left out ({', '.join(repr(c) for c in cut[n.line])})",
+        )
+        if n.kind == "wide" and n.line in cut
+        else n
+        for n in table.notes
+    ]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(layout.header)
-    writer.writerows(table.rows)
-    fixed = [n for n in table.notes if n.kind in ("repaired", "padded")]
+    writer.writerows(row[:width] for row in table.rows)
+    fixed = [n for n in notes if n.kind in ("repaired", "padded", "wide")]
     shown = "; ".join(f"line {n.line}: {n.message}" for n in fixed[:3])
     more = f" (and {len(fixed) - 3} more)" if len(fixed) > 3 else ""
     notice(
