@@ -118,7 +118,7 @@ class Part:
         sources = []
         for lay in layouts:
             if tolerant:
-                sources.append(tolerant_csv(lay))
+                sources.append(tolerant_csv(lay, again=False))  # the sniff gave its warning
                 continue
             try:
                 text = decode_file(lay.path.read_bytes(), lay.encoding)
@@ -768,6 +768,16 @@ def _parts(cfg: Config, name: str, layouts: list[Layout]) -> list[Part]:
         names = canonical_names(preset, raw)
         kinds, decimal, thousands, native = _kinds(src, preset, group, raw, names)
         final = [src.rename.get(r, src.rename.get(n, n)) for r, n in zip(raw, names, strict=True)]
+        twice = next((c for j, c in enumerate(final) if c in final[:j]), None)
+        if twice is not None:
+            cols = [r for r, f in zip(raw, final, strict=True) if f == twice]
+            raise DataError(
+                f"source `{name}`: `rename` gives two columns of this file the name "
+                f"`{twice}` ({', '.join(f'`{c}`' for c in cols)})",
+                location=str(group[0].path),
+                hint=f"rename only one of them to `{twice}` "
+                f"({cfg.where('sources', name, 'rename')}), or the other to another name",
+            )
         seen = any(
             lay.skipped
             or any(is_summary_row(r, summary) for r in (*lay.records, *lay.tail) if any(r))

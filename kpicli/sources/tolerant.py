@@ -1090,13 +1090,14 @@ def fallback_reason(layout: Layout, summary: tuple[SummaryRow, ...] = ()) -> str
     return None
 
 
-_CSV: dict[tuple, bytes] = {}
+_CSV: dict[tuple, tuple[str, bytes]] = {}
 
 
-def tolerant_csv(layout: Layout) -> bytes:
+def tolerant_csv(layout: Layout, *, again: bool = True) -> bytes:
     """A file the fast path cannot read, read by the tolerant reader with the header its
     sniff found, as clean CSV for ``pl.scan_csv`` (summary rows kept: the reader drops and
-    counts them). Says what was done through :func:`notices.notice`.
+    counts them). Says what was done through :func:`notices.notice`, again on each call
+    that finds the file already read (each command warns), unless ``again`` is false.
 
     A record that keeps more cells than the header (no repair placed them) is read with the
     header's cells, the surplus left out, and the warning names its line and what was left
@@ -1104,7 +1105,10 @@ def tolerant_csv(layout: Layout) -> bytes:
     """
     key = layout.key or (str(layout.path), layout.size)
     if key in _CSV:
-        return _CSV[key]
+        said, data = _CSV[key]
+        if again:  # each command that reads the file says so, not only the process's first
+            notice(said)
+        return data
     with open(layout.path, "rb") as handle:  # read-only
         data = handle.read()
     table = read_table(
@@ -1140,11 +1144,12 @@ def tolerant_csv(layout: Layout) -> bytes:
     fixed = [n for n in notes if n.kind in ("repaired", "padded", "wide")]
     shown = "; ".join(f"line {n.line}: {n.message}" for n in fixed[:3])
     more = f" (and {len(fixed) - 3} more)" if len(fixed) > 3 else ""
-    notice(
+    said = (
         f"{layout.path}: {layout.tolerant or 'the fast reader cannot read it'}; read with the "
         f"tolerant reader instead" + (f": {shown}{more}" if shown else "")
     )
+    notice(said)
     if len(_CSV) >= 8:
         _CSV.pop(next(iter(_CSV)))
-    _CSV[key] = out.getvalue().encode("utf-8")
-    return _CSV[key]
+    _CSV[key] = (said, out.getvalue().encode("utf-8"))
+    return _CSV[key][1]
