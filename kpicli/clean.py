@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kpicli.errors import DataError, OutputError, UsageError, did_you_mean
+from kpicli.inputs import MAX_LINE_BYTES, NotRegular, long_line, open_regular
 from kpicli.sources.presets import PRESETS, SUMMARY_ROWS, canonical_names
 from kpicli.sources.sniff import SniffError
 from kpicli.sources.tolerant import Table, read_table
@@ -98,12 +99,24 @@ def clean_file(
         chosen = PRESETS[preset]
     file = Path(path)
     try:
-        with open(file, "rb") as handle:  # read-only: the input is never modified
+        long = long_line(file)  # before the whole file is read: an endless line is refused
+        if long is not None:
+            raise DataError(
+                f"line {long[0]} is longer than {MAX_LINE_BYTES // (1024 * 1024)} MiB "
+                "(no export has such lines)",
+                location=f"{file}:{long[0]}",
+                hint="this is not a CSV export, or its line ends are not \\n, \\r\\n or \\r",
+            )
+        with open_regular(file) as handle:  # read-only: the input is never modified
             data = handle.read()
     except FileNotFoundError:
         raise DataError("no such file", location=str(file)) from None
-    except IsADirectoryError:
-        raise DataError("is a directory, not a file", location=str(file)) from None
+    except NotRegular as err:
+        raise DataError(
+            f"is {err.what}, not a regular file",
+            location=str(file),
+            hint="kpi clean reads a regular file (save the export to a file first)",
+        ) from None
     except OSError as err:
         raise DataError(f"cannot read: {err.strerror or err}", location=str(file)) from None
     summary = SUMMARY_ROWS + (chosen.summary_rows if chosen else ())

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from kpicli.errors import ConfigError, Issue, did_you_mean
 from kpicli.formula import FormulaError, parse
+from kpicli.inputs import NotRegular, read_bounded
 
 DEFAULT_CONFIG = "kpi_config.yaml"
 UNITS = ("number", "integer", "percent", "currency", "duration")
@@ -269,7 +270,13 @@ def find_config(explicit: str | None) -> Path:
 def read_yaml(path: Path) -> tuple[Any, dict[tuple[str, ...], int]]:
     """The YAML document (read safely, size- and alias-capped) and the line of each key path."""
     try:
-        raw = path.read_bytes()
+        raw = read_bounded(path, MAX_CONFIG_BYTES)  # a device or a FIFO is refused, unread
+    except NotRegular as err:
+        raise ConfigError(
+            f"the configuration is {err.what}, not a regular file",
+            location=str(path),
+            hint="write the configuration to a file and pass its path with --config",
+        ) from None
     except FileNotFoundError:
         raise ConfigError(
             "configuration file not found",
@@ -280,7 +287,7 @@ def read_yaml(path: Path) -> tuple[Any, dict[tuple[str, ...], int]]:
         raise ConfigError(
             f"cannot read the configuration: {err.strerror}", location=str(path)
         ) from None
-    if len(raw) > MAX_CONFIG_BYTES:
+    if raw is None:
         raise ConfigError(f"configuration larger than {MAX_CONFIG_BYTES} bytes", location=str(path))
     try:
         text = raw.decode("utf-8-sig")

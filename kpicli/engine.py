@@ -20,7 +20,7 @@ from kpicli.formula import is_amount, parse, to_polars
 from kpicli.periods import DateRange
 from kpicli.plan import RANGE, Plan, Request, build_plan
 from kpicli.result import KEY_COLUMNS, VALUE_COLUMNS, KpiInfo, Result, dimension_keys
-from kpicli.sources.read import locate_bad_value, mixed_encodings
+from kpicli.sources.read import locate_bad_value, misread_files, mixed_encodings
 
 
 def run_report(config: Config, request: Request) -> Result:
@@ -39,8 +39,10 @@ def _collect(plan: Plan, frames: list[pl.LazyFrame]) -> list[pl.DataFrame]:
     try:
         return pl.collect_all(frames)
     except pl.exceptions.PolarsError as err:
-        if plan.typed or mixed_encodings(plan.sources.values()):
-            raise _ReadAgain from None
+        sources = plan.sources.values()
+        if plan.typed or mixed_encodings(sources) or misread_files(sources):
+            raise _ReadAgain from None  # without the fast path, decoded line by line, or
+            # with the tolerant reader
         found = locate_bad_value(list(plan.sources.values()), err)
         if found is not None:
             raise found from None
@@ -391,7 +393,8 @@ def execute(plan: Plan) -> Result:
         lazy += [a.totals for a in plan.aggregations if a.totals is not None]
     try:
         frames = _collect(plan, lazy)
-    except _ReadAgain:  # e.g. a date cell past the sample that the CSV reader cannot parse
+    except _ReadAgain:  # a date cell past the sample that the CSV reader cannot parse, or a
+        # file found to need the tolerant reader (a stray quote past the sample)
         return execute(build_plan(plan.config, plan.request, fast=False))
     n = len(plan.aggregations)
     row_frames, total_frames = frames[:n], frames[n:]

@@ -30,7 +30,7 @@ from kpicli.formula import (
     with_filter,
 )
 from kpicli.periods import DateRange, Period
-from kpicli.sources.read import SourceFrame, locate_bad_value, scan_source
+from kpicli.sources.read import SourceFrame, locate_bad_value, request_columns, scan_source
 
 #: Key of the span of days a row is aggregated for: the index of one of ``Plan.ranges``
 #: (a bucket or a comparison range) or, with ``--period all``, the bucket's first day.
@@ -630,3 +630,4 @@ def _check_columns(
                 or f"it applies to every source used: add `{col}` to `{sf.name}` with "
                 f"`rename` or `derive`; its columns are: {', '.join(have)}",
             )
+    sf.require(request_columns(cfg, names, dims, where))  # in every file of the source

@@ -203,7 +203,8 @@ class _Checker:
         self.cyclic = any("reference cycle" in i.message for i in result.issues)
         self.columns: dict[str, dict[str, Any]] = {}  # source → its schema
         self.frames: dict[str, Any] = {}  # source → its LazyFrame
-        self.values: dict[tuple[str, str], set[str]] = {}  # (source, column) → values found
+        #: (source, column) → values found (None: the values could not be read)
+        self.values: dict[tuple[str, str], set[str] | None] = {}
 
     def add(self, code: str, message: str, location: str | None = None, hint: str | None = None):
         self.result.issues.append(Issue(code, message, location, hint))
@@ -223,7 +224,12 @@ class _Checker:
         import polars as pl
 
         from kpicli.formula import exact_sums, parse, with_filter
-        from kpicli.sources.read import mixed_encodings, scan_source
+        from kpicli.sources.read import (
+            misread_files,
+            mixed_encodings,
+            request_columns,
+            scan_source,
+        )
 
         check = SourceCheck(name)
         self.result.sources.append(check)
@@ -274,6 +280,17 @@ class _Checker:
                     self.cfg.where("kpis", kpi_name, "formula"),
                 )
 
+        wanted: dict[str, str] = {}
+        for kpi_name, kpi in self.cfg.kpis.items():
+            if kpi.source == name and kpi_name not in self.bad_kpis:
+                wanted.update(
+                    (c, w) for c, w in request_columns(self.cfg, [kpi_name]).items() if c in have
+                )
+                if kpi.target is not None and kpi.target.by in have:
+                    wanted.setdefault(kpi.target.by, f"the target of KPI `{kpi_name}` is by it")
+        for err in sf.lacking(wanted):  # columns some files of the source lack
+            self.result.issues.append(_from_error(err))
+
         def kpi_text(kpi_name: str) -> str:
             kpi = self.cfg.kpis[kpi_name]
             return f"({kpi.formula}) AND ({kpi.filter})" if kpi.filter else kpi.formula
@@ -306,8 +323,21 @@ class _Checker:
         try:
             row = sf.frame.select(exprs).collect().row(0, named=True)
         except pl.exceptions.PolarsError as err:
-            self.locate_parse_error(name, sf, used, err)
-            return
+            if not misread_files([sf]):
+                self.locate_parse_error(name, sf, used, err)
+                return
+            # a file the fast path cannot read past its sample (a stray quote): read again,
+            # that file by the tolerant reader (which warns), as `kpi report` does
+            try:
+                sf = scan_source(self.cfg, name)
+                self.frames[name] = sf.frame
+                row = sf.frame.select(exprs).collect().row(0, named=True)
+            except KpiError as again:
+                self.result.issues.append(_from_error(again))
+                return
+            except pl.exceptions.PolarsError as again:
+                self.locate_parse_error(name, sf, used, again)
+                return
         check.rows = int(row["__rows"])
         check.first = _iso(row.get("__first"))
         check.last = _iso(row.get("__last"))
@@ -421,14 +451,19 @@ class _Checker:
             if lacking or not read or not t.values:
                 continue
             found: set[str] = set()
+            unreadable = False
             for s in read:
                 if (s, t.by) not in self.values:
                     try:
                         frame = self.frames[s].select(pl.col(t.by).cast(pl.Utf8).unique())
                         self.values[(s, t.by)] = set(frame.collect().to_series().drop_nulls())
                     except pl.exceptions.PolarsError:
-                        self.values[(s, t.by)] = set()
-                found |= self.values[(s, t.by)]
+                        self.values[(s, t.by)] = None  # unreadable: reported once, elsewhere
+                values = self.values[(s, t.by)]
+                unreadable = unreadable or values is None
+                found |= values or set()
+            if unreadable:  # "no row has …" would be false: the rows were not read
+                continue
             for value in t.values:
                 if value not in found:
                     close = did_you_mean(value, sorted(found))

@@ -250,23 +250,17 @@ def _config(folder: Path, data: str) -> Path:
 @pytest.mark.parametrize(
     ("bad", "spend"),
     [
-        ("2026-01-09,x,2,4,5\n", None),  # more cells than the header: a data error
+        ("2026-01-09,x,2,4,5\n", 38.0),  # more cells than the header: the surplus left out
         ('2026-01-09,"camp 9,9\n', 45.0),  # a stray quote: read as text
         ("2026-01-09,camp 9\n", 36.0),  # a short row: padded (spend missing)
     ],
 )
-def test_report_falls_back_to_the_tolerant_reader(
-    tmp_path: Path, bad: str, spend: float | None
-) -> None:
+def test_report_falls_back_to_the_tolerant_reader(tmp_path: Path, bad: str, spend: float) -> None:
     body = "".join(f"2026-01-0{d},camp {d},{d}\n" for d in range(1, 10) if d != 9)
     cfg = _config(tmp_path, "day,campaign,spend\n" + body + bad + "2026-01-01,camp 1,0\n")
     r = runner.invoke(app, ["report", "-c", str(cfg), "-f", "json"])
-    if spend is None:
-        assert r.exit_code == 3, r.stderr
-        assert "ads.csv:10" in r.stderr and "has 5 cells" in r.stderr
-        return
     assert r.exit_code == 0, r.stderr
-    assert "read with the tolerant reader" in r.stderr or "line 10" in r.stderr
+    assert "ads.csv" in r.stderr and "line 10" in r.stderr
     import json
 
     values = {row["kpi"]: row["value"] for row in json.loads(r.stdout)["rows"]}

@@ -43,6 +43,7 @@ from kpicli.sources.read import (
     date_columns,
     locate_bad_value,
     match_files,
+    misread_files,
     mixed_encodings,
     scan_source,
 )
@@ -53,6 +54,10 @@ DAILY_PREFIX = "kpi-daily-"
 PREFIXES = (PREFIX, DAILY_PREFIX)
 #: Key of the key-value metadata kpi writes in each entry (its own key and what it knows).
 META = "kpi"
+
+
+class _Misread(Exception):
+    """A file of the source needs the tolerant reader (see :func:`misread_files`)."""
 
 
 def _hash(material: dict[str, Any]) -> str:
@@ -120,6 +125,7 @@ def cached_source(cfg: Config, name: str, cache_dir: Path, *, typed_dates: bool)
             "preset": sf.preset,
             "origins": sf.origins,
             "date_formats": sf.date_formats,
+            "file_columns": sf.file_columns,
             "notices": list(dict.fromkeys(said)),
         }
 
@@ -130,7 +136,10 @@ def cached_source(cfg: Config, name: str, cache_dir: Path, *, typed_dates: bool)
             meta["notices"] = list(dict.fromkeys([*meta["notices"], *again]))
             return frame
 
-        _write(sf.frame, path, meta, sf, careful)
+        try:
+            _write(sf.frame, path, meta, sf, careful)
+        except _Misread:  # a file needs the tolerant reader: parse the source again
+            return cached_source(cfg, name, cache_dir, typed_dates=typed_dates)
         frame = pl.scan_parquet(path)
         return replace(sf, frame=frame, schema=dict(frame.collect_schema()))
     for message in meta.get("notices", []):
@@ -146,6 +155,7 @@ def cached_source(cfg: Config, name: str, cache_dir: Path, *, typed_dates: bool)
         preset=meta.get("preset"),
         origins=dict(meta.get("origins", {})),
         date_formats=dict(meta.get("date_formats", {})),
+        file_columns={f: tuple(c) for f, c in meta.get("file_columns", {}).items()},
     )
 
 
@@ -187,6 +197,8 @@ def _write(
             careful.sink_parquet(tmp, metadata=metadata)
         _publish(tmp, path, meta["key"])
     except pl.exceptions.PolarsError as err:
+        if misread_files([sf]):  # marked for the tolerant reader: the caller parses again
+            raise _Misread from None
         raise locate_bad_value(sf, err) or DataError(
             f"source `{sf.name}`: {str(err).strip().splitlines()[0]}",
             location=", ".join(str(f) for f in sf.files),

@@ -27,6 +27,7 @@ from kpicli.sources.read import (
     SourceFrame,
     locate_bad_value,
     match_files,
+    misread_files,
     mixed_encodings,
     scan_source,
     sniff_source,
@@ -168,6 +169,8 @@ def _count_rows(sf: SourceFrame, part: Part, layout: Layout, report: FileReport)
             return None
         counts = lf.select(reason.alias("reason")).group_by("reason").len().collect()
     except pl.exceptions.PolarsError as err:
+        if misread_files([sf]):
+            raise _Misread from None
         located = locate_bad_value(sf, err)
         if located is not None:
             return _issue(located)
@@ -208,6 +211,8 @@ def _read_all(sf: SourceFrame, report: SourceReport) -> None:
     try:
         row = sf.frame.select(*head, *nulls).collect().row(0, named=True)
     except pl.exceptions.PolarsError as err:
+        if misread_files([sf]):
+            raise _Misread from None
         located = locate_bad_value(sf, err)
         report.problems.append(
             _issue(located)
@@ -226,8 +231,35 @@ def _read_all(sf: SourceFrame, report: SourceReport) -> None:
             col.missing = int(row[col.name])
 
 
+def _uneven_columns(sf: SourceFrame) -> str:
+    """The columns some files of a source lack, and which files ("" when none)."""
+    files = sf.file_columns
+    parts = []
+    for col in sf.schema:
+        holders = [f for f, cols in files.items() if col in cols]
+        if not holders or len(holders) == len(files):
+            continue
+        few = len(holders) * 2 <= len(files)
+        shown = holders if few else [f for f in files if f not in holders]
+        listed = ", ".join(shown[:3]) + (f" and {len(shown) - 3} more" if len(shown) > 3 else "")
+        parts.append(f"`{col}` {'only in' if few else 'not in'} {listed}")
+    return "; ".join(parts)
+
+
+class _Misread(Exception):
+    """A file turned out to need the tolerant reader (:func:`misread_files`): describe the
+    source again, that file read as `kpi report` reads it."""
+
+
 def describe_source(cfg: Config, name: str) -> SourceReport:
     """The report of one source; problems are collected, never raised."""
+    try:
+        return _describe_source(cfg, name)
+    except _Misread:  # at most once per file of the source: a file is marked only once
+        return describe_source(cfg, name)
+
+
+def _describe_source(cfg: Config, name: str) -> SourceReport:
     src = cfg.sources[name]
     report = SourceReport(name, src.preset, date_column=src.date)
     try:
@@ -280,17 +312,18 @@ def describe_source(cfg: Config, name: str) -> SourceReport:
             report.files.append(fr)
     order = {str(f): i for i, f in enumerate(files)}
     report.files.sort(key=lambda r: order.get(r.path, 0))
-    if len(sf.parts) > 1:
-        names = [set(p.final) for p in sf.parts]
-        if any(n != names[0] for n in names[1:]):
-            report.problems.append(
-                Issue(
-                    WARNING,
-                    f"source `{name}`: its files do not all have the same columns; a column "
-                    "missing from a file is empty in its rows",
-                    cfg.where("sources", name, "path"),
-                )
+    uneven = _uneven_columns(sf)
+    if uneven:
+        report.problems.append(
+            Issue(
+                WARNING,
+                f"source `{name}`: its files do not all have the same columns: {uneven}; a "
+                "report that uses one of these columns stops with an error naming the file "
+                "that lacks it",
+                cfg.where("sources", name, "path"),
+                "rename the columns alike in every file (`rename:`), or narrow `path:`",
             )
+        )
     report.columns = _columns(sf)
     if report.date_column is not None:
         report.date_format = sf.date_formats.get(report.date_column)

@@ -24,11 +24,13 @@ detection.
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import fnmatch
 import functools
 import glob as globlib
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,10 +39,18 @@ import polars as pl
 from kpicli.config import Config, Source
 from kpicli.errors import ConfigError, DataError, did_you_mean
 from kpicli.formula import FormulaError, parse, to_polars
+from kpicli.inputs import MAX_LINE_BYTES, kind, long_line
 from kpicli.sources import values as V
 from kpicli.sources.notices import notice
 from kpicli.sources.presets import PRESETS, SUMMARY_ROWS, Preset, SummaryRow, canonical_names
-from kpicli.sources.sniff import Layout, SniffError, first_invalid_utf8, mark_mixed, sniff
+from kpicli.sources.sniff import (
+    Layout,
+    SniffError,
+    first_invalid_utf8,
+    mark_mixed,
+    records,
+    sniff,
+)
 from kpicli.sources.tolerant import fallback_reason, mixed_notice, tolerant_csv
 
 ISO_DATE = "%Y-%m-%d"
@@ -89,8 +99,9 @@ class Part:
             return pl.String()
         return kind.dtype
 
-    def scan(self, layouts: list[Layout] | None = None) -> pl.LazyFrame:
-        """The raw lazy scan of the files (or some of them), headers as written."""
+    def scan(self, layouts: list[Layout] | None = None, *, text: bool = False) -> pl.LazyFrame:
+        """The raw lazy scan of the files (or some of them), headers as written; ``text``:
+        every column read as text (what the structure of the file alone decides)."""
         layouts = layouts or self.layouts
         first = layouts[0]
         tolerant = first.tolerant is not None
@@ -100,7 +111,9 @@ class Part:
             skip_lines=0 if tolerant else first.skip_lines,
             skip_rows_after_header=0 if tolerant else first.skip_after_header,
             new_columns=self.raw,
-            schema_overrides={n: self.read_dtype(j) for j, n in enumerate(self.raw)},
+            schema_overrides={
+                n: pl.String() if text else self.read_dtype(j) for j, n in enumerate(self.raw)
+            },
             infer_schema=False,
             quote_char='"',
             truncate_ragged_lines=first.truncate_ragged and not tolerant,
@@ -112,7 +125,7 @@ class Part:
         sources = []
         for lay in layouts:
             if tolerant:
-                sources.append(tolerant_csv(lay))
+                sources.append(tolerant_csv(lay, again=False))  # the sniff gave its warning
                 continue
             try:
                 decoded = lay.decode(lay.path.read_bytes())
@@ -211,22 +224,94 @@ class SourceFrame:
     origins: dict[str, str] = field(default_factory=dict)  # column → header as written
     kinds: dict[str, V.Kind] = field(default_factory=dict)  # column → kind detected
     date_formats: dict[str, str] = field(default_factory=dict)  # date column → format used
+    #: each file's columns (after the preset, `rename` and `derive`), in the files' order
+    file_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def layouts(self) -> list[Layout]:
         return [lay for part in self.parts for lay in part.layouts]
 
+    def require(self, columns: dict[str, str]) -> None:
+        """Raise the first of :meth:`lacking`: a DataError naming the first file that lacks
+        one of ``columns`` (column → what uses it) while another file of the source has it."""
+        problems = self.lacking(columns)
+        if problems:
+            raise problems[0]
+
+    def lacking(self, columns: dict[str, str]) -> list[DataError]:
+        """For each of ``columns`` (column → what uses it) that some files of the source
+        have and others lack, an error naming the first file that lacks it.
+
+        The files of a source are read as one table: a column missing from one file would
+        be null in its rows, and its values would silently drop out of every SUM and filter
+        (a file whose header says `cost` where the others say `spend`; a report written into
+        the folder the glob reads). A column no file has is left to the caller, which words
+        that error its own way.
+        """
+        out: list[DataError] = []
+        if len(self.file_columns) < 2:
+            return out
+        others = len(self.file_columns) - 1
+        for col, used_by in columns.items():
+            holders = [f for f, cols in self.file_columns.items() if col in cols]
+            if not holders or len(holders) == len(self.file_columns):
+                continue
+            lacking = next(f for f, cols in self.file_columns.items() if col not in cols)
+            have = self.file_columns[lacking]
+            close = next(iter(difflib.get_close_matches(col, have, n=1, cutoff=0.6)), None)
+            which = (
+                "the other" if len(holders) == others else f"{len(holders)} of the {others} other"
+            )
+            out.append(
+                DataError(
+                    f"source `{self.name}`: this file has no column `{col}` ({used_by}), unlike "
+                    f"{which} file{'s' if others > 1 else ''} of the source",
+                    location=lacking,
+                    hint=(
+                        f"did you mean `{close}`? (`rename: {{{close}: {col}}}` on the source "
+                        "names it alike in every file)"
+                        if close
+                        else "every file a source matches must have the columns its KPIs, "
+                        "filters, dates and --by use: remove the file or narrow `path:`"
+                    ),
+                )
+            )
+        return out
+
 
 def match_files(cfg: Config, name: str) -> list[Path]:
-    """The files of a source, sorted, each glob resolved against the config's folder."""
+    """The files of a source: each glob resolved against the config's folder, its matches
+    sorted, and each file once, however many spellings reach it (two globs, a symbolic link,
+    a link back up the tree that ``**`` walks into: files are told apart by their device and
+    inode). Directories matched are passed over; a device, FIFO or socket is an error (it
+    has no end to read to)."""
     src = cfg.sources[name]
     files: list[Path] = []
+    seen: set[tuple[int, int]] = set()
     for i, pattern in enumerate(src.path):
         full = Path(pattern).expanduser()
         if not full.is_absolute():
             full = cfg.base_dir / full
-        hits = sorted(Path(p) for p in globlib.glob(str(full), recursive=True))
-        hits = [h for h in hits if h.is_file()]
+        hits: list[Path] = []
+        for hit in sorted(Path(p) for p in iglob(str(full))):
+            try:
+                st = hit.stat()
+            except OSError:  # a dangling link, a file removed meanwhile
+                continue
+            what = kind(st.st_mode)
+            if what == "a directory":
+                continue
+            if what is not None:
+                raise DataError(
+                    f"source `{name}`: {hit} is {what}, not a regular file",
+                    location=str(hit),
+                    hint="a source reads regular files only: point `path:` at the exported "
+                    "files (a glob that matches something else is too wide)",
+                )
+            hits.append(hit)
+            if (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                files.append(hit)
         if not hits:
             keys = ("sources", name, "path") + ((str(i),) if len(src.path) > 1 else ())
             raise DataError(
@@ -234,13 +319,88 @@ def match_files(cfg: Config, name: str) -> list[Path]:
                 location=cfg.where(*keys),
                 hint="check the path; it is relative to the folder of the config file",
             )
-        files.extend(h for h in hits if h not in files)
     for f in outside_files(cfg, files):
         notice(
             f"source `{name}`: {f} is outside the folder of {cfg.path.name} "
             f"({cfg.base_dir}); check that the config means to read it"
         )
     return files
+
+
+def iglob(pattern: str) -> Iterator[str]:
+    """The paths a glob matches, as :func:`glob.glob` with ``recursive=True`` matches them
+    (``*``, ``?``, ``[…]`` within a name; ``**`` for any depth of folders; names starting
+    with a dot only where the pattern's name does), except that ``**`` enters each real
+    folder once: a symbolic link to a folder is followed, but never into a folder already
+    walked (a link back up the tree is a loop that glob.glob walks until paths grow too
+    long, reading the same files dozens of times)."""
+    if not globlib.has_magic(pattern):
+        if os.path.lexists(pattern):
+            yield pattern
+        return
+    parts = pattern.split(os.sep)
+    base = os.sep if pattern.startswith(os.sep) else ""
+    yield from _match(base, [p for p in parts if p])
+
+
+def _join(base: str, name: str) -> str:
+    return os.path.join(base, name) if base else name
+
+
+def _match(base: str, parts: list[str]) -> Iterator[str]:
+    part, rest = parts[0], parts[1:]
+    last = not rest
+    if part == "**":
+        while rest and rest[0] == "**":
+            rest = rest[1:]
+        for path in _below(base, set(), files=not rest):
+            if not rest:
+                yield path
+            elif path == base or os.path.isdir(path):
+                yield from _match(path, rest)
+        return
+    if not globlib.has_magic(part):
+        names = [part]
+    else:
+        try:
+            with os.scandir(base or os.curdir) as it:
+                names = sorted(e.name for e in it)
+        except OSError:
+            return
+        if not part.startswith("."):
+            names = [n for n in names if not n.startswith(".")]
+        names = fnmatch.filter(names, part)
+    for n in names:
+        path = _join(base, n)
+        if last:
+            if os.path.lexists(path):
+                yield path
+        elif os.path.isdir(path):
+            yield from _match(path, rest)
+
+
+def _below(base: str, walked: set[tuple[int, int]], *, files: bool) -> Iterator[str]:
+    """``base`` and what is under it, hidden names left out: the folders (and the files
+    too with ``files``), entering each real folder once (``walked``)."""
+    try:
+        st = os.stat(base or os.curdir)
+    except OSError:
+        return
+    if (st.st_dev, st.st_ino) in walked:
+        return
+    walked.add((st.st_dev, st.st_ino))
+    yield base
+    try:
+        with os.scandir(base or os.curdir) as it:
+            names = sorted(e.name for e in it if not e.name.startswith("."))
+    except OSError:
+        return
+    for n in names:
+        path = _join(base, n)
+        if os.path.isdir(path):
+            yield from _below(path, walked, files=files)
+        elif files:
+            yield path
 
 
 def outside_files(cfg: Config, files: list[Path]) -> list[Path]:
@@ -302,6 +462,25 @@ def dedupe(header: list[str]) -> list[str]:
     return out
 
 
+def _repeated_names(name: str, layout: Layout) -> None:
+    """Warn about header names a file repeats: the columns are told apart as :func:`dedupe`
+    names them (``channel``, ``channel_2``), which a KPI must then name."""
+    names = dedupe(layout.header)
+    seen: dict[str, list[str]] = {}
+    for cell, col in zip(layout.header, names, strict=True):
+        text = cell.strip(V.WS).lstrip("\ufeff")
+        if text:
+            seen.setdefault(text, []).append(col)
+    for text, cols in seen.items():
+        if len(cols) > 1:
+            shown = ", ".join(f"`{c}`" for c in cols[:-1]) + f" and `{cols[-1]}`"
+            notice(
+                f"source `{name}`: {layout.path}: the header (line {layout.header_line}) has "
+                f"{len(cols)} columns named `{text}`: they are read as {shown}, left to right; "
+                f"a KPI that means another than the first names it (or `rename:` it)"
+            )
+
+
 @functools.cache
 def _summary_res(summary: tuple[SummaryRow, ...]) -> tuple[re.Pattern[str], re.Pattern[str]]:
     """(any summary pattern, the patterns that need no empty rest) as two regexes."""
@@ -335,7 +514,8 @@ def sniff_source(cfg: Config, name: str, files: list[Path]) -> list[Layout]:
                 skip_rows=src.skip_rows,
                 summary=summary,
             )
-            reason = fallback_reason(layout, summary)
+            _check_lines(layout)
+            reason = fallback_reason(layout, summary) or _TOLERANT.get(layout.key)
             if reason is not None:
                 layout = dataclasses.replace(layout, tolerant=reason)
                 tolerant_csv(layout)  # reads the file now: its problems are raised here
@@ -351,6 +531,98 @@ def sniff_source(cfg: Config, name: str, files: list[Path]) -> list[Layout]:
                 f"source `{name}`: cannot read {f}: {err.strerror or err}", location=str(f)
             ) from None
     return layouts
+
+
+#: Layout keys of files already found to have no line longer than the bound.
+_LINES_OK: set[tuple] = set()
+#: Layout key → why the file is read by the tolerant reader though its sample is clean: a
+#: record past the sample that the fast path failed on (see :func:`misread_files`).
+_TOLERANT: dict[tuple, str] = {}
+
+
+def _check_lines(layout: Layout) -> None:
+    """A SniffError for a line longer than :data:`kpicli.inputs.MAX_LINE_BYTES`: no reader
+    is given such a line (Polars would hold several times its size in memory)."""
+    if layout.complete or layout.key in _LINES_OK:
+        return
+    long = long_line(layout.path)
+    if long is not None:
+        raise SniffError(
+            f"line {long[0]} is longer than {MAX_LINE_BYTES // (1024 * 1024)} MiB "
+            "(no export has such lines)",
+            hint="this is not a CSV export, or its line ends are not \\n, \\r\\n or \\r",
+            line=long[0],
+        )
+    if len(_LINES_OK) >= 1024:
+        _LINES_OK.clear()
+    _LINES_OK.add(layout.key)
+
+
+def misread_files(frames: Iterable[SourceFrame]) -> list[Path]:
+    """After a query over ``frames`` failed: the files the fast path cannot read past their
+    sample (a stray quote, a row with more cells than the header), each marked to be read by
+    the tolerant reader from now on, as a file whose sample shows the problem is (the
+    warning names the line). Empty when no file is: the failure is about values, which
+    :func:`locate_bad_value` explains.
+
+    A file is suspected when Polars cannot read it even with every column as text (so the
+    structure, not a value, is at fault), and marked when Python's csv module finds the
+    line to blame; files already read by the tolerant reader are not looked at again.
+    """
+    found: list[Path] = []
+    for sf in frames:
+        for part in sf.parts:
+            for lay in part.layouts:
+                if lay.tolerant is not None or lay.key in _TOLERANT:
+                    continue
+                try:
+                    part.scan([lay], text=True).select(pl.all().null_count()).collect()
+                    continue
+                except pl.exceptions.PolarsError:
+                    pass
+                try:
+                    reason = _structure(lay, _summary_rows_of(part))
+                except (OSError, SniffError, UnicodeDecodeError):
+                    reason = None
+                if reason is not None:
+                    _TOLERANT[lay.key] = reason
+                    found.append(lay.path)
+    return found
+
+
+def _summary_rows_of(part: Part) -> tuple[SummaryRow, ...]:
+    return part.summary or SUMMARY_ROWS
+
+
+def _structure(layout: Layout, summary: tuple[SummaryRow, ...]) -> str | None:
+    """Why the whole file (not just its sample) needs the tolerant reader; None when its
+    records all fit the header as Python's csv module reads them and no cell holds a quote.
+    """
+    data = layout.path.read_bytes()
+    text = layout.decode(data).text
+    if layout.newline == "\r":
+        text = text.replace("\r", "\n")
+    recs = records(text, layout.delimiter, complete=True, limit=1 << 62)
+    body = [(ln, c) for ln, c in recs if ln > layout.header_line][layout.skip_after_header :]
+    width = layout.width
+    full = dataclasses.replace(
+        layout,
+        records=[c for _, c in body if not all(x.strip(V.WS) == "" for x in c)],
+        record_lines=[ln for ln, c in body if not all(x.strip(V.WS) == "" for x in c)],
+        ragged=[(ln, len(c)) for ln, c in body if len(c) > width],
+    )
+    full.truncate_ragged = bool(full.ragged) and all(
+        not any(x.strip(V.WS) for x in c[width:]) for _, c in body if len(c) > width
+    )
+    reason = fallback_reason(full, summary)
+    if reason is not None:
+        return reason
+    for line, cells in body:
+        for cell in cells:
+            if '"' in cell:
+                shown = cell if len(cell) <= 40 else cell[:37] + "…"
+                return f"line {line} has a quote inside a cell (`{shown.strip()}`)"
+    return None
 
 
 def _summary_rows(src: Source) -> tuple[SummaryRow, ...]:
@@ -501,9 +773,21 @@ def _parts(cfg: Config, name: str, layouts: list[Layout]) -> list[Part]:
     parts = []
     for group in _group(layouts):
         raw = dedupe(group[0].header)
+        for lay in group:
+            _repeated_names(name, lay)
         names = canonical_names(preset, raw)
         kinds, decimal, thousands, native = _kinds(src, preset, group, raw, names)
         final = [src.rename.get(r, src.rename.get(n, n)) for r, n in zip(raw, names, strict=True)]
+        twice = next((c for j, c in enumerate(final) if c in final[:j]), None)
+        if twice is not None:
+            cols = [r for r, f in zip(raw, final, strict=True) if f == twice]
+            raise DataError(
+                f"source `{name}`: `rename` gives two columns of this file the name "
+                f"`{twice}` ({', '.join(f'`{c}`' for c in cols)})",
+                location=str(group[0].path),
+                hint=f"rename only one of them to `{twice}` "
+                f"({cfg.where('sources', name, 'rename')}), or the other to another name",
+            )
         seen = any(
             lay.skipped
             or any(is_summary_row(r, summary) for r in (*lay.records, *lay.tail) if any(r))
@@ -607,6 +891,24 @@ def scan_source(cfg: Config, name: str, *, typed_dates: bool = False) -> SourceF
                 if kind.name == "empty" and col in aggregated and j not in part.dates
             }
 
+    part_of = {str(lay.path): part for part in parts for lay in part.layouts}
+    file_columns = {
+        str(f): tuple(dict.fromkeys((*part_of[str(f)].final, *src.derive)))
+        for f in files
+        if str(f) in part_of
+    }
+    probe = SourceFrame(name, files, pl.LazyFrame(), {}, dates, file_columns=file_columns)
+    needed: dict[str, str] = {}
+    for col, text in src.derive.items():
+        for used in parse(text).names:
+            needed.setdefault(used, f"used by `derive: {col}`")
+    for col in dates:
+        needed.setdefault(col, "a date column of the source")
+    if src.filter:
+        for used in parse(src.filter).names:
+            needed.setdefault(used, "used by the source's `filter`")
+    probe.require({c: w for c, w in needed.items() if c not in src.derive})
+
     derive_exprs = [
         (col, _sql(cfg, text, ("sources", name, "derive", col))) for col, text in src.derive.items()
     ]
@@ -649,7 +951,26 @@ def scan_source(cfg: Config, name: str, *, typed_dates: bool = False) -> SourceF
         origins=origins,
         kinds=kinds,
         date_formats=formats,
+        file_columns=file_columns,
     )
+
+
+def request_columns(
+    cfg: Config, kpis: Iterable[str], dims: Iterable[str] = (), where: str | None = None
+) -> dict[str, str]:
+    """The columns a report over ``kpis`` reads (their formulas and filters, ``--by`` and
+    ``--where``), each with what uses it: for :meth:`SourceFrame.require`."""
+    out: dict[str, str] = {}
+    for n in kpis:
+        kpi = cfg.kpis[n]
+        for text in (kpi.formula, kpi.filter):
+            for col in _names(text) if text else ():
+                out.setdefault(col, f"used by KPI `{n}`")
+    for dim in dims:
+        out.setdefault(dim, f"--by {dim}")
+    for col in _names(where) if where else ():
+        out.setdefault(col, "used by --where")
+    return out
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -717,7 +1038,9 @@ __all__ = [
     "date_columns",
     "locate_bad_value",
     "match_files",
+    "misread_files",
     "mixed_encodings",
     "parse_dates",
+    "request_columns",
     "scan_source",
 ]

@@ -1285,19 +1285,26 @@ def fallback_reason(layout: Layout, summary: tuple[SummaryRow, ...] = ()) -> str
     return None
 
 
-_CSV: dict[tuple, bytes] = {}
+_CSV: dict[tuple, tuple[list[str], bytes]] = {}
 
 
-def tolerant_csv(layout: Layout) -> bytes:
+def tolerant_csv(layout: Layout, *, again: bool = True) -> bytes:
     """A file the fast path cannot read, read by the tolerant reader with the header its
     sniff found, as clean CSV for ``pl.scan_csv`` (summary rows kept: the reader drops and
-    counts them). Says what was done through :func:`notices.notice`.
+    counts them). Says what was done through :func:`notices.notice`, again on each call
+    that finds the file already read (each command warns), unless ``again`` is false.
 
-    Raises SniffError (with the line) for a record that keeps more cells than the header.
+    A record that keeps more cells than the header (no repair placed them) is read with the
+    header's cells, the surplus left out, and the warning names its line and what was left
+    out: the row as `kpi clean` writes it, under the header's columns.
     """
     key = layout.key or (str(layout.path), layout.size)
     if key in _CSV:
-        return _CSV[key]
+        said, data = _CSV[key]
+        if again:  # each command that reads the file says so, not only the process's first
+            for message in said:
+                notice(message)
+        return data
     with open(layout.path, "rb") as handle:  # read-only
         data = handle.read()
     option = "auto"
@@ -1313,31 +1320,42 @@ def tolerant_csv(layout: Layout) -> bytes:
         wide="keep",
         guess=False,
     )
-    for note in table.notes:
-        if note.kind == "wide":
-            raise SniffError(
-                f"line {note.line} has {note.message.split(' cells')[0]} cells but the header "
-                f"(line {layout.header_line}) has {layout.width}",
-                hint="a cell holds an unquoted delimiter, or the file is not one table; fix "
-                f"the export (`kpi clean {layout.path}` shows how kpi reads it)",
-                line=note.line,
-            )
+    width = layout.width
+    cut = {
+        line: row[width:]
+        for line, row in zip(table.lines, table.rows, strict=True)
+        if len(row) > width
+    }
+    notes = [
+        Note(
+            n.line,
+            n.kind,
+            f"{n.message}: the {'cells' if len(cut[n.line]) > 1 else 'cell'} past the header's "
+            f"left out ({', '.join(repr(c) for c in cut[n.line])})",
+        )
+        if n.kind == "wide" and n.line in cut
+        else n
+        for n in table.notes
+    ]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(layout.header)
-    writer.writerows(table.rows)
-    fixed = [n for n in table.notes if n.kind in ("repaired", "padded")]
+    writer.writerows(row[:width] for row in table.rows)
+    fixed = [n for n in notes if n.kind in ("repaired", "padded", "wide")]
     shown = "; ".join(f"line {n.line}: {n.message}" for n in fixed[:3])
     more = f" (and {len(fixed) - 3} more)" if len(fixed) > 3 else ""
-    notice(
+    head = (
         f"{layout.path}: {layout.tolerant or 'the fast reader cannot read it'}; read with the "
         f"tolerant reader instead" + (f": {shown}{more}" if shown else "")
     )
+    said = [head]
     for note in table.notes:  # rows left out, how the bytes were decoded
         if note.kind in ("table", "decoded"):
             where = f"line {note.line}: " if note.line and note.kind == "table" else ""
-            notice(f"{layout.path}: {where}{note.message}")
+            said.append(f"{layout.path}: {where}{note.message}")
+    for message in said:
+        notice(message)
     if len(_CSV) >= 8:
         _CSV.pop(next(iter(_CSV)))
-    _CSV[key] = out.getvalue().encode("utf-8")
-    return _CSV[key]
+    _CSV[key] = (said, out.getvalue().encode("utf-8"))
+    return _CSV[key][1]
