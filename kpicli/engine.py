@@ -16,8 +16,8 @@ import polars as pl
 
 from kpicli import periods
 from kpicli.config import Config, Target
-from kpicli.errors import DataError
-from kpicli.formula import to_polars
+from kpicli.errors import ConfigError, DataError, engine_detail
+from kpicli.formula import DERIVED, FLOAT, FormulaError, compile_sql
 from kpicli.periods import DateRange
 from kpicli.plan import RANGE, Plan, Request, build_plan
 from kpicli.result import KEY_COLUMNS, VALUE_COLUMNS, KpiInfo, Result
@@ -45,8 +45,7 @@ def _collect(plan: Plan, frames: list[pl.LazyFrame]) -> list[pl.DataFrame]:
         found = locate_bad_value(list(plan.sources.values()), err)
         if found is not None:
             raise found from None
-        text = str(err).strip().splitlines()
-        detail = text[0] if text else type(err).__name__
+        detail = engine_detail(err)
         files = sorted({str(f) for sf in plan.sources.values() for f in sf.files})
         raise DataError(
             f"cannot compute the report: {detail}",
@@ -88,12 +87,76 @@ def _wide(
         )
     else:
         wide = pl.DataFrame(schema={RANGE: pl.Int32 if plan.ranges else pl.Date})
-    names = [n for a in plan.aggregations for n in a.formulas]
-    lazy = _finite(wide.lazy(), [n for n in names if n in wide.columns])
-    for name in plan.derived:  # in dependency order, one query
-        expr = pl.sql_expr(to_polars(plan.config.kpis[name].formula)).cast(pl.Float64)
-        lazy = _finite(lazy.with_columns(expr.alias(name)), [name])
-    return lazy.collect()
+    names = [n for a in plan.aggregations for n in a.formulas if n in wide.columns]
+    lazy = _not_a_number(wide.lazy(), names)
+    kinds = dict.fromkeys(plan.config.kpis, FLOAT)  # every KPI's value is a Float64
+    for i, level in enumerate(_levels(plan)):  # the KPIs of a level are independent
+        lazy = lazy.with_columns(_derived(plan, name, kinds) for name in level)
+        lazy = _not_a_number(lazy, level)
+        if i % DERIVED_BATCH == DERIVED_BATCH - 1:  # a chain of KPIs keeps the plan shallow
+            lazy = lazy.collect().lazy()
+    frame = lazy.collect()
+    _overflow(plan, frame, names + plan.derived)
+    return frame
+
+
+#: Derived KPIs that depend on one another are evaluated this many levels per query.
+DERIVED_BATCH = 100
+
+
+def _levels(plan: Plan) -> list[list[str]]:
+    """The derived KPIs by level: each depends only on source KPIs and lower levels."""
+    level: dict[str, int] = {}
+    for name in plan.derived:  # dependencies first
+        deps = [level.get(d, -1) for d in plan.config.dependencies(name)]
+        level[name] = max(deps, default=-1) + 1
+    out: list[list[str]] = [[] for _ in range(max(level.values(), default=-1) + 1)]
+    for name, n in level.items():
+        out[n].append(name)
+    return out
+
+
+def _derived(plan: Plan, name: str, kinds: dict[str, str]) -> pl.Expr:
+    """A derived KPI's value, as the checked SQL of its formula."""
+    cfg = plan.config
+    formula = cfg.kpis[name].formula
+    try:
+        return pl.sql_expr(compile_sql(formula, DERIVED, kinds)).cast(pl.Float64).alias(name)
+    except FormulaError as err:
+        raise ConfigError(
+            str(err), location=cfg.where("kpis", name, "formula"), hint=err.hint
+        ) from None
+    except pl.exceptions.PolarsError as err:
+        raise ConfigError(
+            f"invalid formula `{formula}`: {engine_detail(err)}",
+            location=cfg.where("kpis", name, "formula"),
+        ) from None
+
+
+def _not_a_number(frame: FrameT, names: list[str]) -> FrameT:
+    """NaN (0/0, the square root of a negative number…) is null, as SPEC.md says."""
+    return frame.with_columns(pl.col(n).fill_nan(None) for n in names)
+
+
+def _overflow(plan: Plan, frame: pl.DataFrame, names: list[str]) -> None:
+    """A KPI value that is ±inf overflowed a 64-bit float: an error, never a null.
+
+    The SQL of every formula makes division by zero (and the logarithm of 0) null
+    explicitly (:func:`kpicli.formula.compile_sql`), so an infinity left here is a value
+    too large to represent. The first KPI in dependency order that has one is named.
+    """
+    names = [n for n in names if n in frame.columns]
+    if not names or frame.height == 0:
+        return
+    flags = frame.select(pl.col(n).is_infinite().any() for n in names).row(0)
+    for name, bad in zip(names, flags, strict=True):
+        if bad:
+            raise DataError(
+                f"KPI `{name}`: the value is too large to represent (beyond ±1.8e308)",
+                location=plan.config.where("kpis", name, "formula"),
+                hint="its formula or the data overflows a 64-bit float: check large "
+                "products, POWER and EXP, and values such as 1e400 in the data",
+            )
 
 
 def _data_range(plan: Plan, frames: list[pl.DataFrame]) -> DateRange | None:
@@ -341,6 +404,7 @@ def execute(plan: Plan) -> Result:
         totals = totals.select(*KEY_COLUMNS, *VALUE_COLUMNS)
 
     cfg = plan.config
+    reads = cfg.reads(plan.selected)
     comparison = None
     if plan.counterparts:
         comparison = (
@@ -350,7 +414,7 @@ def execute(plan: Plan) -> Result:
     return Result(
         rows=rows,
         totals=totals,
-        kpis={n: _info(cfg, n) for n in plan.selected},
+        kpis={n: _info(cfg, n, reads[n]) for n in plan.selected},
         dimensions=dims,
         grain=plan.grain,
         as_of=plan.as_of,
@@ -364,10 +428,8 @@ def execute(plan: Plan) -> Result:
     )
 
 
-def _info(cfg: Config, name: str) -> KpiInfo:
+def _info(cfg: Config, name: str, sources: tuple[str, ...]) -> KpiInfo:
     k = cfg.kpis[name]
-    used = cfg.order([name])
-    sources = tuple(dict.fromkeys(cfg.kpis[u].source for u in used if cfg.kpis[u].source))
     return KpiInfo(
         name=name,
         label=k.label or name.replace("_", " ").capitalize(),

@@ -35,8 +35,8 @@ from pathlib import Path
 import polars as pl
 
 from kpicli.config import Config, Source
-from kpicli.errors import ConfigError, DataError, did_you_mean
-from kpicli.formula import FormulaError, parse, to_polars
+from kpicli.errors import ConfigError, DataError, did_you_mean, engine_detail
+from kpicli.formula import ROW, FormulaError, check, compile_sql, kinds_of, parse
 from kpicli.sources import values as V
 from kpicli.sources.notices import notice
 from kpicli.sources.presets import PRESETS, SUMMARY_ROWS, Preset, SummaryRow, canonical_names
@@ -279,9 +279,8 @@ def _missing(
 
 
 def _read_error(name: str, files: list[Path], err: Exception) -> DataError:
-    first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
     return DataError(
-        f"source `{name}`: cannot read {', '.join(str(f) for f in files)}: {first}",
+        f"source `{name}`: cannot read {', '.join(str(f) for f in files)}: {engine_detail(err)}",
         hint="check the file's delimiter, encoding and skip_rows options",
     )
 
@@ -604,23 +603,23 @@ def scan_source(cfg: Config, name: str, *, typed_dates: bool = False) -> SourceF
                 if kind.name == "empty" and col in aggregated and j not in part.dates
             }
 
-    derive_exprs = [
-        (col, _sql(cfg, text, ("sources", name, "derive", col))) for col, text in src.derive.items()
-    ]
+    for col, text in src.derive.items():  # checked before any file is scanned
+        _sql_text(cfg, text, ("sources", name, "derive", col))
     late = [c for c in dates if c in src.derive]
-    filt = _sql(cfg, src.filter, ("sources", name, "filter")) if src.filter else None
     if src.filter:
+        _sql_text(cfg, src.filter, ("sources", name, "filter"))
         _missing(cfg, name, parse(src.filter).names, have, ("sources", name, "filter"))
     frames = []
     try:
         for part in parts:
             lf = part.frame()
-            for col, expr in derive_exprs:
+            for col, text in src.derive.items():
+                expr = _sql(cfg, text, ("sources", name, "derive", col), lf)
                 lf = lf.with_columns(expr.alias(col))
             if late:
                 lf = lf.with_columns(parse_dates(pl.col(c), src.date_format).alias(c) for c in late)
-            if filt is not None:
-                lf = lf.filter(filt)
+            if src.filter:
+                lf = lf.filter(_sql(cfg, src.filter, ("sources", name, "filter"), lf))
             frames.append(lf)
         lf = frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
         schema = dict(lf.collect_schema())
@@ -656,13 +655,32 @@ def _names(text: str) -> tuple[str, ...]:
         return ()
 
 
-def _sql(cfg: Config, text: str, keys: tuple[str, ...]) -> pl.Expr:
-    """``pl.sql_expr`` with its errors located in the config."""
+def _sql_text(cfg: Config, text: str, keys: tuple[str, ...]) -> None:
+    """A derive or filter is an expression over one row (formula.check), or a ConfigError
+    located in the config."""
     try:
-        return pl.sql_expr(to_polars(text))
-    except (FormulaError, pl.exceptions.PolarsError) as err:
+        check(text, ROW)
+    except FormulaError as err:
         raise ConfigError(
-            f"invalid SQL `{text}`: {str(err).splitlines()[0]}", location=cfg.where(*keys)
+            f"invalid SQL `{text}`: {err}", location=cfg.where(*keys), hint=err.hint
+        ) from None
+
+
+def _sql(cfg: Config, text: str, keys: tuple[str, ...], lf: pl.LazyFrame) -> pl.Expr:
+    """``pl.sql_expr`` of a derive or filter over the rows of ``lf`` (whose column types
+    decide its arithmetic: formula.compile_sql), with its errors located in the config."""
+    kinds = kinds_of(lf.collect_schema())  # a failure here is the reader's (_read_error)
+    try:
+        expr = pl.sql_expr(compile_sql(text, ROW, kinds))
+        lf.select(expr).collect_schema()  # types: `'a' + 1` fails here, located
+        return expr
+    except FormulaError as err:
+        raise ConfigError(
+            f"invalid SQL `{text}`: {err}", location=cfg.where(*keys), hint=err.hint
+        ) from None
+    except pl.exceptions.PolarsError as err:
+        raise ConfigError(
+            f"invalid SQL `{text}`: {engine_detail(err)}", location=cfg.where(*keys)
         ) from None
 
 
