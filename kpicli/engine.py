@@ -87,12 +87,12 @@ def _wide(
         )
     else:
         wide = pl.DataFrame(schema={RANGE: pl.Int32 if plan.ranges else pl.Date})
-    names = [n for a in plan.aggregations for n in a.formulas if n in wide.columns]
-    lazy = _not_a_number(wide.lazy(), names)
+    present = set(wide.columns)
+    names = [n for a in plan.aggregations for n in a.formulas if n in present]
+    lazy = wide.lazy()
     kinds = dict.fromkeys(plan.config.kpis, FLOAT)  # every KPI's value is a Float64
     for i, level in enumerate(_levels(plan)):  # the KPIs of a level are independent
         lazy = lazy.with_columns(_derived(plan, name, kinds) for name in level)
-        lazy = _not_a_number(lazy, level)
         if i % DERIVED_BATCH == DERIVED_BATCH - 1:  # a chain of KPIs keeps the plan shallow
             lazy = lazy.collect().lazy()
     frame = lazy.collect()
@@ -133,22 +133,19 @@ def _derived(plan: Plan, name: str, kinds: dict[str, str]) -> pl.Expr:
         ) from None
 
 
-def _not_a_number(frame: FrameT, names: list[str]) -> FrameT:
-    """NaN (0/0, the square root of a negative number…) is null, as SPEC.md says."""
-    return frame.with_columns(pl.col(n).fill_nan(None) for n in names)
-
-
 def _overflow(plan: Plan, frame: pl.DataFrame, names: list[str]) -> None:
-    """A KPI value that is ±inf overflowed a 64-bit float: an error, never a null.
+    """A KPI value that is ±inf or NaN overflowed a 64-bit float: an error, never a null.
 
-    The SQL of every formula makes division by zero (and the logarithm of 0) null
-    explicitly (:func:`kpicli.formula.compile_sql`), so an infinity left here is a value
-    too large to represent. The first KPI in dependency order that has one is named.
+    The SQL of every formula makes division by zero, the logarithm of 0 and the NaN of a
+    function outside its domain null explicitly (:func:`kpicli.formula.compile_sql`), so a
+    value that is not finite here went beyond ±1.8e308 (or came from one that did: inf −
+    inf). The first KPI in dependency order that has one is named.
     """
-    names = [n for n in names if n in frame.columns]
+    present = set(frame.columns)
+    names = [n for n in names if n in present]
     if not names or frame.height == 0:
         return
-    flags = frame.select(pl.col(n).is_infinite().any() for n in names).row(0)
+    flags = frame.select((~pl.col(n).is_finite()).any() for n in names).row(0)
     for name, bad in zip(names, flags, strict=True):
         if bad:
             raise DataError(

@@ -408,20 +408,12 @@ def _check_tree(tree: exp.Expression, *, limits: bool = True) -> None:
                 f"a window function (`{_snippet(node)}`) is not allowed here",
                 hint="kpi groups rows by period and dimension itself: use --grain and --by",
             )
-    depth: dict[int, int] = {}
     for nodes, node in enumerate(tree.walk(bfs=False), start=1):
         if limits and nodes > MAX_NODES:
             raise FormulaError(
                 f"the expression has more than {MAX_NODES:,} terms",
                 hint="split it into several KPIs (a KPI without source combines others by name)",
             )
-        parent = node.parent
-        level = depth.get(id(parent), 0) + (
-            0 if isinstance(node, exp.Binary | exp.Column | exp.Identifier) else 1
-        )
-        depth[id(node)] = level
-        if limits and level > MAX_NESTING + 2:
-            raise _too_deep()
         if isinstance(node, exp.Anonymous):
             if node.name.upper() not in rules.named:
                 raise _not_allowed(node)
@@ -435,6 +427,27 @@ def _check_tree(tree: exp.Expression, *, limits: bool = True) -> None:
                 hint=f"an expression may use {_GRAMMAR}, and the {_rules().functions()}",
             )
         _check_node(node)
+    if limits and _nesting(tree) > MAX_NESTING:
+        raise _too_deep()
+
+
+def _nesting(tree: exp.Expression) -> int:
+    """How deep a SQL parser recurses to read ``tree``, as Polars' does: one level per
+    parenthesis, function, CASE, unary operator, and right operand of an operator (a chain
+    ``a + b + c`` is read in a loop, ``a + (b + (c …))`` is not)."""
+    from sqlglot import exp
+
+    level: dict[int, int] = {}
+    deepest = 0
+    for node in tree.walk(bfs=False):
+        parent = node.parent
+        flat = isinstance(node, exp.Binary | exp.Column | exp.Identifier | exp.Literal) or (
+            isinstance(node, exp.If) and isinstance(parent, exp.Case)
+        )
+        right = isinstance(parent, exp.Binary) and node.arg_key == "expression"
+        level[id(node)] = level.get(id(parent), 0) + (0 if flat else 1) + (1 if right else 0)
+        deepest = max(deepest, level[id(node)])
+    return deepest
 
 
 def _not_allowed(node: exp.Expression) -> FormulaError:
@@ -633,7 +646,8 @@ def compile_sql(
       other operand is DOUBLE already), a SUM of integers as INT128, so that a result too
       large for a 64-bit float becomes ±inf, which the engine reports as an error;
     - division by zero is null explicitly (``x / NULLIF(y, 0)``, also for ``%``), and so
-      are the logarithm of 0 or less and POWER(0, negative): an infinity left is an overflow;
+      are the logarithm of 0 or less, POWER(0, negative), and the NaN of a function outside
+      its domain (SQRT(-1), POWER(-8, 0.5)): an infinity or NaN left is an overflow;
     - SUM and AVG of floating-point values are exact (:func:`exact_sums`).
     """
     names = set(parse(text).names) | (set(parse(predicate).names) if predicate else set())
@@ -662,15 +676,32 @@ def _compile(text: str, place: str, used: list[list[str]], predicate: str | None
     return sql
 
 
+#: How deep the SQL Polars gets may nest (its parser stops at 50 levels).
+MAX_SQL_NESTING = 40
+
+
 def _verify(sql: str) -> None:
-    """The text Polars gets is made of what the allow-list names, like the user's."""
+    """The text Polars gets is made of what the allow-list names, like the user's, and
+    nests no deeper than Polars reads."""
+    tree = _parse_sql(sql)
+    _check_tree(tree, limits=False)
+    if _nesting(tree) > MAX_SQL_NESTING:
+        raise FormulaError(
+            "the expression nests too deeply once its arithmetic is made safe from overflow "
+            f"(more than {MAX_SQL_NESTING} levels)",
+            hint="split it into several KPIs (a KPI without source combines others by name)",
+        )
+
+
+@lru_cache(maxsize=1024)
+def _parse_sql(sql: str) -> exp.Expression:
+    """Parse SQL this module wrote (from a checked expression): no limits, no checks."""
     import sqlglot
 
     try:
-        tree = sqlglot.parse_one(sql)
+        return sqlglot.parse_one(sql)
     except RecursionError:
         raise _too_deep() from None
-    _check_tree(tree, limits=False)
 
 
 def with_filter(text: str, predicate: str | None) -> str:
@@ -782,6 +813,11 @@ def _widen(
             )
         return node
 
+    def not_a_number(node: exp.Expression) -> None:
+        """NaN (a function outside its domain) is null, as a division by zero is."""
+        nan = exp.Cast(this=exp.Literal.string("NaN"), to=exp.DataType.build("DOUBLE"))
+        wrap(node, lambda n: exp.Nullif(this=n, expression=nan), FLOAT)
+
     def arithmetic(node: exp.Expression, keys: tuple[str, ...], always: bool = False) -> str:
         operands = [node.args.get(key) for key in keys]
         found = [k(o) for o in operands]
@@ -816,6 +852,11 @@ def _widen(
             power = node.expression
             if kk == FLOAT and isinstance(power, exp.Neg) and nonzero_literal(power):
                 null_if(node.this, 0)  # 0 to a negative power: a division by zero
+            if kk == FLOAT and not _whole_literal(power):  # (-8) ^ 0.5: no real number
+                not_a_number(node)
+        elif t is exp.Sqrt:
+            kk = FLOAT
+            not_a_number(node)  # the square root of a negative number
         elif t is exp.Div:
             kk = arithmetic(node, ("this", "expression"))
             if kk != OTHER and not nonzero_literal(node.expression):
@@ -869,6 +910,16 @@ def _widen(
             kk = OTHER
         kind[id(node)] = kk
     return root, summed
+
+
+def _whole_literal(node: exp.Expression) -> bool:
+    """A literal integer, maybe negative (an exponent that keeps POWER real)."""
+    from sqlglot import exp
+
+    lit = node.this if isinstance(node, exp.Neg) else node
+    if not isinstance(lit, exp.Literal) or lit.is_string:
+        return False
+    return float(lit.this).is_integer()
 
 
 def _positive_base(node: exp.Expression) -> bool:
@@ -999,7 +1050,7 @@ def _decompose(text: str, before: list[tuple[str, str]]) -> tuple[str | None, li
 
     partials = dict(before)
     rollup = _rollup()
-    tree = _parse(text).copy()
+    tree = _parse_sql(text).copy()
     for avg in list(tree.find_all(exp.Avg)):
         arg = avg.this
         div = exp.Div(this=exp.Sum(this=arg.copy()), expression=exp.Count(this=arg.copy()))
@@ -1047,7 +1098,7 @@ def rollup_kind(partial_sql: str) -> str:
 def _rollup_kind(partial_sql: str) -> str:
     from sqlglot import exp
 
-    node = _parse(partial_sql)
+    node = _parse_sql(partial_sql)
     agg = node.this if isinstance(node, exp.Filter) else node
     return _rollup()[type(agg)]
 
