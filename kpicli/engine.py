@@ -17,7 +17,7 @@ import polars as pl
 from kpicli import periods
 from kpicli.config import Config, Target
 from kpicli.errors import ConfigError, DataError, engine_detail
-from kpicli.formula import DERIVED, FLOAT, FormulaError, compile_sql
+from kpicli.formula import DERIVED, FLOAT, FormulaError, compile_sql, wrong_type
 from kpicli.periods import DateRange
 from kpicli.plan import RANGE, Plan, Request, build_plan
 from kpicli.result import KEY_COLUMNS, VALUE_COLUMNS, KpiInfo, Result
@@ -94,10 +94,21 @@ def _wide(
     for i, level in enumerate(_levels(plan)):  # the KPIs of a level are independent
         lazy = lazy.with_columns(_derived(plan, name, kinds) for name in level)
         if i % DERIVED_BATCH == DERIVED_BATCH - 1:  # a chain of KPIs keeps the plan shallow
-            lazy = lazy.collect().lazy()
-    frame = lazy.collect()
+            lazy = _collected(plan, lazy).lazy()
+    frame = _collected(plan, lazy)
     _overflow(plan, frame, names + plan.derived)
     return frame
+
+
+def _collected(plan: Plan, lazy: pl.LazyFrame) -> pl.DataFrame:
+    try:
+        return lazy.collect()
+    except pl.exceptions.PolarsError as err:  # each formula was tried on a row (_derived)
+        raise DataError(
+            f"cannot compute the derived KPIs: {engine_detail(err)}",
+            location=str(plan.config.path),
+            hint="check the formulas of the KPIs without source",
+        ) from None
 
 
 #: Derived KPIs that depend on one another are evaluated this many levels per query.
@@ -120,17 +131,25 @@ def _derived(plan: Plan, name: str, kinds: dict[str, str]) -> pl.Expr:
     """A derived KPI's value, as the checked SQL of its formula."""
     cfg = plan.config
     formula = cfg.kpis[name].formula
+    where = cfg.where("kpis", name, "formula")
     try:
-        return pl.sql_expr(compile_sql(formula, DERIVED, kinds)).cast(pl.Float64).alias(name)
+        expr = pl.sql_expr(compile_sql(formula, DERIVED, kinds))
+        # run over one row of ones: types that only fail when computed fail here, located
+        ones = pl.DataFrame({n: [1.0] for n in cfg.dependencies(name)})
+        dtype = ones.select(expr.alias(name)).schema[name]
     except FormulaError as err:
-        raise ConfigError(
-            str(err), location=cfg.where("kpis", name, "formula"), hint=err.hint
-        ) from None
+        raise ConfigError(str(err), location=where, hint=err.hint) from None
     except pl.exceptions.PolarsError as err:
         raise ConfigError(
-            f"invalid formula `{formula}`: {engine_detail(err)}",
-            location=cfg.where("kpis", name, "formula"),
+            f"invalid formula `{formula}`: {engine_detail(err)}", location=where
         ) from None
+    if gives := wrong_type(dtype, condition=False):
+        raise ConfigError(
+            f"formula `{formula}` gives {gives}, not a number",
+            location=where,
+            hint="a KPI is a number: combine other KPIs with + - * / and numbers",
+        )
+    return expr.cast(pl.Float64).alias(name)
 
 
 def _overflow(plan: Plan, frame: pl.DataFrame, names: list[str]) -> None:

@@ -128,7 +128,7 @@ PLACES = (ROW, AGGREGATE, DERIVED)
 #: A formula is a line, not a program: longer or deeper expressions are refused (Polars'
 #: SQL parser stops at 50 levels, and the rewrites of :func:`compile_sql` add a few).
 MAX_LENGTH = 10_000
-MAX_NESTING = 16
+MAX_NESTING = 24
 MAX_NODES = 2_000
 
 
@@ -630,6 +630,20 @@ def kinds_of(schema: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
+def wrong_type(dtype: Any, *, condition: bool) -> str | None:
+    """What an expression gives, in words, when it is not what its place needs (None when
+    it is): a condition (filter, --where) is true or false; a KPI's value is a number (or
+    true/false, counted as 1/0). ``dtype``: its Polars type."""
+    name = str(dtype)
+    if name in ("Boolean", "Null") or (not condition and dtype.is_numeric()):
+        return None
+    if name == "String":
+        return "text"
+    if dtype.is_temporal():
+        return f"a {name.split('(')[0].lower()}"
+    return "a number" if dtype.is_numeric() else f"a value of type {name}"
+
+
 def compile_sql(
     text: str, place: str, kinds: Mapping[str, str], predicate: str | None = None
 ) -> str:
@@ -686,11 +700,15 @@ def _verify(sql: str) -> None:
     tree = _parse_sql(sql)
     _check_tree(tree, limits=False)
     if _nesting(tree) > MAX_SQL_NESTING:
-        raise FormulaError(
-            "the expression nests too deeply once its arithmetic is made safe from overflow "
-            f"(more than {MAX_SQL_NESTING} levels)",
-            hint="split it into several KPIs (a KPI without source combines others by name)",
-        )
+        raise _too_deep_once_safe()
+
+
+def _too_deep_once_safe() -> FormulaError:
+    return FormulaError(
+        "the expression nests too deeply once its arithmetic is made safe from overflow "
+        f"(more than {MAX_SQL_NESTING} levels)",
+        hint="split it into several KPIs (a KPI without source combines others by name)",
+    )
 
 
 @lru_cache(maxsize=1024)
@@ -701,7 +719,7 @@ def _parse_sql(sql: str) -> exp.Expression:
     try:
         return sqlglot.parse_one(sql)
     except RecursionError:
-        raise _too_deep() from None
+        raise _too_deep_once_safe() from None
 
 
 def with_filter(text: str, predicate: str | None) -> str:

@@ -31,6 +31,7 @@ from kpicli.formula import (
     parse,
     rollup_kind,
     summed_columns,
+    wrong_type,
 )
 from kpicli.periods import DateRange, Period
 from kpicli.sources.read import SourceFrame, locate_bad_value, scan_source
@@ -381,8 +382,8 @@ def build_plan(cfg: Config, request: Request, *, fast: bool = True) -> Plan:
         # Polars wraps Int64 sums around silently (2**62 + 2**62 < 0): sum integers as Int128
         summed = {c for n in names for c in summed_columns(cfg.kpis[n].formula)}
         ints = [c for c, t in sf.schema.items() if t.is_integer() and c in summed]
-        formulas = {n: _formula(cfg, n, kinds) for n in names}
-        exprs = [_agg(cfg, n, text) for n, text in formulas.items()]
+        formulas = {n: _formula(cfg, sf, n, kinds) for n in names}
+        exprs = [_agg(cfg, sf, n, text) for n, text in formulas.items()]
         where = _where(request.where, sf, kinds) if request.where else None
         agg = Aggregation(sname, date_col, formulas, sf.frame, None)
         # SQL over no rows: COUNT is 0, SUM is null; buckets without rows take these values
@@ -576,23 +577,54 @@ def _check_where(text: str) -> None:
 def _where(text: str, sf: SourceFrame, kinds: dict[str, str]) -> pl.Expr:
     """--where over one source's rows (its columns' types decide the arithmetic)."""
     try:
-        return pl.sql_expr(compile_sql(text, ROW, kinds))
+        expr = pl.sql_expr(compile_sql(text, ROW, kinds))
+        dtype = _dtype(sf, expr)
     except FormulaError as err:
         raise UsageError(f"invalid --where `{text}`: {err}", hint=err.hint) from None
     except pl.exceptions.PolarsError as err:
         raise UsageError(
             f"invalid --where `{text}` over source `{sf.name}`: {engine_detail(err)}"
         ) from None
+    if gives := wrong_type(dtype, condition=True):
+        raise UsageError(
+            f"--where `{text}` is not a condition: it gives {gives}",
+            hint="--where keeps the rows where it is true: channel = 'email', spend > 0…",
+        )
+    return expr
 
 
-def _formula(cfg: Config, name: str, kinds: dict[str, str]) -> str:
+def _dtype(sf: SourceFrame, expr: pl.Expr) -> pl.DataType:
+    """The type of an expression over a source's rows (no row is read)."""
+    return pl.LazyFrame(schema=sf.schema).select(expr.alias("__e")).collect_schema()["__e"]
+
+
+def _formula(cfg: Config, sf: SourceFrame, name: str, kinds: dict[str, str]) -> str:
     """A source KPI's formula as Polars gets it: its filter attached, checked, widened."""
     kpi = cfg.kpis[name]
     try:
+        if kpi.filter:
+            _condition(cfg, sf, name, compile_sql(kpi.filter, ROW, kinds))
         return compile_sql(kpi.formula, AGGREGATE, kinds, predicate=kpi.filter)
     except FormulaError as err:
         key = "filter" if kpi.filter and _fails(kpi.filter, ROW) else "formula"
         raise ConfigError(str(err), location=cfg.where("kpis", name, key), hint=err.hint) from None
+
+
+def _condition(cfg: Config, sf: SourceFrame, name: str, sql: str) -> None:
+    """A KPI's filter is true or false on each row."""
+    text = cfg.kpis[name].filter
+    where = cfg.where("kpis", name, "filter")
+    try:
+        dtype = _dtype(sf, pl.sql_expr(sql))
+    except pl.exceptions.PolarsError as err:
+        detail = engine_detail(err)
+        raise ConfigError(f"invalid filter `{text}`: {detail}", location=where) from None
+    if gives := wrong_type(dtype, condition=True):
+        raise ConfigError(
+            f"filter `{text}` is not a condition: it gives {gives}",
+            location=where,
+            hint="a filter keeps the rows where it is true: spend > 0, channel = 'email'…",
+        )
 
 
 def _fails(text: str, place: str) -> bool:
@@ -603,14 +635,29 @@ def _fails(text: str, place: str) -> bool:
     return False
 
 
-def _agg(cfg: Config, name: str, text: str) -> pl.Expr:
+def _agg(cfg: Config, sf: SourceFrame, name: str, text: str) -> pl.Expr:
+    """A source KPI's aggregate, a Float64. Its type is checked over no row: a formula that
+    gives dates is a config error. (Text is left to the cast, whose failure names the cell
+    when a numeric column was read as text because of one: see ``agg.empty``.)"""
+    formula = cfg.kpis[name].formula
+    where = cfg.where("kpis", name, "formula")
     try:
-        return pl.sql_expr(text).cast(pl.Float64).alias(name)
+        expr = pl.sql_expr(text)
     except pl.exceptions.PolarsError as err:
         raise ConfigError(
-            f"invalid formula `{cfg.kpis[name].formula}`: {engine_detail(err)}",
-            location=cfg.where("kpis", name, "formula"),
+            f"invalid formula `{formula}`: {engine_detail(err)}", location=where
         ) from None
+    try:
+        dtype = _dtype(sf, expr)
+    except pl.exceptions.PolarsError:  # SUM over text…: the data may explain it, below
+        return expr.cast(pl.Float64).alias(name)
+    if (gives := wrong_type(dtype, condition=False)) and gives != "text":
+        raise ConfigError(
+            f"formula `{formula}` gives {gives}, not a number",
+            location=where,
+            hint="a KPI is a number: SUM, COUNT, AVG… of numeric columns",
+        )
+    return expr.cast(pl.Float64).alias(name)
 
 
 def _check_columns(

@@ -4,13 +4,15 @@ Hypothesis builds SQL expressions from a grammar — the columns of a small tabl
 (0 among them), arithmetic, comparisons, AND/OR/NOT, IN, BETWEEN, LIKE, IS NULL, CASE,
 COALESCE/NULLIF/GREATEST/LEAST/ABS, aggregates with FILTER — and, mixed in, what must be
 refused: functions off the allow-list, subqueries and table functions reading a file,
-windows, aggregates where a row expression belongs, columns outside an aggregate. Each
+windows, aggregates where a row expression belongs, columns outside an aggregate — or
+what is ill-typed (text in arithmetic, a number as a condition, a KPI giving dates). Each
 expression goes into one place (a source KPI's formula, a derived KPI's formula, a source's
 derive or filter, a KPI's filter, --where) and `kpi report` runs on it. Every run ends either
 in exit 0 with values equal to DuckDB's over the same file (null equals null, relative
 tolerance 1e-9), or — exactly when something to refuse was mixed in — in exit 2 with a
-message located at ``file:line key.path`` (--where: a usage error); never exit 70, never a
-traceback, never the engine's internals or the file's content.
+message located at ``file:line key.path`` (--where: a usage error); an ill-typed case ends
+in exit 0, 2 or 3, its error located; never exit 70, never a traceback, never the
+engine's internals or the file's content.
 
 Each DuckDB expression is written from the same grammar node with SPEC.md's semantics
 spelled out: integer columns read as DOUBLE (kpi's arithmetic never wraps), division and
@@ -89,6 +91,7 @@ class E:
     ours: str
     duck: str
     refused: tuple[str, ...] = ()
+    odd: bool = False  # ill-typed (text in arithmetic, a number as a condition…)
 
 
 def lit(text: str) -> E:
@@ -100,7 +103,15 @@ def join(template: str, *parts: E, duck: str | None = None) -> E:
     refused = tuple(f for p in parts for f in p.refused)
     ours = template.format(*(p.ours for p in parts))
     theirs = (duck or template).format(*(p.duck for p in parts))
-    return E(ours, theirs, refused)
+    return E(ours, theirs, refused, any(p.odd for p in parts))
+
+
+def odd(text: str) -> E:
+    return E(text, "", odd=True)
+
+
+#: What a case mixes in: nothing, something to refuse, or something ill-typed.
+MODES = ["clean", "hostile", "odd"]
 
 
 SUBQUERY = "a subquery or table"
@@ -151,7 +162,7 @@ def numbers(columns: list[str], extra: list[E]) -> st.SearchStrategy[E]:
     return st.recursive(st.one_of(*leaves), extend, max_leaves=6)
 
 
-def predicates(nums: st.SearchStrategy[E], row: bool) -> st.SearchStrategy[E]:
+def predicates(nums: st.SearchStrategy[E], row: bool, mode: str = "clean") -> st.SearchStrategy[E]:
     """Conditions over numbers (and, on rows, the text and boolean columns)."""
     compare = st.tuples(nums, st.sampled_from(["=", "<>", "<", "<=", ">", ">="]), nums).map(
         lambda t: join(f"{{0}} {t[1]} {{1}}", t[0], t[2])
@@ -163,6 +174,8 @@ def predicates(nums: st.SearchStrategy[E], row: bool) -> st.SearchStrategy[E]:
         nums.map(lambda a: join("{0} BETWEEN -1 AND 3.5", a)),
         nums.map(lambda a: join("{0} IN (0, 1, 4)", a)),
     ]
+    if mode == "odd":  # a number or text where a condition belongs
+        base.append(st.sampled_from([odd("n + 1"), odd("channel"), odd("x"), odd("'yes'")]))
     if row:
         base.append(
             st.sampled_from(
@@ -191,15 +204,17 @@ def predicates(nums: st.SearchStrategy[E], row: bool) -> st.SearchStrategy[E]:
 COLUMNS = ["n", "m", "x"]
 
 
-def row_numbers(secret: str, hostile: bool) -> st.SearchStrategy[E]:
+def row_numbers(secret: str, mode: str) -> st.SearchStrategy[E]:
     extra = []
-    if hostile:
+    if mode == "hostile":
         aggregate = "is an aggregate, but this expression is computed on each row"
         extra = [*outside(secret), E("AVG(n)", "", (aggregate,)), E("COUNT(*)", "", (aggregate,))]
+    if mode == "odd":
+        extra = [odd("channel"), odd("flag"), odd("date"), odd("'x'"), odd("n > 1")]
     return numbers(COLUMNS, extra)
 
 
-def aggregates(secret: str, hostile: bool) -> st.SearchStrategy[E]:
+def aggregates(secret: str, mode: str) -> st.SearchStrategy[E]:
     """A source KPI's formula: aggregates of row expressions, and arithmetic between them."""
     nums = numbers(COLUMNS, [])
     preds = predicates(nums, row=True)
@@ -214,7 +229,20 @@ def aggregates(secret: str, hostile: bool) -> st.SearchStrategy[E]:
     )
     filtered = st.tuples(one, preds).map(lambda t: join("{0} FILTER (WHERE {1})", *t))
     leaves = [one, filtered]
-    if hostile:
+    if mode == "odd":
+        leaves.append(
+            st.sampled_from(
+                [
+                    odd("SUM(channel)"),
+                    odd("MAX(channel)"),
+                    odd("MIN(date)"),
+                    odd("AVG(flag)"),
+                    odd("COUNT(*) FILTER (WHERE n + 1)"),
+                    odd("SUM(n + 'x')"),
+                ]
+            )
+        )
+    if mode == "hostile":
         inner_agg = "is an aggregate inside another aggregate"
         leaves.append(
             st.sampled_from(
@@ -287,6 +315,19 @@ def run(
     text = r.stdout + r.stderr
     assert SECRET not in text, text
     assert not any(word in text for word in INTERNALS), text
+    if r.exit_code == 2 and re.search(r"nests (more than \d+ levels|too deeply)", r.stderr):
+        where = "usage error: " if key is None else f"config error: {path}:{at[key]} {key}: "
+        assert r.stderr.startswith(where), r.stderr  # a documented limit, located
+        return
+    if e.odd and not e.refused:  # refused, or failing on the data, or computed: never 70
+        assert r.exit_code in (0, 2, 3), (e.ours, r.exit_code, r.stderr)
+        if r.exit_code:
+            first = r.stderr.splitlines()[0]
+            assert first.startswith(
+                (f"config error: {path}:", "usage error: ", f"data error: {folder}")
+            ), first
+            assert r.stdout == ""
+        return
     if e.refused:
         assert r.exit_code == 2, (e.ours, r.exit_code, r.stderr)
         first = r.stderr.splitlines()[0]
@@ -310,8 +351,8 @@ def same(a: object, b: object) -> bool:
 
 
 def duck_row(con: duckdb.DuckDBPyConnection, e: E, sql: str) -> tuple:
-    """DuckDB's answer; None when the case is to be refused (DuckDB is not asked)."""
-    if e.refused:
+    """DuckDB's answer; empty when the case is to be refused or ill-typed (not asked)."""
+    if e.refused or e.odd:
         return ()
     return con.execute(sql).fetchone()
 
@@ -326,7 +367,7 @@ def secret_of(folder: Path) -> str:
 @FUZZ
 @given(data=st.data())
 def test_fuzz_source_kpi_formula(folder: Path, duck, data: st.DataObject) -> None:
-    e = data.draw(aggregates(secret_of(folder), hostile=data.draw(st.booleans())))
+    e = data.draw(aggregates(secret_of(folder), data.draw(st.sampled_from(MODES))))
     kpis = {"k": {"source": "ads", "formula": e.ours}}
     row = duck_row(duck, e, f"SELECT {e.duck} FROM t")
     run(folder, e, [], kpis, "kpis.k.formula", {"k": row[0]} if row else {})
@@ -335,11 +376,13 @@ def test_fuzz_source_kpi_formula(folder: Path, duck, data: st.DataObject) -> Non
 @FUZZ
 @given(data=st.data())
 def test_fuzz_derived_kpi_formula(folder: Path, duck, data: st.DataObject) -> None:
-    hostile = data.draw(st.booleans())
+    mode = data.draw(st.sampled_from(MODES))
     extra = []
-    if hostile:
+    if mode == "hostile":
         no_source = "aggregates but the KPI has no `source`"
         extra = [*outside(secret_of(folder)), E("SUM(c)", "", (no_source,))]
+    if mode == "odd":
+        extra = [odd("'x'"), odd("c > 1"), odd("DATE '2026-01-01'")]
     e = data.draw(numbers(list(SOURCE_KPIS), extra))
     kpis = {n: {"source": "ads", "formula": f} for n, f in SOURCE_KPIS.items()}
     kpis["d"] = {"formula": e.ours}
@@ -351,7 +394,7 @@ def test_fuzz_derived_kpi_formula(folder: Path, duck, data: st.DataObject) -> No
 @FUZZ
 @given(data=st.data())
 def test_fuzz_derive(folder: Path, duck, data: st.DataObject) -> None:
-    e = data.draw(row_numbers(secret_of(folder), hostile=data.draw(st.booleans())))
+    e = data.draw(row_numbers(secret_of(folder), data.draw(st.sampled_from(MODES))))
     kpis = {
         "sd": {"source": "ads", "formula": "SUM(d)"},
         "cd": {"source": "ads", "formula": "COUNT(d)"},
@@ -361,8 +404,8 @@ def test_fuzz_derive(folder: Path, duck, data: st.DataObject) -> None:
     run(folder, e, [f"derive: d: {e.ours}"], kpis, "sources.ads.derive.d", expected)
 
 
-def row_predicates(folder: Path, hostile: bool) -> st.SearchStrategy[E]:
-    return predicates(row_numbers(secret_of(folder), hostile), row=True)
+def row_predicates(folder: Path, mode: str) -> st.SearchStrategy[E]:
+    return predicates(row_numbers(secret_of(folder), mode), row=True, mode=mode)
 
 
 COUNTED = {"rows": "COUNT(*)", "sx": "SUM(x)", "an": "AVG(n)"}
@@ -371,7 +414,7 @@ COUNTED = {"rows": "COUNT(*)", "sx": "SUM(x)", "an": "AVG(n)"}
 @FUZZ
 @given(data=st.data(), place=st.sampled_from(["source filter", "--where"]))
 def test_fuzz_source_filter_and_where(folder: Path, duck, data: st.DataObject, place: str) -> None:
-    e = data.draw(row_predicates(folder, hostile=data.draw(st.booleans())))
+    e = data.draw(row_predicates(folder, data.draw(st.sampled_from(MODES))))
     kpis = {n: {"source": "ads", "formula": f} for n, f in COUNTED.items()}
     row = duck_row(duck, e, f"SELECT {', '.join(COUNTED.values())} FROM t WHERE {e.duck}")
     expected = dict(zip(COUNTED, row, strict=True)) if row else {}
@@ -384,7 +427,7 @@ def test_fuzz_source_filter_and_where(folder: Path, duck, data: st.DataObject, p
 @FUZZ
 @given(data=st.data())
 def test_fuzz_kpi_filter(folder: Path, duck, data: st.DataObject) -> None:
-    e = data.draw(row_predicates(folder, hostile=data.draw(st.booleans())))
+    e = data.draw(row_predicates(folder, data.draw(st.sampled_from(MODES))))
     kpis = {n: {"source": "ads", "formula": f, "filter": e.ours} for n, f in COUNTED.items()}
     kpis["all_rows"] = {"source": "ads", "formula": "COUNT(*)"}  # unfiltered, same scan
     sql = f"SELECT {', '.join(f'{f} FILTER (WHERE {e.duck})' for f in COUNTED.values())}, "

@@ -36,7 +36,7 @@ import polars as pl
 
 from kpicli.config import Config, Source
 from kpicli.errors import ConfigError, DataError, did_you_mean, engine_detail
-from kpicli.formula import ROW, FormulaError, check, compile_sql, kinds_of, parse
+from kpicli.formula import ROW, FormulaError, check, compile_sql, kinds_of, parse, wrong_type
 from kpicli.sources import values as V
 from kpicli.sources.notices import notice
 from kpicli.sources.presets import PRESETS, SUMMARY_ROWS, Preset, SummaryRow, canonical_names
@@ -619,7 +619,8 @@ def scan_source(cfg: Config, name: str, *, typed_dates: bool = False) -> SourceF
             if late:
                 lf = lf.with_columns(parse_dates(pl.col(c), src.date_format).alias(c) for c in late)
             if src.filter:
-                lf = lf.filter(_sql(cfg, src.filter, ("sources", name, "filter"), lf))
+                keys = ("sources", name, "filter")
+                lf = lf.filter(_sql(cfg, src.filter, keys, lf, condition=True))
             frames.append(lf)
         lf = frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
         schema = dict(lf.collect_schema())
@@ -666,14 +667,16 @@ def _sql_text(cfg: Config, text: str, keys: tuple[str, ...]) -> None:
         ) from None
 
 
-def _sql(cfg: Config, text: str, keys: tuple[str, ...], lf: pl.LazyFrame) -> pl.Expr:
-    """``pl.sql_expr`` of a derive or filter over the rows of ``lf`` (whose column types
-    decide its arithmetic: formula.compile_sql), with its errors located in the config."""
+def _sql(
+    cfg: Config, text: str, keys: tuple[str, ...], lf: pl.LazyFrame, *, condition: bool = False
+) -> pl.Expr:
+    """``pl.sql_expr`` of a derive or (``condition``) a filter over the rows of ``lf``
+    (whose column types decide its arithmetic: formula.compile_sql), with its errors
+    located in the config."""
     kinds = kinds_of(lf.collect_schema())  # a failure here is the reader's (_read_error)
     try:
         expr = pl.sql_expr(compile_sql(text, ROW, kinds))
-        lf.select(expr).collect_schema()  # types: `'a' + 1` fails here, located
-        return expr
+        dtype = lf.select(expr.alias("__e")).collect_schema()["__e"]  # `'a' + 1` fails here
     except FormulaError as err:
         raise ConfigError(
             f"invalid SQL `{text}`: {err}", location=cfg.where(*keys), hint=err.hint
@@ -682,6 +685,13 @@ def _sql(cfg: Config, text: str, keys: tuple[str, ...], lf: pl.LazyFrame) -> pl.
         raise ConfigError(
             f"invalid SQL `{text}`: {engine_detail(err)}", location=cfg.where(*keys)
         ) from None
+    if condition and (gives := wrong_type(dtype, condition=True)):
+        raise ConfigError(
+            f"filter `{text}` is not a condition: it gives {gives}",
+            location=cfg.where(*keys),
+            hint="a filter keeps the rows where it is true: spend > 0, channel = 'email'…",
+        )
+    return expr
 
 
 def locate_bad_value(

@@ -232,7 +232,9 @@ def test_a_derived_kpi_still_refuses_aggregates(folder: Path) -> None:
         ("COUNT(DISTINCT spend, clicks)", "DISTINCT is only allowed as COUNT(DISTINCT column)"),
         ("SUM(DISTINCT spend)", "DISTINCT is only allowed as COUNT(DISTINCT column)"),
         ("SUM(spend) * 1e400", "the number `1e400` cannot be represented"),
-        ("SUM(" * 20 + "spend" + ")" * 20, "nests more than 16 levels"),
+        ("SUM(" * 30 + "spend" + ")" * 30, "nests more than 24 levels"),
+        ("SUM(spend) * " + "ABS(" * 23 + "-(1)" + ")" * 23, "more than 24 levels"),
+        ("LN(" * 20 + "SUM(spend)" + ")" * 20, "once its arithmetic is made safe"),
         (" + ".join(["COUNT(*)"] * 700), "more than 2,000 terms"),
         (" + ".join(["SUM(spend)"] * 1000), "longer than 10,000 characters"),
     ],
@@ -248,6 +250,61 @@ def test_a_source_kpi_formula_aggregates_rows(folder: Path, formula: str, messag
     clean(r)
     v = runner.invoke(app, ["validate", "-c", str(path)])
     assert v.exit_code == 2 and message in v.stdout + v.stderr
+
+
+# ---------------------------------------------------------------------------- types
+
+
+@pytest.mark.parametrize("place", ["source filter", "KPI filter", "--where"])
+def test_a_condition_is_true_or_false(folder: Path, place: str) -> None:
+    for payload, gives in (("channel", "text"), ("spend * 2", "a number"), ("date", "a date")):
+        cfg, args = placed(folder, place, payload)
+        path = cfg.write()
+        r = report(path, *args)
+        assert r.exit_code == 2, (payload, r.stderr)
+        key = PLACES[place]
+        head = (
+            f"usage error: --where `{payload}`"
+            if key is None
+            else f"config error: {path}:{cfg.lines[key]} {key}: filter `{payload}`"
+        )
+        assert r.stderr.startswith(f"{head} is not a condition: it gives {gives}\n"), r.stderr
+
+
+@pytest.mark.parametrize(
+    ("formula", "gives"),
+    [
+        ("CASE WHEN spend > 0 THEN 'x' END", "gives text, not a number"),
+        ("'abc'", "gives text, not a number"),
+        ("DATE '2026-01-01'", "gives a date, not a number"),
+        ("spend / DATE '2026-01-01'", "invalid formula"),
+    ],
+)
+def test_a_derived_kpi_is_a_number(folder: Path, formula: str, gives: str) -> None:
+    """These ended in exit 70 (a failed cast, or a division by a date, at collect time)."""
+    cfg = Config(
+        folder,
+        kpis={"spend": {"source": "ads", "formula": "SUM(spend)"}, "d": {"formula": formula}},
+    )
+    path = cfg.write()
+    r = report(path)
+    assert r.exit_code == 2, r.stderr
+    assert r.stderr.startswith(
+        f"config error: {path}:{cfg.lines['kpis.d.formula']} kpis.d.formula: "
+    )
+    assert gives in r.stderr
+    clean(r)
+
+
+def test_a_source_kpi_is_a_number(folder: Path) -> None:
+    cfg = Config(folder, kpis={"first": {"source": "ads", "formula": "MIN(date)"}})
+    path = cfg.write()
+    r = report(path)
+    assert r.exit_code == 2
+    assert r.stderr.startswith(
+        f"config error: {path}:{cfg.lines['kpis.first.formula']} kpis.first.formula: "
+        "formula `MIN(date)` gives a date, not a number"
+    )
 
 
 # ---------------------------------------------------------------------------- engine messages
