@@ -19,7 +19,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from kpicli.errors import ConfigError, Issue, did_you_mean
-from kpicli.formula import FormulaError, parse
+from kpicli.formula import AGGREGATE, DERIVED, ROW, FormulaError, parse
+from kpicli.formula import check as check_sql
 from kpicli.inputs import NotRegular, read_bounded
 
 DEFAULT_CONFIG = "kpi_config.yaml"
@@ -153,18 +154,42 @@ class Config:
         return tuple(n for n in parse(kpi.formula).names if n in self.kpis)
 
     def order(self, names: list[str] | tuple[str, ...]) -> list[str]:
-        """``names`` and everything they depend on, dependencies first."""
+        """``names`` and everything they depend on, dependencies first.
+
+        Depth first without recursion: a chain of thousands of derived KPIs is fine. A KPI
+        met again while its own dependencies are being listed (a cycle, which
+        :func:`check` refuses) is not followed twice."""
         out: list[str] = []
+        placed: set[str] = set()
+        for root in names:
+            if root in placed:
+                continue
+            entered = {root}
+            stack = [(root, iter(self.dependencies(root)))]
+            while stack:
+                name, deps = stack[-1]
+                for dep in deps:
+                    if dep not in placed and dep not in entered:
+                        entered.add(dep)
+                        stack.append((dep, iter(self.dependencies(dep))))
+                        break
+                else:
+                    stack.pop()
+                    placed.add(name)
+                    out.append(name)
+        return out
 
-        def visit(n: str) -> None:
-            if n in out:
-                return
-            for dep in self.dependencies(n):
-                visit(dep)
-            out.append(n)
-
-        for n in names:
-            visit(n)
+    def reads(self, names: list[str] | tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+        """The sources each KPI of ``names`` (and of what they depend on) reads, directly or
+        through the KPIs it combines, in dependency order: one walk for them all."""
+        out: dict[str, tuple[str, ...]] = {}
+        for n in self.order(names):
+            kpi = self.kpis[n]
+            if kpi.source is not None:
+                out[n] = (kpi.source,)
+            else:
+                deps = self.dependencies(n)
+                out[n] = tuple(dict.fromkeys(s for d in deps for s in out.get(d, ())))
         return out
 
     def visible(self) -> list[str]:
@@ -401,26 +426,23 @@ def check(model: ConfigModel, cfg_path: Path, lines: dict) -> list[Issue]:
                 )
             )
         for col, text in src.derive.items():
-            try:
-                parse(text)
-            except FormulaError as err:
-                issues.append(Issue("config", str(err), at("sources", sname, "derive", col)))
-        if src.filter is not None:
-            try:
-                parse(src.filter)
-            except FormulaError as err:
-                issues.append(Issue("config", str(err), at("sources", sname, "filter")))
+            if issue := _sql_issue(text, ROW, at("sources", sname, "derive", col)):
+                issues.append(issue)
+        if src.filter is not None and (
+            issue := _sql_issue(src.filter, ROW, at("sources", sname, "filter"))
+        ):
+            issues.append(issue)
 
     names = set(model.kpis)
     deps: dict[str, list[str]] = {}
     for name, kpi in model.kpis.items():
         if issue := _kpi_name_issue(name, at("kpis", name)):
             issues.append(issue)
-        try:
-            f = parse(kpi.formula)
-        except FormulaError as err:
-            issues.append(Issue("config", str(err), at("kpis", name, "formula")))
+        place = AGGREGATE if kpi.source is not None else DERIVED
+        if issue := _sql_issue(kpi.formula, place, at("kpis", name, "formula")):
+            issues.append(issue)
             continue
+        f = parse(kpi.formula)
         if kpi.source is not None:
             if kpi.source not in model.sources:
                 issues.append(
@@ -432,20 +454,10 @@ def check(model: ConfigModel, cfg_path: Path, lines: dict) -> list[Issue]:
                         or f"declared sources: {', '.join(model.sources) or 'none'}",
                     )
                 )
-            if f.aggregates == 0:
-                issues.append(
-                    Issue(
-                        "config",
-                        f"formula `{kpi.formula}` has no aggregate",
-                        at("kpis", name, "formula"),
-                        "a source KPI aggregates rows: SUM(col), COUNT(*), AVG(col)…",
-                    )
-                )
-            if kpi.filter is not None:
-                try:
-                    parse(kpi.filter)
-                except FormulaError as err:
-                    issues.append(Issue("config", str(err), at("kpis", name, "filter")))
+            if kpi.filter is not None and (
+                issue := _sql_issue(kpi.filter, ROW, at("kpis", name, "filter"))
+            ):
+                issues.append(issue)
         else:
             for key in ("filter", "date"):
                 if getattr(kpi, key) is not None:
@@ -457,15 +469,6 @@ def check(model: ConfigModel, cfg_path: Path, lines: dict) -> list[Issue]:
                             "a KPI without source combines other KPIs; move the filter to them",
                         )
                     )
-            if f.aggregates:
-                issues.append(
-                    Issue(
-                        "config",
-                        f"formula `{kpi.formula}` aggregates but the KPI has no `source`",
-                        at("kpis", name, "formula"),
-                        "add `source: NAME`, or write the formula over other KPI names",
-                    )
-                )
             unknown = [n for n in f.names if n not in names]
             for n in unknown:
                 issues.append(
@@ -507,36 +510,49 @@ def no_kpis_issue(cfg: Config) -> Issue | None:
     )
 
 
+def _sql_issue(text: str, place: str, where: str) -> Issue | None:
+    """The problem of a formula, filter or derive at its place (see formula.check)."""
+    try:
+        check_sql(text, place)
+    except FormulaError as err:
+        return Issue("config", str(err), where, err.hint)
+    return None
+
+
 def _cycles(deps: dict[str, list[str]], cfg_path: Path, lines: dict) -> list[Issue]:
+    """Each reference cycle once, found depth first without recursion."""
     issues: list[Issue] = []
     state: dict[str, int] = {}  # 1 visiting, 2 done
     reported: set[frozenset[str]] = set()
-
-    def visit(n: str, stack: list[str]) -> None:
-        state[n] = 1
-        stack.append(n)
-        for d in deps.get(n, []):
-            if state.get(d) == 1:
-                cycle = [*stack[stack.index(d) :], d]
-                key = frozenset(cycle)
-                if key not in reported:
-                    reported.add(key)
-                    issues.append(
-                        Issue(
-                            "config",
-                            f"reference cycle: {' → '.join(cycle)}",
-                            locate(cfg_path, lines, ("kpis", d, "formula")),
-                            "a KPI cannot depend on itself, directly or through others",
+    for start in deps:
+        if start in state:
+            continue
+        state[start] = 1
+        path = [start]
+        pending = [iter(deps.get(start, []))]
+        while pending:
+            for d in pending[-1]:
+                if state.get(d) == 1:
+                    cycle = [*path[path.index(d) :], d]
+                    key = frozenset(cycle)
+                    if key not in reported:
+                        reported.add(key)
+                        issues.append(
+                            Issue(
+                                "config",
+                                f"reference cycle: {' → '.join(cycle)}",
+                                locate(cfg_path, lines, ("kpis", d, "formula")),
+                                "a KPI cannot depend on itself, directly or through others",
+                            )
                         )
-                    )
-            elif state.get(d) is None:
-                visit(d, stack)
-        stack.pop()
-        state[n] = 2
-
-    for n in deps:
-        if n not in state:
-            visit(n, [])
+                elif state.get(d) is None:
+                    state[d] = 1
+                    path.append(d)
+                    pending.append(iter(deps.get(d, [])))
+                    break
+            else:
+                state[path.pop()] = 2
+                pending.pop()
     return issues
 
 

@@ -15,8 +15,8 @@ import polars as pl
 
 from kpicli import periods
 from kpicli.config import Config, Target
-from kpicli.errors import DataError
-from kpicli.formula import is_amount, parse, to_polars
+from kpicli.errors import ConfigError, DataError, engine_detail
+from kpicli.formula import DERIVED, FLOAT, FormulaError, compile_sql, is_amount, parse, wrong_type
 from kpicli.periods import DateRange
 from kpicli.plan import RANGE, Plan, Request, build_plan
 from kpicli.result import KEY_COLUMNS, VALUE_COLUMNS, KpiInfo, Result, dimension_keys
@@ -46,8 +46,7 @@ def _collect(plan: Plan, frames: list[pl.LazyFrame]) -> list[pl.DataFrame]:
         found = locate_bad_value(list(plan.sources.values()), err)
         if found is not None:
             raise found from None
-        text = str(err).strip().splitlines()
-        detail = text[0] if text else type(err).__name__
+        detail = engine_detail(err)
         files = sorted({str(f) for sf in plan.sources.values() for f in sf.files})
         raise DataError(
             f"cannot compute the report: {detail}",
@@ -82,12 +81,92 @@ def _wide(
                 pl.when(missing).then(pl.lit(v, dtype=pl.Float64)).otherwise(pl.col(n)).alias(n)
                 for n, v in agg.empty.items()
             )
-    names = [n for a in plan.aggregations for n in a.formulas]
-    lazy = _finite(wide.lazy(), [n for n in names if n in wide.columns])
-    for name in plan.derived:  # in dependency order, one query
-        expr = pl.sql_expr(to_polars(plan.config.kpis[name].formula)).cast(pl.Float64)
-        lazy = _finite(lazy.with_columns(expr.alias(name)), [name])
-    return lazy.collect()
+    present = set(wide.columns)
+    names = [n for a in plan.aggregations for n in a.formulas if n in present]
+    lazy = wide.lazy()
+    kinds = dict.fromkeys(plan.config.kpis, FLOAT)  # every KPI's value is a Float64
+    for i, level in enumerate(_levels(plan)):  # the KPIs of a level are independent
+        lazy = lazy.with_columns(_derived(plan, name, kinds) for name in level)
+        if i % DERIVED_BATCH == DERIVED_BATCH - 1:  # a chain of KPIs keeps the plan shallow
+            lazy = _collected(plan, lazy).lazy()
+    frame = _collected(plan, lazy)
+    _overflow(plan, frame, names + plan.derived)
+    return frame
+
+
+def _collected(plan: Plan, lazy: pl.LazyFrame) -> pl.DataFrame:
+    try:
+        return lazy.collect()
+    except pl.exceptions.PolarsError as err:  # each formula was tried on a row (_derived)
+        raise DataError(
+            f"cannot compute the derived KPIs: {engine_detail(err)}",
+            location=str(plan.config.path),
+            hint="check the formulas of the KPIs without source",
+        ) from None
+
+
+#: Derived KPIs that depend on one another are evaluated this many levels per query.
+DERIVED_BATCH = 100
+
+
+def _levels(plan: Plan) -> list[list[str]]:
+    """The derived KPIs by level: each depends only on source KPIs and lower levels."""
+    level: dict[str, int] = {}
+    for name in plan.derived:  # dependencies first
+        deps = [level.get(d, -1) for d in plan.config.dependencies(name)]
+        level[name] = max(deps, default=-1) + 1
+    out: list[list[str]] = [[] for _ in range(max(level.values(), default=-1) + 1)]
+    for name, n in level.items():
+        out[n].append(name)
+    return out
+
+
+def _derived(plan: Plan, name: str, kinds: dict[str, str]) -> pl.Expr:
+    """A derived KPI's value, as the checked SQL of its formula."""
+    cfg = plan.config
+    formula = cfg.kpis[name].formula
+    where = cfg.where("kpis", name, "formula")
+    try:
+        expr = pl.sql_expr(compile_sql(formula, DERIVED, kinds))
+        # run over one row of ones: types that only fail when computed fail here, located
+        ones = pl.DataFrame({n: [1.0] for n in cfg.dependencies(name)})
+        dtype = ones.select(expr.alias(name)).schema[name]
+    except FormulaError as err:
+        raise ConfigError(str(err), location=where, hint=err.hint) from None
+    except pl.exceptions.PolarsError as err:
+        raise ConfigError(
+            f"invalid formula `{formula}`: {engine_detail(err)}", location=where
+        ) from None
+    if gives := wrong_type(dtype, condition=False):
+        raise ConfigError(
+            f"formula `{formula}` gives {gives}, not a number",
+            location=where,
+            hint="a KPI is a number: combine other KPIs with + - * / and numbers",
+        )
+    return expr.cast(pl.Float64).alias(name)
+
+
+def _overflow(plan: Plan, frame: pl.DataFrame, names: list[str]) -> None:
+    """A KPI value that is ±inf or NaN overflowed a 64-bit float: an error, never a null.
+
+    The SQL of every formula makes division by zero, the logarithm of 0 and the NaN of a
+    function outside its domain null explicitly (:func:`kpicli.formula.compile_sql`), so a
+    value that is not finite here went beyond ±1.8e308 (or came from one that did: inf −
+    inf). The first KPI in dependency order that has one is named.
+    """
+    present = set(frame.columns)
+    names = [n for n in names if n in present]
+    if not names or frame.height == 0:
+        return
+    flags = frame.select((~pl.col(n).is_finite()).any() for n in names).row(0)
+    for name, bad in zip(names, flags, strict=True):
+        if bad:
+            raise DataError(
+                f"KPI `{name}`: the value is too large to represent (beyond ±1.8e308)",
+                location=plan.config.where("kpis", name, "formula"),
+                hint="its formula or the data overflows a 64-bit float: check large "
+                "products, POWER and EXP, and values such as 1e400 in the data",
+            )
 
 
 def _data_range(plan: Plan, frames: list[pl.DataFrame]) -> DateRange | None:
@@ -414,6 +493,7 @@ def execute(plan: Plan) -> Result:
         totals = totals.select(*KEY_COLUMNS, *VALUE_COLUMNS)
 
     cfg = plan.config
+    reads = cfg.reads(plan.selected)
     comparison = None
     if plan.counterparts:
         comparison = (
@@ -423,7 +503,7 @@ def execute(plan: Plan) -> Result:
     return Result(
         rows=rows,
         totals=totals,
-        kpis={n: _info(cfg, n) for n in plan.selected},
+        kpis={n: _info(cfg, n, reads[n]) for n in plan.selected},
         dimensions=keys,
         dimension_names=dims,
         grain=plan.grain,
@@ -438,10 +518,8 @@ def execute(plan: Plan) -> Result:
     )
 
 
-def _info(cfg: Config, name: str) -> KpiInfo:
+def _info(cfg: Config, name: str, sources: tuple[str, ...]) -> KpiInfo:
     k = cfg.kpis[name]
-    used = cfg.order([name])
-    sources = tuple(dict.fromkeys(cfg.kpis[u].source for u in used if cfg.kpis[u].source))
     return KpiInfo(
         name=name,
         label=k.label or name.replace("_", " ").capitalize(),

@@ -8,6 +8,7 @@ it in one block on stderr and exits with ``exit_code``. Any other exception is a
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -75,3 +76,25 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     """A "did you mean `x`?" hint for a misspelt name, or None when nothing is close."""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f"did you mean `{close[0]}`?" if close else None
+
+
+#: What an engine (Polars) error may quote that a user must never see: the names it gives
+#: subqueries, and lists of the columns of whatever it read (a schema dump can be the first
+#: line of a file read through SQL).
+_INTERNAL_NAME = re.compile(r"_*POLARS_[A-Z]+_0x[0-9a-fA-F]+\w*")
+_COLUMN_LIST = re.compile(r"[;,]?\s*\b(?:valid columns|schema)\b\s*:.*", re.I)
+MAX_DETAIL = 200
+
+
+def engine_detail(err: BaseException | str) -> str:
+    """The first line of an engine error, fit to show a user: no internal names, no schema
+    dump, at most :data:`MAX_DETAIL` characters. Every message that quotes a Polars error
+    goes through here."""
+    text = str(err).strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    first = lines[0] if lines else (type(err).__name__ if isinstance(err, BaseException) else "")
+    first = _COLUMN_LIST.sub("", first)
+    first = _INTERNAL_NAME.sub("(internal)", first).strip() or "the engine refused the query"
+    if len(first) > MAX_DETAIL:
+        first = first[: MAX_DETAIL - 1] + "…"
+    return first

@@ -54,13 +54,13 @@ def label_of(cfg: Config, name: str) -> str:
 
 def sources_of(cfg: Config, name: str) -> tuple[str, ...]:
     """Every source a KPI reads, in dependency order."""
-    used = cfg.order([name])
-    return tuple(dict.fromkeys(cfg.kpis[u].source for u in used if cfg.kpis[u].source))
+    return cfg.reads([name])[name]
 
 
 def catalog(cfg: Config, *, hidden: bool = False) -> list[Entry]:
     """The KPIs in file order; hidden ones only when ``hidden``."""
     out = []
+    reads = cfg.reads(list(cfg.kpis))
     for name, k in cfg.kpis.items():
         if k.hidden and not hidden:
             continue
@@ -72,7 +72,7 @@ def catalog(cfg: Config, *, hidden: bool = False) -> list[Entry]:
                 better=k.better,
                 formula=k.formula,
                 source=k.source,
-                sources=sources_of(cfg, name),
+                sources=reads[name],
                 hidden=k.hidden,
                 description=k.description,
                 filter=k.filter,
@@ -101,7 +101,13 @@ class Node:
     dtype: str | None = None  # columns: its type as read
     rows: str | None = None  # source KPIs: the row count KPI that counts their rows
     repeated: bool = False  # already shown above in the tree
+    cut: bool = False  # has children, not shown: the tree stops at TREE_DEPTH levels
     children: list[Node] = field(default_factory=list)
+
+
+#: Levels of the dependency tree `kpi explain` shows (a chain of derived KPIs can be
+#: thousands deep); a node below which the tree goes on is marked ``cut``.
+TREE_DEPTH = 40
 
 
 @dataclass(frozen=True)
@@ -193,8 +199,12 @@ def _check_name(cfg: Config, name: str) -> None:
 def dependency_order(cfg: Config, name: str) -> list[str]:
     """The KPI, then every KPI it depends on, nearest first, in formula order, each once."""
     order = [name]
+    seen = {name}
     for n in order:  # grows while iterating: breadth first
-        order += [d for d in cfg.dependencies(n) if d not in order]
+        for d in cfg.dependencies(n):
+            if d not in seen:
+                seen.add(d)
+                order.append(d)
     return order
 
 
@@ -238,8 +248,11 @@ def _scan_label(source: str, date_col: str | None, flt: str | None, ambiguous: b
     return f"{source} ({', '.join(detail)})"
 
 
-def _column_nodes(cfg: Config, source: str, columns: list[str], schema: dict) -> list[Node]:
-    """Columns of a source, each down to the file headers it comes from."""
+def _column_nodes(
+    cfg: Config, source: str, columns: list[str], schema: dict, depth: int
+) -> list[Node]:
+    """Columns of a source, each down to the file headers it comes from (``depth``: the
+    level of these nodes in the tree)."""
     from kpicli.formula import parse
 
     src = cfg.sources[source]
@@ -251,7 +264,10 @@ def _column_nodes(cfg: Config, source: str, columns: list[str], schema: dict) ->
             text = src.derive[col]
             inputs = [c for c in parse(text).names if c != col]
             node = Node(col, "column", formula=text, source=source, origin="derive", dtype=dtype)
-            node.children = _column_nodes(cfg, source, inputs, schema)
+            if depth >= TREE_DEPTH:
+                node.cut = bool(inputs)
+            else:
+                node.children = _column_nodes(cfg, source, inputs, schema, depth + 1)
         elif col in back:
             node = Node(col, "column", source=source, origin="rename", header=back[col])
             node.dtype = dtype
@@ -261,7 +277,11 @@ def _column_nodes(cfg: Config, source: str, columns: list[str], schema: dict) ->
     return out
 
 
-def _tree(cfg: Config, name: str, schemas: dict, counts: dict, seen: set[str]) -> Node:
+def _tree(
+    cfg: Config, name: str, schemas: dict, counts: dict, seen: set[str], depth: int = 1
+) -> Node:
+    """The dependency tree of a KPI, down to the columns of the files; ``depth`` levels
+    above it, at most TREE_DEPTH in all (the recursion is as deep as the tree shown)."""
     from kpicli.formula import parse
 
     k = cfg.kpis[name]
@@ -271,7 +291,11 @@ def _tree(cfg: Config, name: str, schemas: dict, counts: dict, seen: set[str]) -
             node.repeated = True
             return node
         seen.add(name)
-        node.children = [_tree(cfg, d, schemas, counts, seen) for d in cfg.dependencies(name)]
+        deps = cfg.dependencies(name)
+        if depth >= TREE_DEPTH:
+            node.cut = bool(deps)
+            return node
+        node.children = [_tree(cfg, d, schemas, counts, seen, depth + 1) for d in deps]
         return node
     date_col = k.date or cfg.sources[k.source].date
     node = Node(name, "source", formula=k.formula, source=k.source, date=date_col, filter=k.filter)
@@ -286,7 +310,10 @@ def _tree(cfg: Config, name: str, schemas: dict, counts: dict, seen: set[str]) -
             columns += [c for c in parse(text).names if c not in columns]
     if date_col and date_col not in columns:
         columns.append(date_col)
-    node.children = _column_nodes(cfg, k.source, columns, schemas.get(k.source, {}))
+    if depth >= TREE_DEPTH:
+        node.cut = bool(columns)
+        return node
+    node.children = _column_nodes(cfg, k.source, columns, schemas.get(k.source, {}), depth + 1)
     return node
 
 

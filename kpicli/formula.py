@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import atexit
 import json
+import math
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -26,7 +27,11 @@ if TYPE_CHECKING:
 
 
 class FormulaError(ValueError):
-    """The SQL text does not parse or is not of the expected kind."""
+    """The SQL text does not parse or is not of the expected kind (with a hint)."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
 
 
 @dataclass(frozen=True)
@@ -112,6 +117,20 @@ def _memoized(compute: Callable[..., Any], *args: Any) -> Any:
 
 # ---------------------------------------------------------------------------- parsing
 
+#: Where an expression is used, which decides what it may say. Every expression may name
+#: columns (or, in a derived KPI, KPI names), literals, operators and scalar functions;
+#: only a KPI formula with a source may aggregate.
+ROW = "row"  # a source's derive or filter, a KPI's filter, --where: one row at a time
+AGGREGATE = "aggregate"  # a KPI formula with a source: aggregates over the source's rows
+DERIVED = "derived"  # a KPI formula without source: a scalar over other KPIs
+PLACES = (ROW, AGGREGATE, DERIVED)
+
+#: A formula is a line, not a program: longer or deeper expressions are refused (Polars'
+#: SQL parser stops at 50 levels, and the rewrites of :func:`compile_sql` add a few).
+MAX_LENGTH = 10_000
+MAX_NESTING = 24
+MAX_NODES = 2_000
+
 
 @lru_cache(maxsize=1024)
 def _parse(text: str) -> exp.Expression:
@@ -119,28 +138,70 @@ def _parse(text: str) -> exp.Expression:
     from sqlglot import exp
     from sqlglot.errors import ParseError
 
+    if len(text) > MAX_LENGTH:
+        raise FormulaError(
+            f"the expression is longer than {MAX_LENGTH:,} characters",
+            hint="split it into several KPIs (a KPI without source combines others by name)",
+        )
+    if _paren_depth(text) > MAX_NESTING:
+        raise _too_deep()
     try:
         tree = sqlglot.parse_one(text)
     except ParseError as err:
         first = err.errors[0] if err.errors else {}
         detail = first.get("description") or str(err).splitlines()[0]
         raise FormulaError(f"cannot parse `{text}`: {detail}") from None
+    except RecursionError:
+        raise _too_deep() from None
     except Exception as err:  # sqlglot raises a few other kinds on odd input
         raise FormulaError(f"cannot parse `{text}`: {err}") from None
     if tree is None or isinstance(tree, exp.Query | exp.Command):
         raise FormulaError(f"`{text}` is not an expression")
+    _check_tree(tree)
     return tree
 
 
+def _paren_depth(text: str) -> int:
+    """How deep parentheses nest, outside quotes (a bound checked before sqlglot recurses)."""
+    depth = deepest = 0
+    quote = None
+    for ch in text:
+        if quote is not None:
+            if ch == quote:
+                quote = None
+        elif ch in "'\"`":
+            quote = ch
+        elif ch in "([":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in ")]":
+            depth -= 1
+    return deepest
+
+
+def _too_deep() -> FormulaError:
+    return FormulaError(
+        f"the expression nests more than {MAX_NESTING} levels of parentheses and functions",
+        hint="split it into several KPIs (a KPI without source combines others by name)",
+    )
+
+
 def parse(text: str) -> Formula:
-    """Parse a formula or predicate; raise FormulaError when it is not a SQL expression."""
+    """Parse a formula or predicate; raise FormulaError when it is not a SQL expression
+    made only of what :data:`ALLOWED` lists (no subquery, table or window function…)."""
     if not isinstance(text, str) or not text.strip():
         raise FormulaError("the expression is empty")
-    names, aggregates = _memoized(_names_and_aggregates, text)
+    return _parsed(text)
+
+
+@lru_cache(maxsize=8192)
+def _parsed(text: str) -> Formula:
+    """:func:`parse`, kept in memory: a config's formulas are asked for again and again."""
+    names, aggregates = _memoized(_checked_names, text)
     return Formula(text=text, names=tuple(names), aggregates=aggregates)
 
 
-def _names_and_aggregates(text: str) -> tuple[list[str], int]:
+def _checked_names(text: str) -> tuple[list[str], int]:
     from sqlglot import exp
 
     tree = _parse(text)
@@ -152,13 +213,513 @@ def _names_and_aggregates(text: str) -> tuple[list[str], int]:
     return names, aggregates
 
 
+def check(text: str, place: str) -> Formula:
+    """:func:`parse`, and what the place allows: no aggregate in a row expression or a
+    derived KPI, aggregates over row expressions (and every column inside one) in a KPI
+    formula with a source. Raise FormulaError (with a hint) otherwise."""
+    if place not in PLACES:
+        raise ValueError(f"unknown place {place!r}")
+    formula = parse(text)
+    problem = _placed(text, place)
+    if problem is not None:
+        raise FormulaError(problem[0], hint=problem[1])
+    return formula
+
+
+@lru_cache(maxsize=8192)
+def _placed(text: str, place: str) -> tuple[str, str] | None:
+    problem = _memoized(_place_problem, text, place)
+    return None if problem is None else (problem[0], problem[1])
+
+
+# ---------------------------------------------------------------------------- what SQL may say
+
+#: Kinds of values, as far as overflow is concerned (see :func:`compile_sql`).
+INT, FLOAT, DECIMAL, OTHER, NULL = "int", "float", "decimal", "other", "null"
+#: How a function's kind follows from its arguments: that of its first argument, or the
+#: common kind of the values it may return (CASE, COALESCE…).
+ARG, JOIN = "arg", "join"
+
+#: The types CAST may convert to, and their kinds.
+CAST_TYPES = {
+    "DOUBLE": FLOAT,
+    "FLOAT": FLOAT,
+    "DECIMAL": DECIMAL,
+    "INT": INT,
+    "BIGINT": INT,
+    "INT128": INT,
+    "VARCHAR": OTHER,
+    "TEXT": OTHER,
+    "DATE": OTHER,
+    "BOOLEAN": OTHER,
+}
+
+
+@dataclass(frozen=True)
+class _Rules:
+    """The allow-list, as sqlglot node classes: anything else is refused."""
+
+    scalar: dict[type, tuple[str, str]]  # function class → (name shown, kind)
+    named: dict[str, str]  # functions sqlglot does not model (Anonymous) → kind
+    aggregate: dict[type, tuple[str, str]]
+    structure: frozenset[type]  # operators, literals, columns and their parts
+    subquery: tuple[type, ...]
+
+    def functions(self) -> str:
+        """The functions allowed, for hints."""
+        scalar = ", ".join(sorted({n for n, _ in self.scalar.values()} | set(self.named)))
+        aggs = ", ".join(dict.fromkeys(n for n, _ in self.aggregate.values()))
+        return (
+            f"functions {scalar}; in the formula of a KPI with a source, the aggregates "
+            f"{aggs} (each with FILTER (WHERE …) if need be)"
+        )
+
+
+@lru_cache(maxsize=1)
+def _rules() -> _Rules:
+    from sqlglot import exp
+
+    scalar = {
+        exp.Abs: ("ABS", ARG),
+        exp.Ceil: ("CEIL", ARG),
+        exp.Floor: ("FLOOR", ARG),
+        exp.Round: ("ROUND", ARG),
+        exp.Sign: ("SIGN", ARG),
+        exp.Sqrt: ("SQRT", FLOAT),
+        exp.Exp: ("EXP", FLOAT),
+        exp.Ln: ("LN", FLOAT),
+        exp.Log: ("LOG", FLOAT),  # LOG(base, x), LOG10(x), LOG2(x)
+        exp.Pow: ("POWER", FLOAT),
+        exp.Greatest: ("GREATEST", JOIN),
+        exp.Least: ("LEAST", JOIN),
+        exp.Coalesce: ("COALESCE", JOIN),
+        exp.Nullif: ("NULLIF", ARG),
+        exp.Case: ("CASE", JOIN),
+        exp.If: ("IF", JOIN),
+        exp.Cast: ("CAST", OTHER),  # its kind is its type's
+        exp.Lower: ("LOWER", OTHER),
+        exp.Upper: ("UPPER", OTHER),
+        exp.Trim: ("TRIM", OTHER),
+        exp.Substring: ("SUBSTRING", OTHER),
+        exp.Concat: ("CONCAT", OTHER),
+        exp.Replace: ("REPLACE", OTHER),
+        exp.Left: ("LEFT", OTHER),
+        exp.Right: ("RIGHT", OTHER),
+        exp.Length: ("LENGTH", INT),
+        exp.StartsWith: ("STARTS_WITH", OTHER),
+        exp.EndsWith: ("ENDS_WITH", OTHER),
+        exp.Extract: ("EXTRACT", INT),
+        exp.Date: ("DATE", OTHER),
+    }
+    aggregate = {
+        exp.Sum: ("SUM", ARG),
+        exp.Count: ("COUNT", INT),
+        exp.Avg: ("AVG", FLOAT),
+        exp.Min: ("MIN", ARG),
+        exp.Max: ("MAX", ARG),
+        exp.Median: ("MEDIAN", FLOAT),
+        exp.Stddev: ("STDDEV", FLOAT),
+        exp.StddevSamp: ("STDDEV", FLOAT),
+        exp.Variance: ("VARIANCE", FLOAT),
+    }
+    structure = frozenset(
+        {
+            exp.Column,
+            exp.Identifier,
+            exp.Literal,
+            exp.Boolean,
+            exp.Null,
+            exp.Paren,
+            exp.Neg,
+            exp.Not,
+            exp.And,
+            exp.Or,
+            exp.Add,
+            exp.Sub,
+            exp.Mul,
+            exp.Div,
+            exp.Mod,
+            exp.DPipe,
+            exp.EQ,
+            exp.NEQ,
+            exp.GT,
+            exp.GTE,
+            exp.LT,
+            exp.LTE,
+            exp.NullSafeEQ,
+            exp.NullSafeNEQ,
+            exp.Is,
+            exp.In,
+            exp.Between,
+            exp.Like,
+            exp.ILike,
+            exp.Interval,
+            exp.Var,
+            exp.DataType,
+            exp.DataTypeParam,
+            exp.Star,
+            exp.Distinct,
+            exp.Filter,
+            exp.Where,
+        }
+    )
+    subquery = (exp.Query, exp.Subquery, exp.Exists, exp.SubqueryPredicate, exp.Unnest, exp.Table)
+    return _Rules(scalar, {"DATE_PART": INT, "STRFTIME": OTHER}, aggregate, structure, subquery)
+
+
+def _function_name(node: exp.Expression) -> str:
+    from sqlglot import exp
+
+    if isinstance(node, exp.Anonymous):
+        return str(node.name).upper()
+    names = type(node).sql_names()
+    return names[0] if names else type(node).__name__.upper()
+
+
+def _snippet(node: exp.Expression) -> str:
+    text = node.sql(comments=False)
+    return text if len(text) <= 60 else text[:57] + "…"
+
+
+#: What every expression may use, for hints.
+_GRAMMAR = (
+    "columns, literals, + - * / %, comparisons, AND OR NOT, IN (…), BETWEEN, LIKE, "
+    "IS NULL, CASE and CAST"
+)
+
+
+def _check_tree(tree: exp.Expression, *, limits: bool = True) -> None:
+    """Refuse whatever the allow-list does not name, wherever the expression is used.
+
+    ``limits``: also refuse expressions too long or too deep (not for the text the
+    rewrites of :func:`compile_sql` produce from a checked one)."""
+    from sqlglot import exp
+
+    rules = _rules()
+    for node in tree.walk(bfs=False):  # first, what reaches outside the rows
+        if isinstance(node, rules.subquery):
+            raise FormulaError(
+                f"a subquery or table (`{_snippet(node)}`) is not allowed here",
+                hint="an expression uses the columns of its own rows only: "
+                "no SELECT, no other table or file",
+            )
+        if isinstance(node, exp.Window):
+            raise FormulaError(
+                f"a window function (`{_snippet(node)}`) is not allowed here",
+                hint="kpi groups rows by period and dimension itself: use --grain and --by",
+            )
+    for nodes, node in enumerate(tree.walk(bfs=False), start=1):
+        if limits and nodes > MAX_NODES:
+            raise FormulaError(
+                f"the expression has more than {MAX_NODES:,} terms",
+                hint="split it into several KPIs (a KPI without source combines others by name)",
+            )
+        if isinstance(node, exp.Anonymous):
+            if node.name.upper() not in rules.named:
+                raise _not_allowed(node)
+        elif type(node) in rules.scalar or type(node) in rules.aggregate:
+            pass
+        elif isinstance(node, exp.Func) and type(node) not in rules.structure:
+            raise _not_allowed(node)
+        elif type(node) not in rules.structure:
+            raise FormulaError(
+                f"`{_snippet(node)}` is not allowed here",
+                hint=f"an expression may use {_GRAMMAR}, and the {_rules().functions()}",
+            )
+        _check_node(node)
+    if limits and _nesting(tree) > MAX_NESTING:
+        raise _too_deep()
+
+
+def _nesting(tree: exp.Expression) -> int:
+    """How deep a SQL parser recurses to read ``tree``, as Polars' does: one level per
+    parenthesis, function, CASE, unary operator, and right operand of an operator (a chain
+    ``a + b + c`` is read in a loop, ``a + (b + (c …))`` is not)."""
+    from sqlglot import exp
+
+    level: dict[int, int] = {}
+    deepest = 0
+    for node in tree.walk(bfs=False):
+        parent = node.parent
+        flat = isinstance(node, exp.Binary | exp.Column | exp.Identifier | exp.Literal) or (
+            isinstance(node, exp.If) and isinstance(parent, exp.Case)
+        )
+        right = isinstance(parent, exp.Binary) and node.arg_key == "expression"
+        level[id(node)] = level.get(id(parent), 0) + (0 if flat else 1) + (1 if right else 0)
+        deepest = max(deepest, level[id(node)])
+    return deepest
+
+
+def _not_allowed(node: exp.Expression) -> FormulaError:
+    return FormulaError(
+        f"function `{_function_name(node)}` is not allowed here",
+        hint=f"allowed: {_rules().functions()}",
+    )
+
+
+def _check_node(node: exp.Expression) -> None:
+    """The shapes an allowed node class may take (a column is a plain name, `*` is only
+    COUNT's, a CAST converts to a type of :data:`CAST_TYPES`…)."""
+    from sqlglot import exp
+
+    parent = node.parent
+
+    def refuse(message: str, hint: str | None = None) -> FormulaError:
+        return FormulaError(message, hint=hint)
+
+    if isinstance(node, exp.Column):
+        if not isinstance(node.this, exp.Identifier) or any(
+            node.args.get(k) for k in ("table", "db", "catalog")
+        ):
+            raise refuse(
+                f"`{_snippet(node)}` is not a column name",
+                hint='name a column alone; quote a name with dots or spaces: "Impr."',
+            )
+    elif isinstance(node, exp.Identifier):
+        if not isinstance(parent, exp.Column):
+            raise refuse(f"`{_snippet(node)}` is not allowed here")
+    elif isinstance(node, exp.Literal):
+        if not node.is_string:
+            try:
+                finite = math.isfinite(float(node.this))
+            except ValueError:
+                finite = False
+            if not finite:
+                raise refuse(
+                    f"the number `{node.this}` cannot be represented",
+                    hint="numbers are 64-bit floating point: at most about 1.8e308",
+                )
+    elif isinstance(node, exp.Star):
+        if not isinstance(parent, exp.Count):
+            raise refuse("`*` is only allowed in COUNT(*)")
+    elif isinstance(node, exp.Distinct):
+        if not isinstance(parent, exp.Count) or len(node.expressions) != 1 or node.args.get("on"):
+            raise refuse(
+                "DISTINCT is only allowed as COUNT(DISTINCT column)",
+                hint="COUNT(DISTINCT x) counts the different values of one expression",
+            )
+    elif isinstance(node, exp.Var):
+        if not isinstance(parent, exp.Extract | exp.Interval):
+            raise refuse(f"`{_snippet(node)}` is not a column, literal or function")
+    elif isinstance(node, exp.DataType):
+        if not isinstance(parent, exp.Cast | exp.DataType):
+            raise refuse(f"`{_snippet(node)}` is not allowed here")
+        if isinstance(parent, exp.Cast) and _cast_type(node) not in CAST_TYPES:
+            raise refuse(
+                f"CAST to `{_snippet(node)}` is not allowed",
+                hint=f"cast to {', '.join(t for t in CAST_TYPES if t != 'INT128')}",
+            )
+    elif isinstance(node, exp.DataTypeParam):
+        if not isinstance(parent, exp.DataType):
+            raise refuse(f"`{_snippet(node)}` is not allowed here")
+    elif isinstance(node, exp.Cast):
+        extra = [k for k in ("format", "safe", "action", "default") if node.args.get(k)]
+        if extra:
+            raise refuse(f"`{_snippet(node)}`: only CAST(x AS type) is allowed")
+    elif isinstance(node, exp.In):
+        if any(node.args.get(k) for k in ("query", "unnest", "field")):
+            raise refuse(
+                f"`{_snippet(node)}`: IN takes a list of values",
+                hint="write the values: channel IN ('a', 'b')",
+            )
+    elif isinstance(node, exp.Where):
+        if not isinstance(parent, exp.Filter):
+            raise refuse(f"`{_snippet(node)}` is not allowed here")
+    elif isinstance(node, exp.Filter):
+        if not isinstance(node.this, exp.AggFunc) or not isinstance(node.expression, exp.Where):
+            raise refuse(
+                f"`{_snippet(node)}`: FILTER (WHERE …) follows an aggregate",
+                hint="COUNT(*) FILTER (WHERE channel = 'email')",
+            )
+    elif isinstance(node, exp.Log):
+        if node.expression is None:
+            raise refuse(
+                "LOG needs a base: LOG(base, x)",
+                hint="LN(x) is the natural logarithm; LOG10(x) and LOG2(x) work too",
+            )
+    elif isinstance(node, exp.Is) and not isinstance(node.expression, exp.Null | exp.Boolean):
+        raise refuse(f"`{_snippet(node)}`: IS is followed by NULL, TRUE or FALSE")
+
+
+def _cast_type(node: exp.Expression) -> str:
+    """The name of a CAST's type as :data:`CAST_TYPES` lists it."""
+    from sqlglot import exp
+
+    kind = node.this
+    name = kind.name if isinstance(kind, exp.DataType.Type) else str(kind)
+    return {"INTEGER": "INT", "REAL": "FLOAT", "STRING": "TEXT"}.get(name, name)
+
+
+def _place_problem(text: str, place: str) -> tuple[str, str] | None:
+    """(message, hint) when the expression does not suit its place; None when it does."""
+    from sqlglot import exp
+
+    tree = _parse(text)
+    if place == AGGREGATE and tree.find(exp.AggFunc) is None:
+        return (
+            f"formula `{text}` has no aggregate",
+            "a source KPI aggregates rows: SUM(col), COUNT(*), AVG(col)…",
+        )
+    inside: dict[int, bool] = {}  # node → whether an aggregate encloses it
+    for node in tree.walk(bfs=False):
+        parent = node.parent
+        enclosed = parent is not None and (
+            inside.get(id(parent), False)
+            or isinstance(parent, exp.AggFunc)
+            or (isinstance(parent, exp.Filter) and node.arg_key == "expression")
+        )
+        inside[id(node)] = enclosed
+        aggregate = isinstance(node, exp.AggFunc | exp.Filter)
+        if aggregate and place == DERIVED:
+            return (
+                f"formula `{text}` aggregates but the KPI has no `source`",
+                "add `source: NAME`, or write the formula over other KPI names",
+            )
+        if aggregate and place == ROW:
+            return (
+                f"`{_snippet(node)}` is an aggregate, but this expression is computed on "
+                "each row (a filter, derive or --where sees one row at a time)",
+                "compare with a fixed value (spend > 100), or aggregate in a KPI's formula",
+            )
+        if place != AGGREGATE:
+            continue
+        if isinstance(node, exp.AggFunc) and enclosed:
+            return (
+                f"`{_snippet(node)}` is an aggregate inside another aggregate",
+                "an aggregate's argument is computed on each row: SUM(spend * 2), not "
+                "SUM(SUM(spend))",
+            )
+        if isinstance(node, exp.Column) and not enclosed:
+            return (
+                f"column `{node.name}` is used outside an aggregate",
+                f"a KPI with a source aggregates rows: SUM({node.name}), MAX({node.name}), "
+                f"COUNT(DISTINCT {node.name})…",
+            )
+    return None
+
+
+# ---------------------------------------------------------------------------- for Polars
+
+
 def to_polars(text: str) -> str:
     """The SQL text Polars gets: identifiers quoted, so a column named `user` is a column."""
     return _memoized(_to_polars, text)
 
 
 def _to_polars(text: str) -> str:
-    return _parse(text).sql(identify=True)
+    return _sql(_parse(text))
+
+
+def _sql(tree: exp.Expression) -> str:
+    """SQL text of a tree, identifiers quoted, comments dropped (never passed to Polars)."""
+    return tree.sql(identify=True, comments=False)
+
+
+def kinds_of(schema: Mapping[str, Any]) -> dict[str, str]:
+    """Each column's kind (INT, FLOAT, DECIMAL or OTHER) from a Polars schema."""
+    out = {}
+    for name, dtype in schema.items():
+        if dtype.is_integer():
+            out[name] = INT
+        elif dtype.is_float():
+            out[name] = FLOAT
+        elif dtype.is_decimal():
+            out[name] = DECIMAL
+        else:
+            out[name] = OTHER
+    return out
+
+
+def wrong_type(dtype: Any, *, condition: bool) -> str | None:
+    """What an expression gives, in words, when it is not what its place needs (None when
+    it is): a condition (filter, --where) is true or false; a KPI's value is a number (or
+    true/false, counted as 1/0). ``dtype``: its Polars type."""
+    name = str(dtype)
+    if name in ("Boolean", "Null") or (not condition and dtype.is_numeric()):
+        return None
+    if name == "String":
+        return "text"
+    if dtype.is_temporal():
+        return f"a {name.split('(')[0].lower()}"
+    return "a number" if dtype.is_numeric() else f"a value of type {name}"
+
+
+def compile_sql(
+    text: str, place: str, kinds: Mapping[str, str], predicate: str | None = None
+) -> str:
+    """The SQL text Polars gets for an expression used at ``place``, checked first.
+
+    ``kinds``: the kind of each column it may name (of each KPI, for a derived KPI), as
+    :func:`kinds_of` gives them. ``predicate``: a KPI's filter, attached to each of its
+    aggregates as ``FILTER (WHERE …)`` (:func:`with_filter`). Both are checked
+    (:func:`check`) before anything is rewritten, and the text produced is checked again.
+    Besides quoting identifiers (:func:`to_polars`):
+
+    - integer arithmetic cannot wrap around (Polars' integer + - * and POWER do, silently):
+      an integer or decimal operand of + - * / or POWER is computed as DOUBLE (unless the
+      other operand is DOUBLE already), a SUM of integers as INT128, so that a result too
+      large for a 64-bit float becomes ±inf, which the engine reports as an error;
+    - division by zero is null explicitly (``x / NULLIF(y, 0)``, also for ``%``), and so
+      are the logarithm of 0 or less, POWER(0, negative), and the NaN of a function outside
+      its domain (SQRT(-1), POWER(-8, 0.5)): an infinity or NaN left is an overflow;
+    - SUM and AVG of floating-point values are exact (:func:`exact_sums`).
+    """
+    names = set(parse(text).names) | (set(parse(predicate).names) if predicate else set())
+    used = tuple(sorted((n, kinds[n]) for n in names if n in kinds))
+    return _compiled(text, place, used, predicate)
+
+
+@lru_cache(maxsize=8192)
+def _compiled(
+    text: str, place: str, used: tuple[tuple[str, str], ...], predicate: str | None
+) -> str:
+    return _memoized(_compile, text, place, [list(u) for u in used], predicate)
+
+
+def _compile(text: str, place: str, used: list[list[str]], predicate: str | None) -> str:
+    check(text, place)
+    tree = _parse(text).copy()
+    if predicate:
+        check(predicate, ROW)
+        tree = _attach_filter(tree, _parse(predicate))
+    tree, summed = _widen(tree, {name: kind for name, kind in used})
+    for node in summed:
+        tree = _exact(node, tree)
+    sql = _sql(tree)
+    _verify(sql)
+    return sql
+
+
+#: How deep the SQL Polars gets may nest (its parser stops at 50 levels).
+MAX_SQL_NESTING = 40
+
+
+def _verify(sql: str) -> None:
+    """The text Polars gets is made of what the allow-list names, like the user's, and
+    nests no deeper than Polars reads."""
+    tree = _parse_sql(sql)
+    _check_tree(tree, limits=False)
+    if _nesting(tree) > MAX_SQL_NESTING:
+        raise _too_deep_once_safe()
+
+
+def _too_deep_once_safe() -> FormulaError:
+    return FormulaError(
+        "the expression nests too deeply once its arithmetic is made safe from overflow "
+        f"(more than {MAX_SQL_NESTING} levels)",
+        hint="split it into several KPIs (a KPI without source combines others by name)",
+    )
+
+
+@lru_cache(maxsize=1024)
+def _parse_sql(sql: str) -> exp.Expression:
+    """Parse SQL this module wrote (from a checked expression): no limits, no checks."""
+    import sqlglot
+
+    try:
+        return sqlglot.parse_one(sql)
+    except RecursionError:
+        raise _too_deep_once_safe() from None
 
 
 def with_filter(text: str, predicate: str | None) -> str:
@@ -169,14 +730,15 @@ def with_filter(text: str, predicate: str | None) -> str:
     """
     if not predicate:
         return to_polars(text)
-    return _memoized(_with_filter, text, predicate)
+    return _memoized(_filtered, text, predicate)
 
 
-def _with_filter(text: str, predicate: str) -> str:
+def _filtered(text: str, predicate: str) -> str:
+    return _sql(_attach_filter(_parse(text).copy(), _parse(predicate)))
+
+
+def _attach_filter(tree: exp.Expression, pred: exp.Expression) -> exp.Expression:
     from sqlglot import exp
-
-    tree = _parse(text).copy()
-    pred = _parse(predicate)
 
     def wrap(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Filter):
@@ -188,7 +750,204 @@ def _with_filter(text: str, predicate: str) -> str:
             return exp.Filter(this=node.copy(), expression=exp.Where(this=pred.copy()))
         return node
 
-    return tree.transform(wrap, copy=False).sql(identify=True)
+    return tree.transform(wrap, copy=False)
+
+
+_NUMERIC = (INT, FLOAT, DECIMAL, NULL)
+
+
+def _literal_kind(node: exp.Expression) -> str:
+    text = str(node.this)
+    if "e" in text.lower():
+        return FLOAT
+    return DECIMAL if "." in text else INT  # Polars reads 2.5 as a DECIMAL
+
+
+def _join(kinds: list[str]) -> str:
+    """The kind of a value that may be any of ``kinds`` (CASE, COALESCE…)."""
+    present = [k for k in kinds if k != NULL]
+    for kind in (OTHER, FLOAT, DECIMAL, INT):
+        if kind in present:
+            return kind
+    return NULL
+
+
+def _widen(
+    tree: exp.Expression, kinds: dict[str, str]
+) -> tuple[exp.Expression, list[exp.Expression]]:
+    """Rewrite the arithmetic of ``tree`` so that no integer wraps around and division by
+    zero is null (see :func:`compile_sql`); return the new root, and the SUM and AVG nodes
+    whose argument is floating point (for :func:`_exact`).
+
+    One pass from the leaves up (iterative: a sum of a thousand terms is a deep tree), each
+    node's kind computed from its operands' as Polars types them.
+    """
+    from sqlglot import exp
+
+    rules = _rules()
+    kind: dict[int, str] = {}
+    summed: list[exp.Expression] = []
+    root = tree
+
+    def k(node: exp.Expression | None) -> str:
+        return NULL if node is None else kind.get(id(node), OTHER)
+
+    def put(node: exp.Expression, new: exp.Expression, parent: Any, key: Any, index: Any) -> None:
+        nonlocal root
+        if parent is None:
+            root = new
+        else:
+            parent.set(key, new, index)
+
+    def wrap(node: exp.Expression, make: Callable[[exp.Expression], exp.Expression], to: str):
+        parent, key, index = node.parent, node.arg_key, node.index
+        new = make(node)
+        put(node, new, parent, key, index)
+        kind[id(new)] = to
+        return new
+
+    def double(node: exp.Expression) -> exp.Expression:
+        """The operand as DOUBLE: a literal written as one, else a CAST."""
+        lit = node.this if isinstance(node, exp.Neg) else node
+        if isinstance(lit, exp.Literal) and not lit.is_string:
+            text = repr(float(lit.this))
+            new_lit = exp.Literal.number(text if "e" in text else f"{text}e0")
+            kind[id(new_lit)] = FLOAT
+            wrap(lit, lambda _: new_lit, FLOAT)
+            kind[id(node)] = FLOAT
+            return node
+        return wrap(node, lambda n: exp.Cast(this=n, to=exp.DataType.build("DOUBLE")), FLOAT)
+
+    def nonzero_literal(node: exp.Expression) -> bool:
+        lit = node.this if isinstance(node, exp.Neg) else node
+        return isinstance(lit, exp.Literal) and not lit.is_string and float(lit.this) != 0
+
+    def null_if(node: exp.Expression, *values: int) -> exp.Expression:
+        for value in values:
+            node = wrap(
+                node,
+                lambda n, v=value: exp.Nullif(this=n, expression=exp.Literal.number(v)),
+                k(node),
+            )
+        return node
+
+    def not_a_number(node: exp.Expression) -> None:
+        """NaN (a function outside its domain) is null, as a division by zero is."""
+        nan = exp.Cast(this=exp.Literal.string("NaN"), to=exp.DataType.build("DOUBLE"))
+        wrap(node, lambda n: exp.Nullif(this=n, expression=nan), FLOAT)
+
+    def arithmetic(node: exp.Expression, keys: tuple[str, ...], always: bool = False) -> str:
+        operands = [node.args.get(key) for key in keys]
+        found = [k(o) for o in operands]
+        if not all(f in _NUMERIC for f in found):
+            return OTHER
+        if FLOAT in found and not always:  # Polars computes the rest as DOUBLE too
+            return FLOAT
+        for o, f in zip(operands, found, strict=True):
+            if f in (INT, DECIMAL):
+                double(o)
+        return NULL if all(f == NULL for f in found) else FLOAT
+
+    for node in reversed(list(tree.walk(bfs=False))):
+        t = type(node)
+        if t is exp.Column:
+            kk = kinds.get(node.name, OTHER)
+        elif t is exp.Literal:
+            kk = OTHER if node.is_string else _literal_kind(node)
+        elif t is exp.Null:
+            kk = NULL
+        elif t is exp.Paren or t is exp.Filter:
+            kk = k(node.this)
+        elif t is exp.Neg:
+            kk = k(node.this)
+            if kk in (INT, DECIMAL) and not isinstance(node.this, exp.Literal):
+                double(node.this)
+                kk = FLOAT
+        elif t in (exp.Add, exp.Sub, exp.Mul):
+            kk = arithmetic(node, ("this", "expression"))
+        elif t is exp.Pow:
+            kk = arithmetic(node, ("this", "expression"), always=True)
+            power = node.expression
+            if kk == FLOAT and isinstance(power, exp.Neg) and nonzero_literal(power):
+                null_if(node.this, 0)  # 0 to a negative power: a division by zero
+            if kk == FLOAT and not _whole_literal(power):  # (-8) ^ 0.5: no real number
+                not_a_number(node)
+        elif t is exp.Sqrt:
+            kk = FLOAT
+            not_a_number(node)  # the square root of a negative number
+        elif t is exp.Div:
+            kk = arithmetic(node, ("this", "expression"))
+            if kk != OTHER and not nonzero_literal(node.expression):
+                null_if(node.expression, 0)
+        elif t is exp.Mod:
+            found = [k(node.this), k(node.expression)]
+            kk = arithmetic(node, ("this", "expression")) if DECIMAL in found else _join(found)
+            if kk != OTHER and not nonzero_literal(node.expression):
+                null_if(node.expression, 0)
+        elif t is exp.Ln or (t is exp.Log and node.expression is not None):
+            x = node.this if t is exp.Ln else node.expression
+            if k(x) in _NUMERIC:  # log(x ≤ 0): null, as a division by zero is
+                wrap(x, lambda n: exp.Greatest(this=n, expressions=[exp.Literal.number(0)]), k(x))
+                null_if(node.this if t is exp.Ln else node.expression, 0)
+            base = node.this
+            if t is exp.Log and k(base) in _NUMERIC and not _positive_base(base):
+                wrap(
+                    base,
+                    lambda n: exp.Greatest(this=n, expressions=[exp.Literal.number(0)]),
+                    k(base),
+                )
+                null_if(node.this, 0, 1)
+            kk = FLOAT
+        elif t is exp.Cast:
+            kk = CAST_TYPES.get(_cast_type(node.to), OTHER)
+        elif t in rules.aggregate:
+            rule = rules.aggregate[t][1]
+            arg = node.this
+            kk = k(arg) if rule == ARG else rule
+            if t is exp.Sum and kk == INT and not isinstance(arg, exp.Column):
+                wrap(arg, lambda n: exp.Cast(this=n, to=exp.DataType.build("INT128")), INT)
+            if t in (exp.Sum, exp.Avg) and k(arg) == FLOAT:
+                summed.append(node)
+        elif t in rules.scalar:
+            rule = rules.scalar[t][1]
+            if rule == ARG:
+                kk = k(node.this)
+            elif rule == JOIN:
+                if t is exp.Case:
+                    values = [*node.args.get("ifs", []), node.args.get("default")]
+                elif t is exp.If:
+                    values = [node.args.get("true"), node.args.get("false")]
+                else:
+                    values = [node.this, *node.expressions]
+                kk = _join([k(v) for v in values])
+            else:
+                kk = rule
+        elif t is exp.Anonymous:
+            kk = rules.named.get(str(node.name).upper(), OTHER)
+        else:
+            kk = OTHER
+        kind[id(node)] = kk
+    return root, summed
+
+
+def _whole_literal(node: exp.Expression) -> bool:
+    """A literal integer, maybe negative (an exponent that keeps POWER real)."""
+    from sqlglot import exp
+
+    lit = node.this if isinstance(node, exp.Neg) else node
+    if not isinstance(lit, exp.Literal) or lit.is_string:
+        return False
+    return float(lit.this).is_integer()
+
+
+def _positive_base(node: exp.Expression) -> bool:
+    """A literal logarithm base above 0 and other than 1 (LOG10, LOG2 are LOG(10, x)…)."""
+    from sqlglot import exp
+
+    if not isinstance(node, exp.Literal) or node.is_string:
+        return False
+    value = float(node.this)
+    return value > 0 and value != 1
 
 
 EXACT = "DECIMAL(38, 10)"
@@ -206,11 +965,12 @@ def exact_sums(text: str, float_columns: set[str] | frozenset[str]) -> str:
     1e-10 of each value, so its rounding noise cannot reach the result). Values of 1e18 and
     more go to the remainder whole. The sum is cast back to DOUBLE, so formula arithmetic
     (and division by zero, which becomes null) stays in floating point.
+    :func:`compile_sql` does the same for every SUM and AVG of a floating-point argument.
     """
-    return _memoized(_exact_sums, text, sorted(float_columns))
+    return _memoized(_exact_sums_of, text, sorted(float_columns))
 
 
-def _exact_sums(text: str, float_columns: list[str]) -> str:
+def _exact_sums_of(text: str, float_columns: list[str]) -> str:
     from sqlglot import exp
 
     tree = _parse(text).copy()
@@ -219,33 +979,48 @@ def _exact_sums(text: str, float_columns: list[str]) -> str:
         for node in tree.find_all(exp.Sum, exp.Avg)
         if any(c.name in float_columns for c in node.find_all(exp.Column))
     ]
-    if not targets:
-        return to_polars(text)
     for node in targets:
-        where = node.parent.expression if isinstance(node.parent, exp.Filter) else None
-        outer = node.parent if where is not None else node
+        tree = _exact(node, tree)
+    return _sql(tree)
 
-        def agg(func: exp.Expression, where=where) -> exp.Expression:
-            return exp.Filter(this=func, expression=where.copy()) if where is not None else func
 
-        arg = node.this.sql()
-        coarse = f"CAST(CASE WHEN ABS({arg}) < {EXACT_LIMIT} THEN {arg} END AS {EXACT})"
-        exact = exp.Paren(
-            this=exp.Add(
-                this=exp.Cast(this=agg(exp.Sum(this=_parse(coarse).copy())), to="DOUBLE"),
-                expression=agg(
-                    exp.Sum(this=_parse(f"{arg} - COALESCE(CAST({coarse} AS DOUBLE), 0)").copy())
-                ),
-            )
+def _exact(node: exp.Expression, root: exp.Expression) -> exp.Expression:
+    """Replace the SUM or AVG ``node`` of ``root`` by its exact form; return the root."""
+    from sqlglot import exp
+
+    where = node.parent.expression if isinstance(node.parent, exp.Filter) else None
+    outer = node.parent if where is not None else node
+    arg = node.this
+
+    def agg(func: exp.Expression) -> exp.Expression:
+        return exp.Filter(this=func, expression=where.copy()) if where is not None else func
+
+    def double(e: exp.Expression) -> exp.Expression:
+        return exp.Cast(this=e, to=exp.DataType.build("DOUBLE"))
+
+    def zero_if_null(e: exp.Expression) -> exp.Expression:
+        return exp.Coalesce(this=e, expressions=[exp.Literal.number(0)])
+
+    def coarse() -> exp.Expression:
+        small = exp.LT(this=exp.Abs(this=arg.copy()), expression=exp.Literal.number(EXACT_LIMIT))
+        case = exp.Case(ifs=[exp.If(this=small, true=arg.copy())])
+        return exp.Cast(this=case, to=exp.DataType.build(EXACT))
+
+    # the coarse sum is null when every value is 1e18 or more: 0 then, the remainder's sum
+    # being null only when there is no value at all (SQL's SUM over no value)
+    rest = exp.Sub(this=arg.copy(), expression=zero_if_null(double(coarse())))
+    exact: exp.Expression = exp.Paren(
+        this=exp.Add(
+            this=zero_if_null(double(agg(exp.Sum(this=coarse())))),
+            expression=agg(exp.Sum(this=rest)),
         )
-        if isinstance(node, exp.Avg):
-            count = agg(exp.Count(this=node.this.copy()))
-            exact = exp.Paren(this=exp.Div(this=exact, expression=count))
-        if outer is tree:
-            tree = exact
-        else:
-            outer.replace(exact)
-    return tree.sql(identify=True)
+    )
+    if isinstance(node, exp.Avg):
+        exact = exp.Paren(this=exp.Div(this=exact, expression=agg(exp.Count(this=arg.copy()))))
+    if outer is root:
+        return exact
+    outer.replace(exact)
+    return root
 
 
 def summed_columns(text: str) -> set[str]:
@@ -293,7 +1068,7 @@ def _decompose(text: str, before: list[tuple[str, str]]) -> tuple[str | None, li
 
     partials = dict(before)
     rollup = _rollup()
-    tree = _parse(text).copy()
+    tree = _parse_sql(text).copy()
     for avg in list(tree.find_all(exp.Avg)):
         arg = avg.this
         div = exp.Div(this=exp.Sum(this=arg.copy()), expression=exp.Count(this=arg.copy()))
@@ -341,7 +1116,7 @@ def rollup_kind(partial_sql: str) -> str:
 def _rollup_kind(partial_sql: str) -> str:
     from sqlglot import exp
 
-    node = _parse(partial_sql)
+    node = _parse_sql(partial_sql)
     agg = node.this if isinstance(node, exp.Filter) else node
     return _rollup()[type(agg)]
 

@@ -19,15 +19,19 @@ import polars as pl
 
 from kpicli import periods
 from kpicli.config import Config, no_kpis_issue
-from kpicli.errors import ConfigError, DataError, UsageError, did_you_mean
+from kpicli.errors import ConfigError, DataError, UsageError, did_you_mean, engine_detail
 from kpicli.formula import (
+    AGGREGATE,
+    ROW,
+    FormulaError,
+    check,
+    compile_sql,
     decompose,
-    exact_sums,
+    kinds_of,
     parse,
     rollup_kind,
     summed_columns,
-    to_polars,
-    with_filter,
+    wrong_type,
 )
 from kpicli.periods import DateRange, Period
 from kpicli.sources.read import SourceFrame, locate_bad_value, request_columns, scan_source
@@ -329,7 +333,8 @@ def build_plan(cfg: Config, request: Request, *, fast: bool = True) -> Plan:
             by_source.setdefault((kpi.source, date_col), []).append(name)
     derived = [n for n in needed if cfg.kpis[n].source is None]
 
-    where = _where(request.where) if request.where else None
+    if request.where:
+        _check_where(request.where)
     cache_dir = cache_folder(cfg, request)
     used = list(dict.fromkeys(s for s, _ in by_source))
     if cache_dir is None:
@@ -377,15 +382,13 @@ def build_plan(cfg: Config, request: Request, *, fast: bool = True) -> Plan:
                 hint="its KPIs cover the whole file: use --period all, or set "
                 f"`date:` on source `{sname}`",
             )
-        floats = {c for c, t in sf.schema.items() if t.is_float()}
+        kinds = kinds_of(sf.schema)
         # Polars wraps Int64 sums around silently (2**62 + 2**62 < 0): sum integers as Int128
         summed = {c for n in names for c in summed_columns(cfg.kpis[n].formula)}
         ints = [c for c, t in sf.schema.items() if t.is_integer() and c in summed]
-        formulas = {
-            n: exact_sums(with_filter(cfg.kpis[n].formula, cfg.kpis[n].filter), floats)
-            for n in names
-        }
-        exprs = [_agg(cfg, n, text) for n, text in formulas.items()]
+        formulas = {n: _formula(cfg, sf, n, kinds) for n in names}
+        exprs = [_agg(cfg, sf, n, text) for n, text in formulas.items()]
+        where = _where(request.where, sf, kinds) if request.where else None
         agg = Aggregation(sname, date_col, formulas, sf.frame, None)
         # SQL over no rows: COUNT is 0, SUM is null; buckets without rows take these values
         try:
@@ -393,7 +396,7 @@ def build_plan(cfg: Config, request: Request, *, fast: bool = True) -> Plan:
         except pl.exceptions.PolarsError as err:  # e.g. SUM over a column read as text
             used_cols = [c for n in names for c in parse(cfg.kpis[n].formula).names]
             raise locate_bad_value(sf, err, columns=used_cols) or DataError(
-                f"source `{sname}`: cannot compute {_names(names)}: {str(err).splitlines()[0]}",
+                f"source `{sname}`: cannot compute {_names(names)}: {engine_detail(err)}",
                 location=", ".join(str(f) for f in sf.files),
                 hint="a column the formulas use holds text where numbers are expected",
             ) from None
@@ -567,21 +570,98 @@ def _names(names: list[str]) -> str:
     return "KPI " + ", ".join(f"`{n}`" for n in names)
 
 
-def _where(text: str) -> pl.Expr:
+def _check_where(text: str) -> None:
+    """--where is a predicate on rows: checked before any source is read."""
     try:
-        return pl.sql_expr(to_polars(text))
-    except Exception as err:  # FormulaError or a Polars SQL error
-        raise UsageError(f"invalid --where `{text}`: {str(err).splitlines()[0]}") from None
+        check(text, ROW)
+    except FormulaError as err:
+        raise UsageError(f"invalid --where `{text}`: {err}", hint=err.hint) from None
 
 
-def _agg(cfg: Config, name: str, text: str) -> pl.Expr:
+def _where(text: str, sf: SourceFrame, kinds: dict[str, str]) -> pl.Expr:
+    """--where over one source's rows (its columns' types decide the arithmetic)."""
     try:
-        return pl.sql_expr(text).cast(pl.Float64).alias(name)
+        expr = pl.sql_expr(compile_sql(text, ROW, kinds))
+        dtype = _dtype(sf, expr)
+    except FormulaError as err:
+        raise UsageError(f"invalid --where `{text}`: {err}", hint=err.hint) from None
+    except pl.exceptions.PolarsError as err:
+        raise UsageError(
+            f"invalid --where `{text}` over source `{sf.name}`: {engine_detail(err)}"
+        ) from None
+    if gives := wrong_type(dtype, condition=True):
+        raise UsageError(
+            f"--where `{text}` is not a condition: it gives {gives}",
+            hint="--where keeps the rows where it is true: channel = 'email', spend > 0…",
+        )
+    return expr
+
+
+def _dtype(sf: SourceFrame, expr: pl.Expr) -> pl.DataType:
+    """The type of an expression over a source's rows (no row is read)."""
+    return pl.LazyFrame(schema=sf.schema).select(expr.alias("__e")).collect_schema()["__e"]
+
+
+def _formula(cfg: Config, sf: SourceFrame, name: str, kinds: dict[str, str]) -> str:
+    """A source KPI's formula as Polars gets it: its filter attached, checked, widened."""
+    kpi = cfg.kpis[name]
+    try:
+        if kpi.filter:
+            _condition(cfg, sf, name, compile_sql(kpi.filter, ROW, kinds))
+        return compile_sql(kpi.formula, AGGREGATE, kinds, predicate=kpi.filter)
+    except FormulaError as err:
+        key = "filter" if kpi.filter and _fails(kpi.filter, ROW) else "formula"
+        raise ConfigError(str(err), location=cfg.where("kpis", name, key), hint=err.hint) from None
+
+
+def _condition(cfg: Config, sf: SourceFrame, name: str, sql: str) -> None:
+    """A KPI's filter is true or false on each row."""
+    text = cfg.kpis[name].filter
+    where = cfg.where("kpis", name, "filter")
+    try:
+        dtype = _dtype(sf, pl.sql_expr(sql))
+    except pl.exceptions.PolarsError as err:
+        detail = engine_detail(err)
+        raise ConfigError(f"invalid filter `{text}`: {detail}", location=where) from None
+    if gives := wrong_type(dtype, condition=True):
+        raise ConfigError(
+            f"filter `{text}` is not a condition: it gives {gives}",
+            location=where,
+            hint="a filter keeps the rows where it is true: spend > 0, channel = 'email'…",
+        )
+
+
+def _fails(text: str, place: str) -> bool:
+    try:
+        check(text, place)
+    except FormulaError:
+        return True
+    return False
+
+
+def _agg(cfg: Config, sf: SourceFrame, name: str, text: str) -> pl.Expr:
+    """A source KPI's aggregate, a Float64. Its type is checked over no row: a formula that
+    gives dates is a config error. (Text is left to the cast, whose failure names the cell
+    when a numeric column was read as text because of one: see ``agg.empty``.)"""
+    formula = cfg.kpis[name].formula
+    where = cfg.where("kpis", name, "formula")
+    try:
+        expr = pl.sql_expr(text)
     except pl.exceptions.PolarsError as err:
         raise ConfigError(
-            f"invalid formula `{text}`: {str(err).splitlines()[0]}",
-            location=cfg.where("kpis", name, "formula"),
+            f"invalid formula `{formula}`: {engine_detail(err)}", location=where
         ) from None
+    try:
+        dtype = _dtype(sf, expr)
+    except pl.exceptions.PolarsError:  # SUM over text…: the data may explain it, below
+        return expr.cast(pl.Float64).alias(name)
+    if (gives := wrong_type(dtype, condition=False)) and gives != "text":
+        raise ConfigError(
+            f"formula `{formula}` gives {gives}, not a number",
+            location=where,
+            hint="a KPI is a number: SUM, COUNT, AVG… of numeric columns",
+        )
+    return expr.cast(pl.Float64).alias(name)
 
 
 def _check_dimension_names(cfg: Config, dims: tuple[str, ...], needed: list[str]) -> None:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kpicli.errors import DataError, Issue, KpiError, did_you_mean
+from kpicli.errors import DataError, Issue, KpiError, did_you_mean, engine_detail
 
 if TYPE_CHECKING:
     from kpicli.config import Config
@@ -223,7 +223,7 @@ class _Checker:
     def check_source(self, name: str) -> None:
         import polars as pl
 
-        from kpicli.formula import exact_sums, parse, with_filter
+        from kpicli.formula import AGGREGATE, FormulaError, compile_sql, kinds_of, parse
         from kpicli.sources.read import (
             misread_files,
             mixed_encodings,
@@ -248,7 +248,7 @@ class _Checker:
         self.frames[name] = sf.frame
         used: list[str] = list(sf.date_columns)
         aggregates: dict[str, Any] = {}
-        floats = {c for c, t in sf.schema.items() if t.is_float()}
+        kinds = kinds_of(sf.schema)
         for kpi_name, kpi in self.cfg.kpis.items():
             if kpi.source != name or kpi_name in self.bad_kpis:
                 continue
@@ -270,9 +270,11 @@ class _Checker:
                     )
             if missing:
                 continue
-            text = exact_sums(with_filter(kpi.formula, kpi.filter), floats)
             try:
+                text = compile_sql(kpi.formula, AGGREGATE, kinds, predicate=kpi.filter)
                 aggregates[kpi_name] = pl.sql_expr(text).cast(pl.Float64).alias(kpi_name)
+            except FormulaError as err:  # the config check said it first (not reached)
+                self.add(CONFIG, str(err), self.cfg.where("kpis", kpi_name, "formula"), err.hint)
             except pl.exceptions.PolarsError as err:
                 self.add(
                     CONFIG,
@@ -381,14 +383,15 @@ class _Checker:
     def check_derived(self) -> None:
         import polars as pl
 
-        from kpicli.formula import to_polars
+        from kpicli.formula import DERIVED, FLOAT, FormulaError, compile_sql
 
+        kinds = dict.fromkeys(self.cfg.kpis, FLOAT)
         for kpi_name, kpi in self.cfg.kpis.items():
             if kpi.source is not None or kpi_name in self.bad_kpis:
                 continue
             try:
-                pl.sql_expr(to_polars(kpi.formula))
-            except Exception as err:  # FormulaError or a Polars SQL error
+                pl.sql_expr(compile_sql(kpi.formula, DERIVED, kinds))
+            except (FormulaError, pl.exceptions.PolarsError) as err:
                 self.add(
                     CONFIG,
                     f"invalid formula `{kpi.formula}`: {_first_line(err)}",
@@ -507,8 +510,7 @@ def _is_text(sf: Any, column: str) -> bool:
 
 
 def _first_line(err: Exception) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
+    return engine_detail(err)
 
 
 def _iso(value: Any) -> str | None:

@@ -257,6 +257,8 @@ def _node_json(node: Node, scans: dict[str, Scan]) -> dict[str, Any]:
             out["rows"] = scans[node.rows].label if node.rows else None
     if node.repeated:
         out["repeated"] = True
+    if node.cut:
+        out["cut"] = True
     if node.children:
         out["children"] = [_node_json(c, scans) for c in node.children]
     return out
@@ -342,6 +344,8 @@ def _node_label(e: Explanation, node: Node, overall: dict[str, Any] | None) -> T
             label.append("  column of the files", style="dim")
         if node.dtype:
             label.append(f"  {node.dtype}", style="dim")
+        if node.cut:
+            label.append("  … (the tree is cut here)", style="dim")
         return label
     label = Text(node.name, style="bold")
     label.append(f" = {node.formula}")
@@ -361,6 +365,8 @@ def _node_label(e: Explanation, node: Node, overall: dict[str, Any] | None) -> T
             label.append(f", rows: {scans[node.rows].label}", style="dim")
     if node.repeated:
         label.append("  (as above)", style="dim")
+    if node.cut:
+        label.append(f"  … (deeper levels: kpi explain {node.name})", style="dim")
     return label
 
 

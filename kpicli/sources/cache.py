@@ -36,7 +36,7 @@ from typing import Any
 import polars as pl
 
 from kpicli.config import Config
-from kpicli.errors import DataError, OutputError
+from kpicli.errors import DataError, OutputError, engine_detail
 from kpicli.sources import notices
 from kpicli.sources.read import (
     SourceFrame,
@@ -200,7 +200,7 @@ def _write(
         if misread_files([sf]):  # marked for the tolerant reader: the caller parses again
             raise _Misread from None
         raise locate_bad_value(sf, err) or DataError(
-            f"source `{sf.name}`: {str(err).strip().splitlines()[0]}",
+            f"source `{sf.name}`: {engine_detail(err)}",
             location=", ".join(str(f) for f in sf.files),
         ) from None
     except OSError as err:

@@ -21,7 +21,7 @@ from typing import Any
 import polars as pl
 
 from kpicli.config import Config
-from kpicli.errors import DataError, Issue, KpiError, UsageError, did_you_mean
+from kpicli.errors import DataError, Issue, KpiError, UsageError, did_you_mean, engine_detail
 from kpicli.sources.read import (
     Part,
     SourceFrame,
@@ -186,8 +186,7 @@ def _count_rows(sf: SourceFrame, part: Part, layout: Layout, report: FileReport)
 
 
 def _first_line(err: Exception) -> str:
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__
+    return engine_detail(err)
 
 
 def _columns(sf: SourceFrame) -> list[ColumnReport]:

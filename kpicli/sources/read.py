@@ -37,8 +37,8 @@ from pathlib import Path
 import polars as pl
 
 from kpicli.config import Config, Source
-from kpicli.errors import ConfigError, DataError, did_you_mean
-from kpicli.formula import FormulaError, parse, to_polars
+from kpicli.errors import ConfigError, DataError, did_you_mean, engine_detail
+from kpicli.formula import ROW, FormulaError, check, compile_sql, kinds_of, parse, wrong_type
 from kpicli.inputs import MAX_LINE_BYTES, kind, long_line
 from kpicli.sources import values as V
 from kpicli.sources.notices import notice
@@ -442,9 +442,8 @@ def _missing(
 
 
 def _read_error(name: str, files: list[Path], err: Exception) -> DataError:
-    first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
     return DataError(
-        f"source `{name}`: cannot read {', '.join(str(f) for f in files)}: {first}",
+        f"source `{name}`: cannot read {', '.join(str(f) for f in files)}: {engine_detail(err)}",
         hint="check the file's delimiter, encoding and skip_rows options",
     )
 
@@ -909,23 +908,24 @@ def scan_source(cfg: Config, name: str, *, typed_dates: bool = False) -> SourceF
             needed.setdefault(used, "used by the source's `filter`")
     probe.require({c: w for c, w in needed.items() if c not in src.derive})
 
-    derive_exprs = [
-        (col, _sql(cfg, text, ("sources", name, "derive", col))) for col, text in src.derive.items()
-    ]
+    for col, text in src.derive.items():  # checked before any file is scanned
+        _sql_text(cfg, text, ("sources", name, "derive", col))
     late = [c for c in dates if c in src.derive]
-    filt = _sql(cfg, src.filter, ("sources", name, "filter")) if src.filter else None
     if src.filter:
+        _sql_text(cfg, src.filter, ("sources", name, "filter"))
         _missing(cfg, name, parse(src.filter).names, have, ("sources", name, "filter"))
     frames = []
     try:
         for part in parts:
             lf = part.frame()
-            for col, expr in derive_exprs:
+            for col, text in src.derive.items():
+                expr = _sql(cfg, text, ("sources", name, "derive", col), lf)
                 lf = lf.with_columns(expr.alias(col))
             if late:
                 lf = lf.with_columns(parse_dates(pl.col(c), src.date_format).alias(c) for c in late)
-            if filt is not None:
-                lf = lf.filter(filt)
+            if src.filter:
+                keys = ("sources", name, "filter")
+                lf = lf.filter(_sql(cfg, src.filter, keys, lf, condition=True))
             frames.append(lf)
         lf = frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
         schema = dict(lf.collect_schema())
@@ -980,13 +980,14 @@ def _names(text: str) -> tuple[str, ...]:
         return ()
 
 
-def _sql(cfg: Config, text: str, keys: tuple[str, ...]) -> pl.Expr:
-    """``pl.sql_expr`` with its errors located in the config."""
+def _sql_text(cfg: Config, text: str, keys: tuple[str, ...]) -> None:
+    """A derive or filter is an expression over one row (formula.check), or a ConfigError
+    located in the config."""
     try:
-        return pl.sql_expr(to_polars(text))
-    except (FormulaError, pl.exceptions.PolarsError) as err:
+        check(text, ROW)
+    except FormulaError as err:
         raise ConfigError(
-            f"invalid SQL `{text}`: {str(err).splitlines()[0]}", location=cfg.where(*keys)
+            f"invalid SQL `{text}`: {err}", location=cfg.where(*keys), hint=err.hint
         ) from None
 
 
@@ -1003,6 +1004,33 @@ def mixed_encodings(frames: Iterable[SourceFrame]) -> bool:
             if suspect and not lay.in_memory and first_invalid_utf8(lay.path) is not None:
                 found = mark_mixed(lay) or found
     return found
+
+
+def _sql(
+    cfg: Config, text: str, keys: tuple[str, ...], lf: pl.LazyFrame, *, condition: bool = False
+) -> pl.Expr:
+    """``pl.sql_expr`` of a derive or (``condition``) a filter over the rows of ``lf``
+    (whose column types decide its arithmetic: formula.compile_sql), with its errors
+    located in the config."""
+    kinds = kinds_of(lf.collect_schema())  # a failure here is the reader's (_read_error)
+    try:
+        expr = pl.sql_expr(compile_sql(text, ROW, kinds))
+        dtype = lf.select(expr.alias("__e")).collect_schema()["__e"]  # `'a' + 1` fails here
+    except FormulaError as err:
+        raise ConfigError(
+            f"invalid SQL `{text}`: {err}", location=cfg.where(*keys), hint=err.hint
+        ) from None
+    except pl.exceptions.PolarsError as err:
+        raise ConfigError(
+            f"invalid SQL `{text}`: {engine_detail(err)}", location=cfg.where(*keys)
+        ) from None
+    if condition and (gives := wrong_type(dtype, condition=True)):
+        raise ConfigError(
+            f"filter `{text}` is not a condition: it gives {gives}",
+            location=cfg.where(*keys),
+            hint="a filter keeps the rows where it is true: spend > 0, channel = 'email'…",
+        )
+    return expr
 
 
 def locate_bad_value(
