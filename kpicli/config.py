@@ -400,6 +400,13 @@ def _kpi_name_issue(name: str, where: str) -> Issue | None:
         )
     if name in RESERVED:
         return Issue("config", f"KPI name `{name}` is reserved", where, "choose another name")
+    if name.startswith("__"):  # the engine's own columns (__p0, __range, __n_…)
+        return Issue(
+            "config",
+            f"KPI name `{name}` starts with `__`, which kpi keeps for its own columns",
+            where,
+            f"choose another name, e.g. `{name.lstrip('_') or 'kpi'}`",
+        )
     return None
 
 

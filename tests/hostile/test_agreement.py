@@ -84,3 +84,16 @@ def test_validate_and_report_agree_on_any_target(
     finite = math.isfinite(value) and math.isfinite(tolerance) and tolerance >= 0
     expected = 0 if with_kpi and finite else 2
     assert (v, r) == (expected, expected)
+
+
+@pytest.mark.parametrize("name", ["__p0", "__range", "__n_s_day", "__"])
+def test_a_kpi_named_like_the_engine_s_own_columns_is_refused(tmp_path: Path, name: str) -> None:
+    """`__p0` is the engine's first partial sum: a KPI of that name would take its values."""
+    config = HEAD + (
+        f"kpis:\n  {name}: {{source: s, formula: SUM(spend)}}\n"
+        "  n: {source: s, formula: COUNT(*)}\n  avg: {source: s, formula: AVG(clicks)}\n"
+    )
+    v, r, out, err = _run(tmp_path, config)
+    assert (v, r) == (2, 2)
+    assert f"KPI name `{name}` starts with `__`" in err and ":5 kpis." in err
+    assert f"KPI name `{name}` starts with `__`" in out
