@@ -322,6 +322,16 @@ class _Checker:
                 pl.col(date_col).min().alias("__first"),
                 pl.col(date_col).max().alias("__last"),
             ]
+        if misread_files([sf]):
+            # a row past the sample that the fast path reads without a word when a report
+            # reads only some columns (a cell too many: the rest shifted): every row is read
+            # whole here, and such a file goes through the tolerant reader, which warns
+            try:
+                sf = scan_source(self.cfg, name)
+            except KpiError as again:
+                self.result.issues.append(_from_error(again))
+                return
+            self.frames[name] = sf.frame
         try:
             row = sf.frame.select(exprs).collect().row(0, named=True)
         except pl.exceptions.PolarsError as err:
