@@ -319,9 +319,11 @@ def report(
         if cache:  # the formulas' parse results are kept with the cache (kpicli.formula)
             from pathlib import Path
 
-            from kpicli.formula import use_memo
+            from kpicli.sources.cache import open_cache
 
-            use_memo(Path(cache).expanduser())
+            opened = open_cache(Path(cache).expanduser())
+            if opened is not None:
+                opened.memo()
         cfg = load_config(config)
         result = run_report(cfg, request)
         if output:
