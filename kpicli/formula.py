@@ -112,8 +112,7 @@ def save_memo() -> None:
     if len(entries) > 20_000:
         entries = dict(list(entries.items())[-20_000:])
     body = json.dumps({"version": _memo_version(), "entries": entries}, sort_keys=True).encode()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    try:  # (into the folder as it is: one removed meanwhile is not made again)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as fh:

@@ -25,7 +25,7 @@ inputs. Each entry is two files:
   the SHA-256 and size of the data file; under an HMAC-SHA256, with the user's secret key,
   of the file's name and content. The name binds the signature to its key: an entry renamed
   or swapped with another does not verify;
-- its *data*, a Parquet file named by its SHA-256 (``kpi-data-SHA.parquet``).
+- its *data*, a Parquet file named by an HMAC of its SHA-256 (``kpi-data-….parquet``).
 
 KEY itself is an HMAC of the entry's inputs, so the entries of users sharing a folder have
 different names and never collide. The secret key (32 random bytes) is
@@ -271,6 +271,10 @@ class _Data:
         self.ok = len(blob) == self.size and hmac.compare_digest(digest, self.sha)
         return blob if self.ok else None
 
+    def signed(self) -> dict[str, Any]:
+        """What a signature says of this file."""
+        return {"data": self.path.name, "sha256": self.sha, "size": self.size}
+
     def scan(self) -> pl.LazyFrame:
         """The rows (call only while this object is alive, after :meth:`verify`)."""
         if _FD_PATHS:
@@ -466,7 +470,7 @@ class Cache:
             frame.write_parquet(buf)
             try:
                 data = self._store(buf.getvalue())
-                self._sign(path, {"kind": "daily", "key": key, "data": data.sha, "size": data.size})
+                self._sign(path, {"kind": "daily", "key": key, **data.signed()})
             except OSError as err:
                 self._break(err)
         return frame.lazy()
@@ -505,7 +509,7 @@ class Cache:
                 "date_formats": sf.date_formats,
                 "notices": list(dict.fromkeys(said)),
             }
-            signed = {"kind": "source", "key": key, "data": data.sha, "size": data.size}
+            signed = {"kind": "source", "key": key, **data.signed()}
             self._sign(path, {**signed, "schema": _schema_text(schema), "meta": meta})
         except OSError as err:
             self._break(err)
@@ -551,7 +555,9 @@ class Cache:
         fd = _open(Path(tmp))
         try:
             sha, size = _digest(fd)
-            path = self.folder / f"{DATA_PREFIX}{sha}{SUFFIX}"
+            # named by its content, and by the key: users sharing a folder have their own
+            tag = hmac.new(self.secret, b"kpi data\0" + sha.encode(), "sha256").hexdigest()
+            path = self.folder / f"{DATA_PREFIX}{tag[:40]}{SUFFIX}"
             os.replace(tmp, path)
         except BaseException:
             os.close(fd)
@@ -610,10 +616,11 @@ class Cache:
     def _data(self, signed: dict[str, Any]) -> tuple[_Data | None, str | None]:
         """The data file a verified signature names, opened (its bytes are verified when
         read); or why not (None: missing, e.g. removed by `kpi cache clear`)."""
-        sha, size = str(signed.get("data")), signed.get("size")
-        if not re.fullmatch(r"[0-9a-f]{64}", sha) or not isinstance(size, int):
-            return None, "its signature does not hold what kpi writes"
-        path = self.folder / f"{DATA_PREFIX}{sha}{SUFFIX}"
+        sha, size, name = str(signed.get("sha256")), signed.get("size"), str(signed.get("data"))
+        ok = re.fullmatch(rf"{DATA_PREFIX}[0-9a-f]{{40}}\{SUFFIX}", name) and isinstance(size, int)
+        if not ok:
+            return None, "its signature does not hold what kpi writes"  # only a kpi bug
+        path = self.folder / name
         try:
             fd = _open(path)
         except FileNotFoundError:
@@ -663,6 +670,8 @@ def open_cache(folder: Path) -> Cache | None:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise _Unusable(f"cannot create it: {err.strerror}") from None
+        if not os.access(folder, os.R_OK | os.X_OK):
+            raise _Unusable("cannot read it: Permission denied")
         return Cache(folder, _secret(folder.resolve()))
     except _Unusable as err:
         notices.notice(f"cache folder {folder}: {err}; running without the cache")
@@ -689,6 +698,8 @@ def clear(cache_dir: Path) -> int:
     removed = 0
     try:
         names = sorted(os.listdir(cache_dir))
+    except FileNotFoundError:  # removed meanwhile
+        return 0
     except OSError as err:
         raise OutputError(
             f"cannot clear the cache: {err.strerror}", location=str(cache_dir)

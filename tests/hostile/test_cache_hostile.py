@@ -154,7 +154,7 @@ def sig(cache: Path, prefix: str, source: str) -> Path:
 def data_of(signature: Path) -> Path:
     """The data file a signature names."""
     body = json.loads(signature.read_bytes().partition(b"\n")[2])
-    return signature.parent / f"{DATA_PREFIX}{body['data']}.parquet"
+    return signature.parent / body["data"]
 
 
 def both(cfg: Path, cache: Path, want: dict, warns: str | None) -> None:
@@ -194,6 +194,11 @@ def test_a_bit_flipped_in_daily_entries(data) -> None:
         flip(data_of(entry))
     both(cfg, cache, want, warns="is not what its signature names (changed, or corrupt); rebuilt")
     both(cfg, cache, want, warns=None)
+    for entry in sigs(cache, DAILY_PREFIX, "ads"):
+        flip(data_of(entry))
+    quiet = report(cfg, cache, "--quiet")
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+    assert same(values(json.loads(quiet.stdout)), want)
 
 
 def test_a_bit_flipped_in_source_entries(data) -> None:
@@ -222,11 +227,11 @@ def test_a_forged_signature_does_not_verify(data) -> None:
         frame.with_columns(pl.col(numeric) * 2).write_parquet(buf)
         blob = buf.getvalue()
         sha = hashlib.sha256(blob).hexdigest()
-        assert data_of(signature).name != f"{DATA_PREFIX}{sha}.parquet"  # other numbers
-        (cache / f"{DATA_PREFIX}{sha}.parquet").write_bytes(blob)
         mac, _, body = signature.read_bytes().partition(b"\n")
         content = json.loads(body)
-        content.update(data=sha, size=len(blob))
+        assert content["sha256"] != sha  # other numbers
+        (cache / f"{DATA_PREFIX}{sha[:40]}.parquet").write_bytes(blob)
+        content.update(data=f"{DATA_PREFIX}{sha[:40]}.parquet", sha256=sha, size=len(blob))
         signature.write_bytes(mac + b"\n" + json.dumps(content, sort_keys=True).encode())
     both(cfg, cache, want, warns="its signature does not verify")
 
@@ -416,6 +421,17 @@ def test_a_read_only_cache_folder(plain) -> None:
         cache.chmod(0o755)
 
 
+def test_an_unreadable_cache_folder(data) -> None:
+    cfg, cache, want = data
+    cache.chmod(0)
+    try:
+        r = report_as_user(cfg, cache)
+    finally:
+        cache.chmod(0o755)
+    check_process(r, want, running_without(cache, "cannot read it: Permission denied"))
+    assert r.stderr == running_without(cache, "cannot read it: Permission denied")
+
+
 def test_a_cache_folder_that_is_a_file(plain) -> None:
     cfg, want = plain
     cache = cfg.parent / "cache"
@@ -603,14 +619,18 @@ def test_a_key_others_can_read_turns_the_cache_off(plain, tmp_path, monkeypatch)
     check(report(cfg, cache), want, warns=f"cannot read the key {key}")
 
 
-def test_a_new_key_makes_new_entries(data, tmp_path, monkeypatch) -> None:
+def test_users_sharing_a_folder_do_not_touch_each_others_entries(data, tmp_path, monkeypatch):
     """Entries written under another key (another user's, or before the key changed) are
-    not found, not obeyed: nothing to warn about."""
+    not found, not obeyed, not replaced: nothing to warn about, for either user."""
     cfg, cache, want = data
-    before = set(os.listdir(cache))
+    mine = {p.name: p.stat().st_ino for p in cache.iterdir()}
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "other-user"))
-    check(report(cfg, cache), want, warns=None)
-    assert {n for n in os.listdir(cache) if n.startswith(PREFIX)} - before
+    both(cfg, cache, want, warns=None)
+    theirs = {p.name for p in cache.iterdir()} - set(mine)
+    assert len([n for n in theirs if n.startswith(PREFIX)]) == 2  # their own entries
+    assert {p.name: p.stat().st_ino for p in cache.iterdir() if p.name in mine} == mine
+    monkeypatch.undo()
+    both(cfg, cache, want, warns=None)
 
 
 def test_no_writable_state_folder(plain, tmp_path) -> None:
