@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -85,7 +86,7 @@ def use_memo(folder: Path, secret: bytes) -> str | None:
     entries: dict[str, Any] = {}
     problem = None
     try:
-        raw = path.read_bytes()
+        raw = _read_regular(path)
     except FileNotFoundError:
         raw = b""
     except OSError as err:
@@ -102,6 +103,19 @@ def use_memo(folder: Path, secret: bytes) -> str | None:
         atexit.register(save_memo)
     _MEMO.update(entries=entries, file=path, new=False, secret=secret)
     return problem
+
+
+def _read_regular(path: Path) -> bytes:
+    """The bytes of the regular file ``path``: never waits on a FIFO, never follows a link."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(0, "not a regular file")
+        with os.fdopen(os.dup(fd), "rb") as fh:
+            return fh.read()
+    finally:
+        os.close(fd)
 
 
 def save_memo() -> None:

@@ -357,6 +357,32 @@ def test_a_long_source_name_is_a_valid_entry_name(tmp_path: Path) -> None:
     check(report(cfg, tmp_path / "cache"), want, warns=None)
 
 
+def test_entries_replaced_by_fifos_or_links_are_not_waited_on(tmp_path: Path) -> None:
+    """A FIFO where an entry was (opening it for reading would wait forever), or a link to
+    elsewhere: each is rebuilt, in a run that ends (with a timeout here, so that a wait
+    fails the test instead of hanging it)."""
+    cfg = write_data(tmp_path)
+    want = oracle(tmp_path)
+    cache = tmp_path / "cache"
+    args = ["report", "-c", str(cfg), "--as-of", AS_OF, *BY, "-f", "json", "--cache", str(cache)]
+    assert kpi(*args).returncode == 0
+    (memo,) = cache.glob("kpi-formulas-*.json")
+    fifos = [memo, sig(cache, PREFIX, "visits"), data_of(sig(cache, PREFIX, "ads"))]
+    daily = sig(cache, DAILY_PREFIX, "ads")
+    for path in fifos:
+        path.unlink()
+        os.mkfifo(path)
+    (tmp_path / "elsewhere.json").write_bytes(daily.read_bytes())
+    daily.unlink()
+    daily.symlink_to(tmp_path / "elsewhere.json")
+    r = kpi(*args, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert same(values(json.loads(r.stdout)), want), r.stderr
+    for path in (memo, fifos[1], daily):
+        assert f"cache entry {path}: " in r.stderr, r.stderr
+    assert fifos[2].name in r.stderr
+
+
 # --- faults: a cache that cannot be used degrades to none, with a warning ---------------------
 
 
