@@ -27,6 +27,10 @@ inputs. Each entry is two files:
   or swapped with another does not verify;
 - its *data*, a Parquet file named by an HMAC of its SHA-256 (``kpi-data-….parquet``).
 
+The formulas' memo (``kpi-formulas-….json``, :func:`kpicli.formula.use_memo`) is kept in the
+same folder under an HMAC with a key of its own, derived from the user's and bound to kpi's
+code.
+
 KEY itself is an HMAC of the entry's inputs, so the entries of users sharing a folder have
 different names and never collide. The secret key (32 random bytes) is
 ``$XDG_STATE_HOME/kpi/cache-key`` (default ``~/.local/state/kpi/cache-key``), created 0600
@@ -40,18 +44,20 @@ off (with a warning).
 (small) whenever it is used, a source entry's when a report aggregates its rows (its daily
 entry missing, or formulas that do not decompose). Each data file is read through one
 descriptor opened when its signature is checked, so what was verified is what Polars
-reads: a concurrent ``kpi cache clear``, or another run replacing the file, cannot change
+reads (``/proc/self/fd/N``; where there is no such path, the verified bytes are read into
+memory): a concurrent ``kpi cache clear``, or another run replacing the file, cannot change
 it or make it vanish mid-query. (Data files are created 0600 and must not be writable by
 others: only their owner could change them in place.)
 
 **Failures.** An entry that does not verify (changed, truncated, swapped, unreadable, not a
 regular file) is rebuilt, with a warning naming it. A folder that cannot be used (not a
-folder, not creatable, read-only, full, no key) makes the rest of the run go without the
-cache, with one warning naming the folder and the reason; a report never fails because of
-its cache. Entries are written to temporary files and renamed into place; a run that
-replaces an entry another run is reading does not disturb it (that one holds its data file
-open). Old entries, and data files no signature names any more, stay until ``kpi cache
-clear``.
+folder, not creatable or not readable, no key; or, when an entry must be written,
+read-only or full) makes the rest of the run go without the cache, with one warning naming
+the folder and the reason; a report never fails because of its cache (a read-only folder
+of valid entries is used as it is). Entries are written to temporary files and renamed
+into place; a run that replaces an entry another run is reading does not disturb it (that
+one holds its data file open). Old entries, and data files no signature names any more,
+stay until ``kpi cache clear``.
 """
 
 from __future__ import annotations
