@@ -189,14 +189,15 @@ def guarded(debug: bool, work: Callable[[], int | None]) -> None:
             traceback.print_exc()
         _err(err.render())
         raise typer.Exit(err.exit_code) from None
-    except (typer.Exit, typer.Abort, KeyboardInterrupt):
+    except (typer.Exit, typer.Abort, KeyboardInterrupt, SystemExit):
         raise
-    except Exception as err:  # a bug: say so in one line unless --debug
+    except BaseException as err:  # a bug (a Rust panic in Polars is a BaseException too)
         if debug:
             traceback.print_exc()
         else:
+            first = (str(err).strip().splitlines() or [""])[0]
             _err(
-                f"internal error: {type(err).__name__}: {err}\n"
+                f"internal error: {type(err).__name__}: {first}\n"
                 "  hint: this is a bug in kpi; re-run with --debug to see the traceback"
             )
         raise typer.Exit(INTERNAL_ERROR) from None
@@ -438,9 +439,11 @@ def report(
         if cache:  # the formulas' parse results are kept with the cache (kpicli.formula)
             from pathlib import Path
 
-            from kpicli.formula import use_memo
+            from kpicli.sources.cache import open_cache
 
-            use_memo(Path(cache).expanduser())
+            opened = open_cache(Path(cache).expanduser())
+            if opened is not None:
+                opened.memo()
         cfg = load_config(config)
         result = run_report(cfg, request)
         if output is not None and to_file:

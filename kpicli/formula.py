@@ -5,16 +5,19 @@ they use and to attach a KPI's ``filter`` to each of its aggregates; Polars' own
 expression parser (``pl.sql_expr``) turns the text into an expression.
 
 Every function here is a pure function of its text arguments. With the Parquet cache
-(``--cache DIR``), :func:`use_memo` keeps their results in ``DIR/kpi-formulas.json``, so a
+(``--cache DIR``), :func:`use_memo` keeps their results in ``DIR/kpi-formulas-….json``, so a
 repeated report neither imports sqlglot nor parses a formula (about 0.1 s of a cache hit).
 """
 
 from __future__ import annotations
 
 import atexit
+import hashlib
+import hmac
 import json
 import math
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -45,8 +48,9 @@ class Formula:
 
 # ---------------------------------------------------------------------------- memo
 
-MEMO_FILE = "kpi-formulas.json"
-_MEMO: dict[str, Any] = {"entries": None, "file": None, "new": False}
+#: The memo's file is ``kpi-formulas-ID.json``, ID told by the key (:func:`memo_file`).
+MEMO_PREFIX = "kpi-formulas"
+_MEMO: dict[str, Any] = {"entries": None, "file": None, "new": False, "secret": None}
 
 
 def _memo_version() -> str | None:
@@ -61,43 +65,81 @@ def _memo_version() -> str | None:
         return None
 
 
-def use_memo(folder: Path) -> None:
-    """Remember the results of this module's functions in ``folder/kpi-formulas.json`` (read
-    now, written back atomically at exit when something was added). A file written by
-    another version of kpi or sqlglot, or unreadable, is ignored."""
-    path = folder / MEMO_FILE
-    if _MEMO["file"] == path:
-        return
+def _memo_mac(secret: bytes, body: bytes) -> bytes:
+    return hmac.new(secret, b"kpi formulas\0" + body, hashlib.sha256).hexdigest().encode()
+
+
+def memo_file(secret: bytes) -> str:
+    """The name of the memo kept under ``secret`` (users sharing a folder have one each)."""
+    tag = hmac.new(secret, b"kpi formulas file", hashlib.sha256).hexdigest()[:16]
+    return f"{MEMO_PREFIX}-{tag}.json"
+
+
+def use_memo(folder: Path, secret: bytes) -> str | None:
+    """Remember the results of this module's functions in ``folder`` (:func:`memo_file`;
+    read now, written back atomically at exit when something was added), under an HMAC with
+    ``secret`` (the cache's key, :mod:`kpicli.sources.cache`): a file changed by anyone
+    else is not obeyed. A file written by another version of kpi or sqlglot is ignored;
+    one that does not verify too, and the reason is returned (None: used, or none yet)."""
+    path = folder / memo_file(secret)
+    if _MEMO["file"] == path and _MEMO["secret"] == secret:
+        return None
     save_memo()  # what another cache folder's memo gained so far
     current = _memo_version()
     if current is None:
-        return
+        return None
     entries: dict[str, Any] = {}
+    problem = None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if data.get("version") == current and isinstance(data.get("entries"), dict):
-            entries = data["entries"]
-    except (OSError, ValueError, AttributeError):
-        pass
+        raw = _read_regular(path)
+    except FileNotFoundError:
+        raw = b""
+    except OSError as err:
+        raw, problem = b"", f"cannot read it: {err.strerror}"
+    mac, _, body = raw.partition(b"\n")
+    if raw:
+        if hmac.compare_digest(mac, _memo_mac(secret, body)):
+            data = json.loads(body)
+            if data.get("version") == current and isinstance(data.get("entries"), dict):
+                entries = data["entries"]
+        else:
+            problem = "it does not verify (changed by someone else, or corrupt)"
     if _MEMO["file"] is None:
         atexit.register(save_memo)
-    _MEMO.update(entries=entries, file=path, new=False)
+    _MEMO.update(entries=entries, file=path, new=False, secret=secret)
+    return problem
+
+
+def _read_regular(path: Path) -> bytes:
+    """The bytes of the regular file ``path``: never waits on a FIFO, never follows a link."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(0, "not a regular file")
+        with os.fdopen(os.dup(fd), "rb") as fh:
+            return fh.read()
+    finally:
+        os.close(fd)
 
 
 def save_memo() -> None:
     """Write the memo back when it gained entries (at most 20,000 kept)."""
-    path, entries = _MEMO["file"], _MEMO["entries"]
-    if path is None or entries is None or not _MEMO["new"]:
+    path, entries, secret = _MEMO["file"], _MEMO["entries"], _MEMO["secret"]
+    if path is None or entries is None or secret is None or not _MEMO["new"]:
         return
     if len(entries) > 20_000:
         entries = dict(list(entries.items())[-20_000:])
-    blob = json.dumps({"version": _memo_version(), "entries": entries}, sort_keys=True)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    body = json.dumps({"version": _memo_version(), "entries": entries}, sort_keys=True).encode()
+    try:  # (into the folder as it is: one removed meanwhile is not made again)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(blob)
-        os.replace(tmp, path)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(_memo_mac(secret, body) + b"\n" + body)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
     except OSError:  # a memo is only a shortcut: the next run parses again
         return
     _MEMO["new"] = False

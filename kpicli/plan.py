@@ -337,15 +337,16 @@ def build_plan(cfg: Config, request: Request, *, fast: bool = True) -> Plan:
         _check_where(request.where)
     cache_dir = cache_folder(cfg, request)
     used = list(dict.fromkeys(s for s, _ in by_source))
-    if cache_dir is None:
+    cache = None
+    if cache_dir is not None:  # None too when the folder cannot be used (a warning says why)
+        from kpicli.sources.cache import open_cache
+
+        cache = open_cache(cache_dir)
+    if cache is None:
         sources = {s: scan_source(cfg, s, typed_dates=fast) for s in used}
     else:
-        from kpicli.formula import use_memo
-        from kpicli.sources.cache import cached_source
-
-        use_memo(cache_dir)
-
-        sources = {s: cached_source(cfg, s, cache_dir, typed_dates=fast) for s in used}
+        cache.memo()
+        sources = {s: cache.source(cfg, s, typed_dates=fast) for s in used}
     plan = Plan(cfg, request, as_of, period, comparison, grain, dims, selected, derived, sources)
     plan.fast = fast
 
@@ -409,11 +410,9 @@ def build_plan(cfg: Config, request: Request, *, fast: bool = True) -> Plan:
         parts = _partials(agg)
 
         prepared = _Prepared(sf.date_columns, date_col, as_of, where, ints, dims)
-        if cache_dir is not None and date_col is not None and parts is not None:
+        if cache is not None and date_col is not None and parts is not None:
             # partial aggregates per day from the cache: any period, grain or comparison
             # is re-aggregated from them (a few rows per day) instead of from the rows
-            from kpicli.sources.cache import daily_entry
-
             others = [c for c in sf.date_columns if c != date_col]
             material = {
                 "date": date_col,
@@ -423,12 +422,17 @@ def build_plan(cfg: Config, request: Request, *, fast: bool = True) -> Plan:
                 "ints": ints,
                 "as_of": as_of.isoformat() if others else None,
             }
-            daily = prepared(sf.frame, day_key=True).group_by(date_col, *dims)
-            days = daily_entry(cache_dir, cfg, sf, material, daily.agg(parts.parts + parts.book))
+            days = cache.daily(
+                sf,
+                material,
+                lambda rows, p=prepared, keys=(date_col, *dims), aggs=parts.parts + parts.book: (
+                    p(rows, day_key=True).group_by(*keys).agg(aggs)
+                ),
+            )
             grouped = _time_keys(days, date_col, plan, calendar, week_start)
             grouped = grouped.group_by(plan.keys).agg(parts.again + parts.book_again)
         else:
-            lf = sf.frame
+            lf = sf.frame if cache is None else cache.rows(sf)
             if date_col is not None and plan.ranges:
                 lf = _days(lf, date_col, plan)  # first: pushed down to the scan
             lf = prepared(lf, day_key=bool(plan.ranges))

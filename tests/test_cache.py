@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from kpicli import Request, load_config, run_report
-from kpicli.sources.cache import DAILY_PREFIX, PREFIX, clear
+from kpicli.sources.cache import DAILY_PREFIX, DATA_PREFIX, PREFIX, clear
 
 AS_OF = date(2026, 12, 31)
 
@@ -104,7 +104,8 @@ def test_clear_removes_entries(setup) -> None:
     values(cfg, cache)
     (cache / "keep.txt").write_text("not ours")
     assert len(entries(cache)) == len(entries(cache, DAILY_PREFIX)) == 1
-    assert clear(cache) == 2
+    assert len(entries(cache, DATA_PREFIX)) == 2  # each signature's data
+    assert clear(cache) == 4
     assert [p.name for p in cache.iterdir()] == ["keep.txt"]
     assert clear(cfg.parent / "nowhere") == 0
 
@@ -131,7 +132,7 @@ def test_cli_cache_option_and_clear(setup) -> None:
     assert strip(plain.stdout) == strip(cached.stdout) == strip(again.stdout)
     assert len(entries(cache)) == 1
     r = runner.invoke(app, ["cache", "clear", "--cache", str(cache)])
-    assert r.exit_code == 0 and "removed 2 cache entries" in r.stderr
+    assert r.exit_code == 0 and "removed 4 cache entries" in r.stderr
     assert entries(cache) == []
     r = runner.invoke(app, ["cache", "clear", "-c", str(cfg)])
     assert r.exit_code == 2 and "settings.cache" in r.stderr
@@ -241,10 +242,10 @@ def test_notices_are_given_again_on_a_hit(setup) -> None:
 HIT = """
 import sys
 from datetime import date
-from kpicli.formula import use_memo
+from kpicli.sources.cache import open_cache
 from kpicli import Request, load_config, run_report
 cache = sys.argv[2]
-use_memo(__import__("pathlib").Path(cache))
+open_cache(__import__("pathlib").Path(cache)).memo()
 r = run_report(load_config(sys.argv[1]), Request(as_of=date(2026, 12, 31), by=("channel",),
                cache=cache))
 print(sorted(zip(r.rows["kpi"], r.rows["channel"], r.rows["value"])), "sqlglot" in sys.modules)
@@ -257,23 +258,25 @@ def test_a_repeated_report_parses_no_formula(setup) -> None:
     import subprocess
     import sys
 
-    from kpicli.formula import MEMO_FILE
-
     cfg, cache = setup
     cfg.write_text(cfg.read_text() + "  share: {formula: spend / n}\n")
     run = [sys.executable, "-c", HIT, str(cfg), str(cache)]
     first = subprocess.run(run, capture_output=True, text=True, check=True).stdout.split()
-    assert first[-1] == "True" and (cache / MEMO_FILE).is_file()
+    (memo,) = cache.glob("kpi-formulas-*.json")
+    assert first[-1] == "True"
     again = subprocess.run(run, capture_output=True, text=True, check=True).stdout.split()
     assert again[-1] == "False"
     assert again[:-1] == first[:-1]
-    # a memo from another version (or garbage) is ignored, and rewritten
-    (cache / MEMO_FILE).write_text('{"version": "kpi 0.0.0", "entries": {"x": 1}}')
+    # a memo that does not verify, or garbage, is ignored, and rewritten
+    memo.write_text('{"version": "kpi 0.0.0", "entries": {"x": 1}}')
     other = subprocess.run(run, capture_output=True, text=True, check=True).stdout.split()
     assert other == first
-    (cache / MEMO_FILE).write_text("{not json")
+    memo.write_text("{not json")
     assert subprocess.run(run, capture_output=True, text=True, check=True).stdout.split() == first
     assert subprocess.run(run, capture_output=True, text=True, check=True).stdout.split() == again
+
+
+SECRET = bytes(range(32))
 
 
 def test_memoized_results_equal_computed_ones(tmp_path: Path) -> None:
@@ -300,11 +303,11 @@ def test_memoized_results_equal_computed_ones(tmp_path: Path) -> None:
     try:
         formula._MEMO.update(entries=None, file=None, new=False)
         plain = everything()
-        formula.use_memo(tmp_path)
+        assert formula.use_memo(tmp_path, SECRET) is None
         assert everything() == plain  # computed, remembered
         formula.save_memo()
         formula._MEMO.update(file=None)
-        formula.use_memo(tmp_path)  # read back from the file
+        assert formula.use_memo(tmp_path, SECRET) is None  # read back from the file
         assert formula._MEMO["entries"]
         assert everything() == plain
         assert not formula._MEMO["new"]  # every result came from the memo
@@ -318,8 +321,6 @@ def test_runs_racing_to_fill_the_cache_all_succeed(tmp_path: Path) -> None:
     import json
     import subprocess
     import sys
-
-    from kpicli.sources.cache import _meta
 
     root = Path(__file__).resolve().parents[1]
     cache = tmp_path / "cache"
@@ -340,30 +341,8 @@ def test_runs_racing_to_fill_the_cache_all_succeed(tmp_path: Path) -> None:
     assert all(rows(out) == want for out in outs)
     names = sorted(p.name for p in cache.iterdir())
     assert not [n for n in names if n.endswith(".tmp")], names
-    for entry in cache.glob("kpi-*.parquet"):
-        key = entry.stem.rsplit("-", 1)[1]
-        assert _meta(entry, key) is not None, entry  # complete, with kpi's metadata
+    # complete entries only: a hit verifies each one it uses, rebuilds none, warns of none
     hit = subprocess.run([*args, "--cache", str(cache)], capture_output=True, text=True)
     assert rows(hit.stdout) == want
-
-
-def test_a_racing_fill_keeps_the_entry_already_there(setup, monkeypatch) -> None:
-    """A run that found no entry, parsed the files and then finds one in place (a racing run
-    wrote it meanwhile) keeps that one: other runs may be reading it."""
-    import kpicli.sources.cache as C
-
-    cfg, cache = setup
-    first = values(cfg, cache)
-    (entry,) = entries(cache)
-    os.utime(entry, ns=(1_000_000_000, 1_000_000_000))  # a mark: 1970, as no new file has
-    real, looked = C._meta, []
-
-    def missed_once(path: Path, key: str):
-        looked.append(path)
-        return None if len(looked) == 1 else real(path, key)
-
-    monkeypatch.setattr(C, "_meta", missed_once)
-    assert values(cfg, cache) == first
-    assert looked[0] == entry  # the source entry looked missing, and was written again…
-    assert entry.stat().st_mtime_ns == 1_000_000_000  # …but the one in place was kept
-    assert [p.name for p in cache.iterdir() if p.name.endswith(".tmp")] == []
+    assert hit.stderr == ""
+    assert sorted(p.name for p in cache.iterdir()) == names
