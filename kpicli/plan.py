@@ -409,7 +409,7 @@ def build_plan(cfg: Config, request: Request, *, fast: bool = True) -> Plan:
             ]
         parts = _partials(agg)
 
-        prepared = _Prepared(sf.date_columns, date_col, as_of, where, ints, dims)
+        prepared = _Prepared(sf.date_columns, date_col, as_of, where, ints)
         if cache is not None and date_col is not None and parts is not None:
             # partial aggregates per day from the cache: any period, grain or comparison
             # is re-aggregated from them (a few rows per day) instead of from the rows
@@ -443,13 +443,13 @@ def build_plan(cfg: Config, request: Request, *, fast: bool = True) -> Plan:
             if parts is None or not dims:
                 # no totals to roll up, or formulas that do not decompose (COUNT(DISTINCT
                 # …), MEDIAN…): the totals group the rows themselves
-                agg.rows = lf.group_by(plan.keys).agg(exprs)
+                agg.rows = _as_text(lf.group_by(plan.keys).agg(exprs), dims)
                 if dims:
                     agg.totals = lf.group_by(plan.total_keys).agg(exprs)
                 plan.aggregations.append(agg)
                 continue
             grouped = lf.group_by(plan.keys).agg(parts.parts + parts.book)
-        agg.rows = grouped.with_columns(parts.finals).drop(parts.names)
+        agg.rows = _as_text(grouped.with_columns(parts.finals).drop(parts.names), dims)
         if dims:
             totals = grouped.group_by(plan.total_keys).agg(parts.again + parts.book_again)
             agg.totals = totals.with_columns(parts.finals).drop(parts.names)
@@ -466,7 +466,6 @@ class _Prepared:
     as_of: date
     where: pl.Expr | None
     ints: list[str]
-    dims: tuple[str, ...]
 
     def __call__(self, lf: pl.LazyFrame, *, day_key: bool) -> pl.LazyFrame:
         """``day_key``: the date column itself is bounded by the time keys (not nulled)."""
@@ -480,7 +479,14 @@ class _Prepared:
             lf = lf.filter(self.where)
         if self.ints:
             lf = lf.with_columns(pl.col(self.ints).cast(pl.Int128))
-        return lf.with_columns(pl.col(dim).cast(pl.Utf8) for dim in self.dims)
+        return lf
+
+
+def _as_text(grouped: pl.LazyFrame, dims: tuple[str, ...]) -> pl.LazyFrame:
+    """Dimension values as text once grouped (sources join on them, outputs show them as
+    text): cast after the group_by, so that a column can be grouped by and aggregated too
+    (`--by spend` with `SUM(spend)`), and only the groups are cast."""
+    return grouped.with_columns(pl.col(dim).cast(pl.Utf8) for dim in dims)
 
 
 def _days(lf: pl.LazyFrame, date_col: str, plan: Plan) -> pl.LazyFrame:

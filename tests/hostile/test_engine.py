@@ -512,3 +512,36 @@ def test_a_column_the_data_lacks_is_a_data_error_wherever_it_is_named(
         assert f"has no column `{column}` (used by KPI" in r.stderr
     assert hint in r.stderr
     assert len(r.stderr.strip().splitlines()) == 2
+
+
+@pytest.mark.parametrize("cache", [False, True])
+@pytest.mark.parametrize("dim", ["spend", "n"])
+def test_a_column_can_be_grouped_by_and_aggregated(tmp_path: Path, dim: str, cache: bool) -> None:
+    """`--by spend` with `SUM(spend)`: SQL's GROUP BY spend, SUM(spend) (the dimension was
+    cast to text before the aggregation, which then failed with exit 3)."""
+    import duckdb
+
+    data = tmp_path / "d.csv"
+    data.write_text(
+        "date,ch,spend,n\n2026-11-01,a,10,1\n2026-11-02,a,20,1\n"
+        "2026-11-03,b,30,2\n2026-11-04,b,30.5,2\n2026-11-05,b,30.5,3\n"
+    )
+    cfg = tmp_path / "k.yaml"
+    cfg.write_text(
+        "version: 1\nsources:\n  s: {path: d.csv, date: date}\nkpis:\n"
+        "  spent: {source: s, formula: SUM(spend)}\n  sum_n: {source: s, formula: SUM(n)}\n"
+        "  avg_n: {source: s, formula: AVG(n)}\n"
+    )
+    args = ["report", "-c", str(cfg), "--as-of", "2026-11-30", "-p", "this-month"]
+    args += ["-f", "json", "--by", dim] + (["--cache", str(tmp_path / "c")] if cache else [])
+    r = kpi(*args)
+    assert r.exit_code == 0, r.stderr
+    got = {(row["kpi"], float(row[dim])): row["value"] for row in json.loads(r.stdout)["rows"]}
+    want = duckdb.sql(
+        f"SELECT {dim}, SUM(spend), SUM(n), AVG(n) FROM read_csv('{data}') GROUP BY {dim}"
+    ).fetchall()
+    assert len(got) == 3 * len(want)
+    for key, total, sum_n, avg_n in want:
+        assert got[("spent", float(key))] == pytest.approx(float(total))
+        assert got[("sum_n", float(key))] == pytest.approx(float(sum_n))
+        assert got[("avg_n", float(key))] == pytest.approx(float(avg_n))
