@@ -81,7 +81,9 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
 #: What an engine (Polars) error may quote that a user must never see: the names it gives
 #: subqueries, and lists of the columns of whatever it read (a schema dump can be the first
 #: line of a file read through SQL).
-_INTERNAL_NAME = re.compile(r"_*POLARS_[A-Z]+_0x[0-9a-fA-F]+\w*")
+_INTERNAL_NAME = re.compile(r"_*POLARS_[A-Z]+_(?:0x[0-9a-fA-F]+|[A-Z]+_)\w*")
+#: Polars' own advice to Python programmers, which means nothing to a kpi user.
+_PYTHON_ADVICE = re.compile(r"\s*\((?:create native python|consider)\b.*\)\s*$", re.I)
 _COLUMN_LIST = re.compile(r"[;,]?\s*\b(?:valid columns|schema)\b\s*:.*", re.I)
 MAX_DETAIL = 200
 
@@ -94,6 +96,7 @@ def engine_detail(err: BaseException | str) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     first = lines[0] if lines else (type(err).__name__ if isinstance(err, BaseException) else "")
     first = _COLUMN_LIST.sub("", first)
+    first = _PYTHON_ADVICE.sub("", first)
     first = _INTERNAL_NAME.sub("(internal)", first).strip() or "the engine refused the query"
     if len(first) > MAX_DETAIL:
         first = first[: MAX_DETAIL - 1] + "…"

@@ -677,8 +677,10 @@ def wrong_type(dtype: Any, *, condition: bool) -> str | None:
     it is): a condition (filter, --where) is true or false; a KPI's value is a number (or
     true/false, counted as 1/0). ``dtype``: its Polars type."""
     name = str(dtype)
-    if name in ("Boolean", "Null") or (not condition and dtype.is_numeric()):
+    if name == "Boolean" or (not condition and (name == "Null" or dtype.is_numeric())):
         return None
+    if name == "Null":  # `--where NULL`: a filter keeps no row, and Polars refuses it
+        return "NULL (no row would be kept)"
     if name == "String":
         return "text"
     if dtype.is_temporal():

@@ -257,7 +257,12 @@ def test_a_source_kpi_formula_aggregates_rows(folder: Path, formula: str, messag
 
 @pytest.mark.parametrize("place", ["source filter", "KPI filter", "--where"])
 def test_a_condition_is_true_or_false(folder: Path, place: str) -> None:
-    for payload, gives in (("channel", "text"), ("spend * 2", "a number"), ("date", "a date")):
+    for payload, gives in (
+        ("channel", "text"),
+        ("spend * 2", "a number"),
+        ("date", "a date"),
+        ("NULL", "NULL (no row would be kept)"),  # was exit 3 with Polars' words
+    ):
         cfg, args = placed(folder, place, payload)
         path = cfg.write()
         r = report(path, *args)
@@ -322,6 +327,14 @@ def test_engine_detail_keeps_neither_internal_names_nor_schemas() -> None:
         "(internal) not found"
     )
     assert len(engine_detail("x" * 5000)) == 200
+    # names of Polars' temporary columns, and its advice to Python programmers
+    assert engine_detail(
+        "conversion from `str` to `f64` failed in column '_POLARS_TMP_PHYS_11' for 1 values"
+    ) == ("conversion from `str` to `f64` failed in column '(internal)' for 1 values")
+    assert engine_detail(
+        "cannot compare 'date/datetime/time' to a string value (create native python "
+        "{ 'date', 'datetime', 'time' } or compare to a temporal column)"
+    ) == ("cannot compare 'date/datetime/time' to a string value")
 
 
 def test_polars_errors_are_located_and_one_line(folder: Path) -> None:
