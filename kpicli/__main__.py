@@ -1,5 +1,5 @@
 """`python -m kpicli` runs the `kpi` command."""
 
-from kpicli.cli import app
+from kpicli.cli import run
 
-app(prog_name="kpi")
+run()

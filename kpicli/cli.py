@@ -7,6 +7,8 @@ renderers) are imported inside the commands, so `kpi --help` starts fast.
 from __future__ import annotations
 
 import contextlib
+import errno
+import io
 import os
 import shutil
 import sys
@@ -203,6 +205,36 @@ def guarded(debug: bool, work: Callable[[], int | None]) -> None:
         raise typer.Exit(INTERNAL_ERROR) from None
     if code:
         raise typer.Exit(code)
+
+
+class _ClosedStdout(io.TextIOBase):
+    """Standard output when the program was started with it closed (``kpi report >&-``):
+    writing to it fails as writing to a closed descriptor does, so that a command that
+    prints is exit 4, while one that writes a file (``-o``) works."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.EBADF, "standard output is closed")
+
+    def isatty(self) -> bool:
+        return False
+
+
+def run() -> None:
+    """The `kpi` program: :data:`app`, and what happens outside any command's
+    :func:`guarded`: help or version text that stdout cannot take (a full disk) is exit 4,
+    as a command's output is; a closed stdout is one that cannot be written to."""
+    if sys.stdout is None:
+        sys.stdout = _ClosedStdout()
+    try:
+        app(prog_name="kpi")
+    except OSError as exc:
+        from kpicli.render.write import output_error
+
+        _err(output_error("stdout", exc).render())
+        sys.exit(4)
 
 
 def _version(value: bool) -> None:

@@ -104,6 +104,10 @@ needs_dev_full = pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no 
         ["validate"],
         ["explain", "cpl", "--as-of", AS_OF],
         ["clean", "sample_data/email_campaigns.csv", "-q"],
+        ["--help"],  # printed by Click, outside the commands: exit 1 with a traceback before
+        ["--version"],
+        ["report", "--help"],
+        ["cache", "clear", "--help"],
     ],
     ids=lambda a: " ".join(a[:2]),
 )
@@ -113,6 +117,33 @@ def test_stdout_on_a_full_disk_is_exit_4(args: list[str]) -> None:
     assert done.returncode == 4, done.stderr
     assert done.stderr.startswith("output error: stdout: no space left on device\n")
     assert "Traceback" not in done.stderr and "internal error" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [(["report", "--as-of", AS_OF], 4), (["list"], 4), (["report", "-o", "{tmp}/r.csv"], 0)],
+    ids=["report", "list", "report -o"],
+)
+def test_a_closed_stdout_is_an_output_error(tmp_path: Path, args: list[str], code: int) -> None:
+    """`kpi report >&-` (started with no stdout: exit 70 before): what prints is exit 4;
+    what writes a file works."""
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    done = subprocess.run(
+        [sys.executable, "-m", "kpicli", *argv],
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=False,
+        pass_fds=(),
+        preexec_fn=lambda: os.close(1),
+    )
+    assert done.returncode == code, done.stderr
+    assert "Traceback" not in done.stderr and "internal error" not in done.stderr
+    if code == 4:
+        assert done.stderr.startswith("output error: stdout: ")
+    else:
+        assert (tmp_path / "r.csv").read_text().startswith("kpi,")
 
 
 def test_a_closed_pipe_ends_quietly_with_the_usual_exit_code() -> None:
