@@ -441,7 +441,14 @@ def report(
         from kpicli.plan import split_list
         from kpicli.render import check_wide, infer_format, render, render_to
         from kpicli.render.failures import failure_lines
-        from kpicli.render.write import STDOUT, PipeClosed, Stdout, expand_output_path, open_atomic
+        from kpicli.render.write import (
+            STDOUT,
+            PipeClosed,
+            Stdout,
+            check_output_path,
+            expand_output_path,
+            open_atomic,
+        )
 
         to_file = output is not None and output != STDOUT
         chosen = fmt.value if fmt else None
@@ -454,6 +461,8 @@ def report(
                 )
         chosen = chosen or "table"
         check_wide(chosen, wide)
+        if to_file:
+            check_output_path(output)
         request = _request(
             period,
             date_from,

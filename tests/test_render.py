@@ -816,16 +816,16 @@ def test_expand_output_path() -> None:
     [("r_{date}.json", "{date}"), ("r_{}.json", "{}"), ("r_{start.year}.json", "{start.year}")],
 )
 def test_expand_output_path_unknown_placeholder(template: str, named: str) -> None:
-    with pytest.raises(OutputError) as caught:
+    with pytest.raises(UsageError) as caught:
         expand(template)
     error = caught.value
     assert f"unknown placeholder `{named}`" in error.message
     assert error.hint == "valid placeholders are {start}, {end}, {as_of}, {period}"
-    assert error.exit_code == 4
+    assert error.exit_code == 2  # a wrong option
 
 
 def test_expand_output_path_malformed() -> None:
-    with pytest.raises(OutputError, match="invalid output path"):
+    with pytest.raises(UsageError, match="invalid output path"):
         expand("r_{start.json")
 
 

@@ -25,7 +25,7 @@ from datetime import date
 from pathlib import Path
 from typing import IO, Any
 
-from kpicli.errors import OutputError
+from kpicli.errors import OutputError, UsageError
 
 #: Placeholders allowed in ``--output``.
 PLACEHOLDERS = ("start", "end", "as_of", "period")
@@ -42,7 +42,7 @@ def expand_output_path(
 
     Dates are ISO (``2026-10-01``) unless a strftime spec is given (``{start:%Y%m}``);
     ``{start}``/``{end}`` are ``all`` for a report over all dates. ``{{``/``}}`` are literal
-    braces. Anything else in braces is an :class:`OutputError`.
+    braces. Anything else in braces is a :class:`UsageError` (a wrong option, exit 2).
     """
     values: dict[str, object] = {
         "start": start if start is not None else "all",
@@ -54,7 +54,7 @@ def expand_output_path(
     try:
         parts = list(string.Formatter().parse(template))
     except ValueError as exc:
-        raise OutputError(
+        raise UsageError(
             f"invalid output path `{template}`: {exc}",
             location="--output",
             hint=f"placeholders are {valid}; write a literal brace as {{{{ or }}}}",
@@ -66,7 +66,7 @@ def expand_output_path(
             continue
         if name not in values or conversion:
             shown = "{" + name + (f"!{conversion}" if conversion else "") + "}"
-            raise OutputError(
+            raise UsageError(
                 f"unknown placeholder `{shown}` in output path `{template}`",
                 location="--output",
                 hint=f"valid placeholders are {valid}",
@@ -75,12 +75,18 @@ def expand_output_path(
         try:
             out.append(format(value, spec) if spec else str(value))
         except (ValueError, TypeError) as exc:
-            raise OutputError(
+            raise UsageError(
                 f"bad format `{spec}` for placeholder `{{{name}}}`: {exc}",
                 location="--output",
                 hint="dates take strftime codes, as in {start:%Y-%m}",
             ) from None
     return "".join(out)
+
+
+def check_output_path(template: str) -> None:
+    """UsageError when ``template``'s placeholders are wrong: checked before any work."""
+    day = date(2000, 1, 1)
+    expand_output_path(template, start=day, end=day, as_of=day, period="all")
 
 
 def output_error(path: str | Path, exc: OSError) -> OutputError:

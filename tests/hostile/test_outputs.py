@@ -663,3 +663,14 @@ def test_the_table_shows_a_hundred_rows_per_kpi_and_says_what_is_left_out(tmp_pa
     assert len(rows) == campaigns + 1  # machine formats are never cut
     jsonl = kpi(*base, "-f", "jsonl").stdout.splitlines()
     assert len(jsonl) == campaigns + 1
+
+
+def test_an_unknown_output_placeholder_is_a_usage_error_before_any_work(tmp_path: Path) -> None:
+    """A wrong -o is a wrong option (exit 2), said before the report is computed: a config
+    that cannot even load is not reached."""
+    broken = tmp_path / "kpi_config.yaml"
+    broken.write_text("version: 1\nkpis: {}\n")
+    r = kpi("report", "-c", str(broken), "-o", str(tmp_path / "r-{nope}.csv"))
+    assert r.exit_code == 2
+    assert r.stderr.startswith("usage error: --output: unknown placeholder `{nope}`")
+    assert list(tmp_path.iterdir()) == [broken]
