@@ -224,6 +224,8 @@ def _breaks(text: str) -> int:
 
 def _detect_encoding(head: bytes) -> tuple[str, int]:
     """(codec, BOM length) from the first bytes."""
+    if head.startswith(codecs.BOM_UTF8):  # UTF-8, says the file: but a line may not be
+        return _utf8_or_mixed(head[len(codecs.BOM_UTF8) :]), len(codecs.BOM_UTF8)
     for bom, codec in _BOMS:
         if head.startswith(bom):
             return codec, len(bom)
@@ -234,14 +236,20 @@ def _detect_encoding(head: bytes) -> tuple[str, int]:
             return "utf-16-le", 0
         if even > len(sample) // 4 and odd == 0:
             return "utf-16-be", 0
+    return _utf8_or_mixed(head), 0
+
+
+def _utf8_or_mixed(head: bytes) -> str:
+    """UTF-8 when the sample is, else what decoding it line by line finds (cp1252 or
+    :data:`MIXED`)."""
     try:
         codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
-        return "utf-8", 0
+        return "utf-8"
     except UnicodeDecodeError:
         pass
     # the last line may be cut inside a character: left out of the decision
     cut = max(head.rfind(b"\n"), head.rfind(b"\r"))
-    return decode_lines(head[: cut + 1] if cut > 0 else head).codec, 0
+    return decode_lines(head[: cut + 1] if cut > 0 else head).codec
 
 
 def _explicit_encoding(head: bytes, option: str) -> tuple[str, int]:
@@ -277,7 +285,7 @@ def decode_file(data: bytes, codec: str, *, detected: bool = False) -> Decoded:
     (SniffError otherwise; cp1252 falls back to latin-1 for its undefined bytes).
     """
     for bom, c in _BOMS:
-        if c == codec and data.startswith(bom):
+        if (c == codec or (c == "utf-8" and codec in LINE_BY_LINE)) and data.startswith(bom):
             data = data[len(bom) :]
             break
     if detected and codec in LINE_BY_LINE:

@@ -30,9 +30,12 @@ def _rows(n: int) -> list[tuple[str, str, int]]:
     ]
 
 
-def _write(tmp_path: Path, rows: list[tuple[str, str, int]], odd: set[int]) -> tuple[Path, Path]:
-    """The export (rows ``odd`` in cp1252, the others UTF-8) and its clean UTF-8 twin."""
-    lines = [b"day,product,spend"]
+def _write(
+    tmp_path: Path, rows: list[tuple[str, str, int]], odd: set[int], *, bom: bool = False
+) -> tuple[Path, Path]:
+    """The export (rows ``odd`` in cp1252, the others UTF-8; ``bom``: starting with UTF-8's
+    byte-order mark) and its clean UTF-8 twin."""
+    lines = [b"\xef\xbb\xbfday,product,spend" if bom else b"day,product,spend"]
     for i, (day, product, spend) in enumerate(rows):
         lines.append(f"{day},{product},{spend}".encode("cp1252" if i in odd else "utf-8"))
     export = tmp_path / "export.csv"
@@ -81,12 +84,16 @@ def _oracle(twin: Path) -> dict[tuple[str, str], float]:
         (20_000, "at the end"),
     ],
 )
-def test_a_few_cp1252_lines_do_not_garble_a_utf8_export(tmp_path: Path, n: int, where: str) -> None:
+@pytest.mark.parametrize("bom", [False, True], ids=["", "with a BOM"])
+def test_a_few_cp1252_lines_do_not_garble_a_utf8_export(
+    tmp_path: Path, n: int, where: str, bom: bool
+) -> None:
+    """(With a byte-order mark, the file said UTF-8 and an odd line in the sample was exit 3.)"""
     rows = _rows(n)
     odd = {6, 13} if where == "in the sample" else {n // 2, n // 2 + 6}
     if where == "at the end":
         odd = {n - 1}
-    export, twin = _write(tmp_path, rows, odd)
+    export, twin = _write(tmp_path, rows, odd, bom=bom)
     if where != "in the sample":
         assert export.stat().st_size > 2 * SAMPLE_BYTES
     got, stderr = _report(tmp_path)
