@@ -10,8 +10,9 @@ and in total, each with its value in the previous month. It is written the way a
 engineer would write this one report: one pass over each file, months by truncating the date,
 the previous month by joining the aggregates on the month shifted by one (so each row is
 aggregated once), totals rolled up from the per-channel aggregates (every aggregate here is a
-sum, count or max), ratios null when not finite, a sum over no values null (as SQL's SUM),
-float sums in floating point. ``polars-exact`` is the same Polars query with the sums kpi
+sum, count or max), ratios null when not finite, a sum over no values null (as SQL's SUM)
+and a count over no rows 0 (a channel of the other file: kpi counts it so), float sums in
+floating point. ``polars-exact`` is the same Polars query with the sums kpi
 computes: each float sum as a ``DECIMAL(38, 10)`` part plus a float remainder (exact, so the
 same in any order of addition), integer sums as Int128 (Int64 sums wrap around silently).
 
@@ -37,6 +38,8 @@ ADS_SUMS += ["brand_clicks", "ad_rows"]
 LEADS_SUMS = ["leads", "leads_with_mql", "leads_with_sql", "customers", "deal_amount"]
 LEADS_SUMS += ["trial_leads"]
 LEADS_MAX = ["max_deal"]
+#: Counts: 0 for a channel-month without rows in their file (SQL's COUNT over no rows).
+COUNTS = ["ad_rows", "leads", "leads_with_mql", "leads_with_sql", "customers", "trial_leads"]
 # (name, numerator, denominator): every derived KPI of the config is a ratio
 RATIOS = [
     ("ctr", "clicks", "impressions"),
@@ -136,7 +139,8 @@ def run_polars(data: Path, out: str, exact: bool = False) -> None:
         return pl.when(pl.col(c).count() > 0).then(s).alias(c) if c in nullable else s
 
     # used twice (rows, and totals rolled up from them): Polars' CSE does not find it alone
-    base = ads.join(leads, on=["month", "channel"], how="full", coalesce=True).cache()
+    base = ads.join(leads, on=["month", "channel"], how="full", coalesce=True)
+    base = base.with_columns(pl.col(COUNTS).fill_null(0)).cache()
     totals = base.group_by("month").agg(*map(rollup, summed), pl.col(*LEADS_MAX).max())
     both = pl.concat(
         [base.with_columns(is_total=pl.lit(False)), totals.with_columns(is_total=pl.lit(True))],
@@ -223,7 +227,9 @@ WITH a AS (
 ), base AS (
   SELECT COALESCE(a.month, l.month) AS month, COALESCE(a.channel, l.channel) AS channel,
     COALESCE(a.is_total, l.is_total) AS is_total,
-    a.* EXCLUDE (month, channel, is_total), l.* EXCLUDE (month, channel, is_total)
+    a.* EXCLUDE (month, channel, is_total, ad_rows), COALESCE(a.ad_rows, 0) AS ad_rows,
+    l.* EXCLUDE (month, channel, is_total, {", ".join(COUNTS[1:])}),
+    {", ".join(f"COALESCE(l.{c}, 0) AS {c}" for c in COUNTS[1:])}
   FROM a FULL JOIN l
     ON a.month = l.month AND a.channel IS NOT DISTINCT FROM l.channel
     AND a.is_total = l.is_total
@@ -292,6 +298,7 @@ def run_pandas(data: Path, out: str) -> None:
     # SQL's SUM over no values is null, pandas' 0: no deal at all (its MAX is NaN) -> NaN
     b["deal_amount"] = b["deal_amount"].where(b["max_deal"].notna())
     base = a.join(b, how="outer").astype("float64")
+    base[COUNTS] = base[COUNTS].fillna(0)
     totals = base.groupby(level="month").agg(
         {**{c: lambda s: s.sum(min_count=1) for c in ADS_SUMS + LEADS_SUMS}, "max_deal": "max"}
     )
