@@ -100,22 +100,21 @@ class KpiGroup(TyperGroup):
     def make_context(self, *args: object, **kwargs: object) -> typer.Context:
         try:
             return super().make_context(*args, **kwargs)  # type: ignore[arg-type]
-        except click_errors.NoArgsIsHelpError:
-            raise
         except click_errors.UsageError as err:
-            if isinstance(err, KpiUsage):
-                raise
-            raise KpiUsage(err) from None
+            raise _kpi_usage(err) from None
 
     def invoke(self, ctx: typer.Context) -> object:
         try:
             return super().invoke(ctx)
-        except click_errors.NoArgsIsHelpError:
-            raise
         except click_errors.UsageError as err:
-            if isinstance(err, KpiUsage):
-                raise
-            raise KpiUsage(err) from None
+            raise _kpi_usage(err) from None
+
+
+def _kpi_usage(err: click_errors.UsageError) -> click_errors.UsageError:
+    """Click's usage error worded as kpi's (a bare `kpi` still shows the help)."""
+    if isinstance(err, click_errors.NoArgsIsHelpError | KpiUsage):
+        return err
+    return KpiUsage(err)
 
 
 app = typer.Typer(
