@@ -176,10 +176,9 @@ def config_inputs(config: str | Path | None) -> list[tuple[Path, str]]:
     `kpi report` finds it: ``--config``, ``$KPI_CONFIG``, ``./kpi_config.yaml``) and every file
     any of its sources matches, used by the report or not. Nothing when there is no config;
     only the config file when it does not load (a broken config is still an input)."""
-    import glob
-
     from kpicli.config import find_config, load_config
     from kpicli.errors import KpiError
+    from kpicli.sources.read import iglob
 
     path = find_config(str(config) if config is not None else None)
     if not path.is_file():
@@ -189,13 +188,20 @@ def config_inputs(config: str | Path | None) -> list[tuple[Path, str]]:
         cfg = load_config(path)
     except KpiError:
         return found
+    seen: set[tuple[int, int]] = set()
     for name, src in cfg.sources.items():
         for pattern in src.path:
             full = Path(pattern).expanduser()
             if not full.is_absolute():
                 full = cfg.base_dir / full
-            for hit in glob.glob(str(full), recursive=True):
-                found.append((Path(hit), f"a file of source `{name}`"))
+            for hit in iglob(str(full)):  # loop-safe: each real folder walked once
+                try:
+                    st = os.stat(hit)
+                except OSError:
+                    continue
+                if (st.st_dev, st.st_ino) not in seen:
+                    seen.add((st.st_dev, st.st_ino))
+                    found.append((Path(hit), f"a file of source `{name}`"))
     return found
 
 

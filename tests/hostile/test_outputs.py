@@ -674,3 +674,34 @@ def test_an_unknown_output_placeholder_is_a_usage_error_before_any_work(tmp_path
     assert r.exit_code == 2
     assert r.stderr.startswith("usage error: --output: unknown placeholder `{nope}`")
     assert list(tmp_path.iterdir()) == [broken]
+
+
+def test_the_inputs_an_output_must_spare_are_found_without_walking_a_loop(
+    tmp_path: Path,
+) -> None:
+    """`-o` is checked against every file a source matches: a glob through links back up
+    the tree is walked once (it hung, memory growing, with -o; report to stdout did not)."""
+    data = tmp_path / "data" / "a"
+    data.mkdir(parents=True)
+    (data / "ads.csv").write_text("date,spend\n2026-01-01,5\n")
+    (data / "loop").symlink_to("..")
+    (data / "loop2").symlink_to("../..")
+    (tmp_path / "kpi_config.yaml").write_text(
+        "version: 1\nsources:\n  ads: {path: 'data/**/*.csv', date: date}\n"
+        "kpis:\n  spend: {source: ads, formula: SUM(spend)}\n"
+    )
+    for args, code in (
+        (["report", "-o", "out/r.json"], 0),
+        (["schema", "-o", "out/s.json"], 0),
+        (["report", "-o", "data/a/loop/a/ads.csv"], 4),  # the source's file, through a link
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "kpicli", *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == code, (args, done.stderr)
+    assert (tmp_path / "data" / "a" / "ads.csv").read_text() == "date,spend\n2026-01-01,5\n"
