@@ -534,6 +534,13 @@ def sniff_source(cfg: Config, name: str, files: list[Path]) -> list[Layout]:
 
 #: Layout keys of files already found to have no line longer than the bound.
 _LINES_OK: set[tuple] = set()
+#: Files up to this size are checked whole when read, row by row (a cell too many past the
+#: sample, which a query reading some columns would not see): a scan of every column as
+#: text, about 1-2 ms a MB. Larger files are checked whole by `kpi validate` and when the
+#: cache is filled (see RELIABILITY.md).
+WHOLE_CHECK_BYTES = 64 << 20
+#: Layout keys of files already read whole without a structural problem.
+_WHOLE_OK: set[tuple] = set()
 #: Layout key → why the file is read by the tolerant reader though its sample is clean: a
 #: record past the sample that the fast path failed on (see :func:`misread_files`).
 _TOLERANT: dict[tuple, str] = {}
@@ -557,12 +564,13 @@ def _check_lines(layout: Layout) -> None:
     _LINES_OK.add(layout.key)
 
 
-def misread_files(frames: Iterable[SourceFrame]) -> list[Path]:
-    """After a query over ``frames`` failed: the files the fast path cannot read past their
-    sample (a stray quote, a row with more cells than the header), each marked to be read by
-    the tolerant reader from now on, as a file whose sample shows the problem is (the
-    warning names the line). Empty when no file is: the failure is about values, which
-    :func:`locate_bad_value` explains.
+def misread_files(frames: Iterable[SourceFrame], *, up_to: int | None = None) -> list[Path]:
+    """The files the fast path cannot read past their sample (a stray quote, a row with
+    more cells than the header), each marked to be read by the tolerant reader from now on,
+    as a file whose sample shows the problem is (the warning names the line). Empty when no
+    file is: after a failed query, the failure is about values, which
+    :func:`locate_bad_value` explains. ``up_to``: only the files sampled in part whose size
+    is at most this (a check before any query: :func:`scan_source`).
 
     A file is suspected when Polars cannot read it even with every column as text (so the
     structure, not a value, is at fault), and marked when Python's csv module finds the
@@ -572,10 +580,15 @@ def misread_files(frames: Iterable[SourceFrame]) -> list[Path]:
     for sf in frames:
         for part in sf.parts:
             for lay in part.layouts:
-                if lay.tolerant is not None or lay.key in _TOLERANT:
+                if lay.tolerant is not None or lay.key in _TOLERANT or lay.key in _WHOLE_OK:
+                    continue
+                if up_to is not None and (lay.complete or lay.size > up_to):
                     continue
                 try:
                     part.scan([lay], text=True).select(pl.all().null_count()).collect()
+                    if len(_WHOLE_OK) >= 1024:
+                        _WHOLE_OK.clear()
+                    _WHOLE_OK.add(lay.key)
                     continue
                 except pl.exceptions.PolarsError:
                     pass
@@ -939,7 +952,7 @@ def scan_source(cfg: Config, name: str, *, typed_dates: bool = False) -> SourceF
         for r, f, k in zip(part.raw, part.final, part.kinds, strict=True):
             origins.setdefault(f, r)
             kinds.setdefault(f, k)
-    return SourceFrame(
+    sf = SourceFrame(
         name,
         files,
         lf,
@@ -953,6 +966,9 @@ def scan_source(cfg: Config, name: str, *, typed_dates: bool = False) -> SourceF
         date_formats=formats,
         file_columns=file_columns,
     )
+    if misread_files([sf], up_to=WHOLE_CHECK_BYTES):  # rows past the sample, checked whole
+        return scan_source(cfg, name, typed_dates=typed_dates)
+    return sf
 
 
 def request_columns(

@@ -548,16 +548,16 @@ def test_a_stray_quote_goes_through_the_tolerant_reader(tmp_path: Path, line: in
 @pytest.mark.parametrize("line", [11, 2301, 2645])
 def test_a_row_with_an_extra_cell(tmp_path: Path, line: int) -> None:
     """The row is read under the header's columns, the surplus left out (as `kpi clean`
-    writes it); in the sample the report warns with the line, past it `kpi sources` and
-    `kpi validate` (which read whole rows) do."""
+    writes it), with a warning naming the line: in the sample from the sniffing, past it
+    from the whole-file check of a file up to WHOLE_CHECK_BYTES (a query reading some
+    columns does not see the row's width); `kpi sources` and `kpi validate` too."""
     cfg = sample_ads(tmp_path, line, "extra")
     code, out, err = kpi("report", "-c", cfg, "-f", "json")
     assert code == 0, err
     want = cleaned_oracle(tmp_path)
     got = values(out)
     assert all(abs(got[k] - want[k]) < 1e-6 * max(1, abs(want[k])) for k in want), (got, want)
-    if line == 11:
-        assert "ads_google_ads.csv" in err and "line 11" in err and "'9'" in err
+    assert "ads_google_ads.csv" in err and f"line {line}" in err and "'9'" in err
     for command in ("validate", "sources"):
         code, _, err = kpi(command, "-c", cfg)
         assert code == 0, err
@@ -602,3 +602,19 @@ def test_validate_and_report_agree(tmp_path: Path, make) -> None:
     validate, _, validate_err = kpi("validate", "-c", cfg)
     assert report == validate, (report_err, validate_err)
     assert "Traceback" not in report_err + validate_err
+
+
+def test_a_file_over_the_whole_check_bound_is_checked_by_validate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past WHOLE_CHECK_BYTES a report reads only the columns it uses (a cell too many past
+    the sample goes unseen there, as RELIABILITY.md says); `kpi validate` reads every row
+    whole and warns, naming the line."""
+    from kpicli.sources import read
+
+    monkeypatch.setattr(read, "WHOLE_CHECK_BYTES", 1000)
+    cfg = sample_ads(tmp_path, 2301, "extra")
+    code, _, err = kpi("report", "-c", cfg, "-f", "json")
+    assert code == 0 and "line 2301" not in err
+    code, _, err = kpi("validate", "-c", cfg)
+    assert code == 0 and "ads_google_ads.csv" in err and "line 2301" in err
