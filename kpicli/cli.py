@@ -477,8 +477,6 @@ def report(
             cache=cache,
         )
         if cache:  # the formulas' parse results are kept with the cache (kpicli.formula)
-            from pathlib import Path
-
             from kpicli.sources.cache import open_cache
 
             opened = open_cache(Path(cache).expanduser())
@@ -486,7 +484,8 @@ def report(
                 opened.memo()
         cfg = load_config(config)
         result = run_report(cfg, request)
-        if output is not None and to_file:
+        if to_file:
+            assert output is not None
             start, end = result.period or (None, None)
             path = expand_output_path(
                 output, start=start, end=end, as_of=result.as_of, period=result.period_label

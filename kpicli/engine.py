@@ -3,7 +3,9 @@
 The only ``collect`` of a report happens here, once, over every aggregation (rows and
 totals) with ``pl.collect_all`` so that Polars shares the scans the plans have in common.
 The collected frames are small (one row per bucket × dimension values × KPI); the rest is
-Polars over them. Non-finite results become null in one place (:func:`_finite`).
+Polars over them. A KPI value that is not finite has overflowed (division by zero is null
+already, in the SQL): an error (:func:`_overflow`); targets and pacing that are not finite
+are null (:func:`_finite`).
 """
 
 from __future__ import annotations
@@ -63,13 +65,18 @@ def _finite(frame: FrameT, names: list[str]) -> FrameT:
 
 
 def _wide(
-    plan: Plan, frames: list[pl.DataFrame], keys: list[str], skeleton: pl.DataFrame
+    plan: Plan,
+    frames: list[pl.DataFrame],
+    keys: list[str],
+    skeleton: pl.DataFrame,
+    derived: list[list[pl.Expr]],
 ) -> pl.DataFrame:
     """Join every aggregation to the keys of ``skeleton``, then evaluate derived KPIs.
 
     An aggregation without rows for a key (a bucket without data, a dimension value that
     has rows in the comparison span only, or in another source only) takes its KPIs' values
-    over no rows: COUNT 0, SUM null, as SQL gives them.
+    over no rows: COUNT 0, SUM null, as SQL gives them. ``derived``: the derived KPIs'
+    expressions by level (:func:`_derived_levels`).
     """
     wide = skeleton
     for frame in frames:
@@ -84,14 +91,19 @@ def _wide(
     present = set(wide.columns)
     names = [n for a in plan.aggregations for n in a.formulas if n in present]
     lazy = wide.lazy()
-    kinds = dict.fromkeys(plan.config.kpis, FLOAT)  # every KPI's value is a Float64
-    for i, level in enumerate(_levels(plan)):  # the KPIs of a level are independent
-        lazy = lazy.with_columns(_derived(plan, name, kinds) for name in level)
+    for i, level in enumerate(derived):  # the KPIs of a level are independent
+        lazy = lazy.with_columns(level)
         if i % DERIVED_BATCH == DERIVED_BATCH - 1:  # a chain of KPIs keeps the plan shallow
             lazy = _collected(plan, lazy).lazy()
     frame = _collected(plan, lazy)
     _overflow(plan, frame, names + plan.derived)
     return frame
+
+
+def _derived_levels(plan: Plan) -> list[list[pl.Expr]]:
+    """The derived KPIs' expressions, compiled and checked once per report, by level."""
+    kinds = dict.fromkeys(plan.config.kpis, FLOAT)  # every KPI's value is a Float64
+    return [[_derived(plan, name, kinds) for name in level] for level in _levels(plan)]
 
 
 def _collected(plan: Plan, lazy: pl.LazyFrame) -> pl.DataFrame:
@@ -275,7 +287,11 @@ def _lines(
 
 
 def _frame(
-    plan: Plan, frames: list[pl.DataFrame], table: pl.DataFrame, dims: tuple[str, ...]
+    plan: Plan,
+    frames: list[pl.DataFrame],
+    table: pl.DataFrame,
+    dims: tuple[str, ...],
+    derived: list[list[pl.Expr]],
 ) -> pl.DataFrame:
     """Tidy rows (value, previous, change) for one set of keys (rows or totals)."""
     keys = [RANGE, *dims]
@@ -283,7 +299,8 @@ def _frame(
 
     def side(span: str) -> pl.DataFrame:
         """Each line with its KPIs over the span (``__cur`` or ``__prev``)."""
-        return _wide(plan, frames, keys, lines.select("__b", pl.col(span).alias(RANGE), *dims))
+        skeleton = lines.select("__b", pl.col(span).alias(RANGE), *dims)
+        return _wide(plan, frames, keys, skeleton, derived)
 
     cur = _sort_limit(plan, side("__cur"), dims).with_row_index("__order")
     long = _long(plan, cur, ["__order", "__b", *dims], "value")
@@ -483,13 +500,14 @@ def execute(plan: Plan) -> Result:
     # named like a column of the tidy rows (a CRM's `status`, a `value`, a `kpi`)
     columns = tuple(f"__by{i}" for i in range(len(dims)))
     row_frames = [f.rename(dict(zip(dims, columns, strict=True))) for f in row_frames]
-    rows = _targets(plan, _frame(plan, row_frames, table, columns), dims, columns)
+    derived = _derived_levels(plan)
+    rows = _targets(plan, _frame(plan, row_frames, table, columns, derived), dims, columns)
     keys = dimension_keys(dims)
     rows = rows.select(*KEY_COLUMNS, *columns, *VALUE_COLUMNS)
     rows = rows.rename(dict(zip(columns, keys, strict=True)))
     totals = None
     if dims:
-        totals = _targets(plan, _frame(plan, total_frames, table, ()), (), ())
+        totals = _targets(plan, _frame(plan, total_frames, table, (), derived), (), ())
         totals = totals.select(*KEY_COLUMNS, *VALUE_COLUMNS)
 
     cfg = plan.config

@@ -104,11 +104,7 @@ class Result:
 
     def fails(self, fail_on: str) -> bool:
         """True when a row or total has the status ``fail_on`` (warn or bad) or worse."""
-        if fail_on == "never":
-            return False
-        levels = FAIL_LEVELS[fail_on]
-        frames = [self.rows] if self.totals is None else [self.rows, self.totals]
-        return any(bool(f["status"].is_in(levels).any()) for f in frames)
+        return fail_on != "never" and self.failing(fail_on).height > 0
 
     def failing(self, fail_on: str) -> pl.DataFrame:
         """The rows, then the totals (dimensions null), whose status is ``fail_on`` or worse,

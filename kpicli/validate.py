@@ -278,7 +278,7 @@ class _Checker:
             except pl.exceptions.PolarsError as err:
                 self.add(
                     CONFIG,
-                    f"invalid formula `{kpi.formula}`: {_first_line(err)}",
+                    f"invalid formula `{kpi.formula}`: {engine_detail(err)}",
                     self.cfg.where("kpis", kpi_name, "formula"),
                 )
 
@@ -305,7 +305,7 @@ class _Checker:
                 self.add(
                     DATA,
                     f"KPI `{kpi_name}`: `{self.cfg.kpis[kpi_name].formula}` cannot be computed "
-                    f"over source `{name}`: {_first_line(err)}",
+                    f"over source `{name}`: {engine_detail(err)}",
                     self.cfg.where("kpis", kpi_name, "formula"),
                     (
                         f"column {', '.join(f'`{c}`' for c in text_columns)} is read as text: "
@@ -369,7 +369,7 @@ class _Checker:
             try:
                 sf.frame.select(pl.col(col).null_count()).collect()
             except pl.exceptions.PolarsError as col_err:
-                message = _first_line(col_err)
+                message = engine_detail(col_err)
                 named = _NAMED_COLUMN.search(message)
                 blamed = named[1] if named and named[1] in sf.schema else col
                 found.setdefault((blamed, message))
@@ -385,7 +385,7 @@ class _Checker:
         if not found:
             self.add(
                 DATA,
-                f"source `{name}`: cannot read the data: {_first_line(err)}",
+                f"source `{name}`: cannot read the data: {engine_detail(err)}",
                 files,
                 "check the file's delimiter, encoding and skip_rows options",
             )
@@ -404,7 +404,7 @@ class _Checker:
             except (FormulaError, pl.exceptions.PolarsError) as err:
                 self.add(
                     CONFIG,
-                    f"invalid formula `{kpi.formula}`: {_first_line(err)}",
+                    f"invalid formula `{kpi.formula}`: {engine_detail(err)}",
                     self.cfg.where("kpis", kpi_name, "formula"),
                 )
 
@@ -517,10 +517,6 @@ def _is_text(sf: Any, column: str) -> bool:
     import polars as pl
 
     return sf.schema.get(column) == pl.Utf8
-
-
-def _first_line(err: Exception) -> str:
-    return engine_detail(err)
 
 
 def _iso(value: Any) -> str | None:

@@ -174,7 +174,7 @@ def _count_rows(sf: SourceFrame, part: Part, layout: Layout, report: FileReport)
         located = locate_bad_value(sf, err)
         if located is not None:
             return _issue(located)
-        return Issue(ERROR, f"cannot read {layout.path}: {_first_line(err)}", str(layout.path))
+        return Issue(ERROR, f"cannot read {layout.path}: {engine_detail(err)}", str(layout.path))
     for why, n in counts.iter_rows():
         if why is None:
             report.rows_read = int(n)
@@ -183,10 +183,6 @@ def _count_rows(sf: SourceFrame, part: Part, layout: Layout, report: FileReport)
     if report.rows_read is None:
         report.rows_read = 0
     return None
-
-
-def _first_line(err: Exception) -> str:
-    return engine_detail(err)
 
 
 def _columns(sf: SourceFrame) -> list[ColumnReport]:
@@ -216,7 +212,7 @@ def _read_all(sf: SourceFrame, report: SourceReport) -> None:
         report.problems.append(
             _issue(located)
             if located is not None
-            else Issue(ERROR, f"source `{sf.name}`: cannot read the data: {_first_line(err)}")
+            else Issue(ERROR, f"source `{sf.name}`: cannot read the data: {engine_detail(err)}")
         )
         try:  # what can still be read: the rows and the dates
             row = sf.frame.select(*head).collect().row(0, named=True)
