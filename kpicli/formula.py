@@ -17,13 +17,14 @@ import hmac
 import json
 import math
 import os
-import stat
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from kpicli.inputs import open_regular
 
 if TYPE_CHECKING:
     from sqlglot import exp
@@ -91,7 +92,8 @@ def use_memo(folder: Path, secret: bytes) -> str | None:
     entries: dict[str, Any] = {}
     problem = None
     try:
-        raw = _read_regular(path)
+        with open_regular(path, follow_links=False) as fh:  # never waits on a FIFO
+            raw = fh.read()
     except FileNotFoundError:
         raw = b""
     except OSError as err:
@@ -108,19 +110,6 @@ def use_memo(folder: Path, secret: bytes) -> str | None:
         atexit.register(save_memo)
     _MEMO.update(entries=entries, file=path, new=False, secret=secret)
     return problem
-
-
-def _read_regular(path: Path) -> bytes:
-    """The bytes of the regular file ``path``: never waits on a FIFO, never follows a link."""
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(path, flags)
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(0, "not a regular file")
-        with os.fdopen(os.dup(fd), "rb") as fh:
-            return fh.read()
-    finally:
-        os.close(fd)
 
 
 def save_memo() -> None:
@@ -499,6 +488,16 @@ def _not_allowed(node: exp.Expression) -> FormulaError:
     )
 
 
+#: Node classes (by sqlglot name) that stand only inside these others: an identifier names a
+#: column, a type is a CAST's, WHERE follows FILTER.
+_ONLY_INSIDE = {
+    "Identifier": ("Column",),
+    "DataType": ("Cast", "DataType"),
+    "DataTypeParam": ("DataType",),
+    "Where": ("Filter",),
+}
+
+
 def _check_node(node: exp.Expression) -> None:
     """The shapes an allowed node class may take (a column is a plain name, `*` is only
     COUNT's, a CAST converts to a type of :data:`CAST_TYPES`…)."""
@@ -517,9 +516,15 @@ def _check_node(node: exp.Expression) -> None:
                 f"`{_snippet(node)}` is not a column name",
                 hint='name a column alone; quote a name with dots or spaces: "Impr."',
             )
-    elif isinstance(node, exp.Identifier):
-        if not isinstance(parent, exp.Column):
+    elif (outer := _ONLY_INSIDE.get(type(node).__name__)) is not None:
+        if not isinstance(parent, tuple(getattr(exp, name) for name in outer)):
             raise refuse(f"`{_snippet(node)}` is not allowed here")
+        cast = isinstance(node, exp.DataType) and isinstance(parent, exp.Cast)
+        if cast and _cast_type(node) not in CAST_TYPES:
+            raise refuse(
+                f"CAST to `{_snippet(node)}` is not allowed",
+                hint=f"cast to {', '.join(t for t in CAST_TYPES if t != 'INT128')}",
+            )
     elif isinstance(node, exp.Literal):
         if not node.is_string:
             try:
@@ -543,17 +548,6 @@ def _check_node(node: exp.Expression) -> None:
     elif isinstance(node, exp.Var):
         if not isinstance(parent, exp.Extract | exp.Interval):
             raise refuse(f"`{_snippet(node)}` is not a column, literal or function")
-    elif isinstance(node, exp.DataType):
-        if not isinstance(parent, exp.Cast | exp.DataType):
-            raise refuse(f"`{_snippet(node)}` is not allowed here")
-        if isinstance(parent, exp.Cast) and _cast_type(node) not in CAST_TYPES:
-            raise refuse(
-                f"CAST to `{_snippet(node)}` is not allowed",
-                hint=f"cast to {', '.join(t for t in CAST_TYPES if t != 'INT128')}",
-            )
-    elif isinstance(node, exp.DataTypeParam):
-        if not isinstance(parent, exp.DataType):
-            raise refuse(f"`{_snippet(node)}` is not allowed here")
     elif isinstance(node, exp.Cast):
         extra = [k for k in ("format", "safe", "action", "default") if node.args.get(k)]
         if extra:
@@ -564,9 +558,6 @@ def _check_node(node: exp.Expression) -> None:
                 f"`{_snippet(node)}`: IN takes a list of values",
                 hint="write the values: channel IN ('a', 'b')",
             )
-    elif isinstance(node, exp.Where):
-        if not isinstance(parent, exp.Filter):
-            raise refuse(f"`{_snippet(node)}` is not allowed here")
     elif isinstance(node, exp.Filter):
         if not isinstance(node.this, exp.AggFunc) or not isinstance(node.expression, exp.Where):
             raise refuse(

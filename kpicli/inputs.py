@@ -34,6 +34,7 @@ class NotRegular(OSError):
     def __init__(self, path: str | os.PathLike, what: str):
         super().__init__(f"{path} is {what}, not a regular file")
         self.what = what
+        self.strerror = f"{what}, not a regular file"
 
 
 def kind(mode: int) -> str | None:
@@ -53,20 +54,30 @@ def kind(mode: int) -> str | None:
     return "not a plain file"
 
 
-def open_regular(path: str | os.PathLike) -> BinaryIO:
-    """``path`` opened for reading in binary; NotRegular (an OSError) unless it is a regular
-    file. Never blocks: a FIFO is opened non-blocking, seen for what it is, and closed."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+def open_fd(path: str | os.PathLike, *, follow_links: bool = True) -> int:
+    """A read-only descriptor of ``path``; NotRegular (an OSError) unless it is a regular
+    file. Never blocks: a FIFO is opened non-blocking, seen for what it is, and closed.
+    ``follow_links=False``: a symbolic link is refused too (OSError ELOOP), for files kpi
+    wrote itself and must not be redirected (the cache)."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    if not follow_links:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags)
     try:
         what = kind(os.fstat(fd).st_mode)
         if what is not None:
             raise NotRegular(path, what)
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")
+        return fd
     except BaseException:
         os.close(fd)
         raise
+
+
+def open_regular(path: str | os.PathLike, *, follow_links: bool = True) -> BinaryIO:
+    """``path`` opened for reading in binary (see :func:`open_fd`)."""
+    return os.fdopen(open_fd(path, follow_links=follow_links), "rb")
 
 
 def read_bounded(path: str | os.PathLike, limit: int) -> bytes | None:
@@ -112,4 +123,12 @@ def _line_number(mm: mmap.mmap, offset: int, newline: bytes) -> int:
     return lines
 
 
-__all__ = ["MAX_LINE_BYTES", "NotRegular", "kind", "long_line", "open_regular", "read_bounded"]
+__all__ = [
+    "MAX_LINE_BYTES",
+    "NotRegular",
+    "kind",
+    "long_line",
+    "open_fd",
+    "open_regular",
+    "read_bounded",
+]

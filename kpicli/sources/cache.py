@@ -70,7 +70,6 @@ import io
 import json
 import os
 import re
-import stat
 import tempfile
 import weakref
 from collections.abc import Callable, Iterator
@@ -83,6 +82,7 @@ import polars as pl
 
 from kpicli.config import Config
 from kpicli.errors import DataError, OutputError, engine_detail
+from kpicli.inputs import open_fd
 from kpicli.sources import notices
 from kpicli.sources.read import (
     SourceFrame,
@@ -130,9 +130,7 @@ def state_dir() -> Path:
 
 
 def _private(st: os.stat_result) -> str | None:
-    """Why a file with this status cannot hold a secret (None: it can)."""
-    if not stat.S_ISREG(st.st_mode):
-        return "not a regular file"
+    """Why a regular file with this status cannot hold a secret (None: it can)."""
     if hasattr(os, "geteuid") and st.st_uid != os.geteuid():
         return "owned by another user"
     if st.st_mode & 0o077:
@@ -143,7 +141,7 @@ def _private(st: os.stat_result) -> str | None:
 def _read_key(path: Path) -> bytes | None:
     """The key in ``path``; None when there is none; _Unusable when it cannot be trusted."""
     try:
-        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _NONBLOCK | _CLOEXEC)
+        fd = open_fd(path, follow_links=False)  # a link, FIFO or device is refused
     except FileNotFoundError:
         return None
     except OSError as err:
@@ -201,11 +199,6 @@ def _secret(cache_dir: Path) -> bytes:
         return _make_key(cache_dir, FOLDER_KEY_FILE)
     except OSError as err:
         raise _Unusable(f"cannot create kpi's key: {err.strerror}") from None
-
-
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
-_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
 # ---------------------------------------------------------------------------- keys
@@ -309,15 +302,6 @@ def _digest(fd: int) -> tuple[str, int]:
         h.update(chunk)
         pos += len(chunk)
     return h.hexdigest(), pos
-
-
-def _open(path: Path) -> int:
-    """A descriptor of the regular file ``path`` (never a link, a FIFO or a device)."""
-    fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _NONBLOCK | _CLOEXEC)
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise OSError(0, "not a regular file")
-    return fd
 
 
 def _reader(
@@ -584,7 +568,7 @@ class Cache:
     def _publish_data(self, tmp: str) -> _Data:
         """The complete file ``tmp`` put in place under its SHA-256, and held open (runs
         reading a file this one replaces hold theirs open too: they are not disturbed)."""
-        fd = _open(Path(tmp))
+        fd = open_fd(tmp, follow_links=False)
         try:
             sha, size = _digest(fd)
             # named by its content, and by the key: users sharing a folder have their own
@@ -626,7 +610,7 @@ class Cache:
         """The verified content of the signature ``path``, or why there is none (None when
         it is simply missing)."""
         try:
-            fd = _open(path)
+            fd = open_fd(path, follow_links=False)
         except FileNotFoundError:
             return None, None
         except OSError as err:
@@ -654,7 +638,7 @@ class Cache:
             return None, "its signature does not hold what kpi writes"  # only a kpi bug
         path = self.folder / name
         try:
-            fd = _open(path)
+            fd = open_fd(path, follow_links=False)
         except FileNotFoundError:
             return None, None
         except OSError as err:
