@@ -66,8 +66,8 @@ VARIANTS = [
 def _build(config: str, kpis: tuple[str, ...]):
     """The plan, and the seconds spent importing kpicli, loading the config, planning."""
     t0 = time.perf_counter()
-    from kpicli.config import load_config
-    from kpicli.plan import Request, build_plan
+    from kpicli.plan.build import Request, build_plan
+    from kpicli.spec.config import load_config
 
     t = time.perf_counter()
     cfg = load_config(config)
@@ -78,7 +78,7 @@ def _build(config: str, kpis: tuple[str, ...]):
 
 def _source_frame(plan, agg, exact: bool = True) -> pl.LazyFrame:
     """The source's rows as plan.py prepares them, before the calendar join."""
-    import kpicli.formula
+    import kpicli.spec.formula
 
     sf = plan.sources[agg.source]
     spans = [*plan.buckets, *plan.counterparts]
@@ -88,7 +88,7 @@ def _source_frame(plan, agg, exact: bool = True) -> pl.LazyFrame:
         pl.when(pl.col(c) <= plan.as_of).then(pl.col(c)).alias(c) for c in sf.date_columns
     )
     lf = lf.filter(pl.col(agg.date_column).is_between(low, high))
-    summed_columns = getattr(kpicli.formula, "summed_columns", None)
+    summed_columns = getattr(kpicli.spec.formula, "summed_columns", None)
     if exact and summed_columns is not None:  # plan.py sums integers as Int128 (no wrap-around)
         cfg = plan.config
         summed = {c for n in agg.formulas for c in summed_columns(cfg.kpis[n].formula)}
@@ -99,8 +99,8 @@ def _source_frame(plan, agg, exact: bool = True) -> pl.LazyFrame:
 
 
 def _exprs(plan, agg, exact: bool) -> list[pl.Expr]:
-    from kpicli.formula import with_filter
-    from kpicli.plan import _agg
+    from kpicli.plan.build import _agg
+    from kpicli.spec.formula import with_filter
 
     cfg = plan.config
     if exact:
@@ -150,7 +150,7 @@ def frames(plan, *, dup: bool = False, exact: bool = True, totals: bool = True) 
 
 
 def scan_only(plan) -> list[pl.LazyFrame]:
-    from kpicli.formula import parse
+    from kpicli.spec.formula import parse
 
     out = []
     for agg in plan.aggregations:
@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     engine = "in-memory" if v == "in-memory" else "auto"
     if v == "report":
         t_eng = time.perf_counter()
-        from kpicli.engine import execute
+        from kpicli.execute.engine import execute
         from kpicli.render import render
 
         phases["import engine, render"] = time.perf_counter() - t_eng

@@ -27,16 +27,16 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from kpicli.config import load_config
-    from kpicli.engine import run_report
-    from kpicli.plan import Request
-    from kpicli.result import Result
+    from kpicli.execute.engine import run_report
+    from kpicli.execute.result import Result
+    from kpicli.plan.build import Request
+    from kpicli.spec.config import load_config
 
 _LAZY = {
-    "load_config": "kpicli.config",
-    "run_report": "kpicli.engine",
-    "Request": "kpicli.plan",
-    "Result": "kpicli.result",
+    "load_config": "kpicli.spec.config",
+    "run_report": "kpicli.execute.engine",
+    "Request": "kpicli.plan.build",
+    "Result": "kpicli.execute.result",
 }
 
 

@@ -24,7 +24,7 @@ from kpicli import __version__
 from kpicli.errors import KpiError, UsageError
 
 if TYPE_CHECKING:
-    from kpicli.plan import Request
+    from kpicli.plan.build import Request
 
 try:  # Typer vendors Click since 0.16; older ones depend on it
     from typer._click import exceptions as click_errors
@@ -179,7 +179,7 @@ def _err(text: str) -> None:
 def guarded(debug: bool, work: Callable[[], int | None]) -> None:
     """Run a command's work: its nonzero return is the exit code; a KpiError becomes its
     message and exit code; a closed stdout pipe ends it quietly (exit 0); a bug, exit 70."""
-    from kpicli.render.write import PipeClosed
+    from kpicli.outputs import PipeClosed
 
     try:
         code = work()
@@ -230,7 +230,7 @@ def run() -> None:
     try:
         app(prog_name="kpi")
     except OSError as exc:
-        from kpicli.render.write import output_error
+        from kpicli.outputs import output_error
 
         _err(output_error("stdout", exc).render())
         sys.exit(4)
@@ -319,8 +319,8 @@ def _request(
     **extra: object,
 ) -> Request:
     """The Request of `report` and `explain` from their shared options."""
-    from kpicli import periods
-    from kpicli.plan import Request, split_list
+    from kpicli.plan.build import Request, split_list
+    from kpicli.spec import periods
 
     return Request(
         period=period.strip().lower(),
@@ -434,13 +434,9 @@ def report(
     def work() -> int:
         from pathlib import Path
 
-        from kpicli.clean import check_output, config_inputs
-        from kpicli.config import load_config
-        from kpicli.engine import run_report
-        from kpicli.plan import split_list
-        from kpicli.render import check_wide, infer_format, render, render_to
-        from kpicli.render.failures import failure_lines
-        from kpicli.render.write import (
+        from kpicli.commands.clean import check_output, config_inputs
+        from kpicli.execute.engine import run_report
+        from kpicli.outputs import (
             STDOUT,
             PipeClosed,
             Stdout,
@@ -448,6 +444,10 @@ def report(
             expand_output_path,
             open_atomic,
         )
+        from kpicli.plan.build import split_list
+        from kpicli.render import check_wide, infer_format, render, render_to
+        from kpicli.render.failures import failure_lines
+        from kpicli.spec.config import load_config
 
         to_file = output is not None and output != STDOUT
         chosen = fmt.value if fmt else None
@@ -476,8 +476,8 @@ def report(
             limit=limit,
             cache=cache,
         )
-        if cache:  # the formulas' parse results are kept with the cache (kpicli.formula)
-            from kpicli.sources.cache import open_cache
+        if cache:  # the formulas' parse results are kept with the cache (kpicli.spec.formula)
+            from kpicli.ingest.cache import open_cache
 
             opened = open_cache(Path(cache).expanduser())
             if opened is not None:
@@ -545,7 +545,7 @@ def _out(text: str | bytes) -> None:
     """Print a command's output: exit 4 when stdout cannot be written (a full disk); nothing
     more, quietly, when its reader went away (a closed pipe: the command's exit code stands).
     """
-    from kpicli.render.write import PipeClosed, Stdout
+    from kpicli.outputs import PipeClosed, Stdout
 
     with contextlib.suppress(PipeClosed):
         Stdout().write(text)
@@ -570,9 +570,9 @@ def list_kpis(
     """List the declared KPIs: name, label, unit, formula, source(s) and target."""
 
     def work() -> None:
-        from kpicli.config import load_config
-        from kpicli.explain import catalog
+        from kpicli.commands.explain import catalog
         from kpicli.render.commands import render_list
+        from kpicli.spec.config import load_config
 
         cfg = load_config(config)
         entries = catalog(cfg, hidden=show_all)
@@ -604,9 +604,9 @@ def sources(
     """
 
     def work() -> int:
-        from kpicli.config import load_config
+        from kpicli.commands.sources import describe_sources
         from kpicli.render.sources import render_sources
-        from kpicli.sources.describe import describe_sources
+        from kpicli.spec.config import load_config
 
         cfg = load_config(config)
         reports = describe_sources(cfg, list(names) if names else None)
@@ -640,8 +640,8 @@ def validate(
     """
 
     def work() -> int:
+        from kpicli.commands.validate import validate as run_validation
         from kpicli.render.commands import render_validation
-        from kpicli.validate import validate as run_validation
 
         result = run_validation(config)
         color = use_color(no_color) and fmt == TextFormat.table
@@ -681,9 +681,9 @@ def explain(
     """
 
     def work() -> None:
-        from kpicli.config import load_config
-        from kpicli.explain import explain as run_explain
+        from kpicli.commands.explain import explain as run_explain
         from kpicli.render.commands import render_explanation
+        from kpicli.spec.config import load_config
 
         request = _request(period, date_from, date_to, as_of, by, grain, where, compare)
         cfg = load_config(config)
@@ -735,7 +735,7 @@ def init(
     def work() -> None:
         from pathlib import Path
 
-        from kpicli.scaffold import init as run_init
+        from kpicli.commands.init import init as run_init
 
         done = run_init(Path(directory), sample=sample, presets=tuple(preset or ()), force=force)
         lines = [f"wrote {done.config}", f"wrote {done.schema} (editor completion)"]
@@ -777,15 +777,15 @@ def schema(
     """Print the JSON Schema of kpi_config.yaml, for completion and checks in editors."""
 
     def work() -> None:
-        from kpicli.render.write import STDOUT
-        from kpicli.scaffold import schema_text
+        from kpicli.commands.init import schema_text
+        from kpicli.outputs import STDOUT
 
         text = schema_text()
         if output is None or output == STDOUT:
             _out(text)
             return
-        from kpicli.clean import check_output, config_inputs
-        from kpicli.render.write import write_atomic
+        from kpicli.commands.clean import check_output, config_inputs
+        from kpicli.outputs import write_atomic
 
         check_output(output, config_inputs(None), hint="write the schema to another path")
         write_atomic(output, text.encode("utf-8"))
@@ -820,7 +820,7 @@ def _notice_to_stderr(message: str) -> None:
 
 
 def _install_notices() -> None:
-    from kpicli.sources import notices
+    from kpicli.ingest import notices
 
     notices.set_handler(_notice_to_stderr)
 
@@ -886,8 +886,8 @@ def clean(
     """
 
     def work() -> None:
-        from kpicli.clean import check_output, clean_file, config_inputs
-        from kpicli.render.write import STDOUT
+        from kpicli.commands.clean import check_output, clean_file, config_inputs
+        from kpicli.outputs import STDOUT
 
         to_file = output is not None and output != STDOUT
         if output is not None and to_file:
@@ -916,7 +916,7 @@ def clean(
         if output is None or not to_file:
             _out(result.data)
             return
-        from kpicli.render.write import write_atomic
+        from kpicli.outputs import write_atomic
 
         write_atomic(output, result.data)
         if not quiet:
@@ -951,12 +951,12 @@ def cache_clear(
     def work() -> None:
         from pathlib import Path
 
-        from kpicli.sources.cache import clear
+        from kpicli.ingest.cache import clear
 
         folder = Path(cache).expanduser() if cache else None
         if folder is None:
-            from kpicli.config import load_config
-            from kpicli.plan import Request, cache_folder
+            from kpicli.plan.build import Request, cache_folder
+            from kpicli.spec.config import load_config
 
             folder = cache_folder(load_config(config), Request())
         if folder is None:

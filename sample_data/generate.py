@@ -13,10 +13,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 try:
-    from kpicli.sample import generate
+    from kpicli.commands.sample import generate
 except ImportError:  # run from a checkout without kpi installed
     sys.path.insert(0, str(HERE.parent))
-    from kpicli.sample import generate
+    from kpicli.commands.sample import generate
 
 
 def main() -> None:

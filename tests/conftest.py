@@ -47,6 +47,6 @@ def golden(request: pytest.FixtureRequest) -> Callable[[str, str], None]:
 
 @pytest.fixture(autouse=True, scope="session")
 def _state_home(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """kpi's key for cache entries (kpicli.sources.cache) in a folder of the test session,
+    """kpi's key for cache entries (kpicli.ingest.cache) in a folder of the test session,
     not in the home of whoever runs the tests (subprocesses inherit it)."""
     os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state"))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from kpicli import Request, load_config, run_report
-from kpicli.sources.cache import DAILY_PREFIX, DATA_PREFIX, PREFIX, clear
+from kpicli.ingest.cache import DAILY_PREFIX, DATA_PREFIX, PREFIX, clear
 
 AS_OF = date(2026, 12, 31)
 
@@ -175,7 +175,7 @@ def test_a_hit_reads_no_csv(setup, monkeypatch) -> None:
     def no_reading(*args, **kwargs):
         raise AssertionError("the CSV files were sniffed on a cache hit")
 
-    monkeypatch.setattr("kpicli.sources.read.sniff_source", no_reading)
+    monkeypatch.setattr("kpicli.ingest.scan.sniff_source", no_reading)
     assert values(cfg, cache, by=("channel",)) == first
 
 
@@ -219,7 +219,7 @@ def test_formulas_that_do_not_decompose_use_the_rows(setup) -> None:
 
 
 def test_notices_are_given_again_on_a_hit(setup) -> None:
-    from kpicli.sources import notices
+    from kpicli.ingest import notices
 
     cfg, cache = setup
     data = cfg.parent / "a.csv"
@@ -242,7 +242,7 @@ def test_notices_are_given_again_on_a_hit(setup) -> None:
 HIT = """
 import sys
 from datetime import date
-from kpicli.sources.cache import open_cache
+from kpicli.ingest.cache import open_cache
 from kpicli import Request, load_config, run_report
 cache = sys.argv[2]
 open_cache(__import__("pathlib").Path(cache)).memo()
@@ -280,7 +280,7 @@ SECRET = bytes(range(32))
 
 
 def test_memoized_results_equal_computed_ones(tmp_path: Path) -> None:
-    from kpicli import formula
+    from kpicli.spec import formula
 
     texts = [
         ("SUM(spend) / COUNT(*)", "channel = 'x'"),

@@ -19,8 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from kpicli.clean import clean_file
 from kpicli.cli import app
+from kpicli.commands.clean import clean_file
 
 ROOT = Path(__file__).resolve().parent
 POLLUTED = ROOT / "data" / "polluted"

@@ -220,7 +220,7 @@ def test_validate_unparsable_values_name_the_column(folder: Path) -> None:
     )
     r = kpi("validate")
     assert r.exit_code == 3, r.stdout
-    # the parse errors' wording is the reader's (kpicli/sources): only their substance here
+    # the parse errors' wording is the reader's (kpicli/ingest): only their substance here
     assert "source `a`, column `spend`: could not parse `abc`" in r.stdout
     problems = r.stdout.split("data error: ")
     assert any("source `b`" in p and "`day`" in p and "2026-02-30" in p for p in problems)
@@ -542,7 +542,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_init_sample_writes_the_repository_config_and_data(demo: Path) -> None:
-    from kpicli.sample import FILE_NAMES
+    from kpicli.commands.sample import FILE_NAMES
 
     assert (demo / "kpi_config.yaml").read_text() == SHIPPED
     assert (demo / "kpi_schema.json").read_text() == (ROOT / "kpi_schema.json").read_text()
@@ -616,13 +616,13 @@ def test_init_starter_is_commented_and_valid(tmp_path: Path, monkeypatch: pytest
 
 
 def preset_config(*names: str, sample: bool = False) -> str:
-    from kpicli.scaffold import starter_config
+    from kpicli.commands.init import starter_config
 
     return starter_config(names, sample=sample)
 
 
 def test_init_presets(folder: Path) -> None:
-    from kpicli.config import config_issues
+    from kpicli.spec.config import config_issues
 
     out = ok("init", "mkt", "--preset", "google_ads,hubspot_contacts", "--preset", "mailchimp")
     assert "put your exports in mkt/exports/" in out
@@ -669,10 +669,10 @@ def test_template_config_is_the_shipped_one() -> None:
 
 def test_preset_templates_match_the_presets(tmp_path: Path) -> None:
     """Every preset has a template; each template's KPIs use the preset's canonical columns."""
-    from kpicli.config import config_issues
-    from kpicli.formula import parse
-    from kpicli.scaffold import PRESET_NAMES
-    from kpicli.sources.presets import PRESETS
+    from kpicli.commands.init import PRESET_NAMES
+    from kpicli.spec.config import config_issues
+    from kpicli.spec.formula import parse
+    from kpicli.spec.presets import PRESETS
 
     if not PRESETS:
         pytest.skip("no presets in this version of the reader")
@@ -730,8 +730,8 @@ def test_init_presets_read_exports_as_downloaded(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every preset's template over an export as the tool writes it: valid, right values."""
-    from kpicli.scaffold import PRESET_NAMES
-    from kpicli.sources.presets import PRESETS
+    from kpicli.commands.init import PRESET_NAMES
+    from kpicli.spec.presets import PRESETS
 
     if not set(PRESET_NAMES) <= set(PRESETS):
         pytest.skip("the reader of this version has no presets")
@@ -755,7 +755,7 @@ def test_init_presets_read_exports_as_downloaded(
 
 def test_sample_generator_wrapper_is_thin() -> None:
     text = (ROOT / "sample_data" / "generate.py").read_text()
-    assert "from kpicli.sample import generate" in text and len(text.splitlines()) < 40
+    assert "from kpicli.commands.sample import generate" in text and len(text.splitlines()) < 40
 
 
 # ---------------------------------------------------------------------------- kpi schema

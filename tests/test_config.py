@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from kpicli.config import config_issues, load_config
 from kpicli.errors import ConfigError
+from kpicli.spec.config import config_issues, load_config
 
 BASE = """\
 version: 1

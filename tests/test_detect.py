@@ -17,10 +17,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kpicli import DataError, Request, load_config, run_report
-from kpicli.sources import values as V
-from kpicli.sources.describe import describe_sources
-from kpicli.sources.read import locate_bad_value, scan_source
-from kpicli.sources.sniff import SAMPLE_BYTES, sniff
+from kpicli.commands.sources import describe_sources
+from kpicli.ingest import values as V
+from kpicli.ingest.detect import SAMPLE_BYTES, sniff
+from kpicli.ingest.scan import locate_bad_value, scan_source
 
 AS_OF = date(2026, 12, 31)
 
@@ -449,7 +449,7 @@ def test_bad_date_in_sample_is_reported_at_scan(tmp_path: Path) -> None:
 
 def test_ragged_row_is_located(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # a file past the whole-file check's bound (smaller ones go to the tolerant reader)
-    from kpicli.sources import read
+    from kpicli.ingest import scan as read
 
     monkeypatch.setattr(read, "WHOLE_CHECK_BYTES", 0)
     rows = [f"2026-01-{i % 28 + 1:02d},{i}" for i in range(20_000)]

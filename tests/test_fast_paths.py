@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 
 from kpicli import Request, load_config
 from kpicli.cli import app
-from kpicli.engine import execute
-from kpicli.plan import build_plan
-from kpicli.sources.sniff import SAMPLE_BYTES, TAIL_BYTES
+from kpicli.execute.engine import execute
+from kpicli.ingest.detect import SAMPLE_BYTES, TAIL_BYTES
+from kpicli.plan.build import build_plan
 
 AS_OF = date(2026, 12, 31)
 CONFIG = """\
@@ -173,7 +173,7 @@ def test_bucket_numbers_equal_the_calendar_join(
 ) -> None:
     """A report keyed by grain bucket numbers (Plan.align) equals the same report through
     the calendar join, for whole and cut buckets, comparisons and a running period."""
-    from kpicli.plan import Plan
+    from kpicli.plan.build import Plan
 
     cfg = load_config(SAMPLE)
     request = Request(as_of=as_of, **shape)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from kpicli.formula import decompose, exact_sums, is_amount, rollup_kind, with_filter
+from kpicli.spec.formula import decompose, exact_sums, is_amount, rollup_kind, with_filter
 
 FRAME = pl.DataFrame(
     {

@@ -1,4 +1,4 @@
-"""Tests of kpicli.periods: period expressions, buckets, comparison ranges, prorating."""
+"""Tests of kpicli.spec.periods: period expressions, buckets, comparison ranges, prorating."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kpicli.errors import UsageError
-from kpicli.periods import (
+from kpicli.spec.periods import (
     GRAINS,
     WEEK_STARTS,
     DateRange,

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from kpicli import ConfigError, Request, UsageError, load_config, run_report
-from kpicli.sources.describe import describe_sources
-from kpicli.sources.presets import PRESETS, canonical_names, snake_case
-from kpicli.sources.read import scan_source
+from kpicli.commands.sources import describe_sources
+from kpicli.ingest.scan import scan_source
+from kpicli.spec.presets import PRESETS, canonical_names, snake_case
 
 AS_OF = date(2026, 12, 31)
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from kpicli import Request, UsageError, load_config, run_report
+from kpicli.commands.sources import describe_sources
 from kpicli.render.sources import render_sources
-from kpicli.sources.describe import describe_sources
 
 REAL = Path(__file__).parent / "data" / "exports" / "real"
 GOOGLE_ADS = "google_ads__intragoinc_cp-mktg-google-ads-i.csv"

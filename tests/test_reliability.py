@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from kpicli import outputs as W
 from kpicli.cli import app
-from kpicli.render import write as W
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
@@ -38,7 +38,7 @@ def test_no_code_execution_anywhere() -> None:
             assert not banned.search(code), f"{path}:{n}: {line.strip()}"
             if "yaml.load(" in code:
                 assert "Loader=_Loader" in code, f"{path}:{n}: yaml.load without SafeLoader"
-    config = (ROOT / "kpicli" / "config.py").read_text(encoding="utf-8")
+    config = (ROOT / "kpicli" / "spec" / "config.py").read_text(encoding="utf-8")
     assert "class _Loader(yaml.SafeLoader)" in config
 
 
@@ -160,7 +160,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temp(
 _SLOW_WRITER = textwrap.dedent(
     """
     import os, sys, time
-    from kpicli.render import write as W
+    from kpicli import outputs as W
     real = os.fsync
     def slow(fd):
         print("writing", flush=True)

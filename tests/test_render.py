@@ -18,6 +18,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kpicli.errors import OutputError, UsageError
+from kpicli.execute.result import KEY_COLUMNS, VALUE_COLUMNS, KpiInfo, Result
+from kpicli.outputs import expand_output_path, write_atomic
 from kpicli.render import FORMATS, infer_format, render
 from kpicli.render.formats import to_csv, to_json, to_jsonl, to_markdown, to_parquet
 from kpicli.render.table import render_table
@@ -31,8 +33,6 @@ from kpicli.render.units import (
     format_value,
     sparkline,
 )
-from kpicli.render.write import expand_output_path, write_atomic
-from kpicli.result import KEY_COLUMNS, VALUE_COLUMNS, KpiInfo, Result
 
 NNBSP = "\u202f"
 NBSP = "\u00a0"

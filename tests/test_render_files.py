@@ -11,10 +11,10 @@ from typing import Any
 import polars as pl
 import pytest
 
+from kpicli.execute.result import KEY_COLUMNS, VALUE_COLUMNS, KpiInfo, Result
 from kpicli.render import infer_format, render
 from kpicli.render.html import nice_ticks, to_html
 from kpicli.render.xlsx import number_format, to_xlsx
-from kpicli.result import KEY_COLUMNS, VALUE_COLUMNS, KpiInfo, Result
 
 openpyxl = pytest.importorskip("openpyxl")
 

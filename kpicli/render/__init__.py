@@ -13,7 +13,7 @@ from typing import IO, TYPE_CHECKING
 from kpicli.errors import UsageError
 
 if TYPE_CHECKING:
-    from kpicli.result import Result
+    from kpicli.execute.result import Result
 
 FORMATS = ("table", "json", "jsonl", "csv", "markdown", "parquet", "xlsx", "html")
 

@@ -1,7 +1,8 @@
 """How `kpi list`, `kpi validate` and `kpi explain` look: text for people, JSON for programs.
 
 Each ``render_*`` function takes what its command computed (plain data from
-:mod:`kpicli.explain` and :mod:`kpicli.validate`) and returns text; nothing here computes.
+:mod:`kpicli.commands.explain` and :mod:`kpicli.commands.validate`) and returns text;
+nothing here computes.
 Without ``color`` the text has no ANSI escapes at all and no trailing blanks.
 """
 
@@ -18,9 +19,9 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.text import Text
 
-    from kpicli.config import Config, Target
-    from kpicli.explain import Entry, Explanation, Node, Scan
-    from kpicli.validate import Validation
+    from kpicli.commands.explain import Entry, Explanation, Node, Scan
+    from kpicli.commands.validate import Validation
+    from kpicli.spec.config import Config, Target
 
 KIND_STYLES = {"config": "bold red", "data": "bold red", "warning": "bold yellow"}
 KIND_NAMES = {"config": "config error", "data": "data error", "warning": "warning"}
@@ -160,7 +161,7 @@ def render_list(
 
 def render_validation(v: Validation, fmt: str, *, color: bool = False, quiet: bool = False) -> str:
     """Every problem in one block each (as errors print), then a summary line."""
-    from kpicli.validate import split_location
+    from kpicli.commands.validate import split_location
 
     if fmt == "json":
         return _json(

@@ -18,7 +18,7 @@ from kpicli.render.layout import dimension_text, kpi_info
 from kpicli.render.units import format_ratio, format_value
 
 if TYPE_CHECKING:
-    from kpicli.result import Result
+    from kpicli.execute.result import Result
 
 #: Failing rows listed at most; the rest are counted.
 MAX_LINES = 50

@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any
 
 from kpicli.errors import UsageError
+from kpicli.execute.result import KEY_COLUMNS, VALUE_COLUMNS
 from kpicli.render.layout import (
     NOTE_MORE,
     dimension_text,
@@ -37,12 +38,11 @@ from kpicli.render.layout import (
     value_texts,
 )
 from kpicli.render.units import bucket_label, describe_period
-from kpicli.result import KEY_COLUMNS, VALUE_COLUMNS
 
 if TYPE_CHECKING:
     import polars as pl
 
-    from kpicli.result import Result
+    from kpicli.execute.result import Result
 
 SCHEMA_VERSION = 1
 #: Columns in the KPI's own unit: integer-valued ones are written as ints for integer KPIs.

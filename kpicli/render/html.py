@@ -35,7 +35,7 @@ from kpicli.render.units import NULL, bucket_label, finite_number, format_value
 if TYPE_CHECKING:
     from datetime import date
 
-    from kpicli.result import KpiInfo, Result
+    from kpicli.execute.result import KpiInfo, Result
 
 #: Bars drawn at most in a bar chart (the table below it has every row).
 MAX_BARS = 25

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from kpicli.execute.result import KpiInfo
 from kpicli.render.units import (
     change_is_good,
     format_change,
@@ -23,10 +24,9 @@ from kpicli.render.units import (
     format_value,
     sparkline,
 )
-from kpicli.result import KpiInfo
 
 if TYPE_CHECKING:
-    from kpicli.result import Result
+    from kpicli.execute.result import Result
 
 #: Optional columns: (key, title, the row fields that make the column appear).
 OPTIONAL_COLUMNS = (

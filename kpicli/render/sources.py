@@ -1,7 +1,7 @@
 """How `kpi sources` looks: one block per source for people, a stable JSON shape for programs.
 
 ``render_sources(reports, "table" | "json")`` formats what
-:func:`kpicli.sources.describe.describe_sources` found; nothing here reads data.
+:func:`kpicli.commands.sources.describe_sources` found; nothing here reads data.
 
 The JSON shape (``schema_version`` 1; keys are always present, ``null`` when unknown)::
 
@@ -50,7 +50,7 @@ from kpicli.render.console import text_console
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from kpicli.sources.describe import SourceReport
+    from kpicli.commands.sources import SourceReport
 
 SCHEMA_VERSION = 1
 FORMATS = ("table", "json")

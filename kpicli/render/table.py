@@ -33,7 +33,7 @@ from kpicli.render.units import bucket_label, describe_period
 if TYPE_CHECKING:
     from rich.text import Text
 
-    from kpicli.result import KpiInfo, Result
+    from kpicli.execute.result import KpiInfo, Result
 
 
 #: Blank cells between two columns: right padding, the (invisible) divider, left padding.

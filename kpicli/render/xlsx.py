@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from xlsxwriter.workbook import Workbook
     from xlsxwriter.worksheet import Worksheet
 
-    from kpicli.result import KpiInfo, Result
+    from kpicli.execute.result import KpiInfo, Result
 
 #: Rows of a worksheet at most, the header included (Excel's limit).
 MAX_SHEET_ROWS = 1_048_576

@@ -34,7 +34,7 @@ from typer.testing import CliRunner
 
 from kpicli import Request, load_config
 from kpicli.cli import app
-from kpicli.sources.cache import DAILY_PREFIX, DATA_PREFIX, PREFIX, clear
+from kpicli.ingest.cache import DAILY_PREFIX, DATA_PREFIX, PREFIX, clear
 
 AS_OF = "2026-12-31"
 BY = ("--by", "channel")
@@ -541,8 +541,8 @@ def result_values(result) -> dict:
 def test_entries_gone_between_the_plan_and_the_collect(data, how: str) -> None:
     """The plan is built from the cache; then `kpi cache clear`, `rm -rf` or another run
     changes the folder; the collect reads what was verified when the plan was built."""
-    from kpicli.engine import execute
-    from kpicli.plan import build_plan
+    from kpicli.execute.engine import execute
+    from kpicli.plan.build import build_plan
 
     cfg, cache, want = data
     request = Request(as_of=date.fromisoformat(AS_OF), by=("channel",), cache=str(cache))
@@ -560,7 +560,7 @@ def test_entries_gone_between_the_plan_and_the_collect(data, how: str) -> None:
 CLEARER = """
 import os, sys
 from pathlib import Path
-from kpicli.sources.cache import clear
+from kpicli.ingest.cache import clear
 cache, stop = Path(sys.argv[1]), sys.argv[2]
 while not os.path.exists(stop):
     try:

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from kpicli.cli import app
-from kpicli.sources.sniff import MIXED, SAMPLE_BYTES, decode_lines, sniff
-from kpicli.sources.tolerant import decode
+from kpicli.ingest.detect import MIXED, SAMPLE_BYTES, decode_lines, sniff
+from kpicli.ingest.repair import decode
 
 runner = CliRunner()
 PRODUCTS = ("café", "thé", "crème brûlée", "Müsli", "naïve €", "plain")

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from kpicli.cli import app
 from kpicli.errors import UsageError
-from kpicli.periods import (
+from kpicli.spec.periods import (
     GRAINS,
     KEYWORDS,
     DateRange,
@@ -88,8 +88,8 @@ def lay_out(
     date_from: date | None,
     date_to: date | None,
 ) -> None:
-    """Every date computation a report makes of these options (as kpicli.plan and
-    kpicli.engine make them), with the invariants each result must hold."""
+    """Every date computation a report makes of these options (as kpicli.plan.build and
+    kpicli.execute.engine make them), with the invariants each result must hold."""
     period = parse_period(text, as_of, week_start)
     if date_from or date_to:
         period = explicit_period(date_from, date_to, as_of, period)

@@ -25,10 +25,10 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from kpicli.cli import app
+from kpicli.execute.result import KpiInfo, Result
 from kpicli.render import xlsx as xlsx_module
 from kpicli.render.formats import md_escape, to_csv, to_json, to_jsonl, to_markdown
 from kpicli.render.layout import TABLE_ROWS
-from kpicli.result import KpiInfo, Result
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = str(ROOT / "kpi_config.yaml")

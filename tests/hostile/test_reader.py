@@ -30,8 +30,8 @@ from typer.testing import CliRunner
 
 from kpicli import inputs
 from kpicli.cli import app
-from kpicli.config import load_config
-from kpicli.sources.read import iglob, match_files
+from kpicli.ingest.scan import iglob, match_files
+from kpicli.spec.config import load_config
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[2]
@@ -610,7 +610,7 @@ def test_a_file_over_the_whole_check_bound_is_checked_by_validate(
     """Past WHOLE_CHECK_BYTES a report reads only the columns it uses (a cell too many past
     the sample goes unseen there, as RELIABILITY.md says); `kpi validate` reads every row
     whole and warns, naming the line."""
-    from kpicli.sources import read
+    from kpicli.ingest import scan as read
 
     monkeypatch.setattr(read, "WHOLE_CHECK_BYTES", 1000)
     cfg = sample_ads(tmp_path, 2301, "extra")

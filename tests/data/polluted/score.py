@@ -122,7 +122,7 @@ def score(expected: bytes, loaded: bytes | None) -> dict[str, float]:
 
 def load(data: bytes, tmp: Path) -> bytes | None:
     """`kpi clean` through its Python API (the CLI adds only option parsing and output)."""
-    from kpicli.clean import clean_file
+    from kpicli.commands.clean import clean_file
 
     path = tmp / "input.csv"
     path.write_bytes(data)

@@ -20,9 +20,9 @@ from typing import Any
 
 import polars as pl
 
-from kpicli.config import Config
 from kpicli.errors import DataError, Issue, KpiError, UsageError, did_you_mean, engine_detail
-from kpicli.sources.read import (
+from kpicli.ingest.detect import Layout
+from kpicli.ingest.scan import (
     Part,
     SourceFrame,
     locate_bad_value,
@@ -32,7 +32,7 @@ from kpicli.sources.read import (
     scan_source,
     sniff_source,
 )
-from kpicli.sources.sniff import Layout
+from kpicli.spec.config import Config
 
 ERROR, WARNING = "data", "warning"
 

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 from kpicli.errors import KpiError, UsageError, did_you_mean
 
 if TYPE_CHECKING:
-    from kpicli.config import Config, Target
-    from kpicli.plan import Request
-    from kpicli.result import Result
+    from kpicli.execute.result import Result
+    from kpicli.plan.build import Request
+    from kpicli.spec.config import Config, Target
 
 #: Prefix of the hidden row-count KPIs explain adds.
 ROWS = "__rows_"
@@ -220,7 +220,7 @@ def _scans(cfg: Config, order: list[str]) -> dict[tuple[str, str | None, str | N
 
 def _with_counts(cfg: Config, groups: dict) -> tuple[Config, dict[tuple, str]]:
     """The config plus one hidden COUNT(*) KPI per scan (source, date column, filter)."""
-    from kpicli.config import Config, Kpi
+    from kpicli.spec.config import Config, Kpi
 
     extra: dict[str, Kpi] = {}
     keys: dict[tuple, str] = {}
@@ -253,7 +253,7 @@ def _column_nodes(
 ) -> list[Node]:
     """Columns of a source, each down to the file headers it comes from (``depth``: the
     level of these nodes in the tree)."""
-    from kpicli.formula import parse
+    from kpicli.spec.formula import parse
 
     src = cfg.sources[source]
     back = {new: old for old, new in src.rename.items()}
@@ -282,7 +282,7 @@ def _tree(
 ) -> Node:
     """The dependency tree of a KPI, down to the columns of the files; ``depth`` levels
     above it, at most TREE_DEPTH in all (the recursion is as deep as the tree shown)."""
-    from kpicli.formula import parse
+    from kpicli.spec.formula import parse
 
     k = cfg.kpis[name]
     if k.source is None:
@@ -319,8 +319,8 @@ def _tree(
 
 def explain(cfg: Config, request: Request, name: str) -> Explanation:
     """Compute ``name`` and its dependencies as `kpi report` would, and say how."""
-    from kpicli.engine import execute
-    from kpicli.plan import build_plan
+    from kpicli.execute.engine import execute
+    from kpicli.plan.build import build_plan
 
     _check_name(cfg, name)
     order = dependency_order(cfg, name)

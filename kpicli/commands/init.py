@@ -5,7 +5,7 @@ Templates are package data (``kpicli/templates/``), so that ``kpi init`` works f
 
 - ``kpi_config.yaml``: the shipped configuration over the sample data, identical to the one at
   the root of the repository (a test keeps them equal); ``kpi init --sample`` writes it with
-  the data that :func:`kpicli.sample.generate` writes (the same bytes as ``sample_data/``);
+  the data that :func:`kpicli.commands.sample.generate` writes (the same bytes as ``sample_data/``);
 - ``header.yaml``: the commented top of a starter config (settings, empty sections);
 - ``example.yaml``: the starter's example sources and KPIs, when no ``--preset`` is given;
 - ``presets/NAME.yaml``: a source block (``{path: exports/NAME*.csv, preset: NAME}``) and the
@@ -14,7 +14,7 @@ Templates are package data (``kpicli/templates/``), so that ``kpi init`` works f
 A template fragment is a small config with a ``sources:`` and a ``kpis:`` section; composing
 inserts its indented lines into the same sections of the base, comments included.
 
-``kpi schema`` is the JSON Schema of :class:`kpicli.config.ConfigModel` (the model that
+``kpi schema`` is the JSON Schema of :class:`kpicli.spec.config.ConfigModel` (the model that
 validates the file), with what its validators accept beyond the annotations (a single path,
 a number as target) and descriptions for editors.
 """
@@ -150,7 +150,7 @@ def init(
     file, then a rename). Any OSError (a read-only place, a name too long) is an
     OutputError naming the path (exit 4).
     """
-    from kpicli.render.write import output_error
+    from kpicli.outputs import output_error
 
     presets = check_presets(presets)
     directory = Path(directory)
@@ -166,8 +166,8 @@ def _lexists(path: Path) -> bool:
 
 
 def _init(directory: Path, *, sample: bool, presets: tuple[str, ...], force: bool) -> Written:
-    from kpicli import sample as sample_data
-    from kpicli.render.write import write_atomic
+    from kpicli.commands import sample as sample_data
+    from kpicli.outputs import write_atomic
 
     config = directory / CONFIG_NAME
     schema = directory / SCHEMA_NAME
@@ -231,7 +231,7 @@ _DESCRIPTIONS = {
 
 def config_schema() -> dict[str, Any]:
     """The JSON Schema of kpi_config.yaml, from the pydantic model that validates it."""
-    from kpicli.config import NAME_RE, ConfigModel
+    from kpicli.spec.config import NAME_RE, ConfigModel
 
     schema = deepcopy(ConfigModel.model_json_schema())
     defs = schema["$defs"]

@@ -10,7 +10,7 @@
   what the sniffing found (the header as written, date formats, the warnings it gave) are in
   the entry's signature.
 - **daily** (``kpi-daily-…``): the partial aggregates of one aggregation (the SUMs, COUNTs,
-  MINs and MAXs its formulas decompose into; see :func:`kpicli.formula.decompose`) per day
+  MINs and MAXs its formulas decompose into; see :func:`kpicli.spec.formula.decompose`) per day
   of its date column and per ``--by`` value, computed from the source entry. Keyed by the
   source entry's key, the date column, the dimensions, ``--where``, the formulas and, when
   the source has other date columns (nulled after ``--as-of``), the as-of date. Any period,
@@ -27,7 +27,7 @@ inputs. Each entry is two files:
   or swapped with another does not verify;
 - its *data*, a Parquet file named by an HMAC of its SHA-256 (``kpi-data-….parquet``).
 
-The formulas' memo (``kpi-formulas-….json``, :func:`kpicli.formula.use_memo`) is kept in the
+The formulas' memo (``kpi-formulas-….json``, :func:`kpicli.spec.formula.use_memo`) is kept in the
 same folder under an HMAC with a key of its own, derived from the user's and bound to kpi's
 code.
 
@@ -80,11 +80,9 @@ from typing import Any
 
 import polars as pl
 
-from kpicli.config import Config
 from kpicli.errors import DataError, OutputError, engine_detail
-from kpicli.inputs import open_fd
-from kpicli.sources import notices
-from kpicli.sources.read import (
+from kpicli.ingest import notices
+from kpicli.ingest.scan import (
     SourceFrame,
     date_columns,
     locate_bad_value,
@@ -93,6 +91,8 @@ from kpicli.sources.read import (
     mixed_encodings,
     scan_source,
 )
+from kpicli.inputs import open_fd
+from kpicli.spec.config import Config
 
 PREFIX = "kpi-source-"
 DAILY_PREFIX = "kpi-daily-"
@@ -379,8 +379,8 @@ class Cache:
     # -- what the plan calls
 
     def memo(self) -> None:
-        """Keep the formulas' parse results in the folder (:func:`kpicli.formula.use_memo`)."""
-        from kpicli.formula import memo_file, use_memo
+        """Keep the formulas' parse results in the folder (:func:`kpicli.spec.formula.use_memo`)."""
+        from kpicli.spec.formula import memo_file, use_memo
 
         # a key of its own, bound to kpi's code: a memo of other code is another file
         secret = hmac.new(self.secret, b"kpi formulas\0" + _code().encode(), "sha256").digest()
@@ -699,9 +699,9 @@ def open_cache(folder: Path) -> Cache | None:
 
 def clear(cache_dir: Path) -> int:
     """Remove every cache entry, the formulas' memos (``kpi-formulas-….json``, see
-    :func:`kpicli.formula.use_memo`) and stray temporary files; the number removed. The
+    :func:`kpicli.spec.formula.use_memo`) and stray temporary files; the number removed. The
     key (``.kpi-cache-key``) stays. OutputError when something cannot be removed."""
-    from kpicli.formula import MEMO_PREFIX
+    from kpicli.spec.formula import MEMO_PREFIX
 
     if not cache_dir.exists():
         return 0

@@ -15,14 +15,22 @@ from typing import TypeVar
 
 import polars as pl
 
-from kpicli import periods
-from kpicli.config import Config, Target
 from kpicli.errors import ConfigError, DataError, engine_detail
-from kpicli.formula import DERIVED, FLOAT, FormulaError, compile_sql, is_amount, parse, wrong_type
-from kpicli.periods import DateRange
-from kpicli.plan import RANGE, Plan, Request, build_plan
-from kpicli.result import KEY_COLUMNS, VALUE_COLUMNS, KpiInfo, Result, dimension_keys
-from kpicli.sources.read import locate_bad_value, misread_files, mixed_encodings
+from kpicli.execute.result import KEY_COLUMNS, VALUE_COLUMNS, KpiInfo, Result, dimension_keys
+from kpicli.ingest.scan import locate_bad_value, misread_files, mixed_encodings
+from kpicli.plan.build import RANGE, Plan, Request, build_plan
+from kpicli.spec import periods
+from kpicli.spec.config import Config, Target
+from kpicli.spec.formula import (
+    DERIVED,
+    FLOAT,
+    FormulaError,
+    compile_sql,
+    is_amount,
+    parse,
+    wrong_type,
+)
+from kpicli.spec.periods import DateRange
 
 
 def run_report(config: Config, request: Request) -> Result:
@@ -162,7 +170,7 @@ def _overflow(plan: Plan, frame: pl.DataFrame, names: list[str]) -> None:
     """A KPI value that is ±inf or NaN overflowed a 64-bit float: an error, never a null.
 
     The SQL of every formula makes division by zero, the logarithm of 0 and the NaN of a
-    function outside its domain null explicitly (:func:`kpicli.formula.compile_sql`), so a
+    function outside its domain null explicitly (:func:`kpicli.spec.formula.compile_sql`), so a
     value that is not finite here went beyond ±1.8e308 (or came from one that did: inf −
     inf). The first KPI in dependency order that has one is named.
     """
@@ -406,7 +414,7 @@ def _no_target(part: pl.DataFrame) -> pl.DataFrame:
 def _amounts(cfg: Config, names: list[str]) -> set[str]:
     """The KPIs among ``names`` whose target is an amount of the rows it was set for: a
     ``per`` goal (additive by definition), or a KPI that is an amount (SUM, COUNT, their
-    sums and differences: :func:`~kpicli.formula.is_amount`). The others are levels."""
+    sums and differences: :func:`~kpicli.spec.formula.is_amount`). The others are levels."""
     amounts: set[str] = set()
     for n in cfg.order(names):
         k = cfg.kpis[n]

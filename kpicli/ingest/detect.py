@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from kpicli.sources.presets import PREAMBLE_FACTS, SummaryRow
-from kpicli.sources.values import WS, detect_date, parse_date_text, parse_number, py_date
+from kpicli.ingest.values import WS, detect_date, parse_date_text, parse_number, py_date
+from kpicli.spec.presets import PREAMBLE_FACTS, SummaryRow
 
 #: Bytes read from the start of a file to detect its layout and the kinds of its columns.
 SAMPLE_BYTES = 128 * 1024

@@ -1,6 +1,6 @@
 """`kpi clean FILE`: one export read as kpi reads it, written back as plain CSV.
 
-The file is read whole by the tolerant reader (:mod:`kpicli.sources.tolerant`): the
+The file is read whole by the tolerant reader (:mod:`kpicli.ingest.repair`): the
 encoding, dialect, header row, preamble, footer and summary rows are detected (or taken from
 the options), broken rows are repaired or padded, and the table comes out as UTF-8,
 comma-separated, RFC 4180 CSV (quotes only where needed, CRLF line ends) with one header
@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kpicli.errors import DataError, OutputError, UsageError, did_you_mean
+from kpicli.ingest.detect import SniffError
+from kpicli.ingest.repair import Table, read_table
 from kpicli.inputs import MAX_LINE_BYTES, NotRegular, long_line, open_regular
-from kpicli.sources.presets import PRESETS, SUMMARY_ROWS, canonical_names
-from kpicli.sources.sniff import SniffError
-from kpicli.sources.tolerant import Table, read_table
+from kpicli.spec.presets import PRESETS, SUMMARY_ROWS, canonical_names
 
 DELIMITERS = {"auto": "auto", ",": ",", ";": ";", "\\t": "\t", "\t": "\t", "tab": "\t"}
 DELIMITERS |= {"|": "|", "space": " ", " ": " "}
@@ -137,7 +137,7 @@ def clean_file(
 
 
 def _dedupe(header: list[str]) -> list[str]:
-    from kpicli.sources.read import dedupe
+    from kpicli.ingest.scan import dedupe
 
     return dedupe(header)
 
@@ -176,9 +176,9 @@ def config_inputs(config: str | Path | None) -> list[tuple[Path, str]]:
     `kpi report` finds it: ``--config``, ``$KPI_CONFIG``, ``./kpi_config.yaml``) and every file
     any of its sources matches, used by the report or not. Nothing when there is no config;
     only the config file when it does not load (a broken config is still an input)."""
-    from kpicli.config import find_config, load_config
     from kpicli.errors import KpiError
-    from kpicli.sources.read import iglob
+    from kpicli.ingest.scan import iglob
+    from kpicli.spec.config import find_config, load_config
 
     path = find_config(str(config) if config is not None else None)
     if not path.is_file():

@@ -44,9 +44,7 @@ import sys
 from collections import Counter
 from dataclasses import dataclass, field
 
-from kpicli.sources.notices import notice
-from kpicli.sources.presets import SUMMARY_ROWS, SummaryRow
-from kpicli.sources.sniff import (
+from kpicli.ingest.detect import (
     CODECS,
     LINE_BY_LINE,
     Decoded,
@@ -59,7 +57,9 @@ from kpicli.sources.sniff import (
     _summary,
     decode_lines,
 )
-from kpicli.sources.values import WS
+from kpicli.ingest.notices import notice
+from kpicli.ingest.values import WS
+from kpicli.spec.presets import SUMMARY_ROWS, SummaryRow
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 

@@ -19,9 +19,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from kpicli.errors import ConfigError, Issue, did_you_mean
-from kpicli.formula import AGGREGATE, DERIVED, ROW, FormulaError, parse
-from kpicli.formula import check as check_sql
 from kpicli.inputs import NotRegular, read_bounded
+from kpicli.spec.formula import AGGREGATE, DERIVED, ROW, FormulaError, parse
+from kpicli.spec.formula import check as check_sql
 
 DEFAULT_CONFIG = "kpi_config.yaml"
 UNITS = ("number", "integer", "percent", "currency", "duration")
@@ -412,7 +412,7 @@ def _kpi_name_issue(name: str, where: str) -> Issue | None:
 
 def check(model: ConfigModel, cfg_path: Path, lines: dict) -> list[Issue]:
     """Cross-reference checks: sources, formulas, KPI names, cycles, targets."""
-    from kpicli.sources.presets import PRESETS
+    from kpicli.spec.presets import PRESETS
 
     issues: list[Issue] = []
 

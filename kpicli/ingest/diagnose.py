@@ -1,6 +1,6 @@
 """Where a failed read went wrong: the file, line, column and value of the cell.
 
-The diagnostic path of :func:`kpicli.sources.read.locate_bad_value`, run only after a query
+The diagnostic path of :func:`kpicli.ingest.scan.locate_bad_value`, run only after a query
 failed: each file is re-read eagerly as text with Python's csv module (so line numbers are
 exact, quoted newlines included) and every cell is checked the way the scan converts it
 (``values.py``). What is reported, in this order of preference:
@@ -21,9 +21,9 @@ import re
 from collections.abc import Iterable
 
 from kpicli.errors import DataError
-from kpicli.sources import values as V
-from kpicli.sources.read import Part, SourceFrame, is_summary_row
-from kpicli.sources.sniff import Layout, first_invalid_utf8, records
+from kpicli.ingest import values as V
+from kpicli.ingest.detect import Layout, first_invalid_utf8, records
+from kpicli.ingest.scan import Part, SourceFrame, is_summary_row
 
 
 def _error_values(error: BaseException | str | None) -> set[str]:

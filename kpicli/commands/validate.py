@@ -2,11 +2,11 @@
 
 Where `kpi report` stops at the first error, this collects :class:`~kpicli.errors.Issue`s:
 
-1. the configuration (:func:`kpicli.config.config_issues`): YAML, keys and types, names,
+1. the configuration (:func:`kpicli.spec.config.config_issues`): YAML, keys and types, names,
    formulas that parse, cycles, targets — each at ``file:line key.path``;
 2. each source (skipped when the configuration already has a problem there): its files match
    and can be read, its `rename`/`derive`/`filter`/date columns exist
-   (:func:`kpicli.sources.read.scan_source`);
+   (:func:`kpicli.ingest.scan.scan_source`);
 3. each KPI over a source: the columns of its formula and filter exist ("did you mean"), its
    aggregate compiles; each derived KPI's formula compiles;
 4. targets: a `by` column that the KPI's sources have, `values` that match values found in
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from kpicli.errors import DataError, Issue, KpiError, did_you_mean, engine_detail
 
 if TYPE_CHECKING:
-    from kpicli.config import Config
+    from kpicli.spec.config import Config
 
 CONFIG, DATA, WARNING = "config", "data", "warning"
 _NAMED_COLUMN = re.compile(r"column ['\"`]([^'\"`]+)['\"`]")
@@ -89,7 +89,7 @@ def _from_error(err: KpiError) -> Issue:
 
 def validate(path: str | Path | None = None) -> Validation:
     """Check the configuration at ``path`` (default as for `kpi report`) and its data."""
-    from kpicli.config import config_issues, find_config
+    from kpicli.spec.config import config_issues, find_config
 
     cfg_path = find_config(str(path) if path is not None else None)
     result = Validation(cfg_path)
@@ -105,7 +105,7 @@ def validate(path: str | Path | None = None) -> Validation:
     result.issues.extend(issues)
     if cfg is None:
         return result
-    from kpicli.config import no_kpis_issue
+    from kpicli.spec.config import no_kpis_issue
 
     if (empty := no_kpis_issue(cfg)) is not None:
         result.issues.append(empty)
@@ -127,8 +127,8 @@ def _repaired(cfg_path: Path) -> tuple[Config | None, list[Issue]]:
 
     from pydantic import ValidationError
 
-    from kpicli import config as config_module
-    from kpicli.config import Config, ConfigModel
+    from kpicli.spec import config as config_module
+    from kpicli.spec.config import Config, ConfigModel
 
     data, lines = config_module.read_yaml(cfg_path)
     if not isinstance(data, dict):
@@ -223,13 +223,13 @@ class _Checker:
     def check_source(self, name: str) -> None:
         import polars as pl
 
-        from kpicli.formula import AGGREGATE, FormulaError, compile_sql, kinds_of, parse
-        from kpicli.sources.read import (
+        from kpicli.ingest.scan import (
             misread_files,
             mixed_encodings,
             request_columns,
             scan_source,
         )
+        from kpicli.spec.formula import AGGREGATE, FormulaError, compile_sql, kinds_of, parse
 
         check = SourceCheck(name)
         self.result.sources.append(check)
@@ -393,7 +393,7 @@ class _Checker:
     def check_derived(self) -> None:
         import polars as pl
 
-        from kpicli.formula import DERIVED, FLOAT, FormulaError, compile_sql
+        from kpicli.spec.formula import DERIVED, FLOAT, FormulaError, compile_sql
 
         kinds = dict.fromkeys(self.cfg.kpis, FLOAT)
         for kpi_name, kpi in self.cfg.kpis.items():
@@ -412,7 +412,7 @@ class _Checker:
 
     def sources_of(self, kpi_name: str) -> list[str]:
         """The sources a KPI reads, directly or through the KPIs it combines (cycle-safe)."""
-        from kpicli.formula import FormulaError, parse
+        from kpicli.spec.formula import FormulaError, parse
 
         seen: set[str] = set()
         out: list[str] = []
@@ -502,8 +502,8 @@ class _Checker:
 
     def check_report(self) -> None:
         """Run the whole report once (every KPI, all dates): what cron will run."""
-        from kpicli.engine import run_report
-        from kpicli.plan import Request
+        from kpicli.execute.engine import run_report
+        from kpicli.plan.build import Request
 
         if not self.cfg.kpis or self.cyclic:
             return

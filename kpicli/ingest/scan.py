@@ -36,14 +36,9 @@ from pathlib import Path
 
 import polars as pl
 
-from kpicli.config import Config, Source
 from kpicli.errors import ConfigError, DataError, did_you_mean, engine_detail
-from kpicli.formula import ROW, FormulaError, check, compile_sql, kinds_of, parse, wrong_type
-from kpicli.inputs import MAX_LINE_BYTES, kind, long_line
-from kpicli.sources import values as V
-from kpicli.sources.notices import notice
-from kpicli.sources.presets import PRESETS, SUMMARY_ROWS, Preset, SummaryRow, canonical_names
-from kpicli.sources.sniff import (
+from kpicli.ingest import values as V
+from kpicli.ingest.detect import (
     Layout,
     SniffError,
     first_invalid_utf8,
@@ -51,7 +46,12 @@ from kpicli.sources.sniff import (
     records,
     sniff,
 )
-from kpicli.sources.tolerant import fallback_reason, mixed_notice, tolerant_csv
+from kpicli.ingest.notices import notice
+from kpicli.ingest.repair import fallback_reason, mixed_notice, tolerant_csv
+from kpicli.inputs import MAX_LINE_BYTES, kind, long_line
+from kpicli.spec.config import Config, Source
+from kpicli.spec.formula import ROW, FormulaError, check, compile_sql, kinds_of, parse, wrong_type
+from kpicli.spec.presets import PRESETS, SUMMARY_ROWS, Preset, SummaryRow, canonical_names
 
 ISO_DATE = "%Y-%m-%d"
 #: Reason under which blank lines inside the data are counted.
@@ -848,7 +848,7 @@ def scan_source(cfg: Config, name: str, *, typed_dates: bool = False) -> SourceF
     plain ISO dates is parsed by the CSV reader as it reads (~0.1 s of a 10 M-row report),
     instead of as text then converted. A cell past the sample that the
     reader cannot parse (`` 2026-01-05 ``, ``n/a``) then fails the query: the engine runs
-    the report again without the fast path (:func:`kpicli.engine.execute`), which reads
+    the report again without the fast path (:func:`kpicli.execute.engine.execute`), which reads
     such cells as the rest of kpi does.
     """
     src = cfg.sources[name]
@@ -1010,7 +1010,7 @@ def _sql_text(cfg: Config, text: str, keys: tuple[str, ...]) -> None:
 def mixed_encodings(frames: Iterable[SourceFrame]) -> bool:
     """After a read failed: whether a file of these sources, read from disk as UTF-8 (as its
     sample showed, ``encoding: auto``), holds bytes further on that are not UTF-8. Each such
-    file is remembered (:func:`~kpicli.sources.sniff.mark_mixed`): scanned again, it is
+    file is remembered (:func:`~kpicli.ingest.detect.mark_mixed`): scanned again, it is
     decoded line by line, as a file whose sample mixes encodings is. True: read again.
     """
     found = False
@@ -1056,12 +1056,12 @@ def locate_bad_value(
 ) -> DataError | None:
     """The cell behind a failed read, as a DataError naming file, line, column and value.
 
-    The diagnostic path, for after a collect failed: see :mod:`kpicli.sources.locate`.
+    The diagnostic path, for after a collect failed: see :mod:`kpicli.ingest.diagnose`.
     ``source`` is a SourceFrame, several (a plan's sources), or a config and a source name;
     ``error`` the Polars exception (the values it quotes are looked for first); ``columns``
     the columns the failed query used. None when no cell explains the failure.
     """
-    from kpicli.sources.locate import locate
+    from kpicli.ingest.diagnose import locate
 
     if isinstance(source, tuple) and len(source) == 2 and isinstance(source[0], Config):
         cfg, name = source

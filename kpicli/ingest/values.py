@@ -10,7 +10,7 @@ reader converts:
 
 Conversions are strict: a cell that is neither a value of the column's kind nor a missing
 marker is passed on unchanged to a strict cast, so the query fails with that cell's text
-(and :func:`kpicli.sources.read.locate_bad_value` finds its line). Nothing becomes null
+(and :func:`kpicli.ingest.scan.locate_bad_value` finds its line). Nothing becomes null
 silently but the missing markers below.
 
 Numbers: ``1,234.56``, ``1 234,56``, ``1.234,56``, ``1'234.5``, non-breaking and narrow

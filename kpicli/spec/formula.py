@@ -79,7 +79,7 @@ def memo_file(secret: bytes) -> str:
 def use_memo(folder: Path, secret: bytes) -> str | None:
     """Remember the results of this module's functions in ``folder`` (:func:`memo_file`;
     read now, written back atomically at exit when something was added), under an HMAC with
-    ``secret`` (the cache's key, :mod:`kpicli.sources.cache`): a file changed by anyone
+    ``secret`` (the cache's key, :mod:`kpicli.ingest.cache`): a file changed by anyone
     else is not obeyed. A file written by another version of kpi or sqlglot is ignored;
     one that does not verify too, and the reason is returned (None: used, or none yet)."""
     path = folder / memo_file(secret)
@@ -1177,7 +1177,7 @@ def is_amount(text: str, amounts: frozenset[str] | set[str] = frozenset()) -> bo
     constant multiples of amounts; in a derived formula, the KPIs named in ``amounts``.
     Anything else is a level, the same whatever the size of the slice: a ratio of two
     amounts, AVG, MEDIAN, MIN, MAX, CASE…. A target of an amount is an amount of the rows it
-    was set for; a target of a level holds for any slice (see kpicli.engine).
+    was set for; a target of a level holds for any slice (see kpicli.execute.engine).
     """
     return bool(_memoized(_is_amount, text, sorted(amounts)))
 

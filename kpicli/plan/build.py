@@ -17,10 +17,11 @@ from typing import Any
 
 import polars as pl
 
-from kpicli import periods
-from kpicli.config import Config, no_kpis_issue
 from kpicli.errors import ConfigError, DataError, UsageError, did_you_mean, engine_detail
-from kpicli.formula import (
+from kpicli.ingest.scan import SourceFrame, locate_bad_value, request_columns, scan_source
+from kpicli.spec import periods
+from kpicli.spec.config import Config, no_kpis_issue
+from kpicli.spec.formula import (
     AGGREGATE,
     ROW,
     FormulaError,
@@ -33,8 +34,7 @@ from kpicli.formula import (
     summed_columns,
     wrong_type,
 )
-from kpicli.periods import DateRange, Period
-from kpicli.sources.read import SourceFrame, locate_bad_value, request_columns, scan_source
+from kpicli.spec.periods import DateRange, Period
 
 #: Key of the span of days a row is aggregated for: the index of one of ``Plan.ranges``
 #: (a bucket or a comparison range) or, with ``--period all``, the bucket's first day.
@@ -295,7 +295,7 @@ def build_plan(cfg: Config, request: Request, *, fast: bool = True) -> Plan:
     """Check a request against the config and lay out the lazy aggregations.
 
     ``fast``: let the CSV reader parse plain ISO date columns itself (see
-    :func:`~kpicli.sources.read.scan_source`); the engine builds the plan again with
+    :func:`~kpicli.ingest.scan.scan_source`); the engine builds the plan again with
     ``fast=False`` when a cell past the sampled rows defeats that.
     """
     as_of = request.as_of or date.today()
@@ -339,7 +339,7 @@ def build_plan(cfg: Config, request: Request, *, fast: bool = True) -> Plan:
     used = list(dict.fromkeys(s for s, _ in by_source))
     cache = None
     if cache_dir is not None:  # None too when the folder cannot be used (a warning says why)
-        from kpicli.sources.cache import open_cache
+        from kpicli.ingest.cache import open_cache
 
         cache = open_cache(cache_dir)
     if cache is None:
