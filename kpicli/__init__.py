@@ -10,8 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from kpicli.errors import ConfigError, DataError, KpiError, OutputError, UsageError
-
-__version__ = "0.1.0"
+from kpicli.version import __version__
 
 __all__ = [
     "ConfigError",

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from typer.core import TyperGroup
 
-from kpicli import __version__
 from kpicli.errors import KpiError, UsageError
+from kpicli.version import __version__
 
 if TYPE_CHECKING:
     from kpicli.plan.build import Request

@@ -208,8 +208,6 @@ def _secret(cache_dir: Path) -> bytes:
 def _code() -> str:
     """kpi's own code, by each module's size and modification time (a cheap stat): a
     development copy edited under the same version number makes new entries."""
-    import kpicli
-
     stats: list[tuple[str, int, int]] = []
 
     def walk(folder: str) -> None:
@@ -221,7 +219,7 @@ def _code() -> str:
                     st = e.stat()
                     stats.append((e.path[len(root) :], st.st_size, st.st_mtime_ns))
 
-    root = os.path.dirname(kpicli.__file__)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     walk(root)
     return hashlib.sha256(json.dumps(sorted(stats)).encode()).hexdigest()
 
@@ -229,7 +227,7 @@ def _code() -> str:
 def source_material(cfg: Config, name: str, files: list[Path]) -> dict[str, Any]:
     """Every input of a source's parsed frame (no file is opened: stat only). The change
     time and inode catch a file rewritten with its size and modification time kept."""
-    from kpicli import __version__
+    from kpicli.version import __version__
 
     stats = []
     for f in files:

@@ -58,7 +58,7 @@ def _memo_version() -> str | None:
     """What the memo's results depend on; None when sqlglot's version cannot be told."""
     from importlib.metadata import PackageNotFoundError, version
 
-    from kpicli import __version__
+    from kpicli.version import __version__
 
     try:
         return f"kpi {__version__}, sqlglot {version('sqlglot')}"
