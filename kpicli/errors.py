@@ -9,8 +9,74 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from enum import StrEnum
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a problem is: a file (config or data), its 1-based line and column, a config
+    key path (``kpis.cpl.formula``) and a data column name. Printed as users read it
+    (``kpi_config.yaml:12 (kpis.cpl.formula)``, ``data/ads.csv:7, column `cost```); code
+    reads the fields, never the text."""
+
+    file: str | None = None
+    line: int | None = None
+    column: int | None = None
+    key: str | None = None
+    field: str | None = None  # a data column's name
+
+    def __str__(self) -> str:
+        text = self.file or ""
+        if self.line is not None:
+            text += f":{self.line}"
+            if self.column is not None:
+                text += f":{self.column}"
+        if self.key:
+            text = f"{text} ({self.key})" if text else self.key
+        if self.field:
+            text = f"{text}, column `{self.field}`" if text else f"column `{self.field}`"
+        return text
+
+
+class IssueCode(StrEnum):
+    """What kind of problem an :class:`Issue` is (the ``code`` of ``kpi validate --format
+    json``): its values are part of the output contract."""
+
+    CONFIG = "config"
+    DATA = "data"
+
+
+class Notes:
+    """Warnings about the data that did not stop a command (a file read the careful way,
+    rows repaired, a cache entry rebuilt), in order, each message once. The command that
+    reads data makes one and passes it down to whatever reads; a ``Result`` carries the
+    messages. ``echo`` (the CLI's printer to stderr) sees each new message when it is
+    added, so a long command warns as it goes."""
+
+    def __init__(self, echo: Callable[[str], None] | None = None) -> None:
+        self.messages: list[str] = []
+        self._seen: set[str] = set()
+        self._echo = echo
+
+    def add(self, message: str) -> None:
+        if message in self._seen:
+            return
+        self._seen.add(message)
+        self.messages.append(message)
+        if self._echo is not None:
+            self._echo(message)
+
+    def extend(self, messages: Iterable[str]) -> None:
+        for message in messages:
+            self.add(message)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.messages)
+
+    def __len__(self) -> int:
+        return len(self.messages)
 
 
 class KpiError(Exception):
