@@ -79,24 +79,83 @@ class Notes:
         return len(self.messages)
 
 
+#: The fields of a request that an error may name. The library's messages name them as
+#: ``{@field}`` (``"unknown KPI `x` in {@sort}"``); :meth:`KpiError.worded` puts words on
+#: them: the CLI its options (``--sort``), a library user the field (```sort```).
+REQUEST_FIELDS = frozenset(
+    {
+        "kpis",
+        "period",
+        "compare",
+        "by",
+        "grain",
+        "where",
+        "sort",
+        "limit",
+        "as_of",
+        "fail_on",
+        "cache",
+        "format",
+        "output",
+        "wide",
+        "sensitivity",
+        "anomalies",
+        "config",
+    }
+)
+_FIELD = re.compile(r"\{@([a-z_]+)\}")
+
+
+def _field_word(field: str) -> str:
+    return f"`{field}`"
+
+
 class KpiError(Exception):
     """A user-facing error: message, where it happened, and how to fix it."""
 
     exit_code = 2
     kind = "error"
 
-    def __init__(self, message: str, *, location: str | None = None, hint: str | None = None):
+    def __init__(
+        self, message: str, *, location: str | Location | None = None, hint: str | None = None
+    ):
         super().__init__(message)
-        self.message = message
+        self.template = message
+        self.hint_template = hint
         self.location = location
-        self.hint = hint
 
-    def render(self) -> str:
+    @staticmethod
+    def _word(text: str | None, word: Callable[[str], str]) -> str | None:
+        if text is None:
+            return None
+        return _FIELD.sub(lambda m: word(m[1]) if m[1] in REQUEST_FIELDS else m[0], text)
+
+    @property
+    def message(self) -> str:
+        return self._word(self.template, _field_word) or ""
+
+    @message.setter
+    def message(self, text: str) -> None:
+        self.template = text
+
+    @property
+    def hint(self) -> str | None:
+        return self._word(self.hint_template, _field_word)
+
+    def worded(self, word: Callable[[str], str]) -> tuple[str, str | None]:
+        """The message and hint with request fields named by ``word`` (the CLI: options)."""
+        return self._word(self.template, word) or "", self._word(self.hint_template, word)
+
+    def __str__(self) -> str:
+        return self.message
+
+    def render(self, word: Callable[[str], str] = _field_word) -> str:
         """The error as the CLI prints it: one block, no traceback."""
+        message, hint = self.worded(word)
         head = f"{self.location}: " if self.location else ""
-        text = f"{self.kind}: {head}{self.message}"
-        if self.hint:
-            text += f"\n  hint: {self.hint}"
+        text = f"{self.kind}: {head}{message}"
+        if hint:
+            text += f"\n  hint: {hint}"
         return text
 
 

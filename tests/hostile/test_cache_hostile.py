@@ -276,11 +276,11 @@ def test_a_formula_text_changed_in_the_memo(tmp_path: Path) -> None:
 
 
 def test_an_entry_of_another_kpi_version_is_not_used(data, monkeypatch) -> None:
-    import kpicli
+    import kpicli.version
 
     cfg, cache, want = data
     before = set(sigs(cache, PREFIX))
-    monkeypatch.setattr(kpicli, "__version__", "0.0.1")
+    monkeypatch.setattr(kpicli.version, "__version__", "0.0.1")
     check(report(cfg, cache), want, warns=None)
     assert len(set(sigs(cache, PREFIX)) - before) == 2  # parsed again, both sources
 
