@@ -20,7 +20,17 @@ from typing import Any
 
 import polars as pl
 
-from kpicli.errors import DataError, Issue, KpiError, UsageError, did_you_mean, engine_detail
+from kpicli.errors import (
+    DataError,
+    Issue,
+    IssueCode,
+    KpiError,
+    Location,
+    Notes,
+    UsageError,
+    did_you_mean,
+    engine_detail,
+)
 from kpicli.ingest.detect import Layout
 from kpicli.ingest.scan import (
     Part,
@@ -34,7 +44,7 @@ from kpicli.ingest.scan import (
 )
 from kpicli.spec.config import Config
 
-ERROR, WARNING = "data", "warning"
+ERROR, WARNING = IssueCode.DATA, IssueCode.WARNING
 
 
 @dataclass
@@ -132,7 +142,7 @@ class SourceReport:
 
 
 def _issue(err: KpiError) -> Issue:
-    return Issue(ERROR, err.message, err.location, err.hint)
+    return Issue.of(err, ERROR)
 
 
 def _file_report(layout: Layout, part: Part | None) -> FileReport:
@@ -174,7 +184,9 @@ def _count_rows(sf: SourceFrame, part: Part, layout: Layout, report: FileReport)
         located = locate_bad_value(sf, err)
         if located is not None:
             return _issue(located)
-        return Issue(ERROR, f"cannot read {layout.path}: {engine_detail(err)}", str(layout.path))
+        return Issue(
+            ERROR, f"cannot read {layout.path}: {engine_detail(err)}", Location(str(layout.path))
+        )
     for why, n in counts.iter_rows():
         if why is None:
             report.rows_read = int(n)
@@ -246,15 +258,18 @@ class _Misread(Exception):
     source again, that file read as `kpi report` reads it."""
 
 
-def describe_source(cfg: Config, name: str) -> SourceReport:
-    """The report of one source; problems are collected, never raised."""
+def describe_source(cfg: Config, name: str, *, notes: Notes | None = None) -> SourceReport:
+    """The report of one source; problems are collected, never raised. ``notes`` gets the
+    warnings of the reading (a file read the careful way…)."""
     try:
-        return _describe_source(cfg, name)
+        return _describe_source(cfg, name, notes)
     except _Misread:  # at most once per file of the source: a file is marked only once
-        return describe_source(cfg, name)
+        return describe_source(cfg, name, notes=notes)
 
 
-def _describe_source(cfg: Config, name: str) -> SourceReport:
+def _describe_source(cfg: Config, name: str, notes: Notes | None) -> SourceReport:
+    # TODO(lead): pass ``notes`` to match_files/sniff_source/scan_source once the reader
+    # takes it (ingest helper); until then the CLI routes the reader's notices into it.
     src = cfg.sources[name]
     report = SourceReport(name, src.preset, date_column=src.date)
     try:
@@ -276,39 +291,17 @@ def _describe_source(cfg: Config, name: str) -> SourceReport:
     except KpiError as err:
         report.problems.append(_issue(err))
         report.files += [_file_report(lay, None) for lay in layouts]
-        order = {str(f): i for i, f in enumerate(files)}
-        report.files.sort(key=lambda r: order.get(r.path, 0))
+        _in_file_order(report, files)
         return report
     for part in sf.parts:
         for layout in part.layouts:
             fr = _file_report(layout, part)
             issue = _count_rows(sf, part, layout, fr)
-            if issue is not None:
-                report.problems.append(issue)
-            if layout.truncated:
-                report.problems.append(
-                    Issue(
-                        WARNING,
-                        f"{layout.path} looks truncated: {layout.truncated}, without a final "
-                        "newline",
-                        str(layout.path),
-                        "download the export again if rows are missing",
-                    )
-                )
-            if issue is None and layout.stated_rows not in (None, fr.rows_read):
-                report.problems.append(
-                    Issue(
-                        WARNING,
-                        f"{layout.path} states {layout.stated_rows} rows in its preamble, "
-                        f"{fr.rows_read} were read",
-                        str(layout.path),
-                    )
-                )
+            report.problems += [issue] if issue is not None else []
+            report.problems += _layout_warnings(layout, fr, counted=issue is None)
             report.files.append(fr)
-    order = {str(f): i for i, f in enumerate(files)}
-    report.files.sort(key=lambda r: order.get(r.path, 0))
-    uneven = _uneven_columns(sf)
-    if uneven:
+    _in_file_order(report, files)
+    if uneven := _uneven_columns(sf):
         report.problems.append(
             Issue(
                 WARNING,
@@ -326,11 +319,44 @@ def _describe_source(cfg: Config, name: str) -> SourceReport:
     return report
 
 
-def describe_sources(cfg: Config, names: list[str] | None = None) -> list[SourceReport]:
+def _in_file_order(report: SourceReport, files: list[Any]) -> None:
+    """The file reports in the order the files were matched."""
+    order = {str(f): i for i, f in enumerate(files)}
+    report.files.sort(key=lambda r: order.get(r.path, 0))
+
+
+def _layout_warnings(layout: Layout, fr: FileReport, *, counted: bool) -> list[Issue]:
+    """A file that looks truncated, or whose preamble states another number of rows than
+    were read (``counted``: its rows could be counted)."""
+    out = []
+    if layout.truncated:
+        out.append(
+            Issue(
+                WARNING,
+                f"{layout.path} looks truncated: {layout.truncated}, without a final newline",
+                Location(str(layout.path)),
+                "download the export again if rows are missing",
+            )
+        )
+    if counted and layout.stated_rows not in (None, fr.rows_read):
+        out.append(
+            Issue(
+                WARNING,
+                f"{layout.path} states {layout.stated_rows} rows in its preamble, "
+                f"{fr.rows_read} were read",
+                Location(str(layout.path)),
+            )
+        )
+    return out
+
+
+def describe_sources(
+    cfg: Config, names: list[str] | None = None, *, notes: Notes | None = None
+) -> list[SourceReport]:
     """One report per source (all of them, or those named, in that order).
 
     An unknown name is a UsageError; anything wrong with a source's files or data is an
-    Issue in its report.
+    Issue in its report; warnings about the reading go to ``notes``.
     """
     chosen = list(names) if names else list(cfg.sources)
     for n in chosen:
@@ -340,7 +366,7 @@ def describe_sources(cfg: Config, names: list[str] | None = None) -> list[Source
                 hint=did_you_mean(n, cfg.sources)
                 or f"declared sources: {', '.join(cfg.sources) or 'none'}",
             )
-    return [describe_source(cfg, n) for n in dict.fromkeys(chosen)]
+    return [describe_source(cfg, n, notes=notes) for n in dict.fromkeys(chosen)]
 
 
 __all__ = ["ColumnReport", "FileReport", "SourceReport", "describe_source", "describe_sources"]

@@ -26,14 +26,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kpicli.errors import DataError, Issue, KpiError, did_you_mean, engine_detail
+from kpicli.errors import Issue, IssueCode, KpiError, Location, did_you_mean, engine_detail
 
 if TYPE_CHECKING:
     from kpicli.spec.config import Config
 
-CONFIG, DATA, WARNING = "config", "data", "warning"
+CONFIG, DATA, WARNING = IssueCode.CONFIG, IssueCode.DATA, IssueCode.WARNING
+#: How Polars names the column an error is about (an engine message, not one of kpi's).
 _NAMED_COLUMN = re.compile(r"column ['\"`]([^'\"`]+)['\"`]")
-_LOCATION = re.compile(r"^(?P<file>.+?):(?P<line>\d+)(?::(?P<column>\d+))?(?: (?P<key>.+))?$")
 
 
 @dataclass
@@ -67,26 +67,6 @@ class Validation:
         return 2 if CONFIG in codes else 3 if DATA in codes else 0
 
 
-def split_location(location: str | None) -> dict[str, Any]:
-    """``file:line key.path`` → file, line, column, key (None where absent)."""
-    out: dict[str, Any] = {"file": None, "line": None, "column": None, "key": None}
-    if not location:
-        return out
-    m = _LOCATION.match(location)
-    if m is None:
-        out["file"] = location
-        return out
-    out.update(file=m["file"], line=int(m["line"]), key=m["key"])
-    out["column"] = int(m["column"]) if m["column"] else None
-    return out
-
-
-def _from_error(err: KpiError) -> Issue:
-    return Issue(
-        DATA if isinstance(err, DataError) else CONFIG, err.message, err.location, err.hint
-    )
-
-
 def validate(path: str | Path | None = None) -> Validation:
     """Check the configuration at ``path`` (default as for `kpi report`) and its data."""
     from kpicli.spec.config import config_issues, find_config
@@ -97,10 +77,10 @@ def validate(path: str | Path | None = None) -> Validation:
         cfg, issues = config_issues(cfg_path)
         if cfg is None and issues:
             cfg, more = _repaired(cfg_path)
-            seen = {(i.location, i.message) for i in issues}
-            issues += [i for i in more if (i.location, i.message) not in seen]
+            seen = {(i.where, i.message) for i in issues}
+            issues += [i for i in more if (i.where, i.message) not in seen]
     except KpiError as err:  # not found, unreadable, not YAML: nothing else can be checked
-        result.issues.append(_from_error(err))
+        result.issues.append(Issue.of(err))
         return result
     result.issues.extend(issues)
     if cfg is None:
@@ -144,13 +124,11 @@ def _repaired(cfg_path: Path) -> tuple[Config | None, list[Issue]]:
                 _repair(data, tuple(str(p) for p in e["loc"]), e["type"], removed)
     else:
         return None, []
-    unknown = re.compile(r"^unknown (KPI|source) `([^`]*)`")
-    issues = []
-    for issue in config_module.check(model, cfg_path, lines):
-        m = unknown.match(issue.message)
-        if m and m[2] in removed["kpis" if m[1] == "KPI" else "sources"]:
-            continue
-        issues.append(issue)
+    issues = [
+        issue
+        for issue in config_module.check(model, cfg_path, lines)
+        if issue.refers is None or issue.refers[1] not in removed[issue.refers[0]]
+    ]
     return Config(path=cfg_path, model=model, lines=lines), issues
 
 
@@ -177,9 +155,9 @@ def _order(cfg_path: Path):
     """Issues in the order of the file's lines; then those located elsewhere."""
 
     def key(issue: Issue) -> tuple[int, int]:
-        where = split_location(issue.location)
-        if where["file"] == str(cfg_path) and where["line"] is not None:
-            return (0, where["line"])
+        where = issue.where
+        if where is not None and where.file == str(cfg_path) and where.line is not None:
+            return (0, where.line)
         return (1, 0)
 
     return key
@@ -191,7 +169,7 @@ class _Checker:
     def __init__(self, cfg: Config, result: Validation):
         self.cfg = cfg
         self.result = result
-        keys = [split_location(i.location)["key"] or "" for i in result.issues]
+        keys = [i.where.key or "" for i in result.issues if i.where is not None]
         self.bad_sources = {
             s
             for s in cfg.sources
@@ -206,8 +184,14 @@ class _Checker:
         #: (source, column) → values found (None: the values could not be read)
         self.values: dict[tuple[str, str], set[str] | None] = {}
 
-    def add(self, code: str, message: str, location: str | None = None, hint: str | None = None):
-        self.result.issues.append(Issue(code, message, location, hint))
+    def add(
+        self,
+        code: IssueCode,
+        message: str,
+        where: Location | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.result.issues.append(Issue(code, message, where, hint))
 
     def run(self) -> None:
         for name in self.cfg.sources:
@@ -240,7 +224,7 @@ class _Checker:
             if mixed_encodings([sf]):  # every row is read: bytes past a sample not UTF-8 first
                 sf = scan_source(self.cfg, name)
         except KpiError as err:
-            self.result.issues.append(_from_error(err))
+            self.result.issues.append(Issue.of(err))
             return
         check.files = [str(f) for f in sf.files]
         have = list(sf.schema)
@@ -291,7 +275,7 @@ class _Checker:
                 if kpi.target is not None and kpi.target.by in have:
                     wanted.setdefault(kpi.target.by, f"the target of KPI `{kpi_name}` is by it")
         for err in sf.lacking(wanted):  # columns some files of the source lack
-            self.result.issues.append(_from_error(err))
+            self.result.issues.append(Issue.of(err))
 
         def kpi_text(kpi_name: str) -> str:
             kpi = self.cfg.kpis[kpi_name]
@@ -329,7 +313,7 @@ class _Checker:
             try:
                 sf = scan_source(self.cfg, name)
             except KpiError as again:
-                self.result.issues.append(_from_error(again))
+                self.result.issues.append(Issue.of(again))
                 return
             self.frames[name] = sf.frame
         try:
@@ -345,7 +329,7 @@ class _Checker:
                 self.frames[name] = sf.frame
                 row = sf.frame.select(exprs).collect().row(0, named=True)
             except KpiError as again:
-                self.result.issues.append(_from_error(again))
+                self.result.issues.append(Issue.of(again))
                 return
             except pl.exceptions.PolarsError as again:
                 self.locate_parse_error(name, sf, used, again)
@@ -362,7 +346,7 @@ class _Checker:
         """
         import polars as pl
 
-        files = ", ".join(str(f) for f in sf.files)
+        files = Location(", ".join(str(f) for f in sf.files))  # the files, named together
         src = self.cfg.sources[name]
         found: dict[tuple[str, str], None] = {}
         for col in used:
@@ -510,7 +494,7 @@ class _Checker:
         try:
             run_report(self.cfg, Request(kpis=tuple(self.cfg.kpis)))
         except KpiError as err:
-            self.result.issues.append(_from_error(err))
+            self.result.issues.append(Issue.of(err))
 
 
 def _is_text(sf: Any, column: str) -> bool:

@@ -12,6 +12,7 @@ import json
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from kpicli.errors import IssueCode
 from kpicli.render.console import text_console
 from kpicli.render.units import describe_period, format_value
 
@@ -21,10 +22,19 @@ if TYPE_CHECKING:
 
     from kpicli.commands.explain import Entry, Explanation, Node, Scan
     from kpicli.commands.validate import Validation
+    from kpicli.errors import Location
     from kpicli.spec.config import Config, Target
 
-KIND_STYLES = {"config": "bold red", "data": "bold red", "warning": "bold yellow"}
-KIND_NAMES = {"config": "config error", "data": "data error", "warning": "warning"}
+KIND_STYLES = {
+    IssueCode.CONFIG: "bold red",
+    IssueCode.DATA: "bold red",
+    IssueCode.WARNING: "bold yellow",
+}
+KIND_NAMES = {
+    IssueCode.CONFIG: "config error",
+    IssueCode.DATA: "data error",
+    IssueCode.WARNING: "warning",
+}
 
 
 def _console(color: bool, width: int | None) -> Console:
@@ -159,10 +169,15 @@ def render_list(
 # ---------------------------------------------------------------------------- kpi validate
 
 
+def _location_fields(where: Location | None) -> dict[str, Any]:
+    """The fields of an issue's location in `kpi validate -f json` (None where absent)."""
+    if where is None:
+        return {"file": None, "line": None, "column": None, "key": None}
+    return {"file": where.file, "line": where.line, "column": where.column, "key": where.key}
+
+
 def render_validation(v: Validation, fmt: str, *, color: bool = False, quiet: bool = False) -> str:
     """Every problem in one block each (as errors print), then a summary line."""
-    from kpicli.commands.validate import split_location
-
     if fmt == "json":
         return _json(
             {
@@ -174,10 +189,10 @@ def render_validation(v: Validation, fmt: str, *, color: bool = False, quiet: bo
                 "issues": [
                     {
                         "kind": i.code,
-                        "severity": "warning" if i.code == "warning" else "error",
+                        "severity": "warning" if i.code == IssueCode.WARNING else "error",
                         "message": i.message,
                         "location": i.location,
-                        **split_location(i.location),
+                        **_location_fields(i.where),
                         "hint": i.hint,
                     }
                     for i in v.issues
@@ -210,7 +225,9 @@ def render_validation(v: Validation, fmt: str, *, color: bool = False, quiet: bo
     errors = v.errors
     warnings = len(v.issues) - len(errors)
     if errors:
-        by_kind = {k: sum(1 for i in errors if i.code == k) for k in ("config", "data")}
+        by_kind = {
+            k: sum(1 for i in errors if i.code == k) for k in (IssueCode.CONFIG, IssueCode.DATA)
+        }
         detail = ", ".join(f"{n} {k}" for k, n in by_kind.items() if n)
         summary = f"{v.path}: {_plural(len(errors), 'problem')} ({detail})"
         if warnings:

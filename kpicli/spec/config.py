@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from kpicli.errors import ConfigError, Issue, did_you_mean
+from kpicli.errors import ConfigError, Issue, IssueCode, Location, did_you_mean
 from kpicli.inputs import NotRegular, read_bounded
 from kpicli.spec.formula import AGGREGATE, DERIVED, ROW, FormulaError, parse
 from kpicli.spec.formula import check as check_sql
@@ -27,6 +27,7 @@ DEFAULT_CONFIG = "kpi_config.yaml"
 UNITS = ("number", "integer", "percent", "currency", "duration")
 PER_UNITS = ("day", "week", "month", "quarter", "year")
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+CONFIG = IssueCode.CONFIG
 #: Column names the engine uses in its results; KPIs cannot take them.
 RESERVED = frozenset(
     {"kpi", "period_start", "period_end", "value", "previous", "change", "change_pct"}
@@ -142,8 +143,8 @@ class Config:
     def kpis(self) -> dict[str, Kpi]:
         return self.model.kpis
 
-    def where(self, *keys: str) -> str:
-        """``file:line key.path`` for a key path (the nearest known line)."""
+    def where(self, *keys: str) -> Location:
+        """The place of a key path: ``file:line key.path`` (the nearest known line)."""
         return locate(self.path, self.lines, keys)
 
     def dependencies(self, name: str) -> tuple[str, ...]:
@@ -236,7 +237,7 @@ def _check_shape(node: yaml.Node, path: Path) -> None:
         key = id(n)
         if key in sizes:
             return sizes[key]
-        where = f"{path}:{n.start_mark.line + 1}"
+        where = Location(str(path), n.start_mark.line + 1)
         if key in active:
             raise ConfigError("a YAML alias refers to itself", location=where)
         if depth > MAX_DEPTH:
@@ -276,14 +277,14 @@ def _lines(node: yaml.Node, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[
             yield from _lines(item, (*path, str(i)))
 
 
-def locate(path: Path, lines: dict[tuple[str, ...], int], keys: tuple[str, ...]) -> str:
-    """``file:line key.path`` using the line of the deepest key path that exists."""
+def locate(path: Path, lines: dict[tuple[str, ...], int], keys: tuple[str, ...]) -> Location:
+    """``file:line key.path`` using the line of the deepest key path that exists (the file
+    alone when none does: an empty document)."""
     keys = tuple(str(k) for k in keys)
     for n in range(len(keys), -1, -1):
         if keys[:n] in lines:
-            where = f"{path}:{lines[keys[:n]]}"
-            return f"{where} {'.'.join(keys)}" if keys else where
-    return str(path)
+            return Location(str(path), lines[keys[:n]], key=".".join(keys) or None)
+    return Location(str(path))
 
 
 def find_config(explicit: str | None) -> Path:
@@ -299,26 +300,30 @@ def read_yaml(path: Path) -> tuple[Any, dict[tuple[str, ...], int]]:
     except NotRegular as err:
         raise ConfigError(
             f"the configuration is {err.what}, not a regular file",
-            location=str(path),
+            location=Location(str(path)),
             hint="write the configuration to a file and pass its path with --config",
         ) from None
     except FileNotFoundError:
         raise ConfigError(
             "configuration file not found",
-            location=str(path),
+            location=Location(str(path)),
             hint="run `kpi init` to write a starter kpi_config.yaml, or pass --config PATH",
         ) from None
     except (IsADirectoryError, PermissionError, OSError) as err:
         raise ConfigError(
-            f"cannot read the configuration: {err.strerror}", location=str(path)
+            f"cannot read the configuration: {err.strerror}", location=Location(str(path))
         ) from None
     if raw is None:
-        raise ConfigError(f"configuration larger than {MAX_CONFIG_BYTES} bytes", location=str(path))
+        raise ConfigError(
+            f"configuration larger than {MAX_CONFIG_BYTES} bytes", location=Location(str(path))
+        )
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         raise ConfigError(
-            f"not UTF-8 (byte {err.start})", location=str(path), hint="save the file as UTF-8"
+            f"not UTF-8 (byte {err.start})",
+            location=Location(str(path)),
+            hint="save the file as UTF-8",
         ) from None
     try:
         node = yaml.compose(text, Loader=_Loader)
@@ -326,10 +331,10 @@ def read_yaml(path: Path) -> tuple[Any, dict[tuple[str, ...], int]]:
             _check_shape(node, path)
         data = yaml.load(text, Loader=_Loader)  # a SafeLoader subclass
     except RecursionError:
-        raise ConfigError("nested too deeply", location=str(path)) from None
+        raise ConfigError("nested too deeply", location=Location(str(path))) from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        where = Location(str(path), mark.line + 1, mark.column + 1) if mark else Location(str(path))
         problem = getattr(err, "problem", None) or str(err)
         context = getattr(err, "context", None)
         msg = f"invalid YAML: {problem}" + (f" ({context})" if context else "")
@@ -386,23 +391,23 @@ def _pydantic_issues(err: ValidationError, cfg_path: Path, lines: dict) -> list[
             got = e.get("input")
             shown = f" (got {got!r})" if not isinstance(got, dict | list) else ""
             msg = f"{e['msg']}{shown}"
-        issues.append(Issue("config", msg, where, hint))
+        issues.append(Issue(CONFIG, msg, where, hint))
     return issues
 
 
 def _kpi_name_issue(name: str, where: str) -> Issue | None:
     if not NAME_RE.match(name):
         return Issue(
-            "config",
+            CONFIG,
             f"KPI name `{name}` is not an identifier",
             where,
             "use letters, digits and underscores (snake_case), starting with a letter",
         )
     if name in RESERVED:
-        return Issue("config", f"KPI name `{name}` is reserved", where, "choose another name")
+        return Issue(CONFIG, f"KPI name `{name}` is reserved", where, "choose another name")
     if name.startswith("__"):  # the engine's own columns (__p0, __range, __n_…)
         return Issue(
-            "config",
+            CONFIG,
             f"KPI name `{name}` starts with `__`, which kpi keeps for its own columns",
             where,
             f"choose another name, e.g. `{name.lstrip('_') or 'kpi'}`",
@@ -412,95 +417,140 @@ def _kpi_name_issue(name: str, where: str) -> Issue | None:
 
 def check(model: ConfigModel, cfg_path: Path, lines: dict) -> list[Issue]:
     """Cross-reference checks: sources, formulas, KPI names, cycles, targets."""
+
+    def at(*keys: str) -> Location:
+        return locate(cfg_path, lines, keys)
+
+    issues: list[Issue] = []
+    for sname, src in model.sources.items():
+        issues += _source_issues(sname, src, at)
+    deps: dict[str, list[str]] = {}
+    for name, kpi in model.kpis.items():
+        issues += _kpi_issues(model, name, kpi, at, deps)
+    issues.extend(_cycles(deps, cfg_path, lines))
+    return issues
+
+
+def _source_issues(sname: str, src: Source, at: Callable[..., Location]) -> list[Issue]:
+    """A source's path, preset, derived columns and filter."""
     from kpicli.spec.presets import PRESETS
 
     issues: list[Issue] = []
+    if not src.path:
+        issues.append(Issue(CONFIG, "`path` is empty", at("sources", sname, "path")))
+    if src.preset is not None and src.preset not in PRESETS:
+        issues.append(
+            Issue(
+                CONFIG,
+                f"unknown preset `{src.preset}`",
+                at("sources", sname, "preset"),
+                did_you_mean(src.preset, PRESETS)
+                or (f"known presets: {', '.join(PRESETS)}" if PRESETS else None),
+            )
+        )
+    for col, text in src.derive.items():
+        if issue := _sql_issue(text, ROW, at("sources", sname, "derive", col)):
+            issues.append(issue)
+    if src.filter is not None and (
+        issue := _sql_issue(src.filter, ROW, at("sources", sname, "filter"))
+    ):
+        issues.append(issue)
+    return issues
 
-    def at(*keys: str) -> str:
-        return locate(cfg_path, lines, keys)
 
-    for sname, src in model.sources.items():
-        if not src.path:
-            issues.append(Issue("config", "`path` is empty", at("sources", sname, "path")))
-        if src.preset is not None and src.preset not in PRESETS:
+def _kpi_issues(
+    model: ConfigModel,
+    name: str,
+    kpi: Kpi,
+    at: Callable[..., Location],
+    deps: dict[str, list[str]],
+) -> list[Issue]:
+    """A KPI's name, formula, references and target (not checked further when its formula
+    does not parse); a derived KPI's dependencies go in ``deps``, for the cycle check."""
+    issues: list[Issue] = []
+    if issue := _kpi_name_issue(name, at("kpis", name)):
+        issues.append(issue)
+    place = AGGREGATE if kpi.source is not None else DERIVED
+    if issue := _sql_issue(kpi.formula, place, at("kpis", name, "formula")):
+        return [*issues, issue]
+    if kpi.source is not None:
+        issues += _source_kpi_issues(model, name, kpi, at)
+    else:
+        issues += _derived_kpi_issues(model, name, kpi, at, deps)
+    if kpi.target is not None:
+        issues += _target_issues(name, kpi.target, at)
+    return issues
+
+
+def _source_kpi_issues(
+    model: ConfigModel, name: str, kpi: Kpi, at: Callable[..., Location]
+) -> list[Issue]:
+    issues: list[Issue] = []
+    assert kpi.source is not None
+    if kpi.source not in model.sources:
+        issues.append(
+            Issue(
+                CONFIG,
+                f"unknown source `{kpi.source}`",
+                at("kpis", name, "source"),
+                did_you_mean(kpi.source, model.sources)
+                or f"declared sources: {', '.join(model.sources) or 'none'}",
+                refers=("sources", kpi.source),
+            )
+        )
+    if kpi.filter is not None and (
+        issue := _sql_issue(kpi.filter, ROW, at("kpis", name, "filter"))
+    ):
+        issues.append(issue)
+    return issues
+
+
+def _derived_kpi_issues(
+    model: ConfigModel,
+    name: str,
+    kpi: Kpi,
+    at: Callable[..., Location],
+    deps: dict[str, list[str]],
+) -> list[Issue]:
+    issues: list[Issue] = []
+    for key in ("filter", "date"):
+        if getattr(kpi, key) is not None:
             issues.append(
                 Issue(
-                    "config",
-                    f"unknown preset `{src.preset}`",
-                    at("sources", sname, "preset"),
-                    did_you_mean(src.preset, PRESETS)
-                    or (f"known presets: {', '.join(PRESETS)}" if PRESETS else None),
+                    CONFIG,
+                    f"`{key}` needs a `source`",
+                    at("kpis", name, key),
+                    "a KPI without source combines other KPIs; move the filter to them",
                 )
             )
-        for col, text in src.derive.items():
-            if issue := _sql_issue(text, ROW, at("sources", sname, "derive", col)):
-                issues.append(issue)
-        if src.filter is not None and (
-            issue := _sql_issue(src.filter, ROW, at("sources", sname, "filter"))
-        ):
-            issues.append(issue)
+    names = parse(kpi.formula).names
+    for n in (n for n in names if n not in model.kpis):
+        issues.append(
+            Issue(
+                CONFIG,
+                f"unknown KPI `{n}` in formula `{kpi.formula}`",
+                at("kpis", name, "formula"),
+                did_you_mean(n, model.kpis) or "a formula without source refers to KPI names",
+                refers=("kpis", n),
+            )
+        )
+    deps[name] = [n for n in names if n in model.kpis]
+    return issues
 
-    names = set(model.kpis)
-    deps: dict[str, list[str]] = {}
-    for name, kpi in model.kpis.items():
-        if issue := _kpi_name_issue(name, at("kpis", name)):
-            issues.append(issue)
-        place = AGGREGATE if kpi.source is not None else DERIVED
-        if issue := _sql_issue(kpi.formula, place, at("kpis", name, "formula")):
-            issues.append(issue)
-            continue
-        f = parse(kpi.formula)
-        if kpi.source is not None:
-            if kpi.source not in model.sources:
-                issues.append(
-                    Issue(
-                        "config",
-                        f"unknown source `{kpi.source}`",
-                        at("kpis", name, "source"),
-                        did_you_mean(kpi.source, model.sources)
-                        or f"declared sources: {', '.join(model.sources) or 'none'}",
-                    )
-                )
-            if kpi.filter is not None and (
-                issue := _sql_issue(kpi.filter, ROW, at("kpis", name, "filter"))
-            ):
-                issues.append(issue)
-        else:
-            for key in ("filter", "date"):
-                if getattr(kpi, key) is not None:
-                    issues.append(
-                        Issue(
-                            "config",
-                            f"`{key}` needs a `source`",
-                            at("kpis", name, key),
-                            "a KPI without source combines other KPIs; move the filter to them",
-                        )
-                    )
-            unknown = [n for n in f.names if n not in names]
-            for n in unknown:
-                issues.append(
-                    Issue(
-                        "config",
-                        f"unknown KPI `{n}` in formula `{kpi.formula}`",
-                        at("kpis", name, "formula"),
-                        did_you_mean(n, names) or "a formula without source refers to KPI names",
-                    )
-                )
-            deps[name] = [n for n in f.names if n in names]
-        t = kpi.target
-        if t is not None:
-            if t.values and t.by is None:
-                issues.append(
-                    Issue(
-                        "config",
-                        "target `values` needs `by`",
-                        at("kpis", name, "target", "values"),
-                        "say which dimension the values are for: `by: channel`",
-                    )
-                )
-            if t.value is None and t.total is None and not t.values:
-                issues.append(Issue("config", "target has no value", at("kpis", name, "target")))
-    issues.extend(_cycles(deps, cfg_path, lines))
+
+def _target_issues(name: str, t: Target, at: Callable[..., Location]) -> list[Issue]:
+    issues: list[Issue] = []
+    if t.values and t.by is None:
+        issues.append(
+            Issue(
+                CONFIG,
+                "target `values` needs `by`",
+                at("kpis", name, "target", "values"),
+                "say which dimension the values are for: `by: channel`",
+            )
+        )
+    if t.value is None and t.total is None and not t.values:
+        issues.append(Issue(CONFIG, "target has no value", at("kpis", name, "target")))
     return issues
 
 
@@ -510,7 +560,7 @@ def no_kpis_issue(cfg: Config) -> Issue | None:
     if cfg.kpis:
         return None
     return Issue(
-        "config",
+        CONFIG,
         "the configuration declares no KPIs",
         cfg.where("kpis"),
         "add KPIs under `kpis:`; `kpi init` writes a commented starter file",
@@ -522,7 +572,7 @@ def _sql_issue(text: str, place: str, where: str) -> Issue | None:
     try:
         check_sql(text, place)
     except FormulaError as err:
-        return Issue("config", str(err), where, err.hint)
+        return Issue(CONFIG, str(err), where, err.hint)
     return None
 
 
@@ -546,7 +596,7 @@ def _cycles(deps: dict[str, list[str]], cfg_path: Path, lines: dict) -> list[Iss
                         reported.add(key)
                         issues.append(
                             Issue(
-                                "config",
+                                CONFIG,
                                 f"reference cycle: {' → '.join(cycle)}",
                                 locate(cfg_path, lines, ("kpis", d, "formula")),
                                 "a KPI cannot depend on itself, directly or through others",
@@ -569,7 +619,7 @@ def config_issues(path: Path) -> tuple[Config | None, list[Issue]]:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        return None, [Issue("config", "the configuration must be a mapping", f"{path}:1")]
+        return None, [Issue(CONFIG, "the configuration must be a mapping", Location(str(path), 1))]
     try:
         model = ConfigModel.model_validate(data)
     except ValidationError as err:
@@ -587,6 +637,6 @@ def load_config(path: str | Path | None = None) -> Config:
         more = (
             f" (and {len(issues) - 1} more problems: run `kpi validate`)" if len(issues) > 1 else ""
         )
-        raise ConfigError(first.message + more, location=first.location, hint=first.hint)
+        raise ConfigError(first.message + more, location=first.where, hint=first.hint)
     assert cfg is not None
     return cfg
