@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from kpicli.errors import KpiError, UsageError, did_you_mean
+from kpicli.errors import KpiError, Notes, UsageError, did_you_mean
 
 if TYPE_CHECKING:
     from kpicli.execute.result import Result
@@ -317,8 +317,10 @@ def _tree(
     return node
 
 
-def explain(cfg: Config, request: Request, name: str) -> Explanation:
-    """Compute ``name`` and its dependencies as `kpi report` would, and say how."""
+def explain(cfg: Config, request: Request, name: str, *, notes: Notes | None = None) -> Explanation:
+    """Compute ``name`` and its dependencies as `kpi report` would, and say how; ``notes``
+    gets the warnings of the reading (TODO(lead): pass it to the run below once it takes
+    it, plan helper; until then the CLI routes the reader's notices into it)."""
     from kpicli.execute.engine import execute
     from kpicli.plan.build import build_plan
 

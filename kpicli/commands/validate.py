@@ -26,7 +26,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kpicli.errors import Issue, IssueCode, KpiError, Location, did_you_mean, engine_detail
+from kpicli.errors import (
+    Issue,
+    IssueCode,
+    KpiError,
+    Location,
+    Notes,
+    did_you_mean,
+    engine_detail,
+)
 
 if TYPE_CHECKING:
     from kpicli.spec.config import Config
@@ -67,8 +75,9 @@ class Validation:
         return 2 if CONFIG in codes else 3 if DATA in codes else 0
 
 
-def validate(path: str | Path | None = None) -> Validation:
-    """Check the configuration at ``path`` (default as for `kpi report`) and its data."""
+def validate(path: str | Path | None = None, *, notes: Notes | None = None) -> Validation:
+    """Check the configuration at ``path`` (default as for `kpi report`) and its data;
+    ``notes`` gets the warnings of the reading (a file read the careful way…)."""
     from kpicli.spec.config import config_issues, find_config
 
     cfg_path = find_config(str(path) if path is not None else None)
@@ -90,7 +99,7 @@ def validate(path: str | Path | None = None) -> Validation:
     if (empty := no_kpis_issue(cfg)) is not None:
         result.issues.append(empty)
     result.kpis = len(cfg.kpis)
-    _Checker(cfg, result).run()
+    _Checker(cfg, result, notes).run()
     result.issues.sort(key=_order(cfg_path))
     return result
 
@@ -166,9 +175,12 @@ def _order(cfg_path: Path):
 class _Checker:
     """The data checks of one configuration (steps 2 to 6 of the module docstring)."""
 
-    def __init__(self, cfg: Config, result: Validation):
+    def __init__(self, cfg: Config, result: Validation, notes: Notes | None = None):
+        # TODO(lead): pass ``self.notes`` to scan_source (ingest helper) and run_report (plan
+        # helper) once they take it; until then the CLI routes the reader's notices into it.
         self.cfg = cfg
         self.result = result
+        self.notes = notes
         keys = [i.where.key or "" for i in result.issues if i.where is not None]
         self.bad_sources = {
             s

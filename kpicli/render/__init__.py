@@ -15,7 +15,10 @@ from kpicli.errors import UsageError
 if TYPE_CHECKING:
     from kpicli.execute.result import Result
 
+#: The output formats of `kpi report` (its ``--format`` choices), the one list of them.
 FORMATS = ("table", "json", "jsonl", "csv", "markdown", "parquet", "xlsx", "html")
+#: Formats that are bytes, not text: never printed to a terminal, written whole.
+BINARY_FORMATS = ("parquet", "xlsx")
 
 #: Output file extensions (lower case) and the format they imply.
 EXTENSIONS = {
