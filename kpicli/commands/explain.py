@@ -332,7 +332,7 @@ def explain(cfg: Config, request: Request, name: str, *, notes: Notes | None = N
     try:
         result = execute(build_plan(counted, req))
     except KpiError as err:  # errors name the KPIs concerned: not the row counts added here
-        err.message = re.sub(rf",? `{ROWS}\d+`", "", err.message)
+        err.message = re.sub(rf",? `{ROWS}\d+`", "", err.template)
         err.args = (err.message,)
         raise
     plan = result.plan  # the very plan that ran: its frames are the ones collected

@@ -19,6 +19,7 @@ Monday to the Saturday), so that ``bucket()`` and ``parse_period()`` always agre
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from fractions import Fraction
@@ -242,7 +243,8 @@ def prorated_target(amount: float, per: str, rng: DateRange, week_start: str = "
 
 
 def parse_date(text: str, what: str = "date") -> date:
-    """An ISO ``YYYY-MM-DD`` date, else a :class:`UsageError` naming ``what`` (``--as-of``...)."""
+    """An ISO ``YYYY-MM-DD`` date, else a :class:`UsageError` naming ``what``: the request
+    field written ``--as-of`` (see :meth:`kpicli.errors.KpiError.worded`), or any words."""
     value = text.strip()
     if not _ISO_DATE.fullmatch(value):
         raise UsageError(f"{what}: `{text}` is not a date in the form YYYY-MM-DD", hint=_DATE_HINT)
@@ -273,6 +275,10 @@ def _year_of(text: str, digits: str) -> int:
     return year
 
 
+def _outside(raw: str) -> UsageError:
+    return UsageError(f"--period `{raw}` falls outside supported dates", hint=_EDGE_HINT)
+
+
 def parse_period(text: str, as_of: date, week_start: str = "monday") -> Period:
     """Resolve a ``--period`` expression against ``as_of`` (every form of SPEC.md).
 
@@ -283,23 +289,36 @@ def parse_period(text: str, as_of: date, week_start: str = "monday") -> Period:
     ``2026-10-01..2026-10-31``. Case, surrounding spaces and ``_`` for ``-`` are forgiven.
     """
     _check_week_start(week_start)
-    raw = text
     t = text.strip().lower()
-
     if ".." in t:
-        left, _, right = t.partition("..")
-        start = parse_date(left, "--period start")
-        end = parse_date(right, "--period end")
-        if end < start:
-            raise UsageError(
-                f"--period `{raw}` ends before it starts",
-                hint=f"write the earlier date first: {end}..{start}",
-            )
-        rng = DateRange(start, end)
-        return _period(str(rng), rng, None, as_of)
-
+        return _range_period(t, text, as_of)
     t = re.sub(r"[\s_]+", "-", t)
+    if (keyword := _keyword_period(t, text, as_of)) is not None:
+        return keyword
+    for pattern, form in _FORMS:
+        if m := pattern.fullmatch(t):
+            return form(m, t, text, as_of, week_start)
+    close = did_you_mean(t, KEYWORDS)
+    hint = f"{close} {_PERIOD_HINT}" if close else _PERIOD_HINT
+    raise UsageError(f"unknown --period `{text}`", hint=hint)
 
+
+def _range_period(t: str, raw: str, as_of: date) -> Period:
+    """``2026-10-01..2026-10-31``."""
+    left, _, right = t.partition("..")
+    start = parse_date(left, "--period start")
+    end = parse_date(right, "--period end")
+    if end < start:
+        raise UsageError(
+            f"--period `{raw}` ends before it starts",
+            hint=f"write the earlier date first: {end}..{start}",
+        )
+    rng = DateRange(start, end)
+    return _period(str(rng), rng, None, as_of)
+
+
+def _keyword_period(t: str, raw: str, as_of: date) -> Period | None:
+    """``all``, ``today``, ``yesterday``; None for any other text."""
     if t == "all":
         return Period("all", None, None, running=False)
     if t == "today":
@@ -307,72 +326,86 @@ def parse_period(text: str, as_of: date, week_start: str = "monday") -> Period:
     if t == "yesterday":
         day = _shift_days(as_of, -1, raw)
         return _period(t, DateRange(day, day), "day", as_of)
+    return None
 
-    if m := _LAST_N_DAYS.fullmatch(t):
-        n = int(m.group(1))
-        if n < 1:
-            raise UsageError(
-                f"--period `{raw}`: the number of days must be 1 or more",
-                hint="e.g. last-7-days",
-            )
-        start = _shift_days(as_of, -(n - 1), raw)
-        return _period(f"last-{n}-days", DateRange(start, as_of), None, as_of)
 
-    if m := _RELATIVE.fullmatch(t):
-        which, unit = m.groups()
-        try:
-            rng = _relative(which, unit, as_of, week_start)
-        except (OverflowError, ValueError):
-            raise UsageError(
-                f"--period `{raw}` falls outside supported dates", hint=_EDGE_HINT
-            ) from None
-        return _period(t, rng, unit, as_of)
+def _last_n_days(m: re.Match[str], t: str, raw: str, as_of: date, week_start: str) -> Period:
+    n = int(m.group(1))
+    if n < 1:
+        raise UsageError(
+            f"--period `{raw}`: the number of days must be 1 or more",
+            hint="e.g. last-7-days",
+        )
+    start = _shift_days(as_of, -(n - 1), raw)
+    return _period(f"last-{n}-days", DateRange(start, as_of), None, as_of)
 
-    if _ISO_DATE.fullmatch(t):
-        day = parse_date(t, "--period")
-        return _period(t, DateRange(day, day), "day", as_of)
 
-    if m := _YEAR.fullmatch(t):
-        year = _year_of(raw, m.group(1))
-        return _period(f"{year:04d}", _year_range(year), "year", as_of)
+def _relative_period(m: re.Match[str], t: str, raw: str, as_of: date, week_start: str) -> Period:
+    which, unit = m.groups()
+    try:
+        rng = _relative(which, unit, as_of, week_start)
+    except (OverflowError, ValueError):
+        raise _outside(raw) from None
+    return _period(t, rng, unit, as_of)
 
-    if m := _MONTH.fullmatch(t):
-        year, month = _year_of(raw, m.group(1)), int(m.group(2))
-        if not 1 <= month <= 12:
-            raise UsageError(
-                f"--period `{raw}` is not a valid month: the month must be 01 to 12",
-                hint="write a month as YYYY-MM, e.g. 2026-10",
-            )
-        return _period(f"{year:04d}-{month:02d}", _month_range(year, month), "month", as_of)
 
-    if m := _QUARTER.fullmatch(t):
-        year, quarter = _year_of(raw, m.group(1)), int(m.group(2))
-        if not 1 <= quarter <= 4:
-            raise UsageError(
-                f"--period `{raw}` is not a valid quarter: the quarter must be Q1 to Q4",
-                hint="write a quarter as YYYY-Qn, e.g. 2026-Q3",
-            )
-        return _period(f"{year:04d}-Q{quarter}", _quarter_range(year, quarter), "quarter", as_of)
+def _day_period(m: re.Match[str], t: str, raw: str, as_of: date, week_start: str) -> Period:
+    day = parse_date(t, "--period")
+    return _period(t, DateRange(day, day), "day", as_of)
 
-    if m := _WEEK.fullmatch(t):
-        year, week = _year_of(raw, m.group(1)), int(m.group(2))
-        weeks = iso_weeks_in_year(year)
-        if not 1 <= week <= weeks:
-            raise UsageError(
-                f"--period `{raw}` is not a valid week: {year} has {weeks} ISO weeks",
-                hint=f"write a week as YYYY-Www with a week number from 01 to {weeks}, "
-                f"e.g. {year}-W05",
-            )
-        first = date.fromisocalendar(year, week, 1).toordinal()
-        first -= 1 if week_start == "sunday" else 0
-        if first < 1 or first + 6 > _LAST:
-            raise UsageError(f"--period `{raw}` falls outside supported dates", hint=_EDGE_HINT)
-        rng = DateRange(date.fromordinal(first), date.fromordinal(first + 6))
-        return _period(f"{year:04d}-W{week:02d}", rng, "week", as_of)
 
-    close = did_you_mean(t, KEYWORDS)
-    hint = f"{close} {_PERIOD_HINT}" if close else _PERIOD_HINT
-    raise UsageError(f"unknown --period `{raw}`", hint=hint)
+def _year_period(m: re.Match[str], t: str, raw: str, as_of: date, week_start: str) -> Period:
+    year = _year_of(raw, m.group(1))
+    return _period(f"{year:04d}", _year_range(year), "year", as_of)
+
+
+def _month_period(m: re.Match[str], t: str, raw: str, as_of: date, week_start: str) -> Period:
+    year, month = _year_of(raw, m.group(1)), int(m.group(2))
+    if not 1 <= month <= 12:
+        raise UsageError(
+            f"--period `{raw}` is not a valid month: the month must be 01 to 12",
+            hint="write a month as YYYY-MM, e.g. 2026-10",
+        )
+    return _period(f"{year:04d}-{month:02d}", _month_range(year, month), "month", as_of)
+
+
+def _quarter_period(m: re.Match[str], t: str, raw: str, as_of: date, week_start: str) -> Period:
+    year, quarter = _year_of(raw, m.group(1)), int(m.group(2))
+    if not 1 <= quarter <= 4:
+        raise UsageError(
+            f"--period `{raw}` is not a valid quarter: the quarter must be Q1 to Q4",
+            hint="write a quarter as YYYY-Qn, e.g. 2026-Q3",
+        )
+    return _period(f"{year:04d}-Q{quarter}", _quarter_range(year, quarter), "quarter", as_of)
+
+
+def _week_period(m: re.Match[str], t: str, raw: str, as_of: date, week_start: str) -> Period:
+    year, week = _year_of(raw, m.group(1)), int(m.group(2))
+    weeks = iso_weeks_in_year(year)
+    if not 1 <= week <= weeks:
+        raise UsageError(
+            f"--period `{raw}` is not a valid week: {year} has {weeks} ISO weeks",
+            hint=f"write a week as YYYY-Www with a week number from 01 to {weeks}, e.g. {year}-W05",
+        )
+    first = date.fromisocalendar(year, week, 1).toordinal()
+    first -= 1 if week_start == "sunday" else 0
+    if first < 1 or first + 6 > _LAST:
+        raise _outside(raw)
+    rng = DateRange(date.fromordinal(first), date.fromordinal(first + 6))
+    return _period(f"{year:04d}-W{week:02d}", rng, "week", as_of)
+
+
+#: The forms of ``--period`` after the keywords, tried in this order: each pattern (matched
+#: whole, on the lower-cased text) and what resolves it.
+_FORMS: tuple[tuple[re.Pattern[str], Callable[..., Period]], ...] = (
+    (_LAST_N_DAYS, _last_n_days),
+    (_RELATIVE, _relative_period),
+    (_ISO_DATE, _day_period),
+    (_YEAR, _year_period),
+    (_MONTH, _month_period),
+    (_QUARTER, _quarter_period),
+    (_WEEK, _week_period),
+)
 
 
 def iso_weeks_in_year(year: int) -> int:
@@ -384,9 +417,7 @@ def _shift_days(day: date, days: int, raw: str) -> date:
     try:
         return day + timedelta(days=days)
     except OverflowError:
-        raise UsageError(
-            f"--period `{raw}` falls outside supported dates", hint=_EDGE_HINT
-        ) from None
+        raise _outside(raw) from None
 
 
 def explicit_period(start: date | None, end: date | None, as_of: date, base: Period) -> Period:
@@ -422,7 +453,8 @@ def explicit_period(start: date | None, end: date | None, as_of: date, base: Per
 def _check_mode(mode: str) -> None:
     if mode not in COMPARE_MODES:
         close = did_you_mean(mode, COMPARE_MODES)
-        hint = f"{close + ' ' if close else ''}--compare takes one of: {', '.join(COMPARE_MODES)}"
+        modes = ", ".join(COMPARE_MODES)
+        hint = f"{close + ' ' if close else ''}--compare takes one of: {modes}"
         raise UsageError(f"unknown --compare `{mode}`", hint=hint)
 
 
