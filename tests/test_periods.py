@@ -5,12 +5,14 @@ from __future__ import annotations
 import itertools
 import math
 from datetime import date, timedelta
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kpicli.errors import UsageError
+from kpicli.cli import option_word
+from kpicli.errors import KpiError, UsageError
 from kpicli.spec.periods import (
     GRAINS,
     WEEK_STARTS,
@@ -34,6 +36,13 @@ D = date.fromisoformat
 
 def R(start: str, end: str) -> DateRange:
     return DateRange(D(start), D(end))
+
+
+def cli(err: KpiError) -> SimpleNamespace:
+    """The error's message and hint as `kpi` prints them: request fields named by their
+    options (the library's own text names the fields: see test_errors_name_request_fields)."""
+    message, hint = err.worded(option_word)
+    return SimpleNamespace(message=message, hint=hint)
 
 
 # --------------------------------------------------------------------------- DateRange
@@ -78,8 +87,8 @@ def test_parse_date_ok() -> None:
 def test_parse_date_errors(text: str, words: str) -> None:
     with pytest.raises(UsageError) as info:
         parse_date(text, "--as-of")
-    assert info.value.message == f"--as-of: `{text}` {words}"
-    assert info.value.hint == "write dates as YYYY-MM-DD, e.g. 2026-10-05"
+    assert cli(info.value).message == f"--as-of: `{text}` {words}"
+    assert cli(info.value).hint == "write dates as YYYY-MM-DD, e.g. 2026-10-05"
 
 
 # --------------------------------------------------------------------------- parse_period
@@ -271,8 +280,8 @@ def test_period_elapsed() -> None:
 def test_parse_period_invalid_dates(text: str, message: str, hint: str) -> None:
     with pytest.raises(UsageError) as info:
         parse_period(text, AS_OF)
-    assert info.value.message == message
-    assert info.value.hint == hint
+    assert cli(info.value).message == message
+    assert cli(info.value).hint == hint
 
 
 ACCEPTED = (
@@ -296,8 +305,8 @@ ACCEPTED = (
 def test_parse_period_unknown(text: str, hint: str) -> None:
     with pytest.raises(UsageError) as info:
         parse_period(text, AS_OF)
-    assert info.value.message == f"unknown --period `{text}`"
-    assert info.value.hint == hint
+    assert cli(info.value).message == f"unknown --period `{text}`"
+    assert cli(info.value).hint == hint
     assert info.value.exit_code == 2
 
 
@@ -330,13 +339,14 @@ def test_explicit_period() -> None:
 def test_explicit_period_errors() -> None:
     with pytest.raises(UsageError) as info:
         explicit_period(None, D("2026-10-20"), AS_OF, parse_period("all", AS_OF))
-    assert info.value.message == "--to needs --from (or a --period to take the start from)"
-    assert info.value.hint == "e.g. --from 2026-10-01 --to 2026-10-20"
+    assert cli(info.value).message == "--to needs --from (or a --period to take the start from)"
+    assert cli(info.value).hint == "e.g. --from 2026-10-01 --to 2026-10-20"
     with pytest.raises(UsageError) as info:
         explicit_period(D("2026-10-20"), D("2026-10-10"), AS_OF, parse_period("all", AS_OF))
-    assert info.value.message == "--to 2026-10-10 is before --from 2026-10-20"
-    with pytest.raises(UsageError, match="is before --from"):
+    assert cli(info.value).message == "--to 2026-10-10 is before --from 2026-10-20"
+    with pytest.raises(UsageError) as info:
         explicit_period(D("2026-11-05"), None, AS_OF, parse_period("last-month", AS_OF))
+    assert "is before --from" in cli(info.value).message
 
 
 # --------------------------------------------------------------------------- buckets
@@ -393,8 +403,8 @@ def test_buckets_clipped_to_range() -> None:
 def test_unknown_grain() -> None:
     with pytest.raises(UsageError) as info:
         bucket(AS_OF, "months")
-    assert info.value.message == "unknown --grain `months`"
-    assert info.value.hint == (
+    assert cli(info.value).message == "unknown --grain `months`"
+    assert cli(info.value).hint == (
         "did you mean `month`? --grain takes one of: day, week, month, quarter, year"
     )
 
@@ -488,17 +498,19 @@ def test_comparison_range_none_and_errors() -> None:
     assert comparison_range(parse_period("all", AS_OF), "none", AS_OF) is None
     with pytest.raises(UsageError) as info:
         comparison_range(parse_period("all", AS_OF), "previous", AS_OF)
-    assert info.value.message == (
+    assert cli(info.value).message == (
         "--compare previous needs a period: `--period all` has nothing before it to compare to"
     )
-    assert info.value.hint == "choose a period, e.g. --period last-month --compare previous"
-    with pytest.raises(UsageError, match="--compare year needs a period"):
+    assert cli(info.value).hint == "choose a period, e.g. --period last-month --compare previous"
+    with pytest.raises(UsageError) as info:
         comparison_range(parse_period("all", AS_OF), "year", AS_OF)
+    assert cli(info.value).message.startswith("--compare year needs a period")
     with pytest.raises(UsageError) as info:
         comparison_range(parse_period("last-month", AS_OF), "prev", AS_OF)
-    assert info.value.message == "unknown --compare `prev`"
+    assert cli(info.value).message == "unknown --compare `prev`"
     assert (
-        info.value.hint == "did you mean `previous`? --compare takes one of: none, previous, year"
+        cli(info.value).hint
+        == "did you mean `previous`? --compare takes one of: none, previous, year"
     )
 
 
@@ -745,7 +757,7 @@ def test_any_period_text_is_a_period_or_a_usage_error(
     try:
         period = parse_period(text, as_of, week_start)
     except UsageError as exc:
-        assert exc.message.startswith(("unknown --period", "--period"))
+        assert cli(exc).message.startswith(("unknown --period", "--period"))
         return
     assert parse_period(period.text, as_of, week_start) == period
     if period.range is not None:
@@ -765,3 +777,31 @@ def test_extreme_dates_are_usage_errors() -> None:
     first = parse_period("0001-01", AS_OF)
     with pytest.raises(UsageError, match="the period before `0001-01` falls outside"):
         comparison_range(first, "previous", AS_OF)
+
+
+def test_errors_name_request_fields() -> None:
+    """A library user reads the request's field names where `kpi` prints its options."""
+    with pytest.raises(UsageError) as info:
+        parse_period("2026-13", AS_OF)
+    assert (
+        info.value.message == "`period` `2026-13` is not a valid month: the month must be 01 to 12"
+    )
+    assert str(info.value) == info.value.message
+    with pytest.raises(UsageError) as info:
+        explicit_period(None, D("2026-10-20"), AS_OF, parse_period("all", AS_OF))
+    assert (
+        info.value.message == "`date_to` needs `date_from` (or a `period` to take the start from)"
+    )
+    assert info.value.hint == "e.g. `date_from` 2026-10-01 `date_to` 2026-10-20"
+    with pytest.raises(UsageError) as info:
+        comparison_range(parse_period("last-month", AS_OF), "prev", AS_OF)
+    assert info.value.message == "unknown `compare` `prev`"
+    assert "--" not in info.value.message + (info.value.hint or "")
+    with pytest.raises(UsageError) as info:
+        buckets(R("2026-10-01", "2026-10-31"), "months")
+    assert info.value.message == "unknown `grain` `months`"
+    with pytest.raises(UsageError) as info:
+        parse_date("2026-02-30", "{@as_of}")
+    assert info.value.message.startswith("`as_of`: `2026-02-30` is not a valid date")
+    assert cli(info.value).message.startswith("--as-of: `2026-02-30` is not a valid date")
+    assert info.value.render(option_word).startswith("usage error: --as-of: `2026-02-30`")

@@ -141,7 +141,7 @@ def _check_week_start(week_start: str) -> int:
     raise ValueError(f"week_start must be one of {', '.join(WEEK_STARTS)}, not {week_start!r}")
 
 
-def _check_grain(grain: str, what: str = "--grain") -> None:
+def _check_grain(grain: str, what: str = "{@grain}") -> None:
     if grain not in GRAINS:
         close = did_you_mean(grain, GRAINS)
         hint = f"{close + ' ' if close else ''}{what} takes one of: {', '.join(GRAINS)}"
@@ -244,7 +244,7 @@ def prorated_target(amount: float, per: str, rng: DateRange, week_start: str = "
 
 def parse_date(text: str, what: str = "date") -> date:
     """An ISO ``YYYY-MM-DD`` date, else a :class:`UsageError` naming ``what``: the request
-    field written ``--as-of`` (see :meth:`kpicli.errors.KpiError.worded`), or any words."""
+    field written ``{@as_of}`` (see :meth:`kpicli.errors.KpiError.worded`), or any words."""
     value = text.strip()
     if not _ISO_DATE.fullmatch(value):
         raise UsageError(f"{what}: `{text}` is not a date in the form YYYY-MM-DD", hint=_DATE_HINT)
@@ -271,12 +271,12 @@ def _relative(which: str, unit: str, as_of: date, week_start: str) -> DateRange:
 def _year_of(text: str, digits: str) -> int:
     year = int(digits)
     if year < 1:
-        raise UsageError(f"--period `{text}`: the year must be 0001 or later", hint=_PERIOD_HINT)
+        raise UsageError(f"{{@period}} `{text}`: the year must be 0001 or later", hint=_PERIOD_HINT)
     return year
 
 
 def _outside(raw: str) -> UsageError:
-    return UsageError(f"--period `{raw}` falls outside supported dates", hint=_EDGE_HINT)
+    return UsageError(f"{{@period}} `{raw}` falls outside supported dates", hint=_EDGE_HINT)
 
 
 def parse_period(text: str, as_of: date, week_start: str = "monday") -> Period:
@@ -300,17 +300,17 @@ def parse_period(text: str, as_of: date, week_start: str = "monday") -> Period:
             return form(m, t, text, as_of, week_start)
     close = did_you_mean(t, KEYWORDS)
     hint = f"{close} {_PERIOD_HINT}" if close else _PERIOD_HINT
-    raise UsageError(f"unknown --period `{text}`", hint=hint)
+    raise UsageError(f"unknown {{@period}} `{text}`", hint=hint)
 
 
 def _range_period(t: str, raw: str, as_of: date) -> Period:
     """``2026-10-01..2026-10-31``."""
     left, _, right = t.partition("..")
-    start = parse_date(left, "--period start")
-    end = parse_date(right, "--period end")
+    start = parse_date(left, "{@period} start")
+    end = parse_date(right, "{@period} end")
     if end < start:
         raise UsageError(
-            f"--period `{raw}` ends before it starts",
+            f"{{@period}} `{raw}` ends before it starts",
             hint=f"write the earlier date first: {end}..{start}",
         )
     rng = DateRange(start, end)
@@ -333,7 +333,7 @@ def _last_n_days(m: re.Match[str], t: str, raw: str, as_of: date, week_start: st
     n = int(m.group(1))
     if n < 1:
         raise UsageError(
-            f"--period `{raw}`: the number of days must be 1 or more",
+            f"{{@period}} `{raw}`: the number of days must be 1 or more",
             hint="e.g. last-7-days",
         )
     start = _shift_days(as_of, -(n - 1), raw)
@@ -350,7 +350,7 @@ def _relative_period(m: re.Match[str], t: str, raw: str, as_of: date, week_start
 
 
 def _day_period(m: re.Match[str], t: str, raw: str, as_of: date, week_start: str) -> Period:
-    day = parse_date(t, "--period")
+    day = parse_date(t, "{@period}")
     return _period(t, DateRange(day, day), "day", as_of)
 
 
@@ -363,7 +363,7 @@ def _month_period(m: re.Match[str], t: str, raw: str, as_of: date, week_start: s
     year, month = _year_of(raw, m.group(1)), int(m.group(2))
     if not 1 <= month <= 12:
         raise UsageError(
-            f"--period `{raw}` is not a valid month: the month must be 01 to 12",
+            f"{{@period}} `{raw}` is not a valid month: the month must be 01 to 12",
             hint="write a month as YYYY-MM, e.g. 2026-10",
         )
     return _period(f"{year:04d}-{month:02d}", _month_range(year, month), "month", as_of)
@@ -373,7 +373,7 @@ def _quarter_period(m: re.Match[str], t: str, raw: str, as_of: date, week_start:
     year, quarter = _year_of(raw, m.group(1)), int(m.group(2))
     if not 1 <= quarter <= 4:
         raise UsageError(
-            f"--period `{raw}` is not a valid quarter: the quarter must be Q1 to Q4",
+            f"{{@period}} `{raw}` is not a valid quarter: the quarter must be Q1 to Q4",
             hint="write a quarter as YYYY-Qn, e.g. 2026-Q3",
         )
     return _period(f"{year:04d}-Q{quarter}", _quarter_range(year, quarter), "quarter", as_of)
@@ -384,7 +384,7 @@ def _week_period(m: re.Match[str], t: str, raw: str, as_of: date, week_start: st
     weeks = iso_weeks_in_year(year)
     if not 1 <= week <= weeks:
         raise UsageError(
-            f"--period `{raw}` is not a valid week: {year} has {weeks} ISO weeks",
+            f"{{@period}} `{raw}` is not a valid week: {year} has {weeks} ISO weeks",
             hint=f"write a week as YYYY-Www with a week number from 01 to {weeks}, e.g. {year}-W05",
         )
     first = date.fromisocalendar(year, week, 1).toordinal()
@@ -432,16 +432,17 @@ def explicit_period(start: date | None, end: date | None, as_of: date, base: Per
     if start is None:
         if base.range is None:
             raise UsageError(
-                "--to needs --from (or a --period to take the start from)",
-                hint=f"e.g. --from 2026-10-01 --to {end}",
+                "{@date_to} needs {@date_from} (or a {@period} to take the start from)",
+                hint=f"e.g. {{@date_from}} 2026-10-01 {{@date_to}} {end}",
             )
         start = base.range.start
     if end is None:
         end = base.range.end if base.range is not None else as_of
     if end < start:
         raise UsageError(
-            f"--to {end} is before --from {start}",
-            hint="--from is the first day and --to the last day of the period (both included)",
+            f"{{@date_to}} {end} is before {{@date_from}} {start}",
+            hint="{@date_from} is the first day and {@date_to} the last day of the period "
+            "(both included)",
         )
     rng = DateRange(start, end)
     return _period(str(rng), rng, None, as_of)
@@ -454,8 +455,8 @@ def _check_mode(mode: str) -> None:
     if mode not in COMPARE_MODES:
         close = did_you_mean(mode, COMPARE_MODES)
         modes = ", ".join(COMPARE_MODES)
-        hint = f"{close + ' ' if close else ''}--compare takes one of: {modes}"
-        raise UsageError(f"unknown --compare `{mode}`", hint=hint)
+        hint = f"{close + ' ' if close else ''}{{@compare}} takes one of: {modes}"
+        raise UsageError(f"unknown {{@compare}} `{mode}`", hint=hint)
 
 
 def _first_days(rng: DateRange, days: int) -> DateRange:
@@ -501,8 +502,9 @@ def comparison_range(
         return None
     if period.range is None:
         raise UsageError(
-            f"--compare {mode} needs a period: `--period all` has nothing before it to compare to",
-            hint=f"choose a period, e.g. --period last-month --compare {mode}",
+            f"{{@compare}} {mode} needs a period: `{{@period}} all` has nothing before it to "
+            "compare to",
+            hint=f"choose a period, e.g. {{@period}} last-month {{@compare}} {mode}",
         )
     whole = period.range
     elapsed = period.elapsed(as_of)
@@ -514,7 +516,7 @@ def comparison_range(
         return _compare(whole, previous_whole, mode, elapsed)
     except (OverflowError, ValueError):
         raise UsageError(
-            f"--compare {mode}: the period before `{period.text}` falls outside supported dates",
+            f"{{@compare}} {mode}: the period before `{period.text}` falls outside supported dates",
             hint=_EDGE_HINT,
         ) from None
 
@@ -546,6 +548,6 @@ def counterpart(
         return _compare(rng, previous_whole, mode, elapsed)
     except (OverflowError, ValueError):
         raise UsageError(
-            f"--compare {mode}: the days before {rng} fall outside supported dates",
+            f"{{@compare}} {mode}: the days before {rng} fall outside supported dates",
             hint=_EDGE_HINT,
         ) from None
