@@ -217,34 +217,46 @@ class _Checker:
     # ------------------------------------------------------------------ sources and KPIs
 
     def check_source(self, name: str) -> None:
-        import polars as pl
-
-        from kpicli.ingest.scan import (
-            misread_files,
-            mixed_encodings,
-            request_columns,
-            scan_source,
-        )
-        from kpicli.spec.formula import AGGREGATE, FormulaError, compile_sql, kinds_of, parse
-
+        """Step 2 to 5 of the module docstring for one source."""
         check = SourceCheck(name)
         self.result.sources.append(check)
         if name in self.bad_sources:
             return
+        sf = self.scan(name)
+        if sf is None:
+            return
+        check.files = [str(f) for f in sf.files]
+        self.columns[name] = dict(sf.schema)
+        self.frames[name] = sf.frame
+        used: list[str] = list(sf.date_columns)
+        aggregates = self.check_kpis(name, sf, used)
+        self.check_lacking(name, sf)
+        self.check_types(name, sf, aggregates)
+        self.count_rows(name, sf, used, check)
+
+    def scan(self, name: str) -> Any:
+        """The source's SourceFrame, or None (its problem added)."""
+        from kpicli.ingest.scan import mixed_encodings, scan_source
+
         try:
             sf = scan_source(self.cfg, name)
             if mixed_encodings([sf]):  # every row is read: bytes past a sample not UTF-8 first
                 sf = scan_source(self.cfg, name)
         except KpiError as err:
             self.result.issues.append(Issue.of(err))
-            return
-        check.files = [str(f) for f in sf.files]
+            return None
+        return sf
+
+    def check_kpis(self, name: str, sf: Any, used: list[str]) -> dict[str, Any]:
+        """The columns of the formula and filter of each KPI over the source (those found
+        go in ``used``); the aggregate of each KPI whose columns all exist."""
+        import polars as pl
+
+        from kpicli.spec.formula import AGGREGATE, FormulaError, compile_sql, kinds_of, parse
+
         have = list(sf.schema)
-        self.columns[name] = dict(sf.schema)
-        self.frames[name] = sf.frame
-        used: list[str] = list(sf.date_columns)
-        aggregates: dict[str, Any] = {}
         kinds = kinds_of(sf.schema)
+        aggregates: dict[str, Any] = {}
         for kpi_name, kpi in self.cfg.kpis.items():
             if kpi.source != name or kpi_name in self.bad_kpis:
                 continue
@@ -278,6 +290,13 @@ class _Checker:
                     self.cfg.where("kpis", kpi_name, "formula"),
                 )
 
+        return aggregates
+
+    def check_lacking(self, name: str, sf: Any) -> None:
+        """The columns its KPIs need that some files of the source lack."""
+        from kpicli.ingest.scan import request_columns
+
+        have = list(sf.schema)
         wanted: dict[str, str] = {}
         for kpi_name, kpi in self.cfg.kpis.items():
             if kpi.source == name and kpi_name not in self.bad_kpis:
@@ -286,8 +305,14 @@ class _Checker:
                 )
                 if kpi.target is not None and kpi.target.by in have:
                     wanted.setdefault(kpi.target.by, f"the target of KPI `{kpi_name}` is by it")
-        for err in sf.lacking(wanted):  # columns some files of the source lack
+        for err in sf.lacking(wanted):
             self.result.issues.append(Issue.of(err))
+
+    def check_types(self, name: str, sf: Any, aggregates: dict[str, Any]) -> None:
+        """Each aggregate over the source's types (SUM over text, and the like)."""
+        import polars as pl
+
+        from kpicli.spec.formula import parse
 
         def kpi_text(kpi_name: str) -> str:
             kpi = self.cfg.kpis[kpi_name]
@@ -310,6 +335,14 @@ class _Checker:
                         else "check the types of the columns it uses"
                     ),
                 )
+
+    def count_rows(self, name: str, sf: Any, used: list[str], check: SourceCheck) -> None:
+        """Step 5: one query reads every column used (each value parsed), counts the rows and
+        finds the date range; a failing query is narrowed down to the columns at fault."""
+        import polars as pl
+
+        from kpicli.ingest.scan import misread_files, scan_source
+
         used = list(dict.fromkeys(used))
         exprs = [pl.len().alias("__rows"), *(pl.col(c).null_count() for c in used)]
         date_col = self.cfg.sources[name].date
@@ -429,9 +462,26 @@ class _Checker:
                 continue
         return out
 
-    def check_targets(self) -> None:
+    def values_of(self, sources: list[str], column: str) -> set[str] | None:
+        """The values of ``column`` in ``sources`` (None when one could not be read: that
+        is reported once, elsewhere)."""
         import polars as pl
 
+        found: set[str] = set()
+        unreadable = False
+        for s in sources:
+            if (s, column) not in self.values:
+                try:
+                    frame = self.frames[s].select(pl.col(column).cast(pl.Utf8).unique())
+                    self.values[(s, column)] = set(frame.collect().to_series().drop_nulls())
+                except pl.exceptions.PolarsError:
+                    self.values[(s, column)] = None
+            values = self.values[(s, column)]
+            unreadable = unreadable or values is None
+            found |= values or set()
+        return None if unreadable else found
+
+    def check_targets(self) -> None:
         for kpi_name, kpi in self.cfg.kpis.items():
             t = kpi.target
             if t is None or kpi_name in self.bad_kpis:
@@ -459,19 +509,8 @@ class _Checker:
                 )
             if lacking or not read or not t.values:
                 continue
-            found: set[str] = set()
-            unreadable = False
-            for s in read:
-                if (s, t.by) not in self.values:
-                    try:
-                        frame = self.frames[s].select(pl.col(t.by).cast(pl.Utf8).unique())
-                        self.values[(s, t.by)] = set(frame.collect().to_series().drop_nulls())
-                    except pl.exceptions.PolarsError:
-                        self.values[(s, t.by)] = None  # unreadable: reported once, elsewhere
-                values = self.values[(s, t.by)]
-                unreadable = unreadable or values is None
-                found |= values or set()
-            if unreadable:  # "no row has …" would be false: the rows were not read
+            found = self.values_of(read, t.by)
+            if found is None:  # "no row has …" would be false: the rows were not read
                 continue
             for value in t.values:
                 if value not in found:
