@@ -16,6 +16,7 @@ the same without color. Light and dark themes follow ``prefers-color-scheme``.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from html import escape
 from typing import TYPE_CHECKING, Any
 
@@ -245,6 +246,32 @@ def _path(run: list[tuple[float, float]]) -> str:
     return "M" + " L".join(f"{_coord(x)} {_coord(y)}" for x, y in run)
 
 
+@dataclass(frozen=True)
+class _Plot:
+    """The geometry of a line chart: the SVG's size, the plot area inside its margins, the
+    value range of the y axis and the number of points along x."""
+
+    width: int
+    height: int
+    left: int
+    right: int
+    top: int
+    bottom: int
+    low: float
+    high: float
+    points: int
+
+    def x_at(self, index: int) -> float:
+        plot_w = self.width - self.left - self.right
+        if self.points == 1:
+            return self.left + plot_w / 2
+        return self.left + plot_w * index / (self.points - 1)
+
+    def y_at(self, value: float) -> float:
+        plot_h = self.height - self.top - self.bottom
+        return self.top + plot_h * (self.high - value) / (self.high - self.low)
+
+
 def line_chart(section: Section, result: Result) -> str:
     """An SVG line chart of the KPI over ``--grain`` buckets; empty when it has no value.
 
@@ -270,48 +297,66 @@ def line_chart(section: Section, result: Result) -> str:
         whole=info.unit == "integer",
         seconds=info.unit == "duration",
     )
-    low, high = ticks[0], ticks[-1]
     tick_labels = [_fmt(tick, info, result) for tick in ticks]
-    width, height = 720, 240
     left = max(48, 16 + 7 * max(len(label) for label in tick_labels))
-    right, top, bottom = 24, 14, 30
-    plot_w, plot_h = width - left - right, height - top - bottom
-
-    def x_at(index: int) -> float:
-        if len(records) == 1:
-            return left + plot_w / 2
-        return left + plot_w * index / (len(records) - 1)
-
-    def y_at(value: float) -> float:
-        return top + plot_h * (high - value) / (high - low)
-
+    plot = _Plot(720, 240, left, 24, 14, 30, ticks[0], ticks[-1], len(records))
     labels = [bucket_label(r["period_start"], result.grain) for r in records]
     name = info.label or info.name
     what = "totals" if result.dimensions else "values"
     out = [
-        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-label="{esc(f"{name}: {what} by {result.grain}")}">'
+        f'<svg class="chart" viewBox="0 0 {plot.width} {plot.height}" role="img" '
+        f'aria-label="{esc(f"{name}: {what} by {result.grain}")}">',
+        *_grid(plot, ticks, tick_labels),
+        *_x_labels(plot, labels),
+        *_target_marks(plot, targets),
+        *_value_line(plot, values),
     ]
+    for index, record in enumerate(records):
+        if values[index] is not None:
+            out.append(_point(plot, index, record, labels[index], values, targets, info, result))
+    out.append("</svg>")
+    caption = f"{name} by {result.grain}" + (" (totals)" if result.dimensions else "")
+    if any(t is not None for t in targets):
+        caption += "; dashed line: target"
+    return f"<figure>\n{NL.join(out)}\n<figcaption>{esc(caption)}</figcaption>\n</figure>"
+
+
+def _grid(plot: _Plot, ticks: list[float], tick_labels: list[str]) -> list[str]:
+    """A horizontal line and a label per tick of the y axis."""
+    out = []
     for tick, tick_label in zip(ticks, tick_labels, strict=True):
-        y = _coord(y_at(tick))
+        y = _coord(plot.y_at(tick))
         out.append(
-            f'<line class="grid" x1="{left}" x2="{width - right}" y1="{y}" y2="{y}"/>'
-            f'<text x="{left - 8}" y="{y}" dy="4" text-anchor="end">{esc(tick_label)}</text>'
+            f'<line class="grid" x1="{plot.left}" x2="{plot.width - plot.right}" y1="{y}" '
+            f'y2="{y}"/>'
+            f'<text x="{plot.left - 8}" y="{y}" dy="4" text-anchor="end">{esc(tick_label)}</text>'
         )
-    step = math.ceil(len(records) / MAX_X_LABELS)
+    return out
+
+
+def _x_labels(plot: _Plot, labels: list[str]) -> list[str]:
+    """Bucket labels under the plot, at most MAX_X_LABELS of them."""
+    out = []
+    step = math.ceil(len(labels) / MAX_X_LABELS)
     for index, label in enumerate(labels):
         if index % step == 0:
             anchor = "middle"
-            if len(records) > 1 and index == 0:
+            if len(labels) > 1 and index == 0:
                 anchor = "start"
-            elif len(records) > 1 and index == len(records) - 1:
+            elif len(labels) > 1 and index == len(labels) - 1:
                 anchor = "end"
             out.append(
-                f'<text x="{_coord(x_at(index))}" y="{height - 8}" text-anchor="{anchor}">'
-                f"{esc(label)}</text>"
+                f'<text x="{_coord(plot.x_at(index))}" y="{plot.height - 8}" '
+                f'text-anchor="{anchor}">{esc(label)}</text>'
             )
-    target_points = [(x_at(i), None if t is None else y_at(t)) for i, t in enumerate(targets)]
-    for run in _segments(target_points):
+    return out
+
+
+def _target_marks(plot: _Plot, targets: list[float | None]) -> list[str]:
+    """The target as a dashed line (a short dash for a lone bucket with a target)."""
+    out = []
+    points = [(plot.x_at(i), None if t is None else plot.y_at(t)) for i, t in enumerate(targets)]
+    for run in _segments(points):
         if len(run) > 1:
             out.append(f'<path class="target" d="{_path(run)}"/>')
         else:
@@ -320,30 +365,38 @@ def line_chart(section: Section, result: Result) -> str:
                 f'<line class="target" x1="{_coord(x - 10)}" x2="{_coord(x + 10)}" '
                 f'y1="{_coord(y)}" y2="{_coord(y)}"/>'
             )
-    value_points = [(x_at(i), None if v is None else y_at(v)) for i, v in enumerate(values)]
-    for run in _segments(value_points):
-        if len(run) > 1:
-            out.append(f'<path class="line" d="{_path(run)}"/>')
-    for index, record in enumerate(records):
-        value = values[index]
-        if value is None:
-            continue
-        tip = f"{labels[index]}: {_fmt(value, info, result)}"
-        if targets[index] is not None:
-            tip += f" (target {_fmt(targets[index], info, result)})"
-        status = record.get("status")
-        if status:
-            tip += f" · {status}"
-        css = " ".join(["pt", *([STATUS_CLASSES[status]] if status in STATUS_CLASSES else [])])
-        out.append(
-            f'<circle class="{css}" cx="{_coord(x_at(index))}" cy="{_coord(y_at(value))}" '
-            f'r="4.5"><title>{esc(tip)}</title></circle>'
-        )
-    out.append("</svg>")
-    caption = f"{name} by {result.grain}" + (" (totals)" if result.dimensions else "")
-    if any(t is not None for t in targets):
-        caption += "; dashed line: target"
-    return f"<figure>\n{NL.join(out)}\n<figcaption>{esc(caption)}</figcaption>\n</figure>"
+    return out
+
+
+def _value_line(plot: _Plot, values: list[float | None]) -> list[str]:
+    points = [(plot.x_at(i), None if v is None else plot.y_at(v)) for i, v in enumerate(values)]
+    return [f'<path class="line" d="{_path(run)}"/>' for run in _segments(points) if len(run) > 1]
+
+
+def _point(
+    plot: _Plot,
+    index: int,
+    record: dict[str, Any],
+    label: str,
+    values: list[float | None],
+    targets: list[float | None],
+    info: KpiInfo,
+    result: Result,
+) -> str:
+    """One bucket's point, colored by its status, with its value (and target) as tooltip."""
+    value = values[index]
+    assert value is not None
+    tip = f"{label}: {_fmt(value, info, result)}"
+    if targets[index] is not None:
+        tip += f" (target {_fmt(targets[index], info, result)})"
+    status = record.get("status")
+    if status:
+        tip += f" · {status}"
+    css = " ".join(["pt", *([STATUS_CLASSES[status]] if status in STATUS_CLASSES else [])])
+    return (
+        f'<circle class="{css}" cx="{_coord(plot.x_at(index))}" cy="{_coord(plot.y_at(value))}" '
+        f'r="4.5"><title>{esc(tip)}</title></circle>'
+    )
 
 
 def _shorten(text: str, limit: int = BAR_LABEL_CHARS) -> str:
