@@ -110,85 +110,110 @@ def _dialect(f: dict[str, Any]) -> str:
 
 
 def _table(reports: list[SourceReport], *, color: bool, width: int | None) -> str:
-    from rich import box
-    from rich.padding import Padding
-    from rich.table import Table
-    from rich.text import Text
-
     console = _console(color, width)
     for number, report in enumerate(reports):
         d = report.to_dict()
         if number:
             console.print()
-        title = Text.assemble(("source ", "bold"), (d["name"], "bold cyan"))
-        if d["preset"]:
-            title.append(f"  preset {d['preset']}", style="dim")
-        console.print(title)
-        date = d["date"]
-        facts = [_plural(d["rows"], "row")]
-        if date["column"] is None:
-            facts.append("no date column: KPIs cover the whole file")
-        elif date["first"]:
-            facts.append(f"{date['column']} from {date['first']} to {date['last']}")
-        else:
-            facts.append(f"dated by {date['column']} (no dated row)")
-        console.print(Padding(Text(", ".join(facts)), (0, 0, 0, 2)))
-
+        _print_heading(console, d)
         for f in d["files"]:
-            console.print(Padding(Text(f["path"], style="bold"), (0, 0, 0, 2)))
-            lines = []
-            dialect = _dialect(f)
-            if dialect:
-                lines.append(dialect)
-            if f["period"]:
-                p = f["period"]
-                span = f" ({p['start']} to {p['end']})" if p["start"] or p["end"] else ""
-                lines.append(f"period stated: {p['text']}{span}")
-            if f["rows_read"] is not None:
-                read = f"{_plural(f['rows_read'], 'row')} read"
-                if f["stated_rows"] is not None:
-                    read += f" ({f['stated_rows']:,} stated)"
-                dropped = "; ".join(
-                    f"{_plural(n, 'row')} dropped: {why}" for why, n in f["rows_dropped"].items()
-                )
-                lines.append(read + (f"; {dropped}" if dropped else ""))
-            for line in lines:
-                console.print(Padding(Text(line), (0, 0, 0, 4)))
-
+            _print_file(console, f)
         if d["columns"]:
-            table = Table(
-                box=box.SIMPLE_HEAD,
-                header_style="bold",
-                pad_edge=False,
-                show_edge=False,
-                padding=(0, 1),
-            )
-            for title_text in ("column", "type", "header in file", "detected", "missing"):
-                table.add_column(title_text, justify="right" if title_text == "missing" else "left")
-            for c in d["columns"]:
-                header = c["header"] if c["header"] is not None else "(derived)"
-                table.add_row(
-                    Text(c["name"]),
-                    Text(c["type"], style="dim"),
-                    Text(header if header != c["name"] else "", style="dim"),
-                    Text(c["kind"] or ""),
-                    Text("" if c["missing"] is None else f"{c['missing']:,}"),
-                )
-            console.print(Padding(table, (0, 0, 0, 2)))
+            _print_columns(console, d["columns"])
         for p in d["problems"]:
-            style = "bold yellow" if p["severity"] == "warning" else "bold red"
-            kind = "warning" if p["severity"] == "warning" else "data error"
-            line = Text.assemble((kind, style), ": ")
-            if p["location"]:
-                line.append(f"{p['location']}: ")
-            line.append(p["message"])
-            console.print(Padding(line, (0, 0, 0, 2)))
-            if p["hint"]:
-                console.print(Padding(Text(f"hint: {p['hint']}", style="dim"), (0, 0, 0, 4)))
+            _print_problem(console, p)
     text = console.file.getvalue()  # type: ignore[attr-defined]
     if not color:
         text = "\n".join(line.rstrip() for line in text.split("\n"))
     return text
+
+
+def _print_heading(console: Console, d: dict[str, Any]) -> None:
+    """The source's name and preset, then its rows and date range."""
+    from rich.padding import Padding
+    from rich.text import Text
+
+    title = Text.assemble(("source ", "bold"), (d["name"], "bold cyan"))
+    if d["preset"]:
+        title.append(f"  preset {d['preset']}", style="dim")
+    console.print(title)
+    date = d["date"]
+    facts = [_plural(d["rows"], "row")]
+    if date["column"] is None:
+        facts.append("no date column: KPIs cover the whole file")
+    elif date["first"]:
+        facts.append(f"{date['column']} from {date['first']} to {date['last']}")
+    else:
+        facts.append(f"dated by {date['column']} (no dated row)")
+    console.print(Padding(Text(", ".join(facts)), (0, 0, 0, 2)))
+
+
+def _print_file(console: Console, f: dict[str, Any]) -> None:
+    """One file: its path, dialect, the period it states, rows read and dropped."""
+    from rich.padding import Padding
+    from rich.text import Text
+
+    console.print(Padding(Text(f["path"], style="bold"), (0, 0, 0, 2)))
+    lines = []
+    dialect = _dialect(f)
+    if dialect:
+        lines.append(dialect)
+    if f["period"]:
+        p = f["period"]
+        span = f" ({p['start']} to {p['end']})" if p["start"] or p["end"] else ""
+        lines.append(f"period stated: {p['text']}{span}")
+    if f["rows_read"] is not None:
+        read = f"{_plural(f['rows_read'], 'row')} read"
+        if f["stated_rows"] is not None:
+            read += f" ({f['stated_rows']:,} stated)"
+        dropped = "; ".join(
+            f"{_plural(n, 'row')} dropped: {why}" for why, n in f["rows_dropped"].items()
+        )
+        lines.append(read + (f"; {dropped}" if dropped else ""))
+    for line in lines:
+        console.print(Padding(Text(line), (0, 0, 0, 4)))
+
+
+def _print_columns(console: Console, columns: list[dict[str, Any]]) -> None:
+    from rich import box
+    from rich.padding import Padding
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        header_style="bold",
+        pad_edge=False,
+        show_edge=False,
+        padding=(0, 1),
+    )
+    for title_text in ("column", "type", "header in file", "detected", "missing"):
+        table.add_column(title_text, justify="right" if title_text == "missing" else "left")
+    for c in columns:
+        header = c["header"] if c["header"] is not None else "(derived)"
+        table.add_row(
+            Text(c["name"]),
+            Text(c["type"], style="dim"),
+            Text(header if header != c["name"] else "", style="dim"),
+            Text(c["kind"] or ""),
+            Text("" if c["missing"] is None else f"{c['missing']:,}"),
+        )
+    console.print(Padding(table, (0, 0, 0, 2)))
+
+
+def _print_problem(console: Console, p: dict[str, Any]) -> None:
+    from rich.padding import Padding
+    from rich.text import Text
+
+    style = "bold yellow" if p["severity"] == "warning" else "bold red"
+    kind = "warning" if p["severity"] == "warning" else "data error"
+    line = Text.assemble((kind, style), ": ")
+    if p["location"]:
+        line.append(f"{p['location']}: ")
+    line.append(p["message"])
+    console.print(Padding(line, (0, 0, 0, 2)))
+    if p["hint"]:
+        console.print(Padding(Text(f"hint: {p['hint']}", style="dim"), (0, 0, 0, 4)))
 
 
 __all__ = ["FORMATS", "SCHEMA_VERSION", "render_sources", "sources_json"]
