@@ -348,23 +348,10 @@ def _explain_json(e: Explanation) -> str:
 
 
 def _node_label(e: Explanation, node: Node, overall: dict[str, Any] | None) -> Text:
+    if node.kind == "column":
+        return _column_label(node)
     from rich.text import Text
 
-    scans = {s.key: s for s in e.scans}
-    if node.kind == "column":
-        label = Text(node.name, style="cyan")
-        if node.origin == "derive":
-            label.append(f" = {node.formula}")
-            label.append("  derived column", style="dim")
-        elif node.origin == "rename":
-            label.append(f"  ← header `{node.header}`", style="dim")
-        else:
-            label.append("  column of the files", style="dim")
-        if node.dtype:
-            label.append(f"  {node.dtype}", style="dim")
-        if node.cut:
-            label.append("  … (the tree is cut here)", style="dim")
-        return label
     label = Text(node.name, style="bold")
     label.append(f" = {node.formula}")
     if overall is not None and node.name in overall["values"]:
@@ -374,13 +361,7 @@ def _node_label(e: Explanation, node: Node, overall: dict[str, Any] | None) -> T
             prev = _value(e, node.name, overall["previous"].get(node.name))
             label.append(f" (previous {prev})", style="dim")
     if node.kind == "source":
-        where = f" where {node.filter}" if node.filter else ""
-        on = f" by {node.date}" if node.date else ""
-        label.append(f"  · source {node.source}{on}{where}", style="dim")
-        if overall is not None and node.rows:
-            label.append(f", {_plural(overall['rows'].get(node.rows, 0), 'row')}", style="dim")
-        elif node.rows:
-            label.append(f", rows: {scans[node.rows].label}", style="dim")
+        _add_source_note(label, e, node, overall)
     if node.repeated:
         label.append("  (as above)", style="dim")
     if node.cut:
@@ -388,16 +369,44 @@ def _node_label(e: Explanation, node: Node, overall: dict[str, Any] | None) -> T
     return label
 
 
+def _add_source_note(
+    label: Text, e: Explanation, node: Node, overall: dict[str, Any] | None
+) -> None:
+    """What a source KPI reads: source, date column, filter, and its rows."""
+    where = f" where {node.filter}" if node.filter else ""
+    on = f" by {node.date}" if node.date else ""
+    label.append(f"  · source {node.source}{on}{where}", style="dim")
+    if overall is not None and node.rows:
+        label.append(f", {_plural(overall['rows'].get(node.rows, 0), 'row')}", style="dim")
+    elif node.rows:
+        scans = {s.key: s for s in e.scans}
+        label.append(f", rows: {scans[node.rows].label}", style="dim")
+
+
+def _column_label(node: Node) -> Text:
+    from rich.text import Text
+
+    label = Text(node.name, style="cyan")
+    if node.origin == "derive":
+        label.append(f" = {node.formula}")
+        label.append("  derived column", style="dim")
+    elif node.origin == "rename":
+        label.append(f"  ← header `{node.header}`", style="dim")
+    else:
+        label.append("  column of the files", style="dim")
+    if node.dtype:
+        label.append(f"  {node.dtype}", style="dim")
+    if node.cut:
+        label.append("  … (the tree is cut here)", style="dim")
+    return label
+
+
 def _values_table(e: Explanation) -> Any:
     from rich import box
     from rich.table import Table
-    from rich.text import Text
-
-    from kpicli.render.units import bucket_label
 
     res = e.result
     dims = list(res.dimensions)
-    compare = res.comparison is not None
     table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, show_edge=False)
     if res.grain is not None:
         table.add_column("Period")
@@ -407,36 +416,43 @@ def _values_table(e: Explanation) -> Any:
         table.add_column(name, justify="right")
     for s in e.scans:
         table.add_column(f"rows: {s.label}", justify="right")
-
-    def add(record: dict[str, Any], total: bool) -> None:
-        cells: list[Text] = []
-        if res.grain is not None:
-            cells.append(Text(bucket_label(record["period_start"], res.grain)))
-        for i, d in enumerate(dims):
-            text = "Total" if total and i == 0 else "" if total else str(record.get(d) or "–")
-            cells.append(Text(text))
-        for name in e.order:
-            cell = Text(_value(e, name, record["values"].get(name)))
-            if compare:
-                cell.append("\n" + _value(e, name, record["previous"].get(name)), style="dim")
-            cells.append(cell)
-        for s in e.scans:
-            cell = Text(_count(record["rows"].get(s.key)))
-            if compare:
-                cell.append("\n" + _count(record.get("previous_rows", {}).get(s.key)), style="dim")
-            cells.append(cell)
-        table.add_row(*cells, style="bold" if total else None)
-
     totals = {r["period_start"]: r for r in e.records(totals=True)} if dims else {}
-    last = None
     rows = e.records()
     for i, record in enumerate(rows):
-        add(record, False)
+        table.add_row(*_values_cells(e, record, False))
         last = record["period_start"]
         following = rows[i + 1]["period_start"] if i + 1 < len(rows) else None
         if dims and following != last and last in totals:
-            add(totals[last], True)
+            table.add_row(*_values_cells(e, totals[last], True), style="bold")
     return table
+
+
+def _values_cells(e: Explanation, record: dict[str, Any], total: bool) -> list[Text]:
+    """One row of the values table: bucket, dimension values (or Total), each KPI's value
+    and each scan's rows, with the previous period's under them when comparing."""
+    from rich.text import Text
+
+    from kpicli.render.units import bucket_label
+
+    res = e.result
+    compare = res.comparison is not None
+    cells: list[Text] = []
+    if res.grain is not None:
+        cells.append(Text(bucket_label(record["period_start"], res.grain)))
+    for i, d in enumerate(res.dimensions):
+        text = "Total" if total and i == 0 else "" if total else str(record.get(d) or "–")
+        cells.append(Text(text))
+    for name in e.order:
+        cell = Text(_value(e, name, record["values"].get(name)))
+        if compare:
+            cell.append("\n" + _value(e, name, record["previous"].get(name)), style="dim")
+        cells.append(cell)
+    for s in e.scans:
+        cell = Text(_count(record["rows"].get(s.key)))
+        if compare:
+            cell.append("\n" + _count(record.get("previous_rows", {}).get(s.key)), style="dim")
+        cells.append(cell)
+    return cells
 
 
 def render_explanation(
@@ -446,11 +462,36 @@ def render_explanation(
     if fmt == "json":
         return _explain_json(e)
     from rich.text import Text
-    from rich.tree import Tree
 
     res = e.result
-    entry = e.entry
     console = _console(color, width)
+    _print_heading(console, e)
+    overall = e.overall
+    console.print()
+    title = "How it is computed"
+    if overall is not None and res.dimensions:
+        title += " (values: the total row)"
+    elif overall is None:
+        title += " (values: see the table below)"
+    console.print(Text(title, style="bold underline"))
+    console.print(_tree(e, overall))
+    console.print()
+    console.print(Text("Rows and files behind the value", style="bold underline"))
+    _print_scans(console, e)
+    if overall is None or res.dimensions:
+        console.print()
+        note = " (below each value: the previous period's)" if res.comparison is not None else ""
+        console.print(Text("Values" + note, style="bold underline"))
+        console.print(_values_table(e))
+    text = _text(console, color)
+    return "\n".join([text.rstrip("\n"), "", *_plans_lines(e)])
+
+
+def _print_heading(console: Console, e: Explanation) -> None:
+    """The KPI's name and label, description, period, grouping, then its facts."""
+    from rich.text import Text
+
+    res, entry = e.result, e.entry
     head = Text(e.name, style="bold")
     if entry.label.lower() != e.name.replace("_", " ").lower():
         head.append(f" · {entry.label}", style="bold")
@@ -474,14 +515,10 @@ def render_explanation(
     for key, value in facts:
         console.print(Text.assemble((f"{key:<8}", "dim"), value))
 
-    overall = e.overall
-    console.print()
-    title = "How it is computed"
-    if overall is not None and res.dimensions:
-        title += " (values: the total row)"
-    elif overall is None:
-        title += " (values: see the table below)"
-    console.print(Text(title, style="bold underline"))
+
+def _tree(e: Explanation, overall: dict[str, Any] | None) -> Any:
+    """The dependency tree, each node labelled with its formula and value."""
+    from rich.tree import Tree
 
     def grow(branch: Tree, node: Node) -> None:
         for child in node.children:
@@ -489,10 +526,13 @@ def render_explanation(
 
     tree = Tree(_node_label(e, e.tree, overall), guide_style="dim")
     grow(tree, e.tree)
-    console.print(tree)
+    return tree
 
-    console.print()
-    console.print(Text("Rows and files behind the value", style="bold underline"))
+
+def _print_scans(console: Console, e: Explanation) -> None:
+    """Each way a source is read: its rows in the period, the KPIs it serves, its files."""
+    from rich.text import Text
+
     for s in e.scans:
         line = Text(s.label, style="bold")
         rows = e.rows_in_period(s)
@@ -504,14 +544,10 @@ def render_explanation(
     if not e.scans:
         console.print(Text("no source: the formula uses numbers only", style="dim"))
 
-    if overall is None or res.dimensions:
-        console.print()
-        note = " (below each value: the previous period's)" if res.comparison is not None else ""
-        console.print(Text("Values" + note, style="bold underline"))
-        console.print(_values_table(e))
 
-    text = _text(console, color)
-    parts = [text.rstrip("\n"), ""]
+def _plans_lines(e: Explanation) -> list[str]:
+    """The Polars plans that ran, as plain lines after the rest."""
+    parts = []
     if e.plans:
         parts.append(
             "The Polars plans that ran (LazyFrame.explain): __rows_N are the row counts explain "
@@ -523,7 +559,7 @@ def render_explanation(
         parts.append(f"Polars plan: source {p.source}{on}")
         parts.extend(line.rstrip() for line in p.rows.rstrip("\n").splitlines())
         parts.append("")
-    if res.dimensions and any(p.totals for p in e.plans):
+    if e.result.dimensions and any(p.totals for p in e.plans):
         parts.append("(the totals run the same plans grouped without the dimensions: -f json)")
         parts.append("")
-    return "\n".join(parts)
+    return parts
