@@ -19,14 +19,23 @@ class Location:
     """Where a problem is: a file (a config or data file, or several data files named
     together), its 1-based line and column, and a config key path (``kpis.cpl.formula``).
     Printed as users read it (``kpi_config.yaml:12 kpis.cpl.formula``, ``data/ads.csv:7``,
-    ``kpi_config.yaml:3:5``); code reads the fields, never the text."""
+    ``kpi_config.yaml:3:5``); code reads the fields, never the text. ``request``: instead of
+    a file, the field of the request at fault (``output``), named as the reader knows it
+    (the CLI: ``--output``)."""
 
     file: str | None = None
     line: int | None = None
     column: int | None = None
     key: str | None = None
+    request: str | None = None
 
     def __str__(self) -> str:
+        return self.text()
+
+    def text(self, word: Callable[[str], str] | None = None) -> str:
+        """As printed; a request field named by ``word`` (default: ```field```)."""
+        if self.request:
+            return (word or _field_word)(self.request)
         text = self.file or ""
         if self.line is not None:
             text += f":{self.line}"
@@ -184,7 +193,7 @@ class KpiError(Exception):
     def render(self, word: Callable[[str], str] = _field_word) -> str:
         """The error as the CLI prints it: one block, no traceback."""
         message, hint = self.worded(word)
-        head = f"{self.location}: " if self.location else ""
+        head = f"{self.where.text(word)}: " if self.where else ""
         text = f"{self.kind}: {head}{message}"
         if hint:
             text += f"\n  hint: {hint}"

@@ -25,7 +25,7 @@ from datetime import date
 from pathlib import Path
 from typing import IO, Any
 
-from kpicli.errors import OutputError, UsageError
+from kpicli.errors import Location, OutputError, UsageError
 
 #: Placeholders allowed in ``--output``.
 PLACEHOLDERS = ("start", "end", "as_of", "period")
@@ -56,7 +56,7 @@ def expand_output_path(
     except ValueError as exc:
         raise UsageError(
             f"invalid output path `{template}`: {exc}",
-            location="--output",
+            location=Location(request="output"),
             hint=f"placeholders are {valid}; write a literal brace as {{{{ or }}}}",
         ) from None
     out = []
@@ -68,7 +68,7 @@ def expand_output_path(
             shown = "{" + name + (f"!{conversion}" if conversion else "") + "}"
             raise UsageError(
                 f"unknown placeholder `{shown}` in output path `{template}`",
-                location="--output",
+                location=Location(request="output"),
                 hint=f"valid placeholders are {valid}",
             )
         value = values[name]
@@ -77,7 +77,7 @@ def expand_output_path(
         except (ValueError, TypeError) as exc:
             raise UsageError(
                 f"bad format `{spec}` for placeholder `{{{name}}}`: {exc}",
-                location="--output",
+                location=Location(request="output"),
                 hint="dates take strftime codes, as in {start:%Y-%m}",
             ) from None
     return "".join(out)

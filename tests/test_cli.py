@@ -476,3 +476,51 @@ def test_file_formats_from_extension(tmp_path: Path, ext: str) -> None:
         assert set(frame["kpi"]) == {"leads", "cpl"}
     else:
         assert b"| " in data and b"Cost per lead" in data
+
+
+# ------------------------------------------------------------------ words and warnings
+
+
+def test_request_fields_are_named_by_their_options() -> None:
+    from kpicli.cli import option_word
+
+    assert option_word("as_of") == "--as-of"
+    assert option_word("fail_on") == "--fail-on"
+    assert option_word("by") == "--by"
+    assert option_word("kpis") == "--kpi"
+    assert option_word("date_from") == "--from"
+    assert option_word("date_to") == "--to"
+
+
+def test_an_output_path_error_names_the_option(tmp_path: Path) -> None:
+    from kpicli.errors import UsageError
+    from kpicli.outputs import check_output_path
+
+    with pytest.raises(UsageError) as info:
+        check_output_path("r-{bad}.json")
+    assert info.value.location == "`output`"  # a library user reads the field
+    r = kpi("report", "-c", CONFIG, "-o", str(tmp_path / "r-{bad}.json"))
+    assert r.exit_code == 2
+    assert r.stderr.startswith("usage error: --output: unknown placeholder `{bad}`")
+
+
+def test_warnings_are_the_commands_not_a_global_handler(tmp_path: Path) -> None:
+    """Importing the CLI installs nothing; a command's warnings are printed once each,
+    while it runs, and nothing is left installed after it."""
+    from kpicli.ingest import notices
+
+    assert notices._handler is None
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "data.csv").write_text("campaign,spend\na,1\n")
+    (tmp_path / "p").mkdir()
+    cfg = tmp_path / "p" / "kpi_config.yaml"
+    cfg.write_text(
+        "version: 1\nsources:\n  s: {path: ../outside/data.csv}\n"
+        "kpis:\n  spend: {source: s, formula: SUM(spend)}\n  twice: {formula: spend * 2}\n"
+    )
+    r = kpi("explain", "twice", "-c", str(cfg))
+    assert r.exit_code == 0, r.stderr
+    assert r.stderr.count("warning: source `s`:") == 1 and "outside the folder" in r.stderr
+    assert notices._handler is None
+    r = kpi("validate", "-q", "-c", str(cfg))
+    assert r.exit_code == 0 and r.stderr == ""

@@ -203,3 +203,54 @@ def test_kpi_config_env_var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     p = write(tmp_path, BASE)
     monkeypatch.setenv("KPI_CONFIG", str(p))
     assert load_config().path == p
+
+
+# ------------------------------------------------------------------ problems as data
+
+
+def test_a_problem_carries_its_location_as_fields(tmp_path: Path) -> None:
+    from kpicli.errors import IssueCode, Location
+
+    path = write(tmp_path, BASE.replace("    date: day", "    dat: day"))
+    err = error(tmp_path, BASE.replace("    date: day", "    dat: day"))
+    assert err.where == Location(str(path), 5, key="sources.ads.dat")
+    assert err.location == str(err.where) == f"{path}:5 sources.ads.dat"
+    _, issues = config_issues(write(tmp_path, BASE.replace("source: ads", "source: adz", 1)))
+    assert [i.code for i in issues] == [IssueCode.CONFIG]
+    assert issues[0].where is not None and issues[0].where.key == "kpis.spend.source"
+    assert issues[0].refers == ("sources", "adz")  # what validate leaves out once removed
+
+
+def test_a_yaml_error_has_a_line_and_column(tmp_path: Path) -> None:
+    err = error(tmp_path, BASE + "  bad: [unclosed\n")
+    assert err.where is not None and err.where.line is not None
+    assert err.where.column is not None and err.where.key is None
+    assert err.location == f"{err.where.file}:{err.where.line}:{err.where.column}"
+
+
+@pytest.mark.parametrize(
+    ("text", "fields"),
+    [
+        ("kpi_config.yaml:12 kpis.cpl.formula", ("kpi_config.yaml", 12, None, "kpis.cpl.formula")),
+        ("kpi_config.yaml:3:5", ("kpi_config.yaml", 3, 5, None)),
+        ("data/ads.csv:7", ("data/ads.csv", 7, None, None)),
+        ("a.csv, b.csv", ("a.csv, b.csv", None, None, None)),
+        ("kpi_config.yaml", ("kpi_config.yaml", None, None, None)),
+        ("x.csv:7 ", ("x.csv:7 ", None, None, None)),  # does not read back: all file
+    ],
+)
+def test_a_location_given_as_text_reads_back_exactly(text: str, fields: tuple) -> None:
+    from kpicli.errors import ConfigError, Location
+
+    where = Location.parse(text)
+    assert (where.file, where.line, where.column, where.key) == fields
+    assert str(where) == text
+    assert ConfigError("m", location=text).where == where
+
+
+def test_a_location_naming_a_request_field_is_worded_by_the_reader() -> None:
+    from kpicli.errors import Location, UsageError
+
+    err = UsageError("bad path", location=Location(request="output"))
+    assert err.location == "`output`"
+    assert err.render(lambda field: f"--{field}") == "usage error: --output: bad path"

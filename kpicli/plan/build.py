@@ -241,7 +241,7 @@ def split_list(values: tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
 
 def _select(cfg: Config, request: Request) -> list[str]:
     if (issue := no_kpis_issue(cfg)) is not None:
-        raise ConfigError(issue.message, location=issue.location, hint=issue.hint)
+        raise ConfigError(issue.message, location=issue.where, hint=issue.hint)
     if not request.kpis:
         if not cfg.visible():
             raise UsageError(
