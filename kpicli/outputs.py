@@ -91,7 +91,7 @@ def check_output_path(template: str) -> None:
 
 def output_error(path: str | Path, exc: OSError) -> OutputError:
     """An OSError met while writing ``path`` as a user-facing OutputError naming the path."""
-    location = str(path)
+    location = Location(str(path))
     if exc.errno in (errno.EACCES, errno.EPERM):
         return OutputError(
             "permission denied", location=location, hint="choose a path you can write to"
@@ -128,7 +128,7 @@ def _parent(target: Path) -> Path:
     if directory.exists() or directory.is_symlink():
         raise OutputError(
             f"`{directory}` is not a directory",
-            location=str(target),
+            location=Location(str(target)),
             hint="check the output path",
         )
     try:
@@ -136,7 +136,7 @@ def _parent(target: Path) -> Path:
     except FileExistsError:  # a part of the path is a file
         raise OutputError(
             f"`{directory}` is not a directory",
-            location=str(target),
+            location=Location(str(target)),
             hint="check the output path",
         ) from None
     except OSError as exc:
@@ -162,7 +162,9 @@ def open_atomic(path: str | Path, *, follow_links: bool = True) -> Iterator[IO[b
         target = Path(os.path.realpath(target))
     if target.is_dir() and not (target.is_symlink() and not follow_links):
         raise OutputError(
-            "is a directory", location=str(target), hint="give a file name, not a directory"
+            "is a directory",
+            location=Location(str(target)),
+            hint="give a file name, not a directory",
         )
     directory = _parent(target)
 

@@ -30,7 +30,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from kpicli.errors import OutputError, UsageError, did_you_mean
+from kpicli.errors import Location, OutputError, UsageError, did_you_mean
 
 CONFIG_NAME = "kpi_config.yaml"
 SCHEMA_NAME = "kpi_schema.json"
@@ -188,7 +188,7 @@ def _init(directory: Path, *, sample: bool, presets: tuple[str, ...], force: boo
     if sample and data_dir.is_symlink():
         raise OutputError(
             "is a symbolic link: kpi init writes no file through a link",
-            location=str(data_dir),
+            location=Location(str(data_dir)),
             hint="remove the link, or choose another DIR",
         )
     text = starter_config(presets, sample=sample)
