@@ -176,40 +176,46 @@ def _location_fields(where: Location | None) -> dict[str, Any]:
     return {"file": where.file, "line": where.line, "column": where.column, "key": where.key}
 
 
+def _validation_json(v: Validation) -> str:
+    """`kpi validate -f json`: the outcome, every issue with its location's fields, and what
+    was read of each source."""
+    return _json(
+        {
+            "config": str(v.path),
+            "valid": not v.errors,
+            "exit_code": v.exit_code,
+            "errors": len(v.errors),
+            "warnings": len(v.issues) - len(v.errors),
+            "issues": [
+                {
+                    "kind": i.code,
+                    "severity": "warning" if i.code == IssueCode.WARNING else "error",
+                    "message": i.message,
+                    "location": i.location,
+                    **_location_fields(i.where),
+                    "hint": i.hint,
+                }
+                for i in v.issues
+            ],
+            "sources": [
+                {
+                    "name": s.name,
+                    "files": s.files,
+                    "rows": s.rows,
+                    "first_date": s.first,
+                    "last_date": s.last,
+                }
+                for s in v.sources
+            ],
+            "kpis": v.kpis,
+        }
+    )
+
+
 def render_validation(v: Validation, fmt: str, *, color: bool = False, quiet: bool = False) -> str:
     """Every problem in one block each (as errors print), then a summary line."""
     if fmt == "json":
-        return _json(
-            {
-                "config": str(v.path),
-                "valid": not v.errors,
-                "exit_code": v.exit_code,
-                "errors": len(v.errors),
-                "warnings": len(v.issues) - len(v.errors),
-                "issues": [
-                    {
-                        "kind": i.code,
-                        "severity": "warning" if i.code == IssueCode.WARNING else "error",
-                        "message": i.message,
-                        "location": i.location,
-                        **_location_fields(i.where),
-                        "hint": i.hint,
-                    }
-                    for i in v.issues
-                ],
-                "sources": [
-                    {
-                        "name": s.name,
-                        "files": s.files,
-                        "rows": s.rows,
-                        "first_date": s.first,
-                        "last_date": s.last,
-                    }
-                    for s in v.sources
-                ],
-                "kpis": v.kpis,
-            }
-        )
+        return _validation_json(v)
     from rich.text import Text
 
     console = _console(color, 10_000)
