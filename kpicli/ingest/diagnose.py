@@ -18,12 +18,39 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Protocol
 
 from kpicli.errors import DataError
 from kpicli.ingest import values as V
 from kpicli.ingest.detect import Layout, first_invalid_utf8, records
-from kpicli.ingest.scan import Part, SourceFrame, is_summary_row
+from kpicli.ingest.rules import is_summary_row
+from kpicli.spec.presets import SummaryRow
+
+__all__ = ["FrameFiles", "ReadFiles", "locate"]
+
+
+class ReadFiles(Protocol):
+    """What the diagnostics read of files laid out alike (a :class:`kpicli.ingest.scan.Part`):
+    their layouts, the header as the scan names it, and how each column converts."""
+
+    layouts: list[Layout]
+    raw: list[str]  # headers as written (deduplicated)
+    final: list[str]  # the names a query uses
+    kinds: list[V.Kind]
+    decimal: str
+    summary: tuple[SummaryRow, ...]
+    footer: tuple[str, ...]
+    dates: dict[int, tuple[V.DateShape | None, str]]
+
+
+class FrameFiles(Protocol):
+    """A source as the diagnostics see it (a :class:`kpicli.ingest.scan.SourceFrame`)."""
+
+    name: str
+
+    @property
+    def parts(self) -> Sequence[ReadFiles]: ...
 
 
 def _error_values(error: BaseException | str | None) -> set[str]:
@@ -36,7 +63,7 @@ def _error_values(error: BaseException | str | None) -> set[str]:
     return {v.strip(V.WS) for v in found}
 
 
-def _cell_ok(cell: str | None, part: Part, j: int) -> str | None:
+def _cell_ok(cell: str | None, part: ReadFiles, j: int) -> str | None:
     """None when the cell converts as its column does, else what it should have been."""
     if cell is None or V.is_missing(cell):
         return None
@@ -70,7 +97,7 @@ def _cell_ok(cell: str | None, part: Part, j: int) -> str | None:
     return None
 
 
-def _numeric_text(part: Part, j: int) -> bool:
+def _numeric_text(part: ReadFiles, j: int) -> bool:
     """A text column whose sampled cells are mostly numbers (one bad cell made it text)."""
     cells = [r[j].strip(V.WS) for lay in part.layouts for r in lay.records if j < len(r)]
     cells = [c for c in cells if not V.is_missing(c)]
@@ -79,7 +106,7 @@ def _numeric_text(part: Part, j: int) -> bool:
 
 
 def _file_problem(
-    sf_name: str, part: Part, layout: Layout, wanted: set[str], columns: set[str] | None
+    sf_name: str, part: ReadFiles, layout: Layout, wanted: set[str], columns: set[str] | None
 ) -> tuple[DataError | None, DataError | None]:
     """(error on a quoted value, first error of any kind) found in one file."""
     if not layout.in_memory:
@@ -162,7 +189,7 @@ def _file_problem(
 
 
 def locate(
-    frames: list[SourceFrame],
+    frames: list[FrameFiles],
     error: BaseException | str | None = None,
     columns: Iterable[str] | None = None,
 ) -> DataError | None:

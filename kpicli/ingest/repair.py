@@ -38,6 +38,7 @@ Every repair and drop is a :class:`Note` with its line number.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import re
 import sys
@@ -50,16 +51,33 @@ from kpicli.ingest.detect import (
     Decoded,
     Layout,
     SniffError,
-    _choose,
-    _detect_encoding,
-    _explicit_encoding,
-    _header_like,
-    _summary,
+    choose,
     decode_lines,
+    detect_encoding,
+    explicit_encoding,
 )
-from kpicli.ingest.notices import notice
+from kpicli.ingest.memo import ReadMemo
+from kpicli.ingest.rules import header_like, is_blank, is_comment, is_summary_row
 from kpicli.ingest.values import WS
 from kpicli.spec.presets import SUMMARY_ROWS, SummaryRow
+
+__all__ = [
+    "Dialect",
+    "Fallback",
+    "Note",
+    "Table",
+    "cell_class",
+    "decode",
+    "detect_dialect",
+    "dialect_score",
+    "fallback_reason",
+    "mixed_message",
+    "mixed_notice",
+    "read_table",
+    "shape",
+    "split_lines",
+    "tolerant_csv",
+]
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
@@ -114,8 +132,11 @@ class Note:
     """Something the reader did to the structure: a repair or rows dropped."""
 
     line: int | None  # 1-based line in the file
-    kind: str  # repaired, padded, wide, dropped, decoded, table
+    kind: str  # repaired, padded, wide, dropped, decoded, header, table
     message: str
+    #: a ``wide`` record: its cells past the header's width (what a reader that keeps the
+    #: header's columns leaves out)
+    extra: tuple[str, ...] = ()
 
 
 @dataclass
@@ -169,9 +190,9 @@ def decode(data: bytes, encoding: str = "auto") -> tuple[str, str, bool, list[No
     if not data:
         return "", "utf-8", False, notes
     if encoding == "auto":
-        codec, bom = _detect_encoding(data[: 128 * 1024])
+        codec, bom = detect_encoding(data[: 128 * 1024])
     else:
-        codec, bom = _explicit_encoding(data[:4], encoding)
+        codec, bom = explicit_encoding(data[:4], encoding)
     body = data[bom:]
     if codec.startswith("utf-16") and len(body) % 2:
         body = body[:-1]
@@ -254,7 +275,7 @@ class _Rec:
 
     @property
     def blank(self) -> bool:
-        return all(c.strip(WS) == "" for c in self.cells)
+        return is_blank(self.cells)
 
 
 def _records(lines: list[str], dialect: Dialect, start: int = 0, stop: int | None = None):
@@ -453,7 +474,7 @@ def detect_dialect(lines: list[str], delimiter: str = "auto") -> Dialect:
     whole = len(sample) == len(lines)
     fixed = None if delimiter == "auto" else delimiter
     if fixed is None or fixed in (",", ";", "\t", "|"):
-        choice = _choose(text, whole, fixed, None)
+        choice = choose(text, whole, fixed, None)
         base = Dialect(choice.delimiter)
         recs = _records(sample, base)
         top = choice.recs[choice.header][0] if choice.header >= 0 else 1
@@ -523,11 +544,11 @@ def _run_start(recs: list[_Rec], run: int = 4) -> int | None:
 def _names(cells: list[str], summary: tuple[SummaryRow, ...]) -> bool:
     """A record of names, as a header is (every cell filled, none a number, a date, a time
     or a missing-value marker, no two alike), that is not a summary row (`Grand total`)."""
-    if not _header_like(cells):
+    if not header_like(cells):
         return False
     if any(cell_class(c) == "missing" for c in cells):
         return False
-    return not _is_summary(cells, summary or SUMMARY_ROWS)
+    return not is_summary_row(cells, summary or SUMMARY_ROWS)
 
 
 def _level(cells: list[str], width: int) -> bool:
@@ -588,7 +609,7 @@ class _Reader:
             return width, h, self._end(recs, h, width)
         s = _run_start(recs)
         if s is None:
-            widths = Counter(len(r.cells) for r in recs if not r.blank and not _comment(r.cells))
+            widths = Counter(len(r.cells) for r in recs if not r.blank and not is_comment(r.cells))
             if not widths:
                 return 0, -1, len(recs)
             width = max(widths, key=lambda w: (widths[w], w))
@@ -600,12 +621,12 @@ class _Reader:
         # whose cells (repaired if need be) fill the table's width; without one, the
         # rows of data from the top (a file without a header)
         h = s
-        if not _header_like(recs[s].cells):
+        if not header_like(recs[s].cells):
             k = s - 1
             found = None
             while k >= 0:
                 rec = recs[k]
-                if rec.blank or _comment(rec.cells):
+                if rec.blank or is_comment(rec.cells):
                     break  # a preamble above
                 cells = rec.cells
                 if not _fits_table(cells, width):
@@ -618,7 +639,7 @@ class _Reader:
                         cells = _pad(cells, width)  # a header short of a cell, just above
                     else:
                         break
-                if _header_like(cells[:width]):
+                if header_like(cells[:width]):
                     found = k
                     break
                 k -= 1
@@ -638,7 +659,7 @@ class _Reader:
             w = len(cells)
             below = [r for r in recs[i + 1 : i + 4] if not r.blank]
             consistent = len(below) >= 2 and all(len(r.cells) == w for r in below)
-            if consistent and (w != width or not any(_header_like(r.cells) for r in below)):
+            if consistent and (w != width or not any(header_like(r.cells) for r in below)):
                 return i
         return n
 
@@ -677,7 +698,7 @@ class _Reader:
         column of numbers, dates or times."""
         rows = []
         for r in recs[start:]:
-            if r.blank or not _fits_table(r.cells, width) or _header_like(r.cells[:width]):
+            if r.blank or not _fits_table(r.cells, width) or header_like(r.cells[:width]):
                 continue
             rows.append(r.cells)
             if len(rows) >= 200:
@@ -960,20 +981,6 @@ def _well_formed(text: str, d: Dialect) -> bool:
         i = k + len(delim)
 
 
-def _comment(cells: list[str]) -> bool:
-    return bool(cells) and cells[0].lstrip(WS).startswith("#")
-
-
-def _is_summary(cells: list[str], patterns: tuple[SummaryRow, ...]) -> bool:
-    first = cells[0].strip(WS) if cells else ""
-    if not first or first[0].isdigit():
-        return False
-    hit = _summary(first, patterns)
-    if hit is None:
-        return False
-    return not hit.alone or not any(c.strip(WS) for c in cells[1:])
-
-
 def _unquote(text: str, quote: str) -> str:
     if len(text) >= 2 and text[0] == quote and text[-1] == quote:
         return text[1:-1].replace(quote * 2, quote)
@@ -1138,7 +1145,7 @@ def _body(
         if rec.blank:
             reader.drop("blank lines")
             continue
-        if reader.summary and _is_summary(cells, reader.summary):
+        if reader.summary and is_summary_row(cells, reader.summary):
             reader.drop("summary rows")
             continue
         short = False
@@ -1179,7 +1186,12 @@ def _body(
                 while len(cells) > width and not cells[-1].strip(WS):
                     cells = cells[:-1]
                 reader.notes.append(
-                    Note(line_no, "wide", f"{len(cells)} cells where the header has {width}")
+                    Note(
+                        line_no,
+                        "wide",
+                        f"{len(cells)} cells where the header has {width}",
+                        tuple(cells[width:]),
+                    )
                 )
         if [c.strip(WS) for c in cells] == head:
             reader.drop("repeated header lines")
@@ -1248,19 +1260,6 @@ def _footer(
     return rows[:cut], lines[:cut]
 
 
-__all__ = [
-    "Dialect",
-    "Note",
-    "Table",
-    "cell_class",
-    "decode",
-    "detect_dialect",
-    "read_table",
-    "shape",
-    "split_lines",
-]
-
-
 # ---------------------------------------------------------------------------- the fallback
 
 
@@ -1280,31 +1279,36 @@ def fallback_reason(layout: Layout, summary: tuple[SummaryRow, ...] = ()) -> str
     for line, cells in zip(layout.record_lines, layout.records, strict=False):
         if line == last:
             continue  # a cut download: reported as such, never repaired
-        if len(cells) < width and _filled(cells) > 1 and not _is_summary(cells, summary):
+        if len(cells) < width and _filled(cells) > 1 and not is_summary_row(cells, summary):
             return f"line {line} has {len(cells)} cells where the header has {width}"
     return None
 
 
-_CSV: dict[tuple, tuple[list[str], bytes]] = {}
+@dataclass(frozen=True)
+class Fallback:
+    """A file read by the tolerant reader for the fast path: clean CSV and what to say."""
+
+    data: bytes  # UTF-8, comma-separated, the sniffed header's columns
+    #: the warnings, in order: how the file was read (rows repaired, padded, cut to the
+    #: header), then rows left out and how the bytes were decoded
+    notes: tuple[str, ...]
+    #: read now; False when the caller's memo had it (its notes were given then)
+    fresh: bool = True
 
 
-def tolerant_csv(layout: Layout, *, again: bool = True) -> bytes:
+def tolerant_csv(layout: Layout, memo: ReadMemo | None = None) -> Fallback:
     """A file the fast path cannot read, read by the tolerant reader with the header its
-    sniff found, as clean CSV for ``pl.scan_csv`` (summary rows kept: the reader drops and
-    counts them). Says what was done through :func:`notices.notice`, again on each call
-    that finds the file already read (each command warns), unless ``again`` is false.
+    sniff found, as clean CSV for ``pl.scan_csv`` (summary rows kept: the scan drops and
+    counts them), with the warnings the caller gives (nothing is reported here). ``memo``:
+    the caller's memory of files already read (None: the file is read).
 
     A record that keeps more cells than the header (no repair placed them) is read with the
     header's cells, the surplus left out, and the warning names its line and what was left
     out: the row as `kpi clean` writes it, under the header's columns.
     """
     key = layout.key or (str(layout.path), layout.size)
-    if key in _CSV:
-        said, data = _CSV[key]
-        if again:  # each command that reads the file says so, not only the process's first
-            for message in said:
-                notice(message)
-        return data
+    if memo is not None and (known := memo.repair(key)) is not None:
+        return dataclasses.replace(known, fresh=False)
     with open(layout.path, "rb") as handle:  # read-only
         data = handle.read()
     option = "auto"
@@ -1320,42 +1324,39 @@ def tolerant_csv(layout: Layout, *, again: bool = True) -> bytes:
         wide="keep",
         guess=False,
     )
-    width = layout.width
-    cut = {
-        line: row[width:]
-        for line, row in zip(table.lines, table.rows, strict=True)
-        if len(row) > width
-    }
-    notes = [
-        Note(
-            n.line,
-            n.kind,
-            f"{n.message}: the {'cells' if len(cut[n.line]) > 1 else 'cell'} past the header's "
-            f"left out ({', '.join(repr(c) for c in cut[n.line])})",
-        )
-        if n.kind == "wide" and n.line in cut
-        else n
-        for n in table.notes
-    ]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(layout.header)
-    writer.writerows(row[:width] for row in table.rows)
-    fixed = [n for n in notes if n.kind in ("repaired", "padded", "wide")]
-    shown = "; ".join(f"line {n.line}: {n.message}" for n in fixed[:3])
+    writer.writerows(row[: layout.width] for row in table.rows)
+    result = Fallback(out.getvalue().encode("utf-8"), _fallback_notes(layout, table))
+    if memo is not None:
+        memo.keep_repair(key, result)
+    return result
+
+
+def _fallback_notes(layout: Layout, table: Table) -> tuple[str, ...]:
+    """The warnings of a file read by :func:`tolerant_csv`: why and what was repaired (the
+    first three rows), then rows left out (a second table) and how the bytes were decoded."""
+    kept = set(table.lines)
+    fixed = [n for n in table.notes if n.kind in ("repaired", "padded", "wide")]
+    shown = "; ".join(f"line {n.line}: {_cut_message(n, kept)}" for n in fixed[:3])
     more = f" (and {len(fixed) - 3} more)" if len(fixed) > 3 else ""
-    head = (
+    said = [
         f"{layout.path}: {layout.tolerant or 'the fast reader cannot read it'}; read with the "
         f"tolerant reader instead" + (f": {shown}{more}" if shown else "")
-    )
-    said = [head]
-    for note in table.notes:  # rows left out, how the bytes were decoded
+    ]
+    for note in table.notes:
         if note.kind in ("table", "decoded"):
             where = f"line {note.line}: " if note.line and note.kind == "table" else ""
             said.append(f"{layout.path}: {where}{note.message}")
-    for message in said:
-        notice(message)
-    if len(_CSV) >= 8:
-        _CSV.pop(next(iter(_CSV)))
-    _CSV[key] = (said, out.getvalue().encode("utf-8"))
-    return _CSV[key][1]
+    return tuple(said)
+
+
+def _cut_message(note: Note, kept: set[int | None]) -> str:
+    """A note's message; for a wide row that is kept, what cutting it to the header's width
+    leaves out."""
+    if note.kind != "wide" or not note.extra or note.line not in kept:
+        return note.message
+    cells = "cells" if len(note.extra) > 1 else "cell"
+    shown = ", ".join(repr(c) for c in note.extra)
+    return f"{note.message}: the {cells} past the header's left out ({shown})"
