@@ -43,6 +43,7 @@ import io
 import re
 import sys
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kpicli.ingest.detect import (
@@ -471,20 +472,42 @@ def detect_dialect(lines: list[str], delimiter: str = "auto") -> Dialect:
         if size > SAMPLE_CHARS or len(sample) >= 2000:
             break
     text = "".join(sample)
-    whole = len(sample) == len(lines)
     fixed = None if delimiter == "auto" else delimiter
     if fixed is None or fixed in (",", ";", "\t", "|"):
-        choice = choose(text, whole, fixed, None)
-        base = Dialect(choice.delimiter)
-        recs = _records(sample, base)
-        top = choice.recs[choice.header][0] if choice.header >= 0 else 1
-        below = [r for r in recs if r.start >= top - 1 and not r.blank]  # header on (0-based)
-        cells = [r for r in below if sum(1 for c in r.cells if c.strip(WS)) > 1]
-        body = [r for r in cells if r.start >= top]
-        ratio = _consistency(body, choice.width) if len(body) > 1 else 1.0
-        # most records from the header on with a single cell: not the file's delimiter
-        if choice.width >= 2 and ratio >= 0.9 and 2 * len(cells) >= len(below):
-            return _refine(base, sample, text, choice.width, ratio)
+        sniffed = _sniffed_dialect(sample, text, len(sample) == len(lines), fixed)
+        if sniffed is not None:
+            return sniffed
+    best, best_score = None, -1.0
+    for cand in _dialects(text, fixed):
+        score = dialect_score(_records(sample, cand))
+        if best is None or score > best_score * 1.000001:
+            best, best_score = cand, score
+    assert best is not None
+    return best
+
+
+def _sniffed_dialect(
+    sample: list[str], text: str, whole: bool, fixed: str | None
+) -> Dialect | None:
+    """The delimiter and header detection chose (:func:`~kpicli.ingest.detect.choose`),
+    refined, when most records from its header on have the header's width; else None."""
+    choice = choose(text, whole, fixed, None)
+    base = Dialect(choice.delimiter)
+    recs = _records(sample, base)
+    top = choice.recs[choice.header][0] if choice.header >= 0 else 1
+    below = [r for r in recs if r.start >= top - 1 and not r.blank]  # header on (0-based)
+    cells = [r for r in below if sum(1 for c in r.cells if c.strip(WS)) > 1]
+    body = [r for r in cells if r.start >= top]
+    ratio = _consistency(body, choice.width) if len(body) > 1 else 1.0
+    # most records from the header on with a single cell: not the file's delimiter
+    if choice.width >= 2 and ratio >= 0.9 and 2 * len(cells) >= len(below):
+        return _refine(base, sample, text, choice.width, ratio)
+    return None
+
+
+def _dialects(text: str, fixed: str | None) -> list[Dialect]:
+    """Every dialect a text may be written in: delimiters (``fixed`` when set), quotes,
+    escapes, ``, ``."""
     if fixed is not None:
         delims = [fixed]
     else:
@@ -500,12 +523,7 @@ def detect_dialect(lines: list[str], delimiter: str = "auto") -> Dialect:
                 candidates.append(Dialect(d, q, e))
                 if d == "," and ", " in text:
                     candidates.append(Dialect(d, q, e, skip_space=True))
-    best, best_score = candidates[0], -1.0
-    for cand in candidates:
-        score = dialect_score(_records(sample, cand))
-        if score > best_score * 1.000001:
-            best, best_score = cand, score
-    return best
+    return candidates
 
 
 def _refine(base: Dialect, sample: list[str], text: str, width: int, ratio: float) -> Dialect:
@@ -569,6 +587,38 @@ def _fits_table(cells: list[str], width: int) -> bool:
     return len(cells) == width or (
         len(cells) > width and not any(c.strip(WS) for c in cells[width:])
     )
+
+
+class _Candidates:
+    """The repairs tried on one record, each with how well its cells fit; the best wins."""
+
+    def __init__(self, width: int, fit: Callable[[list[str]], float]):
+        self.width = width
+        self.fit = fit
+        self.items: list[tuple[float, int, list[str], str, int]] = []  # fit, priority, …
+
+    def add(self, cells: list[str], what: str, priority: int) -> None:
+        """A repair giving ``cells`` (kept when they fill the table's width)."""
+        if len(cells) == self.width:
+            self.items.append((round(self.fit(cells), 6), priority, cells, what, 1))
+
+    def best(
+        self, cells: list[str] | None, current: list[str] | None
+    ) -> tuple[list[str], str, int] | None:
+        """(cells, what was done, lines used) of the best repair, None when none fits better
+        than the record as it is: ``current`` (cells of the right width), else ``cells``
+        padded (a margin asked, but of a quote read as text)."""
+        if not self.items:
+            return None
+        best = max(self.items, key=lambda c: (c[0], c[1]))
+        if current is not None:
+            if best[2] == current:
+                return None
+        elif cells is not None and len(cells) <= self.width:
+            margin = 1e-6 if best[1] >= 5 else 0.3 / self.width  # a quote read as text: none
+            if best[0] < self.fit(_pad(cells, self.width)) + margin:
+                return None
+        return best[2], best[3], best[4]
 
 
 class _Reader:
@@ -724,72 +774,74 @@ class _Reader:
         """(cells, what was done, physical lines used) for a record of the wrong width, or
         (``current``: cells of the right width) one whose line has an odd number of quotes;
         None when nothing fits better than the record as it is (padded)."""
-        fit = _header_fit if header else profile.row_fit
         line = self.lines[rec.start]
+        found = _Candidates(width, _header_fit if header else profile.row_fit)
+        self._quote_repairs(line, found)
+        single = rec.end - rec.start == 1
+        cells = current or (rec.cells if single else _parse_line(line, self.dialect))
+        if current is not None:
+            found.add(current, "", 1)
+        elif cells is not None:
+            self._width_repairs(cells, found, profile, header)
+        if current is None and (cells is None or len(cells) < width):
+            self._resplit(line, found, profile, header)
+        return found.best(cells, current)
+
+    def _quote_repairs(self, line: str, found: _Candidates) -> None:
+        """A stray quote read as a literal character; quotes inside a quoted cell not
+        doubled; (guessing) a delimiter lost before a quoted cell."""
         d = self.dialect
-        cands: list[tuple[float, int, list[str], str, int]] = []  # fit, priority, …
-
-        def add(cells: list[str], what: str, prio: int) -> None:
-            if len(cells) == width:
-                cands.append((round(fit(cells), 6), prio, cells, what, 1))
-
-        # a stray quote read as a literal character; quotes inside a quoted cell not doubled
         quotes = [i for i, ch in enumerate(line) if ch == d.quote][:MAX_QUOTES]
-        if quotes:
-            bare = line.rstrip("\r\n")
-            add(_lenient(bare, d), "quotes inside a cell read as text", 6)
-            if self.guess:
-                add(_lenient(bare, d, glued=True), "a lost delimiter put back before a quote", 5)
+        if not quotes:
+            return
+        bare = line.rstrip("\r\n")
+        found.add(_lenient(bare, d), "quotes inside a cell read as text", 6)
+        if self.guess:
+            found.add(_lenient(bare, d, glued=True), "a lost delimiter put back before a quote", 5)
         for p in quotes:
             cells = _parse_line(line[:p] + _PH + line[p + 1 :], d)
             if cells is not None:
-                add([c.replace(_PH, d.quote) for c in cells], "a stray quote read as text", 5)
-        single = rec.end - rec.start == 1
-        cells = current or (rec.cells if single else _parse_line(line, d))
-        if current is not None:
-            add(current, "", 1)
-        elif cells is not None:
-            n = len(cells)
-            if n == width + 1:  # a surplus empty cell
-                for j, c in enumerate(cells):
-                    if not c.strip(WS):
-                        add(cells[:j] + cells[j + 1 :], "a surplus delimiter dropped", 4)
-            if n == width - 1 and width >= 2 and self.guess:  # a lost delimiter
-                for split in self._splits(cells, width, profile, header):
-                    add(split, "a lost delimiter put back", 3)
-            if n > width and not any(c.strip(WS) for c in cells[width:]):
-                add(cells[:width], "empty cells at the end dropped", 4)
-            if n > width and d.delimiter == " " and n <= MAX_WORDS and self.guess:
-                # a file written with spaces: words of a text cell that was not quoted
-                grouped = self._regroup(cells, width, profile, header)
+                found.add([c.replace(_PH, d.quote) for c in cells], "a stray quote read as text", 5)
+
+    def _width_repairs(
+        self, cells: list[str], found: _Candidates, profile: _Profile, header: bool
+    ) -> None:
+        """A record a cell too wide or too narrow: a surplus empty cell dropped, a lost
+        delimiter put back, empty cells at the end dropped, words of an unquoted cell put
+        back together (a file written with spaces)."""
+        n, width = len(cells), found.width
+        if n == width + 1:  # a surplus empty cell
+            for j, c in enumerate(cells):
+                if not c.strip(WS):
+                    found.add(cells[:j] + cells[j + 1 :], "a surplus delimiter dropped", 4)
+        if n == width - 1 and width >= 2 and self.guess:  # a lost delimiter
+            for split in self._splits(cells, width, profile, header):
+                found.add(split, "a lost delimiter put back", 3)
+        if n > width and not any(c.strip(WS) for c in cells[width:]):
+            found.add(cells[:width], "empty cells at the end dropped", 4)
+        if n > width and self.dialect.delimiter == " " and n <= MAX_WORDS and self.guess:
+            grouped = self._regroup(cells, width, profile, header)
+            if grouped is not None:
+                found.add(grouped, "words of an unquoted cell put back together", 2)
+
+    def _resplit(self, line: str, found: _Candidates, profile: _Profile, header: bool) -> None:
+        """A row written with another delimiter, re-split (its words regrouped when that
+        delimiter is a space)."""
+        d, width = self.dialect, found.width
+        for other in (" ", "\t", ";", "|", ","):
+            if other == d.delimiter or other not in line:
+                continue
+            alt = Dialect(other, d.quote, d.escape)
+            words = _parse_line(line, alt)
+            if words is None or len(words) < width:
+                continue
+            what = f"a row written with {alt.describe()} re-split"
+            if len(words) == width:
+                found.add(words, what, 2)
+            elif other == " " and len(words) <= MAX_WORDS and self.guess:
+                grouped = self._regroup(words, width, profile, header)
                 if grouped is not None:
-                    add(grouped, "words of an unquoted cell put back together", 2)
-        if current is None and (cells is None or len(cells) < width):
-            for other in (" ", "\t", ";", "|", ","):  # a row written with another delimiter
-                if other == d.delimiter or other not in line:
-                    continue
-                alt = Dialect(other, d.quote, d.escape)
-                words = _parse_line(line, alt)
-                if words is None or len(words) < width:
-                    continue
-                what = f"a row written with {alt.describe()} re-split"
-                if len(words) == width:
-                    add(words, what, 2)
-                elif other == " " and len(words) <= MAX_WORDS and self.guess:
-                    grouped = self._regroup(words, width, profile, header)
-                    if grouped is not None:
-                        add(grouped, what, 2)
-        if not cands:
-            return None
-        best = max(cands, key=lambda c: (c[0], c[1]))
-        if current is not None:
-            if best[2] == current:
-                return None
-        elif cells is not None and len(cells) <= width:
-            margin = 1e-6 if best[1] >= 5 else 0.3 / width  # a quote read as text: no margin
-            if best[0] < fit(_pad(cells, width)) + margin:
-                return None
-        return best[2], best[3], best[4]
+                    found.add(grouped, what, 2)
 
     def _splits(
         self, cells: list[str], width: int, profile: _Profile, header: bool
@@ -1046,8 +1098,8 @@ def read_table(
 def _read(
     reader: _Reader,
 ) -> tuple[list[str], list[list[str]], list[int], int, list[str], int]:
+    """(header, rows, their lines, header line, preamble, header rows) of the whole file."""
     recs = _records(reader.lines, reader.dialect)
-    reader._first = recs  # type: ignore[attr-defined]
     if not recs:
         return [], [], [], 0, [], 1
     width, h, end = reader.frame(recs)
@@ -1067,14 +1119,27 @@ def _read(
     if preamble:
         reader.drop("preamble lines", len(preamble))
     head_rec = recs[block[-1]]
+    header = _header_cells(reader, [recs[b] for b in block], width, profile)
+    stop = _second_table(reader, recs, end)
+    names = header if len(block) == 1 else head_rec.cells[:width]  # what a repeat looks like
+    rows, lines, padded = _body(reader, head_rec.end, stop, width, names)
+    rows, lines = _footer(reader, rows, lines, padded)
+    return header, rows, lines, recs[block[0]].start + 1, preamble, len(block)
+
+
+def _header_cells(reader: _Reader, block: list[_Rec], width: int, profile: _Profile) -> list[str]:
+    """The header's names, ``width`` of them: the cells of a header on several rows joined
+    column by column, else those of its record, repaired when they do not fill the width
+    (or a stray quote may have misread them)."""
+    head_rec = block[-1]
     header = head_rec.cells
     if len(block) > 1:  # a header on several rows: their cells joined, column by column
-        levels = [recs[b].cells for b in block]
+        levels = [r.cells for r in block]
         header = [
             " ".join(c[j].strip(WS) for c in levels if j < len(c) and c[j].strip(WS))
             for j in range(width)
         ]
-        first, last = recs[block[0]].start + 1, head_rec.start + 1
+        first, last = block[0].start + 1, head_rec.start + 1
         reader.notes.append(
             Note(
                 first,
@@ -1083,35 +1148,37 @@ def _read(
                 "column by column",
             )
         )
-    elif not _fits_table(header, width):
-        fixed = reader.repair(head_rec, width, profile, header=True)
+    else:
+        fixed = None
+        if not _fits_table(header, width):
+            fixed = reader.repair(head_rec, width, profile, header=True)
+        elif head_rec.end - head_rec.start == 1 and _suspect(
+            reader.lines[head_rec.start], header, reader.dialect
+        ):
+            fixed = reader.repair(head_rec, width, profile, header=True, current=header[:width])
         if fixed is not None:
             header = fixed[0]
             reader.notes.append(Note(head_rec.start + 1, "repaired", f"header: {fixed[1]}"))
-    elif head_rec.end - head_rec.start == 1 and _suspect(
-        reader.lines[head_rec.start], header, reader.dialect
-    ):
-        fixed = reader.repair(head_rec, width, profile, header=True, current=header[:width])
-        if fixed is not None:
-            header = fixed[0]
-            reader.notes.append(Note(head_rec.start + 1, "repaired", f"header: {fixed[1]}"))
-    header = list(header[:width]) + [""] * (width - len(header))
-    stop = recs[end].start if end < len(recs) else None
-    if stop is not None:
-        tail = sum(1 for r in recs[end:] if not r.blank)
-        reader.notes.append(
-            Note(
-                stop + 1,
-                "table",
-                f"a second table starts here ({len(recs[end].cells)} columns); it is left "
-                f"out ({tail} lines)",
-            )
+    return list(header[:width]) + [""] * (width - len(header))
+
+
+def _second_table(reader: _Reader, recs: list[_Rec], end: int) -> int | None:
+    """The line index where a second table starts (``recs[end]``), its lines counted as
+    dropped; None when the table goes on to the end of the file."""
+    if end >= len(recs):
+        return None
+    stop = recs[end].start
+    tail = sum(1 for r in recs[end:] if not r.blank)
+    reader.notes.append(
+        Note(
+            stop + 1,
+            "table",
+            f"a second table starts here ({len(recs[end].cells)} columns); it is left "
+            f"out ({tail} lines)",
         )
-        reader.drop("lines of a second table", tail)
-    names = header if len(block) == 1 else head_rec.cells[:width]  # what a repeat looks like
-    rows, lines, padded = _body(reader, head_rec.end, stop, width, names)
-    rows, lines = _footer(reader, rows, lines, padded)
-    return header, rows, lines, recs[block[0]].start + 1, preamble, len(block)
+    )
+    reader.drop("lines of a second table", tail)
+    return stop
 
 
 def _body(
@@ -1141,68 +1208,74 @@ def _body(
             rd = csv.reader(feed, **d.kwargs())
         rec = _Rec(begin, feed.pos, cells)
         begin = feed.pos
-        line_no = rec.start + 1
         if rec.blank:
             reader.drop("blank lines")
             continue
         if reader.summary and is_summary_row(cells, reader.summary):
             reader.drop("summary rows")
             continue
-        short = False
-        line = reader.lines[rec.start]
-        surplus = "" in cells[:width] or d.delimiter == " "  # which empty cell is the surplus?
-        if _fits_table(cells, width) and len(cells) > width and surplus:
-            fixed = reader.repair(rec, width, profile)
-            if fixed is not None and fixed[0] != cells[:width]:
-                reader.notes.append(Note(line_no, "repaired", fixed[1]))
-            cells = fixed[0] if fixed is not None else cells[:width]
-        elif _fits_table(cells, width):
-            cells = cells[:width]
-            if rec.end - rec.start == 1 and _suspect(line, cells, d):
-                fixed = reader.repair(rec, width, profile, current=cells)
-                if fixed is not None:
-                    cells = fixed[0]
-                    reader.notes.append(Note(line_no, "repaired", fixed[1]))
-        else:
-            fixed = reader.repair(rec, width, profile)
-            if fixed is not None:
-                cells, what, used = fixed
-                reader.notes.append(Note(line_no, "repaired", what))
-                if rec.end - rec.start > used:  # the lines it had swallowed are read again
-                    feed.pos = rec.start + used
-                    begin = feed.pos
-                    rd = csv.reader(feed, **d.kwargs())
-            elif len(cells) < width:
-                short = True
-                reader.notes.append(
-                    Note(
-                        line_no,
-                        "padded",
-                        f"{len(cells)} cells where the header has {width}: padded with empty cells",
-                    )
-                )
-                cells = cells + [""] * (width - len(cells))
-            else:
-                while len(cells) > width and not cells[-1].strip(WS):
-                    cells = cells[:-1]
-                reader.notes.append(
-                    Note(
-                        line_no,
-                        "wide",
-                        f"{len(cells)} cells where the header has {width}",
-                        tuple(cells[width:]),
-                    )
-                )
+        cells, short, used = _fix_row(reader, rec, width, profile)
+        if rec.end - rec.start > used:  # the lines a repaired record had swallowed: read again
+            feed.pos = begin = rec.start + used
+            rd = csv.reader(feed, **d.kwargs())
         if [c.strip(WS) for c in cells] == head:
             reader.drop("repeated header lines")
-            repeats.append((len(rows), line_no))
+            repeats.append((len(rows), rec.start + 1))
             continue
         rows.append(cells)
-        lines.append(line_no)
+        lines.append(rec.start + 1)
         narrow.append(short)
     if repeats:
         rows, lines, narrow = _repeated_tables(reader, rows, lines, narrow, repeats)
     return rows, lines, narrow
+
+
+def _fix_row(
+    reader: _Reader, rec: _Rec, width: int, profile: _Profile
+) -> tuple[list[str], bool, int]:
+    """(cells, padded, physical lines used) of a record under the header: of the table's
+    width, repaired when it is not (or a stray quote may have misread it), else padded
+    (narrow) or kept whole (wide); each repair a note."""
+    cells, d, line_no = rec.cells, reader.dialect, rec.start + 1
+    spanned = rec.end - rec.start
+    surplus = "" in cells[:width] or d.delimiter == " "  # which empty cell is the surplus?
+    if _fits_table(cells, width) and len(cells) > width and surplus:
+        fixed = reader.repair(rec, width, profile)
+        if fixed is not None and fixed[0] != cells[:width]:
+            reader.notes.append(Note(line_no, "repaired", fixed[1]))
+        return (fixed[0] if fixed is not None else cells[:width]), False, spanned
+    if _fits_table(cells, width):
+        cells = cells[:width]
+        if spanned == 1 and _suspect(reader.lines[rec.start], cells, d):
+            fixed = reader.repair(rec, width, profile, current=cells)
+            if fixed is not None:
+                cells = fixed[0]
+                reader.notes.append(Note(line_no, "repaired", fixed[1]))
+        return cells, False, spanned
+    fixed = reader.repair(rec, width, profile)
+    if fixed is not None:
+        reader.notes.append(Note(line_no, "repaired", fixed[1]))
+        return fixed[0], False, min(fixed[2], spanned)
+    if len(cells) < width:
+        reader.notes.append(
+            Note(
+                line_no,
+                "padded",
+                f"{len(cells)} cells where the header has {width}: padded with empty cells",
+            )
+        )
+        return cells + [""] * (width - len(cells)), True, spanned
+    while len(cells) > width and not cells[-1].strip(WS):
+        cells = cells[:-1]
+    reader.notes.append(
+        Note(
+            line_no,
+            "wide",
+            f"{len(cells)} cells where the header has {width}",
+            tuple(cells[width:]),
+        )
+    )
+    return cells, False, spanned
 
 
 def _repeated_tables(
