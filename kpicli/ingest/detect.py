@@ -33,7 +33,7 @@ from datetime import date
 from pathlib import Path
 
 from kpicli.ingest.memo import ReadMemo
-from kpicli.ingest.rules import header_like, is_blank, is_comment, summary_of
+from kpicli.ingest.rules import header_like, is_blank, is_comment, summary_in, summary_of
 from kpicli.ingest.values import WS, detect_date, parse_date_text
 from kpicli.spec.presets import PREAMBLE_FACTS, SummaryRow
 
@@ -652,7 +652,7 @@ def _skip_summaries(layout: Layout, body: list, summary: tuple[SummaryRow, ...])
     it (GA4 explorations' ``Grand total`` row, counted in ``layout.skipped``)."""
     i = 0
     while i < len(body) and len(body[i][1]) > layout.width:  # Polars cannot read wider ones
-        hit = next((p for c in body[i][1] if (p := summary_of(c, summary)) is not None), None)
+        hit = summary_in(body[i][1], summary)
         if hit is None:
             break
         layout.skipped[hit.label] = layout.skipped.get(hit.label, 0) + 1

@@ -58,7 +58,7 @@ from kpicli.ingest.detect import (
     explicit_encoding,
 )
 from kpicli.ingest.memo import ReadMemo
-from kpicli.ingest.rules import header_like, is_blank, is_comment, is_summary_row
+from kpicli.ingest.rules import header_like, is_blank, is_comment, is_summary_row, summary_in
 from kpicli.ingest.values import WS
 from kpicli.spec.presets import SUMMARY_ROWS, SummaryRow
 
@@ -70,6 +70,7 @@ __all__ = [
     "cell_class",
     "decode",
     "detect_dialect",
+    "detect_layout",
     "dialect_score",
     "fallback_reason",
     "mixed_message",
@@ -457,7 +458,15 @@ def _consistency(recs: list[_Rec], width: int) -> float:
 
 
 def detect_dialect(lines: list[str], delimiter: str = "auto") -> Dialect:
-    """The dialect that reads a sample of ``lines`` most consistently.
+    """The dialect that reads a sample of ``lines`` most consistently (see
+    :func:`detect_layout`)."""
+    return detect_layout(lines, delimiter)[0]
+
+
+def detect_layout(lines: list[str], delimiter: str = "auto") -> tuple[Dialect, int | None]:
+    """(dialect, header line) of a sample of ``lines``: the dialect that reads it most
+    consistently, and the header line (1-based) detection chose with it (None when the
+    dialect is not detection's, or it found no header).
 
     The delimiter the fast path's sniff chooses (``,`` ``;`` tab ``|``) is kept when most
     records then have the header's width (``, `` when every cell after a delimiter starts
@@ -483,14 +492,15 @@ def detect_dialect(lines: list[str], delimiter: str = "auto") -> Dialect:
         if best is None or score > best_score * 1.000001:
             best, best_score = cand, score
     assert best is not None
-    return best
+    return best, None
 
 
 def _sniffed_dialect(
     sample: list[str], text: str, whole: bool, fixed: str | None
-) -> Dialect | None:
-    """The delimiter and header detection chose (:func:`~kpicli.ingest.detect.choose`),
-    refined, when most records from its header on have the header's width; else None."""
+) -> tuple[Dialect, int | None] | None:
+    """The delimiter and header line detection chose (:func:`~kpicli.ingest.detect.choose`),
+    the dialect refined, when most records from its header on have the header's width;
+    else None."""
     choice = choose(text, whole, fixed, None)
     base = Dialect(choice.delimiter)
     recs = _records(sample, base)
@@ -501,7 +511,8 @@ def _sniffed_dialect(
     ratio = _consistency(body, choice.width) if len(body) > 1 else 1.0
     # most records from the header on with a single cell: not the file's delimiter
     if choice.width >= 2 and ratio >= 0.9 and 2 * len(cells) >= len(below):
-        return _refine(base, sample, text, choice.width, ratio)
+        dialect = _refine(base, sample, text, choice.width, ratio)
+        return dialect, (top if choice.header >= 0 else None)
     return None
 
 
@@ -557,6 +568,16 @@ def _run_start(recs: list[_Rec], run: int = 4) -> int | None:
         ):
             return i
     return None
+
+
+def _first_of_common_width(recs: list[_Rec]) -> int | None:
+    """The first record of the most common width (the wider of two as common), comments
+    and blank lines left out; None when there is none."""
+    widths = Counter(len(r.cells) for r in recs if not r.blank and not is_comment(r.cells))
+    if not widths:
+        return None
+    width = max(widths, key=lambda w: (widths[w], w))
+    return next(k for k, r in enumerate(recs) if len(r.cells) == width and not r.blank)
 
 
 def _names(cells: list[str], summary: tuple[SummaryRow, ...]) -> bool:
@@ -632,8 +653,10 @@ class _Reader:
         width: int | None,
         wide: str,
         guess: bool = True,
+        detected: int | None = None,
     ):
         self.lines = lines
+        self.detected = detected  # the header line detection chose (1-based), if any
         self.dialect = dialect
         self.skip = skip_rows
         self.summary = summary
@@ -658,43 +681,48 @@ class _Reader:
             width = self.fixed_width or len(recs[h].cells)
             return width, h, self._end(recs, h, width)
         s = _run_start(recs)
+        if s is None:  # no run of records alike (a small file): detection's header
+            s = self._detected_header(recs)
         if s is None:
-            widths = Counter(len(r.cells) for r in recs if not r.blank and not is_comment(r.cells))
-            if not widths:
-                return 0, -1, len(recs)
-            width = max(widths, key=lambda w: (widths[w], w))
-            s = next(k for k, r in enumerate(recs) if len(r.cells) == width and not r.blank)
+            s = _first_of_common_width(recs)
+        if s is None:
+            return 0, -1, len(recs)
         width = self.fixed_width or len(recs[s].cells)
+        h = s if header_like(recs[s].cells) else self._header_above(recs, s, width)
+        return width, h, self._end(recs, h, width)
+
+    def _header_above(self, recs: list[_Rec], s: int, width: int) -> int:
+        """The header of a table whose run of records starts at ``s`` with no header: the
+        nearest record above whose cells (repaired if need be) fill the table's width and
+        look like a header; without one, the rows of data from the top (no header)."""
         rows = [r.cells for r in recs[s : s + PROFILE_RECORDS] if len(r.cells) == width]
         profile = _Profile(rows, width, self.dialect.quote, self.dialect.delimiter)
-        # the header: the header-like record that opens the run, or the nearest above it
-        # whose cells (repaired if need be) fill the table's width; without one, the
-        # rows of data from the top (a file without a header)
-        h = s
-        if not header_like(recs[s].cells):
-            k = s - 1
-            found = None
-            while k >= 0:
-                rec = recs[k]
-                if rec.blank or is_comment(rec.cells):
-                    break  # a preamble above
-                cells = rec.cells
-                if not _fits_table(cells, width):
-                    fixed = self.repair(rec, width, profile) or self.repair(
-                        rec, width, profile, header=True
-                    )
-                    if fixed is not None:
-                        cells = fixed[0]
-                    elif k == s - 1 and width > len(cells) >= width - 1:
-                        cells = _pad(cells, width)  # a header short of a cell, just above
-                    else:
-                        break
-                if header_like(cells[:width]):
-                    found = k
+        k = s - 1
+        while k >= 0:
+            rec = recs[k]
+            if rec.blank or is_comment(rec.cells):
+                break  # a preamble above
+            cells = rec.cells
+            if not _fits_table(cells, width):
+                fixed = self.repair(rec, width, profile) or self.repair(
+                    rec, width, profile, header=True
+                )
+                if fixed is not None:
+                    cells = fixed[0]
+                elif k == s - 1 and width > len(cells) >= width - 1:
+                    cells = _pad(cells, width)  # a header short of a cell, just above
+                else:
                     break
-                k -= 1
-            h = found if found is not None else k + 1
-        return width, h, self._end(recs, h, width)
+            if header_like(cells[:width]):
+                return k
+            k -= 1
+        return k + 1
+
+    def _detected_header(self, recs: list[_Rec]) -> int | None:
+        """The index of the record detection chose as the header, None without one."""
+        if self.detected is None:
+            return None
+        return next((i for i, r in enumerate(recs) if r.start + 1 == self.detected), None)
 
     def _end(self, recs: list[_Rec], h: int, width: int) -> int:
         """Where a second table starts (its header-like record), else the end."""
@@ -1067,10 +1095,17 @@ def read_table(
         raise SniffError(f"unknown encoding `{encoding}`", hint="utf-8, utf-16, cp1252, latin-1")
     text, codec, bom, notes = decode(data, encoding)
     lines = split_lines(text)
-    dialect = detect_dialect(lines, delimiter)
+    dialect, detected = detect_layout(lines, delimiter)
     skip = None if skip_rows == "auto" else int(skip_rows)
     reader = _Reader(
-        lines, dialect, skip_rows=skip, summary=summary, width=width, wide=wide, guess=guess
+        lines,
+        dialect,
+        skip_rows=skip,
+        summary=summary,
+        width=width,
+        wide=wide,
+        guess=guess,
+        detected=detected,
     )
     reader.notes.extend(notes)
     header, rows, row_lines, header_line, preamble, header_rows = _read(reader)
@@ -1197,6 +1232,7 @@ def _body(
     feed = _Feed(reader.lines, start, stop)
     rd = csv.reader(feed, **d.kwargs())
     begin = feed.pos
+    under = True  # right under the header: a wider summary record there is dropped
     while True:
         try:
             cells = next(rd)
@@ -1208,6 +1244,10 @@ def _body(
             rd = csv.reader(feed, **d.kwargs())
         rec = _Rec(begin, feed.pos, cells)
         begin = feed.pos
+        if under and len(cells) > width and summary_in(cells, reader.summary) is not None:
+            reader.drop("summary rows")  # as detection skips it (GA4's `Grand total` row)
+            continue
+        under = False
         if rec.blank:
             reader.drop("blank lines")
             continue

@@ -20,6 +20,7 @@ __all__ = [
     "is_blank",
     "is_comment",
     "is_summary_row",
+    "summary_in",
     "summary_of",
 ]
 
@@ -56,6 +57,13 @@ def summary_of(cell: str, patterns: tuple[SummaryRow, ...]) -> SummaryRow | None
         if re.fullmatch(p.pattern, text, flags=re.IGNORECASE):  # re caches compiled patterns
             return p
     return None
+
+
+def summary_in(cells: list[str], patterns: tuple[SummaryRow, ...]) -> SummaryRow | None:
+    """The pattern of the first cell of a record that is a summary (:func:`summary_of`), None
+    when no cell is: what marks a record right under the header that is wider than it as a
+    summary (GA4 explorations' first row: an empty first cell, ``Grand total`` last)."""
+    return next((p for c in cells if (p := summary_of(c, patterns)) is not None), None)
 
 
 @functools.cache
