@@ -124,7 +124,7 @@ class Layout:
     stated_rows: int | None = None  # a preamble's "Rows: N"
     key: tuple = ()  # the file's identity (path, size, mtime) and the options it was read with
     truncated: str | None = None  # why the last line looks cut short (no final newline and…)
-    tolerant: str | None = None  # why the fast path cannot read it: read by tolerant.py
+    tolerant: str | None = None  # why the fast path cannot read it: read by repair.py
     detected: bool = True  # the encoding was detected (``encoding: auto``), not set
 
     def decode(self, data: bytes) -> Decoded:

@@ -1,8 +1,12 @@
 """The tolerant reader: any bytes in, one rectangular table of text cells out.
 
-The fast path (``read.py``) hands a file to ``pl.scan_csv`` with the layout ``sniff.py``
+The fast path (``scan.py``) hands a file to ``pl.scan_csv`` with the layout ``detect.py``
 found in a sample; this module is the slow path, in plain Python over the whole file, for
-what Polars cannot read and for `kpi clean`. It never converts a cell: every value comes out
+what Polars cannot read and for `kpi clean`. It is a stage of the same reader: it starts
+from detection's encoding, delimiter and header (:func:`detect_layout`), uses the same
+record rules (:mod:`kpicli.ingest.rules`: blank, comment, header-like, summary row), and
+goes further only where a broken file needs it (steps 2-4 below). It reports nothing
+itself: what it did is data (:class:`Note`, :class:`Fallback`) for its caller to say. It never converts a cell: every value comes out
 as the text written in the file; only the structure is fixed.
 
 1. Decoding: byte-order marks, UTF-16, UTF-8, else cp1252; a file that mixes encodings is
