@@ -6,8 +6,9 @@ what Polars cannot read and for `kpi clean`. It is a stage of the same reader: i
 from detection's encoding, delimiter and header (:func:`detect_layout`), uses the same
 record rules (:mod:`kpicli.ingest.rules`: blank, comment, header-like, summary row), and
 goes further only where a broken file needs it (steps 2-4 below). It reports nothing
-itself: what it did is data (:class:`Note`, :class:`Fallback`) for its caller to say. It never converts a cell: every value comes out
-as the text written in the file; only the structure is fixed.
+itself: what it did is data (:class:`Note`, :class:`Fallback`) for its caller to say.
+It never converts a cell: every value comes out as the text written in the file; only the
+structure is fixed.
 
 1. Decoding: byte-order marks, UTF-16, UTF-8, else cp1252; a file that mixes encodings is
    decoded line by line (each line UTF-8 when it is, else cp1252), and said so. A BOM at
