@@ -2,10 +2,11 @@
 
 The fast path (``scan.py``) hands a file to ``pl.scan_csv`` with the layout ``detect.py``
 found in a sample; this module is the slow path, in plain Python over the whole file, for
-what Polars cannot read and for `kpi clean`. It is a stage of the same reader: it starts
-from detection's encoding, delimiter and header (:func:`detect_layout`), uses the same
-record rules (:mod:`kpicli.ingest.rules`: blank, comment, header-like, summary row), and
-goes further only where a broken file needs it (steps 2-4 below). It reports nothing
+what Polars cannot read and for `kpi clean`. It is a stage of the same reader: it takes
+detection's encoding and delimiter, and its header where the file has no run of records
+alike to find one by (:func:`detect_layout`); it uses the same record rules
+(:mod:`kpicli.ingest.rules`: blank, comment, header-like, summary row); it goes further
+where a broken file needs it (steps 2-4 below). It reports nothing
 itself: what it did is data (:class:`Note`, :class:`Fallback`) for its caller to say.
 It never converts a cell: every value comes out as the text written in the file; only the
 structure is fixed.
