@@ -488,3 +488,49 @@ def clean_file_bytes(data: bytes) -> list[list[str]]:
         path = Path(folder) / "a.csv"
         path.write_bytes(data)
         return rows(clean_file(path).data)
+
+
+# ---------------------------------------------------------------------------- one reader
+
+#: Exports as kpi meets them: each file read by `kpi clean` and by the scan of `kpi report`
+#: must give the same header and rows (issue 12: one detection for both).
+SAME_READING = {
+    "preamble_semicolon_footer.csv": "Report: Campaigns\nDate range: 2026-01-01 - 2026-01-31\n"
+    "\nDay;Campaign;Clicks;Cost\n2026-01-01;A;10;1,5\n2026-01-02;B;20;2,5\n"
+    "2026-01-03;C;30;3,5\nTotal;;60;7,5\n\nCopyright 2026 Acme\n",
+    "comment_lines.csv": "# exported by a tool\n# on 2026-02-03\nDate,Channel,Sessions\n"
+    "2026-02-01,email,5\n2026-02-02,seo,7\nGrand total,,12\n",
+    "ga4_exploration.csv": "# GA4\n# Start date: 20260101\n# End date: 20260131\n\n"
+    "Date,Sessions,Users\n,100,50,Grand total\n20260101,60,30\n20260102,40,20\n",
+    "microsoft_ads.csv": '"Report Name: X"\n"Report Time: 1/1/2026"\n"Time Zone: UTC"\n'
+    '"Rows: 2"\n\nGregorian date,Campaign name,Clicks,Spend\n2026-01-01,A,1,2.00\n'
+    '2026-01-02,B,3,4.00\n\n"©2026 Microsoft Corporation. All rights reserved. "\n',
+    "salesforce.csv": "Opportunity,Amount,Close Date\nA,100,2026-01-01\nB,200,2026-01-02\n\n"
+    '"Grand Totals (2 records)"\n\n"Confidential Information - Do Not Distribute"\n',
+    "trailing_delimiters.csv": "a,b\n1,2,\n3,4,\n",
+}
+
+
+@pytest.mark.parametrize("name", list(SAME_READING))
+def test_clean_and_report_read_a_file_through_the_same_detection(tmp_path: Path, name: str) -> None:
+    """The header and rows `kpi clean` writes are those the scan of `kpi report` and
+    `kpi sources` reads (every column as text, summary, footer and blank rows dropped)."""
+    from kpicli.ingest.scan import scan_source
+    from kpicli.spec.config import load_config
+
+    path = tmp_path / name
+    path.write_text(SAME_READING[name], encoding="utf-8")
+    config = tmp_path / "kpi_config.yaml"
+    config.write_text(
+        f"version: 1\nsources:\n  s: {{path: {name}}}\n"
+        "kpis:\n  n: {source: s, formula: COUNT(*)}\n"
+    )
+    cleaned = clean_file(path)
+    header, *written = rows(cleaned.data)
+    part = scan_source(load_config(config), "s").parts[0]
+    scan = part.scan(text=True)
+    keep = part.keep()
+    read = (scan.filter(keep) if keep is not None else scan).collect()
+    assert cleaned.table.header_line == part.layout.header_line
+    assert header == part.raw
+    assert written == [["" if v is None else v for v in row] for row in read.rows()]

@@ -602,3 +602,81 @@ def test_one_lazy_scan_per_file_set(tmp_path: Path) -> None:
     plan = sf.frame.explain()
     assert plan.count("Csv SCAN") == 1 and "ads_0.csv" in plan
     assert isinstance(sf.frame, pl.LazyFrame)
+
+
+# ---------------------------------------------------------------------------- one reader
+
+
+def test_a_memo_passed_in_keeps_layouts_and_nothing_is_kept_without_one(tmp_path: Path) -> None:
+    """Layouts are remembered by the caller's ReadMemo, not by the module (issue 12)."""
+    from kpicli.ingest.memo import ReadMemo
+
+    f = write(tmp_path / "a.csv", "day,clicks\n2026-01-01,1\n")
+    memo = ReadMemo()
+    first = sniff(f, memo=memo)
+    assert sniff(f, memo=memo) is first
+    assert sniff(f) is not first and sniff(f) is not sniff(f)
+    assert sniff(f, memo=ReadMemo()) is not first
+
+
+def test_a_file_marked_mixed_in_a_memo_is_sniffed_again_line_by_line(tmp_path: Path) -> None:
+    from kpicli.ingest.detect import MIXED, TAIL_BYTES, mark_mixed
+    from kpicli.ingest.memo import ReadMemo
+
+    head = "".join(f"2026-01-01,caf\u00e9 {i},{i}\n" for i in range(SAMPLE_BYTES // 20))
+    tail = "".join(f"2026-01-03,caf\u00e9 {i},{i}\n" for i in range(TAIL_BYTES // 10))
+    f = tmp_path / "a.csv"
+    odd = b"2026-01-02,caf\xe9,2\n"  # past the sample, before the tail: not UTF-8
+    f.write_bytes(("day,name,clicks\n" + head).encode() + odd + tail.encode())
+    memo = ReadMemo()
+    layout = sniff(f, memo=memo)
+    assert layout.encoding == "utf-8"  # the sample is UTF-8, the end is read by the scan
+    assert mark_mixed(layout, memo) is True
+    assert mark_mixed(layout, memo) is False  # known already
+    assert sniff(f, memo=memo).encoding == MIXED
+    assert sniff(f, memo=ReadMemo()).encoding == "utf-8"  # another memo knows nothing
+
+
+def test_the_tolerant_reader_returns_its_warnings_instead_of_giving_them(tmp_path: Path) -> None:
+    """repair.tolerant_csv says nothing through notices: the caller gives its notes."""
+    import dataclasses
+
+    from kpicli.ingest import notices
+    from kpicli.ingest.memo import ReadMemo
+    from kpicli.ingest.repair import tolerant_csv
+
+    f = write(tmp_path / "a.csv", "day,name,clicks\n2026-01-01,a,1\n2026-01-02,b,2,extra\n")
+    layout = dataclasses.replace(sniff(f), tolerant="line 3 has 4 cells")
+    memo = ReadMemo()
+    with notices.recording() as said:
+        first = tolerant_csv(layout, memo)
+        again = tolerant_csv(layout, memo)
+    assert said == []
+    assert first.fresh and not again.fresh and again.data == first.data
+    assert first.notes == (
+        f"{f}: line 3 has 4 cells; read with the tolerant reader instead: line 3: 4 cells "
+        "where the header has 3: the cell past the header's left out ('extra')",
+    )
+    assert first.data == b"day,name,clicks\n2026-01-01,a,1\n2026-01-02,b,2\n"
+
+
+def test_each_record_rule_is_written_once() -> None:
+    """The summary-row and comment rules live in ingest/rules.py and every reader uses that
+    one; no module of kpicli imports another's private (underscore) names."""
+    import ast
+
+    import kpicli
+    from kpicli.ingest import detect, diagnose, repair, rules, scan
+
+    for module in (detect, repair, scan, diagnose):
+        for name in ("is_summary_row", "is_comment", "summary_of", "header_like"):
+            if hasattr(module, name):
+                assert getattr(module, name) is getattr(rules, name), (module.__name__, name)
+    root = Path(kpicli.__file__).parent
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("kpicli"):
+                private = [
+                    a.name for a in node.names if a.name.startswith("_") and a.name[1] != "_"
+                ]
+                assert not private, (str(path), node.module, private)

@@ -25,6 +25,8 @@ from kpicli.ingest.repair import Table, read_table
 from kpicli.inputs import MAX_LINE_BYTES, NotRegular, long_line, open_regular
 from kpicli.spec.presets import PRESETS, SUMMARY_ROWS, canonical_names
 
+__all__ = ["DELIMITERS", "ENCODINGS", "Cleaned", "check_output", "clean_file", "config_inputs"]
+
 DELIMITERS = {"auto": "auto", ",": ",", ";": ";", "\\t": "\t", "\t": "\t", "tab": "\t"}
 DELIMITERS |= {"|": "|", "space": " ", " ": " "}
 ENCODINGS = ("auto", "utf-8", "utf-16", "cp1252", "latin-1")
@@ -98,27 +100,7 @@ def clean_file(
             )
         chosen = PRESETS[preset]
     file = Path(path)
-    try:
-        long = long_line(file)  # before the whole file is read: an endless line is refused
-        if long is not None:
-            raise DataError(
-                f"line {long[0]} is longer than {MAX_LINE_BYTES // (1024 * 1024)} MiB "
-                "(no export has such lines)",
-                location=f"{file}:{long[0]}",
-                hint="this is not a CSV export, or its line ends are not \\n, \\r\\n or \\r",
-            )
-        with open_regular(file) as handle:  # read-only: the input is never modified
-            data = handle.read()
-    except FileNotFoundError:
-        raise DataError("no such file", location=str(file)) from None
-    except NotRegular as err:
-        raise DataError(
-            f"is {err.what}, not a regular file",
-            location=str(file),
-            hint="kpi clean reads a regular file (save the export to a file first)",
-        ) from None
-    except OSError as err:
-        raise DataError(f"cannot read: {err.strerror or err}", location=str(file)) from None
+    data = _read_bytes(file)
     summary = SUMMARY_ROWS + (chosen.summary_rows if chosen else ())
     try:
         table = read_table(data, encoding=enc, delimiter=delim, skip_rows=skip, summary=summary)
@@ -134,6 +116,32 @@ def clean_file(
     writer.writerow(header)
     writer.writerows(table.rows)
     return Cleaned(file, out.getvalue().encode("utf-8"), table)
+
+
+def _read_bytes(file: Path) -> bytes:
+    """The bytes of a regular file, or a DataError (no such file, not a regular file, a
+    line too long for an export, unreadable)."""
+    try:
+        long = long_line(file)  # before the whole file is read: an endless line is refused
+        if long is not None:
+            raise DataError(
+                f"line {long[0]} is longer than {MAX_LINE_BYTES // (1024 * 1024)} MiB "
+                "(no export has such lines)",
+                location=f"{file}:{long[0]}",
+                hint="this is not a CSV export, or its line ends are not \\n, \\r\\n or \\r",
+            )
+        with open_regular(file) as handle:  # read-only: the input is never modified
+            return handle.read()
+    except FileNotFoundError:
+        raise DataError("no such file", location=str(file)) from None
+    except NotRegular as err:
+        raise DataError(
+            f"is {err.what}, not a regular file",
+            location=str(file),
+            hint="kpi clean reads a regular file (save the export to a file first)",
+        ) from None
+    except OSError as err:
+        raise DataError(f"cannot read: {err.strerror or err}", location=str(file)) from None
 
 
 def _dedupe(header: list[str]) -> list[str]:
@@ -203,6 +211,3 @@ def config_inputs(config: str | Path | None) -> list[tuple[Path, str]]:
                     seen.add((st.st_dev, st.st_ino))
                     found.append((Path(hit), f"a file of source `{name}`"))
     return found
-
-
-__all__ = ["Cleaned", "check_output", "clean_file", "config_inputs"]

@@ -32,8 +32,35 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from kpicli.ingest.values import WS, detect_date, parse_date_text, parse_number, py_date
+from kpicli.ingest.memo import ReadMemo
+from kpicli.ingest.rules import header_like, is_blank, is_comment, summary_in, summary_of
+from kpicli.ingest.values import WS, detect_date, parse_date_text
 from kpicli.spec.presets import PREAMBLE_FACTS, SummaryRow
+
+__all__ = [
+    "CODECS",
+    "DELIMITERS",
+    "LINE_BY_LINE",
+    "MIXED",
+    "SAMPLE_BYTES",
+    "SAMPLE_RECORDS",
+    "TAIL_BYTES",
+    "Choice",
+    "Decoded",
+    "Layout",
+    "Period",
+    "SniffError",
+    "choose",
+    "decode_file",
+    "decode_lines",
+    "detect_encoding",
+    "explicit_encoding",
+    "first_invalid_utf8",
+    "mark_mixed",
+    "preamble_facts",
+    "records",
+    "sniff",
+]
 
 #: Bytes read from the start of a file to detect its layout and the kinds of its columns.
 SAMPLE_BYTES = 128 * 1024
@@ -97,7 +124,7 @@ class Layout:
     stated_rows: int | None = None  # a preamble's "Rows: N"
     key: tuple = ()  # the file's identity (path, size, mtime) and the options it was read with
     truncated: str | None = None  # why the last line looks cut short (no final newline and…)
-    tolerant: str | None = None  # why the fast path cannot read it: read by tolerant.py
+    tolerant: str | None = None  # why the fast path cannot read it: read by repair.py
     detected: bool = True  # the encoding was detected (``encoding: auto``), not set
 
     def decode(self, data: bytes) -> Decoded:
@@ -222,7 +249,7 @@ def _breaks(text: str) -> int:
     return text.count("\n") + text.count("\r") - text.count("\r\n")
 
 
-def _detect_encoding(head: bytes) -> tuple[str, int]:
+def detect_encoding(head: bytes) -> tuple[str, int]:
     """(codec, BOM length) from the first bytes."""
     if head.startswith(codecs.BOM_UTF8):  # UTF-8, says the file: but a line may not be
         return _utf8_or_mixed(head[len(codecs.BOM_UTF8) :]), len(codecs.BOM_UTF8)
@@ -252,7 +279,7 @@ def _utf8_or_mixed(head: bytes) -> str:
     return decode_lines(head[: cut + 1] if cut > 0 else head).codec
 
 
-def _explicit_encoding(head: bytes, option: str) -> tuple[str, int]:
+def explicit_encoding(head: bytes, option: str) -> tuple[str, int]:
     codec = CODECS[option]
     if option == "utf-16":
         for bom, c in _BOMS[1:]:
@@ -336,55 +363,27 @@ def records(text: str, delimiter: str, *, complete: bool, limit: int = SAMPLE_RE
     return out
 
 
-def _blank(cells: list[str]) -> bool:
-    return all(c.strip(WS) == "" for c in cells)
-
-
-def _comment(cells: list[str]) -> bool:
-    return bool(cells) and cells[0].lstrip(WS).startswith("#")
-
-
-def _summary(cell: str, patterns: tuple[SummaryRow, ...]) -> SummaryRow | None:
-    text = cell.strip(WS)
-    for p in patterns:
-        if re.fullmatch(p.pattern, text, flags=re.IGNORECASE):  # re caches compiled patterns
-            return p
-    return None
-
-
 @dataclass
-class _Choice:
+class Choice:
+    """The delimiter chosen for a sample, its records and the header among them."""
+
     delimiter: str
-    recs: list
-    header: int  # index in recs
-    width: int
+    recs: list  # [(first line, cells)] of the sample, read with ``delimiter``
+    header: int  # index in recs; -1 when no record can be the header
+    width: int  # the header's cells
     score: tuple
-
-
-#: A cell of digits and the signs numbers, dates and times are written with: not a name.
-_VALUE = re.compile(r"[-+(]?[$€£¥]?\d[\d.,:/ %'-]*\)?")
-
-
-def _header_like(cells: list[str]) -> bool:
-    """Every cell filled, none a number or a date, no two alike: what headers look like."""
-    texts = [c.strip(WS) for c in cells]
-    if not all(texts) or len(set(texts)) != len(texts):
-        return False
-    if any(_VALUE.fullmatch(t) for t in texts):  # the quick answer for most rows of data
-        return False
-    return not any(parse_number(t) is not None or detect_date([t]) for t in texts)
 
 
 def _header_index(recs: list, skip: int | None) -> tuple[int, int, float]:
     """(header index, width, score): the score says how well the records below fit it."""
-    usable = [i for i, (line, cells) in enumerate(recs) if not _blank(cells)]
+    usable = [i for i, (line, cells) in enumerate(recs) if not is_blank(cells)]
     if skip is not None:
         usable = [i for i in usable if recs[i][0] > skip]
         if not usable:
             return -1, 0, 0.0
         first = usable[0]
         return first, len(recs[first][1]), 1.0
-    widths = Counter(len(recs[i][1]) for i in usable if not _comment(recs[i][1]))
+    widths = Counter(len(recs[i][1]) for i in usable if not is_comment(recs[i][1]))
     if not widths:
         return -1, 0, 0.0
     wide = {w: n for w, n in widths.items() if w >= 2} or dict(widths)
@@ -396,24 +395,24 @@ def _header_index(recs: list, skip: int | None) -> tuple[int, int, float]:
             continue
         nxt = usable[n + 1] if n + 1 < len(usable) else None
         followed = nxt is None or len(recs[nxt][1]) == width
-        if _comment(cells) and not followed:
+        if is_comment(cells) and not followed:
             continue
         candidates.append((i, followed))
     if not candidates:
         return -1, 0, 0.0
     # the first candidate that looks like a header (checked lazily: a data row rarely does)
     header = next(
-        (i for i, followed in candidates if followed and _header_like(recs[i][1])),
+        (i for i, followed in candidates if followed and header_like(recs[i][1])),
         candidates[0][0],
     )
     above = [i for i in usable if i < header]
-    if above and 2 <= len(recs[above[-1]][1]) < width and _header_like(recs[above[-1]][1]):
+    if above and 2 <= len(recs[above[-1]][1]) < width and header_like(recs[above[-1]][1]):
         # data rows ending with a delimiter the header lacks (`1,2,` under `a,b`): the
         # narrower record is the header, and the empty extra cells are left out
         narrow = len(recs[above[-1]][1])
         if all(not any(c.strip(WS) for c in recs[i][1][narrow:]) for i in usable if i >= header):
             header, width = above[-1], narrow
-    below = [i for i in usable if i > header and not _blank(recs[i][1])]
+    below = [i for i in usable if i > header and not is_blank(recs[i][1])]
     consistent = 1 + sum(
         1
         for i in below
@@ -424,15 +423,20 @@ def _header_index(recs: list, skip: int | None) -> tuple[int, int, float]:
     return header, width, consistent * ratio
 
 
-def _choose(text: str, complete: bool, delimiter: str | None, skip: int | None) -> _Choice:
+def choose(text: str, complete: bool, delimiter: str | None, skip: int | None) -> Choice:
+    """The delimiter (``delimiter`` when set, else the best of :data:`DELIMITERS`) and the
+    header row of a sample ``text``; ``skip``: the lines above the header, when set.
+
+    Of the candidates, the one whose records from the header on have the header's width
+    most often wins (the tolerant reader starts from this choice too)."""
     candidates = [delimiter] if delimiter else [d for d in DELIMITERS if d in text] or [","]
-    best: _Choice | None = None
+    best: Choice | None = None
     for d in candidates:
         recs = records(text, d, complete=complete)
         header, width, fit = _header_index(recs, skip)
         score = (fit if width >= 2 else 0.0, -header, width)
         if best is None or score > best.score:
-            best = _Choice(d, recs, header, width, score)
+            best = Choice(d, recs, header, width, score)
     assert best is not None
     return best
 
@@ -442,44 +446,53 @@ def _choose(text: str, complete: bool, delimiter: str | None, skip: int | None) 
 
 def preamble_facts(lines: list[str]) -> tuple[Period | None, int | None]:
     """The period and the row count a report's preamble states, if it does."""
-    start = end = None
-    start_text = end_text = label = None
+    found: dict[str, str] = {}
     rows = None
     for line in lines:
         text = line.strip(WS).lstrip("#").strip(WS).strip('"').strip(WS)
-        if not text:
+        fact = _fact(text) if text else None
+        if fact is None:
             continue
-        for pattern in PREAMBLE_FACTS:
-            m = re.fullmatch(pattern, text, flags=re.IGNORECASE)
-            if m is None:
-                continue
-            found = {k: v for k, v in m.groupdict().items() if v}
-            if "rows" in found:
-                rows = int(found["rows"])
-            elif "start" in found and start_text is None:
-                start_text = found["start"].strip()
-            elif "end" in found and end_text is None:
-                end_text = found["end"].strip()
-            elif "range" in found and start_text is None:
-                parts = re.split(r"\s+[-–]\s+|\s+to\s+", found["range"].strip(), maxsplit=1)
-                if len(parts) == 2:
-                    start_text, end_text = parts
-                else:
-                    label = found["range"].strip()
-            elif "label" in found and label is None:
-                label = found["label"]
-            break
+        if "rows" in fact:
+            rows = int(fact["rows"])
+        else:
+            _add_period_fact(found, fact)
+    start_text, end_text, label = found.get("start"), found.get("end"), found.get("label")
     if start_text is None and end_text is None:
         return (Period(label) if label else None), rows
     texts = [t for t in (start_text, end_text) if t]
     guess = detect_date(texts)
     prefer = guess.fmt if guess is not None else None
-    if start_text:
-        start = parse_date_text(start_text, prefer)
-    if end_text:
-        end = parse_date_text(end_text, prefer)
+    start = parse_date_text(start_text, prefer) if start_text else None
+    end = parse_date_text(end_text, prefer) if end_text else None
     shown = " - ".join(texts) if len(texts) == 2 else texts[0]
     return Period(shown, start, end), rows
+
+
+def _fact(text: str) -> dict[str, str] | None:
+    """The filled groups of the first preamble pattern a line matches, None when none does."""
+    for pattern in PREAMBLE_FACTS:
+        m = re.fullmatch(pattern, text, flags=re.IGNORECASE)
+        if m is not None:
+            return {k: v for k, v in m.groupdict().items() if v}
+    return None
+
+
+def _add_period_fact(found: dict[str, str], fact: dict[str, str]) -> None:
+    """Add a line's start, end, range or label to ``found``; the first of each wins (a
+    range sets both ends, unless a start is known)."""
+    if "start" in fact and "start" not in found:
+        found["start"] = fact["start"].strip()
+    elif "end" in fact and "end" not in found:
+        found["end"] = fact["end"].strip()
+    elif "range" in fact and "start" not in found:
+        parts = re.split(r"\s+[-–]\s+|\s+to\s+", fact["range"].strip(), maxsplit=1)
+        if len(parts) == 2:
+            found["start"], found["end"] = parts
+        else:
+            found["label"] = fact["range"].strip()
+    elif "label" in fact and "label" not in found:
+        found["label"] = fact["label"]
 
 
 # ---------------------------------------------------------------------------- footer
@@ -491,22 +504,22 @@ def _footer(
     """(footer texts, blank line seen) from the records at the end of a file."""
     walked: list[list[str]] = []
     for _, cells in reversed(recs):
-        if _blank(cells):
+        if is_blank(cells):
             walked.append(cells)
             continue
         filled = [c for c in cells[1:] if c.strip(WS)]
         if len(cells) <= 1 or not filled:
             walked.append(cells)
             continue
-        if width >= 2 and _summary(cells[0], patterns) is not None:
+        if width >= 2 and summary_of(cells[0], patterns) is not None:
             walked.append(cells)
             continue
         break
     walked.reverse()
-    blank = any(_blank(c) for c in walked)
-    if not walked or not _blank(walked[0]):
+    blank = any(is_blank(c) for c in walked)
+    if not walked or not is_blank(walked[0]):
         return (), blank
-    texts = [c[0].strip(WS) for c in walked if not _blank(c) and (len(c) <= 1 or not any(c[1:]))]
+    texts = [c[0].strip(WS) for c in walked if not is_blank(c) and (len(c) <= 1 or not any(c[1:]))]
     return tuple(dict.fromkeys(t for t in texts if t)), blank
 
 
@@ -530,29 +543,18 @@ def _truncated(end_text: str, end_recs: list, width: int) -> str | None:
 # ---------------------------------------------------------------------------- sniff
 
 
-#: Layouts already detected, by file identity and options (a report, `kpi validate` and the
-#: tests read the same files many times in one process). Layouts are never changed once made.
-_CACHE: dict[tuple, Layout] = {}
-_CACHE_SIZE = 256
-#: Files sniffed as UTF-8 whose bytes past the sample turned out not to be (by identity).
-_MIXED: set[tuple] = set()
+def _identity(layout: Layout) -> tuple:
+    """The file's identity in a layout's key: path, size, modification time, inode."""
+    return layout.key[:4]
 
 
-def mark_mixed(layout: Layout) -> bool:
-    """Remember that a file sniffed as UTF-8 (``encoding: auto``) holds bytes past its sample
-    that are not UTF-8, so that sniffing it again gives a layout decoded line by line; True
-    when it was not known yet."""
+def mark_mixed(layout: Layout, memo: ReadMemo) -> bool:
+    """Remember in ``memo`` that a file sniffed as UTF-8 (``encoding: auto``) holds bytes
+    past its sample that are not UTF-8, so that sniffing it again with that memo gives a
+    layout decoded line by line; True when it was not known yet."""
     if not layout.key or not layout.detected or layout.encoding != "utf-8":
         return False
-    identity = layout.key[:4]
-    if identity in _MIXED:
-        return False
-    if len(_MIXED) >= _CACHE_SIZE:
-        _MIXED.pop()
-    _MIXED.add(identity)
-    for key in [k for k in _CACHE if k[:4] == identity]:
-        del _CACHE[key]
-    return True
+    return memo.mark_mixed(_identity(layout))
 
 
 def sniff(
@@ -562,24 +564,38 @@ def sniff(
     delimiter: str = "auto",
     skip_rows: int | str = "auto",
     summary: tuple[SummaryRow, ...] = (),
+    memo: ReadMemo | None = None,
 ) -> Layout:
     """The layout of one file, from its first and last bytes. Raises SniffError or OSError.
 
-    A file whose path, size and modification time have not changed is not read again.
+    ``memo``: the caller's memory of files already sniffed: a file whose path, size and
+    modification time have not changed is not read again (None: the file is read).
     """
+    memo = memo if memo is not None else ReadMemo()
     st = path.stat()
     identity = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
     key = (*identity, encoding, delimiter, skip_rows, summary)
-    if key in _CACHE:
-        return _CACHE[key]
+    known = memo.layout(key)
+    if known is not None:
+        return known
     layout = _sniff(path, st.st_size, encoding, delimiter, skip_rows, summary)
-    if layout.encoding == "utf-8" and layout.detected and identity in _MIXED:
+    if layout.encoding == "utf-8" and layout.detected and identity in memo.mixed:
         layout.encoding = MIXED  # not UTF-8 past the sample: decoded line by line
     layout.key = key
-    if len(_CACHE) >= _CACHE_SIZE:
-        _CACHE.pop(next(iter(_CACHE)))
-    _CACHE[key] = layout
+    memo.keep_layout(key, layout)
     return layout
+
+
+def _read_ends(path: Path, size: int) -> tuple[bytes, bytes, bool]:
+    """(first bytes, last bytes past them, whether the first are the whole file)."""
+    with path.open("rb") as fh:
+        head = fh.read(SAMPLE_BYTES)
+        complete = size <= SAMPLE_BYTES
+        tail = b""
+        if not complete:
+            fh.seek(max(SAMPLE_BYTES, size - TAIL_BYTES))
+            tail = fh.read()
+    return head, tail, complete
 
 
 def _sniff(
@@ -590,62 +606,67 @@ def _sniff(
     skip_rows: int | str,
     summary: tuple[SummaryRow, ...],
 ) -> Layout:
-    with path.open("rb") as fh:
-        head = fh.read(SAMPLE_BYTES)
-        complete = size <= SAMPLE_BYTES
-        tail = b""
-        if not complete:
-            start = max(SAMPLE_BYTES, size - TAIL_BYTES)
-            fh.seek(start)
-            tail = fh.read()
+    head, tail, complete = _read_ends(path, size)
     if not head:
         raise SniffError("the file is empty (not even a header line)")
     if encoding == "auto":
-        codec, bom = _detect_encoding(head)
+        codec, bom = detect_encoding(head)
     else:
-        codec, bom = _explicit_encoding(head, encoding)
+        codec, bom = explicit_encoding(head, encoding)
     text = _decode(head[bom:], codec, complete)
     if not complete and codec.startswith("utf-16") and (size - len(tail) - bom) % 2:
         tail = tail[1:]
-    newline = "\r\n" if "\r\n" in text else "\r" if "\r" in text else "\n"
     skip = None if skip_rows == "auto" else int(skip_rows)
-    choice = _choose(text, complete, None if delimiter == "auto" else delimiter, skip)
-    recs = choice.recs
+    choice = choose(text, complete, None if delimiter == "auto" else delimiter, skip)
     if choice.header < 0:
         raise SniffError("no header line found", hint="set `skip_rows:` to the lines above it")
-    header_line, header = recs[choice.header]
-    width = len(header)
+    header_line, header = choice.recs[choice.header]
     layout = Layout(
         path=path,
         size=size,
         encoding=codec,
         bom=bom > 0,
-        newline=newline,
+        newline="\r\n" if "\r\n" in text else "\r" if "\r" in text else "\n",
         delimiter=choice.delimiter,
         header_line=header_line,
         header=list(header),
         complete=complete,
         detected=encoding == "auto",
     )
-    above = [c for _, c in recs[: choice.header] if not _blank(c)]
+    above = [c for _, c in choice.recs[: choice.header] if not is_blank(c)]
     layout.preamble = [choice.delimiter.join(c).strip(WS) for c in above]
     layout.period, layout.stated_rows = preamble_facts(layout.preamble)
+    body = _skip_summaries(layout, choice.recs[choice.header + 1 :], summary)
+    _sample_records(layout, body)
+    if complete:
+        end_text, end_recs = text, body
+    else:
+        end_text = _end_text(layout, tail, codec, encoding)
+        end_recs = records(end_text, choice.delimiter, complete=True)
+    _ending(layout, end_text, end_recs, summary)
+    return layout
 
-    body = recs[choice.header + 1 :]
+
+def _skip_summaries(layout: Layout, body: list, summary: tuple[SummaryRow, ...]) -> list:
+    """The records under the header past the summary records of another width right under
+    it (GA4 explorations' ``Grand total`` row, counted in ``layout.skipped``)."""
     i = 0
-    while i < len(body) and len(body[i][1]) > width:  # Polars cannot read wider records
-        cells = body[i][1]
-        hit = next((p for c in cells if (p := _summary(c, summary)) is not None), None)
+    while i < len(body) and len(body[i][1]) > layout.width:  # Polars cannot read wider ones
+        hit = summary_in(body[i][1], summary)
         if hit is None:
             break
         layout.skipped[hit.label] = layout.skipped.get(hit.label, 0) + 1
         i += 1
     layout.skip_after_header = i
-    body = body[i:]
+    return body[i:]
 
+
+def _sample_records(layout: Layout, body: list) -> None:
+    """The sampled data records, blank lines and records wider than the header."""
+    width = layout.width
     extra_empty = True
     for line, cells in body:
-        if _blank(cells):
+        if is_blank(cells):
             layout.blank_lines = True
             continue
         if len(cells) > width:
@@ -655,47 +676,35 @@ def _sniff(
         layout.record_lines.append(line)
     layout.truncate_ragged = bool(layout.ragged) and extra_empty
 
-    if complete:
-        end_recs = body
-        end_text = text
-    else:
-        if codec in LINE_BY_LINE and encoding == "auto":
-            whole = tail[tail.find(b"\n") + 1 :]  # the first line may start inside a character
-            decoded = decode_lines(whole)
-            if codec == "utf-8" and decoded.codec != "utf-8":
-                layout.encoding = MIXED  # the end of the file is not UTF-8: line by line
-            end_text = decoded.text
-        else:
-            tail_text = codecs.getincrementaldecoder(codec)(errors="replace").decode(tail)
-            end_text = tail_text[tail_text.find("\n") + 1 :]
-        end_recs = records(end_text, choice.delimiter, complete=True)
+
+def _end_text(layout: Layout, tail: bytes, codec: str, encoding: str) -> str:
+    """The text of a big file's last bytes, from its first whole line; a file detected as
+    UTF-8 whose end is not becomes :data:`MIXED`."""
+    if codec in LINE_BY_LINE and encoding == "auto":
+        whole = tail[tail.find(b"\n") + 1 :]  # the first line may start inside a character
+        decoded = decode_lines(whole)
+        if codec == "utf-8" and decoded.codec != "utf-8":
+            layout.encoding = MIXED  # the end of the file is not UTF-8: line by line
+        return decoded.text
+    tail_text = codecs.getincrementaldecoder(codec)(errors="replace").decode(tail)
+    return tail_text[tail_text.find("\n") + 1 :]
+
+
+def _ending(layout: Layout, end_text: str, end_recs: list, summary: tuple[SummaryRow, ...]) -> None:
+    """What the end of the file shows: a cut last line, the last records, the footer (its
+    lines left out of the sampled records)."""
+    width = layout.width
     layout.truncated = _truncated(end_text, end_recs, width)
     layout.tail = [cells for _, cells in end_recs[-200:]]
     layout.footer, blank = _footer(end_recs, width, summary)
     layout.blank_lines = layout.blank_lines or blank
-    if layout.footer:
-        drop = set(layout.footer)
-        keep = [
-            (ln, c)
-            for ln, c in zip(layout.record_lines, layout.records, strict=True)
-            if not (c and c[0].strip(WS) in drop and not any(x.strip(WS) for x in c[1:]))
-        ]
-        layout.record_lines = [ln for ln, _ in keep]
-        layout.records = [c for _, c in keep]
-    return layout
-
-
-__all__ = [
-    "MIXED",
-    "Decoded",
-    "Layout",
-    "Period",
-    "SniffError",
-    "decode_file",
-    "decode_lines",
-    "first_invalid_utf8",
-    "mark_mixed",
-    "py_date",
-    "records",
-    "sniff",
-]
+    if not layout.footer:
+        return
+    drop = set(layout.footer)
+    keep = [
+        (ln, c)
+        for ln, c in zip(layout.record_lines, layout.records, strict=True)
+        if not (c and c[0].strip(WS) in drop and not any(x.strip(WS) for x in c[1:]))
+    ]
+    layout.record_lines = [ln for ln, _ in keep]
+    layout.records = [c for _, c in keep]

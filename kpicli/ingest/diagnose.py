@@ -18,12 +18,39 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Protocol
 
 from kpicli.errors import DataError
 from kpicli.ingest import values as V
 from kpicli.ingest.detect import Layout, first_invalid_utf8, records
-from kpicli.ingest.scan import Part, SourceFrame, is_summary_row
+from kpicli.ingest.rules import is_summary_row
+from kpicli.spec.presets import SummaryRow
+
+__all__ = ["FrameFiles", "ReadFiles", "locate"]
+
+
+class ReadFiles(Protocol):
+    """What the diagnostics read of files laid out alike (a :class:`kpicli.ingest.scan.Part`):
+    their layouts, the header as the scan names it, and how each column converts."""
+
+    layouts: list[Layout]
+    raw: list[str]  # headers as written (deduplicated)
+    final: list[str]  # the names a query uses
+    kinds: list[V.Kind]
+    decimal: str
+    summary: tuple[SummaryRow, ...]
+    footer: tuple[str, ...]
+    dates: dict[int, tuple[V.DateShape | None, str]]
+
+
+class FrameFiles(Protocol):
+    """A source as the diagnostics see it (a :class:`kpicli.ingest.scan.SourceFrame`)."""
+
+    name: str
+
+    @property
+    def parts(self) -> Sequence[ReadFiles]: ...
 
 
 def _error_values(error: BaseException | str | None) -> set[str]:
@@ -36,7 +63,7 @@ def _error_values(error: BaseException | str | None) -> set[str]:
     return {v.strip(V.WS) for v in found}
 
 
-def _cell_ok(cell: str | None, part: Part, j: int) -> str | None:
+def _cell_ok(cell: str | None, part: ReadFiles, j: int) -> str | None:
     """None when the cell converts as its column does, else what it should have been."""
     if cell is None or V.is_missing(cell):
         return None
@@ -70,7 +97,7 @@ def _cell_ok(cell: str | None, part: Part, j: int) -> str | None:
     return None
 
 
-def _numeric_text(part: Part, j: int) -> bool:
+def _numeric_text(part: ReadFiles, j: int) -> bool:
     """A text column whose sampled cells are mostly numbers (one bad cell made it text)."""
     cells = [r[j].strip(V.WS) for lay in part.layouts for r in lay.records if j < len(r)]
     cells = [c for c in cells if not V.is_missing(c)]
@@ -79,29 +106,23 @@ def _numeric_text(part: Part, j: int) -> bool:
 
 
 def _file_problem(
-    sf_name: str, part: Part, layout: Layout, wanted: set[str], columns: set[str] | None
+    sf_name: str, part: ReadFiles, layout: Layout, wanted: set[str], columns: set[str] | None
 ) -> tuple[DataError | None, DataError | None]:
     """(error on a quoted value, first error of any kind) found in one file."""
-    if not layout.in_memory:
-        bad = first_invalid_utf8(layout.path)
-        if bad is not None:
-            err = DataError(
-                f"source `{sf_name}`: {layout.path} is not UTF-8 from byte {bad[0]} on",
-                location=f"{layout.path}:{bad[1]}",
-                hint="set `encoding: cp1252` (or latin-1) on the source if the file is not UTF-8",
-            )
-            return err, err
-        text = layout.path.read_text(encoding="utf-8-sig")
-    else:
-        text = layout.decode(layout.path.read_bytes()).text
+    text = _text(layout)
+    if isinstance(text, tuple):  # not UTF-8
+        err = DataError(
+            f"source `{sf_name}`: {layout.path} is not UTF-8 from byte {text[0]} on",
+            location=f"{layout.path}:{text[1]}",
+            hint="set `encoding: cp1252` (or latin-1) on the source if the file is not UTF-8",
+        )
+        return err, err
     recs = records(text, layout.delimiter, complete=True, limit=1 << 62)
-    width = len(part.raw)
     start = next((i for i, (ln, _) in enumerate(recs) if ln >= layout.header_line), len(recs))
     body = recs[start + 1 + layout.skip_after_header :]
-    footer = set(part.footer)
     checked = [
         j
-        for j in range(width)
+        for j in range(len(part.raw))
         if columns is None or part.final[j] in columns or part.raw[j] in columns
     ]
     as_text = {j for j in checked if part.kinds[j].name == "text" and _numeric_text(part, j)}
@@ -113,56 +134,90 @@ def _file_problem(
             hint="download the export again",
         )
     for line, cells in body:
-        if not cells or all(not c.strip(V.WS) for c in cells):
+        if not _data_row(cells, part):
             continue
-        if is_summary_row(cells, part.summary):
-            continue
-        rest = cells[1:]
-        if cells[0].strip(V.WS) in footer and not any(c.strip(V.WS) for c in rest):
-            continue
-        if len(cells) > width and not layout.truncate_ragged:
-            err = DataError(
-                f"source `{sf_name}`: line {line} has {len(cells)} cells but the header "
-                f"(line {layout.header_line}) has {width}",
-                location=f"{layout.path}:{line}",
-                hint="a cell holds an unquoted delimiter, or the file is not one table; "
-                "fix the export or set `delimiter:`",
-            )
-            if first is None:
-                first = err
+        if len(cells) > len(part.raw) and not layout.truncate_ragged:
+            first = first or _wide_error(sf_name, part, layout, line, len(cells))
             continue
         for j in checked:
-            if j >= len(cells):
+            err = _cell_error(sf_name, part, layout, line, cells, j, j in as_text)
+            if err is None:
                 continue
-            cell = cells[j]
-            if j in as_text:
-                bad = not V.is_missing(cell) and V.parse_number(cell, part.decimal) is None
-                should = "a number (the column is read as text because of it)" if bad else None
-            else:
-                should = _cell_ok(cell, part, j)
-            if should is None:
-                continue
-            col = part.final[j]
-            shown = f"`{part.raw[j]}`" + (f" ({col})" if col != part.raw[j] else "")
-            hint = (
-                "set `date_format:` on the source if the dates are written another way"
-                if j in part.dates
-                else "fix the cell in the export, or leave the column out of the KPIs"
-            )
-            err = DataError(
-                f"source `{sf_name}`: column {shown}: `{cell.strip()}` is not {should}",
-                location=f"{layout.path}:{line}",
-                hint=hint,
-            )
-            if cell.strip(V.WS) in wanted:
+            if cells[j].strip(V.WS) in wanted:
                 return err, err
-            if first is None:
-                first = err
+            first = first or err
     return None, first
 
 
+def _text(layout: Layout) -> str | tuple[int, int]:
+    """The whole file's text, as the scan decodes it; (byte, line) of the first byte that
+    is not UTF-8 in a file read from disk as UTF-8."""
+    if layout.in_memory:
+        return layout.decode(layout.path.read_bytes()).text
+    bad = first_invalid_utf8(layout.path)
+    if bad is not None:
+        return bad
+    return layout.path.read_text(encoding="utf-8-sig")
+
+
+def _data_row(cells: list[str], part: ReadFiles) -> bool:
+    """A record the scan reads as data: not blank, not a summary row, not a footer line."""
+    if not cells or all(not c.strip(V.WS) for c in cells):
+        return False
+    if is_summary_row(cells, part.summary):
+        return False
+    rest = cells[1:]
+    return not (cells[0].strip(V.WS) in part.footer and not any(c.strip(V.WS) for c in rest))
+
+
+def _wide_error(sf_name: str, part: ReadFiles, layout: Layout, line: int, n: int) -> DataError:
+    width = len(part.raw)
+    return DataError(
+        f"source `{sf_name}`: line {line} has {n} cells but the header "
+        f"(line {layout.header_line}) has {width}",
+        location=f"{layout.path}:{line}",
+        hint="a cell holds an unquoted delimiter, or the file is not one table; "
+        "fix the export or set `delimiter:`",
+    )
+
+
+def _cell_error(
+    sf_name: str,
+    part: ReadFiles,
+    layout: Layout,
+    line: int,
+    cells: list[str],
+    j: int,
+    as_text: bool,
+) -> DataError | None:
+    """The error of cell ``j`` of a row, None when it converts as its column does;
+    ``as_text``: the column is read as text because of a cell that is not a number."""
+    if j >= len(cells):
+        return None
+    cell = cells[j]
+    if as_text:
+        bad = not V.is_missing(cell) and V.parse_number(cell, part.decimal) is None
+        should = "a number (the column is read as text because of it)" if bad else None
+    else:
+        should = _cell_ok(cell, part, j)
+    if should is None:
+        return None
+    col = part.final[j]
+    shown = f"`{part.raw[j]}`" + (f" ({col})" if col != part.raw[j] else "")
+    hint = (
+        "set `date_format:` on the source if the dates are written another way"
+        if j in part.dates
+        else "fix the cell in the export, or leave the column out of the KPIs"
+    )
+    return DataError(
+        f"source `{sf_name}`: column {shown}: `{cell.strip()}` is not {should}",
+        location=f"{layout.path}:{line}",
+        hint=hint,
+    )
+
+
 def locate(
-    frames: list[SourceFrame],
+    frames: list[FrameFiles],
     error: BaseException | str | None = None,
     columns: Iterable[str] | None = None,
 ) -> DataError | None:

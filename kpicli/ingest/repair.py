@@ -1,9 +1,15 @@
 """The tolerant reader: any bytes in, one rectangular table of text cells out.
 
-The fast path (``read.py``) hands a file to ``pl.scan_csv`` with the layout ``sniff.py``
+The fast path (``scan.py``) hands a file to ``pl.scan_csv`` with the layout ``detect.py``
 found in a sample; this module is the slow path, in plain Python over the whole file, for
-what Polars cannot read and for `kpi clean`. It never converts a cell: every value comes out
-as the text written in the file; only the structure is fixed.
+what Polars cannot read and for `kpi clean`. It is a stage of the same reader: it takes
+detection's encoding and delimiter, and its header where the file has no run of records
+alike to find one by (:func:`detect_layout`); it uses the same record rules
+(:mod:`kpicli.ingest.rules`: blank, comment, header-like, summary row); it goes further
+where a broken file needs it (steps 2-4 below). It reports nothing
+itself: what it did is data (:class:`Note`, :class:`Fallback`) for its caller to say.
+It never converts a cell: every value comes out as the text written in the file; only the
+structure is fixed.
 
 1. Decoding: byte-order marks, UTF-16, UTF-8, else cp1252; a file that mixes encodings is
    decoded line by line (each line UTF-8 when it is, else cp1252), and said so. A BOM at
@@ -38,10 +44,12 @@ Every repair and drop is a :class:`Note` with its line number.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import re
 import sys
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kpicli.ingest.detect import (
@@ -50,16 +58,34 @@ from kpicli.ingest.detect import (
     Decoded,
     Layout,
     SniffError,
-    _choose,
-    _detect_encoding,
-    _explicit_encoding,
-    _header_like,
-    _summary,
+    choose,
     decode_lines,
+    detect_encoding,
+    explicit_encoding,
 )
-from kpicli.ingest.notices import notice
+from kpicli.ingest.memo import ReadMemo
+from kpicli.ingest.rules import header_like, is_blank, is_comment, is_summary_row, summary_in
 from kpicli.ingest.values import WS
 from kpicli.spec.presets import SUMMARY_ROWS, SummaryRow
+
+__all__ = [
+    "Dialect",
+    "Fallback",
+    "Note",
+    "Table",
+    "cell_class",
+    "decode",
+    "detect_dialect",
+    "detect_layout",
+    "dialect_score",
+    "fallback_reason",
+    "mixed_message",
+    "mixed_notice",
+    "read_table",
+    "shape",
+    "split_lines",
+    "tolerant_csv",
+]
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
@@ -114,8 +140,11 @@ class Note:
     """Something the reader did to the structure: a repair or rows dropped."""
 
     line: int | None  # 1-based line in the file
-    kind: str  # repaired, padded, wide, dropped, decoded, table
+    kind: str  # repaired, padded, wide, dropped, decoded, header, table
     message: str
+    #: a ``wide`` record: its cells past the header's width (what a reader that keeps the
+    #: header's columns leaves out)
+    extra: tuple[str, ...] = ()
 
 
 @dataclass
@@ -169,9 +198,9 @@ def decode(data: bytes, encoding: str = "auto") -> tuple[str, str, bool, list[No
     if not data:
         return "", "utf-8", False, notes
     if encoding == "auto":
-        codec, bom = _detect_encoding(data[: 128 * 1024])
+        codec, bom = detect_encoding(data[: 128 * 1024])
     else:
-        codec, bom = _explicit_encoding(data[:4], encoding)
+        codec, bom = explicit_encoding(data[:4], encoding)
     body = data[bom:]
     if codec.startswith("utf-16") and len(body) % 2:
         body = body[:-1]
@@ -254,7 +283,7 @@ class _Rec:
 
     @property
     def blank(self) -> bool:
-        return all(c.strip(WS) == "" for c in self.cells)
+        return is_blank(self.cells)
 
 
 def _records(lines: list[str], dialect: Dialect, start: int = 0, stop: int | None = None):
@@ -435,7 +464,15 @@ def _consistency(recs: list[_Rec], width: int) -> float:
 
 
 def detect_dialect(lines: list[str], delimiter: str = "auto") -> Dialect:
-    """The dialect that reads a sample of ``lines`` most consistently.
+    """The dialect that reads a sample of ``lines`` most consistently (see
+    :func:`detect_layout`)."""
+    return detect_layout(lines, delimiter)[0]
+
+
+def detect_layout(lines: list[str], delimiter: str = "auto") -> tuple[Dialect, int | None]:
+    """(dialect, header line) of a sample of ``lines``: the dialect that reads it most
+    consistently, and the header line (1-based) detection chose with it (None when the
+    dialect is not detection's, or it found no header).
 
     The delimiter the fast path's sniff chooses (``,`` ``;`` tab ``|``) is kept when most
     records then have the header's width (``, `` when every cell after a delimiter starts
@@ -450,20 +487,44 @@ def detect_dialect(lines: list[str], delimiter: str = "auto") -> Dialect:
         if size > SAMPLE_CHARS or len(sample) >= 2000:
             break
     text = "".join(sample)
-    whole = len(sample) == len(lines)
     fixed = None if delimiter == "auto" else delimiter
     if fixed is None or fixed in (",", ";", "\t", "|"):
-        choice = _choose(text, whole, fixed, None)
-        base = Dialect(choice.delimiter)
-        recs = _records(sample, base)
-        top = choice.recs[choice.header][0] if choice.header >= 0 else 1
-        below = [r for r in recs if r.start >= top - 1 and not r.blank]  # header on (0-based)
-        cells = [r for r in below if sum(1 for c in r.cells if c.strip(WS)) > 1]
-        body = [r for r in cells if r.start >= top]
-        ratio = _consistency(body, choice.width) if len(body) > 1 else 1.0
-        # most records from the header on with a single cell: not the file's delimiter
-        if choice.width >= 2 and ratio >= 0.9 and 2 * len(cells) >= len(below):
-            return _refine(base, sample, text, choice.width, ratio)
+        sniffed = _sniffed_dialect(sample, text, len(sample) == len(lines), fixed)
+        if sniffed is not None:
+            return sniffed
+    best, best_score = None, -1.0
+    for cand in _dialects(text, fixed):
+        score = dialect_score(_records(sample, cand))
+        if best is None or score > best_score * 1.000001:
+            best, best_score = cand, score
+    assert best is not None
+    return best, None
+
+
+def _sniffed_dialect(
+    sample: list[str], text: str, whole: bool, fixed: str | None
+) -> tuple[Dialect, int | None] | None:
+    """The delimiter and header line detection chose (:func:`~kpicli.ingest.detect.choose`),
+    the dialect refined, when most records from its header on have the header's width;
+    else None."""
+    choice = choose(text, whole, fixed, None)
+    base = Dialect(choice.delimiter)
+    recs = _records(sample, base)
+    top = choice.recs[choice.header][0] if choice.header >= 0 else 1
+    below = [r for r in recs if r.start >= top - 1 and not r.blank]  # header on (0-based)
+    cells = [r for r in below if sum(1 for c in r.cells if c.strip(WS)) > 1]
+    body = [r for r in cells if r.start >= top]
+    ratio = _consistency(body, choice.width) if len(body) > 1 else 1.0
+    # most records from the header on with a single cell: not the file's delimiter
+    if choice.width >= 2 and ratio >= 0.9 and 2 * len(cells) >= len(below):
+        dialect = _refine(base, sample, text, choice.width, ratio)
+        return dialect, (top if choice.header >= 0 else None)
+    return None
+
+
+def _dialects(text: str, fixed: str | None) -> list[Dialect]:
+    """Every dialect a text may be written in: delimiters (``fixed`` when set), quotes,
+    escapes, ``, ``."""
     if fixed is not None:
         delims = [fixed]
     else:
@@ -479,12 +540,7 @@ def detect_dialect(lines: list[str], delimiter: str = "auto") -> Dialect:
                 candidates.append(Dialect(d, q, e))
                 if d == "," and ", " in text:
                     candidates.append(Dialect(d, q, e, skip_space=True))
-    best, best_score = candidates[0], -1.0
-    for cand in candidates:
-        score = dialect_score(_records(sample, cand))
-        if score > best_score * 1.000001:
-            best, best_score = cand, score
-    return best
+    return candidates
 
 
 def _refine(base: Dialect, sample: list[str], text: str, width: int, ratio: float) -> Dialect:
@@ -520,14 +576,24 @@ def _run_start(recs: list[_Rec], run: int = 4) -> int | None:
     return None
 
 
+def _first_of_common_width(recs: list[_Rec]) -> int | None:
+    """The first record of the most common width (the wider of two as common), comments
+    and blank lines left out; None when there is none."""
+    widths = Counter(len(r.cells) for r in recs if not r.blank and not is_comment(r.cells))
+    if not widths:
+        return None
+    width = max(widths, key=lambda w: (widths[w], w))
+    return next(k for k, r in enumerate(recs) if len(r.cells) == width and not r.blank)
+
+
 def _names(cells: list[str], summary: tuple[SummaryRow, ...]) -> bool:
     """A record of names, as a header is (every cell filled, none a number, a date, a time
     or a missing-value marker, no two alike), that is not a summary row (`Grand total`)."""
-    if not _header_like(cells):
+    if not header_like(cells):
         return False
     if any(cell_class(c) == "missing" for c in cells):
         return False
-    return not _is_summary(cells, summary or SUMMARY_ROWS)
+    return not is_summary_row(cells, summary or SUMMARY_ROWS)
 
 
 def _level(cells: list[str], width: int) -> bool:
@@ -550,6 +616,38 @@ def _fits_table(cells: list[str], width: int) -> bool:
     )
 
 
+class _Candidates:
+    """The repairs tried on one record, each with how well its cells fit; the best wins."""
+
+    def __init__(self, width: int, fit: Callable[[list[str]], float]):
+        self.width = width
+        self.fit = fit
+        self.items: list[tuple[float, int, list[str], str, int]] = []  # fit, priority, …
+
+    def add(self, cells: list[str], what: str, priority: int) -> None:
+        """A repair giving ``cells`` (kept when they fill the table's width)."""
+        if len(cells) == self.width:
+            self.items.append((round(self.fit(cells), 6), priority, cells, what, 1))
+
+    def best(
+        self, cells: list[str] | None, current: list[str] | None
+    ) -> tuple[list[str], str, int] | None:
+        """(cells, what was done, lines used) of the best repair, None when none fits better
+        than the record as it is: ``current`` (cells of the right width), else ``cells``
+        padded (a margin asked, but of a quote read as text)."""
+        if not self.items:
+            return None
+        best = max(self.items, key=lambda c: (c[0], c[1]))
+        if current is not None:
+            if best[2] == current:
+                return None
+        elif cells is not None and len(cells) <= self.width:
+            margin = 1e-6 if best[1] >= 5 else 0.3 / self.width  # a quote read as text: none
+            if best[0] < self.fit(_pad(cells, self.width)) + margin:
+                return None
+        return best[2], best[3], best[4]
+
+
 class _Reader:
     def __init__(
         self,
@@ -561,8 +659,10 @@ class _Reader:
         width: int | None,
         wide: str,
         guess: bool = True,
+        detected: int | None = None,
     ):
         self.lines = lines
+        self.detected = detected  # the header line detection chose (1-based), if any
         self.dialect = dialect
         self.skip = skip_rows
         self.summary = summary
@@ -587,43 +687,48 @@ class _Reader:
             width = self.fixed_width or len(recs[h].cells)
             return width, h, self._end(recs, h, width)
         s = _run_start(recs)
+        if s is None:  # no run of records alike (a small file): detection's header
+            s = self._detected_header(recs)
         if s is None:
-            widths = Counter(len(r.cells) for r in recs if not r.blank and not _comment(r.cells))
-            if not widths:
-                return 0, -1, len(recs)
-            width = max(widths, key=lambda w: (widths[w], w))
-            s = next(k for k, r in enumerate(recs) if len(r.cells) == width and not r.blank)
+            s = _first_of_common_width(recs)
+        if s is None:
+            return 0, -1, len(recs)
         width = self.fixed_width or len(recs[s].cells)
+        h = s if header_like(recs[s].cells) else self._header_above(recs, s, width)
+        return width, h, self._end(recs, h, width)
+
+    def _header_above(self, recs: list[_Rec], s: int, width: int) -> int:
+        """The header of a table whose run of records starts at ``s`` with no header: the
+        nearest record above whose cells (repaired if need be) fill the table's width and
+        look like a header; without one, the rows of data from the top (no header)."""
         rows = [r.cells for r in recs[s : s + PROFILE_RECORDS] if len(r.cells) == width]
         profile = _Profile(rows, width, self.dialect.quote, self.dialect.delimiter)
-        # the header: the header-like record that opens the run, or the nearest above it
-        # whose cells (repaired if need be) fill the table's width; without one, the
-        # rows of data from the top (a file without a header)
-        h = s
-        if not _header_like(recs[s].cells):
-            k = s - 1
-            found = None
-            while k >= 0:
-                rec = recs[k]
-                if rec.blank or _comment(rec.cells):
-                    break  # a preamble above
-                cells = rec.cells
-                if not _fits_table(cells, width):
-                    fixed = self.repair(rec, width, profile) or self.repair(
-                        rec, width, profile, header=True
-                    )
-                    if fixed is not None:
-                        cells = fixed[0]
-                    elif k == s - 1 and width > len(cells) >= width - 1:
-                        cells = _pad(cells, width)  # a header short of a cell, just above
-                    else:
-                        break
-                if _header_like(cells[:width]):
-                    found = k
+        k = s - 1
+        while k >= 0:
+            rec = recs[k]
+            if rec.blank or is_comment(rec.cells):
+                break  # a preamble above
+            cells = rec.cells
+            if not _fits_table(cells, width):
+                fixed = self.repair(rec, width, profile) or self.repair(
+                    rec, width, profile, header=True
+                )
+                if fixed is not None:
+                    cells = fixed[0]
+                elif k == s - 1 and width > len(cells) >= width - 1:
+                    cells = _pad(cells, width)  # a header short of a cell, just above
+                else:
                     break
-                k -= 1
-            h = found if found is not None else k + 1
-        return width, h, self._end(recs, h, width)
+            if header_like(cells[:width]):
+                return k
+            k -= 1
+        return k + 1
+
+    def _detected_header(self, recs: list[_Rec]) -> int | None:
+        """The index of the record detection chose as the header, None without one."""
+        if self.detected is None:
+            return None
+        return next((i for i, r in enumerate(recs) if r.start + 1 == self.detected), None)
 
     def _end(self, recs: list[_Rec], h: int, width: int) -> int:
         """Where a second table starts (its header-like record), else the end."""
@@ -638,7 +743,7 @@ class _Reader:
             w = len(cells)
             below = [r for r in recs[i + 1 : i + 4] if not r.blank]
             consistent = len(below) >= 2 and all(len(r.cells) == w for r in below)
-            if consistent and (w != width or not any(_header_like(r.cells) for r in below)):
+            if consistent and (w != width or not any(header_like(r.cells) for r in below)):
                 return i
         return n
 
@@ -677,7 +782,7 @@ class _Reader:
         column of numbers, dates or times."""
         rows = []
         for r in recs[start:]:
-            if r.blank or not _fits_table(r.cells, width) or _header_like(r.cells[:width]):
+            if r.blank or not _fits_table(r.cells, width) or header_like(r.cells[:width]):
                 continue
             rows.append(r.cells)
             if len(rows) >= 200:
@@ -703,72 +808,74 @@ class _Reader:
         """(cells, what was done, physical lines used) for a record of the wrong width, or
         (``current``: cells of the right width) one whose line has an odd number of quotes;
         None when nothing fits better than the record as it is (padded)."""
-        fit = _header_fit if header else profile.row_fit
         line = self.lines[rec.start]
+        found = _Candidates(width, _header_fit if header else profile.row_fit)
+        self._quote_repairs(line, found)
+        single = rec.end - rec.start == 1
+        cells = current or (rec.cells if single else _parse_line(line, self.dialect))
+        if current is not None:
+            found.add(current, "", 1)
+        elif cells is not None:
+            self._width_repairs(cells, found, profile, header)
+        if current is None and (cells is None or len(cells) < width):
+            self._resplit(line, found, profile, header)
+        return found.best(cells, current)
+
+    def _quote_repairs(self, line: str, found: _Candidates) -> None:
+        """A stray quote read as a literal character; quotes inside a quoted cell not
+        doubled; (guessing) a delimiter lost before a quoted cell."""
         d = self.dialect
-        cands: list[tuple[float, int, list[str], str, int]] = []  # fit, priority, …
-
-        def add(cells: list[str], what: str, prio: int) -> None:
-            if len(cells) == width:
-                cands.append((round(fit(cells), 6), prio, cells, what, 1))
-
-        # a stray quote read as a literal character; quotes inside a quoted cell not doubled
         quotes = [i for i, ch in enumerate(line) if ch == d.quote][:MAX_QUOTES]
-        if quotes:
-            bare = line.rstrip("\r\n")
-            add(_lenient(bare, d), "quotes inside a cell read as text", 6)
-            if self.guess:
-                add(_lenient(bare, d, glued=True), "a lost delimiter put back before a quote", 5)
+        if not quotes:
+            return
+        bare = line.rstrip("\r\n")
+        found.add(_lenient(bare, d), "quotes inside a cell read as text", 6)
+        if self.guess:
+            found.add(_lenient(bare, d, glued=True), "a lost delimiter put back before a quote", 5)
         for p in quotes:
             cells = _parse_line(line[:p] + _PH + line[p + 1 :], d)
             if cells is not None:
-                add([c.replace(_PH, d.quote) for c in cells], "a stray quote read as text", 5)
-        single = rec.end - rec.start == 1
-        cells = current or (rec.cells if single else _parse_line(line, d))
-        if current is not None:
-            add(current, "", 1)
-        elif cells is not None:
-            n = len(cells)
-            if n == width + 1:  # a surplus empty cell
-                for j, c in enumerate(cells):
-                    if not c.strip(WS):
-                        add(cells[:j] + cells[j + 1 :], "a surplus delimiter dropped", 4)
-            if n == width - 1 and width >= 2 and self.guess:  # a lost delimiter
-                for split in self._splits(cells, width, profile, header):
-                    add(split, "a lost delimiter put back", 3)
-            if n > width and not any(c.strip(WS) for c in cells[width:]):
-                add(cells[:width], "empty cells at the end dropped", 4)
-            if n > width and d.delimiter == " " and n <= MAX_WORDS and self.guess:
-                # a file written with spaces: words of a text cell that was not quoted
-                grouped = self._regroup(cells, width, profile, header)
+                found.add([c.replace(_PH, d.quote) for c in cells], "a stray quote read as text", 5)
+
+    def _width_repairs(
+        self, cells: list[str], found: _Candidates, profile: _Profile, header: bool
+    ) -> None:
+        """A record a cell too wide or too narrow: a surplus empty cell dropped, a lost
+        delimiter put back, empty cells at the end dropped, words of an unquoted cell put
+        back together (a file written with spaces)."""
+        n, width = len(cells), found.width
+        if n == width + 1:  # a surplus empty cell
+            for j, c in enumerate(cells):
+                if not c.strip(WS):
+                    found.add(cells[:j] + cells[j + 1 :], "a surplus delimiter dropped", 4)
+        if n == width - 1 and width >= 2 and self.guess:  # a lost delimiter
+            for split in self._splits(cells, width, profile, header):
+                found.add(split, "a lost delimiter put back", 3)
+        if n > width and not any(c.strip(WS) for c in cells[width:]):
+            found.add(cells[:width], "empty cells at the end dropped", 4)
+        if n > width and self.dialect.delimiter == " " and n <= MAX_WORDS and self.guess:
+            grouped = self._regroup(cells, width, profile, header)
+            if grouped is not None:
+                found.add(grouped, "words of an unquoted cell put back together", 2)
+
+    def _resplit(self, line: str, found: _Candidates, profile: _Profile, header: bool) -> None:
+        """A row written with another delimiter, re-split (its words regrouped when that
+        delimiter is a space)."""
+        d, width = self.dialect, found.width
+        for other in (" ", "\t", ";", "|", ","):
+            if other == d.delimiter or other not in line:
+                continue
+            alt = Dialect(other, d.quote, d.escape)
+            words = _parse_line(line, alt)
+            if words is None or len(words) < width:
+                continue
+            what = f"a row written with {alt.describe()} re-split"
+            if len(words) == width:
+                found.add(words, what, 2)
+            elif other == " " and len(words) <= MAX_WORDS and self.guess:
+                grouped = self._regroup(words, width, profile, header)
                 if grouped is not None:
-                    add(grouped, "words of an unquoted cell put back together", 2)
-        if current is None and (cells is None or len(cells) < width):
-            for other in (" ", "\t", ";", "|", ","):  # a row written with another delimiter
-                if other == d.delimiter or other not in line:
-                    continue
-                alt = Dialect(other, d.quote, d.escape)
-                words = _parse_line(line, alt)
-                if words is None or len(words) < width:
-                    continue
-                what = f"a row written with {alt.describe()} re-split"
-                if len(words) == width:
-                    add(words, what, 2)
-                elif other == " " and len(words) <= MAX_WORDS and self.guess:
-                    grouped = self._regroup(words, width, profile, header)
-                    if grouped is not None:
-                        add(grouped, what, 2)
-        if not cands:
-            return None
-        best = max(cands, key=lambda c: (c[0], c[1]))
-        if current is not None:
-            if best[2] == current:
-                return None
-        elif cells is not None and len(cells) <= width:
-            margin = 1e-6 if best[1] >= 5 else 0.3 / width  # a quote read as text: no margin
-            if best[0] < fit(_pad(cells, width)) + margin:
-                return None
-        return best[2], best[3], best[4]
+                    found.add(grouped, what, 2)
 
     def _splits(
         self, cells: list[str], width: int, profile: _Profile, header: bool
@@ -960,20 +1067,6 @@ def _well_formed(text: str, d: Dialect) -> bool:
         i = k + len(delim)
 
 
-def _comment(cells: list[str]) -> bool:
-    return bool(cells) and cells[0].lstrip(WS).startswith("#")
-
-
-def _is_summary(cells: list[str], patterns: tuple[SummaryRow, ...]) -> bool:
-    first = cells[0].strip(WS) if cells else ""
-    if not first or first[0].isdigit():
-        return False
-    hit = _summary(first, patterns)
-    if hit is None:
-        return False
-    return not hit.alone or not any(c.strip(WS) for c in cells[1:])
-
-
 def _unquote(text: str, quote: str) -> str:
     if len(text) >= 2 and text[0] == quote and text[-1] == quote:
         return text[1:-1].replace(quote * 2, quote)
@@ -1008,10 +1101,17 @@ def read_table(
         raise SniffError(f"unknown encoding `{encoding}`", hint="utf-8, utf-16, cp1252, latin-1")
     text, codec, bom, notes = decode(data, encoding)
     lines = split_lines(text)
-    dialect = detect_dialect(lines, delimiter)
+    dialect, detected = detect_layout(lines, delimiter)
     skip = None if skip_rows == "auto" else int(skip_rows)
     reader = _Reader(
-        lines, dialect, skip_rows=skip, summary=summary, width=width, wide=wide, guess=guess
+        lines,
+        dialect,
+        skip_rows=skip,
+        summary=summary,
+        width=width,
+        wide=wide,
+        guess=guess,
+        detected=detected,
     )
     reader.notes.extend(notes)
     header, rows, row_lines, header_line, preamble, header_rows = _read(reader)
@@ -1039,8 +1139,8 @@ def read_table(
 def _read(
     reader: _Reader,
 ) -> tuple[list[str], list[list[str]], list[int], int, list[str], int]:
+    """(header, rows, their lines, header line, preamble, header rows) of the whole file."""
     recs = _records(reader.lines, reader.dialect)
-    reader._first = recs  # type: ignore[attr-defined]
     if not recs:
         return [], [], [], 0, [], 1
     width, h, end = reader.frame(recs)
@@ -1060,14 +1160,27 @@ def _read(
     if preamble:
         reader.drop("preamble lines", len(preamble))
     head_rec = recs[block[-1]]
+    header = _header_cells(reader, [recs[b] for b in block], width, profile)
+    stop = _second_table(reader, recs, end)
+    names = header if len(block) == 1 else head_rec.cells[:width]  # what a repeat looks like
+    rows, lines, padded = _body(reader, head_rec.end, stop, width, names)
+    rows, lines = _footer(reader, rows, lines, padded)
+    return header, rows, lines, recs[block[0]].start + 1, preamble, len(block)
+
+
+def _header_cells(reader: _Reader, block: list[_Rec], width: int, profile: _Profile) -> list[str]:
+    """The header's names, ``width`` of them: the cells of a header on several rows joined
+    column by column, else those of its record, repaired when they do not fill the width
+    (or a stray quote may have misread them)."""
+    head_rec = block[-1]
     header = head_rec.cells
     if len(block) > 1:  # a header on several rows: their cells joined, column by column
-        levels = [recs[b].cells for b in block]
+        levels = [r.cells for r in block]
         header = [
             " ".join(c[j].strip(WS) for c in levels if j < len(c) and c[j].strip(WS))
             for j in range(width)
         ]
-        first, last = recs[block[0]].start + 1, head_rec.start + 1
+        first, last = block[0].start + 1, head_rec.start + 1
         reader.notes.append(
             Note(
                 first,
@@ -1076,35 +1189,37 @@ def _read(
                 "column by column",
             )
         )
-    elif not _fits_table(header, width):
-        fixed = reader.repair(head_rec, width, profile, header=True)
+    else:
+        fixed = None
+        if not _fits_table(header, width):
+            fixed = reader.repair(head_rec, width, profile, header=True)
+        elif head_rec.end - head_rec.start == 1 and _suspect(
+            reader.lines[head_rec.start], header, reader.dialect
+        ):
+            fixed = reader.repair(head_rec, width, profile, header=True, current=header[:width])
         if fixed is not None:
             header = fixed[0]
             reader.notes.append(Note(head_rec.start + 1, "repaired", f"header: {fixed[1]}"))
-    elif head_rec.end - head_rec.start == 1 and _suspect(
-        reader.lines[head_rec.start], header, reader.dialect
-    ):
-        fixed = reader.repair(head_rec, width, profile, header=True, current=header[:width])
-        if fixed is not None:
-            header = fixed[0]
-            reader.notes.append(Note(head_rec.start + 1, "repaired", f"header: {fixed[1]}"))
-    header = list(header[:width]) + [""] * (width - len(header))
-    stop = recs[end].start if end < len(recs) else None
-    if stop is not None:
-        tail = sum(1 for r in recs[end:] if not r.blank)
-        reader.notes.append(
-            Note(
-                stop + 1,
-                "table",
-                f"a second table starts here ({len(recs[end].cells)} columns); it is left "
-                f"out ({tail} lines)",
-            )
+    return list(header[:width]) + [""] * (width - len(header))
+
+
+def _second_table(reader: _Reader, recs: list[_Rec], end: int) -> int | None:
+    """The line index where a second table starts (``recs[end]``), its lines counted as
+    dropped; None when the table goes on to the end of the file."""
+    if end >= len(recs):
+        return None
+    stop = recs[end].start
+    tail = sum(1 for r in recs[end:] if not r.blank)
+    reader.notes.append(
+        Note(
+            stop + 1,
+            "table",
+            f"a second table starts here ({len(recs[end].cells)} columns); it is left "
+            f"out ({tail} lines)",
         )
-        reader.drop("lines of a second table", tail)
-    names = header if len(block) == 1 else head_rec.cells[:width]  # what a repeat looks like
-    rows, lines, padded = _body(reader, head_rec.end, stop, width, names)
-    rows, lines = _footer(reader, rows, lines, padded)
-    return header, rows, lines, recs[block[0]].start + 1, preamble, len(block)
+    )
+    reader.drop("lines of a second table", tail)
+    return stop
 
 
 def _body(
@@ -1123,6 +1238,7 @@ def _body(
     feed = _Feed(reader.lines, start, stop)
     rd = csv.reader(feed, **d.kwargs())
     begin = feed.pos
+    under = True  # right under the header: a wider summary record there is dropped
     while True:
         try:
             cells = next(rd)
@@ -1134,63 +1250,78 @@ def _body(
             rd = csv.reader(feed, **d.kwargs())
         rec = _Rec(begin, feed.pos, cells)
         begin = feed.pos
-        line_no = rec.start + 1
+        if under and len(cells) > width and summary_in(cells, reader.summary) is not None:
+            reader.drop("summary rows")  # as detection skips it (GA4's `Grand total` row)
+            continue
+        under = False
         if rec.blank:
             reader.drop("blank lines")
             continue
-        if reader.summary and _is_summary(cells, reader.summary):
+        if reader.summary and is_summary_row(cells, reader.summary):
             reader.drop("summary rows")
             continue
-        short = False
-        line = reader.lines[rec.start]
-        surplus = "" in cells[:width] or d.delimiter == " "  # which empty cell is the surplus?
-        if _fits_table(cells, width) and len(cells) > width and surplus:
-            fixed = reader.repair(rec, width, profile)
-            if fixed is not None and fixed[0] != cells[:width]:
-                reader.notes.append(Note(line_no, "repaired", fixed[1]))
-            cells = fixed[0] if fixed is not None else cells[:width]
-        elif _fits_table(cells, width):
-            cells = cells[:width]
-            if rec.end - rec.start == 1 and _suspect(line, cells, d):
-                fixed = reader.repair(rec, width, profile, current=cells)
-                if fixed is not None:
-                    cells = fixed[0]
-                    reader.notes.append(Note(line_no, "repaired", fixed[1]))
-        else:
-            fixed = reader.repair(rec, width, profile)
-            if fixed is not None:
-                cells, what, used = fixed
-                reader.notes.append(Note(line_no, "repaired", what))
-                if rec.end - rec.start > used:  # the lines it had swallowed are read again
-                    feed.pos = rec.start + used
-                    begin = feed.pos
-                    rd = csv.reader(feed, **d.kwargs())
-            elif len(cells) < width:
-                short = True
-                reader.notes.append(
-                    Note(
-                        line_no,
-                        "padded",
-                        f"{len(cells)} cells where the header has {width}: padded with empty cells",
-                    )
-                )
-                cells = cells + [""] * (width - len(cells))
-            else:
-                while len(cells) > width and not cells[-1].strip(WS):
-                    cells = cells[:-1]
-                reader.notes.append(
-                    Note(line_no, "wide", f"{len(cells)} cells where the header has {width}")
-                )
+        cells, short, used = _fix_row(reader, rec, width, profile)
+        if rec.end - rec.start > used:  # the lines a repaired record had swallowed: read again
+            feed.pos = begin = rec.start + used
+            rd = csv.reader(feed, **d.kwargs())
         if [c.strip(WS) for c in cells] == head:
             reader.drop("repeated header lines")
-            repeats.append((len(rows), line_no))
+            repeats.append((len(rows), rec.start + 1))
             continue
         rows.append(cells)
-        lines.append(line_no)
+        lines.append(rec.start + 1)
         narrow.append(short)
     if repeats:
         rows, lines, narrow = _repeated_tables(reader, rows, lines, narrow, repeats)
     return rows, lines, narrow
+
+
+def _fix_row(
+    reader: _Reader, rec: _Rec, width: int, profile: _Profile
+) -> tuple[list[str], bool, int]:
+    """(cells, padded, physical lines used) of a record under the header: of the table's
+    width, repaired when it is not (or a stray quote may have misread it), else padded
+    (narrow) or kept whole (wide); each repair a note."""
+    cells, d, line_no = rec.cells, reader.dialect, rec.start + 1
+    spanned = rec.end - rec.start
+    surplus = "" in cells[:width] or d.delimiter == " "  # which empty cell is the surplus?
+    if _fits_table(cells, width) and len(cells) > width and surplus:
+        fixed = reader.repair(rec, width, profile)
+        if fixed is not None and fixed[0] != cells[:width]:
+            reader.notes.append(Note(line_no, "repaired", fixed[1]))
+        return (fixed[0] if fixed is not None else cells[:width]), False, spanned
+    if _fits_table(cells, width):
+        cells = cells[:width]
+        if spanned == 1 and _suspect(reader.lines[rec.start], cells, d):
+            fixed = reader.repair(rec, width, profile, current=cells)
+            if fixed is not None:
+                cells = fixed[0]
+                reader.notes.append(Note(line_no, "repaired", fixed[1]))
+        return cells, False, spanned
+    fixed = reader.repair(rec, width, profile)
+    if fixed is not None:
+        reader.notes.append(Note(line_no, "repaired", fixed[1]))
+        return fixed[0], False, min(fixed[2], spanned)
+    if len(cells) < width:
+        reader.notes.append(
+            Note(
+                line_no,
+                "padded",
+                f"{len(cells)} cells where the header has {width}: padded with empty cells",
+            )
+        )
+        return cells + [""] * (width - len(cells)), True, spanned
+    while len(cells) > width and not cells[-1].strip(WS):
+        cells = cells[:-1]
+    reader.notes.append(
+        Note(
+            line_no,
+            "wide",
+            f"{len(cells)} cells where the header has {width}",
+            tuple(cells[width:]),
+        )
+    )
+    return cells, False, spanned
 
 
 def _repeated_tables(
@@ -1248,19 +1379,6 @@ def _footer(
     return rows[:cut], lines[:cut]
 
 
-__all__ = [
-    "Dialect",
-    "Note",
-    "Table",
-    "cell_class",
-    "decode",
-    "detect_dialect",
-    "read_table",
-    "shape",
-    "split_lines",
-]
-
-
 # ---------------------------------------------------------------------------- the fallback
 
 
@@ -1280,31 +1398,36 @@ def fallback_reason(layout: Layout, summary: tuple[SummaryRow, ...] = ()) -> str
     for line, cells in zip(layout.record_lines, layout.records, strict=False):
         if line == last:
             continue  # a cut download: reported as such, never repaired
-        if len(cells) < width and _filled(cells) > 1 and not _is_summary(cells, summary):
+        if len(cells) < width and _filled(cells) > 1 and not is_summary_row(cells, summary):
             return f"line {line} has {len(cells)} cells where the header has {width}"
     return None
 
 
-_CSV: dict[tuple, tuple[list[str], bytes]] = {}
+@dataclass(frozen=True)
+class Fallback:
+    """A file read by the tolerant reader for the fast path: clean CSV and what to say."""
+
+    data: bytes  # UTF-8, comma-separated, the sniffed header's columns
+    #: the warnings, in order: how the file was read (rows repaired, padded, cut to the
+    #: header), then rows left out and how the bytes were decoded
+    notes: tuple[str, ...]
+    #: read now; False when the caller's memo had it (its notes were given then)
+    fresh: bool = True
 
 
-def tolerant_csv(layout: Layout, *, again: bool = True) -> bytes:
+def tolerant_csv(layout: Layout, memo: ReadMemo | None = None) -> Fallback:
     """A file the fast path cannot read, read by the tolerant reader with the header its
-    sniff found, as clean CSV for ``pl.scan_csv`` (summary rows kept: the reader drops and
-    counts them). Says what was done through :func:`notices.notice`, again on each call
-    that finds the file already read (each command warns), unless ``again`` is false.
+    sniff found, as clean CSV for ``pl.scan_csv`` (summary rows kept: the scan drops and
+    counts them), with the warnings the caller gives (nothing is reported here). ``memo``:
+    the caller's memory of files already read (None: the file is read).
 
     A record that keeps more cells than the header (no repair placed them) is read with the
     header's cells, the surplus left out, and the warning names its line and what was left
     out: the row as `kpi clean` writes it, under the header's columns.
     """
     key = layout.key or (str(layout.path), layout.size)
-    if key in _CSV:
-        said, data = _CSV[key]
-        if again:  # each command that reads the file says so, not only the process's first
-            for message in said:
-                notice(message)
-        return data
+    if memo is not None and (known := memo.repair(key)) is not None:
+        return dataclasses.replace(known, fresh=False)
     with open(layout.path, "rb") as handle:  # read-only
         data = handle.read()
     option = "auto"
@@ -1320,42 +1443,39 @@ def tolerant_csv(layout: Layout, *, again: bool = True) -> bytes:
         wide="keep",
         guess=False,
     )
-    width = layout.width
-    cut = {
-        line: row[width:]
-        for line, row in zip(table.lines, table.rows, strict=True)
-        if len(row) > width
-    }
-    notes = [
-        Note(
-            n.line,
-            n.kind,
-            f"{n.message}: the {'cells' if len(cut[n.line]) > 1 else 'cell'} past the header's "
-            f"left out ({', '.join(repr(c) for c in cut[n.line])})",
-        )
-        if n.kind == "wide" and n.line in cut
-        else n
-        for n in table.notes
-    ]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(layout.header)
-    writer.writerows(row[:width] for row in table.rows)
-    fixed = [n for n in notes if n.kind in ("repaired", "padded", "wide")]
-    shown = "; ".join(f"line {n.line}: {n.message}" for n in fixed[:3])
+    writer.writerows(row[: layout.width] for row in table.rows)
+    result = Fallback(out.getvalue().encode("utf-8"), _fallback_notes(layout, table))
+    if memo is not None:
+        memo.keep_repair(key, result)
+    return result
+
+
+def _fallback_notes(layout: Layout, table: Table) -> tuple[str, ...]:
+    """The warnings of a file read by :func:`tolerant_csv`: why and what was repaired (the
+    first three rows), then rows left out (a second table) and how the bytes were decoded."""
+    kept = set(table.lines)
+    fixed = [n for n in table.notes if n.kind in ("repaired", "padded", "wide")]
+    shown = "; ".join(f"line {n.line}: {_cut_message(n, kept)}" for n in fixed[:3])
     more = f" (and {len(fixed) - 3} more)" if len(fixed) > 3 else ""
-    head = (
+    said = [
         f"{layout.path}: {layout.tolerant or 'the fast reader cannot read it'}; read with the "
         f"tolerant reader instead" + (f": {shown}{more}" if shown else "")
-    )
-    said = [head]
-    for note in table.notes:  # rows left out, how the bytes were decoded
+    ]
+    for note in table.notes:
         if note.kind in ("table", "decoded"):
             where = f"line {note.line}: " if note.line and note.kind == "table" else ""
             said.append(f"{layout.path}: {where}{note.message}")
-    for message in said:
-        notice(message)
-    if len(_CSV) >= 8:
-        _CSV.pop(next(iter(_CSV)))
-    _CSV[key] = (said, out.getvalue().encode("utf-8"))
-    return _CSV[key][1]
+    return tuple(said)
+
+
+def _cut_message(note: Note, kept: set[int | None]) -> str:
+    """A note's message; for a wide row that is kept, what cutting it to the header's width
+    leaves out."""
+    if note.kind != "wide" or not note.extra or note.line not in kept:
+        return note.message
+    cells = "cells" if len(note.extra) > 1 else "cell"
+    shown = ", ".join(repr(c) for c in note.extra)
+    return f"{note.message}: the {cells} past the header's left out ({shown})"

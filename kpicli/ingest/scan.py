@@ -26,7 +26,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import fnmatch
-import functools
 import glob as globlib
 import os
 import re
@@ -46,8 +45,10 @@ from kpicli.ingest.detect import (
     records,
     sniff,
 )
+from kpicli.ingest.memo import ReadMemo
 from kpicli.ingest.notices import notice
 from kpicli.ingest.repair import fallback_reason, mixed_notice, tolerant_csv
+from kpicli.ingest.rules import is_summary_row
 from kpicli.inputs import MAX_LINE_BYTES, kind, long_line
 from kpicli.spec.config import Config, Source
 from kpicli.spec.formula import ROW, FormulaError, check, compile_sql, kinds_of, parse, wrong_type
@@ -57,6 +58,9 @@ ISO_DATE = "%Y-%m-%d"
 #: Reason under which blank lines inside the data are counted.
 BLANK = "blank line"
 FOOTER = "report footer"
+#: What the reader remembers of the files it read (layouts, files read by the tolerant
+#: reader), passed to each read. To become the caller's (issue 12): a plan or a command.
+READ_MEMO = ReadMemo()
 
 
 @dataclass
@@ -125,7 +129,11 @@ class Part:
         sources = []
         for lay in layouts:
             if tolerant:
-                sources.append(tolerant_csv(lay, again=False))  # the sniff gave its warning
+                fallback = tolerant_csv(lay, READ_MEMO)
+                if fallback.fresh:  # else the sniff gave its warnings
+                    for message in fallback.notes:
+                        notice(message)
+                sources.append(fallback.data)
                 continue
             try:
                 decoded = lay.decode(lay.path.read_bytes())
@@ -480,25 +488,6 @@ def _repeated_names(name: str, layout: Layout) -> None:
             )
 
 
-@functools.cache
-def _summary_res(summary: tuple[SummaryRow, ...]) -> tuple[re.Pattern[str], re.Pattern[str]]:
-    """(any summary pattern, the patterns that need no empty rest) as two regexes."""
-    every = "|".join(f"(?:{p.pattern})" for p in summary) or "(?!)"
-    loose = "|".join(f"(?:{p.pattern})" for p in summary if not p.alone) or "(?!)"
-    return re.compile(every, re.IGNORECASE), re.compile(loose, re.IGNORECASE)
-
-
-def is_summary_row(cells: list[str], summary: tuple[SummaryRow, ...]) -> bool:
-    if not cells:
-        return True
-    first = cells[0].strip(V.WS)
-    if not first or first[0].isdigit():
-        return False
-    every, loose = _summary_res(summary)
-    rest_empty = len(cells) < 2 or cells[1].strip(V.WS) == ""
-    return bool((every if rest_empty else loose).fullmatch(first))
-
-
 def sniff_source(cfg: Config, name: str, files: list[Path]) -> list[Layout]:
     """Each file's layout, or a DataError naming the file."""
     src = cfg.sources[name]
@@ -512,12 +501,15 @@ def sniff_source(cfg: Config, name: str, files: list[Path]) -> list[Layout]:
                 delimiter=src.delimiter,
                 skip_rows=src.skip_rows,
                 summary=summary,
+                memo=READ_MEMO,
             )
             _check_lines(layout)
             reason = fallback_reason(layout, summary) or _TOLERANT.get(layout.key)
             if reason is not None:
                 layout = dataclasses.replace(layout, tolerant=reason)
-                tolerant_csv(layout)  # reads the file now: its problems are raised here
+                # reads the file now: its problems are raised here
+                for message in tolerant_csv(layout, READ_MEMO).notes:
+                    notice(message)
             layouts.append(layout)
         except SniffError as err:
             raise DataError(
@@ -1018,7 +1010,7 @@ def mixed_encodings(frames: Iterable[SourceFrame]) -> bool:
         for lay in sf.layouts:
             suspect = lay.detected and lay.encoding == "utf-8" and not lay.complete
             if suspect and not lay.in_memory and first_invalid_utf8(lay.path) is not None:
-                found = mark_mixed(lay) or found
+                found = mark_mixed(lay, READ_MEMO) or found
     return found
 
 

@@ -23,6 +23,7 @@ spaces as thousands separators, a currency symbol or code before or after (``$0.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -115,35 +116,13 @@ def detect_separators(cells: list[str], delimiter: str = ",") -> Separators:
     """
     votes = {".": 0, ",": 0}
     weak = {".": 0, ",": 0}
-    thousands: dict[str, int] = {}
+    thousands: Counter[str] = Counter()
     for cell in dict.fromkeys(cells):
         if not _SEPARATED.search(cell):
             continue
         m = _LOOSE_NUMBER.match(cell.strip(WS))
-        if not m:
-            continue
-        body = m.group(1)
-        for ch in (" ", "\u00a0", "\u202f", "\u2009", "'", "’"):
-            if ch in body:
-                thousands[ch] = thousands.get(ch, 0) + 1
-        dots, commas = body.count("."), body.count(",")
-        if dots and commas:
-            dec = "." if body.rfind(".") > body.rfind(",") else ","
-            votes[dec] += 1
-            other = "," if dec == "." else "."
-            thousands[other] = thousands.get(other, 0) + 1
-        elif dots or commas:
-            sep = "." if dots else ","
-            other = "," if sep == "." else "."
-            after = len(body) - body.rfind(sep) - 1
-            before = body[: body.find(sep)].strip(WS + "'’")
-            if body.count(sep) > 1:
-                votes[other] += 1
-                thousands[sep] = thousands.get(sep, 0) + 1
-            elif after != 3 or before in ("", "0"):  # 12,5 or 0.125: a decimal separator
-                votes[sep] += 1
-            else:
-                weak[sep] += 1
+        if m:
+            _vote(m.group(1), votes, weak, thousands)
     if votes[","] > votes["."]:
         decimal = ","
     elif votes["."] > votes[","]:
@@ -154,10 +133,34 @@ def detect_separators(cells: list[str], delimiter: str = ",") -> Separators:
         decimal = "."
     if weak["," if decimal == "." else "."]:
         sep = "," if decimal == "." else "."
-        thousands[sep] = thousands.get(sep, 0) + weak[sep]
+        thousands[sep] += weak[sep]
     thousands.pop(decimal, None)
     seen = max(thousands, key=lambda k: thousands[k]) if thousands else None
     return Separators(decimal, seen)
+
+
+def _vote(body: str, votes: dict[str, int], weak: dict[str, int], thousands: Counter) -> None:
+    """What one number's digits and separators (``body``) say: a decimal separator for
+    sure (``votes``), one that may be (``weak``: ``1,234``), thousands separators seen."""
+    for ch in (" ", "\u00a0", "\u202f", "\u2009", "'", "’"):
+        if ch in body:
+            thousands[ch] += 1
+    dots, commas = body.count("."), body.count(",")
+    if dots and commas:
+        dec = "." if body.rfind(".") > body.rfind(",") else ","
+        votes[dec] += 1
+        thousands["," if dec == "." else "."] += 1
+    elif dots or commas:
+        sep = "." if dots else ","
+        after = len(body) - body.rfind(sep) - 1
+        before = body[: body.find(sep)].strip(WS + "'’")
+        if body.count(sep) > 1:
+            votes["," if sep == "." else "."] += 1
+            thousands[sep] += 1
+        elif after != 3 or before in ("", "0"):  # 12,5 or 0.125: a decimal separator
+            votes[sep] += 1
+        else:
+            weak[sep] += 1
 
 
 # ---------------------------------------------------------------------------- dates
