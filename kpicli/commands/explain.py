@@ -6,8 +6,8 @@ and everything it depends on through the same path as `kpi report` (``build_plan
 (same source, date column and filter), so that the rows behind each value are counted in the
 same scan, for the same period, buckets and dimensions. It returns the dependency tree down to
 the columns of the files, the files read, the values of every KPI involved, row counts, and
-the Polars plans of the aggregations that ran (``LazyFrame.explain()`` of the very frames the
-engine collected: ``Result.plan``).
+the Polars plans of the aggregations that ran (``LazyFrame.explain()`` of the queries of the
+very plan the engine executed: ``Result.plan``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from kpicli.errors import KpiError, UsageError, did_you_mean
+from kpicli.errors import KpiError, Notes, UsageError, did_you_mean
 
 if TYPE_CHECKING:
     from kpicli.execute.result import Result
@@ -317,23 +317,36 @@ def _tree(
     return node
 
 
-def explain(cfg: Config, request: Request, name: str) -> Explanation:
-    """Compute ``name`` and its dependencies as `kpi report` would, and say how."""
-    from kpicli.execute.engine import execute
-    from kpicli.plan.build import build_plan
+def explain(cfg: Config, request: Request, name: str, *, notes: Notes | None = None) -> Explanation:
+    """Compute ``name`` and its dependencies as `kpi report` would, and say how. ``notes``
+    receives the warnings about the data (as :func:`~kpicli.execute.engine.run_report`)."""
+    from kpicli.execute.engine import (
+        execute,
+        open_report_cache,
+        own_notes,
+        plan_report,
+        read_sources,
+    )
+    from kpicli.execute.queries import queries
+    from kpicli.plan.build import sources_read
 
     _check_name(cfg, name)
     order = dependency_order(cfg, name)
     groups = _scans(cfg, order)
     counted, keys = _with_counts(cfg, groups)
     req = replace(request, kpis=(*order, *keys.values()), sort=None, limit=None)
+    notes = own_notes(notes)
     try:
-        result = execute(build_plan(counted, req))
+        names = sources_read(counted, req)
+        cache = open_report_cache(counted, req, notes)
+        sources = read_sources(counted, names, cache=cache, notes=notes)
+        plan = plan_report(counted, req, sources)
+        result = execute(plan, sources, cache=cache, notes=notes)
     except KpiError as err:  # errors name the KPIs concerned: not the row counts added here
         err.message = re.sub(rf",? `{ROWS}\d+`", "", err.message)
         err.args = (err.message,)
         raise
-    plan = result.plan  # the very plan that ran: its frames are the ones collected
+    ran = queries(plan, sources, cache)  # the queries of the very plan that ran
 
     per_source: dict[str, int] = {}
     for source, _, _ in groups:
@@ -345,21 +358,21 @@ def explain(cfg: Config, request: Request, name: str) -> Explanation:
             date=g[1],
             filter=g[2],
             kpis=tuple(kpis),
-            files=tuple(str(f) for f in plan.sources[g[0]].files),
+            files=tuple(str(f) for f in plan.files[g[0]]),
             label=_scan_label(*g, ambiguous=per_source[g[0]] > 1),
         )
         for g, kpis in groups.items()
     ]
-    schemas = {s: dict(sf.schema) for s, sf in plan.sources.items()}
+    schemas = {s: dict(sf.schema) for s, sf in sources.items()}
     tree = _tree(cfg, name, schemas, keys, set())
     plans = [
         PolarsPlan(
             source=a.source,
             date=a.date_column,
-            rows=a.rows.explain(),
-            totals=a.totals.explain() if a.totals is not None else None,
+            rows=q.rows.explain(),
+            totals=q.totals.explain() if q.totals is not None else None,
         )
-        for a in plan.aggregations
+        for a, q in zip(plan.aggregations, ran, strict=True)
     ]
     entry = catalog(cfg, hidden=True)[list(cfg.kpis).index(name)]
     return Explanation(
