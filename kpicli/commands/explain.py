@@ -320,33 +320,23 @@ def _tree(
 def explain(cfg: Config, request: Request, name: str, *, notes: Notes | None = None) -> Explanation:
     """Compute ``name`` and its dependencies as `kpi report` would, and say how. ``notes``
     receives the warnings about the data (as :func:`~kpicli.execute.engine.run_report`)."""
-    from kpicli.execute.engine import (
-        execute,
-        open_report_cache,
-        own_notes,
-        plan_report,
-        read_sources,
-    )
+    from kpicli.execute.engine import prepare_report
     from kpicli.execute.queries import queries
-    from kpicli.plan.build import sources_read
 
     _check_name(cfg, name)
     order = dependency_order(cfg, name)
     groups = _scans(cfg, order)
     counted, keys = _with_counts(cfg, groups)
     req = replace(request, kpis=(*order, *keys.values()), sort=None, limit=None)
-    notes = own_notes(notes)
     try:
-        names = sources_read(counted, req)
-        cache = open_report_cache(counted, req, notes)
-        sources = read_sources(counted, names, cache=cache, notes=notes)
-        plan = plan_report(counted, req, sources)
-        result = execute(plan, sources, cache=cache, notes=notes)
+        prepared = prepare_report(counted, req, notes=notes)
+        result = prepared.run()
     except KpiError as err:  # errors name the KPIs concerned: not the row counts added here
         err.message = re.sub(rf",? `{ROWS}\d+`", "", err.message)
         err.args = (err.message,)
         raise
-    ran = queries(plan, sources, cache)  # the queries of the very plan that ran
+    plan, sources = prepared.plan, prepared.sources
+    ran = queries(plan, sources, prepared.cache)  # the queries of the very plan that ran
 
     per_source: dict[str, int] = {}
     for source, _, _ in groups:

@@ -20,6 +20,7 @@ are null (:func:`_finite`).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, TypeVar
 
@@ -72,13 +73,35 @@ def run_report(
     in ``Result.warnings`` too); ``cache``: a cache already opened (else the request's
     ``cache`` or ``settings.cache`` is opened here, when set).
     """
+    return prepare_report(config, request, notes=notes, cache=cache).run()
+
+
+@dataclass
+class Prepared:
+    """A report ready to run: its plan, the sources it was built from (described, not
+    read), the cache they came from, and the notes that receive the warnings."""
+
+    plan: Plan
+    sources: dict[str, SourceFrame]
+    cache: Cache | None
+    notes: Notes
+
+    def run(self) -> Result:
+        return execute(self.plan, self.sources, cache=self.cache, notes=self.notes)
+
+
+def prepare_report(
+    config: Config, request: Request, *, notes: Notes | None = None, cache: Cache | None = None
+) -> Prepared:
+    """The request checked, its sources described (sniffed, or served by the cache), and
+    the plan built from them: everything :func:`run_report` does before the rows are read.
+    """
     notes = own_notes(notes)
     names = sources_read(config, request)  # the request is checked before anything is read
     if cache is None:
         cache = open_report_cache(config, request, notes)
     sources = read_sources(config, names, cache=cache, notes=notes)
-    plan = plan_report(config, request, sources)
-    return execute(plan, sources, cache=cache, notes=notes)
+    return Prepared(plan_report(config, request, sources), sources, cache, notes)
 
 
 def own_notes(notes: Notes | None) -> Notes:
