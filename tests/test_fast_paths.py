@@ -2,7 +2,8 @@
 
 A date column whose sampled cells are all plain ISO dates is parsed by the CSV reader
 itself; a cell past the sample that the reader cannot parse makes the engine read the
-sources again the careful way and run the same plan. Results are checked against DuckDB over the same file.
+sources again the careful way and run the same plan. Results are checked against DuckDB
+over the same file.
 """
 
 from __future__ import annotations

@@ -167,6 +167,9 @@ def _collect(
     """Every query at once; a failure explained (a cell located, a file gone)."""
     try:
         return pl.collect_all(frames)
+    except OSError:  # a file that vanished since the sources were described
+        _gone(plan)
+        raise
     except pl.exceptions.PolarsError as err:
         _gone(plan)
         read = list(sources.values())
