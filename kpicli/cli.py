@@ -432,22 +432,11 @@ def report(
     """Compute KPIs and print them, or write them to a file."""
 
     def work() -> int:
-        from pathlib import Path
-
-        from kpicli.commands.clean import check_output, config_inputs
-        from kpicli.execute.engine import run_report
-        from kpicli.outputs import (
-            STDOUT,
-            PipeClosed,
-            Stdout,
-            check_output_path,
-            expand_output_path,
-            open_atomic,
-        )
+        from kpicli.commands.report import report as compute
+        from kpicli.outputs import STDOUT, PipeClosed, Stdout, check_output_path, open_atomic
         from kpicli.plan.build import split_list
         from kpicli.render import check_wide, infer_format, render, render_to
         from kpicli.render.failures import failure_lines
-        from kpicli.spec.config import load_config
 
         to_file = output is not None and output != STDOUT
         chosen = fmt.value if fmt else None
@@ -476,27 +465,13 @@ def report(
             limit=limit,
             cache=cache,
         )
-        if cache:  # the formulas' parse results are kept with the cache (kpicli.spec.formula)
-            from kpicli.ingest.cache import open_cache
-
-            opened = open_cache(Path(cache).expanduser())
-            if opened is not None:
-                opened.memo()
-        cfg = load_config(config)
-        result = run_report(cfg, request)
-        if to_file:
-            assert output is not None
-            start, end = result.period or (None, None)
-            path = expand_output_path(
-                output, start=start, end=end, as_of=result.as_of, period=result.period_label
-            )
-            inputs = config_inputs(cfg.path)
-            inputs += [(Path(f), "an input file") for f in result.input_files()]
-            check_output(path, inputs, hint="write the report to another path")
-            with open_atomic(path) as handle:
+        done = compute(config, request, output=output if to_file else None)
+        result = done.result
+        if done.path is not None:
+            with open_atomic(done.path) as handle:
                 render_to(result, chosen, handle, color=False, raw=raw, wide=wide)
             if not quiet:
-                _err(f"wrote {path}")
+                _err(f"wrote {done.path}")
         else:
             if chosen in BINARY_FORMATS and sys.stdout.isatty():
                 raise UsageError(

@@ -71,9 +71,21 @@ def run_report(
 
     ``notes`` receives the warnings about the data that do not stop the report (they are
     in ``Result.warnings`` too); ``cache``: a cache already opened (else the request's
-    ``cache`` or ``settings.cache`` is opened here, when set).
+    ``cache`` or ``settings.cache`` is opened here, when set). With a cache, the formulas'
+    parse results are kept in its memo, saved when the report is done.
     """
-    return prepare_report(config, request, notes=notes, cache=cache).run()
+    notes = own_notes(notes)
+    names = sources_read(config, request)  # the request is checked before anything is read
+    if cache is None:
+        cache = open_report_cache(config, request, notes)
+    if cache is None:
+        return _prepare(config, request, names, cache, notes).run()
+    memo = cache.memo()
+    try:
+        with memo:
+            return _prepare(config, request, names, cache, notes).run()
+    finally:
+        memo.save()
 
 
 @dataclass
@@ -100,6 +112,12 @@ def prepare_report(
     names = sources_read(config, request)  # the request is checked before anything is read
     if cache is None:
         cache = open_report_cache(config, request, notes)
+    return _prepare(config, request, names, cache, notes)
+
+
+def _prepare(
+    config: Config, request: Request, names: list[str], cache: Cache | None, notes: Notes
+) -> Prepared:
     sources = read_sources(config, names, cache=cache, notes=notes)
     return Prepared(plan_report(config, request, sources), sources, cache, notes)
 
@@ -111,18 +129,14 @@ def own_notes(notes: Notes | None) -> Notes:
 
 
 def open_report_cache(config: Config, request: Request, notes: Notes | None) -> Cache | None:
-    """The cache a report uses (``--cache``, else ``settings.cache``), opened, with the
-    formulas' memo kept in it; None without one, or when it cannot be used (a warning
-    says why)."""
+    """The cache a report uses (``--cache``, else ``settings.cache``), opened; None
+    without one, or when it cannot be used (a warning says why)."""
     folder = cache_folder(config, request)
     if folder is None:
         return None
     from kpicli.ingest.cache import open_cache
 
-    cache = open_cache(folder, notes=notes)
-    if cache is not None:
-        cache.memo()
-    return cache
+    return open_cache(folder, notes=notes)
 
 
 def read_sources(

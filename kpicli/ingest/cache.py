@@ -27,7 +27,7 @@ inputs. Each entry is two files:
   or swapped with another does not verify;
 - its *data*, a Parquet file named by an HMAC of its SHA-256 (``kpi-data-….parquet``).
 
-The formulas' memo (``kpi-formulas-….json``, :func:`kpicli.spec.formula.use_memo`) is kept in the
+The formulas' memo (``kpi-formulas-….json``, :class:`kpicli.spec.formula.Memo`) is kept in the
 same folder under an HMAC with a key of its own, derived from the user's and bound to kpi's
 code.
 
@@ -76,7 +76,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -94,6 +94,9 @@ from kpicli.ingest.scan import (
 )
 from kpicli.inputs import open_fd
 from kpicli.spec.config import Config
+
+if TYPE_CHECKING:
+    from kpicli.spec.formula import Memo
 
 PREFIX = "kpi-source-"
 DAILY_PREFIX = "kpi-daily-"
@@ -375,18 +378,23 @@ class Cache:
     broken: str | None = None  # why the rest of the run goes without the cache
     notes: Notes | None = None  # the run's warnings (a rebuilt entry…)
     _sources: dict[str, _Source] = field(default_factory=dict)
+    _memo: Memo | None = None
 
     # -- what the engine calls
 
-    def memo(self) -> None:
-        """Keep the formulas' parse results in the folder (:func:`kpicli.spec.formula.use_memo`)."""
-        from kpicli.spec.formula import memo_file, use_memo
+    def memo(self) -> Memo:
+        """The formulas' memo kept in the folder (:class:`kpicli.spec.formula.Memo`: used
+        inside ``with``, saved by whoever uses it), read once per run; a file that was not
+        obeyed is rebuilt, with a warning."""
+        if self._memo is None:
+            from kpicli.spec.formula import Memo
 
-        # a key of its own, bound to kpi's code: a memo of other code is another file
-        secret = hmac.new(self.secret, b"kpi formulas\0" + _code().encode(), "sha256").digest()
-        problem = use_memo(self.folder, secret)
-        if problem:
-            self._rebuilt(self.folder / memo_file(secret), problem)
+            # a key of its own, bound to kpi's code: a memo of other code is another file
+            secret = hmac.new(self.secret, b"kpi formulas\0" + _code().encode(), "sha256").digest()
+            self._memo, problem = Memo.load(self.folder, secret)
+            if problem:
+                self._rebuilt(self._memo.path, problem)
+        return self._memo
 
     def source(self, cfg: Config, name: str) -> SourceFrame:
         """A source read from its cache entry; parsed (and the entry written) when missing,
@@ -710,7 +718,7 @@ def open_cache(folder: Path, *, notes: Notes | None = None) -> Cache | None:
 
 def clear(cache_dir: Path) -> int:
     """Remove every cache entry, the formulas' memos (``kpi-formulas-….json``, see
-    :func:`kpicli.spec.formula.use_memo`) and stray temporary files; the number removed. The
+    :class:`kpicli.spec.formula.Memo`) and stray temporary files; the number removed. The
     key (``.kpi-cache-key``) stays. OutputError when something cannot be removed."""
     from kpicli.spec.formula import MEMO_PREFIX
 
