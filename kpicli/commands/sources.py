@@ -20,7 +20,15 @@ from typing import Any
 
 import polars as pl
 
-from kpicli.errors import DataError, Issue, KpiError, UsageError, did_you_mean, engine_detail
+from kpicli.errors import (
+    DataError,
+    Issue,
+    KpiError,
+    Notes,
+    UsageError,
+    did_you_mean,
+    engine_detail,
+)
 from kpicli.ingest.detect import Layout
 from kpicli.ingest.scan import (
     Part,
@@ -159,9 +167,11 @@ def _file_report(layout: Layout, part: Part | None) -> FileReport:
     )
 
 
-def _count_rows(sf: SourceFrame, part: Part, layout: Layout, report: FileReport) -> Issue | None:
+def _count_rows(
+    sf: SourceFrame, part: Part, layout: Layout, report: FileReport, notes: Notes | None
+) -> Issue | None:
     """Rows read and dropped (by reason) in one file; an Issue when it cannot be read."""
-    lf = part.scan([layout])
+    lf = part.scan([layout], notes=notes)
     reason = part.reason()
     try:
         if reason is None:
@@ -169,7 +179,7 @@ def _count_rows(sf: SourceFrame, part: Part, layout: Layout, report: FileReport)
             return None
         counts = lf.select(reason.alias("reason")).group_by("reason").len().collect()
     except pl.exceptions.PolarsError as err:
-        if misread_files([sf]):
+        if misread_files([sf], notes=notes):
             raise _Misread from None
         located = locate_bad_value(sf, err)
         if located is not None:
@@ -196,7 +206,7 @@ def _columns(sf: SourceFrame) -> list[ColumnReport]:
     return out
 
 
-def _read_all(sf: SourceFrame, report: SourceReport) -> None:
+def _read_all(sf: SourceFrame, report: SourceReport, notes: Notes | None) -> None:
     """Rows, date range and missing values of the whole source (every column parsed)."""
     date_col = report.date_column
     head = [pl.len().alias("__rows")]
@@ -206,7 +216,7 @@ def _read_all(sf: SourceFrame, report: SourceReport) -> None:
     try:
         row = sf.frame.select(*head, *nulls).collect().row(0, named=True)
     except pl.exceptions.PolarsError as err:
-        if misread_files([sf]):
+        if misread_files([sf], notes=notes):
             raise _Misread from None
         located = locate_bad_value(sf, err)
         report.problems.append(
@@ -246,19 +256,20 @@ class _Misread(Exception):
     source again, that file read as `kpi report` reads it."""
 
 
-def describe_source(cfg: Config, name: str) -> SourceReport:
-    """The report of one source; problems are collected, never raised."""
+def describe_source(cfg: Config, name: str, *, notes: Notes | None = None) -> SourceReport:
+    """The report of one source; problems are collected, never raised. ``notes`` receives
+    the warnings about its files (a file read the careful way…)."""
     try:
-        return _describe_source(cfg, name)
+        return _describe_source(cfg, name, notes)
     except _Misread:  # at most once per file of the source: a file is marked only once
-        return describe_source(cfg, name)
+        return describe_source(cfg, name, notes=notes)
 
 
-def _describe_source(cfg: Config, name: str) -> SourceReport:
+def _describe_source(cfg: Config, name: str, notes: Notes | None) -> SourceReport:
     src = cfg.sources[name]
     report = SourceReport(name, src.preset, date_column=src.date)
     try:
-        files = match_files(cfg, name)
+        files = match_files(cfg, name, notes)
     except DataError as err:
         report.problems.append(_issue(err))
         return report
@@ -270,9 +281,9 @@ def _describe_source(cfg: Config, name: str) -> SourceReport:
             report.files.append(FileReport(path=str(f)))
             report.problems.append(_issue(err))
     try:
-        sf = scan_source(cfg, name)
+        sf = scan_source(cfg, name, notes=notes)
         if mixed_encodings([sf]):  # every row is read: bytes past a sample not UTF-8 first
-            sf = scan_source(cfg, name)
+            sf = scan_source(cfg, name, notes=notes)
     except KpiError as err:
         report.problems.append(_issue(err))
         report.files += [_file_report(lay, None) for lay in layouts]
@@ -282,7 +293,7 @@ def _describe_source(cfg: Config, name: str) -> SourceReport:
     for part in sf.parts:
         for layout in part.layouts:
             fr = _file_report(layout, part)
-            issue = _count_rows(sf, part, layout, fr)
+            issue = _count_rows(sf, part, layout, fr, notes)
             if issue is not None:
                 report.problems.append(issue)
             if layout.truncated:
@@ -322,15 +333,17 @@ def _describe_source(cfg: Config, name: str) -> SourceReport:
     report.columns = _columns(sf)
     if report.date_column is not None:
         report.date_format = sf.date_formats.get(report.date_column)
-    _read_all(sf, report)
+    _read_all(sf, report, notes)
     return report
 
 
-def describe_sources(cfg: Config, names: list[str] | None = None) -> list[SourceReport]:
+def describe_sources(
+    cfg: Config, names: list[str] | None = None, *, notes: Notes | None = None
+) -> list[SourceReport]:
     """One report per source (all of them, or those named, in that order).
 
     An unknown name is a UsageError; anything wrong with a source's files or data is an
-    Issue in its report.
+    Issue in its report. ``notes`` receives the warnings about the files.
     """
     chosen = list(names) if names else list(cfg.sources)
     for n in chosen:
@@ -340,7 +353,7 @@ def describe_sources(cfg: Config, names: list[str] | None = None) -> list[Source
                 hint=did_you_mean(n, cfg.sources)
                 or f"declared sources: {', '.join(cfg.sources) or 'none'}",
             )
-    return [describe_source(cfg, n) for n in dict.fromkeys(chosen)]
+    return [describe_source(cfg, n, notes=notes) for n in dict.fromkeys(chosen)]
 
 
 __all__ = ["ColumnReport", "FileReport", "SourceReport", "describe_source", "describe_sources"]

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kpicli.errors import DataError, Issue, KpiError, did_you_mean, engine_detail
+from kpicli.errors import DataError, Issue, KpiError, Notes, did_you_mean, engine_detail
 
 if TYPE_CHECKING:
     from kpicli.spec.config import Config
@@ -87,8 +87,9 @@ def _from_error(err: KpiError) -> Issue:
     )
 
 
-def validate(path: str | Path | None = None) -> Validation:
-    """Check the configuration at ``path`` (default as for `kpi report`) and its data."""
+def validate(path: str | Path | None = None, *, notes: Notes | None = None) -> Validation:
+    """Check the configuration at ``path`` (default as for `kpi report`) and its data.
+    ``notes`` receives the warnings about the data (a file read the careful way…)."""
     from kpicli.spec.config import config_issues, find_config
 
     cfg_path = find_config(str(path) if path is not None else None)
@@ -110,7 +111,7 @@ def validate(path: str | Path | None = None) -> Validation:
     if (empty := no_kpis_issue(cfg)) is not None:
         result.issues.append(empty)
     result.kpis = len(cfg.kpis)
-    _Checker(cfg, result).run()
+    _Checker(cfg, result, notes).run()
     result.issues.sort(key=_order(cfg_path))
     return result
 
@@ -188,9 +189,10 @@ def _order(cfg_path: Path):
 class _Checker:
     """The data checks of one configuration (steps 2 to 6 of the module docstring)."""
 
-    def __init__(self, cfg: Config, result: Validation):
+    def __init__(self, cfg: Config, result: Validation, notes: Notes | None = None):
         self.cfg = cfg
         self.result = result
+        self.notes = notes
         keys = [split_location(i.location)["key"] or "" for i in result.issues]
         self.bad_sources = {
             s
@@ -236,9 +238,9 @@ class _Checker:
         if name in self.bad_sources:
             return
         try:
-            sf = scan_source(self.cfg, name)
+            sf = scan_source(self.cfg, name, notes=self.notes)
             if mixed_encodings([sf]):  # every row is read: bytes past a sample not UTF-8 first
-                sf = scan_source(self.cfg, name)
+                sf = scan_source(self.cfg, name, notes=self.notes)
         except KpiError as err:
             self.result.issues.append(_from_error(err))
             return
@@ -322,12 +324,12 @@ class _Checker:
                 pl.col(date_col).min().alias("__first"),
                 pl.col(date_col).max().alias("__last"),
             ]
-        if misread_files([sf]):
+        if misread_files([sf], notes=self.notes):
             # a row past the sample that the fast path reads without a word when a report
             # reads only some columns (a cell too many: the rest shifted): every row is read
             # whole here, and such a file goes through the tolerant reader, which warns
             try:
-                sf = scan_source(self.cfg, name)
+                sf = scan_source(self.cfg, name, notes=self.notes)
             except KpiError as again:
                 self.result.issues.append(_from_error(again))
                 return
@@ -335,13 +337,13 @@ class _Checker:
         try:
             row = sf.frame.select(exprs).collect().row(0, named=True)
         except pl.exceptions.PolarsError as err:
-            if not misread_files([sf]):
+            if not misread_files([sf], notes=self.notes):
                 self.locate_parse_error(name, sf, used, err)
                 return
             # a file the fast path cannot read past its sample (a stray quote): read again,
             # that file by the tolerant reader (which warns), as `kpi report` does
             try:
-                sf = scan_source(self.cfg, name)
+                sf = scan_source(self.cfg, name, notes=self.notes)
                 self.frames[name] = sf.frame
                 row = sf.frame.select(exprs).collect().row(0, named=True)
             except KpiError as again:
@@ -508,7 +510,7 @@ class _Checker:
         if not self.cfg.kpis or self.cyclic:
             return
         try:
-            run_report(self.cfg, Request(kpis=tuple(self.cfg.kpis)))
+            run_report(self.cfg, Request(kpis=tuple(self.cfg.kpis)), notes=self.notes)
         except KpiError as err:
             self.result.issues.append(_from_error(err))
 
