@@ -308,7 +308,7 @@ def _check_request(cfg: Config, request: Request) -> _Checked:
     selected = _select(cfg, request)
     extra = [_check_sort(cfg, request.sort)] if request.sort else []
     if request.limit is not None and request.limit < 1:
-        raise UsageError("--limit must be at least 1")
+        raise UsageError("{@limit} must be at least 1")
     needed = cfg.order(selected + extra)
     if request.grain is not None and request.grain not in periods.GRAINS:
         raise UsageError(
@@ -334,7 +334,7 @@ def _select(cfg: Config, request: Request) -> list[str]:
     if not request.kpis:
         if not cfg.visible():
             raise UsageError(
-                "every KPI is hidden", hint="name the KPIs to show with --kpi NAME[,NAME…]"
+                "every KPI is hidden", hint="name the KPIs to show with {@kpis} NAME[,NAME…]"
             )
         return cfg.visible()
     for name in request.kpis:
@@ -351,11 +351,11 @@ def _check_sort(cfg: Config, sort: str) -> str:
     name, _, direction = sort.partition(":")
     if name not in cfg.kpis:
         raise UsageError(
-            f"unknown KPI `{name}` in --sort",
-            hint=did_you_mean(name, cfg.kpis) or "sort by a KPI name, e.g. --sort leads",
+            f"unknown KPI `{name}` in {{@sort}}",
+            hint=did_you_mean(name, cfg.kpis) or "sort by a KPI name, e.g. {@sort} leads",
         )
     if direction not in ("", "asc", "desc"):
-        raise UsageError(f"--sort {sort}: the order is `asc` or `desc`")
+        raise UsageError(f"{{@sort}} {sort}: the order is `asc` or `desc`")
     return name
 
 
@@ -469,10 +469,10 @@ def _check_date_use(plan: Plan, source: str, date_col: str | None, names: list[s
         )
     spans = plan.period.range is not None or plan.grain or plan.comparison is not None
     if date_col is None and spans:
-        asked = "--grain" if plan.grain else "--compare" if plan.comparison else "--period"
+        asked = "{@grain}" if plan.grain else "{@compare}" if plan.comparison else "{@period}"
         raise UsageError(
             f"source `{source}` has no date column, so {asked} cannot apply to {_names(names)}",
-            hint="its KPIs cover the whole file: use --period all, or set "
+            hint="its KPIs cover the whole file: use {@period} all, or set "
             f"`date:` on source `{source}`",
         )
 
