@@ -231,6 +231,7 @@ class _Checker:
             request_columns,
             scan_source,
         )
+        from kpicli.plan.build import missing_columns
         from kpicli.spec.formula import AGGREGATE, FormulaError, compile_sql, kinds_of, parse
 
         check = SourceCheck(name)
@@ -254,22 +255,11 @@ class _Checker:
         for kpi_name, kpi in self.cfg.kpis.items():
             if kpi.source != name or kpi_name in self.bad_kpis:
                 continue
-            missing = False
-            for key in ("formula", "filter"):
-                text = getattr(kpi, key)
-                if text is None:
-                    continue
-                for col in parse(text).names:
-                    if col in have:
-                        used.append(col)
-                        continue
-                    missing = True
-                    self.add(
-                        DATA,
-                        f"KPI `{kpi_name}`: source `{name}` has no column `{col}`",
-                        self.cfg.where("kpis", kpi_name, key),
-                        did_you_mean(col, have) or f"its columns are: {', '.join(have)}",
-                    )
+            for text in (kpi.formula, kpi.filter):
+                used += [c for c in parse(text).names if c in have] if text else []
+            missing = list(missing_columns(self.cfg, kpi_name, have))  # as the plan checks
+            for err in missing:
+                self.add(DATA, err.message, err.location, err.hint)
             if missing:
                 continue
             try:

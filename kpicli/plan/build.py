@@ -16,7 +16,7 @@ feeds ``kpi explain``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -606,6 +606,21 @@ def _check_value_type(cfg: Config, sf: SourceFrame, name: str, text: str) -> Non
         )
 
 
+def missing_columns(cfg: Config, name: str, have: list[str]) -> Iterator[DataError]:
+    """For each column the formula or filter of source KPI ``name`` uses that its source's
+    columns ``have`` lack, a DataError located at the formula or filter (the plan raises
+    the first; `kpi validate` lists them all)."""
+    kpi = cfg.kpis[name]
+    for key, text in (("formula", kpi.formula), ("filter", kpi.filter)):
+        for col in parse(text).names if text is not None else ():
+            if col not in have:
+                yield DataError(
+                    f"KPI `{name}`: source `{kpi.source}` has no column `{col}`",
+                    location=cfg.where("kpis", name, key),
+                    hint=did_you_mean(col, have) or f"its columns are: {', '.join(have)}",
+                )
+
+
 def _check_columns(
     cfg: Config, sf: SourceFrame, names: list[str], dims: tuple[str, ...], where: str | None
 ) -> None:
@@ -613,17 +628,8 @@ def _check_columns(
     its files): a DataError naming the first missing."""
     have = list(sf.schema)
     for n in names:
-        kpi = cfg.kpis[n]
-        for key, text in (("formula", kpi.formula), ("filter", kpi.filter)):
-            if text is None:
-                continue
-            for col in parse(text).names:
-                if col not in have:
-                    raise DataError(
-                        f"KPI `{n}`: source `{sf.name}` has no column `{col}`",
-                        location=cfg.where("kpis", n, key),
-                        hint=did_you_mean(col, have) or f"its columns are: {', '.join(have)}",
-                    )
+        for problem in missing_columns(cfg, n, have):
+            raise problem
     # a column the data lacks is a data error (exit 3) wherever it was named, as in formulas
     asked = [(f"--by {dim}", dim) for dim in dims]
     if where:
