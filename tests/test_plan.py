@@ -128,3 +128,29 @@ def test_warnings_travel_in_the_result(cfg_path: Path) -> None:
     assert len(result.warnings) == 1
     assert "columns named `channel`" in result.warnings[0]
     assert list(notes) == list(result.warnings)
+
+
+def test_a_failed_fast_path_reads_again_and_runs_the_same_plan(tmp_path: Path, monkeypatch) -> None:
+    """A date cell past the sniffer's samples that the CSV reader cannot parse: the engine
+    reads the sources again the careful way and executes the plan it was given (built
+    once), with the values of the careful reading."""
+    import kpicli.execute.engine as engine
+    from kpicli.ingest.detect import SAMPLE_BYTES, TAIL_BYTES
+
+    lines, size, i = ["day,channel,spend,clicks"], 0, 0
+    while size < 2 * SAMPLE_BYTES + 3 * TAIL_BYTES:
+        if size >= 2 * SAMPLE_BYTES and "2026-01-05 ,a,1000,1" not in lines:
+            lines.append("2026-01-05 ,a,1000,1")  # padded: the fast reader fails on it
+        lines.append(f"2026-01-{1 + i % 28:02d},{'ab'[i % 2]},1,1")
+        size += len(lines[-1]) + 1
+        i += 1
+    (tmp_path / "ads.csv").write_text("\n".join(lines) + "\n")
+    (tmp_path / "kpi_config.yaml").write_text(CONFIG)
+    built = []
+    monkeypatch.setattr(engine, "build_plan", lambda *a: built.append(1) or build_plan(*a))
+    request = Request(period="2026-01", as_of=date(2026, 3, 1), kpis=("spend",))
+    prepared = prepare_report(load_config(tmp_path / "kpi_config.yaml"), request)
+    result = prepared.run()
+    assert result.reread  # the fast path failed, the sources were read again
+    assert result.plan is prepared.plan and built == [1]
+    assert result.rows["value"].to_list() == [float(i + 1000)]
