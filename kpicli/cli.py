@@ -435,19 +435,11 @@ def report(
         from kpicli.commands.report import report as compute
         from kpicli.outputs import STDOUT, PipeClosed, Stdout, check_output_path, open_atomic
         from kpicli.plan.build import split_list
-        from kpicli.render import check_wide, infer_format, render, render_to
+        from kpicli.render import check_wide, render, render_to
         from kpicli.render.failures import failure_lines
 
         to_file = output is not None and output != STDOUT
-        chosen = fmt.value if fmt else None
-        if chosen is None and to_file:
-            chosen = infer_format(output)
-            if chosen is None:
-                raise UsageError(
-                    f"cannot tell the format of `{output}` from its extension",
-                    hint="add --format (table, json, jsonl, csv, markdown, parquet, xlsx, html)",
-                )
-        chosen = chosen or "table"
+        chosen = _report_format(fmt, output if to_file else None)
         check_wide(chosen, wide)
         if to_file:
             check_output_path(output)
@@ -495,6 +487,23 @@ def report(
         return 1 if result.fails(fail_on.value) else 0
 
     guarded(debug, work)
+
+
+def _report_format(fmt: Format | None, output: str | None) -> str:
+    """--format, else the format of the output file's extension, else table."""
+    from kpicli.render import infer_format
+
+    if fmt:
+        return fmt.value
+    if output is None:
+        return "table"
+    chosen = infer_format(output)
+    if chosen is None:
+        raise UsageError(
+            f"cannot tell the format of `{output}` from its extension",
+            hint="add --format (table, json, jsonl, csv, markdown, parquet, xlsx, html)",
+        )
+    return chosen
 
 
 # ---------------------------------------------------------------------------- companions
