@@ -64,23 +64,25 @@ VARIANTS = [
 
 
 def _build(config: str, kpis: tuple[str, ...]):
-    """The plan, and the seconds spent importing kpicli, loading the config, planning."""
+    """The prepared report (plan and described sources), and the seconds spent importing
+    kpicli, loading the config, describing the sources and planning."""
     t0 = time.perf_counter()
-    from kpicli.plan.build import Request, build_plan
+    from kpicli.execute.engine import prepare_report
+    from kpicli.plan.build import Request
     from kpicli.spec.config import load_config
 
     t = time.perf_counter()
     cfg = load_config(config)
     t_cfg = time.perf_counter()
-    plan = build_plan(cfg, Request(kpis=kpis, **REQUEST))
-    return plan, (t - t0, t_cfg - t, time.perf_counter() - t_cfg)
+    prepared = prepare_report(cfg, Request(kpis=kpis, **REQUEST))
+    return prepared, (t - t0, t_cfg - t, time.perf_counter() - t_cfg)
 
 
-def _source_frame(plan, agg, exact: bool = True) -> pl.LazyFrame:
-    """The source's rows as plan.py prepares them, before the calendar join."""
+def _source_frame(prepared, agg, exact: bool = True) -> pl.LazyFrame:
+    """The source's rows as the engine prepares them, before the calendar join."""
     import kpicli.spec.formula
 
-    sf = plan.sources[agg.source]
+    plan, sf = prepared.plan, prepared.sources[agg.source]
     spans = [*plan.buckets, *plan.counterparts]
     low = min(r.start for r in spans)
     high = min(max(r.end for r in spans), plan.as_of)
@@ -99,7 +101,6 @@ def _source_frame(plan, agg, exact: bool = True) -> pl.LazyFrame:
 
 
 def _exprs(plan, agg, exact: bool) -> list[pl.Expr]:
-    from kpicli.plan.build import _agg
     from kpicli.spec.formula import with_filter
 
     cfg = plan.config
@@ -107,12 +108,12 @@ def _exprs(plan, agg, exact: bool) -> list[pl.Expr]:
         texts = agg.formulas
     else:  # as written: Polars' own Float64 and Int64 sums
         texts = {n: with_filter(cfg.kpis[n].formula, cfg.kpis[n].filter) for n in agg.formulas}
-    exprs = [_agg(cfg, n, text) for n, text in texts.items()]
+    exprs = [pl.sql_expr(text).cast(pl.Float64).alias(n) for n, text in texts.items()]
     d = pl.col(agg.date_column)
     return [*exprs, pl.len().alias(agg.count), d.min().alias(agg.first), d.max().alias(agg.last)]
 
 
-def frames(plan, *, dup: bool = False, exact: bool = True, totals: bool = True) -> list:
+def frames(prepared, *, dup: bool = False, exact: bool = True, totals: bool = True) -> list:
     """The plan's aggregations rebuilt the simple way: a calendar join, then a group_by per
     aggregation, and (``totals``) a second group_by of the same rows for the totals.
 
@@ -121,6 +122,7 @@ def frames(plan, *, dup: bool = False, exact: bool = True, totals: bool = True) 
     distinct span it is in. Either way the (bucket, comparison) pairs would be joined to the
     small aggregated frames after the collect (a few rows: not timed).
     """
+    plan = prepared.plan
     dims = list(plan.dimensions)
 
     def days(start, end, key) -> pl.DataFrame:
@@ -139,7 +141,7 @@ def frames(plan, *, dup: bool = False, exact: bool = True, totals: bool = True) 
         cal = pl.concat(days(s, e, i) for i, (s, e) in enumerate(spans) if s <= plan.as_of)
     out = []
     for agg in plan.aggregations:
-        lf = _source_frame(plan, agg, exact).join(
+        lf = _source_frame(prepared, agg, exact).join(
             cal.lazy(), left_on=agg.date_column, right_on="__day", how="inner"
         )
         exprs = _exprs(plan, agg, exact)
@@ -149,9 +151,10 @@ def frames(plan, *, dup: bool = False, exact: bool = True, totals: bool = True) 
     return out
 
 
-def scan_only(plan) -> list[pl.LazyFrame]:
+def scan_only(prepared) -> list[pl.LazyFrame]:
     from kpicli.spec.formula import parse
 
+    plan = prepared.plan
     out = []
     for agg in plan.aggregations:
         cfg = plan.config
@@ -160,7 +163,7 @@ def scan_only(plan) -> list[pl.LazyFrame]:
             for text in (cfg.kpis[n].formula, cfg.kpis[n].filter):
                 if text:
                     used.update(parse(text).names)
-        lf = _source_frame(plan, agg)
+        lf = _source_frame(prepared, agg)
         out.append(lf.select(pl.col(sorted(used)).max(), pl.len()))
     return out
 
@@ -174,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     v = args.variant
     kpis = tuple(k for k in args.kpi.split(",") if k)
-    plan, (t_imp, t_cfg, t_plan) = _build(args.config, kpis)
+    prepared, (t_imp, t_cfg, t_plan) = _build(args.config, kpis)
+    plan = prepared.plan
     phases = {
         "import polars": T_IMPORT - T0,
         "import kpicli (config, plan: pydantic, yaml)": t_imp,
@@ -186,7 +190,6 @@ def main(argv: list[str] | None = None) -> int:
     engine = "in-memory" if v == "in-memory" else "auto"
     if v == "report":
         t_eng = time.perf_counter()
-        from kpicli.execute.engine import execute
         from kpicli.render import render
 
         phases["import engine, render"] = time.perf_counter() - t_eng
@@ -202,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
                 spent.append(time.perf_counter() - t1)
 
         pl.collect_all = timed_collect_all
-        result = execute(plan)
+        result = prepared.run()
         t2 = time.perf_counter()
         phases["collect_all"] = sum(spent)
         phases["post-processing (execute - collect)"] = (t2 - t) - sum(spent)
@@ -210,21 +213,24 @@ def main(argv: list[str] | None = None) -> int:
         phases["render jsonl"] = time.perf_counter() - t2
         n = len(out.splitlines())
     else:
+        from kpicli.execute.queries import queries
+
+        built = queries(plan, prepared.sources)
         if v in ("collect", "in-memory"):
-            lazies = [a.rows for a in plan.aggregations]
-            lazies += [a.totals for a in plan.aggregations if a.totals is not None]
+            lazies = [q.rows for q in built]
+            lazies += [q.totals for q in built if q.totals is not None]
         elif v == "rows-only":
-            lazies = [a.rows for a in plan.aggregations]
+            lazies = [q.rows for q in built]
         elif v == "before-7cbd7ce":
-            lazies = frames(plan, dup=True)
+            lazies = frames(prepared, dup=True)
         elif v == "before-32194b9":
-            lazies = frames(plan)
+            lazies = frames(prepared)
         elif v == "rows-exact":
-            lazies = frames(plan, totals=False)
+            lazies = frames(prepared, totals=False)
         elif v == "rows-float":
-            lazies = frames(plan, totals=False, exact=False)
+            lazies = frames(prepared, totals=False, exact=False)
         else:
-            lazies = scan_only(plan)
+            lazies = scan_only(prepared)
         result = pl.collect_all(lazies, engine=engine)
         phases[f"collect_all ({engine})"] = time.perf_counter() - t
         n = sum(f.height for f in result)

@@ -26,8 +26,6 @@ from kpicli.render import BINARY_FORMATS, FORMATS
 from kpicli.version import __version__
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from kpicli.plan.build import Request
 
 #: The exceptions of the Click that Typer parses with (its own copy since Typer 0.16, the
@@ -185,32 +183,15 @@ def command_notes(quiet: bool = False) -> Notes:
     return Notes(echo=None if quiet else lambda message: _err(f"warning: {message}"))
 
 
-@contextlib.contextmanager
-def _reader_notices(notes: Notes) -> Iterator[None]:
-    """The reader's notices (still given through :mod:`kpicli.ingest.notices`) into
-    ``notes`` while a command runs.
-
-    TODO(lead): delete once the reader and the cache add to the ``notes`` passed down
-    (ingest helper) and ingest/notices.py is gone."""
-    from kpicli.ingest import notices
-
-    notices.set_handler(notes.add)
-    try:
-        yield
-    finally:
-        notices.set_handler(None)
-
-
-def guarded(debug: bool, work: Callable[[], int | None], notes: Notes | None = None) -> None:
+def guarded(debug: bool, work: Callable[[], int | None]) -> None:
     """Run a command's work: its nonzero return is the exit code; a KpiError becomes its
     message (request fields named by their options) and exit code; a closed stdout pipe
-    ends it quietly (exit 0); a bug, exit 70. ``notes``: the command's warnings (default:
-    printed, as for a command without ``--quiet``)."""
+    ends it quietly (exit 0); a bug, exit 70. Warnings are not its business: each command
+    passes its own :func:`command_notes` to its library call."""
     from kpicli.outputs import PipeClosed
 
     try:
-        with _reader_notices(notes if notes is not None else command_notes()):
-            code = work()
+        code = work()
     except PipeClosed:
         code = 0
     except KpiError as err:
@@ -460,33 +441,14 @@ def report(
     """Compute KPIs and print them, or write them to a file."""
 
     def work() -> int:
-        from pathlib import Path
-
-        from kpicli.commands.clean import check_output, config_inputs
-        from kpicli.execute.engine import run_report
-        from kpicli.outputs import (
-            STDOUT,
-            PipeClosed,
-            Stdout,
-            check_output_path,
-            expand_output_path,
-            open_atomic,
-        )
+        from kpicli.commands.report import report as compute
+        from kpicli.outputs import STDOUT, PipeClosed, Stdout, check_output_path, open_atomic
         from kpicli.plan.build import split_list
-        from kpicli.render import check_wide, infer_format, render, render_to
+        from kpicli.render import check_wide, render, render_to
         from kpicli.render.failures import failure_lines
-        from kpicli.spec.config import load_config
 
         to_file = output is not None and output != STDOUT
-        chosen = fmt.value if fmt else None
-        if chosen is None and to_file:
-            chosen = infer_format(output)
-            if chosen is None:
-                raise UsageError(
-                    f"cannot tell the format of `{output}` from its extension",
-                    hint=f"add --format ({', '.join(FORMATS)})",
-                )
-        chosen = chosen or "table"
+        chosen = _report_format(fmt, output if to_file else None)
         check_wide(chosen, wide)
         if to_file:
             check_output_path(output)
@@ -504,27 +466,13 @@ def report(
             limit=limit,
             cache=cache,
         )
-        if cache:  # the formulas' parse results are kept with the cache (kpicli.spec.formula)
-            from kpicli.ingest.cache import open_cache
-
-            opened = open_cache(Path(cache).expanduser())
-            if opened is not None:
-                opened.memo()
-        cfg = load_config(config)
-        result = run_report(cfg, request)
-        if to_file:
-            assert output is not None
-            start, end = result.period or (None, None)
-            path = expand_output_path(
-                output, start=start, end=end, as_of=result.as_of, period=result.period_label
-            )
-            inputs = config_inputs(cfg.path)
-            inputs += [(Path(f), "an input file") for f in result.input_files()]
-            check_output(path, inputs, hint="write the report to another path")
-            with open_atomic(path) as handle:
+        done = compute(config, request, output=output if to_file else None, notes=notes)
+        result = done.result
+        if done.path is not None:
+            with open_atomic(done.path) as handle:
                 render_to(result, chosen, handle, color=False, raw=raw, wide=wide)
             if not quiet:
-                _err(f"wrote {path}")
+                _err(f"wrote {done.path}")
         else:
             if chosen in BINARY_FORMATS and sys.stdout.isatty():
                 raise UsageError(
@@ -547,7 +495,25 @@ def report(
             _err(line)
         return 1 if result.fails(fail_on.value) else 0
 
-    guarded(debug, work, command_notes(quiet))  # TODO(lead): the same Notes to run_report
+    notes = command_notes(quiet)
+    guarded(debug, work)
+
+
+def _report_format(fmt: Format | None, output: str | None) -> str:
+    """--format, else the format of the output file's extension, else table."""
+    from kpicli.render import infer_format
+
+    if fmt:
+        return fmt.value
+    if output is None:
+        return "table"
+    chosen = infer_format(output)
+    if chosen is None:
+        raise UsageError(
+            f"cannot tell the format of `{output}` from its extension",
+            hint="add --format (table, json, jsonl, csv, markdown, parquet, xlsx, html)",
+        )
+    return chosen
 
 
 # ---------------------------------------------------------------------------- companions
@@ -643,7 +609,7 @@ def sources(
         return 0 if all(r.ok for r in reports) else 3
 
     notes = command_notes()
-    guarded(debug, work, notes)
+    guarded(debug, work)
 
 
 @app.command(
@@ -678,7 +644,7 @@ def validate(
         return result.exit_code
 
     notes = command_notes(quiet)
-    guarded(debug, work, notes)
+    guarded(debug, work)
 
 
 @app.command(
@@ -722,7 +688,7 @@ def explain(
         _out(render_explanation(result, fmt.value, color=color, width=_width()))
 
     notes = command_notes()
-    guarded(debug, work, notes)
+    guarded(debug, work)
 
 
 @app.command(
@@ -823,7 +789,7 @@ def schema(
         if not quiet:
             _err(f"wrote {output}")
 
-    guarded(debug, work, command_notes(quiet))
+    guarded(debug, work)
 
 
 # ---------------------------------------------------------------------------- clean
@@ -896,7 +862,7 @@ def clean(
         to_file = output is not None and output != STDOUT
         if output is not None and to_file:
             check_output(output, [(file, "the input file"), *config_inputs(None)])
-        result = clean_file(  # TODO(lead): notes=notes, once clean_file takes it
+        result = clean_file(  # its warnings are the table's notes, printed below
             file,
             delimiter=delimiter,
             decimal=decimal,
@@ -926,8 +892,7 @@ def clean(
         if not quiet:
             _err(f"wrote {output}")
 
-    notes = command_notes(quiet)
-    guarded(debug, work, notes)
+    guarded(debug, work)
 
 
 cache_app = typer.Typer(
@@ -973,4 +938,4 @@ def cache_clear(
         if not quiet:
             _err(f"removed {removed} cache entr{'y' if removed == 1 else 'ies'} from {folder}")
 
-    guarded(debug, work, command_notes(quiet))
+    guarded(debug, work)

@@ -105,7 +105,8 @@ def test_clear_removes_entries(setup) -> None:
     (cache / "keep.txt").write_text("not ours")
     assert len(entries(cache)) == len(entries(cache, DAILY_PREFIX)) == 1
     assert len(entries(cache, DATA_PREFIX)) == 2  # each signature's data
-    assert clear(cache) == 4
+    # the entries, their data, and the formulas' memo (saved when the report is done)
+    assert clear(cache) == 5
     assert [p.name for p in cache.iterdir()] == ["keep.txt"]
     assert clear(cfg.parent / "nowhere") == 0
 
@@ -132,7 +133,9 @@ def test_cli_cache_option_and_clear(setup) -> None:
     assert strip(plain.stdout) == strip(cached.stdout) == strip(again.stdout)
     assert len(entries(cache)) == 1
     r = runner.invoke(app, ["cache", "clear", "--cache", str(cache)])
-    assert r.exit_code == 0 and "removed 4 cache entries" in r.stderr
+    # (the formulas' memo is one of them: saved when the command is done, as it was at the
+    # exit of a `kpi report` process, which CliRunner does not end)
+    assert r.exit_code == 0 and "removed 5 cache entries" in r.stderr
     assert entries(cache) == []
     r = runner.invoke(app, ["cache", "clear", "-c", str(cfg)])
     assert r.exit_code == 2 and "settings.cache" in r.stderr
@@ -219,22 +222,20 @@ def test_formulas_that_do_not_decompose_use_the_rows(setup) -> None:
 
 
 def test_notices_are_given_again_on_a_hit(setup) -> None:
-    from kpicli.ingest import notices
+    from kpicli.errors import Notes
 
     cfg, cache = setup
     data = cfg.parent / "a.csv"
     data.write_text(data.read_text() + "2026-01-03,x\n")  # a short row: the tolerant reader
-    said: list[str] = []
-    previous = notices._handler  # the CLI's, when its tests ran in this process
-    notices.set_handler(said.append)
-    try:
-        values(cfg, cache)
-        first = list(said)
-        said.clear()
-        values(cfg, cache)
-    finally:
-        notices.set_handler(previous)
-    assert first and said == first
+
+    def said() -> list[str]:
+        notes = Notes()
+        r = run_report(load_config(cfg), Request(as_of=AS_OF, cache=str(cache)), notes=notes)
+        assert list(r.warnings) == notes.messages
+        return notes.messages
+
+    first = said()
+    assert first and said() == first
 
 
 # --- the formulas' memo (kpi-formulas.json) ---------------------------------------------------
@@ -245,9 +246,11 @@ from datetime import date
 from kpicli.ingest.cache import open_cache
 from kpicli import Request, load_config, run_report
 cache = sys.argv[2]
-open_cache(__import__("pathlib").Path(cache)).memo()
-r = run_report(load_config(sys.argv[1]), Request(as_of=date(2026, 12, 31), by=("channel",),
-               cache=cache))
+opened = open_cache(__import__("pathlib").Path(cache))
+with opened.memo() as memo:
+    r = run_report(load_config(sys.argv[1]), Request(as_of=date(2026, 12, 31), by=("channel",),
+                   cache=cache), cache=opened)
+memo.save()
 print(sorted(zip(r.rows["kpi"], r.rows["channel"], r.rows["value"])), "sqlglot" in sys.modules)
 """
 
@@ -299,20 +302,18 @@ def test_memoized_results_equal_computed_ones(tmp_path: Path) -> None:
             out += [formula.rollup_kind(p) for p in partials]
         return out
 
-    saved = dict(formula._MEMO)
-    try:
-        formula._MEMO.update(entries=None, file=None, new=False)
-        plain = everything()
-        assert formula.use_memo(tmp_path, SECRET) is None
+    plain = everything()
+    memo, problem = formula.Memo.load(tmp_path, SECRET)
+    assert problem is None
+    with memo:
         assert everything() == plain  # computed, remembered
-        formula.save_memo()
-        formula._MEMO.update(file=None)
-        assert formula.use_memo(tmp_path, SECRET) is None  # read back from the file
-        assert formula._MEMO["entries"]
+    memo.save()
+    again, problem = formula.Memo.load(tmp_path, SECRET)
+    assert problem is None  # read back from the file
+    assert again.entries
+    with again:
         assert everything() == plain
-        assert not formula._MEMO["new"]  # every result came from the memo
-    finally:
-        formula._MEMO.update(saved)
+    assert not again.new  # every result came from the memo
 
 
 def test_runs_racing_to_fill_the_cache_all_succeed(tmp_path: Path) -> None:

@@ -1,8 +1,9 @@
 """The optimistic fast paths of a report, and what happens when the data defeats them.
 
 A date column whose sampled cells are all plain ISO dates is parsed by the CSV reader
-itself; a cell past the sample that the reader cannot parse makes the engine build the plan
-again the careful way. Results are checked against DuckDB over the same file.
+itself; a cell past the sample that the reader cannot parse makes the engine read the
+sources again the careful way and run the same plan. Results are checked against DuckDB
+over the same file.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from typer.testing import CliRunner
 
 from kpicli import Request, load_config
 from kpicli.cli import app
-from kpicli.execute.engine import execute
+from kpicli.execute.engine import prepare_report
 from kpicli.ingest.detect import SAMPLE_BYTES, TAIL_BYTES
-from kpicli.plan.build import build_plan
+from kpicli.ingest.scan import fast_dates, scan_source
 
 AS_OF = date(2026, 12, 31)
 CONFIG = """\
@@ -73,21 +74,26 @@ def duckdb_by_month(path: Path) -> dict[str, tuple[float, int]]:
     return {m: (float(s), n) for m, s, n in rows}
 
 
+def typed(cfg: Path) -> bool:
+    """Whether a report reads the dates of the export the fast way (the CSV reader's)."""
+    prepared = prepare_report(load_config(cfg), Request(period="2026", as_of=AS_OF))
+    return fast_dates(prepared.sources.values())
+
+
 def kpi_by_month(cfg: Path, **kw) -> tuple[dict[str, tuple[float, int]], bool]:
-    plan = build_plan(load_config(cfg), Request(period="2026", grain="month", as_of=AS_OF, **kw))
-    result = execute(plan)
+    request = Request(period="2026", grain="month", as_of=AS_OF, **kw)
+    result = prepare_report(load_config(cfg), request).run()
     wide = {}
     for row in result.rows.iter_rows(named=True):
         wide.setdefault(row["period_start"].isoformat(), {})[row["kpi"]] = row["value"]
     got = {m: (v["spend"], int(v["rows"])) for m, v in wide.items() if v["rows"]}
-    return got, result.plan.fast
+    return got, not result.reread
 
 
 def test_clean_iso_dates_take_the_fast_path(tmp_path: Path) -> None:
     cfg = write_export(tmp_path, ["2026-03-05"])
-    plan = build_plan(load_config(cfg), Request(period="2026", as_of=AS_OF))
-    assert plan.typed  # the reader parses the dates
-    assert not build_plan(load_config(cfg), Request(period="2026", as_of=AS_OF), fast=False).typed
+    assert typed(cfg)  # the reader parses the dates
+    assert not fast_dates([scan_source(load_config(cfg), "ads")])
     got, fast = kpi_by_month(cfg)
     assert fast
     want = duckdb_by_month(tmp_path / "ads.csv")
@@ -113,7 +119,7 @@ def test_a_bad_cell_among_the_last_rows_keeps_the_text_path(tmp_path: Path) -> N
     """The sniffer reads the end of the file too: a cell there that the reader cannot parse
     means no fast path, rather than a failed attempt."""
     cfg = write_export(tmp_path, ["2026-03-05 "], at_end=True)
-    assert not build_plan(load_config(cfg), Request(period="2026", as_of=AS_OF)).typed
+    assert not typed(cfg)
     got, fast = kpi_by_month(cfg)
     assert fast  # not rebuilt: the first plan already read the dates as text
     assert got == {
@@ -177,10 +183,10 @@ def test_bucket_numbers_equal_the_calendar_join(
 
     cfg = load_config(SAMPLE)
     request = Request(as_of=as_of, **shape)
-    fast = execute(build_plan(cfg, request))
+    fast = prepare_report(cfg, request).run()
     assert fast.plan.aligned == aligned
     monkeypatch.setattr(Plan, "align", lambda self: None)
-    slow = execute(build_plan(cfg, request))
+    slow = prepare_report(cfg, request).run()
     assert not slow.plan.aligned
     assert fast.rows.equals(slow.rows), shape
     assert (fast.totals is None and slow.totals is None) or fast.totals.equals(slow.totals)
@@ -191,7 +197,7 @@ def test_which_spans_are_bucket_numbers() -> None:
     cfg = load_config(SAMPLE)
 
     def aligned(as_of: date = date(2026, 11, 30), **shape) -> bool:
-        return build_plan(cfg, Request(as_of=as_of, **shape)).aligned
+        return prepare_report(cfg, Request(as_of=as_of, **shape)).plan.aligned
 
     assert aligned(period="2026", grain="month", compare="previous")
     assert aligned(period="2026", grain="month", compare="year")

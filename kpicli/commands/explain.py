@@ -6,8 +6,8 @@ and everything it depends on through the same path as `kpi report` (``build_plan
 (same source, date column and filter), so that the rows behind each value are counted in the
 same scan, for the same period, buckets and dimensions. It returns the dependency tree down to
 the columns of the files, the files read, the values of every KPI involved, row counts, and
-the Polars plans of the aggregations that ran (``LazyFrame.explain()`` of the very frames the
-engine collected: ``Result.plan``).
+the Polars plans of the aggregations that ran (``LazyFrame.explain()`` of the queries of the
+very plan the engine executed: ``Result.plan``).
 """
 
 from __future__ import annotations
@@ -318,11 +318,10 @@ def _tree(
 
 
 def explain(cfg: Config, request: Request, name: str, *, notes: Notes | None = None) -> Explanation:
-    """Compute ``name`` and its dependencies as `kpi report` would, and say how; ``notes``
-    gets the warnings of the reading (TODO(lead): pass it to the run below once it takes
-    it, plan helper; until then the CLI routes the reader's notices into it)."""
-    from kpicli.execute.engine import execute
-    from kpicli.plan.build import build_plan
+    """Compute ``name`` and its dependencies as `kpi report` would, and say how. ``notes``
+    receives the warnings about the data (as :func:`~kpicli.execute.engine.run_report`)."""
+    from kpicli.execute.engine import prepare_report
+    from kpicli.execute.queries import queries
 
     _check_name(cfg, name)
     order = dependency_order(cfg, name)
@@ -330,12 +329,14 @@ def explain(cfg: Config, request: Request, name: str, *, notes: Notes | None = N
     counted, keys = _with_counts(cfg, groups)
     req = replace(request, kpis=(*order, *keys.values()), sort=None, limit=None)
     try:
-        result = execute(build_plan(counted, req))
+        prepared = prepare_report(counted, req, notes=notes)
+        result = prepared.run()
     except KpiError as err:  # errors name the KPIs concerned: not the row counts added here
         err.message = re.sub(rf",? `{ROWS}\d+`", "", err.template)
         err.args = (err.message,)
         raise
-    plan = result.plan  # the very plan that ran: its frames are the ones collected
+    plan, sources = prepared.plan, prepared.sources
+    ran = queries(plan, sources, prepared.cache)  # the queries of the very plan that ran
 
     per_source: dict[str, int] = {}
     for source, _, _ in groups:
@@ -347,21 +348,21 @@ def explain(cfg: Config, request: Request, name: str, *, notes: Notes | None = N
             date=g[1],
             filter=g[2],
             kpis=tuple(kpis),
-            files=tuple(str(f) for f in plan.sources[g[0]].files),
+            files=tuple(str(f) for f in plan.files[g[0]]),
             label=_scan_label(*g, ambiguous=per_source[g[0]] > 1),
         )
         for g, kpis in groups.items()
     ]
-    schemas = {s: dict(sf.schema) for s, sf in plan.sources.items()}
+    schemas = {s: dict(sf.schema) for s, sf in sources.items()}
     tree = _tree(cfg, name, schemas, keys, set())
     plans = [
         PolarsPlan(
             source=a.source,
             date=a.date_column,
-            rows=a.rows.explain(),
-            totals=a.totals.explain() if a.totals is not None else None,
+            rows=q.rows.explain(),
+            totals=q.totals.explain() if q.totals is not None else None,
         )
-        for a in plan.aggregations
+        for a, q in zip(plan.aggregations, ran, strict=True)
     ]
     entry = catalog(cfg, hidden=True)[list(cfg.kpis).index(name)]
     return Explanation(

@@ -169,9 +169,11 @@ def _file_report(layout: Layout, part: Part | None) -> FileReport:
     )
 
 
-def _count_rows(sf: SourceFrame, part: Part, layout: Layout, report: FileReport) -> Issue | None:
+def _count_rows(
+    sf: SourceFrame, part: Part, layout: Layout, report: FileReport, notes: Notes | None
+) -> Issue | None:
     """Rows read and dropped (by reason) in one file; an Issue when it cannot be read."""
-    lf = part.scan([layout])
+    lf = part.scan([layout], notes=notes)
     reason = part.reason()
     try:
         if reason is None:
@@ -179,7 +181,7 @@ def _count_rows(sf: SourceFrame, part: Part, layout: Layout, report: FileReport)
             return None
         counts = lf.select(reason.alias("reason")).group_by("reason").len().collect()
     except pl.exceptions.PolarsError as err:
-        if misread_files([sf]):
+        if misread_files([sf], notes=notes):
             raise _Misread from None
         located = locate_bad_value(sf, err)
         if located is not None:
@@ -208,7 +210,7 @@ def _columns(sf: SourceFrame) -> list[ColumnReport]:
     return out
 
 
-def _read_all(sf: SourceFrame, report: SourceReport) -> None:
+def _read_all(sf: SourceFrame, report: SourceReport, notes: Notes | None) -> None:
     """Rows, date range and missing values of the whole source (every column parsed)."""
     date_col = report.date_column
     head = [pl.len().alias("__rows")]
@@ -218,7 +220,7 @@ def _read_all(sf: SourceFrame, report: SourceReport) -> None:
     try:
         row = sf.frame.select(*head, *nulls).collect().row(0, named=True)
     except pl.exceptions.PolarsError as err:
-        if misread_files([sf]):
+        if misread_files([sf], notes=notes):
             raise _Misread from None
         located = locate_bad_value(sf, err)
         report.problems.append(
@@ -268,26 +270,24 @@ def describe_source(cfg: Config, name: str, *, notes: Notes | None = None) -> So
 
 
 def _describe_source(cfg: Config, name: str, notes: Notes | None) -> SourceReport:
-    # TODO(lead): pass ``notes`` to match_files/sniff_source/scan_source once the reader
-    # takes it (ingest helper); until then the CLI routes the reader's notices into it.
     src = cfg.sources[name]
     report = SourceReport(name, src.preset, date_column=src.date)
     try:
-        files = match_files(cfg, name)
+        files = match_files(cfg, name, notes)
     except DataError as err:
         report.problems.append(_issue(err))
         return report
     layouts: list[Layout] = []
     for f in files:
         try:
-            layouts += sniff_source(cfg, name, [f])
+            layouts += sniff_source(cfg, name, [f], notes)
         except DataError as err:
             report.files.append(FileReport(path=str(f)))
             report.problems.append(_issue(err))
     try:
-        sf = scan_source(cfg, name)
+        sf = scan_source(cfg, name, notes=notes)
         if mixed_encodings([sf]):  # every row is read: bytes past a sample not UTF-8 first
-            sf = scan_source(cfg, name)
+            sf = scan_source(cfg, name, notes=notes)
     except KpiError as err:
         report.problems.append(_issue(err))
         report.files += [_file_report(lay, None) for lay in layouts]
@@ -296,7 +296,7 @@ def _describe_source(cfg: Config, name: str, notes: Notes | None) -> SourceRepor
     for part in sf.parts:
         for layout in part.layouts:
             fr = _file_report(layout, part)
-            issue = _count_rows(sf, part, layout, fr)
+            issue = _count_rows(sf, part, layout, fr, notes)
             report.problems += [issue] if issue is not None else []
             report.problems += _layout_warnings(layout, fr, counted=issue is None)
             report.files.append(fr)
@@ -315,7 +315,7 @@ def _describe_source(cfg: Config, name: str, notes: Notes | None) -> SourceRepor
     report.columns = _columns(sf)
     if report.date_column is not None:
         report.date_format = sf.date_formats.get(report.date_column)
-    _read_all(sf, report)
+    _read_all(sf, report, notes)
     return report
 
 

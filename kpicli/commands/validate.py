@@ -176,8 +176,6 @@ class _Checker:
     """The data checks of one configuration (steps 2 to 6 of the module docstring)."""
 
     def __init__(self, cfg: Config, result: Validation, notes: Notes | None = None):
-        # TODO(lead): pass ``self.notes`` to scan_source (ingest helper) and run_report (plan
-        # helper) once they take it; until then the CLI routes the reader's notices into it.
         self.cfg = cfg
         self.result = result
         self.notes = notes
@@ -239,9 +237,9 @@ class _Checker:
         from kpicli.ingest.scan import mixed_encodings, scan_source
 
         try:
-            sf = scan_source(self.cfg, name)
+            sf = scan_source(self.cfg, name, notes=self.notes)
             if mixed_encodings([sf]):  # every row is read: bytes past a sample not UTF-8 first
-                sf = scan_source(self.cfg, name)
+                sf = scan_source(self.cfg, name, notes=self.notes)
         except KpiError as err:
             self.result.issues.append(Issue.of(err))
             return None
@@ -252,6 +250,7 @@ class _Checker:
         go in ``used``); the aggregate of each KPI whose columns all exist."""
         import polars as pl
 
+        from kpicli.plan.build import missing_columns
         from kpicli.spec.formula import AGGREGATE, FormulaError, compile_sql, kinds_of, parse
 
         have = list(sf.schema)
@@ -260,22 +259,11 @@ class _Checker:
         for kpi_name, kpi in self.cfg.kpis.items():
             if kpi.source != name or kpi_name in self.bad_kpis:
                 continue
-            missing = False
-            for key in ("formula", "filter"):
-                text = getattr(kpi, key)
-                if text is None:
-                    continue
-                for col in parse(text).names:
-                    if col in have:
-                        used.append(col)
-                        continue
-                    missing = True
-                    self.add(
-                        DATA,
-                        f"KPI `{kpi_name}`: source `{name}` has no column `{col}`",
-                        self.cfg.where("kpis", kpi_name, key),
-                        did_you_mean(col, have) or f"its columns are: {', '.join(have)}",
-                    )
+            for text in (kpi.formula, kpi.filter):
+                used += [c for c in parse(text).names if c in have] if text else []
+            missing = list(missing_columns(self.cfg, kpi_name, have))  # as the plan checks
+            for err in missing:
+                self.add(DATA, err.message, err.location, err.hint)
             if missing:
                 continue
             try:
@@ -351,12 +339,12 @@ class _Checker:
                 pl.col(date_col).min().alias("__first"),
                 pl.col(date_col).max().alias("__last"),
             ]
-        if misread_files([sf]):
+        if misread_files([sf], notes=self.notes):
             # a row past the sample that the fast path reads without a word when a report
             # reads only some columns (a cell too many: the rest shifted): every row is read
             # whole here, and such a file goes through the tolerant reader, which warns
             try:
-                sf = scan_source(self.cfg, name)
+                sf = scan_source(self.cfg, name, notes=self.notes)
             except KpiError as again:
                 self.result.issues.append(Issue.of(again))
                 return
@@ -364,13 +352,13 @@ class _Checker:
         try:
             row = sf.frame.select(exprs).collect().row(0, named=True)
         except pl.exceptions.PolarsError as err:
-            if not misread_files([sf]):
+            if not misread_files([sf], notes=self.notes):
                 self.locate_parse_error(name, sf, used, err)
                 return
             # a file the fast path cannot read past its sample (a stray quote): read again,
             # that file by the tolerant reader (which warns), as `kpi report` does
             try:
-                sf = scan_source(self.cfg, name)
+                sf = scan_source(self.cfg, name, notes=self.notes)
                 self.frames[name] = sf.frame
                 row = sf.frame.select(exprs).collect().row(0, named=True)
             except KpiError as again:
@@ -543,7 +531,7 @@ class _Checker:
         if not self.cfg.kpis or self.cyclic:
             return
         try:
-            run_report(self.cfg, Request(kpis=tuple(self.cfg.kpis)))
+            run_report(self.cfg, Request(kpis=tuple(self.cfg.kpis)), notes=self.notes)
         except KpiError as err:
             self.result.issues.append(Issue.of(err))
 

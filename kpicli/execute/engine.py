@@ -1,7 +1,16 @@
-"""Plan → Result: run the aggregations, join them, derive, compare, set targets and status.
+"""Described sources + Plan → Result: run the aggregations, join them, derive, compare, set
+targets and status.
 
-The only ``collect`` of a report happens here, once, over every aggregation (rows and
-totals) with ``pl.collect_all`` so that Polars shares the scans the plans have in common.
+The execution stage of a report, and the only one that reads rows: :func:`run_report`
+checks the request, has ingest describe the sources it reads (from the Parquet cache when
+there is one), builds the plan (:func:`kpicli.plan.build.build_plan`, which reads nothing)
+and executes it. :func:`execute` turns the plan into Polars queries
+(:mod:`kpicli.execute.queries`, which fills the cache's daily entries) and collects them
+all at once, with ``pl.collect_all`` so that Polars shares the scans they have in common.
+When a fast path of the reader fails on the data (a date cell past the sample that the CSV
+reader cannot parse, a stray quote, bytes that are not UTF-8), the sources are read again
+the careful way and the same plan runs again (:func:`_read_again`).
+
 The collected frames are small (one row per bucket × dimension values × KPI); the rest is
 Polars over them. A KPI value that is not finite has overflowed (division by zero is null
 already, in the SQL): an error (:func:`_overflow`); targets and pacing that are not finite
@@ -10,15 +19,34 @@ are null (:func:`_finite`).
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import polars as pl
 
-from kpicli.errors import ConfigError, DataError, engine_detail
+from kpicli.errors import ConfigError, DataError, Notes, engine_detail
+from kpicli.execute.queries import queries
 from kpicli.execute.result import KEY_COLUMNS, VALUE_COLUMNS, KpiInfo, Result, dimension_keys
-from kpicli.ingest.scan import locate_bad_value, misread_files, mixed_encodings
-from kpicli.plan.build import RANGE, Plan, Request, build_plan
+from kpicli.ingest.scan import (
+    SourceFrame,
+    fast_dates,
+    locate_bad_value,
+    misread_files,
+    mixed_encodings,
+    scan_source,
+)
+from kpicli.plan.build import (
+    RANGE,
+    Plan,
+    Request,
+    UncomputableFormulas,
+    build_plan,
+    cache_folder,
+    sources_read,
+)
 from kpicli.spec import periods
 from kpicli.spec.config import Config, Target
 from kpicli.spec.formula import (
@@ -32,37 +60,158 @@ from kpicli.spec.formula import (
 )
 from kpicli.spec.periods import DateRange
 
+if TYPE_CHECKING:
+    from kpicli.ingest.cache import Cache
 
-def run_report(config: Config, request: Request) -> Result:
-    """Compute a report: the public entry point of the library."""
-    return execute(build_plan(config, request))
+
+def run_report(
+    config: Config, request: Request, *, notes: Notes | None = None, cache: Cache | None = None
+) -> Result:
+    """Compute a report: the public entry point of the library.
+
+    ``notes`` receives the warnings about the data that do not stop the report (they are
+    in ``Result.warnings`` too); ``cache``: a cache already opened (else the request's
+    ``cache`` or ``settings.cache`` is opened here, when set). With a cache, the formulas'
+    parse results are kept in its memo, saved when the report is done.
+    """
+    notes = own_notes(notes)
+    names = sources_read(config, request)  # the request is checked before anything is read
+    if cache is None:
+        cache = open_report_cache(config, request, notes)
+    if cache is None:
+        return _prepare(config, request, names, cache, notes).run()
+    memo = cache.memo()
+    try:
+        with memo:
+            return _prepare(config, request, names, cache, notes).run()
+    finally:
+        memo.save()
+
+
+@dataclass
+class Prepared:
+    """A report ready to run: its plan, the sources it was built from (described, not
+    read), the cache they came from, and the notes that receive the warnings."""
+
+    plan: Plan
+    sources: dict[str, SourceFrame]
+    cache: Cache | None
+    notes: Notes
+
+    def run(self) -> Result:
+        return execute(self.plan, self.sources, cache=self.cache, notes=self.notes)
+
+
+def prepare_report(
+    config: Config, request: Request, *, notes: Notes | None = None, cache: Cache | None = None
+) -> Prepared:
+    """The request checked, its sources described (sniffed, or served by the cache), and
+    the plan built from them: everything :func:`run_report` does before the rows are read.
+    """
+    notes = own_notes(notes)
+    names = sources_read(config, request)  # the request is checked before anything is read
+    if cache is None:
+        cache = open_report_cache(config, request, notes)
+    return _prepare(config, request, names, cache, notes)
+
+
+def _prepare(
+    config: Config, request: Request, names: list[str], cache: Cache | None, notes: Notes
+) -> Prepared:
+    sources = read_sources(config, names, cache=cache, notes=notes)
+    return Prepared(plan_report(config, request, sources), sources, cache, notes)
+
+
+def own_notes(notes: Notes | None) -> Notes:
+    """``notes``, or new ones for a library caller that passed none: the warnings are in
+    ``Result.warnings``, and in the ``kpicli`` logger as they are given."""
+    return notes if notes is not None else Notes(echo=logging.getLogger("kpicli").warning)
+
+
+def open_report_cache(config: Config, request: Request, notes: Notes | None) -> Cache | None:
+    """The cache a report uses (``--cache``, else ``settings.cache``), opened; None
+    without one, or when it cannot be used (a warning says why)."""
+    folder = cache_folder(config, request)
+    if folder is None:
+        return None
+    from kpicli.ingest.cache import open_cache
+
+    return open_cache(folder, notes=notes)
+
+
+def read_sources(
+    config: Config, names: list[str], *, cache: Cache | None, notes: Notes | None
+) -> dict[str, SourceFrame]:
+    """Each source described by ingest (files sniffed, columns typed; nothing collected),
+    or served by the cache. Plain ISO date columns are parsed by the CSV reader as it reads
+    (the fast path: :func:`_read_again` when a cell past the sample defeats it)."""
+    if cache is None:
+        return {s: scan_source(config, s, typed_dates=True, notes=notes) for s in names}
+    return {s: cache.source(config, s) for s in names}
+
+
+def _read_again(plan: Plan, cache: Cache | None, notes: Notes | None) -> dict[str, SourceFrame]:
+    """The plan's sources described again, without the fast path (the files that need the
+    tolerant reader, or to be decoded line by line, are marked as such by now)."""
+    if cache is None:
+        return {s: scan_source(plan.config, s, notes=notes) for s in plan.files}
+    return {s: cache.source(plan.config, s) for s in plan.files}
+
+
+def plan_report(config: Config, request: Request, sources: Mapping[str, SourceFrame]) -> Plan:
+    """:func:`build_plan`, with a formula that cannot be computed over a column read as text
+    explained by the cell that made it text (found in the file)."""
+    try:
+        return build_plan(config, request, sources)
+    except UncomputableFormulas as err:
+        located = locate_bad_value(sources[err.source], err.cause, columns=err.columns)
+        raise (located or err) from None
 
 
 FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
 
 
 class _ReadAgain(Exception):
-    """A fast path of the plan failed on the data: build the plan again without it."""
+    """A fast path of the reader failed on the data: read the sources again without it."""
 
 
-def _collect(plan: Plan, frames: list[pl.LazyFrame]) -> list[pl.DataFrame]:
+def _collect(
+    plan: Plan, sources: Mapping[str, SourceFrame], frames: list[pl.LazyFrame]
+) -> list[pl.DataFrame]:
+    """Every query at once; a failure explained (a cell located, a file gone)."""
     try:
         return pl.collect_all(frames)
+    except OSError:  # a file that vanished since the sources were described
+        _gone(plan)
+        raise
     except pl.exceptions.PolarsError as err:
-        sources = plan.sources.values()
-        if plan.typed or mixed_encodings(sources) or misread_files(sources):
+        _gone(plan)
+        read = list(sources.values())
+        if fast_dates(read) or mixed_encodings(read) or misread_files(read):
             raise _ReadAgain from None  # without the fast path, decoded line by line, or
             # with the tolerant reader
-        found = locate_bad_value(list(plan.sources.values()), err)
+        found = locate_bad_value(read, err)
         if found is not None:
             raise found from None
         detail = engine_detail(err)
-        files = sorted({str(f) for sf in plan.sources.values() for f in sf.files})
+        files = sorted({str(f) for sf in read for f in sf.files})
         raise DataError(
             f"cannot compute the report: {detail}",
             location=", ".join(files),
             hint="a value does not parse as its column's type; check the column named above",
         ) from None
+
+
+def _gone(plan: Plan) -> None:
+    """A DataError for a file of the plan that is not there any more."""
+    for name, files in plan.files.items():
+        for f in files:
+            if not f.exists():
+                raise DataError(
+                    f"source `{name}`: {f} is gone: it was there when the report was planned",
+                    location=str(f),
+                    hint="run the report again once the file is back",
+                )
 
 
 def _finite(frame: FrameT, names: list[str]) -> FrameT:
@@ -489,17 +638,27 @@ def _status(ratio: pl.Expr, better: str, tolerance: float) -> pl.Expr:
     )
 
 
-def execute(plan: Plan) -> Result:
-    """Run a plan: one collect over every aggregation, then shape the tidy result."""
+def execute(
+    plan: Plan,
+    sources: Mapping[str, SourceFrame],
+    *,
+    cache: Cache | None = None,
+    notes: Notes | None = None,
+) -> Result:
+    """Run a plan over the sources it was built from: one collect over every aggregation
+    (rows and totals), then shape the tidy result."""
+    notes = own_notes(notes)
     dims = plan.dimensions
-    lazy = [a.rows for a in plan.aggregations]
-    if dims:
-        lazy += [a.totals for a in plan.aggregations if a.totals is not None]
-    try:
-        frames = _collect(plan, lazy)
-    except _ReadAgain:  # a date cell past the sample that the CSV reader cannot parse, or a
-        # file found to need the tolerant reader (a stray quote past the sample)
-        return execute(build_plan(plan.config, plan.request, fast=False))
+    reread = False
+    while True:
+        built = queries(plan, sources, cache)
+        lazy = [q.rows for q in built] + [q.totals for q in built if q.totals is not None]
+        try:
+            frames = _collect(plan, sources, lazy)
+            break
+        except _ReadAgain:  # a date cell past the sample that the CSV reader cannot parse,
+            # or a file found to need the tolerant reader (a stray quote past the sample)
+            sources, reread = _read_again(plan, cache, notes), True
     n = len(plan.aggregations)
     row_frames, total_frames = frames[:n], frames[n:]
     table, period = _bucket_table(plan, row_frames)
@@ -517,7 +676,18 @@ def execute(plan: Plan) -> Result:
     if dims:
         totals = _targets(plan, _frame(plan, total_frames, table, (), derived), (), ())
         totals = totals.select(*KEY_COLUMNS, *VALUE_COLUMNS)
+    return _result(plan, rows, totals, period, notes, reread=reread)
 
+
+def _result(
+    plan: Plan,
+    rows: pl.DataFrame,
+    totals: pl.DataFrame | None,
+    period: DateRange | None,
+    notes: Notes,
+    *,
+    reread: bool,
+) -> Result:
     cfg = plan.config
     reads = cfg.reads(plan.selected)
     comparison = None
@@ -530,8 +700,8 @@ def execute(plan: Plan) -> Result:
         rows=rows,
         totals=totals,
         kpis={n: _info(cfg, n, reads[n]) for n in plan.selected},
-        dimensions=keys,
-        dimension_names=dims,
+        dimensions=dimension_keys(plan.dimensions),
+        dimension_names=plan.dimensions,
         grain=plan.grain,
         as_of=plan.as_of,
         period=(period.start, period.end) if period else None,
@@ -541,6 +711,8 @@ def execute(plan: Plan) -> Result:
         currency=cfg.settings.currency,
         locale=cfg.settings.locale,
         plan=plan,
+        warnings=tuple(notes),
+        reread=reread,
     )
 
 

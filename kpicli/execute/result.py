@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import polars as pl
+
+    from kpicli.plan.build import Plan
 
 #: Columns of ``Result.rows`` before the dimension columns.
 KEY_COLUMNS = ("kpi", "period_start", "period_end")
@@ -91,10 +93,16 @@ class Result:
     generated_at: datetime | None = None
     currency: str | None = None
     locale: str | None = None
-    plan: Any = field(default=None, repr=False)
+    plan: Plan | None = field(default=None, repr=False)  # the plan that was executed
     #: the dimensions as --by named them, one per column of ``dimensions`` (the same names
     #: unless one is an output field); empty means the same as ``dimensions``
     dimension_names: tuple[str, ...] = ()
+    #: warnings about the data that did not stop the report (a file read the careful way,
+    #: rows repaired, a cache entry rebuilt), in order
+    warnings: tuple[str, ...] = ()
+    #: a fast path of the reader failed on the data (a late date cell it cannot parse, a
+    #: stray quote past the sample): the sources were read again, the careful way
+    reread: bool = False
 
     def dimension_name(self, key: str) -> str:
         """The name --by gave the dimension of column ``key`` (what tables show)."""
@@ -125,4 +133,4 @@ class Result:
         """Every file read for this result (so that no output overwrites one)."""
         if self.plan is None:
             return []
-        return sorted({str(f) for sf in self.plan.sources.values() for f in sf.files})
+        return sorted({str(f) for files in self.plan.files.values() for f in files})

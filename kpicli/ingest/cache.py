@@ -27,7 +27,7 @@ inputs. Each entry is two files:
   or swapped with another does not verify;
 - its *data*, a Parquet file named by an HMAC of its SHA-256 (``kpi-data-….parquet``).
 
-The formulas' memo (``kpi-formulas-….json``, :func:`kpicli.spec.formula.use_memo`) is kept in the
+The formulas' memo (``kpi-formulas-….json``, :class:`kpicli.spec.formula.Memo`) is kept in the
 same folder under an HMAC with a key of its own, derived from the user's and bound to kpi's
 code.
 
@@ -76,12 +76,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from kpicli.errors import DataError, OutputError, engine_detail
-from kpicli.ingest import notices
+from kpicli.errors import DataError, Notes, OutputError, engine_detail
 from kpicli.ingest.scan import (
     SourceFrame,
     date_columns,
@@ -90,9 +89,13 @@ from kpicli.ingest.scan import (
     misread_files,
     mixed_encodings,
     scan_source,
+    warn,
 )
 from kpicli.inputs import open_fd
 from kpicli.spec.config import Config
+
+if TYPE_CHECKING:
+    from kpicli.spec.formula import Memo
 
 PREFIX = "kpi-source-"
 DAILY_PREFIX = "kpi-daily-"
@@ -307,6 +310,7 @@ def _reader(
     data: _Data,
     schema: dict[str, pl.DataType],
     fallback: Callable[[], pl.LazyFrame],
+    notes: Notes | None,
 ) -> pl.LazyFrame:
     """A lazy frame over a source entry's data that verifies it before the first read (the
     frame holds ``data``, so its descriptor lives as long as any plan reading it)."""
@@ -321,7 +325,7 @@ def _reader(
         if data.verify():
             lf = data.scan()
         else:  # normally caught by Cache.rows before the query runs
-            notices.notice(f"cache entry {entry}: {_changed(data.path)}; read the files instead")
+            warn(notes, f"cache entry {entry}: {_changed(data.path)}; read the files instead")
             lf = fallback()
         if with_columns is not None:
             lf = lf.select(with_columns)
@@ -362,7 +366,6 @@ class _Source:
     cfg: Config
     key: str
     signature: Path
-    typed_dates: bool
 
 
 @dataclass
@@ -372,26 +375,34 @@ class Cache:
     folder: Path
     secret: bytes
     broken: str | None = None  # why the rest of the run goes without the cache
+    notes: Notes | None = None  # the run's warnings (a rebuilt entry…)
     _sources: dict[str, _Source] = field(default_factory=dict)
+    _memo: Memo | None = None
 
-    # -- what the plan calls
+    # -- what the engine calls
 
-    def memo(self) -> None:
-        """Keep the formulas' parse results in the folder (:func:`kpicli.spec.formula.use_memo`)."""
-        from kpicli.spec.formula import memo_file, use_memo
+    def memo(self) -> Memo:
+        """The formulas' memo kept in the folder (:class:`kpicli.spec.formula.Memo`: used
+        inside ``with``, saved by whoever uses it), read once per run; a file that was not
+        obeyed is rebuilt, with a warning."""
+        if self._memo is None:
+            from kpicli.spec.formula import Memo
 
-        # a key of its own, bound to kpi's code: a memo of other code is another file
-        secret = hmac.new(self.secret, b"kpi formulas\0" + _code().encode(), "sha256").digest()
-        problem = use_memo(self.folder, secret)
-        if problem:
-            self._rebuilt(self.folder / memo_file(secret), problem)
+            # a key of its own, bound to kpi's code: a memo of other code is another file
+            secret = hmac.new(self.secret, b"kpi formulas\0" + _code().encode(), "sha256").digest()
+            self._memo, problem = Memo.load(self.folder, secret)
+            if problem:
+                self._rebuilt(self._memo.path, problem)
+        return self._memo
 
-    def source(self, cfg: Config, name: str, *, typed_dates: bool) -> SourceFrame:
+    def source(self, cfg: Config, name: str) -> SourceFrame:
         """A source read from its cache entry; parsed (and the entry written) when missing,
-        when its signature does not verify, or when the cache is not usable any more."""
+        when its signature does not verify, or when the cache is not usable any more. A
+        source parsed is read the fast way (plain ISO dates parsed by the CSV reader: see
+        :func:`~kpicli.ingest.scan.scan_source`), the careful way when that fails."""
         if self.broken:
-            return scan_source(cfg, name, typed_dates=typed_dates)
-        files = match_files(cfg, name)
+            return scan_source(cfg, name, typed_dates=True, notes=self.notes)
+        files = match_files(cfg, name, self.notes)
         key = self._key(source_material(cfg, name, files))
         path = self.folder / f"{PREFIX}{_safe(name)}-{key}{SIGNED}"
         signed, problem = self._signed(path, "source", key)
@@ -418,11 +429,11 @@ class Cache:
                     problem = "its signature does not hold what kpi writes"  # a kpi bug
                 else:
                     for message in said:
-                        notices.notice(message)
-                    return self._serve(sf, cfg, data, key, path, typed_dates)
+                        warn(self.notes, message)
+                    return self._serve(sf, cfg, data, key, path)
         if problem:
             self._rebuilt(path, problem)
-        return self._fill(cfg, name, key, path, typed_dates)
+        return self._fill(cfg, name, key, path)
 
     def rows(self, sf: SourceFrame) -> pl.LazyFrame:
         """The frame to read a source's rows from: its entry's data once verified (a
@@ -434,7 +445,7 @@ class Cache:
             return served.frame
         self._rebuilt(served.signature, _changed(served.data.path))
         del self._sources[sf.name]
-        fresh = self._fill(served.cfg, sf.name, served.key, served.signature, served.typed_dates)
+        fresh = self._fill(served.cfg, sf.name, served.key, served.signature)
         return fresh.frame
 
     def daily(
@@ -479,34 +490,39 @@ class Cache:
     # -- filling
 
     def _serve(
-        self, sf: SourceFrame, cfg: Config, data: _Data, key: str, path: Path, typed_dates: bool
+        self, sf: SourceFrame, cfg: Config, data: _Data, key: str, path: Path
     ) -> SourceFrame:
         def from_files() -> pl.LazyFrame:
-            return scan_source(cfg, sf.name, typed_dates=False).frame
+            return scan_source(cfg, sf.name, notes=self.notes).frame
 
-        frame = _reader(path, data, sf.schema, from_files)
-        self._sources[sf.name] = _Source(data, frame, cfg, key, path, typed_dates)
+        frame = _reader(path, data, sf.schema, from_files, self.notes)
+        self._sources[sf.name] = _Source(data, frame, cfg, key, path)
         return replace(sf, frame=frame)
 
-    def _fill(self, cfg: Config, name: str, key: str, path: Path, typed_dates: bool) -> SourceFrame:
+    def _parse(self, cfg: Config, name: str, said: list[str], *, fast: bool) -> SourceFrame:
+        """The source parsed from its files; the warnings given are added to ``said``, to
+        be stored with the entry (and given again when it is served)."""
+        heard = Notes(echo=lambda message: warn(self.notes, message))
+        sf = scan_source(cfg, name, typed_dates=fast, notes=heard)
+        said.extend(dict.fromkeys(heard))
+        return sf
+
+    def _fill(self, cfg: Config, name: str, key: str, path: Path) -> SourceFrame:
         """Parse the source's files and write its entry; the parsed frame when it cannot
         be written (the cache is then off for the rest of the run)."""
-        with notices.recording() as said:
-            sf = scan_source(cfg, name, typed_dates=typed_dates)
+        said: list[str] = []
+        sf = self._parse(cfg, name, said, fast=True)
         if self.broken:
             return sf
 
         def careful() -> pl.LazyFrame:
             mixed_encodings([sf])  # bytes past a sample that are not UTF-8: line by line
-            with notices.recording() as again:
-                frame = scan_source(cfg, name, typed_dates=False).frame
-            said.extend(again)
-            return frame
+            return self._parse(cfg, name, said, fast=False).frame
 
         try:
             data = self._sink(sf, careful)
         except _Misread:  # a file needs the tolerant reader: parse the source again
-            return self._fill(cfg, name, key, path, typed_dates)
+            return self._fill(cfg, name, key, path)
         except OSError as err:
             self._break(err)
             return sf
@@ -525,7 +541,7 @@ class Cache:
         except OSError as err:
             self._break(err)
             return sf
-        return self._serve(replace(sf, schema=schema), cfg, data, key, path, typed_dates)
+        return self._serve(replace(sf, schema=schema), cfg, data, key, path)
 
     def _sink(self, sf: SourceFrame, fallback: Callable[[], pl.LazyFrame] | None) -> _Data:
         """``sf.frame`` written as a data file (``fallback()`` instead when the fast reading
@@ -655,15 +671,16 @@ class Cache:
     # -- problems
 
     def _rebuilt(self, path: Path, problem: str) -> None:
-        notices.notice(f"cache entry {path}: {problem}; rebuilt")
+        warn(self.notes, f"cache entry {path}: {problem}; rebuilt")
 
     def _break(self, err: OSError) -> None:
         """A write failed: the rest of the run goes without the cache (said once)."""
         if self.broken is None:
             self.broken = err.strerror or str(err)
-            notices.notice(
+            warn(
+                self.notes,
                 f"cache folder {self.folder}: cannot write: {self.broken}; running without "
-                "the cache"
+                "the cache",
             )
 
 
@@ -674,9 +691,10 @@ def _data_error(sf: SourceFrame, err: Exception) -> DataError:
     )
 
 
-def open_cache(folder: Path) -> Cache | None:
-    """The cache in ``folder`` (created when missing), or None, with a warning saying why,
-    when it cannot be used: the run then goes without it."""
+def open_cache(folder: Path, *, notes: Notes | None = None) -> Cache | None:
+    """The cache in ``folder`` (created when missing), or None, with a warning (into
+    ``notes``, as all the cache's) saying why, when it cannot be used: the run then goes
+    without it."""
     try:
         if folder.exists() and not folder.is_dir():
             raise _Unusable("not a folder")
@@ -686,18 +704,18 @@ def open_cache(folder: Path) -> Cache | None:
             raise _Unusable(f"cannot create it: {err.strerror}") from None
         if not os.access(folder, os.R_OK | os.X_OK):
             raise _Unusable("cannot read it: Permission denied")
-        return Cache(folder, _secret(folder.resolve()))
+        return Cache(folder, _secret(folder.resolve()), notes=notes)
     except _Unusable as err:
-        notices.notice(f"cache folder {folder}: {err}; running without the cache")
+        warn(notes, f"cache folder {folder}: {err}; running without the cache")
         return None
     except OSError as err:  # e.g. the folder vanished meanwhile
-        notices.notice(f"cache folder {folder}: {err.strerror}; running without the cache")
+        warn(notes, f"cache folder {folder}: {err.strerror}; running without the cache")
         return None
 
 
 def clear(cache_dir: Path) -> int:
     """Remove every cache entry, the formulas' memos (``kpi-formulas-….json``, see
-    :func:`kpicli.spec.formula.use_memo`) and stray temporary files; the number removed. The
+    :class:`kpicli.spec.formula.Memo`) and stray temporary files; the number removed. The
     key (``.kpi-cache-key``) stays. OutputError when something cannot be removed."""
     from kpicli.spec.formula import MEMO_PREFIX
 

@@ -27,6 +27,7 @@ import dataclasses
 import difflib
 import fnmatch
 import glob as globlib
+import logging
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -35,7 +36,7 @@ from pathlib import Path
 
 import polars as pl
 
-from kpicli.errors import ConfigError, DataError, did_you_mean, engine_detail
+from kpicli.errors import ConfigError, DataError, Notes, did_you_mean, engine_detail
 from kpicli.ingest import values as V
 from kpicli.ingest.detect import (
     Layout,
@@ -46,7 +47,6 @@ from kpicli.ingest.detect import (
     sniff,
 )
 from kpicli.ingest.memo import ReadMemo
-from kpicli.ingest.notices import notice
 from kpicli.ingest.repair import fallback_reason, mixed_notice, tolerant_csv
 from kpicli.ingest.rules import is_summary_row
 from kpicli.inputs import MAX_LINE_BYTES, kind, long_line
@@ -103,9 +103,16 @@ class Part:
             return pl.String()
         return kind.dtype
 
-    def scan(self, layouts: list[Layout] | None = None, *, text: bool = False) -> pl.LazyFrame:
+    def scan(
+        self,
+        layouts: list[Layout] | None = None,
+        *,
+        text: bool = False,
+        notes: Notes | None = None,
+    ) -> pl.LazyFrame:
         """The raw lazy scan of the files (or some of them), headers as written; ``text``:
-        every column read as text (what the structure of the file alone decides)."""
+        every column read as text (what the structure of the file alone decides). Files
+        that are not UTF-8 are read and transcoded now (``notes``: what was worked around)."""
         layouts = layouts or self.layouts
         first = layouts[0]
         tolerant = first.tolerant is not None
@@ -132,7 +139,7 @@ class Part:
                 fallback = tolerant_csv(lay, READ_MEMO)
                 if fallback.fresh:  # else the sniff gave its warnings
                     for message in fallback.notes:
-                        notice(message)
+                        warn(notes, message)
                 sources.append(fallback.data)
                 continue
             try:
@@ -142,7 +149,7 @@ class Part:
                     f"{lay.path}: {err}", location=str(lay.path), hint=err.hint
                 ) from None
             if decoded.cp1252_lines:
-                notice(mixed_notice(lay.path, decoded))
+                warn(notes, mixed_notice(lay.path, decoded))
             text = decoded.text
             if lay.newline == "\r":
                 text = text.replace("\r", "\n")
@@ -204,9 +211,9 @@ class Part:
                 exprs.append(expr.alias(name))
         return exprs
 
-    def frame(self) -> pl.LazyFrame:
+    def frame(self, notes: Notes | None = None) -> pl.LazyFrame:
         """Rows of data, converted and named (after `rename`, before `derive`)."""
-        lf = self.scan()
+        lf = self.scan(notes=notes)
         keep = self.keep()
         if keep is not None:
             lf = lf.filter(keep)
@@ -287,7 +294,7 @@ class SourceFrame:
         return out
 
 
-def match_files(cfg: Config, name: str) -> list[Path]:
+def match_files(cfg: Config, name: str, notes: Notes | None = None) -> list[Path]:
     """The files of a source: each glob resolved against the config's folder, its matches
     sorted, and each file once, however many spellings reach it (two globs, a symbolic link,
     a link back up the tree that ``**`` walks into: files are told apart by their device and
@@ -328,9 +335,10 @@ def match_files(cfg: Config, name: str) -> list[Path]:
                 hint="check the path; it is relative to the folder of the config file",
             )
     for f in outside_files(cfg, files):
-        notice(
+        warn(
+            notes,
             f"source `{name}`: {f} is outside the folder of {cfg.path.name} "
-            f"({cfg.base_dir}); check that the config means to read it"
+            f"({cfg.base_dir}); check that the config means to read it",
         )
     return files
 
@@ -469,7 +477,7 @@ def dedupe(header: list[str]) -> list[str]:
     return out
 
 
-def _repeated_names(name: str, layout: Layout) -> None:
+def _repeated_names(name: str, layout: Layout, notes: Notes | None) -> None:
     """Warn about header names a file repeats: the columns are told apart as :func:`dedupe`
     names them (``channel``, ``channel_2``), which a KPI must then name."""
     names = dedupe(layout.header)
@@ -481,15 +489,19 @@ def _repeated_names(name: str, layout: Layout) -> None:
     for text, cols in seen.items():
         if len(cols) > 1:
             shown = ", ".join(f"`{c}`" for c in cols[:-1]) + f" and `{cols[-1]}`"
-            notice(
+            warn(
+                notes,
                 f"source `{name}`: {layout.path}: the header (line {layout.header_line}) has "
                 f"{len(cols)} columns named `{text}`: they are read as {shown}, left to right; "
-                f"a KPI that means another than the first names it (or `rename:` it)"
+                f"a KPI that means another than the first names it (or `rename:` it)",
             )
 
 
-def sniff_source(cfg: Config, name: str, files: list[Path]) -> list[Layout]:
-    """Each file's layout, or a DataError naming the file."""
+def sniff_source(
+    cfg: Config, name: str, files: list[Path], notes: Notes | None = None
+) -> list[Layout]:
+    """Each file's layout, or a DataError naming the file; the reader's warnings go to
+    ``notes``."""
     src = cfg.sources[name]
     summary = _summary_rows(src)
     layouts = []
@@ -509,7 +521,7 @@ def sniff_source(cfg: Config, name: str, files: list[Path]) -> list[Layout]:
                 layout = dataclasses.replace(layout, tolerant=reason)
                 # reads the file now: its problems are raised here
                 for message in tolerant_csv(layout, READ_MEMO).notes:
-                    notice(message)
+                    warn(notes, message)
             layouts.append(layout)
         except SniffError as err:
             raise DataError(
@@ -556,7 +568,9 @@ def _check_lines(layout: Layout) -> None:
     _LINES_OK.add(layout.key)
 
 
-def misread_files(frames: Iterable[SourceFrame], *, up_to: int | None = None) -> list[Path]:
+def misread_files(
+    frames: Iterable[SourceFrame], *, up_to: int | None = None, notes: Notes | None = None
+) -> list[Path]:
     """The files the fast path cannot read past their sample (a stray quote, a row with
     more cells than the header), each marked to be read by the tolerant reader from now on,
     as a file whose sample shows the problem is (the warning names the line). Empty when no
@@ -577,7 +591,8 @@ def misread_files(frames: Iterable[SourceFrame], *, up_to: int | None = None) ->
                 if up_to is not None and (lay.complete or lay.size > up_to):
                     continue
                 try:
-                    part.scan([lay], text=True).select(pl.all().null_count()).collect()
+                    lf = part.scan([lay], text=True, notes=notes)
+                    lf.select(pl.all().null_count()).collect()
                     if len(_WHOLE_OK) >= 1024:
                         _WHOLE_OK.clear()
                     _WHOLE_OK.add(lay.key)
@@ -770,7 +785,7 @@ def _date_format(
     return guess.shape, guess.fmt
 
 
-def _parts(cfg: Config, name: str, layouts: list[Layout]) -> list[Part]:
+def _parts(cfg: Config, name: str, layouts: list[Layout], notes: Notes | None) -> list[Part]:
     src = cfg.sources[name]
     preset = _preset(cfg, name)
     summary = _summary_rows(src)
@@ -778,7 +793,7 @@ def _parts(cfg: Config, name: str, layouts: list[Layout]) -> list[Part]:
     for group in _group(layouts):
         raw = dedupe(group[0].header)
         for lay in group:
-            _repeated_names(name, lay)
+            _repeated_names(name, lay, notes)
         names = canonical_names(preset, raw)
         kinds, decimal, thousands, native = _kinds(src, preset, group, raw, names)
         final = [src.rename.get(r, src.rename.get(n, n)) for r, n in zip(raw, names, strict=True)]
@@ -833,7 +848,9 @@ def _typed_date(part: Part, j: int, rows: list[tuple[Layout, int, list]]) -> boo
     return all(c == "" or _PLAIN_ISO.fullmatch(c) for c in cells)
 
 
-def scan_source(cfg: Config, name: str, *, typed_dates: bool = False) -> SourceFrame:
+def scan_source(
+    cfg: Config, name: str, *, typed_dates: bool = False, notes: Notes | None = None
+) -> SourceFrame:
     """The lazy frame of one source after rename, derive, date parsing and filter.
 
     ``typed_dates``: the fast path for reports. A date column whose sampled cells are all
@@ -841,12 +858,17 @@ def scan_source(cfg: Config, name: str, *, typed_dates: bool = False) -> SourceF
     instead of as text then converted. A cell past the sample that the
     reader cannot parse (`` 2026-01-05 ``, ``n/a``) then fails the query: the engine runs
     the report again without the fast path (:func:`kpicli.execute.engine.execute`), which reads
-    such cells as the rest of kpi does.
+    such cells as the rest of kpi does. ``notes``: the warnings about the files (a file
+    read the careful way, a repeated header name…).
+
+    This is the describing step of a report: the files are matched and sniffed (a bounded
+    sample of each; files up to :data:`WHOLE_CHECK_BYTES` are checked whole, and files not
+    in UTF-8 are read to be transcoded), the columns typed; the rows are not collected.
     """
     src = cfg.sources[name]
-    files = match_files(cfg, name)
-    layouts = sniff_source(cfg, name, files)
-    parts = _parts(cfg, name, layouts)
+    files = match_files(cfg, name, notes)
+    layouts = sniff_source(cfg, name, files, notes)
+    parts = _parts(cfg, name, layouts, notes)
 
     header = list(parts[0].names)
     if src.rename:
@@ -922,7 +944,7 @@ def scan_source(cfg: Config, name: str, *, typed_dates: bool = False) -> SourceF
     frames = []
     try:
         for part in parts:
-            lf = part.frame()
+            lf = part.frame(notes)
             for col, text in src.derive.items():
                 expr = _sql(cfg, text, ("sources", name, "derive", col), lf)
                 lf = lf.with_columns(expr.alias(col))
@@ -958,9 +980,24 @@ def scan_source(cfg: Config, name: str, *, typed_dates: bool = False) -> SourceF
         date_formats=formats,
         file_columns=file_columns,
     )
-    if misread_files([sf], up_to=WHOLE_CHECK_BYTES):  # rows past the sample, checked whole
-        return scan_source(cfg, name, typed_dates=typed_dates)
+    if misread_files([sf], up_to=WHOLE_CHECK_BYTES, notes=notes):  # rows past the sample
+        return scan_source(cfg, name, typed_dates=typed_dates, notes=notes)
     return sf
+
+
+def fast_dates(sources: Iterable[SourceFrame]) -> bool:
+    """Whether the CSV reader parses date columns of these sources itself (the fast path of
+    :func:`scan_source`'s ``typed_dates``), which a value past the sample can make fail."""
+    return any(p.typed_dates for sf in sources for p in sf.parts)
+
+
+def warn(notes: Notes | None, message: str) -> None:
+    """A warning about the data: into ``notes``; a caller that passes none (a library user
+    calling the reader directly) finds it in the ``kpicli`` logger."""
+    if notes is not None:
+        notes.add(message)
+    else:
+        logging.getLogger("kpicli").warning(message)
 
 
 def request_columns(
@@ -1072,6 +1109,7 @@ __all__ = [
     "Part",
     "SourceFrame",
     "date_columns",
+    "fast_dates",
     "locate_bad_value",
     "match_files",
     "misread_files",

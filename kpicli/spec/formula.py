@@ -5,13 +5,12 @@ they use and to attach a KPI's ``filter`` to each of its aggregates; Polars' own
 expression parser (``pl.sql_expr``) turns the text into an expression.
 
 Every function here is a pure function of its text arguments. With the Parquet cache
-(``--cache DIR``), :func:`use_memo` keeps their results in ``DIR/kpi-formulas-….json``, so a
+(``--cache DIR``), a :class:`Memo` keeps their results in ``DIR/kpi-formulas-….json``, so a
 repeated report neither imports sqlglot nor parses a formula (about 0.1 s of a cache hit).
 """
 
 from __future__ import annotations
 
-import atexit
 import hashlib
 import hmac
 import json
@@ -19,7 +18,8 @@ import math
 import os
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from contextvars import ContextVar, Token
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -51,7 +51,8 @@ class Formula:
 
 #: The memo's file is ``kpi-formulas-ID.json``, ID told by the key (:func:`memo_file`).
 MEMO_PREFIX = "kpi-formulas"
-_MEMO: dict[str, Any] = {"entries": None, "file": None, "new": False, "secret": None}
+#: At most this many results are kept in a memo's file.
+MEMO_SIZE = 20_000
 
 
 def _memo_version() -> str | None:
@@ -76,73 +77,90 @@ def memo_file(secret: bytes) -> str:
     return f"{MEMO_PREFIX}-{tag}.json"
 
 
-def use_memo(folder: Path, secret: bytes) -> str | None:
-    """Remember the results of this module's functions in ``folder`` (:func:`memo_file`;
-    read now, written back atomically at exit when something was added), under an HMAC with
-    ``secret`` (the cache's key, :mod:`kpicli.ingest.cache`): a file changed by anyone
-    else is not obeyed. A file written by another version of kpi or sqlglot is ignored;
-    one that does not verify too, and the reason is returned (None: used, or none yet)."""
-    path = folder / memo_file(secret)
-    if _MEMO["file"] == path and _MEMO["secret"] == secret:
-        return None
-    save_memo()  # what another cache folder's memo gained so far
-    current = _memo_version()
-    if current is None:
-        return None
-    entries: dict[str, Any] = {}
-    problem = None
-    try:
-        with open_regular(path, follow_links=False) as fh:  # never waits on a FIFO
-            raw = fh.read()
-    except FileNotFoundError:
-        raw = b""
-    except OSError as err:
-        raw, problem = b"", f"cannot read it: {err.strerror}"
-    mac, _, body = raw.partition(b"\n")
-    if raw:
-        if hmac.compare_digest(mac, _memo_mac(secret, body)):
-            data = json.loads(body)
-            if data.get("version") == current and isinstance(data.get("entries"), dict):
-                entries = data["entries"]
-        else:
-            problem = "it does not verify (changed by someone else, or corrupt)"
-    if _MEMO["file"] is None:
-        atexit.register(save_memo)
-    _MEMO.update(entries=entries, file=path, new=False, secret=secret)
-    return problem
+@dataclass
+class Memo:
+    """The results of this module's functions, kept in a file (:func:`memo_file`) under an
+    HMAC with ``secret`` (the cache's key, :mod:`kpicli.ingest.cache`): a file changed by
+    anyone else is not obeyed. Made by :meth:`load`; used inside ``with memo:`` (the
+    functions of this module called in the block consult it); written back by
+    :meth:`save`, explicitly, when something was added."""
 
+    path: Path
+    secret: bytes
+    entries: dict[str, Any] = field(default_factory=dict)
+    new: bool = False  # results were added since it was read
+    version: str | None = None  # None: results are not kept (sqlglot's version unknown)
+    _tokens: list[Token[Memo | None]] = field(default_factory=list, repr=False)
 
-def save_memo() -> None:
-    """Write the memo back when it gained entries (at most 20,000 kept)."""
-    path, entries, secret = _MEMO["file"], _MEMO["entries"], _MEMO["secret"]
-    if path is None or entries is None or secret is None or not _MEMO["new"]:
-        return
-    if len(entries) > 20_000:
-        entries = dict(list(entries.items())[-20_000:])
-    body = json.dumps({"version": _memo_version(), "entries": entries}, sort_keys=True).encode()
-    try:  # (into the folder as it is: one removed meanwhile is not made again)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    @classmethod
+    def load(cls, folder: Path, secret: bytes) -> tuple[Memo, str | None]:
+        """The memo kept in ``folder``, and why its file was not obeyed (None: read, or
+        none yet). A file written by another version of kpi or sqlglot is ignored; one that
+        does not verify too, and the reason is returned."""
+        memo = cls(folder / memo_file(secret), secret, version=_memo_version())
+        if memo.version is None:
+            return memo, None
         try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(_memo_mac(secret, body) + b"\n" + body)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    except OSError:  # a memo is only a shortcut: the next run parses again
-        return
-    _MEMO["new"] = False
+            with open_regular(memo.path, follow_links=False) as fh:  # never waits on a FIFO
+                raw = fh.read()
+        except FileNotFoundError:
+            return memo, None
+        except OSError as err:
+            return memo, f"cannot read it: {err.strerror}"
+        mac, _, body = raw.partition(b"\n")
+        if not raw:
+            return memo, None
+        if not hmac.compare_digest(mac, _memo_mac(secret, body)):
+            return memo, "it does not verify (changed by someone else, or corrupt)"
+        data = json.loads(body)
+        if data.get("version") == memo.version and isinstance(data.get("entries"), dict):
+            memo.entries = data["entries"]
+        return memo, None
+
+    def save(self) -> None:
+        """Write the memo back when it gained entries (at most :data:`MEMO_SIZE` kept)."""
+        if not self.new or self.version is None:
+            return
+        entries = self.entries
+        if len(entries) > MEMO_SIZE:
+            entries = dict(list(entries.items())[-MEMO_SIZE:])
+        body = json.dumps({"version": self.version, "entries": entries}, sort_keys=True)
+        path = self.path
+        try:  # (into the folder as it is: one removed meanwhile is not made again)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(_memo_mac(self.secret, body.encode()) + b"\n" + body.encode())
+                os.replace(tmp, path)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+        except OSError:  # a memo is only a shortcut: the next run parses again
+            return
+        self.new = False
+
+    def __enter__(self) -> Memo:
+        self._tokens.append(_IN_USE.set(self if self.version is not None else None))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _IN_USE.reset(self._tokens.pop())
+
+
+#: The memo in use in this context (``with memo:``), if any.
+_IN_USE: ContextVar[Memo | None] = ContextVar("kpi_formula_memo", default=None)
 
 
 def _memoized(compute: Callable[..., Any], *args: Any) -> Any:
-    """``compute(*args)``, from the memo when it is on (JSON-able arguments and result)."""
-    entries = _MEMO["entries"]
-    if entries is None:
+    """``compute(*args)``, from the memo in use, if any (JSON-able arguments and result)."""
+    memo = _IN_USE.get()
+    if memo is None:
         return compute(*args)
     key = json.dumps([compute.__name__, *args], default=sorted)
+    entries = memo.entries
     if key not in entries:
         entries[key] = compute(*args)
-        _MEMO["new"] = True
+        memo.new = True
     return entries[key]
 
 

@@ -541,12 +541,11 @@ def result_values(result) -> dict:
 def test_entries_gone_between_the_plan_and_the_collect(data, how: str) -> None:
     """The plan is built from the cache; then `kpi cache clear`, `rm -rf` or another run
     changes the folder; the collect reads what was verified when the plan was built."""
-    from kpicli.execute.engine import execute
-    from kpicli.plan.build import build_plan
+    from kpicli.execute.engine import prepare_report
 
     cfg, cache, want = data
     request = Request(as_of=date.fromisoformat(AS_OF), by=("channel",), cache=str(cache))
-    plan = build_plan(load_config(cfg), request)
+    plan = prepare_report(load_config(cfg), request)
     if how == "removed":
         shutil.rmtree(cache)
     else:  # cleared, then filled by another run (a new data file for each entry)
@@ -554,7 +553,7 @@ def test_entries_gone_between_the_plan_and_the_collect(data, how: str) -> None:
         check(report(cfg, cache), want, warns=None)
         for entry in cache.glob(f"{DATA_PREFIX}*"):
             entry.write_bytes(b"another run's bytes")
-    assert same(result_values(execute(plan)), want)
+    assert same(result_values(plan.run()), want)
 
 
 CLEARER = """
