@@ -1,22 +1,21 @@
 """What is declared (`kpi list`) and how one KPI is made (`kpi explain`).
 
 :func:`catalog` lists the KPIs of a configuration as plain data. :func:`explain` runs one KPI
-and everything it depends on through the same path as `kpi report` (``build_plan`` then
-``execute``), with one extra hidden ``COUNT(*)`` per way its source KPIs read their source
-(same source, date column and filter), so that the rows behind each value are counted in the
-same scan, for the same period, buckets and dimensions. It returns the dependency tree down to
+and everything it depends on through the very plan `kpi report --kpi …` runs
+(``prepare_report`` then ``run``); beside it, one hidden ``COUNT(*)`` per way its source KPIs
+read their source (same source, date column and filter), counted by a query of its own over
+the same period, buckets, dimensions and ``--where``. It returns the dependency tree down to
 the columns of the files, the files read, the values of every KPI involved, row counts, and
 the Polars plans of the aggregations that ran (``LazyFrame.explain()`` of the queries of the
-very plan the engine executed: ``Result.plan``).
+very plan the engine executed).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from kpicli.errors import KpiError, Notes, UsageError, did_you_mean
+from kpicli.errors import Notes, UsageError, did_you_mean
 
 if TYPE_CHECKING:
     from kpicli.execute.result import Result
@@ -241,6 +240,32 @@ def _with_counts(cfg: Config, groups: dict) -> tuple[Config, dict[tuple, str]]:
     return Config(path=cfg.path, model=model, lines=cfg.lines), keys
 
 
+def _row_counts(
+    cfg: Config, request: Request, groups: dict, notes: Notes | None
+) -> tuple[Result, dict[tuple, str]]:
+    """Explain's own query, beside the report's: one ``COUNT(*)`` per scan (source, date
+    column, filter) over the same period, buckets, dimensions and ``--where``."""
+    from kpicli.execute.engine import run_report
+
+    counted, keys = _with_counts(cfg, groups)
+    req = replace(request, kpis=tuple(keys.values()), sort=None, limit=None)
+    return run_report(counted, req, notes=notes), keys
+
+
+def _with_rows(values: Result, counts: Result) -> Result:
+    """The report's result with the row counts' rows added (what the renderers read)."""
+    import polars as pl
+
+    def both(a: pl.DataFrame | None, b: pl.DataFrame | None) -> pl.DataFrame | None:
+        if a is None or b is None:
+            return a
+        return pl.concat([a, b.select(a.columns).cast(a.schema)], how="vertical")
+
+    return replace(
+        values, rows=both(values.rows, counts.rows), totals=both(values.totals, counts.totals)
+    )
+
+
 def _scan_label(source: str, date_col: str | None, flt: str | None, ambiguous: bool) -> str:
     if not ambiguous:
         return source
@@ -326,17 +351,15 @@ def explain(cfg: Config, request: Request, name: str, *, notes: Notes | None = N
     _check_name(cfg, name)
     order = dependency_order(cfg, name)
     groups = _scans(cfg, order)
-    counted, keys = _with_counts(cfg, groups)
-    req = replace(request, kpis=(*order, *keys.values()), sort=None, limit=None)
-    try:
-        prepared = prepare_report(counted, req, notes=notes)
-        result = prepared.run()
-    except KpiError as err:  # errors name the KPIs concerned: not the row counts added here
-        err.message = re.sub(rf",? `{ROWS}\d+`", "", err.template)
-        err.args = (err.message,)
-        raise
+    # the very plan `kpi report --kpi <order>` runs: the values, the plan and its queries
+    prepared = prepare_report(
+        cfg, replace(request, kpis=tuple(order), sort=None, limit=None), notes=notes
+    )
+    values = prepared.run()
     plan, sources = prepared.plan, prepared.sources
-    ran = queries(plan, sources, prepared.cache)  # the queries of the very plan that ran
+    ran = queries(plan, sources, prepared.cache)
+    counts, keys = _row_counts(cfg, request, groups, notes)
+    result = _with_rows(values, counts)
 
     per_source: dict[str, int] = {}
     for source, _, _ in groups:
