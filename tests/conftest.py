@@ -1,17 +1,32 @@
-"""Shared pytest options and fixtures.
+"""Shared pytest options, fixtures and helpers.
 
-``--update-golden`` rewrites the golden files under ``tests/golden/`` instead of comparing.
+``--update-golden`` rewrites the golden files under ``tests/golden/`` instead of comparing;
+without it, a missing golden file fails the test that asks for it.
+
+The helpers the test files share (``config``, ``values``) are plain functions here, imported
+by name: ``from conftest import config, values``.
+
+The suite runs on every core by default (pytest-xdist, ``-n auto`` in pyproject.toml):
+anything a test writes goes under its own ``tmp_path`` (or ``tmp_path_factory``, which is
+per worker), and each worker has its own ``$XDG_STATE_HOME``. ``pytest -n0`` runs in one
+process; ``pytest -m "not slow"`` leaves out the fuzzers and the other slow tests.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["pytester"]
+
 GOLDEN_DIR = Path(__file__).parent / "golden"
+
+#: The date "today" means in :func:`values`: after every row of the tests' data.
+AS_OF = date(2026, 12, 31)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -23,30 +38,91 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """Every core by default: pytest-xdist's ``-n auto --dist worksteal`` (whole tests handed
+    out, an idle worker takes half of another's queue), unless the command line gives ``-n``
+    (``-n0``: one process), collects only, turns xdist off (``-p no:xdist``) or names single
+    tests (``pytest tests/test_x.py::test_y``: starting workers would take longer than the
+    test). Not in ``addopts``, where ``-n`` would break ``-p no:xdist``."""
+    option = config.option
+    # LEAD: an xdist worker must never start workers of its own (this hook ran in every
+    # worker and forked ~600 processes at 23:39; the machine stalled). Keep this guard.
+    if os.environ.get("PYTEST_XDIST_WORKER") or hasattr(config, "workerinput"):
+        return  # a worker (xdist resets its -n to None), or a pytest that a test in one runs
+    if not config.pluginmanager.has_plugin("xdist"):
+        return
+    if getattr(option, "numprocesses", "absent") is not None or option.collectonly:
+        return
+    if config.args and all("::" in arg for arg in config.args):
+        return
+    option.numprocesses = "auto"
+    if option.dist == "no":
+        option.dist = "worksteal"
+
+
+# ---------------------------------------------------------------------------- golden files
+
+
+def check_golden(path: Path, text: str, *, update: bool) -> None:
+    """Assert that ``text`` is the content of the golden file ``path``.
+
+    With ``update``, write ``text`` there instead (atomically: a temporary file beside it,
+    then a rename, so parallel workers never see half a file). A missing file fails unless
+    ``update``: a golden file is written on purpose and committed, never on the fly.
+    """
+    if update:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        temporary.write_bytes(text.encode("utf-8"))
+        temporary.replace(path)
+        return
+    if not path.exists():
+        pytest.fail(f"golden file {path} is missing: run pytest --update-golden and commit it")
+    expected = path.read_bytes().decode("utf-8")
+    assert text == expected, f"{path.name} differs from {path} (re-run with --update-golden)"
+
+
 @pytest.fixture
 def golden(request: pytest.FixtureRequest) -> Callable[[str, str], None]:
     """``golden("name.txt", text)``: assert ``text`` equals ``tests/golden/name.txt``.
 
-    With ``--update-golden``, or when the file does not exist yet, the file is written instead.
+    With ``--update-golden`` the file is written instead; a missing file fails without it.
     """
-    update = request.config.getoption("--update-golden")
+    update = bool(request.config.getoption("--update-golden"))
 
     def check(name: str, text: str) -> None:
-        path = GOLDEN_DIR / name
-        if not update and not path.exists() and os.environ.get("CI"):
-            pytest.fail(f"golden file {path} is missing: run pytest --update-golden and commit it")
-        if update or not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(text.encode("utf-8"))
-            return
-        expected = path.read_bytes().decode("utf-8")
-        assert text == expected, f"{name} differs from {path} (re-run with --update-golden)"
+        check_golden(GOLDEN_DIR / name, text, update=update)
 
     return check
+
+
+# ---------------------------------------------------------------------------- isolation
 
 
 @pytest.fixture(autouse=True, scope="session")
 def _state_home(tmp_path_factory: pytest.TempPathFactory) -> None:
     """kpi's key for cache entries (kpicli.ingest.cache) in a folder of the test session,
-    not in the home of whoever runs the tests (subprocesses inherit it)."""
+    not in the home of whoever runs the tests (subprocesses inherit it). Under xdist each
+    worker is a session of its own, so each has its own folder and key."""
     os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state"))
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def config(tmp_path: Path, sources: str, kpis: str) -> Path:
+    """Write ``tmp_path/kpi_config.yaml`` with these ``sources:`` and ``kpis:`` entries
+    (YAML text, indented by the caller) and return its path."""
+    p = tmp_path / "kpi_config.yaml"
+    p.write_text(f"version: 1\nsources:\n{sources}\nkpis:\n{kpis}\n", encoding="utf-8")
+    return p
+
+
+def values(cfg_path: Path, **request) -> dict[str, float | None]:
+    """Each KPI's value in a report of the config at ``cfg_path`` (as of :data:`AS_OF`,
+    with any other :class:`Request` field given)."""
+    from kpicli import Request, load_config, run_report  # here: pytest starts without Polars
+
+    result = run_report(load_config(cfg_path), Request(as_of=AS_OF, **request))
+    return dict(zip(result.rows["kpi"], result.rows["value"], strict=True))

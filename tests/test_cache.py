@@ -255,6 +255,7 @@ print(sorted(zip(r.rows["kpi"], r.rows["channel"], r.rows["value"])), "sqlglot" 
 """
 
 
+@pytest.mark.slow
 def test_a_repeated_report_parses_no_formula(setup) -> None:
     """The first run parses the formulas (sqlglot) and keeps the results with the cache; the
     next one computes the same report without importing sqlglot at all."""
@@ -316,6 +317,7 @@ def test_memoized_results_equal_computed_ones(tmp_path: Path) -> None:
     assert not again.new  # every result came from the memo
 
 
+@pytest.mark.slow
 def test_runs_racing_to_fill_the_cache_all_succeed(tmp_path: Path) -> None:
     """Several reports filling the same cache at once: each gets the uncached result, and
     the folder ends with complete entries only (written to a temporary file, renamed)."""

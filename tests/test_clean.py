@@ -40,6 +40,7 @@ def rows(data: bytes) -> list[list[str]]:
 # ---------------------------------------------------------------------------- real exports
 
 
+@pytest.mark.slow
 def test_every_real_export_is_read(tmp_path: Path) -> None:
     expected = {
         "ga4__Anas3rdshade_Teefusion.csv": ("Landing page", 211),
@@ -90,6 +91,7 @@ def test_committed_polluted_files_are_up_to_date() -> None:
         assert (POLLUTED / "clean" / name).read_bytes() == twin, name
 
 
+@pytest.mark.slow
 def test_every_polluted_file_is_read_through_the_cli(tmp_path: Path) -> None:
     """Every committed file loads (exit 0, a rectangular table) and scores like Pollock."""
     totals = {}
@@ -116,6 +118,7 @@ FLOORS = {
 }
 
 
+@pytest.mark.slow
 def test_pollock_score_of_every_combination(tmp_path: Path) -> None:
     """Every row × column of the row-level kinds (700 files, in memory): the figures that
     RELIABILITY.md records, per kind and as Pollock counts and weighs its 2,290 files.

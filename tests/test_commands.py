@@ -331,6 +331,7 @@ VALIDATE_FUZZ = settings(
 _scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.text(max_size=12))
 
 
+@pytest.mark.slow
 @VALIDATE_FUZZ
 @given(
     section=st.sampled_from(["kpis", "sources", "settings"]),
@@ -726,6 +727,7 @@ EXPORTS = {
 }
 
 
+@pytest.mark.slow
 def test_init_presets_read_exports_as_downloaded(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

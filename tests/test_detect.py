@@ -16,11 +16,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kpicli import DataError, Request, load_config, run_report
+from kpicli import DataError, load_config
 from kpicli.commands.sources import describe_sources
 from kpicli.ingest import values as V
 from kpicli.ingest.detect import SAMPLE_BYTES, sniff
 from kpicli.ingest.scan import locate_bad_value, scan_source
+
+from conftest import config, values
 
 AS_OF = date(2026, 12, 31)
 
@@ -35,17 +37,6 @@ def write(path: Path, text: str, encoding: str = "utf-8", newline: str = "\n") -
         raw = data.encode(encoding)
     path.write_bytes(raw)
     return path
-
-
-def config(tmp_path: Path, sources: str, kpis: str) -> Path:
-    p = tmp_path / "kpi_config.yaml"
-    p.write_text(f"version: 1\nsources:\n{sources}\nkpis:\n{kpis}\n", encoding="utf-8")
-    return p
-
-
-def values(cfg_path: Path, **request) -> dict[str, float | None]:
-    result = run_report(load_config(cfg_path), Request(as_of=AS_OF, **request))
-    return dict(zip(result.rows["kpi"], result.rows["value"], strict=True))
 
 
 def polars_error(cfg_path: Path, name: str, *columns: str) -> tuple[object, Exception]:

@@ -80,6 +80,7 @@ KEYS = [
 ]
 
 
+@pytest.mark.slow
 @FUZZ
 @given(st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=10), values, max_size=5))
 def test_random_documents(folder: Path, doc: dict) -> None:
@@ -116,6 +117,7 @@ def _mutate(doc: dict, path: tuple, action: str, value: object) -> dict:
     return doc
 
 
+@pytest.mark.slow
 @FUZZ
 @given(
     st.sampled_from(PATHS),
@@ -126,12 +128,14 @@ def test_mutated_shipped_config(folder: Path, path: tuple, action: str, value: o
     run_config(folder, yaml.safe_dump(_mutate(SHIPPED, path, action, value), allow_unicode=True))
 
 
+@pytest.mark.slow
 @FUZZ
 @given(st.binary(max_size=400))
 def test_random_bytes(folder: Path, data: bytes) -> None:
     run_config(folder, data)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(st.text(max_size=300))
 def test_random_text(folder: Path, text: str) -> None:

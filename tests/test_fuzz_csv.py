@@ -81,6 +81,7 @@ def folder(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.mark.slow
 @FUZZ
 @given(data=st.binary(max_size=2048))
 def test_random_bytes(folder: Path, data: bytes) -> None:
@@ -138,6 +139,7 @@ JUNK = st.one_of(
 OPS = st.sampled_from(["truncate", "insert", "replace", "delete", "utf16", "huge_line"])
 
 
+@pytest.mark.slow
 @FUZZ
 @given(
     steps=st.lists(
@@ -153,6 +155,7 @@ def test_mutated_csv(folder: Path, steps: list[tuple[str, int, bytes]]) -> None:
     check(folder, data)
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=50)
 @given(
     cells=st.lists(st.lists(st.text(max_size=12), min_size=1, max_size=6), min_size=1, max_size=12),

@@ -364,6 +364,7 @@ def secret_of(folder: Path) -> str:
 # ---------------------------------------------------------------------------- the places
 
 
+@pytest.mark.slow
 @FUZZ
 @given(data=st.data())
 def test_fuzz_source_kpi_formula(folder: Path, duck, data: st.DataObject) -> None:
@@ -373,6 +374,7 @@ def test_fuzz_source_kpi_formula(folder: Path, duck, data: st.DataObject) -> Non
     run(folder, e, [], kpis, "kpis.k.formula", {"k": row[0]} if row else {})
 
 
+@pytest.mark.slow
 @FUZZ
 @given(data=st.data())
 def test_fuzz_derived_kpi_formula(folder: Path, duck, data: st.DataObject) -> None:
@@ -391,6 +393,7 @@ def test_fuzz_derived_kpi_formula(folder: Path, duck, data: st.DataObject) -> No
     run(folder, e, [], kpis, "kpis.d.formula", {"d": row[0]} if row else {})
 
 
+@pytest.mark.slow
 @FUZZ
 @given(data=st.data())
 def test_fuzz_derive(folder: Path, duck, data: st.DataObject) -> None:
@@ -411,6 +414,7 @@ def row_predicates(folder: Path, mode: str) -> st.SearchStrategy[E]:
 COUNTED = {"rows": "COUNT(*)", "sx": "SUM(x)", "an": "AVG(n)"}
 
 
+@pytest.mark.slow
 @FUZZ
 @given(data=st.data(), place=st.sampled_from(["source filter", "--where"]))
 def test_fuzz_source_filter_and_where(folder: Path, duck, data: st.DataObject, place: str) -> None:
@@ -424,6 +428,7 @@ def test_fuzz_source_filter_and_where(folder: Path, duck, data: st.DataObject, p
         run(folder, e, [f"filter: {e.ours}"], kpis, "sources.ads.filter", expected)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(data=st.data())
 def test_fuzz_kpi_filter(folder: Path, duck, data: st.DataObject) -> None:

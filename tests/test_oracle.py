@@ -933,6 +933,7 @@ def test_edge_cases_all_kpis(edge, case: str) -> None:
     assert_no_non_finite(result)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(EDGE_CASES))
 def test_edge_cases_from_the_cache(edge, case: str, tmp_path: Path) -> None:
     """The edge cases (empty periods and buckets, nulls, COUNT DISTINCT, MEDIAN, AVG, a date
@@ -1157,6 +1158,7 @@ row_strategy = st.tuples(
 )
 
 
+@pytest.mark.slow
 @settings(
     max_examples=25,
     deadline=None,
@@ -1216,6 +1218,7 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("kpi-cache")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(FROM_CACHE))
 def test_all_kpis_from_the_cache(cfg, db, cache_dir: Path, case: str) -> None:
     """With --cache, every KPI equals the oracle when the cache is filled and when it is hit

@@ -18,6 +18,8 @@ from kpicli.commands.sources import describe_sources
 from kpicli.ingest.scan import scan_source
 from kpicli.spec.presets import PRESETS, canonical_names, snake_case
 
+from conftest import config, values
+
 AS_OF = date(2026, 12, 31)
 
 #: SPEC.md's table of presets and their canonical columns.
@@ -41,17 +43,6 @@ CANONICAL = {
 
 def utf16(text: str) -> bytes:
     return codecs.BOM_UTF16_LE + text.replace("\n", "\r\n").encode("utf-16-le")
-
-
-def config(tmp_path: Path, sources: str, kpis: str) -> Path:
-    p = tmp_path / "kpi_config.yaml"
-    p.write_text(f"version: 1\nsources:\n{sources}\nkpis:\n{kpis}\n", encoding="utf-8")
-    return p
-
-
-def values(cfg_path: Path, **request) -> dict[str, float | None]:
-    result = run_report(load_config(cfg_path), Request(as_of=AS_OF, **request))
-    return dict(zip(result.rows["kpi"], result.rows["value"], strict=True))
 
 
 # ---------------------------------------------------------------------------- the data

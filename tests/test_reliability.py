@@ -195,6 +195,7 @@ def test_a_run_killed_mid_write_leaves_the_old_file(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
 
 
+@pytest.mark.slow
 def test_two_writers_take_turns(tmp_path: Path) -> None:
     import fcntl
 

@@ -14,18 +14,9 @@ import pytest
 from kpicli import Request, load_config, run_report
 from kpicli.errors import DataError
 
+from conftest import config, values
+
 AS_OF = date(2026, 12, 31)
-
-
-def config(tmp_path: Path, sources: str, kpis: str) -> Path:
-    p = tmp_path / "kpi_config.yaml"
-    p.write_text(f"version: 1\nsources:\n{sources}\nkpis:\n{kpis}\n", encoding="utf-8")
-    return p
-
-
-def values(cfg_path: Path, **request) -> dict[str, float | None]:
-    result = run_report(load_config(cfg_path), Request(as_of=AS_OF, **request))
-    return dict(zip(result.rows["kpi"], result.rows["value"], strict=True))
 
 
 def test_glob_concatenates_files(tmp_path: Path) -> None:

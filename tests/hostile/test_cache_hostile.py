@@ -243,6 +243,7 @@ def kpi(*args: str, **kwargs) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_a_formula_text_changed_in_the_memo(tmp_path: Path) -> None:
     cfg = write_data(tmp_path)
     want = oracle(tmp_path)
@@ -357,6 +358,7 @@ def test_a_long_source_name_is_a_valid_entry_name(tmp_path: Path) -> None:
     check(report(cfg, tmp_path / "cache"), want, warns=None)
 
 
+@pytest.mark.slow
 def test_entries_replaced_by_fifos_or_links_are_not_waited_on(tmp_path: Path) -> None:
     """A FIFO where an entry was (opening it for reading would wait forever), or a link to
     elsewhere: each is rebuilt, in a run that ends (with a timeout here, so that a wait
@@ -428,6 +430,7 @@ def plain(tmp_path: Path) -> tuple[Path, dict]:
     return write_data(tmp_path), oracle(tmp_path)
 
 
+@pytest.mark.slow
 def test_a_read_only_cache_folder(plain) -> None:
     cfg, want = plain
     cache = cfg.parent / "cache"
@@ -491,6 +494,7 @@ def test_a_parent_folder_that_cannot_be_created(plain) -> None:
         parent.chmod(0o755)
 
 
+@pytest.mark.slow
 def test_permission_denied_on_one_entry(data) -> None:
     cfg, cache, want = data
     denied = [sig(cache, PREFIX, "visits"), *map(data_of, sigs(cache, DAILY_PREFIX, "ads"))]
@@ -570,6 +574,7 @@ while not os.path.exists(stop):
 """
 
 
+@pytest.mark.slow
 def test_cache_clear_racing_reports(plain) -> None:
     """Reports while a process clears the cache in a loop and `kpi cache clear` runs too:
     every report exits 0 with the oracle's numbers; every clear exits 0."""
@@ -658,6 +663,7 @@ def test_users_sharing_a_folder_do_not_touch_each_others_entries(data, tmp_path,
     both(cfg, cache, want, warns=None)
 
 
+@pytest.mark.slow
 def test_no_writable_state_folder(plain, tmp_path) -> None:
     """A read-only home: the key goes in the cache folder, only when that folder is the
     user's alone; else no cache."""
@@ -720,6 +726,7 @@ def filled(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict]:
 DAMAGE = ["truncate", "flip", "insert", "delete", "empty", "other", "swap", "remove", "fifo"]
 
 
+@pytest.mark.slow
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

@@ -214,6 +214,7 @@ def test_no_utf8_line_is_ever_garbled(lines: list[tuple[str, bool]], newline: st
     assert decode(data)[0] == decoded.text  # kpi clean's reader decodes alike
 
 
+@pytest.mark.slow
 @settings(
     max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

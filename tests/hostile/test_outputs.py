@@ -92,6 +92,7 @@ def many_campaigns(tmp_path: Path, campaigns: int, *, empty_every: int = 0) -> P
 needs_dev_full = pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")
 
 
+@pytest.mark.slow
 @needs_dev_full
 @pytest.mark.parametrize(
     "args",
@@ -119,6 +120,7 @@ def test_stdout_on_a_full_disk_is_exit_4(args: list[str]) -> None:
     assert "Traceback" not in done.stderr and "internal error" not in done.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "code"),
     [(["report", "--as-of", AS_OF], 4), (["list"], 4), (["report", "-o", "{tmp}/r.csv"], 0)],
@@ -146,6 +148,7 @@ def test_a_closed_stdout_is_an_output_error(tmp_path: Path, args: list[str], cod
         assert (tmp_path / "r.csv").read_text().startswith("kpi,")
 
 
+@pytest.mark.slow
 def test_a_closed_pipe_ends_quietly_with_the_usual_exit_code() -> None:
     """`kpi report -f jsonl | head -1`: no traceback, no "Exception ignored", and the exit
     code the report has anyway (1 here: --fail-on bad is met), with its reasons on stderr."""
@@ -578,6 +581,7 @@ HOSTILE = [
 ]
 
 
+@pytest.mark.slow
 @given(st.one_of(st.sampled_from(HOSTILE), st.text(max_size=40)))
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 def test_markdown_shows_any_dimension_value_as_text_in_one_cell(value: str) -> None:
@@ -605,6 +609,7 @@ def test_markdown_escape_leaves_no_active_character(value: str) -> None:
 # ----------------------------------------------------------------- a machine format is exact
 
 
+@pytest.mark.slow
 @given(
     st.lists(
         st.tuples(
@@ -643,6 +648,7 @@ def test_json_jsonl_and_csv_carry_every_value_exactly(
 # ----------------------------------------------------------------- many groups
 
 
+@pytest.mark.slow
 def test_the_table_shows_a_hundred_rows_per_kpi_and_says_what_is_left_out(tmp_path: Path):
     campaigns = 250
     cfg = many_campaigns(tmp_path, campaigns)
@@ -676,6 +682,7 @@ def test_an_unknown_output_placeholder_is_a_usage_error_before_any_work(tmp_path
     assert list(tmp_path.iterdir()) == [broken]
 
 
+@pytest.mark.slow
 def test_the_inputs_an_output_must_spare_are_found_without_walking_a_loop(
     tmp_path: Path,
 ) -> None:

@@ -205,6 +205,7 @@ def file_sets(draw: st.DrawFn) -> list[tuple[list[str], list[tuple[str, str, int
     return files
 
 
+@pytest.mark.slow
 @FAST
 @given(files=file_sets(), by=st.booleans())
 def test_property_shuffled_extra_and_missing_columns(
@@ -392,6 +393,7 @@ def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
 def test_device_and_fifo_config(tmp_path: Path) -> None:
     fifo = tmp_path / "kpi_config.yaml"
@@ -404,6 +406,7 @@ def test_device_and_fifo_config(tmp_path: Path) -> None:
             assert path in text and what in text and "not a regular file" in text
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
 def test_device_and_fifo_as_source_files_and_for_clean(tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()

@@ -573,6 +573,7 @@ def cases(draw: st.DrawFn) -> tuple[list[int], list[int], Term]:
 FLOAT_MAX = 1.7976931348623157e308
 
 
+@pytest.mark.slow
 @settings(
     max_examples=60,
     deadline=None,
@@ -615,6 +616,7 @@ def chain(tmp_path: Path, length: int = CHAIN, cycle: bool = False) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_a_chain_of_3000_derived_kpis_is_computed(tmp_path: Path) -> None:
     path = chain(tmp_path)
     (spend,) = (
@@ -640,6 +642,7 @@ def test_explain_says_where_a_cut_tree_goes_on(tmp_path: Path) -> None:
     assert "(deeper levels: kpi explain k6)" in re.sub(r"\s+", " ", e.stdout)
 
 
+@pytest.mark.slow
 def test_a_cycle_through_3000_kpis_is_a_config_error(tmp_path: Path) -> None:
     path = chain(tmp_path, cycle=True)
     r = report(path)
