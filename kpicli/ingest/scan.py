@@ -921,12 +921,7 @@ def scan_source(
     for col in dates:
         if col in src.derive:
             formats[col] = src.date_format if src.date_format != "auto" else ISO_DATE
-    origins: dict[str, str] = {}
-    kinds: dict[str, V.Kind] = {}
-    for part in parts:
-        for r, f, k in zip(part.raw, part.final, part.kinds, strict=True):
-            origins.setdefault(f, r)
-            kinds.setdefault(f, k)
+    origins, kinds = _origins(parts)
     sf = SourceFrame(
         name,
         files,
@@ -944,6 +939,18 @@ def scan_source(
     if misread_files([sf], up_to=WHOLE_CHECK_BYTES, notes=notes, memo=memo):  # past the sample
         return scan_source(cfg, name, typed_dates=typed_dates, notes=notes, memo=memo)
     return sf
+
+
+def _origins(parts: list[Part]) -> tuple[dict[str, str], dict[str, V.Kind]]:
+    """Each column's header as written and its kind detected (the first part's that has
+    it)."""
+    origins: dict[str, str] = {}
+    kinds: dict[str, V.Kind] = {}
+    for part in parts:
+        for r, f, k in zip(part.raw, part.final, part.kinds, strict=True):
+            origins.setdefault(f, r)
+            kinds.setdefault(f, k)
+    return origins, kinds
 
 
 def _check_columns(cfg: Config, name: str, parts: list[Part]) -> list[str]:
