@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from kpicli.commands.clean import check_output, config_inputs
 from kpicli.execute.engine import own_notes, run_report
+from kpicli.ingest.memo import ReadMemo
 from kpicli.outputs import expand_output_path
 from kpicli.spec.config import load_config
 
@@ -46,15 +47,17 @@ def report(
     from kpicli.ingest.cache import open_cache
 
     notes = own_notes(notes)
-    cache = open_cache(Path(request.cache).expanduser(), notes=notes) if request.cache else None
-    memo = cache.memo() if cache is not None else None
+    memo = ReadMemo()  # the report's memory of the files it reads (the cache's too)
+    folder = Path(request.cache).expanduser() if request.cache else None
+    cache = open_cache(folder, notes=notes, memo=memo) if folder is not None else None
+    formulas = cache.memo() if cache is not None else None
     try:
-        with memo or nullcontext():
+        with formulas or nullcontext():
             cfg = load_config(config)
-            result = run_report(cfg, request, notes=notes, cache=cache)
+            result = run_report(cfg, request, notes=notes, cache=cache, memo=memo)
     finally:
-        if memo is not None:
-            memo.save()
+        if formulas is not None:
+            formulas.save()
     if output is None:
         return Report(result)
     return Report(result, output_path(result, cfg.path, output))

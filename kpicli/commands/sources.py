@@ -32,6 +32,7 @@ from kpicli.errors import (
     engine_detail,
 )
 from kpicli.ingest.detect import Layout
+from kpicli.ingest.memo import ReadMemo
 from kpicli.ingest.scan import (
     Part,
     SourceFrame,
@@ -170,10 +171,15 @@ def _file_report(layout: Layout, part: Part | None) -> FileReport:
 
 
 def _count_rows(
-    sf: SourceFrame, part: Part, layout: Layout, report: FileReport, notes: Notes | None
+    sf: SourceFrame,
+    part: Part,
+    layout: Layout,
+    report: FileReport,
+    notes: Notes | None,
+    memo: ReadMemo,
 ) -> Issue | None:
     """Rows read and dropped (by reason) in one file; an Issue when it cannot be read."""
-    lf = part.scan([layout], notes=notes)
+    lf = part.scan([layout], notes=notes, memo=memo)
     reason = part.reason()
     try:
         if reason is None:
@@ -181,7 +187,7 @@ def _count_rows(
             return None
         counts = lf.select(reason.alias("reason")).group_by("reason").len().collect()
     except pl.exceptions.PolarsError as err:
-        if misread_files([sf], notes=notes):
+        if misread_files([sf], notes=notes, memo=memo):
             raise _Misread from None
         located = locate_bad_value(sf, err)
         if located is not None:
@@ -210,7 +216,7 @@ def _columns(sf: SourceFrame) -> list[ColumnReport]:
     return out
 
 
-def _read_all(sf: SourceFrame, report: SourceReport, notes: Notes | None) -> None:
+def _read_all(sf: SourceFrame, report: SourceReport, notes: Notes | None, memo: ReadMemo) -> None:
     """Rows, date range and missing values of the whole source (every column parsed)."""
     date_col = report.date_column
     head = [pl.len().alias("__rows")]
@@ -220,7 +226,7 @@ def _read_all(sf: SourceFrame, report: SourceReport, notes: Notes | None) -> Non
     try:
         row = sf.frame.select(*head, *nulls).collect().row(0, named=True)
     except pl.exceptions.PolarsError as err:
-        if misread_files([sf], notes=notes):
+        if misread_files([sf], notes=notes, memo=memo):
             raise _Misread from None
         located = locate_bad_value(sf, err)
         report.problems.append(
@@ -260,16 +266,20 @@ class _Misread(Exception):
     source again, that file read as `kpi report` reads it."""
 
 
-def describe_source(cfg: Config, name: str, *, notes: Notes | None = None) -> SourceReport:
+def describe_source(
+    cfg: Config, name: str, *, notes: Notes | None = None, memo: ReadMemo | None = None
+) -> SourceReport:
     """The report of one source; problems are collected, never raised. ``notes`` gets the
-    warnings of the reading (a file read the careful way…)."""
+    warnings of the reading (a file read the careful way…); ``memo``: what the reader
+    remembers from one read of the files to the next (a fresh one when None)."""
+    memo = memo if memo is not None else ReadMemo()
     try:
-        return _describe_source(cfg, name, notes)
+        return _describe_source(cfg, name, notes, memo)
     except _Misread:  # at most once per file of the source: a file is marked only once
-        return describe_source(cfg, name, notes=notes)
+        return describe_source(cfg, name, notes=notes, memo=memo)
 
 
-def _describe_source(cfg: Config, name: str, notes: Notes | None) -> SourceReport:
+def _describe_source(cfg: Config, name: str, notes: Notes | None, memo: ReadMemo) -> SourceReport:
     src = cfg.sources[name]
     report = SourceReport(name, src.preset, date_column=src.date)
     try:
@@ -280,14 +290,14 @@ def _describe_source(cfg: Config, name: str, notes: Notes | None) -> SourceRepor
     layouts: list[Layout] = []
     for f in files:
         try:
-            layouts += sniff_source(cfg, name, [f], notes)
+            layouts += sniff_source(cfg, name, [f], notes, memo=memo)
         except DataError as err:
             report.files.append(FileReport(path=str(f)))
             report.problems.append(_issue(err))
     try:
-        sf = scan_source(cfg, name, notes=notes)
-        if mixed_encodings([sf]):  # every row is read: bytes past a sample not UTF-8 first
-            sf = scan_source(cfg, name, notes=notes)
+        sf = scan_source(cfg, name, notes=notes, memo=memo)
+        if mixed_encodings([sf], memo=memo):  # every row is read: bytes not UTF-8 first
+            sf = scan_source(cfg, name, notes=notes, memo=memo)
     except KpiError as err:
         report.problems.append(_issue(err))
         report.files += [_file_report(lay, None) for lay in layouts]
@@ -296,7 +306,7 @@ def _describe_source(cfg: Config, name: str, notes: Notes | None) -> SourceRepor
     for part in sf.parts:
         for layout in part.layouts:
             fr = _file_report(layout, part)
-            issue = _count_rows(sf, part, layout, fr, notes)
+            issue = _count_rows(sf, part, layout, fr, notes, memo)
             report.problems += [issue] if issue is not None else []
             report.problems += _layout_warnings(layout, fr, counted=issue is None)
             report.files.append(fr)
@@ -315,7 +325,7 @@ def _describe_source(cfg: Config, name: str, notes: Notes | None) -> SourceRepor
     report.columns = _columns(sf)
     if report.date_column is not None:
         report.date_format = sf.date_formats.get(report.date_column)
-    _read_all(sf, report, notes)
+    _read_all(sf, report, notes, memo)
     return report
 
 
@@ -351,13 +361,20 @@ def _layout_warnings(layout: Layout, fr: FileReport, *, counted: bool) -> list[I
 
 
 def describe_sources(
-    cfg: Config, names: list[str] | None = None, *, notes: Notes | None = None
+    cfg: Config,
+    names: list[str] | None = None,
+    *,
+    notes: Notes | None = None,
+    memo: ReadMemo | None = None,
 ) -> list[SourceReport]:
     """One report per source (all of them, or those named, in that order).
 
     An unknown name is a UsageError; anything wrong with a source's files or data is an
-    Issue in its report; warnings about the reading go to ``notes``.
+    Issue in its report; warnings about the reading go to ``notes``. ``memo``: what the
+    reader remembers between reads of the files (one for all the sources; a fresh one when
+    None).
     """
+    memo = memo if memo is not None else ReadMemo()
     chosen = list(names) if names else list(cfg.sources)
     for n in chosen:
         if n not in cfg.sources:
@@ -366,7 +383,7 @@ def describe_sources(
                 hint=did_you_mean(n, cfg.sources)
                 or f"declared sources: {', '.join(cfg.sources) or 'none'}",
             )
-    return [describe_source(cfg, n, notes=notes) for n in dict.fromkeys(chosen)]
+    return [describe_source(cfg, n, notes=notes, memo=memo) for n in dict.fromkeys(chosen)]
 
 
 __all__ = ["ColumnReport", "FileReport", "SourceReport", "describe_source", "describe_sources"]

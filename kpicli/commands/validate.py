@@ -35,6 +35,7 @@ from kpicli.errors import (
     did_you_mean,
     engine_detail,
 )
+from kpicli.ingest.memo import ReadMemo
 
 if TYPE_CHECKING:
     from kpicli.spec.config import Config
@@ -75,9 +76,13 @@ class Validation:
         return 2 if CONFIG in codes else 3 if DATA in codes else 0
 
 
-def validate(path: str | Path | None = None, *, notes: Notes | None = None) -> Validation:
+def validate(
+    path: str | Path | None = None, *, notes: Notes | None = None, memo: ReadMemo | None = None
+) -> Validation:
     """Check the configuration at ``path`` (default as for `kpi report`) and its data;
-    ``notes`` gets the warnings of the reading (a file read the careful way…)."""
+    ``notes`` gets the warnings of the reading (a file read the careful way…); ``memo``:
+    what the reader remembers from one read of the files to the next (a fresh one when
+    None)."""
     from kpicli.spec.config import config_issues, find_config
 
     cfg_path = find_config(str(path) if path is not None else None)
@@ -99,7 +104,7 @@ def validate(path: str | Path | None = None, *, notes: Notes | None = None) -> V
     if (empty := no_kpis_issue(cfg)) is not None:
         result.issues.append(empty)
     result.kpis = len(cfg.kpis)
-    _Checker(cfg, result, notes).run()
+    _Checker(cfg, result, notes, memo).run()
     result.issues.sort(key=_order(cfg_path))
     return result
 
@@ -175,10 +180,17 @@ def _order(cfg_path: Path):
 class _Checker:
     """The data checks of one configuration (steps 2 to 6 of the module docstring)."""
 
-    def __init__(self, cfg: Config, result: Validation, notes: Notes | None = None):
+    def __init__(
+        self,
+        cfg: Config,
+        result: Validation,
+        notes: Notes | None = None,
+        memo: ReadMemo | None = None,
+    ):
         self.cfg = cfg
         self.result = result
         self.notes = notes
+        self.memo = memo if memo is not None else ReadMemo()  # one for every read of the run
         keys = [i.where.key or "" for i in result.issues if i.where is not None]
         self.bad_sources = {
             s
@@ -237,9 +249,11 @@ class _Checker:
         from kpicli.ingest.scan import mixed_encodings, scan_source
 
         try:
-            sf = scan_source(self.cfg, name, notes=self.notes)
-            if mixed_encodings([sf]):  # every row is read: bytes past a sample not UTF-8 first
-                sf = scan_source(self.cfg, name, notes=self.notes)
+            sf = scan_source(self.cfg, name, notes=self.notes, memo=self.memo)
+            if mixed_encodings(
+                [sf], memo=self.memo
+            ):  # every row is read: bytes past a sample not UTF-8 first
+                sf = scan_source(self.cfg, name, notes=self.notes, memo=self.memo)
         except KpiError as err:
             self.result.issues.append(Issue.of(err))
             return None
@@ -339,12 +353,12 @@ class _Checker:
                 pl.col(date_col).min().alias("__first"),
                 pl.col(date_col).max().alias("__last"),
             ]
-        if misread_files([sf], notes=self.notes):
+        if misread_files([sf], notes=self.notes, memo=self.memo):
             # a row past the sample that the fast path reads without a word when a report
             # reads only some columns (a cell too many: the rest shifted): every row is read
             # whole here, and such a file goes through the tolerant reader, which warns
             try:
-                sf = scan_source(self.cfg, name, notes=self.notes)
+                sf = scan_source(self.cfg, name, notes=self.notes, memo=self.memo)
             except KpiError as again:
                 self.result.issues.append(Issue.of(again))
                 return
@@ -352,13 +366,13 @@ class _Checker:
         try:
             row = sf.frame.select(exprs).collect().row(0, named=True)
         except pl.exceptions.PolarsError as err:
-            if not misread_files([sf], notes=self.notes):
+            if not misread_files([sf], notes=self.notes, memo=self.memo):
                 self.locate_parse_error(name, sf, used, err)
                 return
             # a file the fast path cannot read past its sample (a stray quote): read again,
             # that file by the tolerant reader (which warns), as `kpi report` does
             try:
-                sf = scan_source(self.cfg, name, notes=self.notes)
+                sf = scan_source(self.cfg, name, notes=self.notes, memo=self.memo)
                 self.frames[name] = sf.frame
                 row = sf.frame.select(exprs).collect().row(0, named=True)
             except KpiError as again:
@@ -531,7 +545,9 @@ class _Checker:
         if not self.cfg.kpis or self.cyclic:
             return
         try:
-            run_report(self.cfg, Request(kpis=tuple(self.cfg.kpis)), notes=self.notes)
+            run_report(
+                self.cfg, Request(kpis=tuple(self.cfg.kpis)), notes=self.notes, memo=self.memo
+            )
         except KpiError as err:
             self.result.issues.append(Issue.of(err))
 

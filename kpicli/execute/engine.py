@@ -30,6 +30,7 @@ import polars as pl
 from kpicli.errors import ConfigError, DataError, Notes, engine_detail
 from kpicli.execute.queries import queries
 from kpicli.execute.result import KEY_COLUMNS, VALUE_COLUMNS, KpiInfo, Result, dimension_keys
+from kpicli.ingest.memo import ReadMemo
 from kpicli.ingest.scan import (
     SourceFrame,
     fast_dates,
@@ -65,61 +66,81 @@ if TYPE_CHECKING:
 
 
 def run_report(
-    config: Config, request: Request, *, notes: Notes | None = None, cache: Cache | None = None
+    config: Config,
+    request: Request,
+    *,
+    notes: Notes | None = None,
+    cache: Cache | None = None,
+    memo: ReadMemo | None = None,
 ) -> Result:
     """Compute a report: the public entry point of the library.
 
     ``notes`` receives the warnings about the data that do not stop the report (they are
     in ``Result.warnings`` too); ``cache``: a cache already opened (else the request's
     ``cache`` or ``settings.cache`` is opened here, when set). With a cache, the formulas'
-    parse results are kept in its memo, saved when the report is done.
+    parse results are kept in its memo, saved when the report is done. ``memo``: what the
+    reader remembers between reads of the files (:func:`own_memo`).
     """
     notes = own_notes(notes)
+    memo = own_memo(memo, cache)
     names = sources_read(config, request)  # the request is checked before anything is read
     if cache is None:
-        cache = open_report_cache(config, request, notes)
+        cache = open_report_cache(config, request, notes, memo)
     if cache is None:
-        return _prepare(config, request, names, cache, notes).run()
-    memo = cache.memo()
+        return _prepare(config, request, names, cache, notes, memo).run()
+    formulas = cache.memo()
     try:
-        with memo:
-            return _prepare(config, request, names, cache, notes).run()
+        with formulas:
+            return _prepare(config, request, names, cache, notes, memo).run()
     finally:
-        memo.save()
+        formulas.save()
 
 
 @dataclass
 class Prepared:
     """A report ready to run: its plan, the sources it was built from (described, not
-    read), the cache they came from, and the notes that receive the warnings."""
+    read), the cache they came from, the notes that receive the warnings, and the memo
+    the sources were read with (read again with it when a fast path fails)."""
 
     plan: Plan
     sources: dict[str, SourceFrame]
     cache: Cache | None
     notes: Notes
+    memo: ReadMemo
 
     def run(self) -> Result:
-        return execute(self.plan, self.sources, cache=self.cache, notes=self.notes)
+        return execute(self.plan, self.sources, cache=self.cache, notes=self.notes, memo=self.memo)
 
 
 def prepare_report(
-    config: Config, request: Request, *, notes: Notes | None = None, cache: Cache | None = None
+    config: Config,
+    request: Request,
+    *,
+    notes: Notes | None = None,
+    cache: Cache | None = None,
+    memo: ReadMemo | None = None,
 ) -> Prepared:
     """The request checked, its sources described (sniffed, or served by the cache), and
     the plan built from them: everything :func:`run_report` does before the rows are read.
     """
     notes = own_notes(notes)
+    memo = own_memo(memo, cache)
     names = sources_read(config, request)  # the request is checked before anything is read
     if cache is None:
-        cache = open_report_cache(config, request, notes)
-    return _prepare(config, request, names, cache, notes)
+        cache = open_report_cache(config, request, notes, memo)
+    return _prepare(config, request, names, cache, notes, memo)
 
 
 def _prepare(
-    config: Config, request: Request, names: list[str], cache: Cache | None, notes: Notes
+    config: Config,
+    request: Request,
+    names: list[str],
+    cache: Cache | None,
+    notes: Notes,
+    memo: ReadMemo,
 ) -> Prepared:
-    sources = read_sources(config, names, cache=cache, notes=notes)
-    return Prepared(plan_report(config, request, sources), sources, cache, notes)
+    sources = read_sources(config, names, cache=cache, notes=notes, memo=memo)
+    return Prepared(plan_report(config, request, sources), sources, cache, notes, memo)
 
 
 def own_notes(notes: Notes | None) -> Notes:
@@ -128,33 +149,55 @@ def own_notes(notes: Notes | None) -> Notes:
     return notes if notes is not None else Notes(echo=logging.getLogger("kpicli").warning)
 
 
-def open_report_cache(config: Config, request: Request, notes: Notes | None) -> Cache | None:
-    """The cache a report uses (``--cache``, else ``settings.cache``), opened; None
-    without one, or when it cannot be used (a warning says why)."""
+def own_memo(memo: ReadMemo | None, cache: Cache | None) -> ReadMemo:
+    """``memo``, else the one ``cache`` was opened with, else a new one: what the reader
+    remembers from one read of a report's files to the next (a file found to need the
+    tolerant reader past its sample is read so when the sources are read again)."""
+    if memo is not None:
+        return memo
+    return cache.read_memo if cache is not None else ReadMemo()
+
+
+def open_report_cache(
+    config: Config, request: Request, notes: Notes | None, memo: ReadMemo | None = None
+) -> Cache | None:
+    """The cache a report uses (``--cache``, else ``settings.cache``), opened (its reads
+    of the files with ``memo``); None without one, or when it cannot be used (a warning
+    says why)."""
     folder = cache_folder(config, request)
     if folder is None:
         return None
     from kpicli.ingest.cache import open_cache
 
-    return open_cache(folder, notes=notes)
+    return open_cache(folder, notes=notes, memo=memo)
 
 
 def read_sources(
-    config: Config, names: list[str], *, cache: Cache | None, notes: Notes | None
+    config: Config,
+    names: list[str],
+    *,
+    cache: Cache | None,
+    notes: Notes | None,
+    memo: ReadMemo | None = None,
 ) -> dict[str, SourceFrame]:
     """Each source described by ingest (files sniffed, columns typed; nothing collected),
     or served by the cache. Plain ISO date columns are parsed by the CSV reader as it reads
-    (the fast path: :func:`_read_again` when a cell past the sample defeats it)."""
+    (the fast path: :func:`_read_again` when a cell past the sample defeats it). ``memo``:
+    as :func:`own_memo` gives it."""
     if cache is None:
-        return {s: scan_source(config, s, typed_dates=True, notes=notes) for s in names}
+        memo = own_memo(memo, cache)
+        return {s: scan_source(config, s, typed_dates=True, notes=notes, memo=memo) for s in names}
     return {s: cache.source(config, s) for s in names}
 
 
-def _read_again(plan: Plan, cache: Cache | None, notes: Notes | None) -> dict[str, SourceFrame]:
+def _read_again(
+    plan: Plan, cache: Cache | None, notes: Notes | None, memo: ReadMemo
+) -> dict[str, SourceFrame]:
     """The plan's sources described again, without the fast path (the files that need the
-    tolerant reader, or to be decoded line by line, are marked as such by now)."""
+    tolerant reader, or to be decoded line by line, are marked as such in ``memo`` by now).
+    """
     if cache is None:
-        return {s: scan_source(plan.config, s, notes=notes) for s in plan.files}
+        return {s: scan_source(plan.config, s, notes=notes, memo=memo) for s in plan.files}
     return {s: cache.source(plan.config, s) for s in plan.files}
 
 
@@ -176,9 +219,10 @@ class _ReadAgain(Exception):
 
 
 def _collect(
-    plan: Plan, sources: Mapping[str, SourceFrame], frames: list[pl.LazyFrame]
+    plan: Plan, sources: Mapping[str, SourceFrame], frames: list[pl.LazyFrame], memo: ReadMemo
 ) -> list[pl.DataFrame]:
-    """Every query at once; a failure explained (a cell located, a file gone)."""
+    """Every query at once; a failure explained (a cell located, a file gone), or, when a
+    file is found to need reading another way (marked in ``memo``), _ReadAgain."""
     try:
         return pl.collect_all(frames)
     except OSError:  # a file that vanished since the sources were described
@@ -187,7 +231,7 @@ def _collect(
     except pl.exceptions.PolarsError as err:
         _gone(plan)
         read = list(sources.values())
-        if fast_dates(read) or mixed_encodings(read) or misread_files(read):
+        if fast_dates(read) or mixed_encodings(read, memo=memo) or misread_files(read, memo=memo):
             raise _ReadAgain from None  # without the fast path, decoded line by line, or
             # with the tolerant reader
         found = locate_bad_value(read, err)
@@ -644,21 +688,24 @@ def execute(
     *,
     cache: Cache | None = None,
     notes: Notes | None = None,
+    memo: ReadMemo | None = None,
 ) -> Result:
     """Run a plan over the sources it was built from: one collect over every aggregation
-    (rows and totals), then shape the tidy result."""
+    (rows and totals), then shape the tidy result. ``memo``: the one the sources were read
+    with (:func:`own_memo`), with which they are read again when a fast path fails."""
     notes = own_notes(notes)
+    memo = own_memo(memo, cache)
     dims = plan.dimensions
     reread = False
     while True:
         built = queries(plan, sources, cache)
         lazy = [q.rows for q in built] + [q.totals for q in built if q.totals is not None]
         try:
-            frames = _collect(plan, sources, lazy)
+            frames = _collect(plan, sources, lazy, memo)
             break
         except _ReadAgain:  # a date cell past the sample that the CSV reader cannot parse,
             # or a file found to need the tolerant reader (a stray quote past the sample)
-            sources, reread = _read_again(plan, cache, notes), True
+            sources, reread = _read_again(plan, cache, notes, memo), True
     n = len(plan.aggregations)
     row_frames, total_frames = frames[:n], frames[n:]
     table, period = _bucket_table(plan, row_frames)

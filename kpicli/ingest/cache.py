@@ -81,6 +81,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from kpicli.errors import DataError, Notes, OutputError, engine_detail
+from kpicli.ingest.memo import ReadMemo
 from kpicli.ingest.scan import (
     SourceFrame,
     date_columns,
@@ -376,6 +377,8 @@ class Cache:
     secret: bytes
     broken: str | None = None  # why the rest of the run goes without the cache
     notes: Notes | None = None  # the run's warnings (a rebuilt entry…)
+    #: what the reader remembers between reads of the files (the run's: see open_cache)
+    read_memo: ReadMemo = field(default_factory=ReadMemo)
     _sources: dict[str, _Source] = field(default_factory=dict)
     _memo: Memo | None = None
 
@@ -401,7 +404,7 @@ class Cache:
         source parsed is read the fast way (plain ISO dates parsed by the CSV reader: see
         :func:`~kpicli.ingest.scan.scan_source`), the careful way when that fails."""
         if self.broken:
-            return scan_source(cfg, name, typed_dates=True, notes=self.notes)
+            return scan_source(cfg, name, typed_dates=True, notes=self.notes, memo=self.read_memo)
         files = match_files(cfg, name, self.notes)
         key = self._key(source_material(cfg, name, files))
         path = self.folder / f"{PREFIX}{_safe(name)}-{key}{SIGNED}"
@@ -493,7 +496,7 @@ class Cache:
         self, sf: SourceFrame, cfg: Config, data: _Data, key: str, path: Path
     ) -> SourceFrame:
         def from_files() -> pl.LazyFrame:
-            return scan_source(cfg, sf.name, notes=self.notes).frame
+            return scan_source(cfg, sf.name, notes=self.notes, memo=self.read_memo).frame
 
         frame = _reader(path, data, sf.schema, from_files, self.notes)
         self._sources[sf.name] = _Source(data, frame, cfg, key, path)
@@ -503,7 +506,7 @@ class Cache:
         """The source parsed from its files; the warnings given are added to ``said``, to
         be stored with the entry (and given again when it is served)."""
         heard = Notes(echo=lambda message: warn(self.notes, message))
-        sf = scan_source(cfg, name, typed_dates=fast, notes=heard)
+        sf = scan_source(cfg, name, typed_dates=fast, notes=heard, memo=self.read_memo)
         said.extend(dict.fromkeys(heard))
         return sf
 
@@ -516,7 +519,9 @@ class Cache:
             return sf
 
         def careful() -> pl.LazyFrame:
-            mixed_encodings([sf])  # bytes past a sample that are not UTF-8: line by line
+            mixed_encodings(
+                [sf], memo=self.read_memo
+            )  # bytes past a sample that are not UTF-8: line by line
             return self._parse(cfg, name, said, fast=False).frame
 
         try:
@@ -562,7 +567,9 @@ class Cache:
             failed = _os_error(err)
             if failed is not None:
                 raise failed from None
-            if misread_files([sf]):  # marked for the tolerant reader: the caller parses again
+            if misread_files(
+                [sf], memo=self.read_memo
+            ):  # marked for the tolerant reader: the caller parses again
                 raise _Misread from None
             raise _data_error(sf, err) from None
         finally:
@@ -691,10 +698,13 @@ def _data_error(sf: SourceFrame, err: Exception) -> DataError:
     )
 
 
-def open_cache(folder: Path, *, notes: Notes | None = None) -> Cache | None:
+def open_cache(
+    folder: Path, *, notes: Notes | None = None, memo: ReadMemo | None = None
+) -> Cache | None:
     """The cache in ``folder`` (created when missing), or None, with a warning (into
     ``notes``, as all the cache's) saying why, when it cannot be used: the run then goes
-    without it."""
+    without it. ``memo``: the run's memory of the files read (its reads of the files use
+    it; a fresh one when None)."""
     try:
         if folder.exists() and not folder.is_dir():
             raise _Unusable("not a folder")
@@ -704,7 +714,8 @@ def open_cache(folder: Path, *, notes: Notes | None = None) -> Cache | None:
             raise _Unusable(f"cannot create it: {err.strerror}") from None
         if not os.access(folder, os.R_OK | os.X_OK):
             raise _Unusable("cannot read it: Permission denied")
-        return Cache(folder, _secret(folder.resolve()), notes=notes)
+        read_memo = memo if memo is not None else ReadMemo()
+        return Cache(folder, _secret(folder.resolve()), notes=notes, read_memo=read_memo)
     except _Unusable as err:
         warn(notes, f"cache folder {folder}: {err}; running without the cache")
         return None

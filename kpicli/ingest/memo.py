@@ -1,11 +1,14 @@
 """What the reader remembers between reads of the same files: a :class:`ReadMemo`.
 
 A report, `kpi validate` and the tests read the same files many times in one process: the
-layout detected on a file's sample (:func:`kpicli.ingest.detect.sniff`) and the clean CSV
-the tolerant reader made of it (:func:`kpicli.ingest.repair.tolerant_csv`) are kept, by
-the file's identity (path, size, modification time, inode) and the options it was read
-with. The memo belongs to its caller, which passes it to each read (one per command, or
-one per process); a read given none remembers nothing past itself.
+layout detected on a file's sample (:func:`kpicli.ingest.detect.sniff`), the clean CSV
+the tolerant reader made of it (:func:`kpicli.ingest.repair.tolerant_csv`), what the
+checks past the sample found (:func:`kpicli.ingest.scan.misread_files`,
+:func:`kpicli.ingest.scan.mixed_encodings`) and the kinds detected on its columns are
+kept, by the file's identity (path, size, modification time, inode) and the options it
+was read with. The memo belongs to its caller, which passes it to each read (one per
+command: a report, `kpi validate`, `kpi sources`, a cache); a read given none remembers
+nothing past itself.
 """
 
 from __future__ import annotations
@@ -18,9 +21,11 @@ __all__ = ["ReadMemo"]
 
 @dataclass
 class ReadMemo:
-    """Layouts, files found to mix encodings, and files read by the tolerant reader.
+    """Layouts, files found to mix encodings, files read by the tolerant reader, what the
+    checks past a file's sample found, and the kinds detected on columns.
 
-    Entries are never changed once stored; the oldest go first when a store is full.
+    Entries are never changed once stored; the oldest go first when a store is full (the
+    sets of checked files are emptied instead).
     """
 
     #: file identity + options → the :class:`~kpicli.ingest.detect.Layout` sniffed
@@ -29,8 +34,19 @@ class ReadMemo:
     mixed: set[tuple] = field(default_factory=set)
     #: layout key → the :class:`~kpicli.ingest.repair.Fallback` made of the file
     repaired: dict[tuple, Any] = field(default_factory=dict)
+    #: layout keys of files found to have no line longer than the bound
+    lines_ok: set[tuple] = field(default_factory=set)
+    #: layout keys of files read whole without a structural problem
+    whole_ok: set[tuple] = field(default_factory=set)
+    #: layout key → why the file is read by the tolerant reader though its sample is clean
+    tolerant: dict[tuple, str] = field(default_factory=dict)
+    #: layouts' keys + options → the columns' kinds, decimal and thousands separators, and
+    #: whether plain numbers are parsed by Polars as it reads
+    kinds: dict[tuple, Any] = field(default_factory=dict)
     max_layouts: int = 256
     max_repaired: int = 8
+    max_checked: int = 1024
+    max_kinds: int = 256
 
     def layout(self, key: tuple) -> Any | None:
         """The layout stored under ``key``, None when there is none."""
@@ -61,3 +77,24 @@ class ReadMemo:
         if len(self.repaired) >= self.max_repaired:
             self.repaired.pop(next(iter(self.repaired)))
         self.repaired[key] = value
+
+    def mark_lines_ok(self, key: tuple) -> None:
+        """Remember that the file ``key`` has no line longer than the bound."""
+        if len(self.lines_ok) >= self.max_checked:
+            self.lines_ok.clear()
+        self.lines_ok.add(key)
+
+    def mark_whole_ok(self, key: tuple) -> None:
+        """Remember that the file ``key`` was read whole without a structural problem."""
+        if len(self.whole_ok) >= self.max_checked:
+            self.whole_ok.clear()
+        self.whole_ok.add(key)
+
+    def mark_tolerant(self, key: tuple, reason: str) -> None:
+        """Remember that the file ``key`` is read by the tolerant reader, and why."""
+        self.tolerant[key] = reason
+
+    def keep_kinds(self, key: tuple, kinds: Any) -> None:
+        if len(self.kinds) >= self.max_kinds:
+            self.kinds.pop(next(iter(self.kinds)))
+        self.kinds[key] = kinds

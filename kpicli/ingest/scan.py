@@ -58,9 +58,6 @@ ISO_DATE = "%Y-%m-%d"
 #: Reason under which blank lines inside the data are counted.
 BLANK = "blank line"
 FOOTER = "report footer"
-#: What the reader remembers of the files it read (layouts, files read by the tolerant
-#: reader), passed to each read. To become the caller's (issue 12): a plan or a command.
-READ_MEMO = ReadMemo()
 
 
 @dataclass
@@ -109,10 +106,14 @@ class Part:
         *,
         text: bool = False,
         notes: Notes | None = None,
+        memo: ReadMemo | None = None,
     ) -> pl.LazyFrame:
         """The raw lazy scan of the files (or some of them), headers as written; ``text``:
         every column read as text (what the structure of the file alone decides). Files
-        that are not UTF-8 are read and transcoded now (``notes``: what was worked around)."""
+        that are not UTF-8 are read and transcoded now (``notes``: what was worked around).
+        ``memo``: the one the files were sniffed with, which holds what the tolerant reader
+        made of them (without it, such a file is read again, and its warnings given again).
+        """
         layouts = layouts or self.layouts
         first = layouts[0]
         tolerant = first.tolerant is not None
@@ -136,7 +137,7 @@ class Part:
         sources = []
         for lay in layouts:
             if tolerant:
-                fallback = tolerant_csv(lay, READ_MEMO)
+                fallback = tolerant_csv(lay, memo)
                 if fallback.fresh:  # else the sniff gave its warnings
                     for message in fallback.notes:
                         warn(notes, message)
@@ -211,9 +212,9 @@ class Part:
                 exprs.append(expr.alias(name))
         return exprs
 
-    def frame(self, notes: Notes | None = None) -> pl.LazyFrame:
+    def frame(self, notes: Notes | None = None, memo: ReadMemo | None = None) -> pl.LazyFrame:
         """Rows of data, converted and named (after `rename`, before `derive`)."""
-        lf = self.scan(notes=notes)
+        lf = self.scan(notes=notes, memo=memo)
         keep = self.keep()
         if keep is not None:
             lf = lf.filter(keep)
@@ -364,35 +365,46 @@ def _join(base: str, name: str) -> str:
 
 
 def _match(base: str, parts: list[str]) -> Iterator[str]:
+    """The paths under ``base`` that the pattern's ``parts`` (its names, in order) match."""
     part, rest = parts[0], parts[1:]
-    last = not rest
     if part == "**":
-        while rest and rest[0] == "**":
-            rest = rest[1:]
-        for path in _below(base, set(), files=not rest):
-            if not rest:
-                yield path
-            elif path == base or os.path.isdir(path):
-                yield from _match(path, rest)
+        yield from _any_depth(base, rest)
         return
-    if not globlib.has_magic(part):
-        names = [part]
-    else:
-        try:
-            with os.scandir(base or os.curdir) as it:
-                names = sorted(e.name for e in it)
-        except OSError:
-            return
-        if not part.startswith("."):
-            names = [n for n in names if not n.startswith(".")]
-        names = fnmatch.filter(names, part)
-    for n in names:
+    for n in _names_matching(base, part):
         path = _join(base, n)
-        if last:
+        if not rest:
             if os.path.lexists(path):
                 yield path
         elif os.path.isdir(path):
             yield from _match(path, rest)
+
+
+def _any_depth(base: str, rest: list[str]) -> Iterator[str]:
+    """``**`` then ``rest``: ``rest`` matched in ``base`` and in every folder under it (each
+    real folder once); with no ``rest``, every folder and file under ``base``."""
+    while rest and rest[0] == "**":
+        rest = rest[1:]
+    for path in _below(base, set(), files=not rest):
+        if not rest:
+            yield path
+        elif path == base or os.path.isdir(path):
+            yield from _match(path, rest)
+
+
+def _names_matching(base: str, part: str) -> list[str]:
+    """The names in folder ``base`` that the pattern's name ``part`` matches, sorted (hidden
+    names only when ``part`` starts with a dot); ``part`` itself when it has no wildcard,
+    and none when the folder cannot be listed."""
+    if not globlib.has_magic(part):
+        return [part]
+    try:
+        with os.scandir(base or os.curdir) as it:
+            names = sorted(e.name for e in it)
+    except OSError:
+        return []
+    if not part.startswith("."):
+        names = [n for n in names if not n.startswith(".")]
+    return fnmatch.filter(names, part)
 
 
 def _below(base: str, walked: set[tuple[int, int]], *, files: bool) -> Iterator[str]:
@@ -498,10 +510,16 @@ def _repeated_names(name: str, layout: Layout, notes: Notes | None) -> None:
 
 
 def sniff_source(
-    cfg: Config, name: str, files: list[Path], notes: Notes | None = None
+    cfg: Config,
+    name: str,
+    files: list[Path],
+    notes: Notes | None = None,
+    *,
+    memo: ReadMemo | None = None,
 ) -> list[Layout]:
     """Each file's layout, or a DataError naming the file; the reader's warnings go to
-    ``notes``."""
+    ``notes``. ``memo``: what the caller's earlier reads found (a fresh one when None)."""
+    memo = memo if memo is not None else ReadMemo()
     src = cfg.sources[name]
     summary = _summary_rows(src)
     layouts = []
@@ -513,14 +531,14 @@ def sniff_source(
                 delimiter=src.delimiter,
                 skip_rows=src.skip_rows,
                 summary=summary,
-                memo=READ_MEMO,
+                memo=memo,
             )
-            _check_lines(layout)
-            reason = fallback_reason(layout, summary) or _TOLERANT.get(layout.key)
+            _check_lines(layout, memo)
+            reason = fallback_reason(layout, summary) or memo.tolerant.get(layout.key)
             if reason is not None:
                 layout = dataclasses.replace(layout, tolerant=reason)
                 # reads the file now: its problems are raised here
-                for message in tolerant_csv(layout, READ_MEMO).notes:
+                for message in tolerant_csv(layout, memo).notes:
                     warn(notes, message)
             layouts.append(layout)
         except SniffError as err:
@@ -536,24 +554,18 @@ def sniff_source(
     return layouts
 
 
-#: Layout keys of files already found to have no line longer than the bound.
-_LINES_OK: set[tuple] = set()
 #: Files up to this size are checked whole when read, row by row (a cell too many past the
 #: sample, which a query reading some columns would not see): a scan of every column as
 #: text, about 1-2 ms a MB. Larger files are checked whole by `kpi validate` and when the
 #: cache is filled (see RELIABILITY.md).
 WHOLE_CHECK_BYTES = 64 << 20
-#: Layout keys of files already read whole without a structural problem.
-_WHOLE_OK: set[tuple] = set()
-#: Layout key → why the file is read by the tolerant reader though its sample is clean: a
-#: record past the sample that the fast path failed on (see :func:`misread_files`).
-_TOLERANT: dict[tuple, str] = {}
 
 
-def _check_lines(layout: Layout) -> None:
+def _check_lines(layout: Layout, memo: ReadMemo) -> None:
     """A SniffError for a line longer than :data:`kpicli.inputs.MAX_LINE_BYTES`: no reader
-    is given such a line (Polars would hold several times its size in memory)."""
-    if layout.complete or layout.key in _LINES_OK:
+    is given such a line (Polars would hold several times its size in memory). A file
+    found without one is remembered in ``memo``."""
+    if layout.complete or layout.key in memo.lines_ok:
         return
     long = long_line(layout.path)
     if long is not None:
@@ -563,13 +575,15 @@ def _check_lines(layout: Layout) -> None:
             hint="this is not a CSV export, or its line ends are not \\n, \\r\\n or \\r",
             line=long[0],
         )
-    if len(_LINES_OK) >= 1024:
-        _LINES_OK.clear()
-    _LINES_OK.add(layout.key)
+    memo.mark_lines_ok(layout.key)
 
 
 def misread_files(
-    frames: Iterable[SourceFrame], *, up_to: int | None = None, notes: Notes | None = None
+    frames: Iterable[SourceFrame],
+    *,
+    memo: ReadMemo,
+    up_to: int | None = None,
+    notes: Notes | None = None,
 ) -> list[Path]:
     """The files the fast path cannot read past their sample (a stray quote, a row with
     more cells than the header), each marked to be read by the tolerant reader from now on,
@@ -581,32 +595,43 @@ def misread_files(
     A file is suspected when Polars cannot read it even with every column as text (so the
     structure, not a value, is at fault), and marked when Python's csv module finds the
     line to blame; files already read by the tolerant reader are not looked at again.
+    What is found is kept in ``memo`` (the one the frames were read with, and the next
+    read's: the marks are for it).
     """
     found: list[Path] = []
     for sf in frames:
         for part in sf.parts:
             for lay in part.layouts:
-                if lay.tolerant is not None or lay.key in _TOLERANT or lay.key in _WHOLE_OK:
+                if lay.tolerant is not None or lay.key in memo.tolerant:
+                    continue
+                if lay.key in memo.whole_ok:
                     continue
                 if up_to is not None and (lay.complete or lay.size > up_to):
                     continue
-                try:
-                    lf = part.scan([lay], text=True, notes=notes)
-                    lf.select(pl.all().null_count()).collect()
-                    if len(_WHOLE_OK) >= 1024:
-                        _WHOLE_OK.clear()
-                    _WHOLE_OK.add(lay.key)
-                    continue
-                except pl.exceptions.PolarsError:
-                    pass
-                try:
-                    reason = _structure(lay, _summary_rows_of(part))
-                except (OSError, SniffError, UnicodeDecodeError):
-                    reason = None
-                if reason is not None:
-                    _TOLERANT[lay.key] = reason
+                if _misread(part, lay, memo, notes):
                     found.append(lay.path)
     return found
+
+
+def _misread(part: Part, lay: Layout, memo: ReadMemo, notes: Notes | None) -> bool:
+    """Whether the file ``lay`` of ``part`` is one :func:`misread_files` looks for: then
+    marked for the tolerant reader in ``memo``; a file read whole without fault is marked
+    as such."""
+    try:
+        lf = part.scan([lay], text=True, notes=notes, memo=memo)
+        lf.select(pl.all().null_count()).collect()
+        memo.mark_whole_ok(lay.key)
+        return False
+    except pl.exceptions.PolarsError:
+        pass
+    try:
+        reason = _structure(lay, _summary_rows_of(part))
+    except (OSError, SniffError, UnicodeDecodeError):
+        reason = None
+    if reason is None:
+        return False
+    memo.mark_tolerant(lay.key, reason)
+    return True
 
 
 def _summary_rows_of(part: Part) -> tuple[SummaryRow, ...]:
@@ -678,19 +703,20 @@ def _group(layouts: list[Layout]) -> list[list[Layout]]:
     return list(groups.values())
 
 
-_KINDS: dict[tuple, tuple[list[V.Kind], str, str | None, bool]] = {}
-
-
 def _kinds(
-    src: Source, preset: Preset | None, layouts: list[Layout], raw: list[str], names: list[str]
+    src: Source,
+    preset: Preset | None,
+    layouts: list[Layout],
+    raw: list[str],
+    names: list[str],
+    memo: ReadMemo,
 ) -> tuple[list[V.Kind], str, str | None, bool]:
-    """Kinds of the columns, the decimal and thousands separators, and whether native."""
+    """Kinds of the columns, the decimal and thousands separators, and whether native
+    (detected once per ``memo``)."""
     key = (tuple(lay.key for lay in layouts), src.decimal, src.preset, tuple(names))
-    if key not in _KINDS:
-        if len(_KINDS) >= 256:
-            _KINDS.pop(next(iter(_KINDS)))
-        _KINDS[key] = _detect_kinds(src, preset, layouts, raw, names)
-    kinds, decimal, thousands, native = _KINDS[key]
+    if key not in memo.kinds:
+        memo.keep_kinds(key, _detect_kinds(src, preset, layouts, raw, names))
+    kinds, decimal, thousands, native = memo.kinds[key]
     return list(kinds), decimal, thousands, native
 
 
@@ -785,7 +811,9 @@ def _date_format(
     return guess.shape, guess.fmt
 
 
-def _parts(cfg: Config, name: str, layouts: list[Layout], notes: Notes | None) -> list[Part]:
+def _parts(
+    cfg: Config, name: str, layouts: list[Layout], notes: Notes | None, memo: ReadMemo
+) -> list[Part]:
     src = cfg.sources[name]
     preset = _preset(cfg, name)
     summary = _summary_rows(src)
@@ -795,7 +823,7 @@ def _parts(cfg: Config, name: str, layouts: list[Layout], notes: Notes | None) -
         for lay in group:
             _repeated_names(name, lay, notes)
         names = canonical_names(preset, raw)
-        kinds, decimal, thousands, native = _kinds(src, preset, group, raw, names)
+        kinds, decimal, thousands, native = _kinds(src, preset, group, raw, names, memo)
         final = [src.rename.get(r, src.rename.get(n, n)) for r, n in zip(raw, names, strict=True)]
         twice = next((c for j, c in enumerate(final) if c in final[:j]), None)
         if twice is not None:
@@ -849,7 +877,12 @@ def _typed_date(part: Part, j: int, rows: list[tuple[Layout, int, list]]) -> boo
 
 
 def scan_source(
-    cfg: Config, name: str, *, typed_dates: bool = False, notes: Notes | None = None
+    cfg: Config,
+    name: str,
+    *,
+    typed_dates: bool = False,
+    notes: Notes | None = None,
+    memo: ReadMemo | None = None,
 ) -> SourceFrame:
     """The lazy frame of one source after rename, derive, date parsing and filter.
 
@@ -859,29 +892,86 @@ def scan_source(
     reader cannot parse (`` 2026-01-05 ``, ``n/a``) then fails the query: the engine runs
     the report again without the fast path (:func:`kpicli.execute.engine.execute`), which reads
     such cells as the rest of kpi does. ``notes``: the warnings about the files (a file
-    read the careful way, a repeated header name…).
+    read the careful way, a repeated header name…). ``memo``: what the caller's earlier
+    reads found (layouts, files marked for the tolerant reader or to be decoded line by
+    line: :func:`misread_files`, :func:`mixed_encodings`); a fresh one when None.
 
     This is the describing step of a report: the files are matched and sniffed (a bounded
     sample of each; files up to :data:`WHOLE_CHECK_BYTES` are checked whole, and files not
     in UTF-8 are read to be transcoded), the columns typed; the rows are not collected.
     """
+    memo = memo if memo is not None else ReadMemo()
     src = cfg.sources[name]
     files = match_files(cfg, name, notes)
-    layouts = sniff_source(cfg, name, files, notes)
-    parts = _parts(cfg, name, layouts, notes)
+    layouts = sniff_source(cfg, name, files, notes, memo=memo)
+    parts = _parts(cfg, name, layouts, notes, memo)
+    have = _check_columns(cfg, name, parts)
+    dates = date_columns(cfg, name)
+    _check_dates(cfg, name, dates, have)
+    formats = _date_formats(cfg, name, parts, dates, typed_dates=typed_dates)
+    file_columns = _file_columns(src, files, parts)
+    probe = SourceFrame(name, files, pl.LazyFrame(), {}, dates, file_columns=file_columns)
+    probe.require(_needed(src, dates))
+    for col, text in src.derive.items():  # checked before any file is scanned
+        _sql_text(cfg, text, ("sources", name, "derive", col))
+    if src.filter:
+        _sql_text(cfg, src.filter, ("sources", name, "filter"))
+        _missing(cfg, name, parse(src.filter).names, have, ("sources", name, "filter"))
+    lf, schema = _frame(cfg, name, parts, files, notes, memo)
+    for col in dates:
+        if col in src.derive:
+            formats[col] = src.date_format if src.date_format != "auto" else ISO_DATE
+    origins, kinds = _origins(parts)
+    sf = SourceFrame(
+        name,
+        files,
+        lf,
+        schema,
+        dates,
+        list(parts[0].names),
+        parts=parts,
+        preset=src.preset,
+        origins=origins,
+        kinds=kinds,
+        date_formats=formats,
+        file_columns=file_columns,
+    )
+    if misread_files([sf], up_to=WHOLE_CHECK_BYTES, notes=notes, memo=memo):  # past the sample
+        return scan_source(cfg, name, typed_dates=typed_dates, notes=notes, memo=memo)
+    return sf
 
-    header = list(parts[0].names)
+
+def _origins(parts: list[Part]) -> tuple[dict[str, str], dict[str, V.Kind]]:
+    """Each column's header as written and its kind detected (the first part's that has
+    it)."""
+    origins: dict[str, str] = {}
+    kinds: dict[str, V.Kind] = {}
+    for part in parts:
+        for r, f, k in zip(part.raw, part.final, part.kinds, strict=True):
+            origins.setdefault(f, r)
+            kinds.setdefault(f, k)
+    return origins, kinds
+
+
+def _check_columns(cfg: Config, name: str, parts: list[Part]) -> list[str]:
+    """The source's columns after `rename` and `derive`, each of which is checked to name
+    columns there are (a ConfigError located in the config)."""
+    src = cfg.sources[name]
     if src.rename:
         known = list(dict.fromkeys(c for p in parts for c in (*p.raw, *p.names)))
         _missing(cfg, name, list(src.rename), known, ("sources", name, "rename"))
     have = list(dict.fromkeys(c for p in parts for c in p.final))
-    derived: list[str] = []
     for col, text in src.derive.items():
         _missing(cfg, name, parse(text).names, have, ("sources", name, "derive", col))
-        derived.append(col)
         if col not in have:
             have.append(col)
-    dates = date_columns(cfg, name)
+    return have
+
+
+def _check_dates(cfg: Config, name: str, dates: tuple[str, ...], have: list[str]) -> None:
+    """Each date column is one of ``have``, else a ConfigError located where it is named
+    (the source's `date`, or the KPI's)."""
+    src = cfg.sources[name]
     for col in dates:
         keys = ("sources", name, "date")
         if col != src.date:
@@ -891,6 +981,15 @@ def scan_source(
                 if v.source == name and v.date == col
             )
         _missing(cfg, name, [col], have, keys)
+
+
+def _date_formats(
+    cfg: Config, name: str, parts: list[Part], dates: tuple[str, ...], *, typed_dates: bool
+) -> dict[str, str]:
+    """How each part parses its date columns (:attr:`Part.dates`, and ``typed_dates``: the
+    columns the CSV reader parses), and which of its columns are typed Null (a file read
+    whole without a value in a column a KPI aggregates); the format of each date column."""
+    src = cfg.sources[name]
     aggregated = {
         col for kpi in cfg.kpis.values() if kpi.source == name for col in _names(kpi.formula)
     }
@@ -916,14 +1015,22 @@ def scan_source(
                 for j, (kind, col) in enumerate(zip(part.kinds, part.final, strict=True))
                 if kind.name == "empty" and col in aggregated and j not in part.dates
             }
+    return formats
 
+
+def _file_columns(src: Source, files: list[Path], parts: list[Part]) -> dict[str, tuple[str, ...]]:
+    """Each file's columns (after the preset, `rename` and `derive`), in the files' order."""
     part_of = {str(lay.path): part for part in parts for lay in part.layouts}
-    file_columns = {
+    return {
         str(f): tuple(dict.fromkeys((*part_of[str(f)].final, *src.derive)))
         for f in files
         if str(f) in part_of
     }
-    probe = SourceFrame(name, files, pl.LazyFrame(), {}, dates, file_columns=file_columns)
+
+
+def _needed(src: Source, dates: tuple[str, ...]) -> dict[str, str]:
+    """The columns of the files that the source's `derive`, dates and `filter` use, each
+    with what uses it: for :meth:`SourceFrame.require`."""
     needed: dict[str, str] = {}
     for col, text in src.derive.items():
         for used in parse(text).names:
@@ -933,18 +1040,25 @@ def scan_source(
     if src.filter:
         for used in parse(src.filter).names:
             needed.setdefault(used, "used by the source's `filter`")
-    probe.require({c: w for c, w in needed.items() if c not in src.derive})
+    return {c: w for c, w in needed.items() if c not in src.derive}
 
-    for col, text in src.derive.items():  # checked before any file is scanned
-        _sql_text(cfg, text, ("sources", name, "derive", col))
-    late = [c for c in dates if c in src.derive]
-    if src.filter:
-        _sql_text(cfg, src.filter, ("sources", name, "filter"))
-        _missing(cfg, name, parse(src.filter).names, have, ("sources", name, "filter"))
+
+def _frame(
+    cfg: Config,
+    name: str,
+    parts: list[Part],
+    files: list[Path],
+    notes: Notes | None,
+    memo: ReadMemo,
+) -> tuple[pl.LazyFrame, dict[str, pl.DataType]]:
+    """The source's lazy frame (its parts' frames, `derive`, dates derived, `filter`) and
+    its schema; a failure of the reader is a DataError naming the files."""
+    src = cfg.sources[name]
+    late = [c for c in date_columns(cfg, name) if c in src.derive]
     frames = []
     try:
         for part in parts:
-            lf = part.frame(notes)
+            lf = part.frame(notes, memo)
             for col, text in src.derive.items():
                 expr = _sql(cfg, text, ("sources", name, "derive", col), lf)
                 lf = lf.with_columns(expr.alias(col))
@@ -955,34 +1069,9 @@ def scan_source(
                 lf = lf.filter(_sql(cfg, src.filter, keys, lf, condition=True))
             frames.append(lf)
         lf = frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
-        schema = dict(lf.collect_schema())
+        return lf, dict(lf.collect_schema())
     except pl.exceptions.PolarsError as err:
         raise _read_error(name, files, err) from None
-    for col in late:
-        formats[col] = src.date_format if src.date_format != "auto" else ISO_DATE
-    origins: dict[str, str] = {}
-    kinds: dict[str, V.Kind] = {}
-    for part in parts:
-        for r, f, k in zip(part.raw, part.final, part.kinds, strict=True):
-            origins.setdefault(f, r)
-            kinds.setdefault(f, k)
-    sf = SourceFrame(
-        name,
-        files,
-        lf,
-        schema,
-        dates,
-        header,
-        parts=parts,
-        preset=src.preset,
-        origins=origins,
-        kinds=kinds,
-        date_formats=formats,
-        file_columns=file_columns,
-    )
-    if misread_files([sf], up_to=WHOLE_CHECK_BYTES, notes=notes):  # rows past the sample
-        return scan_source(cfg, name, typed_dates=typed_dates, notes=notes)
-    return sf
 
 
 def fast_dates(sources: Iterable[SourceFrame]) -> bool:
@@ -1036,18 +1125,19 @@ def _sql_text(cfg: Config, text: str, keys: tuple[str, ...]) -> None:
         ) from None
 
 
-def mixed_encodings(frames: Iterable[SourceFrame]) -> bool:
+def mixed_encodings(frames: Iterable[SourceFrame], *, memo: ReadMemo) -> bool:
     """After a read failed: whether a file of these sources, read from disk as UTF-8 (as its
     sample showed, ``encoding: auto``), holds bytes further on that are not UTF-8. Each such
-    file is remembered (:func:`~kpicli.ingest.detect.mark_mixed`): scanned again, it is
-    decoded line by line, as a file whose sample mixes encodings is. True: read again.
+    file is remembered in ``memo`` (:func:`~kpicli.ingest.detect.mark_mixed`): scanned
+    again with it, it is decoded line by line, as a file whose sample mixes encodings is.
+    True: read again.
     """
     found = False
     for sf in frames:
         for lay in sf.layouts:
             suspect = lay.detected and lay.encoding == "utf-8" and not lay.complete
             if suspect and not lay.in_memory and first_invalid_utf8(lay.path) is not None:
-                found = mark_mixed(lay, READ_MEMO) or found
+                found = mark_mixed(lay, memo) or found
     return found
 
 
