@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from kpicli.cli import app
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 REAL = ROOT / "tests" / "data" / "exports" / "real"
 runner = CliRunner()
 

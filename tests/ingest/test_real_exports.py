@@ -22,7 +22,7 @@ from kpicli import Request, UsageError, load_config, run_report
 from kpicli.commands.sources import describe_sources
 from kpicli.render.sources import render_sources
 
-REAL = Path(__file__).parent / "data" / "exports" / "real"
+REAL = Path(__file__).parents[1] / "data" / "exports" / "real"
 GOOGLE_ADS = "google_ads__intragoinc_cp-mktg-google-ads-i.csv"
 GA4 = "ga4__Anas3rdshade_Teefusion.csv"
 GSC = "gsc_queries__DanielTheC_internal-lnking-tool.csv"

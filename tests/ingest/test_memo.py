@@ -22,7 +22,7 @@ from kpicli.ingest.scan import scan_source
 from kpicli.plan.build import Request
 from kpicli.spec.config import load_config
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample_data"
 #: past the sniffer's 128 KB sample of the Google Ads export (2645 lines)
 PAST_SAMPLE = 2301

@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from kpicli.cli import app
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CONFIG = str(ROOT / "kpi_config.yaml")
 AS_OF = "2026-11-15"
 SHIPPED = (ROOT / "kpi_config.yaml").read_text()

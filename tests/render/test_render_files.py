@@ -19,7 +19,7 @@ from kpicli.render.xlsx import number_format, to_xlsx
 openpyxl = pytest.importorskip("openpyxl")
 
 # --------------------------------------------------------------------------- results by hand
-# The builders of tests/test_render.py; the fixtures below are this file's own data.
+# The builders of tests/render/test_render.py; the fixtures below are this file's own data.
 from test_render import KPIS, MONTHS, SEP, compared, frame, make_result  # noqa: E402
 
 

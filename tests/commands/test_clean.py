@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 from kpicli.cli import app
 from kpicli.commands.clean import clean_file
 
-ROOT = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parents[1]
 POLLUTED = ROOT / "data" / "polluted"
 REAL = ROOT / "data" / "exports" / "real"
 sys.path.insert(0, str(POLLUTED))

@@ -19,7 +19,7 @@ spelled out: integer columns read as DOUBLE (kpi's arithmetic never wraps), divi
 modulo by zero null (``NULLIF(d, 0)``).
 
 CI runs 40 derandomized examples per place (200 reports, a few seconds). To fuzz longer:
-``KPI_FUZZ_EXAMPLES=2000 pytest tests/test_fuzz_sql.py`` (random seeds then).
+``KPI_FUZZ_EXAMPLES=2000 pytest tests/execute/test_fuzz_sql.py`` (random seeds then).
 """
 
 from __future__ import annotations

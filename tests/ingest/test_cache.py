@@ -325,7 +325,7 @@ def test_runs_racing_to_fill_the_cache_all_succeed(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     cache = tmp_path / "cache"
     args = [sys.executable, "-m", "kpicli", "report", "-c", str(root / "kpi_config.yaml")]
     args += ["--as-of", "2026-11-15", "-p", "2026", "--grain", "month", "--by", "channel"]

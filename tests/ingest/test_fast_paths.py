@@ -152,7 +152,7 @@ def test_a_late_date_that_is_no_date_is_located(tmp_path: Path) -> None:
 
 # --- spans keyed by grain bucket number instead of a calendar join --------------------------
 
-SAMPLE = Path(__file__).resolve().parents[1] / "kpi_config.yaml"
+SAMPLE = Path(__file__).resolve().parents[2] / "kpi_config.yaml"
 END_OF_MONTH, MID_MONTH = date(2026, 11, 30), date(2026, 11, 15)
 #: (request, as of, keyed by bucket numbers?)
 SHAPES = [

@@ -47,7 +47,7 @@ from hypothesis import strategies as st
 
 from kpicli import Request, load_config, run_report
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "kpi_config.yaml"
 DATA = ROOT / "sample_data"
 AS_OF = date(2026, 11, 15)

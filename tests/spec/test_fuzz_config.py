@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from kpicli.cli import app
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = yaml.safe_load((ROOT / "kpi_config.yaml").read_text())
 runner = CliRunner()
 FUZZ = settings(
