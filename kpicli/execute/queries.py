@@ -120,7 +120,7 @@ class _AsCounted:
             )
         if self.where is not None:
             lf = lf.filter(self.where)
-        if self.widened:
+        if self.widened:  # summed as INT128 (see kpicli.spec.formula.widened_columns)
             lf = lf.with_columns(pl.col(list(self.widened)).cast(pl.Int128))
         return lf
 

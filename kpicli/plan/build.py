@@ -38,7 +38,7 @@ from kpicli.spec.formula import (
     kinds_of,
     parse,
     rollup_kind,
-    summed_columns,
+    widened_columns,
     wrong_type,
 )
 from kpicli.spec.periods import DateRange, Period
@@ -90,7 +90,7 @@ class Aggregation:
     #: the source's date columns: a stage date after as-of has not happened yet (nulled)
     stage_dates: tuple[str, ...] = ()
     #: integer columns that are summed: Polars wraps Int64 sums around silently (2**62 +
-    #: 2**62 < 0), so they are summed as Int128
+    #: 2**62 < 0), so they are summed as Int128 (the rule: kpicli.spec.formula.widened_columns)
     widened: tuple[str, ...] = ()
     decomposed: Decomposition | None = None  # None: a formula does not decompose
     empty: dict[str, float | None] = field(default_factory=dict)  # the KPIs over no rows
@@ -440,7 +440,6 @@ def _aggregation(
     _check_columns(cfg, sf, names, plan.dimensions, request.where)
     _check_date_use(plan, sf.name, date_col, names)
     kinds = kinds_of(sf.schema)
-    summed = {c for n in names for c in summed_columns(cfg.kpis[n].formula)}
     formulas = {n: _formula(cfg, sf, n, kinds) for n in names}
     for n, text in formulas.items():
         _check_value_type(cfg, sf, n, text)
@@ -451,7 +450,7 @@ def _aggregation(
         plan.dimensions,
         where=_where(request.where, sf, kinds) if request.where else None,
         stage_dates=tuple(sf.date_columns),
-        widened=tuple(c for c, t in sf.schema.items() if t.is_integer() and c in summed),
+        widened=widened_columns([cfg.kpis[n].formula for n in names], kinds),
     )
     agg.empty = _over_no_rows(cfg, sf, names, formulas)
     agg.decomposed = _decompose(formulas)

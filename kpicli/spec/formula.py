@@ -17,7 +17,7 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -518,78 +518,140 @@ _ONLY_INSIDE = {
 
 def _check_node(node: exp.Expression) -> None:
     """The shapes an allowed node class may take (a column is a plain name, `*` is only
-    COUNT's, a CAST converts to a type of :data:`CAST_TYPES`…)."""
+    COUNT's, a CAST converts to a type of :data:`CAST_TYPES`…): the check of its class
+    (:func:`_node_checks`), if it has one; raise FormulaError when it is not."""
+    check = _node_checks().get(type(node))
+    if check is not None:
+        check(node)
+
+
+def _check_column(node: exp.Expression) -> None:
+    """A column is a name alone (no table, database or catalog)."""
     from sqlglot import exp
 
-    parent = node.parent
+    if not isinstance(node.this, exp.Identifier) or any(
+        node.args.get(k) for k in ("table", "db", "catalog")
+    ):
+        raise FormulaError(
+            f"`{_snippet(node)}` is not a column name",
+            hint='name a column alone; quote a name with dots or spaces: "Impr."',
+        )
 
-    def refuse(message: str, hint: str | None = None) -> FormulaError:
-        return FormulaError(message, hint=hint)
 
-    if isinstance(node, exp.Column):
-        if not isinstance(node.this, exp.Identifier) or any(
-            node.args.get(k) for k in ("table", "db", "catalog")
-        ):
-            raise refuse(
-                f"`{_snippet(node)}` is not a column name",
-                hint='name a column alone; quote a name with dots or spaces: "Impr."',
-            )
-    elif (outer := _ONLY_INSIDE.get(type(node).__name__)) is not None:
-        if not isinstance(parent, tuple(getattr(exp, name) for name in outer)):
-            raise refuse(f"`{_snippet(node)}` is not allowed here")
-        cast = isinstance(node, exp.DataType) and isinstance(parent, exp.Cast)
-        if cast and _cast_type(node) not in CAST_TYPES:
-            raise refuse(
-                f"CAST to `{_snippet(node)}` is not allowed",
-                hint=f"cast to {', '.join(t for t in CAST_TYPES if t != 'INT128')}",
-            )
-    elif isinstance(node, exp.Literal):
-        if not node.is_string:
-            try:
-                finite = math.isfinite(float(node.this))
-            except ValueError:
-                finite = False
-            if not finite:
-                raise refuse(
-                    f"the number `{node.this}` cannot be represented",
-                    hint="numbers are 64-bit floating point: at most about 1.8e308",
-                )
-    elif isinstance(node, exp.Star):
-        if not isinstance(parent, exp.Count):
-            raise refuse("`*` is only allowed in COUNT(*)")
-    elif isinstance(node, exp.Distinct):
-        if not isinstance(parent, exp.Count) or len(node.expressions) != 1 or node.args.get("on"):
-            raise refuse(
-                "DISTINCT is only allowed as COUNT(DISTINCT column)",
-                hint="COUNT(DISTINCT x) counts the different values of one expression",
-            )
-    elif isinstance(node, exp.Var):
-        if not isinstance(parent, exp.Extract | exp.Interval):
-            raise refuse(f"`{_snippet(node)}` is not a column, literal or function")
-    elif isinstance(node, exp.Cast):
-        extra = [k for k in ("format", "safe", "action", "default") if node.args.get(k)]
-        if extra:
-            raise refuse(f"`{_snippet(node)}`: only CAST(x AS type) is allowed")
-    elif isinstance(node, exp.In):
-        if any(node.args.get(k) for k in ("query", "unnest", "field")):
-            raise refuse(
-                f"`{_snippet(node)}`: IN takes a list of values",
-                hint="write the values: channel IN ('a', 'b')",
-            )
-    elif isinstance(node, exp.Filter):
-        if not isinstance(node.this, exp.AggFunc) or not isinstance(node.expression, exp.Where):
-            raise refuse(
-                f"`{_snippet(node)}`: FILTER (WHERE …) follows an aggregate",
-                hint="COUNT(*) FILTER (WHERE channel = 'email')",
-            )
-    elif isinstance(node, exp.Log):
-        if node.expression is None:
-            raise refuse(
-                "LOG needs a base: LOG(base, x)",
-                hint="LN(x) is the natural logarithm; LOG10(x) and LOG2(x) work too",
-            )
-    elif isinstance(node, exp.Is) and not isinstance(node.expression, exp.Null | exp.Boolean):
-        raise refuse(f"`{_snippet(node)}`: IS is followed by NULL, TRUE or FALSE")
+def _check_inside(node: exp.Expression) -> None:
+    """An identifier, a type or WHERE stands where :data:`_ONLY_INSIDE` says; a CAST's type
+    is one of :data:`CAST_TYPES`."""
+    from sqlglot import exp
+
+    outer = _ONLY_INSIDE[type(node).__name__]
+    if not isinstance(node.parent, tuple(getattr(exp, name) for name in outer)):
+        raise FormulaError(f"`{_snippet(node)}` is not allowed here")
+    cast = isinstance(node, exp.DataType) and isinstance(node.parent, exp.Cast)
+    if cast and _cast_type(node) not in CAST_TYPES:
+        raise FormulaError(
+            f"CAST to `{_snippet(node)}` is not allowed",
+            hint=f"cast to {', '.join(t for t in CAST_TYPES if t != 'INT128')}",
+        )
+
+
+def _check_literal(node: exp.Expression) -> None:
+    """A number is a finite 64-bit float."""
+    if node.is_string:
+        return
+    try:
+        finite = math.isfinite(float(node.this))
+    except ValueError:
+        finite = False
+    if not finite:
+        raise FormulaError(
+            f"the number `{node.this}` cannot be represented",
+            hint="numbers are 64-bit floating point: at most about 1.8e308",
+        )
+
+
+def _check_star(node: exp.Expression) -> None:
+    from sqlglot import exp
+
+    if not isinstance(node.parent, exp.Count):
+        raise FormulaError("`*` is only allowed in COUNT(*)")
+
+
+def _check_distinct(node: exp.Expression) -> None:
+    from sqlglot import exp
+
+    if not isinstance(node.parent, exp.Count) or len(node.expressions) != 1 or node.args.get("on"):
+        raise FormulaError(
+            "DISTINCT is only allowed as COUNT(DISTINCT column)",
+            hint="COUNT(DISTINCT x) counts the different values of one expression",
+        )
+
+
+def _check_var(node: exp.Expression) -> None:
+    """A bare word is only EXTRACT's field or an INTERVAL's unit."""
+    from sqlglot import exp
+
+    if not isinstance(node.parent, exp.Extract | exp.Interval):
+        raise FormulaError(f"`{_snippet(node)}` is not a column, literal or function")
+
+
+def _check_cast(node: exp.Expression) -> None:
+    if [k for k in ("format", "safe", "action", "default") if node.args.get(k)]:
+        raise FormulaError(f"`{_snippet(node)}`: only CAST(x AS type) is allowed")
+
+
+def _check_in(node: exp.Expression) -> None:
+    if any(node.args.get(k) for k in ("query", "unnest", "field")):
+        raise FormulaError(
+            f"`{_snippet(node)}`: IN takes a list of values",
+            hint="write the values: channel IN ('a', 'b')",
+        )
+
+
+def _check_filter(node: exp.Expression) -> None:
+    from sqlglot import exp
+
+    if not isinstance(node.this, exp.AggFunc) or not isinstance(node.expression, exp.Where):
+        raise FormulaError(
+            f"`{_snippet(node)}`: FILTER (WHERE …) follows an aggregate",
+            hint="COUNT(*) FILTER (WHERE channel = 'email')",
+        )
+
+
+def _check_log(node: exp.Expression) -> None:
+    if node.expression is None:
+        raise FormulaError(
+            "LOG needs a base: LOG(base, x)",
+            hint="LN(x) is the natural logarithm; LOG10(x) and LOG2(x) work too",
+        )
+
+
+def _check_is(node: exp.Expression) -> None:
+    from sqlglot import exp
+
+    if not isinstance(node.expression, exp.Null | exp.Boolean):
+        raise FormulaError(f"`{_snippet(node)}`: IS is followed by NULL, TRUE or FALSE")
+
+
+@lru_cache(maxsize=1)
+def _node_checks() -> dict[type, Callable[[exp.Expression], None]]:
+    """The check of each node class that has one (:func:`_check_node`), by exact class:
+    only the classes of :class:`_Rules` reach it."""
+    from sqlglot import exp
+
+    checks: dict[type, Callable[[exp.Expression], None]] = {
+        exp.Column: _check_column,
+        exp.Literal: _check_literal,
+        exp.Star: _check_star,
+        exp.Distinct: _check_distinct,
+        exp.Var: _check_var,
+        exp.Cast: _check_cast,
+        exp.In: _check_in,
+        exp.Filter: _check_filter,
+        exp.Log: _check_log,
+        exp.Is: _check_is,
+    }
+    checks.update({getattr(exp, name): _check_inside for name in _ONLY_INSIDE})
+    return checks
 
 
 def _cast_type(node: exp.Expression) -> str:
@@ -833,154 +895,279 @@ def _widen(
     whose argument is floating point (for :func:`_exact`).
 
     One pass from the leaves up (iterative: a sum of a thousand terms is a deep tree), each
-    node's kind computed from its operands' as Polars types them.
+    node's kind computed from its operands' as Polars types them, by the rule of its class
+    (:func:`_widen_rules`); a class without a rule is OTHER.
     """
-    from sqlglot import exp
+    widening = _Widening(tree, kinds)
+    rules = _widen_rules()
+    for node in reversed(list(tree.walk(bfs=False))):
+        rule = rules.get(type(node))
+        widening.kind[id(node)] = OTHER if rule is None else rule(widening, node)
+    return widening.root, widening.summed
 
-    rules = _rules()
-    kind: dict[int, str] = {}
-    summed: list[exp.Expression] = []
-    root = tree
 
-    def k(node: exp.Expression | None) -> str:
-        return NULL if node is None else kind.get(id(node), OTHER)
+class _Widening:
+    """The state of one :func:`_widen` pass: each node's kind (by ``id``), the root (a
+    rewrite may replace it) and the SUM and AVG nodes of floating-point arguments; and the
+    rewrites the rules make."""
 
-    def put(node: exp.Expression, new: exp.Expression, parent: Any, key: Any, index: Any) -> None:
-        nonlocal root
-        if parent is None:
-            root = new
-        else:
-            parent.set(key, new, index)
+    def __init__(self, tree: exp.Expression, kinds: dict[str, str]) -> None:
+        self.root = tree
+        self.columns = kinds
+        self.kind: dict[int, str] = {}
+        self.summed: list[exp.Expression] = []
 
-    def wrap(node: exp.Expression, make: Callable[[exp.Expression], exp.Expression], to: str):
+    def of(self, node: exp.Expression | None) -> str:
+        """The kind of a node already seen (an absent operand is NULL)."""
+        return NULL if node is None else self.kind.get(id(node), OTHER)
+
+    def wrap(
+        self, node: exp.Expression, make: Callable[[exp.Expression], exp.Expression], to: str
+    ) -> exp.Expression:
+        """Put ``make(node)``, of kind ``to``, where ``node`` stands."""
         parent, key, index = node.parent, node.arg_key, node.index
         new = make(node)
-        put(node, new, parent, key, index)
-        kind[id(new)] = to
+        if parent is None:
+            self.root = new
+        else:
+            parent.set(key, new, index)
+        self.kind[id(new)] = to
         return new
 
-    def double(node: exp.Expression) -> exp.Expression:
+    def double(self, node: exp.Expression) -> exp.Expression:
         """The operand as DOUBLE: a literal written as one, else a CAST."""
+        from sqlglot import exp
+
         lit = node.this if isinstance(node, exp.Neg) else node
         if isinstance(lit, exp.Literal) and not lit.is_string:
             text = repr(float(lit.this))
             new_lit = exp.Literal.number(text if "e" in text else f"{text}e0")
-            kind[id(new_lit)] = FLOAT
-            wrap(lit, lambda _: new_lit, FLOAT)
-            kind[id(node)] = FLOAT
+            self.kind[id(new_lit)] = FLOAT
+            self.wrap(lit, lambda _: new_lit, FLOAT)
+            self.kind[id(node)] = FLOAT
             return node
-        return wrap(node, lambda n: exp.Cast(this=n, to=exp.DataType.build("DOUBLE")), FLOAT)
+        return self.wrap(node, lambda n: exp.Cast(this=n, to=exp.DataType.build("DOUBLE")), FLOAT)
 
-    def nonzero_literal(node: exp.Expression) -> bool:
-        lit = node.this if isinstance(node, exp.Neg) else node
-        return isinstance(lit, exp.Literal) and not lit.is_string and float(lit.this) != 0
+    def null_if(self, node: exp.Expression, *values: int) -> exp.Expression:
+        """``node``, null where it equals one of ``values`` (NULLIF each)."""
+        from sqlglot import exp
 
-    def null_if(node: exp.Expression, *values: int) -> exp.Expression:
         for value in values:
-            node = wrap(
+            node = self.wrap(
                 node,
                 lambda n, v=value: exp.Nullif(this=n, expression=exp.Literal.number(v)),
-                k(node),
+                self.of(node),
             )
         return node
 
-    def not_a_number(node: exp.Expression) -> None:
+    def not_a_number(self, node: exp.Expression) -> None:
         """NaN (a function outside its domain) is null, as a division by zero is."""
-        nan = exp.Cast(this=exp.Literal.string("NaN"), to=exp.DataType.build("DOUBLE"))
-        wrap(node, lambda n: exp.Nullif(this=n, expression=nan), FLOAT)
+        from sqlglot import exp
 
-    def arithmetic(node: exp.Expression, keys: tuple[str, ...], always: bool = False) -> str:
-        operands = [node.args.get(key) for key in keys]
-        found = [k(o) for o in operands]
+        nan = exp.Cast(this=exp.Literal.string("NaN"), to=exp.DataType.build("DOUBLE"))
+        self.wrap(node, lambda n: exp.Nullif(this=n, expression=nan), FLOAT)
+
+    def at_least_zero(self, node: exp.Expression) -> None:
+        """GREATEST(node, 0): a logarithm's argument or base below 0 counts as 0 (null)."""
+        from sqlglot import exp
+
+        zero = exp.Literal.number(0)
+        self.wrap(node, lambda n: exp.Greatest(this=n, expressions=[zero]), self.of(node))
+
+    def arithmetic(self, node: exp.Expression, always: bool = False) -> str:
+        """The kind of ``this <op> expression``, its integer and decimal operands made
+        DOUBLE (unless the other is DOUBLE already and ``always`` is false)."""
+        operands = [node.args.get("this"), node.args.get("expression")]
+        found = [self.of(o) for o in operands]
         if not all(f in _NUMERIC for f in found):
             return OTHER
         if FLOAT in found and not always:  # Polars computes the rest as DOUBLE too
             return FLOAT
         for o, f in zip(operands, found, strict=True):
             if f in (INT, DECIMAL):
-                double(o)
+                self.double(o)
         return NULL if all(f == NULL for f in found) else FLOAT
 
-    for node in reversed(list(tree.walk(bfs=False))):
-        t = type(node)
-        if t is exp.Column:
-            kk = kinds.get(node.name, OTHER)
-        elif t is exp.Literal:
-            kk = OTHER if node.is_string else _literal_kind(node)
-        elif t is exp.Null:
-            kk = NULL
-        elif t is exp.Paren or t is exp.Filter:
-            kk = k(node.this)
-        elif t is exp.Neg:
-            kk = k(node.this)
-            if kk in (INT, DECIMAL) and not isinstance(node.this, exp.Literal):
-                double(node.this)
-                kk = FLOAT
-        elif t in (exp.Add, exp.Sub, exp.Mul):
-            kk = arithmetic(node, ("this", "expression"))
-        elif t is exp.Pow:
-            kk = arithmetic(node, ("this", "expression"), always=True)
-            power = node.expression
-            if kk == FLOAT and isinstance(power, exp.Neg) and nonzero_literal(power):
-                null_if(node.this, 0)  # 0 to a negative power: a division by zero
-            if kk == FLOAT and not _whole_literal(power):  # (-8) ^ 0.5: no real number
-                not_a_number(node)
-        elif t is exp.Sqrt:
-            kk = FLOAT
-            not_a_number(node)  # the square root of a negative number
-        elif t is exp.Div:
-            kk = arithmetic(node, ("this", "expression"))
-            if kk != OTHER and not nonzero_literal(node.expression):
-                null_if(node.expression, 0)
-        elif t is exp.Mod:
-            found = [k(node.this), k(node.expression)]
-            kk = arithmetic(node, ("this", "expression")) if DECIMAL in found else _join(found)
-            if kk != OTHER and not nonzero_literal(node.expression):
-                null_if(node.expression, 0)
-        elif t is exp.Ln or (t is exp.Log and node.expression is not None):
-            x = node.this if t is exp.Ln else node.expression
-            if k(x) in _NUMERIC:  # log(x ≤ 0): null, as a division by zero is
-                wrap(x, lambda n: exp.Greatest(this=n, expressions=[exp.Literal.number(0)]), k(x))
-                null_if(node.this if t is exp.Ln else node.expression, 0)
-            base = node.this
-            if t is exp.Log and k(base) in _NUMERIC and not _positive_base(base):
-                wrap(
-                    base,
-                    lambda n: exp.Greatest(this=n, expressions=[exp.Literal.number(0)]),
-                    k(base),
-                )
-                null_if(node.this, 0, 1)
-            kk = FLOAT
-        elif t is exp.Cast:
-            kk = CAST_TYPES.get(_cast_type(node.to), OTHER)
-        elif t in rules.aggregate:
-            rule = rules.aggregate[t][1]
-            arg = node.this
-            kk = k(arg) if rule == ARG else rule
-            if t is exp.Sum and kk == INT and not isinstance(arg, exp.Column):
-                wrap(arg, lambda n: exp.Cast(this=n, to=exp.DataType.build("INT128")), INT)
-            if t in (exp.Sum, exp.Avg) and k(arg) == FLOAT:
-                summed.append(node)
-        elif t in rules.scalar:
-            rule = rules.scalar[t][1]
-            if rule == ARG:
-                kk = k(node.this)
-            elif rule == JOIN:
-                if t is exp.Case:
-                    values = [*node.args.get("ifs", []), node.args.get("default")]
-                elif t is exp.If:
-                    values = [node.args.get("true"), node.args.get("false")]
-                else:
-                    values = [node.this, *node.expressions]
-                kk = _join([k(v) for v in values])
-            else:
-                kk = rule
-        elif t is exp.Anonymous:
-            kk = rules.named.get(str(node.name).upper(), OTHER)
-        else:
-            kk = OTHER
-        kind[id(node)] = kk
-    return root, summed
+    def divisor(self, node: exp.Expression, kind: str) -> str:
+        """``kind``, the divisor of ``node`` (/ or %) made null where it is 0."""
+        if kind != OTHER and not _nonzero_literal(node.expression):
+            self.null_if(node.expression, 0)
+        return kind
+
+
+# ---- the rules of _widen: a node's kind, from its operands' (rewriting it if need be)
+
+
+def _column_kind(w: _Widening, node: exp.Expression) -> str:
+    return w.columns.get(node.name, OTHER)
+
+
+def _literal_or_text_kind(w: _Widening, node: exp.Expression) -> str:
+    return OTHER if node.is_string else _literal_kind(node)
+
+
+def _null_kind(w: _Widening, node: exp.Expression) -> str:
+    return NULL
+
+
+def _inner_kind(w: _Widening, node: exp.Expression) -> str:
+    """A parenthesis or a FILTER: the kind of what it holds."""
+    return w.of(node.this)
+
+
+def _negated(w: _Widening, node: exp.Expression) -> str:
+    """-x: DOUBLE for an integer or decimal x (-(-2**63) wraps), but for a literal."""
+    from sqlglot import exp
+
+    kind = w.of(node.this)
+    if kind in (INT, DECIMAL) and not isinstance(node.this, exp.Literal):
+        w.double(node.this)
+        return FLOAT
+    return kind
+
+
+def _plain_arithmetic(w: _Widening, node: exp.Expression) -> str:
+    """+ - *: computed as DOUBLE."""
+    return w.arithmetic(node)
+
+
+def _power(w: _Widening, node: exp.Expression) -> str:
+    """POWER, always DOUBLE: 0 to a negative power is null, a non-real result too."""
+    from sqlglot import exp
+
+    kind = w.arithmetic(node, always=True)
+    power = node.expression
+    if kind == FLOAT and isinstance(power, exp.Neg) and _nonzero_literal(power):
+        w.null_if(node.this, 0)  # 0 to a negative power: a division by zero
+    if kind == FLOAT and not _whole_literal(power):  # (-8) ^ 0.5: no real number
+        w.not_a_number(node)
+    return kind
+
+
+def _square_root(w: _Widening, node: exp.Expression) -> str:
+    w.not_a_number(node)  # the square root of a negative number
+    return FLOAT
+
+
+def _division(w: _Widening, node: exp.Expression) -> str:
+    """/: computed as DOUBLE, null when dividing by zero."""
+    return w.divisor(node, w.arithmetic(node))
+
+
+def _modulo(w: _Widening, node: exp.Expression) -> str:
+    """%: of integers stays integer (it cannot overflow), of decimals is DOUBLE; null when
+    dividing by zero."""
+    found = [w.of(node.this), w.of(node.expression)]
+    kind = w.arithmetic(node) if DECIMAL in found else _join(found)
+    return w.divisor(node, kind)
+
+
+def _logarithm(w: _Widening, node: exp.Expression) -> str:
+    """LN(x), LOG(base, x): null for x ≤ 0, and for a base ≤ 0 or 1 (unless a literal
+    one above 0 and other than 1)."""
+    from sqlglot import exp
+
+    ln = type(node) is exp.Ln
+    if not ln and node.expression is None:
+        return FLOAT  # (refused by the checks: LOG needs a base)
+    x = node.this if ln else node.expression
+    if w.of(x) in _NUMERIC:  # log(x ≤ 0): null, as a division by zero is
+        w.at_least_zero(x)
+        w.null_if(node.this if ln else node.expression, 0)
+    base = node.this
+    if not ln and w.of(base) in _NUMERIC and not _positive_base(base):
+        w.at_least_zero(base)
+        w.null_if(node.this, 0, 1)
+    return FLOAT
+
+
+def _cast_kind(w: _Widening, node: exp.Expression) -> str:
+    return CAST_TYPES.get(_cast_type(node.to), OTHER)
+
+
+def _aggregate_kind(w: _Widening, node: exp.Expression) -> str:
+    """An aggregate's kind (:attr:`_Rules.aggregate`). A SUM of integers computed inside
+    it is summed as INT128 (:data:`WIDE_INTEGER`: a summed integer column is widened before,
+    :func:`widened_columns`); a SUM or AVG of floating point values is noted, to be made
+    exact."""
+    from sqlglot import exp
+
+    t = type(node)
+    rule = _rules().aggregate[t][1]
+    arg = node.this
+    kind = w.of(arg) if rule == ARG else rule
+    if t is exp.Sum and kind == INT and not isinstance(arg, exp.Column):
+        w.wrap(arg, lambda n: exp.Cast(this=n, to=exp.DataType.build(WIDE_INTEGER)), INT)
+    if t in (exp.Sum, exp.Avg) and w.of(arg) == FLOAT:
+        w.summed.append(node)
+    return kind
+
+
+def _scalar_kind(w: _Widening, node: exp.Expression) -> str:
+    """A scalar function's kind (:attr:`_Rules.scalar`): its first argument's, the common
+    kind of the values it may return, or its own."""
+    from sqlglot import exp
+
+    rule = _rules().scalar[type(node)][1]
+    if rule == ARG:
+        return w.of(node.this)
+    if rule != JOIN:
+        return rule
+    if type(node) is exp.Case:
+        values = [*node.args.get("ifs", []), node.args.get("default")]
+    elif type(node) is exp.If:
+        values = [node.args.get("true"), node.args.get("false")]
+    else:
+        values = [node.this, *node.expressions]
+    return _join([w.of(v) for v in values])
+
+
+def _named_kind(w: _Widening, node: exp.Expression) -> str:
+    return _rules().named.get(str(node.name).upper(), OTHER)
+
+
+#: A rule of :func:`_widen`: the kind of a node (its operands' known), rewriting it if need be.
+_WidenRule = Callable[[_Widening, "exp.Expression"], str]
+
+
+@lru_cache(maxsize=1)
+def _widen_rules() -> dict[type, _WidenRule]:
+    """Each node class's rule in :func:`_widen` (by exact class, as the checks allow)."""
+    from sqlglot import exp
+
+    rules = _rules()
+    table: dict[type, _WidenRule] = dict.fromkeys(rules.scalar, _scalar_kind)
+    table.update(dict.fromkeys(rules.aggregate, _aggregate_kind))
+    table.update(
+        {
+            exp.Column: _column_kind,
+            exp.Literal: _literal_or_text_kind,
+            exp.Null: _null_kind,
+            exp.Paren: _inner_kind,
+            exp.Filter: _inner_kind,
+            exp.Neg: _negated,
+            exp.Add: _plain_arithmetic,
+            exp.Sub: _plain_arithmetic,
+            exp.Mul: _plain_arithmetic,
+            exp.Pow: _power,
+            exp.Sqrt: _square_root,
+            exp.Div: _division,
+            exp.Mod: _modulo,
+            exp.Ln: _logarithm,
+            exp.Log: _logarithm,
+            exp.Cast: _cast_kind,
+            exp.Anonymous: _named_kind,
+        }
+    )
+    return table
+
+
+def _nonzero_literal(node: exp.Expression) -> bool:
+    """A literal number other than 0, maybe negative (a divisor that needs no NULLIF)."""
+    from sqlglot import exp
+
+    lit = node.this if isinstance(node, exp.Neg) else node
+    return isinstance(lit, exp.Literal) and not lit.is_string and float(lit.this) != 0
 
 
 def _whole_literal(node: exp.Expression) -> bool:
@@ -1074,6 +1261,35 @@ def _exact(node: exp.Expression, root: exp.Expression) -> exp.Expression:
         return exact
     outer.replace(exact)
     return root
+
+
+#: The type integers are summed as: Polars wraps an Int64 (or Int32, UInt32…) sum around
+#: silently (2**62 + 2**62 < 0); an INT128 sum of 64-bit integers cannot overflow.
+WIDE_INTEGER = "INT128"
+
+
+def widened_columns(formulas: Iterable[str], kinds: Mapping[str, str]) -> tuple[str, ...]:
+    """The integer columns to cast to :data:`WIDE_INTEGER` before aggregating ``formulas``
+    (SQL aggregates over a source's rows; ``kinds`` as :func:`kinds_of` gives them, in the
+    source's column order): those used inside a SUM or AVG (:func:`summed_columns`).
+
+    Integer sums are widened in two places, by one rule (a SUM of integers is an INT128
+    sum), each covering what the other cannot:
+
+    - here, the integer *columns* summed: the engine casts them once in the rows it
+      aggregates (``Aggregation.widened``), so every aggregate reading the column sums it as
+      INT128, including those :func:`compile_sql` leaves as written: ``SUM(col)``, and
+      ``AVG(col)``, which :func:`decompose` turns into ``SUM(col) / COUNT(col)`` (also the
+      partial sums kept per day in the cache);
+    - in :func:`compile_sql`, the integers *computed* inside a SUM (``CAST(x AS BIGINT)``,
+      ``LENGTH``, ``EXTRACT``, integer literals in a CASE…), which no column's type
+      reaches: ``SUM(CAST(expr AS INT128))``. ``SUM(col)`` is not cast there: an integer
+      ``col`` is one of the columns above.
+
+    Arithmetic on integers (+ - * / POWER) is made DOUBLE by :func:`compile_sql` itself.
+    """
+    summed = {c for text in formulas for c in summed_columns(text)}
+    return tuple(c for c, kind in kinds.items() if kind == INT and c in summed)
 
 
 def summed_columns(text: str) -> set[str]:

@@ -5,7 +5,17 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from kpicli.spec.formula import decompose, exact_sums, is_amount, rollup_kind, with_filter
+from kpicli.spec.formula import (
+    AGGREGATE,
+    compile_sql,
+    decompose,
+    exact_sums,
+    is_amount,
+    kinds_of,
+    rollup_kind,
+    widened_columns,
+    with_filter,
+)
 
 FRAME = pl.DataFrame(
     {
@@ -104,3 +114,74 @@ def test_is_amount(text: str, amounts: tuple[str, ...], amount: bool) -> None:
     """Amounts grow with the rows they cover (a slice has part of the whole's); levels
     (ratios, averages, extremes) do not."""
     assert is_amount(text, frozenset(amounts)) is amount
+
+
+# ---------------------------------------------------------------------------- integer widening
+
+BIG_ROWS = pl.DataFrame(
+    {
+        "n": [2**62, 2**62, 2**62],  # Int64: any two of them sum past 2**63
+        "i": [2**31 - 1] * 3,  # Int32 sums wrap at 2**31
+        "f": [9e18, 9e18, 9e18],
+        "s": ["a", "bb", "ccc"],
+    },
+    schema={"n": pl.Int64, "i": pl.Int32, "f": pl.Float64, "s": pl.String},
+)
+
+
+def aggregated(text: str, frame: pl.DataFrame = BIG_ROWS) -> float:
+    """``text`` as the engine aggregates it: compiled over the frame's kinds, the columns
+    :func:`widened_columns` names cast to Int128 first."""
+    kinds = kinds_of(frame.schema)
+    widened = widened_columns([text], kinds)
+    sql = compile_sql(text, AGGREGATE, kinds)
+    lf = frame.lazy().with_columns(pl.col(list(widened)).cast(pl.Int128))
+    return lf.select(pl.sql_expr(sql).cast(pl.Float64)).collect().item()
+
+
+def test_widened_columns_are_the_integer_columns_summed_in_column_order() -> None:
+    """Integer columns inside a SUM or AVG, in the source's order; not a float column,
+    nor one only counted, compared or taken the MAX of."""
+    kinds = kinds_of(BIG_ROWS.schema)
+    formulas = ["AVG(i) + SUM(f)", "SUM(n * 2) FILTER (WHERE s = 'a')", "MAX(s) + COUNT(i)"]
+    assert widened_columns(formulas, kinds) == ("n", "i")
+    assert widened_columns(["MAX(n)", "COUNT(DISTINCT i)", "SUM(f)"], kinds) == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("SUM(n)", 3 * 2**62),  # the column, widened before the aggregate
+        ("SUM(i)", 3 * (2**31 - 1)),  # Int32 too
+        ("SUM(CAST(f AS BIGINT))", 2.7e19),  # an integer computed inside the SUM
+        ("SUM(CASE WHEN n > 0 THEN n ELSE 0 END)", 3 * 2**62),
+    ],
+)
+def test_integer_sums_never_wrap_around(text: str, expected: float) -> None:
+    """A SUM of integers is exact, whether they are a column (widened in the frame) or
+    computed inside the aggregate (widened by compile_sql): never a wrapped-around value."""
+    assert aggregated(text) == pytest.approx(expected, rel=1e-12)
+
+
+def test_an_integer_computed_inside_a_sum_is_summed_as_int128() -> None:
+    """No column's type reaches ``CAST(f AS BIGINT)``: compile_sql casts it to INT128
+    (a bare integer column is left as written: the frame widens it)."""
+    kinds = kinds_of(BIG_ROWS.schema)
+    assert compile_sql("SUM(CAST(f AS BIGINT))", AGGREGATE, kinds) == (
+        'SUM(CAST(CAST("f" AS BIGINT) AS INT128))'
+    )
+    assert compile_sql("SUM(n)", AGGREGATE, kinds) == 'SUM("n")'
+
+
+def test_an_average_decomposed_into_a_sum_is_widened_in_the_frame() -> None:
+    """AVG(n) becomes SUM(n) / COUNT(n) for totals (decompose): the column, widened in the
+    frame, keeps that SUM exact."""
+    kinds = kinds_of(BIG_ROWS.schema)
+    assert widened_columns(["AVG(n)"], kinds) == ("n",)
+    partials: dict[str, str] = {}
+    scalar = decompose(compile_sql("AVG(n)", AGGREGATE, kinds), partials)
+    assert scalar is not None
+    lf = BIG_ROWS.lazy().with_columns(pl.col("n").cast(pl.Int128))
+    row = lf.select(pl.sql_expr(sql).alias(name) for sql, name in partials.items()).collect()
+    value = row.select(pl.sql_expr(scalar).cast(pl.Float64)).item()
+    assert value == pytest.approx(2**62, rel=1e-12)
