@@ -54,12 +54,15 @@ class Location:
         return cls.parse(where) if where else None
 
     @classmethod
+    def files(cls, paths: Iterable[str]) -> Location:
+        """Several files at once (a problem of a whole source), shown joined by commas."""
+        return cls(file=", ".join(paths))
+
+    @classmethod
     def parse(cls, text: str) -> Location:
         """A location written as text (``file:line[:column][ key]``) back into fields; text
-        that does not read back exactly (several files, an option) is all ``file``.
-
-        TODO(lead): only for producers that still pass a ``str`` (ingest, plan, execute);
-        delete once each builds a Location."""
+        that does not read back exactly (several files, an option) is all ``file``. kpi's
+        own code builds Locations; this is for a library caller that passes a string."""
         m = _LOCATION.match(text)
         if m is not None:
             column = int(m["column"]) if m["column"] else None

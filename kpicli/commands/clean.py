@@ -19,7 +19,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from kpicli.errors import DataError, OutputError, UsageError, did_you_mean
+from kpicli.errors import DataError, Location, OutputError, UsageError, did_you_mean
 from kpicli.ingest.detect import SniffError
 from kpicli.ingest.repair import Table, read_table
 from kpicli.inputs import MAX_LINE_BYTES, NotRegular, long_line, open_regular
@@ -105,7 +105,7 @@ def clean_file(
     try:
         table = read_table(data, encoding=enc, delimiter=delim, skip_rows=skip, summary=summary)
     except SniffError as err:
-        raise DataError(str(err), location=str(file), hint=err.hint) from None
+        raise DataError(str(err), location=Location(str(file)), hint=err.hint) from None
     if not table.header_line:
         return Cleaned(file, b"", table, empty=True)
     header = table.header
@@ -127,21 +127,23 @@ def _read_bytes(file: Path) -> bytes:
             raise DataError(
                 f"line {long[0]} is longer than {MAX_LINE_BYTES // (1024 * 1024)} MiB "
                 "(no export has such lines)",
-                location=f"{file}:{long[0]}",
+                location=Location(str(file), long[0]),
                 hint="this is not a CSV export, or its line ends are not \\n, \\r\\n or \\r",
             )
         with open_regular(file) as handle:  # read-only: the input is never modified
             return handle.read()
     except FileNotFoundError:
-        raise DataError("no such file", location=str(file)) from None
+        raise DataError("no such file", location=Location(str(file))) from None
     except NotRegular as err:
         raise DataError(
             f"is {err.what}, not a regular file",
-            location=str(file),
+            location=Location(str(file)),
             hint="kpi clean reads a regular file (save the export to a file first)",
         ) from None
     except OSError as err:
-        raise DataError(f"cannot read: {err.strerror or err}", location=str(file)) from None
+        raise DataError(
+            f"cannot read: {err.strerror or err}", location=Location(str(file))
+        ) from None
 
 
 def _dedupe(header: list[str]) -> list[str]:
@@ -174,7 +176,7 @@ def check_output(
         if _same(output, path):
             raise OutputError(
                 f"the output would overwrite {what} ({path})",
-                location=str(output),
+                location=Location(str(output)),
                 hint=hint,
             )
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import polars as pl
 
-from kpicli.errors import ConfigError, DataError, Notes, engine_detail
+from kpicli.errors import ConfigError, DataError, Location, Notes, engine_detail
 from kpicli.execute.queries import queries
 from kpicli.execute.result import KEY_COLUMNS, VALUE_COLUMNS, KpiInfo, Result, dimension_keys
 from kpicli.ingest.memo import ReadMemo
@@ -241,7 +241,7 @@ def _collect(
         files = sorted({str(f) for sf in read for f in sf.files})
         raise DataError(
             f"cannot compute the report: {detail}",
-            location=", ".join(files),
+            location=Location.files(files),
             hint="a value does not parse as its column's type; check the column named above",
         ) from None
 
@@ -253,7 +253,7 @@ def _gone(plan: Plan) -> None:
             if not f.exists():
                 raise DataError(
                     f"source `{name}`: {f} is gone: it was there when the report was planned",
-                    location=str(f),
+                    location=Location(str(f)),
                     hint="run the report again once the file is back",
                 )
 
@@ -313,7 +313,7 @@ def _collected(plan: Plan, lazy: pl.LazyFrame) -> pl.DataFrame:
     except pl.exceptions.PolarsError as err:  # each formula was tried on a row (_derived)
         raise DataError(
             f"cannot compute the derived KPIs: {engine_detail(err)}",
-            location=str(plan.config.path),
+            location=Location(str(plan.config.path)),
             hint="check the formulas of the KPIs without source",
         ) from None
 

@@ -80,7 +80,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from kpicli.errors import DataError, Notes, OutputError, engine_detail
+from kpicli.errors import DataError, Location, Notes, OutputError, engine_detail
 from kpicli.ingest.memo import ReadMemo
 from kpicli.ingest.scan import (
     SourceFrame,
@@ -694,7 +694,7 @@ class Cache:
 def _data_error(sf: SourceFrame, err: Exception) -> DataError:
     return locate_bad_value(sf, err) or DataError(
         f"source `{sf.name}`: {engine_detail(err)}",
-        location=", ".join(str(f) for f in sf.files),
+        location=Location.files(str(f) for f in sf.files),
     )
 
 
@@ -735,7 +735,7 @@ def clear(cache_dir: Path) -> int:
     if not cache_dir.is_dir():
         raise OutputError(
             "cannot clear the cache: not a folder",
-            location=str(cache_dir),
+            location=Location(str(cache_dir)),
             hint="the cache is a folder: check --cache or settings.cache",
         )
     removed = 0
@@ -745,7 +745,7 @@ def clear(cache_dir: Path) -> int:
         return 0
     except OSError as err:
         raise OutputError(
-            f"cannot clear the cache: {err.strerror}", location=str(cache_dir)
+            f"cannot clear the cache: {err.strerror}", location=Location(str(cache_dir))
         ) from None
     for name in names:
         p = cache_dir / name
@@ -762,7 +762,7 @@ def clear(cache_dir: Path) -> int:
         except OSError as err:
             raise OutputError(
                 f"cannot remove the cache entry: {err.strerror}",
-                location=str(p),
+                location=Location(str(p)),
                 hint="check the folder's permissions (removed so far: "
                 f"{removed} entr{'y' if removed == 1 else 'ies'})",
             ) from None

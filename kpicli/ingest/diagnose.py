@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
-from kpicli.errors import DataError
+from kpicli.errors import DataError, Location
 from kpicli.ingest import values as V
 from kpicli.ingest.detect import Layout, first_invalid_utf8, records
 from kpicli.ingest.rules import is_summary_row
@@ -113,7 +113,7 @@ def _file_problem(
     if isinstance(text, tuple):  # not UTF-8
         err = DataError(
             f"source `{sf_name}`: {layout.path} is not UTF-8 from byte {text[0]} on",
-            location=f"{layout.path}:{text[1]}",
+            location=Location(str(layout.path), text[1]),
             hint="set `encoding: cp1252` (or latin-1) on the source if the file is not UTF-8",
         )
         return err, err
@@ -130,7 +130,7 @@ def _file_problem(
     if layout.truncated and "quoted" in layout.truncated:
         first = DataError(
             f"source `{sf_name}`: the file looks truncated: {layout.truncated}",
-            location=f"{layout.path}:{recs[-1][0] if recs else layout.header_line}",
+            location=Location(str(layout.path), recs[-1][0] if recs else layout.header_line),
             hint="download the export again",
         )
     for line, cells in body:
@@ -175,7 +175,7 @@ def _wide_error(sf_name: str, part: ReadFiles, layout: Layout, line: int, n: int
     return DataError(
         f"source `{sf_name}`: line {line} has {n} cells but the header "
         f"(line {layout.header_line}) has {width}",
-        location=f"{layout.path}:{line}",
+        location=Location(str(layout.path), line),
         hint="a cell holds an unquoted delimiter, or the file is not one table; "
         "fix the export or set `delimiter:`",
     )
@@ -211,7 +211,7 @@ def _cell_error(
     )
     return DataError(
         f"source `{sf_name}`: column {shown}: `{cell.strip()}` is not {should}",
-        location=f"{layout.path}:{line}",
+        location=Location(str(layout.path), line),
         hint=hint,
     )
 

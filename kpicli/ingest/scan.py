@@ -36,7 +36,14 @@ from pathlib import Path
 
 import polars as pl
 
-from kpicli.errors import ConfigError, DataError, Notes, did_you_mean, engine_detail
+from kpicli.errors import (
+    ConfigError,
+    DataError,
+    Location,
+    Notes,
+    did_you_mean,
+    engine_detail,
+)
 from kpicli.ingest import values as V
 from kpicli.ingest.detect import (
     Layout,
@@ -147,7 +154,7 @@ class Part:
                 decoded = lay.decode(lay.path.read_bytes())
             except SniffError as err:  # bytes past the sample that are not of its encoding
                 raise DataError(
-                    f"{lay.path}: {err}", location=str(lay.path), hint=err.hint
+                    f"{lay.path}: {err}", location=Location(str(lay.path)), hint=err.hint
                 ) from None
             if decoded.cp1252_lines:
                 warn(notes, mixed_notice(lay.path, decoded))
@@ -282,7 +289,7 @@ class SourceFrame:
                 DataError(
                     f"source `{self.name}`: this file has no column `{col}` ({used_by}), unlike "
                     f"{which} file{'s' if others > 1 else ''} of the source",
-                    location=lacking,
+                    location=Location(lacking),
                     hint=(
                         f"did you mean `{close}`? (`rename: {{{close}: {col}}}` on the source "
                         "names it alike in every file)"
@@ -320,7 +327,7 @@ def match_files(cfg: Config, name: str, notes: Notes | None = None) -> list[Path
             if what is not None:
                 raise DataError(
                     f"source `{name}`: {hit} is {what}, not a regular file",
-                    location=str(hit),
+                    location=Location(str(hit)),
                     hint="a source reads regular files only: point `path:` at the exported "
                     "files (a glob that matches something else is too wide)",
                 )
@@ -544,12 +551,13 @@ def sniff_source(
         except SniffError as err:
             raise DataError(
                 f"source `{name}`: {f}: {err}",
-                location=f"{f}:{err.line}" if err.line else str(f),
+                location=Location(str(f), err.line or None),
                 hint=err.hint,
             ) from None
         except OSError as err:
             raise DataError(
-                f"source `{name}`: cannot read {f}: {err.strerror or err}", location=str(f)
+                f"source `{name}`: cannot read {f}: {err.strerror or err}",
+                location=Location(str(f)),
             ) from None
     return layouts
 
@@ -787,14 +795,14 @@ def _date_format(
             raise DataError(
                 f"source `{name}`: column `{part.raw[j]}`: `{cells[i].strip()}` is not a date "
                 f"({fit.fmt or ' or '.join(fit.candidates)}, as the other rows)",
-                location=f"{layout.path}:{line}",
+                location=Location(str(layout.path), line),
                 hint="fix the cell in the export, or set `date_format:` on the source",
             )
         example = next(c for c in cells if not V.is_missing(c))
         raise DataError(
             f"source `{name}`: column `{part.raw[j]}` does not hold dates kpi recognises "
             f"(e.g. `{example.strip()}`)",
-            location=str(part.layout.path),
+            location=Location(str(part.layout.path)),
             hint='set `date_format:` on the source, a strftime pattern such as "%d/%m/%Y"',
         )
     if guess.ambiguous:
@@ -803,7 +811,7 @@ def _date_format(
             f"source `{name}`: cannot tell whether the dates of column `{part.raw[j]}` are "
             f"day/month or month/day: every day is 12 or less in the rows sampled "
             f"(e.g. `{guess.example}`)",
-            location=str(part.layout.path),
+            location=Location(str(part.layout.path)),
             hint=f'set `date_format: "{day_first}"` (day first) or '
             f'`date_format: "{month_first}"` (month first) on source `{name}`',
         )
@@ -831,7 +839,7 @@ def _parts(
             raise DataError(
                 f"source `{name}`: `rename` gives two columns of this file the name "
                 f"`{twice}` ({', '.join(f'`{c}`' for c in cols)})",
-                location=str(group[0].path),
+                location=Location(str(group[0].path)),
                 hint=f"rename only one of them to `{twice}` "
                 f"({cfg.where('sources', name, 'rename')}), or the other to another name",
             )

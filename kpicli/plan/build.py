@@ -24,7 +24,14 @@ from typing import Any
 
 import polars as pl
 
-from kpicli.errors import ConfigError, DataError, UsageError, did_you_mean, engine_detail
+from kpicli.errors import (
+    ConfigError,
+    DataError,
+    Location,
+    UsageError,
+    did_you_mean,
+    engine_detail,
+)
 from kpicli.ingest.scan import SourceFrame, request_columns
 from kpicli.spec import periods
 from kpicli.spec.config import Config, no_kpis_issue
@@ -490,7 +497,7 @@ def _over_no_rows(
             source=sf.name,
             cause=err,
             columns=[c for n in names for c in parse(cfg.kpis[n].formula).names],
-            location=", ".join(str(f) for f in sf.files),
+            location=Location.files(str(f) for f in sf.files),
             hint="a column the formulas use holds text where numbers are expected",
         ) from None
 
