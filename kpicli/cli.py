@@ -511,7 +511,7 @@ def _report_format(fmt: Format | None, output: str | None) -> str:
     if chosen is None:
         raise UsageError(
             f"cannot tell the format of `{output}` from its extension",
-            hint="add --format (table, json, jsonl, csv, markdown, parquet, xlsx, html)",
+            hint=f"add --format ({', '.join(FORMATS)})",
         )
     return chosen
 

@@ -178,10 +178,6 @@ class KpiError(Exception):
     def message(self) -> str:
         return self._word(self.template, _field_word) or ""
 
-    @message.setter
-    def message(self, text: str) -> None:
-        self.template = text
-
     @property
     def hint(self) -> str | None:
         return self._word(self.hint_template, _field_word)
