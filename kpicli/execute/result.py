@@ -28,14 +28,22 @@ VALUE_COLUMNS = (
     "projected",
     "status",
 )
+#: Columns added to ``Result.rows`` (after VALUE_COLUMNS) with ``--compare``: whether the
+#: change is real (:mod:`kpicli.stats.change`).
+SIGNIFICANCE_COLUMNS = ("change_significant", "p_value")
+#: Columns added to ``Result.rows`` (after those) with ``--anomalies``
+#: (:mod:`kpicli.stats.anomaly`): Float64 but ``anomaly`` (Utf8: high, low or null).
+ANOMALY_COLUMNS = ("baseline", "lower", "upper", "anomaly", "anomaly_score")
+#: Columns of ``Result.trends`` after ``kpi`` and the dimension columns.
+TREND_COLUMNS = ("total", "slope", "p_value", "significant", "buckets")
 #: The statuses each ``--fail-on`` level exits 1 on.
 FAIL_LEVELS = {"warn": ["warn", "bad"], "bad": ["bad"]}
 
 #: The fields of a row in the outputs (with what SPEC.md adds to some: comparisons'
 #: significance, anomalies). A dimension of one of these names is keyed ``by_<name>``.
 OUTPUT_FIELDS = frozenset(
-    {*KEY_COLUMNS, *VALUE_COLUMNS, "total", "change_significant", "p_value"}
-    | {"baseline", "lower", "upper", "anomaly", "anomaly_score"}
+    {*KEY_COLUMNS, *VALUE_COLUMNS, "total", *SIGNIFICANCE_COLUMNS, *ANOMALY_COLUMNS}
+    | {"slope", "significant", "buckets"}
 )
 
 
@@ -79,6 +87,16 @@ class Result:
     Rows are ordered by KPI (in ``kpis`` order), then period, then dimension order
     (``--sort`` order when given).
     ``totals``: the same without dimension columns, present when ``dimensions`` is non-empty.
+
+    With ``--compare``, rows and totals also have :data:`SIGNIFICANCE_COLUMNS`
+    (``change_significant`` Boolean, ``p_value`` Float64; null where no test applies); with
+    ``--anomalies`` (``anomalies`` is the sensitivity), :data:`ANOMALY_COLUMNS` after them.
+    ``history``: with ``--anomalies``, the rows of the buckets before the period that the
+    model learned from (same columns; never shown as rows of the report, for charts).
+    ``trends``: with ``--grain`` and at least 3 buckets, one row per KPI × dimension values
+    (rows, then totals with dimensions null and ``total`` true): ``kpi``, the dimension
+    columns, :data:`TREND_COLUMNS` (``slope`` relative per bucket, ``p_value``,
+    ``significant`` Boolean, ``buckets`` the values used).
     """
 
     rows: pl.DataFrame
@@ -103,6 +121,11 @@ class Result:
     #: a fast path of the reader failed on the data (a late date cell it cannot parse, a
     #: stray quote past the sample): the sources were read again, the careful way
     reread: bool = False
+    #: with --anomalies: the sensitivity (low, medium, high); None without
+    anomalies: str | None = None
+    history: pl.DataFrame | None = None
+    history_totals: pl.DataFrame | None = None
+    trends: pl.DataFrame | None = None
 
     def dimension_name(self, key: str) -> str:
         """The name --by gave the dimension of column ``key`` (what tables show)."""
@@ -111,22 +134,24 @@ class Result:
         return dict(zip(self.dimensions, self.dimension_names, strict=True)).get(key, key)
 
     def fails(self, fail_on: str) -> bool:
-        """True when a row or total has the status ``fail_on`` (warn or bad) or worse."""
+        """True when a row or total has the status ``fail_on`` (warn or bad) or worse, or,
+        for ``anomaly``, is flagged."""
         return fail_on != "never" and self.failing(fail_on).height > 0
 
     def failing(self, fail_on: str) -> pl.DataFrame:
-        """The rows, then the totals (dimensions null), whose status is ``fail_on`` or worse,
-        with a ``total`` column: what made ``--fail-on`` exit 1 (no rows for ``never``)."""
+        """The rows, then the totals (dimensions null), whose status is ``fail_on`` or worse
+        (``anomaly``: that are flagged), with a ``total`` column: what made ``--fail-on``
+        exit 1 (no rows for ``never``)."""
         import polars as pl
 
-        levels = FAIL_LEVELS.get(fail_on, [])
         frames = [(self.rows, False)]
         if self.totals is not None:
             frames.append((self.totals, True))
-        parts = [
-            f.filter(pl.col("status").is_in(levels)).with_columns(total=pl.lit(is_total))
-            for f, is_total in frames
-        ]
+        if fail_on == "anomaly":
+            flagged = pl.col("anomaly").is_not_null() if self.anomalies else pl.lit(False)
+        else:
+            flagged = pl.col("status").is_in(FAIL_LEVELS.get(fail_on, []))
+        parts = [f.filter(flagged).with_columns(total=pl.lit(is_total)) for f, is_total in frames]
         return pl.concat(parts, how="diagonal_relaxed")
 
     def input_files(self) -> list[str]:
