@@ -166,6 +166,37 @@ class FailOn(StrEnum):
     never = "never"
     warn = "warn"
     bad = "bad"
+    anomaly = "anomaly"
+
+
+class Sensitivity(StrEnum):
+    low = "low"
+    medium = "medium"
+    high = "high"
+
+
+class AnomalyFailOn(StrEnum):
+    never = "never"
+    anomaly = "anomaly"
+
+
+SensitivityOpt = Annotated[
+    Sensitivity,
+    typer.Option(
+        "--sensitivity",
+        help="The anomaly interval's width: low flags only the clearest (fewest false "
+        "alarms), high flags more.",
+    ),
+]
+LookbackOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--lookback",
+        metavar="N",
+        help="Buckets of history before the period the anomaly model learns from (default: "
+        "84 days, 26 weeks, 24 months, 12 quarters, 6 years).",
+    ),
+]
 
 
 def _err(text: str) -> None:
@@ -358,7 +389,9 @@ def use_color(no_color: bool) -> bool:
     "  kpi report --period 2026 --grain month --kpi mqls\n\n"
     "  kpi report --by keyword --kpi sessions --sort sessions --limit 10\n\n"
     "  kpi report -f json -p last-month --by channel | jq '.rows[] | select(.kpi==\"cpl\")'\n\n"
-    "  kpi report --as-of 2026-11-15 -o 'reports/kpi-{as_of}.json'"
+    "  kpi report --as-of 2026-11-15 -o 'reports/kpi-{as_of}.json'\n\n"
+    "  kpi report -p last-7-days --grain day --anomalies --by channel --kpi ctr,leads\n\n"
+    "  kpi report -p last-month --compare previous   # ≈ marks a change within noise"
 )
 def report(
     config: ConfigOpt = None,
@@ -406,10 +439,20 @@ def report(
         FailOn,
         typer.Option(
             "--fail-on",
-            help="Exit 1 when a KPI has this status or worse; the failing rows are listed on "
-            "stderr (also with -q).",
+            help="Exit 1 when a KPI has this status or worse (anomaly: when a row is "
+            "flagged, with --anomalies); the failing rows are listed on stderr (also with -q).",
         ),
     ] = FailOn.never,
+    anomalies: Annotated[
+        bool,
+        typer.Option(
+            "--anomalies",
+            help="With --grain: each row gets the baseline its history predicts, the "
+            "interval (lower, upper) and a flag (high/low) when it falls outside.",
+        ),
+    ] = False,
+    sensitivity: SensitivityOpt = Sensitivity.medium,
+    lookback: LookbackOpt = None,
     cache: Annotated[
         str | None,
         typer.Option(
@@ -465,7 +508,14 @@ def report(
             sort=sort,
             limit=limit,
             cache=cache,
+            anomalies=anomalies,
+            sensitivity=sensitivity.value,
+            lookback=lookback,
         )
+        if fail_on is FailOn.anomaly and not anomalies:
+            raise UsageError(
+                "--fail-on anomaly needs --anomalies", hint="add --anomalies --grain day"
+            )
         done = compute(config, request, output=output if to_file else None, notes=notes)
         result = done.result
         if done.path is not None:
@@ -494,6 +544,113 @@ def report(
         for line in failure_lines(result, fail_on.value):
             _err(line)
         return 1 if result.fails(fail_on.value) else 0
+
+    notes = command_notes(quiet)
+    guarded(debug, work)
+
+
+@app.command(
+    "anomalies",
+    epilog="Examples:\n\n"
+    "  kpi anomalies\n\n"
+    "  kpi anomalies --by channel --fail-on anomaly -q   # in cron: exit 1 when flagged\n\n"
+    "  kpi anomalies --grain week --last 4 --kpi leads,cpl\n\n"
+    "  kpi anomalies -f json --by channel | jq '.anomalies[] | {kpi, channel, anomaly}'",
+)
+def anomalies_command(
+    config: ConfigOpt = None,
+    last: Annotated[
+        int,
+        typer.Option(
+            "--last",
+            metavar="N",
+            help="Look at the last N whole buckets before --as-of (the running one is not "
+            "over yet).",
+        ),
+    ] = 7,
+    grain: Annotated[
+        Grain, typer.Option("--grain", "-g", help="The buckets: day, week, month…")
+    ] = Grain.day,
+    as_of: AsOfOpt = None,
+    by: ByOpt = None,
+    kpi: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--kpi", "-k", metavar="NAME", help="KPIs to check (default: all not hidden); a,b."
+        ),
+    ] = None,
+    where: WhereOpt = None,
+    sensitivity: SensitivityOpt = Sensitivity.medium,
+    lookback: LookbackOpt = None,
+    fmt: Annotated[
+        Format | None,
+        typer.Option("--format", "-f", help="Output format (default: from --output, else table)."),
+    ] = None,
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "--output", "-o", metavar="PATH", help="Write to this file (atomically); - is stdout."
+        ),
+    ] = None,
+    fail_on: Annotated[
+        AnomalyFailOn,
+        typer.Option("--fail-on", help="anomaly: exit 1 when a bucket is flagged."),
+    ] = AnomalyFailOn.never,
+    cache: Annotated[
+        str | None,
+        typer.Option("--cache", metavar="DIR", help="Cache parsed sources as Parquet in DIR."),
+    ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Nothing on stderr but errors.")
+    ] = False,
+    no_color: NoColorOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Only the flagged buckets of every KPI, in total and per --by value, worst first."""
+
+    def work() -> int:
+        from kpicli.commands.anomalies import anomalies
+        from kpicli.outputs import STDOUT, PipeClosed, Stdout, check_output_path, open_atomic
+        from kpicli.plan.build import Request, split_list
+        from kpicli.render import render_anomalies
+        from kpicli.spec import periods
+
+        to_file = output is not None and output != STDOUT
+        chosen = _report_format(fmt, output if to_file else None)
+        if to_file:
+            check_output_path(output)
+        request = Request(
+            as_of=periods.parse_date(as_of, "{@as_of}") if as_of else None,
+            grain=grain.value,
+            by=split_list(by),
+            kpis=split_list(kpi),
+            where=where,
+            cache=cache,
+            sensitivity=sensitivity.value,
+            lookback=lookback,
+        )
+        found, path = anomalies(
+            config, request, last=last, output=output if to_file else None, notes=notes
+        )
+        if path is not None:
+            with open_atomic(path) as handle:
+                handle.write(render_anomalies(found, chosen, color=False))
+            if not quiet:
+                _err(f"wrote {path}")
+        else:
+            if chosen in BINARY_FORMATS and sys.stdout.isatty():
+                raise UsageError(
+                    f"{chosen} is a binary format: it would garble the terminal",
+                    hint=f"write it to a file: -o anomalies.{chosen}",
+                )
+            color = use_color(no_color) and chosen == "table"
+            with contextlib.suppress(PipeClosed):
+                Stdout().write(render_anomalies(found, chosen, color=color, width=_width()))
+        flagged = found.rows.height
+        if fail_on is AnomalyFailOn.anomaly and flagged:
+            _err(f"fail-on anomaly: {flagged} bucket{'s' if flagged != 1 else ''} flagged")
+            return 1
+        return 0
 
     notes = command_notes(quiet)
     guarded(debug, work)

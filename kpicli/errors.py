@@ -137,6 +137,8 @@ REQUEST_FIELDS = frozenset(
         "wide",
         "sensitivity",
         "anomalies",
+        "lookback",
+        "last",
         "config",
         "date_from",
         "date_to",

@@ -4,14 +4,17 @@ dimension, over the last buckets, worst first: the cron-friendly view of ``--ano
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import polars as pl
 
-    from kpicli.execute.result import KpiInfo
+    from kpicli.errors import Notes
+    from kpicli.execute.result import KpiInfo, Result
+    from kpicli.plan.build import Request
 
 #: The columns of ``Anomalies.rows`` after ``kpi``, ``period_start``, ``period_end``,
 #: ``dimension`` and the dimension columns.
@@ -49,3 +52,151 @@ class Anomalies:
     warnings: tuple[str, ...] = field(default=())
     #: series looked at (KPIs × (total + dimension values)), flagged or not
     checked: int = 0
+
+
+#: Buckets looked at by default.
+LAST = 7
+
+
+def window(grain: str, last: int, as_of: date, week_start: str) -> tuple[date, date]:
+    """The first and last day of the ``last`` whole buckets of ``grain`` before the one
+    that contains ``as_of`` (a day, a week… still running is not judged: its data is not
+    all in yet)."""
+    from datetime import timedelta
+
+    from kpicli.errors import UsageError
+    from kpicli.spec import periods
+
+    if last < 1:
+        raise UsageError("{@last} must be at least 1")
+    try:
+        end = periods.bucket(as_of, grain, week_start).start - timedelta(days=1)
+        start = end
+        for _ in range(last):
+            start = periods.bucket(start, grain, week_start).start - timedelta(days=1)
+    except (OverflowError, ValueError):
+        raise UsageError(
+            f"{{@last}} {last}: the buckets before {as_of} fall outside supported dates"
+        ) from None
+    return start + timedelta(days=1), end
+
+
+def anomalies(
+    config: str | Path | None,
+    request: Request,
+    *,
+    last: int = LAST,
+    output: str | None = None,
+    notes: Notes | None = None,
+) -> tuple[Anomalies, str | None]:
+    """Every KPI of ``request`` (or every visible one), in total and per value of each
+    dimension of ``request.by`` (one at a time: a channel's series, a campaign's series),
+    over the ``last`` whole buckets of ``request.grain`` (default day) before as-of: the
+    flagged buckets, worst first. ``request``'s period and comparison are not used.
+    ``output``: a file path (a template) to write to, returned expanded and checked never to
+    be an input (None: standard output)."""
+    from kpicli.commands.report import output_path, run_reports
+    from kpicli.spec.config import load_config
+
+    grain = request.grain or "day"
+    as_of = request.as_of or date.today()
+    cfg = load_config(config)
+    start, end = window(grain, last, as_of, cfg.settings.week_start)
+    base = replace(
+        request,
+        period="all",
+        date_from=start,
+        date_to=end,
+        as_of=as_of,
+        grain=grain,
+        anomalies=True,
+        compare="none",
+        sort=None,
+        limit=None,
+    )
+    dims = request.by
+    requests = [replace(base, by=(d,)) for d in dims] or [base]
+    _, results = run_reports(config, requests, notes=notes)
+    found = _found(results, dims, grain=grain, last=last, period=(start, end), as_of=as_of)
+    if output is None:
+        return found, None
+    return found, output_path(results[0], cfg.path, output)
+
+
+def _found(
+    results: list[Result],
+    dims: tuple[str, ...],
+    *,
+    grain: str,
+    last: int,
+    period: tuple[date, date],
+    as_of: date,
+) -> Anomalies:
+    """The flagged rows of every result (its totals once), worst first, and their series."""
+    import polars as pl
+
+    from kpicli.execute.result import dimension_keys
+
+    keys = dimension_keys(dims)
+    parts, histories = [], []
+    first = results[0]
+    if dims:
+        for dim, key, result in zip(dims, keys, results, strict=True):
+            assert result.totals is not None
+            name = result.dimensions[0]
+            tag = [pl.lit(dim).alias("dimension"), pl.col(name).cast(pl.Utf8).alias(key)]
+            parts.append(
+                result.rows.with_columns(tag).drop(name)
+                if name != key
+                else result.rows.with_columns(tag)
+            )
+            histories.append(_history(result.history, tag, name, key))
+        totals, totals_history = first.totals, first.history_totals
+    else:
+        totals, totals_history = first.rows, first.history
+    assert totals is not None
+    none = [pl.lit(None, pl.Utf8).alias("dimension")]
+    parts.insert(0, totals.with_columns(none))
+    histories.insert(0, totals_history.with_columns(none) if totals_history is not None else None)
+    columns = ["kpi", "period_start", "period_end", "dimension", *keys, *ROW_COLUMNS]
+    rows = pl.concat([p for p in parts], how="diagonal_relaxed").select(columns)
+    every = pl.concat([h for h in histories if h is not None] + [rows], how="diagonal_relaxed")
+    every = every.select(columns)
+    series_keys = ["kpi", "dimension", *keys]
+    flagged = rows.filter(pl.col("anomaly").is_not_null())
+    flagged = flagged.sort(pl.col("anomaly_score").abs(), descending=True, maintain_order=True)
+    order = (
+        flagged.select(series_keys)
+        .unique(maintain_order=True)
+        .with_row_index("series")
+        .with_columns(pl.col("series").cast(pl.Int64))
+    )
+    series = order.join(every, on=series_keys, how="left", nulls_equal=True)
+    series = series.sort("series", "period_start")
+    checked = rows.select(series_keys).unique().height
+    return Anomalies(
+        rows=flagged,
+        series=series,
+        kpis=first.kpis,
+        dimensions=keys,
+        grain=grain,
+        last=last,
+        sensitivity=first.anomalies or "medium",
+        period=period,
+        as_of=as_of,
+        generated_at=first.generated_at,
+        currency=first.currency,
+        locale=first.locale,
+        dimension_names=dims,
+        warnings=results[-1].warnings,  # the notes of all the runs
+        checked=checked,
+    )
+
+
+def _history(
+    history: pl.DataFrame | None, tag: list[pl.Expr], name: str, key: str
+) -> pl.DataFrame | None:
+    if history is None:
+        return None
+    tagged = history.with_columns(tag)
+    return tagged.drop(name) if name != key else tagged

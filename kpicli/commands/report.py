@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from kpicli.errors import Notes
     from kpicli.execute.result import Result
     from kpicli.plan.build import Request
+    from kpicli.spec.config import Config
 
 
 @dataclass(frozen=True)
@@ -44,23 +45,33 @@ def report(
     """Load the config (``None``: found as usual), compute the report, and, when ``output``
     is a file path (a template), the path to write it to: expanded, and never an input of
     the report (the config, a file of a source). ``notes`` receives the warnings."""
+    cfg, (result,) = run_reports(config, [request], notes=notes)
+    if output is None:
+        return Report(result)
+    return Report(result, output_path(result, cfg.path, output))
+
+
+def run_reports(
+    config: str | Path | None, requests: list[Request], *, notes: Notes | None = None
+) -> tuple[Config, list[Result]]:
+    """Load the config and compute the reports of ``requests`` one after the other, with
+    one memory of the files read and one cache (the first request's ``cache``)."""
     from kpicli.ingest.cache import open_cache
 
     notes = own_notes(notes)
     memo = ReadMemo()  # the report's memory of the files it reads (the cache's too)
-    folder = Path(request.cache).expanduser() if request.cache else None
+    first = requests[0]
+    folder = Path(first.cache).expanduser() if first.cache else None
     cache = open_cache(folder, notes=notes, memo=memo) if folder is not None else None
     formulas = cache.memo() if cache is not None else None
     try:
         with formulas or nullcontext():
             cfg = load_config(config)
-            result = run_report(cfg, request, notes=notes, cache=cache, memo=memo)
+            results = [run_report(cfg, r, notes=notes, cache=cache, memo=memo) for r in requests]
     finally:
         if formulas is not None:
             formulas.save()
-    if output is None:
-        return Report(result)
-    return Report(result, output_path(result, cfg.path, output))
+    return cfg, results
 
 
 def output_path(result: Result, config: Path, output: str) -> str:

@@ -28,8 +28,9 @@ from typing import TYPE_CHECKING, TypeVar
 import polars as pl
 
 from kpicli.errors import ConfigError, DataError, Location, Notes, engine_detail
+from kpicli.execute.analysis import Analysed, analyse, trend_table, with_components
 from kpicli.execute.queries import queries
-from kpicli.execute.result import KEY_COLUMNS, VALUE_COLUMNS, KpiInfo, Result, dimension_keys
+from kpicli.execute.result import KpiInfo, Result, dimension_keys
 from kpicli.ingest.memo import ReadMemo
 from kpicli.ingest.scan import (
     SourceFrame,
@@ -482,6 +483,9 @@ def _lines(
     if not frames:
         return table.clear().with_columns(pl.lit(None, pl.Utf8).alias(d) for d in dims)
     found = pl.concat([f.select(keys) for f in frames]) if len(frames) > 1 else frames[0]
+    if plan.request.anomalies:  # a series is every bucket: a channel without rows one day
+        # (a tracking outage) is a line of that day, where it shows as an anomaly
+        return table.join(found.select(dims).unique(maintain_order=True), how="cross")
     seen = pl.concat([table.select("__b", pl.col(s).alias(RANGE)) for s in spans])
     seen = seen.join(found.select(keys), on=RANGE, nulls_equal=True).select("__b", *dims)
     return table.join(seen.unique() if len(frames) > 1 or len(spans) > 1 else seen, on="__b")
@@ -505,8 +509,11 @@ def _frame(
 
     cur = _sort_limit(plan, side("__cur"), dims).with_row_index("__order")
     long = _long(plan, cur, ["__order", "__b", *dims], "value")
+    long = with_components(plan, long, cur, dims, ("__num", "__den"))
     if plan.counterparts:
-        prev = _long(plan, side("__prev"), ["__b", *dims], "previous")
+        prev_wide = side("__prev")
+        prev = _long(plan, prev_wide, ["__b", *dims], "previous")
+        prev = with_components(plan, prev, prev_wide, dims, ("__pnum", "__pden"))
         long = long.join(prev, on=["kpi", "__b", *dims], how="left", nulls_equal=True)
     else:
         long = long.with_columns(pl.lit(None, dtype=pl.Float64).alias("previous"))
@@ -520,7 +527,7 @@ def _frame(
     rank = pl.DataFrame({"kpi": plan.selected, "__k": range(len(plan.selected))})
     long = long.join(rank, on="kpi").sort(["__k", "__order"]).drop("__k", "__order")
     bounds = table.select("__b", "period_start", "period_end")
-    return long.join(bounds, on="__b", how="left").drop("__b")
+    return long.join(bounds, on="__b", how="left")
 
 
 def _targets(
@@ -717,19 +724,18 @@ def execute(
     derived = _derived_levels(plan)
     rows = _targets(plan, _frame(plan, row_frames, table, columns, derived), dims, columns)
     keys = dimension_keys(dims)
-    rows = rows.select(*KEY_COLUMNS, *columns, *VALUE_COLUMNS)
-    rows = rows.rename(dict(zip(columns, keys, strict=True)))
+    analysed = analyse(plan, rows, table, dict(zip(columns, keys, strict=True)))
     totals = None
     if dims:
         totals = _targets(plan, _frame(plan, total_frames, table, (), derived), (), ())
-        totals = totals.select(*KEY_COLUMNS, *VALUE_COLUMNS)
-    return _result(plan, rows, totals, period, notes, reread=reread)
+        totals = analyse(plan, totals, table, {})
+    return _result(plan, analysed, totals, period, notes, reread=reread)
 
 
 def _result(
     plan: Plan,
-    rows: pl.DataFrame,
-    totals: pl.DataFrame | None,
+    rows: Analysed,
+    totals: Analysed | None,
     period: DateRange | None,
     notes: Notes,
     *,
@@ -743,9 +749,9 @@ def _result(
             min(c.start for c in plan.counterparts),
             max(c.end for c in plan.counterparts),
         )
-    return Result(
-        rows=rows,
-        totals=totals,
+    out = Result(
+        rows=rows.rows,
+        totals=totals.rows if totals is not None else None,
         kpis={n: _info(cfg, n, reads[n]) for n in plan.selected},
         dimensions=dimension_keys(plan.dimensions),
         dimension_names=plan.dimensions,
@@ -760,7 +766,13 @@ def _result(
         plan=plan,
         warnings=tuple(notes),
         reread=reread,
+        anomalies=plan.request.sensitivity if plan.request.anomalies else None,
     )
+    if plan.request.anomalies:
+        out.history = rows.history
+        out.history_totals = totals.history if totals is not None else None
+    out.trends = trend_table(rows, totals, out.dimensions)
+    return out
 
 
 def _info(cfg: Config, name: str, sources: tuple[str, ...]) -> KpiInfo:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +37,17 @@ from kpicli.spec import periods
 from kpicli.spec.config import Config, no_kpis_issue
 from kpicli.spec.formula import (
     AGGREGATE,
+    COUNT,
+    RATIO,
     ROW,
+    SUM,
     FormulaError,
+    MakeUp,
     check,
     compile_sql,
     decompose,
     kinds_of,
+    make_up,
     parse,
     rollup_kind,
     widened_columns,
@@ -71,6 +76,10 @@ class Request:
     limit: int | None = None
     compare: str = "none"
     cache: str | None = None  # folder of the Parquet cache (else settings.cache, else none)
+    #: --anomalies: each bucket against what the buckets before it predict (needs --grain)
+    anomalies: bool = False
+    sensitivity: str = "medium"  # the anomaly interval's width: low, medium, high
+    lookback: int | None = None  # buckets of history before the period (else the grain's)
 
 
 @dataclass(frozen=True)
@@ -142,6 +151,13 @@ class Plan:
     #: the bucket numbers aggregated, when they are not every number from the first to the
     #: last (rows of other buckets are dropped)
     ordinals: list[int] | None = None
+    #: --anomalies: the first ``history`` buckets are before the period, learned from only
+    history: int = 0
+    #: with --compare or --anomalies: each selected KPI's make-up (kpicli.stats' models)
+    makeups: dict[str, MakeUp] = field(default_factory=dict)
+    #: a ratio of counts → the hidden KPIs of its numerator and denominator (computed with
+    #: the others, in the same aggregations: the statistics need the counts)
+    components: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def keys(self) -> list[str]:
@@ -332,7 +348,24 @@ def _check_request(cfg: Config, request: Request) -> _Checked:
             groups.setdefault((kpi.source, date_col), []).append(name)
     if request.where:
         _check_where(request.where)
+    _check_anomalies(request)
     return _Checked(as_of, selected, needed, period, comparison, groups)
+
+
+def _check_anomalies(request: Request) -> None:
+    from kpicli.stats.anomaly import Z
+
+    if request.sensitivity not in Z:
+        raise UsageError(
+            f"unknown sensitivity `{request.sensitivity}`", hint=f"use one of: {', '.join(Z)}"
+        )
+    if request.lookback is not None and request.lookback < 1:
+        raise UsageError("{@lookback} must be at least 1")
+    if request.anomalies and request.grain is None:
+        raise UsageError(
+            "{@anomalies} needs {@grain}: a value is an anomaly against the buckets before it",
+            hint="add {@grain} day (or week, month…), e.g. {@period} last-7-days {@grain} day",
+        )
 
 
 def _select(cfg: Config, request: Request) -> list[str]:
@@ -400,6 +433,10 @@ def build_plan(cfg: Config, request: Request, sources: Mapping[str, SourceFrame]
     aggregations. ``sources``: at least :func:`sources_read`'s, as ingest described them
     (only their names, files, columns and types are used). Nothing is read here."""
     checked = _check_request(cfg, request)
+    makeups, components = {}, {}
+    if request.anomalies or request.compare != "none":
+        makeups = _makeups(cfg, checked.needed, sources)
+        cfg, components = _with_components(cfg, checked, makeups)
     derived = [n for n in checked.needed if cfg.kpis[n].source is None]
     plan = Plan(
         cfg,
@@ -412,11 +449,77 @@ def build_plan(cfg: Config, request: Request, sources: Mapping[str, SourceFrame]
         checked.selected,
         derived,
         files={s: tuple(sources[s].files) for s in checked.sources},
+        makeups={n: makeups[n] for n in checked.selected if n in makeups},
+        components=components,
     )
     _lay_out_buckets(plan)
     for (sname, date_col), names in checked.groups.items():
         plan.aggregations.append(_aggregation(plan, sources[sname], date_col, names))
     return plan
+
+
+def _makeups(
+    cfg: Config, needed: list[str], sources: Mapping[str, SourceFrame]
+) -> dict[str, MakeUp]:
+    """What each KPI of ``needed`` is made of (dependencies first: a derived KPI's make-up
+    follows from its KPIs')."""
+    out: dict[str, MakeUp] = {}
+    for name in cfg.order(needed):
+        kpi = cfg.kpis[name]
+        if kpi.source is not None:
+            columns = kinds_of(sources[kpi.source].schema)
+            out[name] = make_up(kpi.formula, columns=columns, integer=kpi.unit == "integer")
+        else:
+            counts = {n for n, m in out.items() if m.kind == COUNT}
+            amounts = {n for n, m in out.items() if m.kind == SUM}
+            out[name] = make_up(kpi.formula, counts=counts, amounts=amounts)
+    return out
+
+
+def _with_components(
+    cfg: Config, checked: _Checked, makeups: dict[str, MakeUp]
+) -> tuple[Config, dict[str, tuple[str, str]]]:
+    """The config with a hidden KPI for the numerator and the denominator of each selected
+    ratio of counts (the same source, filter and date: the counts behind its value), added
+    to what ``checked`` computes."""
+    components: dict[str, tuple[str, str]] = {}
+    extra = {}
+    for name in checked.selected:
+        m = makeups[name]
+        if m.kind != RATIO or m.numerator is None or m.denominator is None:
+            continue
+        kpi = cfg.kpis[name]
+        pair = (f"__num__{name}", f"__den__{name}")
+        for part, text in zip(pair, (m.numerator, m.denominator), strict=True):
+            extra[part] = kpi.model_copy(update={"formula": text, "target": None, "hidden": True})
+        components[name] = pair
+    if not extra:
+        return cfg, components
+    model = cfg.model.model_copy(update={"kpis": {**cfg.kpis, **extra}})
+    cfg = Config(cfg.path, model, cfg.lines)
+    for part, kpi in extra.items():
+        checked.needed.append(part)
+        if kpi.source is not None:
+            date_col = kpi.date or cfg.sources[kpi.source].date
+            checked.groups.setdefault((kpi.source, date_col), []).append(part)
+    return cfg, components
+
+
+def _history(plan: Plan) -> list[DateRange]:
+    """--anomalies: the whole buckets before the period the model learns from."""
+    from kpicli.stats.anomaly import WINDOW
+
+    assert plan.grain is not None and plan.buckets
+    count = plan.request.lookback or WINDOW[plan.grain]
+    out: list[DateRange] = []
+    start = plan.buckets[0].start
+    for _ in range(count):
+        if start <= date.min:
+            break
+        bucket = periods.bucket(start - timedelta(days=1), plan.grain, plan.week_start)
+        out.append(bucket)
+        start = bucket.start
+    return out[::-1]
 
 
 def _lay_out_buckets(plan: Plan) -> None:
@@ -427,6 +530,10 @@ def _lay_out_buckets(plan: Plan) -> None:
     plan.buckets = periods.buckets(period, grain, plan.week_start) if grain else [period]
     if grain:  # buckets wholly after --as-of have nothing to count yet
         plan.buckets = [b for b in plan.buckets if b.start <= plan.as_of] or plan.buckets[:1]
+    if grain and request.anomalies:
+        history = _history(plan)
+        plan.history = len(history)
+        plan.buckets = history + plan.buckets
     if request.compare != "none":
         if grain:
             plan.counterparts = [

@@ -1440,3 +1440,68 @@ def _is_amount(text: str, amounts: list[str]) -> bool:
         return False
 
     return amount(_parse(text))
+
+
+# ---------------------------------------------------------------------------- make-up
+
+#: What a KPI is made of, for the statistics of kpicli.stats: a ratio of two counts, a
+#: count, another amount (money, durations), or a level (an average, a cost per, ROI).
+RATIO, COUNT, SUM, LEVEL = "ratio", "count", "sum", "level"
+
+
+@dataclass(frozen=True)
+class MakeUp:
+    """A KPI's make-up: its kind and, for a ratio of counts, the SQL of its numerator and
+    denominator (over the source's columns, or over KPI names for a derived KPI)."""
+
+    kind: str
+    numerator: str | None = None
+    denominator: str | None = None
+
+
+def make_up(
+    text: str,
+    *,
+    columns: Mapping[str, str] | None = None,
+    counts: frozenset[str] | set[str] = frozenset(),
+    amounts: frozenset[str] | set[str] = frozenset(),
+    integer: bool = False,
+) -> MakeUp:
+    """The make-up of a formula: with a source, ``columns`` are its columns' kinds
+    (:func:`kinds_of`); a derived formula names KPIs, of which ``counts`` are counts and
+    ``amounts`` other amounts. A count is ``COUNT(…)`` (FILTER, DISTINCT too), or ``SUM`` of
+    whole numbers (integer columns, or any column when the KPI's unit is ``integer``),
+    and sums of counts; a ratio of counts is ``count / count`` and nothing more (a constant
+    factor makes it a level: its value is not the share the counts give)."""
+    from sqlglot import exp
+
+    kinds = columns or {}
+
+    def whole(node: exp.Expression) -> bool:
+        cols = list(node.find_all(exp.Column))
+        no_division = next(node.find_all(exp.Div), None) is None
+        return no_division and (integer or all(kinds.get(c.name) == INT for c in cols))
+
+    def count(node: exp.Expression) -> bool:
+        if isinstance(node, exp.Paren | exp.Filter):
+            return count(node.this)
+        if isinstance(node, exp.Count):
+            return True
+        if isinstance(node, exp.Sum):
+            return whole(node.this)
+        if isinstance(node, exp.Column):
+            return columns is None and node.name in counts
+        if isinstance(node, exp.Add):
+            return count(node.left) and count(node.right)
+        return False
+
+    tree = _parse(text)
+    while isinstance(tree, exp.Paren):
+        tree = tree.this
+    if isinstance(tree, exp.Div) and count(tree.left) and count(tree.right):
+        return MakeUp(RATIO, tree.left.sql(), tree.right.sql())
+    if count(tree):
+        return MakeUp(COUNT)
+    if is_amount(text, frozenset(amounts) | frozenset(counts) if columns is None else frozenset()):
+        return MakeUp(SUM)
+    return MakeUp(LEVEL)
