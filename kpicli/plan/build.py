@@ -512,7 +512,9 @@ def _history(plan: Plan) -> list[DateRange]:
     assert plan.grain is not None and plan.buckets
     count = plan.request.lookback or WINDOW[plan.grain]
     out: list[DateRange] = []
-    start = plan.buckets[0].start
+    # a first bucket cut by the period (a week from a Wednesday) is not learned from: the
+    # history ends with the whole bucket before the one it is part of
+    start = periods.bucket(plan.buckets[0].start, plan.grain, plan.week_start).start
     for _ in range(count):
         if start <= date.min:
             break
