@@ -38,6 +38,7 @@ from kpicli.spec.config import Config, no_kpis_issue
 from kpicli.spec.formula import (
     AGGREGATE,
     COUNT,
+    LEVEL,
     RATIO,
     ROW,
     SUM,
@@ -46,6 +47,7 @@ from kpicli.spec.formula import (
     check,
     compile_sql,
     decompose,
+    is_amount,
     kinds_of,
     make_up,
     parse,
@@ -466,7 +468,9 @@ def _makeups(
     out: dict[str, MakeUp] = {}
     for name in cfg.order(needed):
         kpi = cfg.kpis[name]
-        if kpi.source is not None:
+        if kpi.unit in ("currency", "duration"):  # a measure, never a count of events
+            out[name] = MakeUp(SUM if _amount(cfg, name, out) else LEVEL)
+        elif kpi.source is not None:
             columns = kinds_of(sources[kpi.source].schema)
             out[name] = make_up(kpi.formula, columns=columns, integer=kpi.unit == "integer")
         else:
@@ -474,6 +478,13 @@ def _makeups(
             amounts = {n for n, m in out.items() if m.kind == SUM}
             out[name] = make_up(kpi.formula, counts=counts, amounts=amounts)
     return out
+
+
+def _amount(cfg: Config, name: str, known: dict[str, MakeUp]) -> bool:
+    kpi = cfg.kpis[name]
+    if kpi.source is not None:
+        return is_amount(kpi.formula)
+    return is_amount(kpi.formula, {n for n, m in known.items() if m.kind in (COUNT, SUM)})
 
 
 def _with_components(

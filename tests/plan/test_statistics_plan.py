@@ -104,3 +104,23 @@ def test_bad_requests(tmp_path: Path, change: dict, message: str) -> None:
     with pytest.raises(UsageError) as err:
         plan_of(tmp_path, Request(period="2026-01", **change))
     assert message in err.value.worded(option_word)[0]
+
+
+def test_money_and_durations_are_measures_not_counts(tmp_path: Path) -> None:
+    """Seconds of session are whole numbers but not events: a duration's sum is a sum (log
+    scale), and seconds per session a level, not a ratio of counts."""
+    (tmp_path / "web.csv").write_text("day,seconds,sessions\n2026-01-01,300,4\n")
+    (tmp_path / "kpi_config.yaml").write_text(
+        "version: 1\nsources:\n  web: {path: web.csv, date: day}\nkpis:\n"
+        "  seconds: {source: web, formula: SUM(seconds), unit: duration}\n"
+        "  sessions: {source: web, formula: SUM(sessions), unit: integer}\n"
+        "  avg: {formula: seconds / sessions, unit: duration}\n"
+        "  per: {source: web, formula: SUM(seconds) / SUM(sessions), unit: duration}\n"
+    )
+    cfg = load_config(tmp_path / "kpi_config.yaml")
+    request = Request(period="2026-01", compare="previous")
+    sources = {s: scan_source(cfg, s) for s in sources_read(cfg, request)}
+    plan = build_plan(cfg, request, sources)
+    kinds = {n: m.kind for n, m in plan.makeups.items()}
+    assert kinds == {"seconds": SUM, "sessions": COUNT, "avg": LEVEL, "per": LEVEL}
+    assert not plan.components
