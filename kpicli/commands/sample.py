@@ -25,6 +25,20 @@ Deliberate edge cases, so that null handling can be seen in reports:
 * the CTA widget of ``/blog/cost-per-lead`` was broken 2026-03-09..2026-03-12
   (0 cta_views and 0 cta_clicks on that page).
 
+Anomalies for ``--anomalies`` and ``kpi anomalies`` to find, in the last week (after
+2026-11-22, the latest ``--as-of`` of the README's examples; ``sample_data/ANOMALIES.md``
+lists them). Each changes only its own rows: the random draws are the same as without it,
+so every other value of every file is unchanged:
+
+* 2026-11-24: a tracking outage: ``ads_linkedin_ads.csv`` has no rows that day (the
+  campaigns ran: LinkedIn leads and sessions are there);
+* 2026-11-25..2026-11-26: a CTR collapse on Meta: every Meta campaign's impressions x6
+  (ads moved to a low-quality placement), the same clicks;
+* 2026-11-27: a cost spike on Google: ``generic_search`` spend x4 (a bid-rule misfire on
+  Black Friday), the same clicks and leads;
+* 2026-11-30: a lead spike from Meta: 48 bot sign-ups on the webinar lead form (appended
+  after the day's leads, so no other lead id changes; none qualifies).
+
 The data is generated rather than shipped, so the wheel stays small: ``kpi init --sample``
 calls :func:`generate`, and ``python sample_data/generate.py`` rewrites the committed copy
 in ``sample_data/`` (the same bytes).
@@ -170,6 +184,16 @@ PAUSED = {
     ("linkedin_ads", "abm_retargeting"): ("2025-12-22", "2026-01-04"),
 }
 
+# Anomalies (see the module's docstring): applied after the day's draws, never instead.
+#: (channel, day) whose rows are missing from the export.
+OUTAGE = {("linkedin_ads", date(2026, 11, 24))}
+#: (channel, day) -> factor on impressions (clicks unchanged: the CTR collapses).
+IMPRESSIONS_FACTOR = {("meta_ads", date(2026, 11, 25)): 6.0, ("meta_ads", date(2026, 11, 26)): 6.0}
+#: (channel, campaign, day) -> factor on the spend written (clicks and leads unchanged).
+SPEND_FACTOR = {("google_ads", "generic_search", date(2026, 11, 27)): 4.0}
+#: (channel, day) -> bot leads appended after the day's leads (webinar form, never qualified).
+BOT_LEADS = {("meta_ads", date(2026, 11, 30)): 48}
+
 ADS_HEADER = [
     "date",
     "channel",
@@ -209,6 +233,12 @@ def gen_ads(rng: Rng) -> tuple[dict[str, list[list]], dict, dict]:
                 )
                 conversions = rng.binomial(clicks, cvr * rng.noise(0.15))
                 revenue = round(conversions * value * rng.noise(0.20), 2) if conversions else 0.0
+                spend_by[d, channel] = spend_by.get((d, channel), 0.0) + spend
+                clicks_by[d, channel] = clicks_by.get((d, channel), 0) + clicks
+                if (channel, d) in OUTAGE:
+                    continue
+                impressions = round(impressions * IMPRESSIONS_FACTOR.get((channel, d), 1.0))
+                spend = round(spend * SPEND_FACTOR.get((channel, campaign, d), 1.0), 2)
                 ads_rows[channel].append(
                     [
                         iso(d),
@@ -221,8 +251,6 @@ def gen_ads(rng: Rng) -> tuple[dict[str, list[list]], dict, dict]:
                         money(revenue),
                     ]
                 )
-                spend_by[d, channel] = spend_by.get((d, channel), 0.0) + spend
-                clicks_by[d, channel] = clicks_by.get((d, channel), 0) + clicks
     return ads_rows, spend_by, clicks_by
 
 
@@ -453,7 +481,22 @@ def gen_leads(rng: Rng, spend_by: dict, email_clicks_by: dict[date, int]) -> lis
                         deal_amount,
                     ]
                 )
+        bots = bot_leads(d, lead_no)
+        lead_rows += bots
+        lead_no += len(bots)
     return lead_rows
+
+
+def bot_leads(d: date, last_no: int) -> list[list]:
+    """The day's bot sign-ups (:data:`BOT_LEADS`), numbered after ``last_no``; no draws."""
+    rows = []
+    for (channel, day), count in BOT_LEADS.items():
+        if day == d:
+            for _ in range(count):
+                last_no += 1
+                lead = [f"L{last_no:06d}", iso(d), channel, SOURCE_LABEL[channel], "webinar"]
+                rows.append([*lead, "/webinars/marketing-metrics", "", "", "", ""])
+    return rows
 
 
 # --- web analytics ------------------------------------------------------------------------
