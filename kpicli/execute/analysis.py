@@ -230,4 +230,5 @@ def trend_table(
     if totals is None:
         parts = [p.with_columns(pl.lit(False).alias("total")) for p in parts]
     frame = pl.concat(parts, how="diagonal_relaxed")
-    return frame.select("kpi", *dims, *TREND_COLUMNS)
+    missing = [pl.lit(None, pl.Utf8).alias(d) for d in dims if d not in frame.columns]
+    return frame.with_columns(missing).select("kpi", *dims, *TREND_COLUMNS)

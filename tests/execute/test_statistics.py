@@ -161,7 +161,8 @@ def test_significance_of_ratios_and_counts_against_scipy(cfg_path: Path) -> None
         Request(period="2026-06", compare="previous", by=("channel",), as_of=AS_OF),
     )
     sums = duckdb.sql(
-        f"""SELECT channel, month(day) AS m, SUM(clicks) AS c, SUM(impressions) AS n
+        f"""SELECT channel, month(day) AS m, SUM(clicks)::BIGINT AS c,
+                   SUM(impressions)::BIGINT AS n
             FROM read_csv('{folder / "ads.csv"}') WHERE month(day) IN (5, 6)
             GROUP BY ALL"""
     ).pl()
