@@ -33,8 +33,10 @@ from kpicli.render.layout import (
     NOTE_MORE,
     dimension_text,
     has_more,
+    notes,
     optional_columns,
     sections,
+    trend_text,
     value_texts,
 )
 from kpicli.render.units import bucket_label, describe_period
@@ -509,19 +511,24 @@ def to_markdown(result: Result) -> bytes:
     """
     dims = list(result.dimensions)
     extra = optional_columns(result)
-    keys = ["KPI"] + (["Period"] if result.grain else [])
+    kpi_sections = sections(result)
+    trend = any(s.trend for s in kpi_sections)
+    keys = ["KPI"] + (["Trend"] if trend else []) + (["Period"] if result.grain else [])
     keys += [md_escape(result.dimension_name(d)) for d in dims]
     header = [*keys, "Value", *(title for _, title in extra)]
-    right = [False] * len(keys) + [True] + [key != "status" for key, _ in extra]
+    right = [False] * len(keys) + [True] + [key not in ("status", "anomaly") for key, _ in extra]
 
     table: list[list[str]] = []
-    kpi_sections = sections(result)
     for section in kpi_sections:
         info = section.info
         for index, line in enumerate(section.lines):
             record = line.record
             first = md_escape(info.label or info.name)
             cells = [first if index == 0 else section.spark if index == 1 else ""]
+            if trend:
+                cells.append(
+                    md_escape(trend_text(section.trend if index == 1 else None, result)[0])
+                )
             if result.grain:
                 start = record["period_start"]
                 cells.append(bucket_label(start, result.grain) if line.first_of_bucket else "")
@@ -552,4 +559,7 @@ def to_markdown(result: Result) -> bytes:
     out = [f"**{md_escape(heading)}**", "", md_row(header), rule, *(md_row(r) for r in table)]
     if has_more(kpi_sections):
         out += ["", md_escape(NOTE_MORE[0].upper() + NOTE_MORE[1:]) + "."]
+    for note in notes(result, kpi_sections):
+        for part in note.split("\n"):
+            out += ["", md_escape(part)]
     return ("\n".join(out) + "\n").encode("utf-8")
