@@ -110,7 +110,8 @@ def timestamp(moment: datetime | None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _range(bounds: Any) -> dict[str, str] | None:
+def date_range(bounds: Any) -> dict[str, str] | None:
+    """``{"start": …, "end": …}`` of a pair of dates, None for None."""
     return (
         None if bounds is None else {"start": bounds[0].isoformat(), "end": bounds[1].isoformat()}
     )
@@ -264,8 +265,8 @@ def write_json(result: Result, out: IO[bytes]) -> None:
         "schema_version": SCHEMA_VERSION,
         "generated_at": timestamp(result.generated_at),
         "as_of": result.as_of.isoformat(),
-        "period": _range(result.period),
-        "comparison": _range(result.comparison),
+        "period": date_range(result.period),
+        "comparison": date_range(result.comparison),
         "grain": result.grain,
         "dimensions": list(result.dimensions),
         "kpis": kpis_json(result.kpis),
@@ -330,10 +331,22 @@ def write_jsonl(result: Result, out: IO[bytes]) -> None:
     cols = columns(result)
     for index, frame in enumerate(parts):
         extra = {TOTAL: "true"} if index else None
-        for chunk in _chunks(frame):
-            objects = _json_objects(result.kpis, chunk, cols, indent=None, extra=extra)
-            text = chunk.select(objects.str.join("\n")).item()
-            out.write((text + "\n").encode("utf-8"))
+        write_objects_lines(out, result.kpis, frame, cols, extra=extra)
+
+
+def write_objects_lines(
+    out: IO[bytes],
+    kpis: dict[str, KpiInfo],
+    frame: pl.DataFrame,
+    cols: list[str],
+    *,
+    extra: dict[str, str] | None = None,
+) -> None:
+    """``frame``'s rows as JSON objects, one per line (keys ``cols`` then ``extra``)."""
+    for chunk in _chunks(frame):
+        objects = _json_objects(kpis, chunk, cols, indent=None, extra=extra)
+        text = chunk.select(objects.str.join("\n")).item()
+        out.write((text + "\n").encode("utf-8"))
 
 
 def _bytes(write: Any, result: Result, **options: Any) -> bytes:
@@ -505,7 +518,6 @@ def _csv_cells(frame: pl.DataFrame, integer: dict[str, pl.Expr | bool], raw: boo
 def write_csv(result: Result, out: IO[bytes], *, raw: bool = False, wide: bool = False) -> None:
     """Rows then totals (dimension cells empty, ``total`` true) as CSV; formula-like text gets
     a ``'`` prefix unless ``raw``; ``wide`` pivots (see :func:`wide_frame`)."""
-    import polars as pl
 
     if wide:
         frame, wanted = wide_frame(result)
@@ -516,9 +528,32 @@ def write_csv(result: Result, out: IO[bytes], *, raw: bool = False, wide: bool =
         parts = [frame]
     else:
         parts = tidy_parts(result, total=True)
-        is_int = pl.col("kpi").is_in(_integer_kpis(result.kpis))
-        integer = {c: is_int for c in UNIT_COLUMNS}
-        integer.update({c: False for c in RATIO_COLUMNS | STAT_COLUMNS})
+        integer = unit_integers(result.kpis)
+    _write_csv_parts(out, parts, integer, raw=raw)
+
+
+def unit_integers(kpis: dict[str, KpiInfo]) -> dict[str, pl.Expr | bool]:
+    """Which number columns of tidy rows are written as ints (``1234``): those in the unit
+    of an integer KPI, where the value is whole; ratios and statistics never."""
+    import polars as pl
+
+    is_int = pl.col("kpi").is_in(_integer_kpis(kpis))
+    integer: dict[str, pl.Expr | bool] = {c: is_int for c in UNIT_COLUMNS}
+    integer.update({c: False for c in RATIO_COLUMNS | STAT_COLUMNS})
+    return integer
+
+
+def write_csv_frame(
+    out: IO[bytes], kpis: dict[str, KpiInfo], frame: pl.DataFrame, *, raw: bool = False
+) -> None:
+    """A frame of tidy rows (a ``kpi`` column, numbers in the KPI's unit) as CSV, as
+    :func:`write_csv` writes them."""
+    _write_csv_parts(out, [frame], unit_integers(kpis), raw=raw)
+
+
+def _write_csv_parts(
+    out: IO[bytes], parts: list[pl.DataFrame], integer: dict[str, Any], *, raw: bool
+) -> None:
     out.write(_csv_header(parts[0].columns, raw=raw))
     for part in parts:
         for chunk in _chunks(part):
