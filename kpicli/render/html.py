@@ -720,8 +720,9 @@ def _section(section: Section, result: Result, extra: list[tuple[str, str]]) -> 
         parts.append(f'<p class="desc">{esc(info.description)}</p>')
     if result.grain:
         parts.append(line_chart(section, result))
-        parts.append(_dimension_trends(section, result))
-        parts.append(_flagged_charts(section, result))
+        parts += [
+            p for p in (_dimension_trends(section, result), _flagged_charts(section, result)) if p
+        ]
     elif result.dimensions:
         parts.append(bar_chart(section, result))
     parts.append(_section_table(section, result, extra))

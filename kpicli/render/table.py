@@ -170,7 +170,8 @@ def _fit(
 ) -> tuple[list[int], list[str], list[int]]:
     """The columns kept (indexes), the headers of those left out, and each column's least
     width. Labels may wrap, but only once the optional columns are gone: first fit with
-    labels up to LABEL_ROOM wide, dropping columns; then let labels wrap down to LABEL_MIN.
+    labels up to LABEL_ROOM wide, dropping columns; then let labels wrap down to LABEL_MIN;
+    then leave out the trend.
     """
     natural = [
         max([len(title), *(cells[i].cell_len for cells, _, _ in body)])
@@ -183,8 +184,9 @@ def _fit(
     roomy, minimum = widest(LABEL_ROOM), widest(LABEL_MIN)
     kept = list(range(len(columns)))
     dropped: list[str] = []
-    for key in ("projected", "pace", "previous", "baseline"):
-        if _total(roomy, kept) <= width:
+    for key in ("projected", "pace", "previous", "baseline", "trend"):
+        # the trend goes only once wrapping the labels does not make room for it
+        if _total(minimum if key == "trend" else roomy, kept) <= width:
             break
         position = next((i for i in kept if columns[i][1] == key), None)
         if position is not None:

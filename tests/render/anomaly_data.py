@@ -154,9 +154,7 @@ TRENDS = [
 def trend_frame(kpis: tuple[str, ...], dims: tuple[str, ...]) -> pl.DataFrame:
     """``Result.trends``: rows, then totals (dimensions null, ``total`` true)."""
     schema: dict[str, Any] = {"kpi": pl.String, **{d: pl.String for d in dims}}
-    schema.update(
-        total=pl.Boolean, slope=pl.Float64, p_value=pl.Float64, significant=pl.Boolean
-    )
+    schema.update(total=pl.Boolean, slope=pl.Float64, p_value=pl.Float64, significant=pl.Boolean)
     schema["buckets"] = pl.Int64
     assert list(schema)[1 + len(dims) :] == list(TREND_COLUMNS)
     records = []
