@@ -91,9 +91,7 @@ def render_anomalies_to(
     elif fmt == "markdown":
         out.write(anomaly_markdown(anomalies))
     elif fmt == "html":
-        from kpicli.render.html import anomalies_page
-
-        out.write(anomalies_page(anomalies))
+        out.write(anomalies_html(anomalies))
     else:
         raise UsageError(
             f"unknown output format `{fmt}` for `kpi anomalies`",
@@ -266,6 +264,75 @@ def anomaly_markdown(anomalies: Anomalies) -> bytes:
         lines += [md_row(HEADERS), md_row(rule), *(md_row(r) for r in table), ""]
     lines.append(md_escape(summary(anomalies)))
     return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def anomalies_html(anomalies: Anomalies) -> bytes:
+    """`kpi anomalies -f html`: the flagged rows, worst first, then a small chart per flagged
+    series (its line, the expected band, the flagged buckets ringed, the last buckets
+    shaded); one self-contained page."""
+    from kpicli.render.html import CHANGE_CLASSES, CSS, EXTRA_CSS, NL, band_chart, esc, page
+    from kpicli.render.html import fact_list as facts_html
+
+    start, end = anomalies.period
+    facts = [
+        ("Looked at", f"{span_text(anomalies)}: {start.isoformat()} → {end.isoformat()}"),
+        ("As of", anomalies.as_of.isoformat()),
+        ("Sensitivity", anomalies.sensitivity),
+        ("Series", f"{anomalies.checked:,}"),
+        ("Flagged", f"{anomalies.rows.height:,}"),
+    ]
+    if anomalies.dimensions:
+        names = anomalies.dimension_names or anomalies.dimensions
+        facts.append(("By", ", ".join(names)))
+    parts = []
+    if anomalies.rows.height:
+        numbers = ("Value", "Expected range")
+        heads = "".join(
+            f'<th scope="col" class="num">{esc(h)}</th>' if h in numbers else f"<th>{esc(h)}</th>"
+            for h in HEADERS
+        )
+        body = []
+        for row in anomalies.rows.iter_rows(named=True):
+            cells, style = row_texts(row, anomalies)
+            css = CHANGE_CLASSES.get(style, "")
+            flag = f'<span class="flag{" anom-bad" if style == "bold red" else ""}">'
+            body.append(
+                f'<tr><td>{esc(cells[0])}</td><td class="nowrap">{esc(cells[1])}</td>'
+                f'<td>{esc(cells[2])}</td><td class="num {css}">{esc(cells[3])}</td>'
+                f'<td class="num">{esc(cells[4])}</td><td>{flag}{esc(cells[5])}</span></td></tr>'
+            )
+        parts.append(
+            f'<div class="table-wrap"><table><thead><tr>{heads}</tr></thead>'
+            f"<tbody>\n{NL.join(body)}\n</tbody></table></div>"
+        )
+    parts.append(f'<p class="note">{esc(summary(anomalies))}</p>')
+    charts = []
+    for records in series_groups(anomalies.series):
+        info = anomalies.kpis.get(records[0]["kpi"])
+        if info is None:
+            from kpicli.execute.result import KpiInfo
+
+            info = KpiInfo(name=records[0]["kpi"], label=records[0]["kpi"])
+        charts.append(
+            band_chart(
+                records,
+                info,
+                anomalies,
+                title=where(records[0], anomalies),
+                heading=info.label or info.name,
+                recent=anomalies.last,
+            )
+        )
+    if charts:
+        parts.append(f'<section class="kpi"><div class="charts">{NL.join(charts)}</div></section>')
+    return page(
+        title=f"Anomalies · {start.isoformat()} → {end.isoformat()}",
+        heading="Anomalies",
+        facts=facts_html(facts),
+        body=NL.join(parts),
+        generated=anomalies.generated_at,
+        css=CSS + EXTRA_CSS,
+    )
 
 
 def series_groups(series: pl.DataFrame) -> list[list[dict[str, Any]]]:

@@ -54,7 +54,6 @@ from kpicli.render.units import (
 if TYPE_CHECKING:
     from datetime import date
 
-    from kpicli.commands.anomalies import Anomalies
     from kpicli.execute.result import KpiInfo, Result
 
 #: Bars drawn at most in a bar chart (the table below it has every row).
@@ -405,7 +404,7 @@ def _x_labels(plot: _Plot, labels: list[str], limit: int = MAX_X_LABELS) -> list
     out = []
     step = math.ceil(len(labels) / limit)
     for index, label in enumerate(labels):
-        if index % step == 0:
+        if index % step == 0 and label:
             anchor = "middle"
             if len(labels) > 1 and index == 0:
                 anchor = "start"
@@ -819,7 +818,8 @@ def band_chart(
         )
     out += _grid(plot, ticks, tick_labels)
     out += _band(plot, *band)
-    out += _x_labels(plot, labels, max(2, width // 160))
+    ends = sorted({0, (len(labels) - 1) // 2, len(labels) - 1})  # first, middle, last
+    out += _x_labels(plot, [label if i in ends else "" for i, label in enumerate(labels)], 40)
     if 0 < recent < len(records):
         past = [(plot.x_at(i), None if v is None else plot.y_at(v)) for i, v in enumerate(values)]
         out += [f'<path class="history" d="{_path(run)}"/>' for run in _segments(past[: first + 1])]
@@ -937,83 +937,10 @@ def page(
     return text.encode("utf-8")
 
 
-def _fact_list(facts: list[tuple[str, str]]) -> str:
+def fact_list(facts: list[tuple[str, str]]) -> str:
+    """Facts (name, value) as the page's header shows them."""
     items = "".join(f"<div><dt>{esc(k)}</dt><dd>{esc(v)}</dd></div>" for k, v in facts)
     return f'<dl class="facts">{items}</dl>'
 
 
-def anomalies_page(anomalies: Anomalies) -> bytes:
-    """`kpi anomalies -f html`: the flagged rows, worst first, then a small chart per flagged
-    series (its line, the expected band, the flagged buckets ringed, the last buckets
-    shaded); one self-contained page."""
-    from kpicli.render.anomalies import HEADERS, row_texts, series_groups, span_text, summary
-
-    start, end = anomalies.period
-    facts = [
-        ("Looked at", f"{span_text(anomalies)}: {start.isoformat()} → {end.isoformat()}"),
-        ("As of", anomalies.as_of.isoformat()),
-        ("Sensitivity", anomalies.sensitivity),
-        ("Series", f"{anomalies.checked:,}"),
-        ("Flagged", f"{anomalies.rows.height:,}"),
-    ]
-    if anomalies.dimensions:
-        names = anomalies.dimension_names or anomalies.dimensions
-        facts.append(("By", ", ".join(names)))
-    parts = []
-    if anomalies.rows.height:
-        numbers = ("Value", "Expected range")
-        heads = "".join(
-            f'<th scope="col" class="num">{esc(h)}</th>' if h in numbers else f"<th>{esc(h)}</th>"
-            for h in HEADERS
-        )
-        body = []
-        for row in anomalies.rows.iter_rows(named=True):
-            cells, style = row_texts(row, anomalies)
-            css = CHANGE_CLASSES.get(style, "")
-            flag = f'<span class="flag{" anom-bad" if style == "bold red" else ""}">'
-            body.append(
-                f'<tr><td>{esc(cells[0])}</td><td class="nowrap">{esc(cells[1])}</td>'
-                f'<td>{esc(cells[2])}</td><td class="num {css}">{esc(cells[3])}</td>'
-                f'<td class="num">{esc(cells[4])}</td><td>{flag}{esc(cells[5])}</span></td></tr>'
-            )
-        parts.append(
-            f'<div class="table-wrap"><table><thead><tr>{heads}</tr></thead>'
-            f"<tbody>\n{NL.join(body)}\n</tbody></table></div>"
-        )
-    parts.append(f'<p class="note">{esc(summary(anomalies))}</p>')
-    charts = []
-    for records in series_groups(anomalies.series):
-        info = anomalies.kpis.get(records[0]["kpi"])
-        if info is None:
-            from kpicli.execute.result import KpiInfo
-
-            info = KpiInfo(name=records[0]["kpi"], label=records[0]["kpi"])
-        charts.append(
-            band_chart(
-                records,
-                info,
-                anomalies,
-                title=_series_where(records[0], anomalies),
-                heading=info.label or info.name,
-                recent=anomalies.last,
-            )
-        )
-    if charts:
-        parts.append(f'<section class="kpi"><div class="charts">{NL.join(charts)}</div></section>')
-    return page(
-        title=f"Anomalies · {start.isoformat()} → {end.isoformat()}",
-        heading="Anomalies",
-        facts=_fact_list(facts),
-        body=NL.join(parts),
-        generated=anomalies.generated_at,
-        css=CSS + EXTRA_CSS,
-    )
-
-
-def _series_where(record: dict[str, Any], anomalies: Anomalies) -> str:
-    from kpicli.render.anomalies import where
-
-    return where(record, anomalies)
-
-
-__all__ = ["anomalies_page", "band_chart", "bar_chart", "line_chart", "nice_ticks", "to_html"]
+__all__ = ["band_chart", "bar_chart", "line_chart", "nice_ticks", "to_html"]
