@@ -677,7 +677,7 @@ def to_markdown(result: Result) -> bytes:
     out = [f"**{md_escape(heading)}**", "", md_row(header), rule, *(md_row(r) for r in table)]
     if has_more(kpi_sections):
         out += ["", md_escape(NOTE_MORE[0].upper() + NOTE_MORE[1:]) + "."]
-    for note in notes(result, kpi_sections):
+    for note in notes(result, kpi_sections) if kpi_sections else []:
         for part in note.split("\n"):
             out += ["", md_escape(part)]
     return ("\n".join(out) + "\n").encode("utf-8")

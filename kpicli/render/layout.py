@@ -1,7 +1,8 @@
 """The shape of a human-readable report, shared by the terminal table, markdown and HTML.
 
-It decides which optional columns appear and in which order KPI rows and totals are shown;
-it formats nothing and computes no KPI value.
+It decides which optional columns appear and in which order KPI rows and totals are shown,
+which trend goes with each KPI, and the notes under a report (what ``≈`` means, how many
+rows ``⚑`` flags); it computes no KPI value.
 
 People read at most ``TABLE_ROWS`` rows of one KPI and time bucket: with ``--by`` over many
 values (a million campaigns), the first ``TABLE_ROWS`` rows of each bucket are shown (in the

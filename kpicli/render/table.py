@@ -10,8 +10,16 @@ One table for the whole report, so columns line up across KPIs:
 At most ``TABLE_ROWS`` rows per KPI and bucket are shown (``layout``): a line says how many
 more there are, and a note under the table how to see them all.
 
-Optional columns (Previous, Change, Target, Pace, Projected, Status) appear only when the
-result has a value in them. Every cell is a ``Text``, so data is never read as rich markup.
+Optional columns (Anomaly, Baseline, Expected range, Previous, Change, Target, Pace,
+Projected, Status) appear only when the result has a value in them. Every cell is a
+``Text``, so data is never read as rich markup.
+
+Issue 13's marks: with ``--compare``, a change that is not significant shows ``≈``, dimmed;
+with ``--anomalies``, a flagged row has ``⚑ low -5.2σ`` (its value and flag bold red when
+the KPI moved the way ``better`` does not want, amber when it did), and a line under the
+table says how many rows are flagged and what the score is; with trends, a Trend column
+holds each KPI's trend beside its sparkline (``▲ +3.1 %/week``; ``≈``, dimmed, when not
+significant).
 """
 
 from __future__ import annotations
