@@ -347,10 +347,13 @@ def line_chart(section: Section, result: Result) -> str:
         if line.record.get("period_start") is not None:
             buckets.setdefault(line.record["period_start"], line)
     records = [line.record for line in buckets.values()]
-    values = [finite_number(r.get("value")) for r in records]
-    targets = [finite_number(r.get("target")) for r in records]
-    band = _bounds(records)
-    present = [v for v in values + targets + band[0] + band[1] if v is not None]
+    past = _history(result, info.name, {}, len(records))
+    shown = past + records
+    values = [None if i < len(past) else finite_number(r.get("value")) for i, r in enumerate(shown)]
+    targets = [finite_number(r.get("target")) for r in shown]
+    band = _bounds(shown)
+    before = [finite_number(r.get("value")) for r in past]
+    present = [v for v in values + targets + band[0] + band[1] + before if v is not None]
     if not any(v is not None for v in values):
         return ""
 
@@ -362,28 +365,75 @@ def line_chart(section: Section, result: Result) -> str:
     )
     tick_labels = [_fmt(tick, info, result) for tick in ticks]
     left = max(48, 16 + 7 * max(len(label) for label in tick_labels))
-    plot = _Plot(720, 240, left, 24, 14, 30, ticks[0], ticks[-1], len(records))
-    labels = [bucket_label(r["period_start"], result.grain) for r in records]
+    plot = _Plot(720, 240, left, 24, 14, 30, ticks[0], ticks[-1], len(shown))
+    labels = [bucket_label(r["period_start"], result.grain) for r in shown]
     name = info.label or info.name
     what = "totals" if result.dimensions else "values"
     out = [
         f'<svg class="chart" viewBox="0 0 {plot.width} {plot.height}" role="img" '
         f'aria-label="{esc(f"{name}: {what} by {result.grain}")}">',
+        *_shade(plot, len(past), f"the period; before it, the {result.grain}s learned from"),
         *_grid(plot, ticks, tick_labels),
         *_band(plot, *band),
-        *_x_labels(plot, labels),
+        *_x_labels(plot, labels, HISTORY_X_LABELS if past else MAX_X_LABELS),
         *_target_marks(plot, targets),
+        *_past_line(plot, before + values[len(past) : len(past) + 1]),
         *_value_line(plot, values),
     ]
-    for index, record in enumerate(records):
+    for index, record in enumerate(shown):
         if values[index] is not None:
             out.append(_point(plot, index, record, labels[index], values, targets, info, result))
     out.append("</svg>")
     caption = f"{name} by {result.grain}" + (" (totals)" if result.dimensions else "")
     if any(t is not None for t in targets):
         caption += "; dashed line: target"
-    caption += _band_caption(band, records)
+    caption += _band_caption(band, shown)
+    if past:
+        caption += f"; grey: the {len(past)} {result.grain}s before the period"
     return f"<figure>\n{NL.join(out)}\n<figcaption>{esc(caption)}</figcaption>\n</figure>"
+
+
+#: Labels on the time axis of a chart that shows history (more buckets: fewer labels).
+HISTORY_X_LABELS = 5
+#: Buckets of history drawn before the period at least (with ``--anomalies``), and at most
+#: as many as the period has beyond that.
+HISTORY_SHOWN = 14
+
+
+def _history(result: Result, kpi: str, where: dict[str, Any], buckets: int) -> list[dict[str, Any]]:
+    """With ``--anomalies``: the last buckets of history before the period of a KPI's series
+    (its totals when ``where`` is empty and there are dimensions, else the rows whose
+    dimension values are ``where``), at most ``max(buckets, HISTORY_SHOWN)``, by date."""
+    import polars as pl
+
+    frame = result.history_totals if result.dimensions and not where else result.history
+    if not result.anomalies or frame is None or frame.height == 0:
+        return []
+    mask = pl.col("kpi") == kpi
+    for key, value in where.items():
+        mask &= pl.col(key).is_null() if value is None else pl.col(key) == value
+    rows = frame.filter(mask).sort("period_start")
+    return rows.tail(max(buckets, HISTORY_SHOWN)).to_dicts()
+
+
+def _shade(plot: _Plot, first: int, tip: str) -> list[str]:
+    """A shaded background from bucket ``first`` to the end (nothing when it is 0)."""
+    if first <= 0 or first >= plot.points:
+        return []
+    x = (plot.x_at(first - 1) + plot.x_at(first)) / 2
+    return [
+        f'<rect class="recent" x="{_coord(x)}" y="{plot.top}" '
+        f'width="{_coord(plot.width - plot.right - x)}" '
+        f'height="{plot.height - plot.top - plot.bottom}"><title>{esc(tip)}</title></rect>'
+    ]
+
+
+def _past_line(plot: _Plot, values: list[float | None]) -> list[str]:
+    """The muted line of the buckets before the period (into the period's first point)."""
+    points = [(plot.x_at(i), None if v is None else plot.y_at(v)) for i, v in enumerate(values)]
+    return [
+        f'<path class="history" d="{_path(run)}"/>' for run in _segments(points) if len(run) > 1
+    ]
 
 
 def _grid(plot: _Plot, ticks: list[float], tick_labels: list[str]) -> list[str]:
@@ -773,10 +823,14 @@ def _flagged_charts(section: Section, result: Result) -> str:
     flagged = [records for records in series.values() if any(r.get("anomaly") for r in records)]
     if not flagged:
         return ""
-    charts = [
-        band_chart(records, section.info, result, title=_where(records[0], result))
-        for records in flagged[:MAX_FLAGGED_CHARTS]
-    ]
+    charts = []
+    for records in flagged[:MAX_FLAGGED_CHARTS]:
+        where = {d: records[0].get(d) for d in result.dimensions}
+        past = _history(result, section.info.name, where, len(records))
+        title = _where(records[0], result)
+        charts.append(
+            band_chart(past + records, section.info, result, title=title, recent=len(records))
+        )
     return f'<div class="charts">{NL.join(charts)}</div>'
 
 
@@ -810,19 +864,13 @@ def band_chart(
     ]
     first = len(records) - recent
     if 0 < recent < len(records):
-        x = (plot.x_at(first - 1) + plot.x_at(first)) / 2
-        out.append(
-            f'<rect class="recent" x="{_coord(x)}" y="{plot.top}" '
-            f'width="{_coord(width - plot.right - x)}" height="{height - plot.top - plot.bottom}">'
-            f"<title>the last {recent} {result.grain}s, looked at</title></rect>"
-        )
+        out += _shade(plot, first, f"the last {recent} {result.grain}s, looked at")
     out += _grid(plot, ticks, tick_labels)
     out += _band(plot, *band)
     ends = sorted({0, (len(labels) - 1) // 2, len(labels) - 1})  # first, middle, last
     out += _x_labels(plot, [label if i in ends else "" for i, label in enumerate(labels)], 40)
     if 0 < recent < len(records):
-        past = [(plot.x_at(i), None if v is None else plot.y_at(v)) for i, v in enumerate(values)]
-        out += [f'<path class="history" d="{_path(run)}"/>' for run in _segments(past[: first + 1])]
+        out += _past_line(plot, values[: first + 1])
         values = [None if i < first else v for i, v in enumerate(values)]
     out += _value_line(plot, values)
     for index, record in enumerate(records):
