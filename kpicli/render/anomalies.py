@@ -137,8 +137,8 @@ def summary(anomalies: Anomalies) -> str:
     z = Z.get(anomalies.sensitivity)
     limit = f": |score| > {z:.1f}" if z is not None else ""
     return (
-        f"{FLAG} {plural(count, 'bucket')} flagged in {span_text(anomalies)} across {series}"
-        f" ({anomalies.sensitivity} sensitivity{limit} standard deviations from the baseline)."
+        f"{FLAG} {plural(count, 'bucket')} flagged across {series}"
+        f" ({anomalies.sensitivity} sensitivity{limit}, in standard deviations)."
     )
 
 

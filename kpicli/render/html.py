@@ -201,6 +201,7 @@ svg .recent { fill: var(--soft); stroke: none; }
 svg .history { fill: none; stroke: var(--muted); stroke-width: 1.5; stroke-linejoin: round; }
 svg .pt.anom { fill: var(--bg); stroke: var(--flag); stroke-width: 3; }
 svg .pt.anom-low.bad, svg .pt.anom-high.bad { stroke: var(--bad); }
+svg .pt.anom.missing { stroke-dasharray: 3 2; }
 .charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(300px, 1fr));
   gap: 8px 24px; }
 .charts figure { margin: 8px 0; }
@@ -383,6 +384,8 @@ def line_chart(section: Section, result: Result) -> str:
     for index, record in enumerate(shown):
         if values[index] is not None:
             out.append(_point(plot, index, record, labels[index], values, targets, info, result))
+        elif index >= len(past) and record.get("anomaly") in ("high", "low"):
+            out.append(_missing_point(plot, index, record, labels[index], info, result))
     out.append("</svg>")
     caption = f"{name} by {result.grain}" + (" (totals)" if result.dimensions else "")
     if any(t is not None for t in targets):
@@ -829,9 +832,32 @@ def _flagged_charts(section: Section, result: Result) -> str:
         past = _history(result, section.info.name, where, len(records))
         title = _where(records[0], result)
         charts.append(
-            band_chart(past + records, section.info, result, title=title, recent=len(records))
+            band_chart(
+                past + records,
+                section.info,
+                result,
+                title=title,
+                recent=len(records),
+                looked_at="the period",
+            )
         )
     return f'<div class="charts">{NL.join(charts)}</div>'
+
+
+#: Buckets before the ones looked at that a small chart shows, per bucket looked at.
+SERIES_HISTORY = 4
+
+
+def _missing_point(
+    plot: _Plot, index: int, record: dict[str, Any], label: str, info: KpiInfo, result: Any
+) -> str:
+    """A flagged bucket without a value (no rows: an outage): a dashed ring at the bottom."""
+    tip = f"{label}: no value{_anomaly_tip(record, info, result)}"
+    css = "pt" + _flag_classes(record, info) + " missing"
+    return (
+        f'<circle class="{css}" cx="{_coord(plot.x_at(index))}" '
+        f'cy="{_coord(plot.y_at(plot.low))}" r="6"><title>{esc(tip)}</title></circle>'
+    )
 
 
 def band_chart(
@@ -842,12 +868,16 @@ def band_chart(
     title: str,
     heading: str | None = None,
     recent: int = 0,
+    looked_at: str | None = None,
     width: int = 480,
     height: int = 190,
 ) -> str:
     """A small SVG chart of one series (``records`` by date: value, lower, upper, anomaly,
-    anomaly_score): the band, the line, the flagged buckets ringed; the last ``recent``
-    buckets shaded (those looked at), the ones before drawn muted."""
+    anomaly_score): the band, the line, the flagged buckets ringed (at the bottom, dashed,
+    when they have no value: an outage); the last ``recent`` buckets shaded (those looked
+    at), at most ``SERIES_HISTORY`` × as many before them drawn muted."""
+    if recent:
+        records = records[-(recent + max(SERIES_HISTORY * recent, HISTORY_SHOWN * 2)) :]
     values = [finite_number(r.get("value")) for r in records]
     band = _bounds(records)
     present = [v for v in values + band[0] + band[1] if v is not None]
@@ -867,24 +897,26 @@ def band_chart(
         out += _shade(plot, first, f"the last {recent} {result.grain}s, looked at")
     out += _grid(plot, ticks, tick_labels)
     out += _band(plot, *band)
-    ends = sorted({0, (len(labels) - 1) // 2, len(labels) - 1})  # first, middle, last
-    out += _x_labels(plot, [label if i in ends else "" for i, label in enumerate(labels)], 40)
+    ends = {0, (len(labels) - 1) // 2, len(labels) - 1}  # first, middle, last
+    shown = [label if i in ends else "" for i, label in enumerate(labels)]
+    out += _x_labels(plot, shown, len(shown))
     if 0 < recent < len(records):
         out += _past_line(plot, values[: first + 1])
         values = [None if i < first else v for i, v in enumerate(values)]
     out += _value_line(plot, values)
+    none = [None] * len(values)
     for index, record in enumerate(records):
-        if record.get("anomaly") in ("high", "low") and values[index] is not None:
-            out.append(
-                _point(
-                    plot, index, record, labels[index], values, [None] * len(values), info, result
-                )
-            )
+        if record.get("anomaly") not in ("high", "low") or index < first:
+            continue
+        if values[index] is None:
+            out.append(_missing_point(plot, index, record, labels[index], info, result))
+        else:
+            out.append(_point(plot, index, record, labels[index], values, none, info, result))
     out.append("</svg>")
     flagged = [r for r in records if r.get("anomaly") in ("high", "low")]
     caption = f"{len(flagged)} flagged" if flagged else "none flagged"
     if recent:
-        caption += f" in the last {recent} {result.grain}s (shaded)"
+        caption += f" in {looked_at or f'the last {recent} {result.grain}s'} (shaded)"
     caption += "; band: expected range"
     head = f"<h3>{esc(heading)}</h3>\n" if heading else ""
     return (

@@ -266,7 +266,7 @@ def anomaly_note(result: Result, frames: list[Any]) -> str:
     z = Z.get(sensitivity)
     text = f"{FLAG} {flagged:,} of {total:,} row{'s' if total != 1 else ''} flagged"
     limit = f": |score| > {z:.1f}" if z is not None else ""
-    text += f" ({sensitivity} sensitivity{limit} standard deviations from the baseline)"
+    text += f" ({sensitivity} sensitivity{limit}, in standard deviations)"
     if bare:
         need = MIN_HISTORY.get(result.grain or "", 0)
         unit = f"{result.grain}s" if result.grain else "buckets"

@@ -30,6 +30,7 @@ from kpicli.render.formats import to_csv, to_json, to_jsonl, to_markdown, to_par
 from kpicli.render.html import EXTRA_CSS, to_html
 from kpicli.render.table import render_table
 from kpicli.render.units import format_anomaly, format_change, format_range, format_trend
+from kpicli.stats.anomaly import Z
 
 ROWS_PER_KPI = len(DAYS) * (len(CHANNELS) + 1)  # 7 days × (2 channels + total)
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -134,7 +135,9 @@ def test_table_marks_flagged_rows_with_their_range() -> None:
     assert "Total" in total_line and "+4.1σ" in total_line
     flagged = len(FLAGS)
     rows = 3 * ROWS_PER_KPI
-    assert f"⚑ {flagged} of {rows} rows flagged (medium sensitivity: |score| > 3.0 standard" in text
+    z = Z["medium"]
+    note = f"⚑ {flagged} of {rows} rows flagged (medium sensitivity: |score| > {z:.1f}, in standard"
+    assert note + " deviations)." in text
     # spend's first day has no baseline, in each of its 3 series
     assert "3 rows without a baseline: less than 28 days of history before them." in text
     colored = render_table(result, color=True, width=160)
@@ -423,7 +426,10 @@ def test_anomalies_table_lists_worst_first() -> None:
     assert body[0].split()[:3] == ["Click-through", "rate", "2026-11-20"]
     assert "channel=meta_ads" in body[0] and "⚑ low -5.2σ" in body[0]
     assert "total" in body[1] and "⚑ high +4.1σ" in body[1]
-    assert "2 buckets flagged in the last 7 days across 9 series" in text
+    assert (
+        f"⚑ 2 buckets flagged across 9 series (medium sensitivity: |score| > {Z['medium']:.1f}, in"
+        in text
+    )
     assert max(len(line) for line in lines) <= 100
 
 
@@ -495,3 +501,34 @@ def test_anomalies_formats_and_errors() -> None:
         render_anomalies(anomalies(), "xlsx")
     with pytest.raises(UsageError):
         render_anomalies(anomalies(), "csv", wide=True)
+
+
+def test_html_report_shows_history_and_the_period_shaded() -> None:
+    result = daily()
+    text = to_html(result).decode("utf-8")
+    # each KPI's totals chart, and the flagged series' small chart, draw history muted
+    assert text.count('class="history"') == 3 + 1
+    assert text.count('class="recent"') == 3 + 1
+    assert "grey: the 14 days before the period" in text  # HISTORY has 28: the last 14 shown
+    assert "1 flagged in the period (shaded)" in text
+    plain = to_html(daily(anomalies=False)).decode("utf-8")
+    assert 'class="history"' not in plain and 'class="recent"' not in plain
+
+
+def test_html_flagged_bucket_without_value_is_a_dashed_ring() -> None:
+    """An outage: no rows, so no value, yet flagged low: ringed at the bottom of the chart."""
+    result = daily(trends=False)
+    kpi, channel, day, _, _ = FLAGS[0]
+    hit = (pl.col("kpi") == kpi) & (pl.col("channel") == channel) & (pl.col("period_start") == day)
+    result.rows = result.rows.with_columns(value=pl.when(hit).then(None).otherwise(pl.col("value")))
+    text = to_html(result).decode("utf-8")
+    rings = re.findall(r'<circle class="pt anom anom-low bad missing"[^>]*><title>([^<]*)<', text)
+    assert len(rings) == 1 and rings[0].startswith(f"{day}: no value · expected ")
+    found = anomalies()
+    found.series = found.series.with_columns(
+        value=pl.when((pl.col("series") == 0) & (pl.col("period_start") == day))
+        .then(None)
+        .otherwise(pl.col("value"))
+    )
+    page = render_anomalies(found, "html").decode("utf-8")
+    assert len(re.findall(r'<circle class="pt anom anom-low bad missing"', page)) == 1
