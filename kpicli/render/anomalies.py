@@ -10,7 +10,7 @@
 - ``json``: one document (``schema_version``, ``generated_at``, ``as_of``, ``grain``,
   ``last``, ``sensitivity``, ``period``, ``dimensions``, ``kpis`` as `kpi report` writes
   them, ``checked``: the series looked at, ``anomalies``: the rows);
-- ``jsonl``, ``csv``, ``parquet``: the rows (plain numbers, as `kpi report`'s);
+- ``jsonl``, ``csv``, ``parquet``, ``xlsx``: the rows (plain numbers, as `kpi report`'s);
 - ``markdown``: the table;
 - ``html``: a self-contained page: the table, then a small chart per flagged series (its
   line, the expected band, the flagged buckets ringed, the last buckets shaded).
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from kpicli.execute.result import KpiInfo
 
 #: The formats of `kpi anomalies` (its ``--format`` choices).
-ANOMALY_FORMATS = ("table", "json", "jsonl", "csv", "markdown", "parquet", "html")
+ANOMALY_FORMATS = ("table", "json", "jsonl", "csv", "markdown", "parquet", "xlsx", "html")
 #: The columns of a rendered row, after the key columns and the dimensions.
 HEADERS = ("KPI", "Bucket", "Where", "Value", "Expected range", "Anomaly")
 
@@ -88,6 +88,10 @@ def render_anomalies_to(
         write_csv_frame(out, anomalies.kpis, anomalies.rows, raw=raw)
     elif fmt == "parquet":
         anomalies.rows.write_parquet(out)
+    elif fmt == "xlsx":
+        from kpicli.render.xlsx import write_anomalies_xlsx
+
+        write_anomalies_xlsx(anomalies, out, raw=raw)
     elif fmt == "markdown":
         out.write(anomaly_markdown(anomalies))
     elif fmt == "html":

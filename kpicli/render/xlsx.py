@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from xlsxwriter.workbook import Workbook
     from xlsxwriter.worksheet import Worksheet
 
+    from kpicli.commands.anomalies import Anomalies
     from kpicli.execute.result import KpiInfo, Result
 
 #: Rows of a worksheet at most, the header included (Excel's limit).
@@ -362,7 +363,7 @@ def _about_sheet(writer: _Writer, sheet: Worksheet, result: Result) -> None:
         sheet.set_column(col, col, width)
 
 
-def _created(result: Result) -> datetime:
+def _created(result: Result | Anomalies) -> datetime:
     """When the workbook says it was created: the report's generated_at (reproducible bytes)."""
     moment = result.generated_at or datetime.now(UTC)
     if moment.tzinfo is None:
@@ -417,6 +418,48 @@ def write_xlsx(result: Result, out: IO[bytes], *, raw: bool = False, wide: bool 
         target.close()
 
 
+def write_anomalies_xlsx(anomalies: Anomalies, out: IO[bytes], *, raw: bool = False) -> None:
+    """`kpi anomalies -f xlsx`: sheet ``Anomalies`` (the rows as CSV has them, worst first,
+    typed, each number in its KPI's format, flags colored)."""
+    import xlsxwriter
+
+    buffer = io.BytesIO()
+    options = {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False}
+    workbook = xlsxwriter.Workbook(buffer, {**options, "strings_to_numbers": False})
+    workbook.set_properties(
+        {"title": "KPI anomalies", "author": "kpi", "created": _created(anomalies)}
+    )
+    writer = _Writer(workbook, raw=raw)
+    sheet = workbook.add_worksheet("Anomalies")
+    header = anomalies.rows.columns
+    widths = [0] * len(header)
+    for col, title in enumerate(header):
+        writer.cell(sheet, 0, col, title, bold=True)
+    for number, row in enumerate(anomalies.rows.iter_rows(), start=1):
+        info = kpi_info_of(anomalies.kpis, row[0])
+        for col, value in enumerate(row):
+            shown = writer.cell(
+                sheet, number, col, value, _column_format(header[col], info, anomalies.currency)
+            )
+            widths[col] = max(widths[col], shown)
+    for col, title in enumerate(header):
+        sheet.set_column(col, col, _width(title, widths[col]))
+    sheet.freeze_panes(1, 0)
+    sheet.autofilter(0, 0, anomalies.rows.height, len(header) - 1)
+    if "anomaly" in header:
+        last = anomalies.rows.height
+        _status_colors(writer, sheet, header.index("anomaly"), last, ANOMALY_COLORS)
+    workbook.close()
+    out.write(buffer.getvalue())
+
+
+def kpi_info_of(kpis: dict[str, KpiInfo], name: str) -> KpiInfo:
+    """The KPI's description, or a bare one."""
+    from kpicli.execute.result import KpiInfo
+
+    return kpis.get(name) or KpiInfo(name=name, label=name)
+
+
 def to_xlsx(result: Result, *, raw: bool = False, wide: bool = False) -> bytes:
     """:func:`write_xlsx` as bytes."""
     buffer = io.BytesIO()
@@ -424,4 +467,11 @@ def to_xlsx(result: Result, *, raw: bool = False, wide: bool = False) -> bytes:
     return buffer.getvalue()
 
 
-__all__ = ["number_format", "safe_text", "sheet_names", "to_xlsx", "write_xlsx"]
+__all__ = [
+    "number_format",
+    "safe_text",
+    "sheet_names",
+    "to_xlsx",
+    "write_anomalies_xlsx",
+    "write_xlsx",
+]

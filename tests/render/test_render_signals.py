@@ -498,7 +498,7 @@ def test_anomalies_html_page_of_small_charts() -> None:
 def test_anomalies_formats_and_errors() -> None:
     assert set(ANOMALY_FORMATS) >= {"table", "json", "jsonl", "csv", "markdown", "html"}
     with pytest.raises(UsageError):
-        render_anomalies(anomalies(), "xlsx")
+        render_anomalies(anomalies(), "svg")
     with pytest.raises(UsageError):
         render_anomalies(anomalies(), "csv", wide=True)
 
@@ -532,3 +532,16 @@ def test_html_flagged_bucket_without_value_is_a_dashed_ring() -> None:
     )
     page = render_anomalies(found, "html").decode("utf-8")
     assert len(re.findall(r'<circle class="pt anom anom-low bad missing"', page)) == 1
+
+
+def test_anomalies_xlsx() -> None:
+    openpyxl = pytest.importorskip("openpyxl")
+    found = anomalies()
+    book = openpyxl.load_workbook(io.BytesIO(render_anomalies(found, "xlsx")))
+    rows = list(book["Anomalies"].iter_rows(values_only=True))
+    assert rows[0] == tuple(found.rows.columns)
+    assert [r[0] for r in rows[1:]] == ["ctr", "leads"]
+    ctr = dict(zip(rows[0], rows[1], strict=True))
+    assert ctr["anomaly"] == "low" and ctr["anomaly_score"] == -5.2
+    assert ctr["channel"] == "meta_ads" and isinstance(ctr["value"], float)
+    assert book["Anomalies"].cell(2, rows[0].index("value") + 1).number_format == "0.00%"
