@@ -130,6 +130,9 @@ def test_report_band_and_flagged_points(browser: Any, tmp_path: Path) -> None:
         assert fill.startswith("rgba(") and not fill.endswith(", 1)")
         assert page.locator(".flag").count() == len(FLAGS)
         assert page.locator(".trend").count() >= 3
+        # the buckets before the period, muted, and the period shaded, in every chart
+        assert len(visible_boxes(page, "svg path.history")) == 4
+        assert len(visible_boxes(page, "svg rect.recent")) == 4
     finally:
         loaded.close()
 
