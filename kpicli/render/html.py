@@ -809,8 +809,8 @@ def _dimension_trends(section: Section, result: Result) -> str:
     for record in section.trends[:MAX_BARS]:
         where = " · ".join(dimension_text(record.get(d)) for d in result.dimensions)
         spans.append(f"<span>{esc(where)} {_trend_span(record, result, title=where)}</span>")
-    more = len(section.trends) - MAX_BARS
-    tail = f"<span>… {more:,} more in -f json</span>" if more > 0 else ""
+    more = len(section.trends) > MAX_BARS
+    tail = "<span>… more with -f json</span>" if more else ""
     return f'<p class="trends">Trends: {"".join(spans)}{tail}</p>'
 
 

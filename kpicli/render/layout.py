@@ -169,7 +169,7 @@ def sections(result: Result) -> list[Section]:
     names = dict.fromkeys(k for k in result.kpis if (k,) in rows or (k,) in totals)
     names.update(dict.fromkeys(k for (k,) in [*rows, *totals]))
 
-    trends = group_by(result.trends.to_dicts(), "kpi") if result.trends is not None else {}
+    trends = _trend_records(result)
     out = []
     for name in names:
         kpi_rows = rows.get((name,), [])
@@ -199,6 +199,21 @@ def sections(result: Result) -> list[Section]:
         _attach_trends(section, trends.get((name,), []), bool(result.dimensions))
         out.append(section)
     return out
+
+
+def _trend_records(result: Result) -> dict[tuple[Any, ...], list[Record]]:
+    """``Result.trends`` by KPI: each KPI's own, and at most ``TABLE_ROWS`` of its
+    dimension values' (a report by a million campaigns has as many trends)."""
+    import polars as pl
+
+    frame = result.trends
+    if frame is None:
+        return {}
+    if result.dimensions and frame.height > TABLE_ROWS and "total" in frame.columns:
+        own = pl.col("total").fill_null(False)
+        number = pl.int_range(pl.len()).over("kpi", own)
+        frame = frame.filter(own | (number < TABLE_ROWS))
+    return group_by(frame.to_dicts(), "kpi")
 
 
 def _attach_trends(section: Section, records: list[Record], dimensions: bool) -> None:

@@ -545,3 +545,25 @@ def test_anomalies_xlsx() -> None:
     assert ctr["anomaly"] == "low" and ctr["anomaly_score"] == -5.2
     assert ctr["channel"] == "meta_ads" and isinstance(ctr["value"], float)
     assert book["Anomalies"].cell(2, rows[0].index("value") + 1).number_format == "0.00%"
+
+
+def test_many_dimension_trends_are_cut_but_not_the_kpis_own() -> None:
+    from kpicli.render.layout import TABLE_ROWS, sections
+
+    result = daily(anomalies=False, compare=False, kpis=("leads",))
+    many = pl.DataFrame(
+        {
+            "kpi": ["leads"] * (TABLE_ROWS + 50),
+            "channel": [f"c{i}" for i in range(TABLE_ROWS + 50)],
+            "total": [False] * (TABLE_ROWS + 50),
+            "slope": [0.01] * (TABLE_ROWS + 50),
+            "p_value": [0.5] * (TABLE_ROWS + 50),
+            "significant": [False] * (TABLE_ROWS + 50),
+            "buckets": [7] * (TABLE_ROWS + 50),
+        }
+    )
+    result.trends = pl.concat([many, result.trends.filter(pl.col("total"))])
+    (section,) = sections(result)
+    assert len(section.trends) == TABLE_ROWS
+    assert section.trend is not None and section.trend["total"] is True
+    assert "… more with -f json" in to_html(result).decode("utf-8")
