@@ -15,7 +15,14 @@ JSONL has ``"total": true``: a total and a row whose dimension is empty never lo
 ``--wide`` pivots to one row per time bucket and dimension values (and ``total``), with
 columns ``<kpi>`` (the value), ``<kpi>_previous``, ``<kpi>_change``, ``<kpi>_change_pct``
 (with ``--compare``) and ``<kpi>_target``, ``_expected``, ``_pace``, ``_projected``,
-``_status`` for the KPIs that have them: nothing of the tidy rows is left out.
+``_status`` for the KPIs that have them: nothing of the tidy rows is left out. The columns
+of issue 13 follow the same rule, for every KPI when their option was given:
+``<kpi>_change_significant``, ``<kpi>_p_value`` (``--compare``), ``<kpi>_baseline``,
+``_lower``, ``_upper``, ``_anomaly``, ``_anomaly_score`` (``--anomalies``).
+
+Without ``--compare`` and ``--anomalies`` the rows have none of those columns, and every
+output is what it was before them, byte for byte. ``Result.trends`` goes to JSON (a
+``trends`` list) and XLSX (a ``Trends`` sheet); JSONL, CSV and Parquet carry rows only.
 """
 
 from __future__ import annotations
@@ -28,13 +35,21 @@ from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any
 
 from kpicli.errors import UsageError
-from kpicli.execute.result import KEY_COLUMNS, VALUE_COLUMNS
+from kpicli.execute.result import (
+    ANOMALY_COLUMNS,
+    KEY_COLUMNS,
+    SIGNIFICANCE_COLUMNS,
+    TREND_COLUMNS,
+    VALUE_COLUMNS,
+)
 from kpicli.render.layout import (
     NOTE_MORE,
     dimension_text,
     has_more,
+    notes,
     optional_columns,
     sections,
+    trend_text,
     value_texts,
 )
 from kpicli.render.units import bucket_label, describe_period
@@ -42,13 +57,20 @@ from kpicli.render.units import bucket_label, describe_period
 if TYPE_CHECKING:
     import polars as pl
 
-    from kpicli.execute.result import Result
+    from kpicli.execute.result import KpiInfo, Result
 
 SCHEMA_VERSION = 1
 #: Columns in the KPI's own unit: integer-valued ones are written as ints for integer KPIs.
-UNIT_COLUMNS = frozenset({"value", "previous", "change", "target", "expected", "projected"})
+UNIT_COLUMNS = frozenset(
+    {"value", "previous", "change", "target", "expected", "projected", "baseline", "lower", "upper"}
+)
 #: Number columns that are ratios, never written as ints.
 RATIO_COLUMNS = frozenset({"change_pct", "pace"})
+#: Number columns that are statistics (a p-value, a score in standard deviations, a
+#: trend's relative slope), never written as ints.
+STAT_COLUMNS = frozenset({"p_value", "anomaly_score", "slope"})
+#: Columns that are neither numbers nor text: their dtype when a frame lacks them.
+TYPED_COLUMNS = {"change_significant": "Boolean", "anomaly": "String", "status": "String"}
 #: First characters that make a spreadsheet read a cell as a formula.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 #: The column that tells total rows apart (CSV, Parquet, XLSX; ``"total": true`` in JSONL).
@@ -61,9 +83,22 @@ COMPARE_FIELDS = ("previous", "change", "change_pct")
 Record = dict[str, Any]
 
 
+def extra_columns(result: Result) -> list[str]:
+    """The columns of issue 13 the rows have: :data:`SIGNIFICANCE_COLUMNS` (with
+    ``--compare``), then :data:`ANOMALY_COLUMNS` (with ``--anomalies``); none without."""
+    present = set(result.rows.columns)
+    if result.totals is not None:
+        present |= set(result.totals.columns)
+    out = []
+    for group in (SIGNIFICANCE_COLUMNS, ANOMALY_COLUMNS):
+        if any(c in present for c in group):
+            out += group
+    return out
+
+
 def columns(result: Result) -> list[str]:
-    """The columns of the tidy rows: keys, dimensions, values."""
-    return [*KEY_COLUMNS, *result.dimensions, *VALUE_COLUMNS]
+    """The columns of the tidy rows: keys, dimensions, values, then :func:`extra_columns`."""
+    return [*KEY_COLUMNS, *result.dimensions, *VALUE_COLUMNS, *extra_columns(result)]
 
 
 def timestamp(moment: datetime | None) -> str:
@@ -75,7 +110,8 @@ def timestamp(moment: datetime | None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _range(bounds: Any) -> dict[str, str] | None:
+def date_range(bounds: Any) -> dict[str, str] | None:
+    """``{"start": …, "end": …}`` of a pair of dates, None for None."""
     return (
         None if bounds is None else {"start": bounds[0].isoformat(), "end": bounds[1].isoformat()}
     )
@@ -89,7 +125,9 @@ def _dtype(result: Result, column: str) -> Any:
 
     if column in result.rows.columns:
         return result.rows.schema[column]
-    if column in ("kpi", "status"):
+    if column in TYPED_COLUMNS:
+        return getattr(pl, TYPED_COLUMNS[column])
+    if column == "kpi":
         return pl.String
     if column in ("period_start", "period_end"):
         return pl.Date
@@ -138,8 +176,8 @@ def number_text(column: str, integer: pl.Expr | bool) -> pl.Expr:
     )
 
 
-def _integer_kpis(result: Result) -> list[str]:
-    return [name for name, info in result.kpis.items() if info.unit == "integer"]
+def _integer_kpis(kpis: dict[str, KpiInfo]) -> list[str]:
+    return [name for name, info in kpis.items() if info.unit == "integer"]
 
 
 # ---------------------------------------------------------------------------- JSON
@@ -149,7 +187,7 @@ def _json_literal(frame: pl.DataFrame, column: str, integer: pl.Expr) -> pl.Expr
     """The JSON text of each cell of ``column`` (``null`` for a missing value)."""
     import polars as pl
 
-    if column in UNIT_COLUMNS or column in RATIO_COLUMNS:
+    if column in UNIT_COLUMNS or column in RATIO_COLUMNS or column in STAT_COLUMNS:
         number = number_text(column, integer if column in UNIT_COLUMNS else False)
         return number.fill_null("null")
     dtype = frame.schema[column]
@@ -164,7 +202,7 @@ def _json_literal(frame: pl.DataFrame, column: str, integer: pl.Expr) -> pl.Expr
 
 
 def _json_objects(
-    result: Result,
+    kpis: dict[str, KpiInfo],
     frame: pl.DataFrame,
     cols: list[str],
     *,
@@ -175,7 +213,7 @@ def _json_objects(
     laid out as ``json.dumps`` does: on one line (``indent`` None) or indented."""
     import polars as pl
 
-    integer = pl.col("kpi").is_in(_integer_kpis(result))
+    integer = pl.col("kpi").is_in(_integer_kpis(kpis))
     pieces: list[pl.Expr | str] = []
     if indent is None:
         opening, between, closing = "{", ", ", "}"
@@ -194,7 +232,7 @@ def _json_objects(
 
 def _write_objects(
     out: IO[bytes],
-    result: Result,
+    kpis: dict[str, KpiInfo],
     frame: pl.DataFrame,
     cols: list[str],
     *,
@@ -206,7 +244,7 @@ def _write_objects(
     """Write ``frame``'s rows as JSON objects, ``separator`` between two (and before the
     first unless ``first``); return whether nothing was written and ``first`` still holds."""
     for chunk in _chunks(frame):
-        objects = _json_objects(result, chunk, cols, indent=indent, extra=extra)
+        objects = _json_objects(kpis, chunk, cols, indent=indent, extra=extra)
         text = chunk.select(objects.str.join(separator)).item()
         out.write(((separator if not first else "") + text).encode("utf-8"))
         first = False
@@ -215,46 +253,76 @@ def _write_objects(
 
 def write_json(result: Result, out: IO[bytes]) -> None:
     """The report as one JSON document (SPEC "Output shapes"); ``totals`` is ``[]`` without
-    --by. The same bytes as ``json.dumps(document, indent=2)``, written a chunk at a time."""
-    marker = {name: f"@@{name}-{secrets.token_hex(8)}@@" for name in ("rows", "totals")}
-    document = {
+    --by. The same bytes as ``json.dumps(document, indent=2)``, written a chunk at a time.
+
+    With ``--anomalies``, ``"anomalies": {"sensitivity", "flagged"}`` follows ``totals``;
+    with trends (``--grain``), a ``"trends"`` list of objects: ``kpi``, the dimension keys,
+    ``total``, ``slope`` (relative, per bucket), ``p_value``, ``significant``, ``buckets``.
+    """
+    lists = ["rows", "totals"] + (["trends"] if result.trends is not None else [])
+    marker = {name: f"@@{name}-{secrets.token_hex(8)}@@" for name in lists}
+    document: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "generated_at": timestamp(result.generated_at),
         "as_of": result.as_of.isoformat(),
-        "period": _range(result.period),
-        "comparison": _range(result.comparison),
+        "period": date_range(result.period),
+        "comparison": date_range(result.comparison),
         "grain": result.grain,
         "dimensions": list(result.dimensions),
-        "kpis": {
-            name: {
-                "label": info.label,
-                "unit": info.unit,
-                "better": info.better,
-                "formula": info.formula,
-                "description": info.description,
-            }
-            for name, info in result.kpis.items()
-        },
+        "kpis": kpis_json(result.kpis),
         "rows": marker["rows"],
         "totals": marker["totals"],
     }
+    if result.anomalies:
+        document["anomalies"] = {"sensitivity": result.anomalies, "flagged": _flagged(result)}
+    if result.trends is not None:
+        document["trends"] = marker["trends"]
     text = json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     parts = tidy_parts(result)
     frames = {"rows": parts[0], "totals": parts[1] if len(parts) > 1 else None}
-    key_cols = {"rows": columns(result), "totals": [*KEY_COLUMNS, *VALUE_COLUMNS]}
-    for name in ("rows", "totals"):
+    extra = extra_columns(result)
+    key_cols = {"rows": columns(result), "totals": [*KEY_COLUMNS, *VALUE_COLUMNS, *extra]}
+    if result.trends is not None:
+        frames["trends"] = result.trends
+        key_cols["trends"] = ["kpi", *result.dimensions, *TREND_COLUMNS]
+    for name in lists:
         before, text = text.split(json.dumps(marker[name]), 1)
         out.write(before.encode("utf-8"))
-        frame = frames[name]
-        if frame is None or frame.height == 0:
-            out.write(b"[]")
-            continue
-        out.write(b"[\n")
-        _write_objects(
-            out, result, frame, key_cols[name], indent="    ", separator=",\n", first=True
-        )
-        out.write(b"\n  ]")
+        write_list(out, result.kpis, frames[name], key_cols[name])
     out.write(text.encode("utf-8"))
+
+
+def kpis_json(kpis: dict[str, KpiInfo]) -> dict[str, dict[str, Any]]:
+    """The ``kpis`` object of a JSON document: how each KPI is described."""
+    return {
+        name: {
+            "label": info.label,
+            "unit": info.unit,
+            "better": info.better,
+            "formula": info.formula,
+            "description": info.description,
+        }
+        for name, info in kpis.items()
+    }
+
+
+def write_list(
+    out: IO[bytes], kpis: dict[str, KpiInfo], frame: pl.DataFrame | None, cols: list[str]
+) -> None:
+    """``frame``'s rows as an indented JSON list of objects (keys ``cols``), ``[]`` when
+    there is none, a chunk at a time."""
+    if frame is None or frame.height == 0:
+        out.write(b"[]")
+        return
+    out.write(b"[\n")
+    _write_objects(out, kpis, frame, cols, indent="    ", separator=",\n", first=True)
+    out.write(b"\n  ]")
+
+
+def _flagged(result: Result) -> int:
+    """How many rows and totals are flagged as anomalies."""
+    frames = [result.rows] if result.totals is None else [result.rows, result.totals]
+    return sum(int(f["anomaly"].is_not_null().sum()) for f in frames if "anomaly" in f.columns)
 
 
 def write_jsonl(result: Result, out: IO[bytes]) -> None:
@@ -263,10 +331,22 @@ def write_jsonl(result: Result, out: IO[bytes]) -> None:
     cols = columns(result)
     for index, frame in enumerate(parts):
         extra = {TOTAL: "true"} if index else None
-        for chunk in _chunks(frame):
-            objects = _json_objects(result, chunk, cols, indent=None, extra=extra)
-            text = chunk.select(objects.str.join("\n")).item()
-            out.write((text + "\n").encode("utf-8"))
+        write_objects_lines(out, result.kpis, frame, cols, extra=extra)
+
+
+def write_objects_lines(
+    out: IO[bytes],
+    kpis: dict[str, KpiInfo],
+    frame: pl.DataFrame,
+    cols: list[str],
+    *,
+    extra: dict[str, str] | None = None,
+) -> None:
+    """``frame``'s rows as JSON objects, one per line (keys ``cols`` then ``extra``)."""
+    for chunk in _chunks(frame):
+        objects = _json_objects(kpis, chunk, cols, indent=None, extra=extra)
+        text = chunk.select(objects.str.join("\n")).item()
+        out.write((text + "\n").encode("utf-8"))
 
 
 def _bytes(write: Any, result: Result, **options: Any) -> bytes:
@@ -316,19 +396,7 @@ def wide_frame(result: Result) -> tuple[pl.DataFrame, list[WideColumn]]:
     long = pl.concat(tidy_parts(result, total=True), how="vertical_relaxed")
     present = long["kpi"].unique(maintain_order=True).to_list()
     names = [k for k in result.kpis if k in present] + [k for k in present if k not in result.kpis]
-    compared = result.comparison is not None
-    other = [f for f in VALUE_COLUMNS if f != "value" and f not in COMPARE_FIELDS]
-    have = (
-        long.group_by("kpi").agg(pl.col(f).is_not_null().any() for f in other)
-        if long.height
-        else None
-    )
-    found = {row["kpi"]: row for row in have.to_dicts()} if have is not None else {}
-    wanted: list[WideColumn] = []
-    for kpi in names:
-        fields = ["value", *(COMPARE_FIELDS if compared else ())]
-        fields += [f for f in other if found.get(kpi, {}).get(f)]
-        wanted += [WideColumn(wide_name(kpi, f), kpi, f) for f in fields]
+    wanted = _wide_columns(result, long, names)
 
     seen: dict[str, str] = {c: "a key column" for c in index}
     for col in wanted:
@@ -343,36 +411,66 @@ def wide_frame(result: Result) -> tuple[pl.DataFrame, list[WideColumn]]:
     group = "__kpi_wide_group"
     keyed = long.with_row_index(group).with_columns(pl.col(group).min().over(index))
     frame = keyed.select(group, *index).unique(group, keep="first", maintain_order=True)
-    numeric = [f for f in VALUE_COLUMNS if f != "status" and any(c.field == f for c in wanted)]
-    if numeric and keyed.height:
-        cells = keyed.unpivot(
-            index=[group, "kpi"], on=numeric, variable_name="field", value_name="cell"
-        )
-        cells = cells.with_columns(
-            pl.when(pl.col("field") == "value")
-            .then(pl.col("kpi"))
-            .otherwise(pl.concat_str(pl.col("kpi"), pl.lit("_"), pl.col("field")))
-            .alias("name")
-        ).filter(pl.col("name").is_in([c.name for c in wanted]))
-        pivoted = cells.pivot(on="name", index=group, values="cell")
-        frame = frame.join(pivoted, on=group, how="left", maintain_order="left")
-    if any(c.field == "status" for c in wanted) and keyed.height:
-        status = keyed.select(
-            group, pl.concat_str(pl.col("kpi"), pl.lit("_status")).alias("name"), "status"
-        ).pivot(on="name", index=group, values="status")
-        frame = frame.join(status, on=group, how="left", maintain_order="left")
+    numeric = [f for f in dict.fromkeys(c.field for c in wanted) if f not in TYPED_COLUMNS]
+    for fields in [numeric, *([f] for f in TYPED_COLUMNS if any(c.field == f for c in wanted))]:
+        if fields and keyed.height:
+            frame = frame.join(
+                _pivot(keyed, group, fields, wanted), on=group, how="left", maintain_order="left"
+            )
     filled = [
         pl.col(c.name)
         if c.name in frame.columns
-        else pl.lit(None, dtype=pl.String if c.field == "status" else pl.Float64).alias(c.name)
+        else pl.lit(None, dtype=_dtype(result, c.field)).alias(c.name)
         for c in wanted
     ]
     frame = frame.sort(group).select(*index[:-1], *filled, TOTAL)
     return frame, wanted
 
 
+def _wide_columns(result: Result, long: pl.DataFrame, names: list[str]) -> list[WideColumn]:
+    """The value columns of ``--wide``, KPI by KPI: the value, the comparison's fields and
+    their significance (with ``--compare``), the fields the KPI has a value in (target,
+    pace…), the anomaly fields (with ``--anomalies``)."""
+    import polars as pl
+
+    compared = result.comparison is not None
+    extra = extra_columns(result)
+    other = [f for f in VALUE_COLUMNS if f != "value" and f not in COMPARE_FIELDS]
+    have = (
+        long.group_by("kpi").agg(pl.col(f).is_not_null().any() for f in other)
+        if long.height
+        else None
+    )
+    found = {row["kpi"]: row for row in have.to_dicts()} if have is not None else {}
+    wanted: list[WideColumn] = []
+    for kpi in names:
+        fields = ["value", *(COMPARE_FIELDS if compared else ())]
+        fields += [f for f in extra if f in SIGNIFICANCE_COLUMNS]
+        fields += [f for f in other if found.get(kpi, {}).get(f)]
+        fields += [f for f in extra if f in ANOMALY_COLUMNS]
+        wanted += [WideColumn(wide_name(kpi, f), kpi, f) for f in fields]
+    return wanted
+
+
+def _pivot(
+    keyed: pl.DataFrame, group: str, fields: list[str], wanted: list[WideColumn]
+) -> pl.DataFrame:
+    """``fields`` (of one dtype) pivoted to one column per KPI and field, one row per
+    ``group``; only the columns of ``wanted``."""
+    import polars as pl
+
+    cells = keyed.unpivot(index=[group, "kpi"], on=fields, variable_name="field", value_name="cell")
+    cells = cells.with_columns(
+        pl.when(pl.col("field") == "value")
+        .then(pl.col("kpi"))
+        .otherwise(pl.concat_str(pl.col("kpi"), pl.lit("_"), pl.col("field")))
+        .alias("name")
+    ).filter(pl.col("name").is_in([c.name for c in wanted]))
+    return cells.pivot(on="name", index=group, values="cell")
+
+
 def _wide_integers(result: Result, wanted: list[WideColumn]) -> set[str]:
-    integer = set(_integer_kpis(result))
+    integer = set(_integer_kpis(result.kpis))
     return {c.name for c in wanted if c.kpi in integer and c.field in UNIT_COLUMNS}
 
 
@@ -420,20 +518,42 @@ def _csv_cells(frame: pl.DataFrame, integer: dict[str, pl.Expr | bool], raw: boo
 def write_csv(result: Result, out: IO[bytes], *, raw: bool = False, wide: bool = False) -> None:
     """Rows then totals (dimension cells empty, ``total`` true) as CSV; formula-like text gets
     a ``'`` prefix unless ``raw``; ``wide`` pivots (see :func:`wide_frame`)."""
-    import polars as pl
 
     if wide:
         frame, wanted = wide_frame(result)
         ints = _wide_integers(result, wanted)
         integer: dict[str, pl.Expr | bool] = {
-            c.name: c.name in ints for c in wanted if c.field != "status"
+            c.name: c.name in ints for c in wanted if c.field not in TYPED_COLUMNS
         }
         parts = [frame]
     else:
         parts = tidy_parts(result, total=True)
-        is_int = pl.col("kpi").is_in(_integer_kpis(result))
-        integer = {c: is_int for c in UNIT_COLUMNS}
-        integer.update({c: False for c in RATIO_COLUMNS})
+        integer = unit_integers(result.kpis)
+    _write_csv_parts(out, parts, integer, raw=raw)
+
+
+def unit_integers(kpis: dict[str, KpiInfo]) -> dict[str, pl.Expr | bool]:
+    """Which number columns of tidy rows are written as ints (``1234``): those in the unit
+    of an integer KPI, where the value is whole; ratios and statistics never."""
+    import polars as pl
+
+    is_int = pl.col("kpi").is_in(_integer_kpis(kpis))
+    integer: dict[str, pl.Expr | bool] = {c: is_int for c in UNIT_COLUMNS}
+    integer.update({c: False for c in RATIO_COLUMNS | STAT_COLUMNS})
+    return integer
+
+
+def write_csv_frame(
+    out: IO[bytes], kpis: dict[str, KpiInfo], frame: pl.DataFrame, *, raw: bool = False
+) -> None:
+    """A frame of tidy rows (a ``kpi`` column, numbers in the KPI's unit) as CSV, as
+    :func:`write_csv` writes them."""
+    _write_csv_parts(out, [frame], unit_integers(kpis), raw=raw)
+
+
+def _write_csv_parts(
+    out: IO[bytes], parts: list[pl.DataFrame], integer: dict[str, Any], *, raw: bool
+) -> None:
     out.write(_csv_header(parts[0].columns, raw=raw))
     for part in parts:
         for chunk in _chunks(part):
@@ -509,19 +629,24 @@ def to_markdown(result: Result) -> bytes:
     """
     dims = list(result.dimensions)
     extra = optional_columns(result)
-    keys = ["KPI"] + (["Period"] if result.grain else [])
+    kpi_sections = sections(result)
+    trend = any(s.trend for s in kpi_sections)
+    keys = ["KPI"] + (["Trend"] if trend else []) + (["Period"] if result.grain else [])
     keys += [md_escape(result.dimension_name(d)) for d in dims]
     header = [*keys, "Value", *(title for _, title in extra)]
-    right = [False] * len(keys) + [True] + [key != "status" for key, _ in extra]
+    right = [False] * len(keys) + [True] + [key not in ("status", "anomaly") for key, _ in extra]
 
     table: list[list[str]] = []
-    kpi_sections = sections(result)
     for section in kpi_sections:
         info = section.info
         for index, line in enumerate(section.lines):
             record = line.record
             first = md_escape(info.label or info.name)
             cells = [first if index == 0 else section.spark if index == 1 else ""]
+            if trend:
+                cells.append(
+                    md_escape(trend_text(section.trend if index == 1 else None, result)[0])
+                )
             if result.grain:
                 start = record["period_start"]
                 cells.append(bucket_label(start, result.grain) if line.first_of_bucket else "")
@@ -552,4 +677,7 @@ def to_markdown(result: Result) -> bytes:
     out = [f"**{md_escape(heading)}**", "", md_row(header), rule, *(md_row(r) for r in table)]
     if has_more(kpi_sections):
         out += ["", md_escape(NOTE_MORE[0].upper() + NOTE_MORE[1:]) + "."]
+    for note in notes(result, kpi_sections) if kpi_sections else []:
+        for part in note.split("\n"):
+            out += ["", md_escape(part)]
     return ("\n".join(out) + "\n").encode("utf-8")

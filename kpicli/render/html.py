@@ -11,6 +11,13 @@ the same helpers as the terminal table; every text from data or configuration is
 
 Status is a colored badge with its word (``✔ ok``), changes carry ``▲``/``▼``: the page reads
 the same without color. Light and dark themes follow ``prefers-color-scheme``.
+
+With ``--anomalies``, each line chart draws the expected band (lower–upper) behind the line
+and marks flagged points (a ring, colored, with a tooltip); with ``--by`` too, each series of
+a dimension value that has a flagged bucket gets a small chart of its own. A change that is
+not significant shows ``≈``, muted; trends (``--grain``) sit beside each KPI's title, and per
+dimension value under its chart. The CSS of those (:data:`EXTRA_CSS`) is on the page only when
+they are, so a report without them is the page it was.
 """
 
 from __future__ import annotations
@@ -23,15 +30,26 @@ from typing import TYPE_CHECKING, Any
 from kpicli.render.formats import timestamp
 from kpicli.render.layout import (
     NOTE_MORE,
+    SAME_STYLE,
     Line,
     Section,
+    anomaly_style,
     dimension_text,
     has_more,
+    notes,
     optional_columns,
     sections,
+    trend_text,
     value_texts,
 )
-from kpicli.render.units import NULL, bucket_label, finite_number, format_value
+from kpicli.render.units import (
+    NULL,
+    bucket_label,
+    finite_number,
+    format_anomaly,
+    format_range,
+    format_value,
+)
 
 if TYPE_CHECKING:
     from datetime import date
@@ -46,7 +64,15 @@ MAX_X_LABELS = 8
 BAR_LABEL_CHARS = 24
 
 STATUS_CLASSES = {"ok": "st-ok", "warn": "st-warn", "bad": "st-bad"}
-CHANGE_CLASSES = {"green": "chg-good", "red": "chg-bad"}
+CHANGE_CLASSES = {
+    "green": "chg-good",
+    "red": "chg-bad",
+    SAME_STYLE: "chg-same",
+    "bold red": "anom-bad",
+    "bold yellow": "anom-good",
+}
+#: Small charts of flagged dimension series drawn at most per KPI in the report.
+MAX_FLAGGED_CHARTS = 12
 NL = "\n"
 #: Axis steps of a duration chart, in seconds (beyond a day: whole days).
 DURATION_STEPS = (
@@ -151,6 +177,43 @@ footer { color: var(--muted); font-size: .85rem; margin-top: 32px; }
   details { display: none; }
 }
 """
+
+
+#: CSS of issue 13's marks (band, flagged points, ≈, trends), on the page only when used.
+EXTRA_CSS = """\
+:root { --band: rgba(9, 105, 218, .14); --flag: #bc4c00; --flag-bg: #fff1e5; }
+@media (prefers-color-scheme: dark) {
+  :root { --band: rgba(68, 147, 248, .20); --flag: #f0883e; --flag-bg: rgba(219, 109, 40, .18); }
+}
+.chg-same { color: var(--muted); }
+.anom-bad { color: var(--bad); font-weight: 700; }
+.anom-good { color: var(--warn); font-weight: 700; }
+.flag { display: inline-block; padding: 0 8px; border-radius: 999px; font-size: .85rem;
+  font-weight: 600; white-space: nowrap; color: var(--flag); background: var(--flag-bg); }
+.flag.anom-bad { color: var(--bad); background: var(--bad-bg); }
+.trend { font-weight: 600; white-space: nowrap; }
+.trend.chg-same { font-weight: 400; }
+.trends { color: var(--muted); font-size: .9rem; margin: 4px 0 0; }
+.trends span { white-space: nowrap; margin-right: 16px; }
+.note { color: var(--muted); font-size: .9rem; margin: 12px 0 0; }
+svg .band { fill: var(--band); stroke: none; }
+svg .recent { fill: var(--soft); stroke: none; }
+svg .history { fill: none; stroke: var(--muted); stroke-width: 1.5; stroke-linejoin: round; }
+svg .pt.anom { fill: var(--bg); stroke: var(--flag); stroke-width: 3; }
+svg .pt.anom-low.bad, svg .pt.anom-high.bad { stroke: var(--bad); }
+svg .pt.anom.missing { stroke-dasharray: 3 2; }
+.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(300px, 1fr));
+  gap: 8px 24px; }
+.charts figure { margin: 8px 0; }
+.charts h3 { font-size: 1rem; margin: 0; }
+.charts .where { font-weight: 600; font-size: .9rem; }
+"""
+
+
+def uses_extra_css(result: Result) -> bool:
+    """Whether the page shows any of issue 13's marks (and so needs :data:`EXTRA_CSS`)."""
+    columns = set(result.rows.columns)
+    return bool(result.anomalies or result.trends is not None or "change_significant" in columns)
 
 
 def esc(value: Any) -> str:
@@ -285,9 +348,13 @@ def line_chart(section: Section, result: Result) -> str:
         if line.record.get("period_start") is not None:
             buckets.setdefault(line.record["period_start"], line)
     records = [line.record for line in buckets.values()]
-    values = [finite_number(r.get("value")) for r in records]
-    targets = [finite_number(r.get("target")) for r in records]
-    present = [v for v in values + targets if v is not None]
+    past = _history(result, info.name, {}, len(records))
+    shown = past + records
+    values = [None if i < len(past) else finite_number(r.get("value")) for i, r in enumerate(shown)]
+    targets = [finite_number(r.get("target")) for r in shown]
+    band = _bounds(shown)
+    before = [finite_number(r.get("value")) for r in past]
+    present = [v for v in values + targets + band[0] + band[1] + before if v is not None]
     if not any(v is not None for v in values):
         return ""
 
@@ -299,26 +366,77 @@ def line_chart(section: Section, result: Result) -> str:
     )
     tick_labels = [_fmt(tick, info, result) for tick in ticks]
     left = max(48, 16 + 7 * max(len(label) for label in tick_labels))
-    plot = _Plot(720, 240, left, 24, 14, 30, ticks[0], ticks[-1], len(records))
-    labels = [bucket_label(r["period_start"], result.grain) for r in records]
+    plot = _Plot(720, 240, left, 24, 14, 30, ticks[0], ticks[-1], len(shown))
+    labels = [bucket_label(r["period_start"], result.grain) for r in shown]
     name = info.label or info.name
     what = "totals" if result.dimensions else "values"
     out = [
         f'<svg class="chart" viewBox="0 0 {plot.width} {plot.height}" role="img" '
         f'aria-label="{esc(f"{name}: {what} by {result.grain}")}">',
+        *_shade(plot, len(past), f"the period; before it, the {result.grain}s learned from"),
         *_grid(plot, ticks, tick_labels),
-        *_x_labels(plot, labels),
+        *_band(plot, *band),
+        *_x_labels(plot, labels, HISTORY_X_LABELS if past else MAX_X_LABELS),
         *_target_marks(plot, targets),
+        *_past_line(plot, before + values[len(past) : len(past) + 1]),
         *_value_line(plot, values),
     ]
-    for index, record in enumerate(records):
+    for index, record in enumerate(shown):
         if values[index] is not None:
             out.append(_point(plot, index, record, labels[index], values, targets, info, result))
+        elif index >= len(past) and record.get("anomaly") in ("high", "low"):
+            out.append(_missing_point(plot, index, record, labels[index], info, result))
     out.append("</svg>")
     caption = f"{name} by {result.grain}" + (" (totals)" if result.dimensions else "")
     if any(t is not None for t in targets):
         caption += "; dashed line: target"
+    caption += _band_caption(band, shown)
+    if past:
+        caption += f"; grey: the {len(past)} {result.grain}s before the period"
     return f"<figure>\n{NL.join(out)}\n<figcaption>{esc(caption)}</figcaption>\n</figure>"
+
+
+#: Labels on the time axis of a chart that shows history (more buckets: fewer labels).
+HISTORY_X_LABELS = 5
+#: Buckets of history drawn before the period at least (with ``--anomalies``), and at most
+#: as many as the period has beyond that.
+HISTORY_SHOWN = 14
+
+
+def _history(result: Result, kpi: str, where: dict[str, Any], buckets: int) -> list[dict[str, Any]]:
+    """With ``--anomalies``: the last buckets of history before the period of a KPI's series
+    (its totals when ``where`` is empty and there are dimensions, else the rows whose
+    dimension values are ``where``), at most ``max(buckets, HISTORY_SHOWN)``, by date."""
+    import polars as pl
+
+    frame = result.history_totals if result.dimensions and not where else result.history
+    if not result.anomalies or frame is None or frame.height == 0:
+        return []
+    mask = pl.col("kpi") == kpi
+    for key, value in where.items():
+        mask &= pl.col(key).is_null() if value is None else pl.col(key) == value
+    rows = frame.filter(mask).sort("period_start")
+    return rows.tail(max(buckets, HISTORY_SHOWN)).to_dicts()
+
+
+def _shade(plot: _Plot, first: int, tip: str) -> list[str]:
+    """A shaded background from bucket ``first`` to the end (nothing when it is 0)."""
+    if first <= 0 or first >= plot.points:
+        return []
+    x = (plot.x_at(first - 1) + plot.x_at(first)) / 2
+    return [
+        f'<rect class="recent" x="{_coord(x)}" y="{plot.top}" '
+        f'width="{_coord(plot.width - plot.right - x)}" '
+        f'height="{plot.height - plot.top - plot.bottom}"><title>{esc(tip)}</title></rect>'
+    ]
+
+
+def _past_line(plot: _Plot, values: list[float | None]) -> list[str]:
+    """The muted line of the buckets before the period (into the period's first point)."""
+    points = [(plot.x_at(i), None if v is None else plot.y_at(v)) for i, v in enumerate(values)]
+    return [
+        f'<path class="history" d="{_path(run)}"/>' for run in _segments(points) if len(run) > 1
+    ]
 
 
 def _grid(plot: _Plot, ticks: list[float], tick_labels: list[str]) -> list[str]:
@@ -334,12 +452,12 @@ def _grid(plot: _Plot, ticks: list[float], tick_labels: list[str]) -> list[str]:
     return out
 
 
-def _x_labels(plot: _Plot, labels: list[str]) -> list[str]:
-    """Bucket labels under the plot, at most MAX_X_LABELS of them."""
+def _x_labels(plot: _Plot, labels: list[str], limit: int = MAX_X_LABELS) -> list[str]:
+    """Bucket labels under the plot, at most ``limit`` of them."""
     out = []
-    step = math.ceil(len(labels) / MAX_X_LABELS)
+    step = math.ceil(len(labels) / limit)
     for index, label in enumerate(labels):
-        if index % step == 0:
+        if index % step == 0 and label:
             anchor = "middle"
             if len(labels) > 1 and index == 0:
                 anchor = "start"
@@ -393,10 +511,82 @@ def _point(
     if status:
         tip += f" · {status}"
     css = " ".join(["pt", *([STATUS_CLASSES[status]] if status in STATUS_CLASSES else [])])
+    radius = "4.5"
+    if record.get("lower") is not None or record.get("anomaly"):
+        tip += _anomaly_tip(record, info, result)
+    if record.get("anomaly") in ("high", "low"):
+        css += _flag_classes(record, info)
+        radius = "6"
     return (
         f'<circle class="{css}" cx="{_coord(plot.x_at(index))}" cy="{_coord(plot.y_at(value))}" '
-        f'r="4.5"><title>{esc(tip)}</title></circle>'
+        f'r="{radius}"><title>{esc(tip)}</title></circle>'
     )
+
+
+def _flag_classes(record: dict[str, Any], info: KpiInfo) -> str:
+    """`` anom anom-low bad`` for a flagged point (``bad`` the way ``better`` does not want)."""
+    bad = " bad" if anomaly_style(record, info.better) == "bold red" else ""
+    return f" anom anom-{record['anomaly']}{bad}"
+
+
+def _anomaly_tip(record: dict[str, Any], info: KpiInfo, result: Any) -> str:
+    """`` · expected 1.20 %–1.90 % · ⚑ low -5.2σ`` for a point's tooltip."""
+    expected = format_range(
+        record.get("lower"),
+        record.get("upper"),
+        info.unit,
+        currency=result.currency,
+        locale=result.locale,
+    )
+    tip = f" · expected {expected}"
+    if record.get("anomaly"):
+        flag = format_anomaly(record["anomaly"], record.get("anomaly_score"), locale=result.locale)
+        tip += f" · {flag}"
+    return tip
+
+
+def _bounds(records: list[dict[str, Any]]) -> tuple[list[float | None], list[float | None]]:
+    """The lower and upper bounds of each bucket (both None where either is missing)."""
+    lows, highs = [], []
+    for record in records:
+        low, high = finite_number(record.get("lower")), finite_number(record.get("upper"))
+        both = low is not None and high is not None
+        lows.append(low if both else None)
+        highs.append(high if both else None)
+    return lows, highs
+
+
+def _band(plot: _Plot, lows: list[float | None], highs: list[float | None]) -> list[str]:
+    """The expected band: a shape from lower to upper over each run of buckets that have
+    both (a short bar for a lone bucket); nothing without bounds."""
+    out = []
+    points = [(float(i), low) for i, low in enumerate(lows)]
+    for run in _segments(points):
+        first, last = int(run[0][0]), int(run[-1][0])
+        span = range(first, last + 1)
+        if first == last:
+            x = plot.x_at(first)
+            top, bottom = plot.y_at(highs[first] or 0.0), plot.y_at(lows[first] or 0.0)
+            out.append(
+                f'<rect class="band" x="{_coord(x - 8)}" y="{_coord(top)}" width="16" '
+                f'height="{_coord(max(bottom - top, 1.0))}"/>'
+            )
+            continue
+        upper = [(plot.x_at(i), plot.y_at(highs[i] or 0.0)) for i in span]
+        lower = [(plot.x_at(i), plot.y_at(lows[i] or 0.0)) for i in reversed(span)]
+        out.append(f'<path class="band" d="{_path(upper + lower)} Z"/>')
+    return out
+
+
+def _band_caption(band: tuple[list[float | None], list[float | None]], records: list[Any]) -> str:
+    """What the band and the rings mean, when there are."""
+    if not any(v is not None for v in band[0]):
+        return ""
+    flagged = sum(1 for r in records if r.get("anomaly") in ("high", "low"))
+    text = "; shaded: expected range"
+    if flagged:
+        text += f"; ringed: {flagged} flagged bucket{'s' if flagged != 1 else ''}"
+    return text
 
 
 def _shorten(text: str, limit: int = BAR_LABEL_CHARS) -> str:
@@ -486,6 +676,11 @@ def _value_cells(line: Line, info: KpiInfo, extra: list[tuple[str, str]], result
             else:
                 cells.append(f"<td>{esc(text)}</td>")
             continue
+        if key == "anomaly":
+            css = " anom-bad" if style == "bold red" else ""
+            badge = f'<span class="flag{css}">{esc(text)}</span>' if text else ""
+            cells.append(f'<td class="nowrap">{badge}</td>')
+            continue
         classes = ["num"]
         if text == NULL:
             classes.append("missing")
@@ -498,7 +693,7 @@ def _value_cells(line: Line, info: KpiInfo, extra: list[tuple[str, str]], result
 def _value_headers(extra: list[tuple[str, str]]) -> str:
     heads = ['<th scope="col" class="num">Value</th>']
     for key, title in extra:
-        css = "" if key == "status" else ' class="num"'
+        css = "" if key in ("status", "anomaly") else ' class="num"'
         heads.append(f'<th scope="col"{css}>{esc(title)}</th>')
     return "".join(heads)
 
@@ -570,16 +765,164 @@ def _section(section: Section, result: Result, extra: list[tuple[str, str]]) -> 
     parts.append(f"<h2>{esc(label)}</h2>")
     if name:
         parts.append(f'<span class="name">{esc(name)}</span>')
+    if section.trend is not None:
+        parts.append(_trend_span(section.trend, result, title="trend over the period"))
     parts.append("</div>")
     if info.description:
         parts.append(f'<p class="desc">{esc(info.description)}</p>')
     if result.grain:
         parts.append(line_chart(section, result))
+        parts += [
+            p for p in (_dimension_trends(section, result), _flagged_charts(section, result)) if p
+        ]
     elif result.dimensions:
         parts.append(bar_chart(section, result))
     parts.append(_section_table(section, result, extra))
     parts.append("</section>")
     return NL.join(parts)
+
+
+def _trend_span(record: dict[str, Any], result: Result, *, title: str) -> str:
+    """A trend as a span (``▲ +3.1 %/week``, muted with ``≈`` when not significant) whose
+    tooltip gives the p-value and the buckets used."""
+    text, style = trend_text(record, result)
+    css = "trend" + (f" {CHANGE_CLASSES[style]}" if style in CHANGE_CLASSES else "")
+    p_value = finite_number(record.get("p_value"))
+    tip = title
+    if p_value is not None:
+        tip += f": p = {p_value:.3g} over {record.get('buckets')} {result.grain}s"
+    return f'<span class="{css}" title="{esc(tip)}">{esc(text)}</span>'
+
+
+def _where(record: dict[str, Any], result: Result) -> str:
+    """``channel=meta_ads`` (each dimension of ``result`` that the record has a value for)."""
+    return ", ".join(
+        f"{result.dimension_name(d)}={dimension_text(record.get(d))}" for d in result.dimensions
+    )
+
+
+def _dimension_trends(section: Section, result: Result) -> str:
+    """One line of each dimension value's trend under the chart (empty without)."""
+    if not section.trends:
+        return ""
+    spans = []
+    for record in section.trends[:MAX_BARS]:
+        where = " · ".join(dimension_text(record.get(d)) for d in result.dimensions)
+        spans.append(f"<span>{esc(where)} {_trend_span(record, result, title=where)}</span>")
+    more = len(section.trends) > MAX_BARS
+    tail = "<span>… more with -f json</span>" if more else ""
+    return f'<p class="trends">Trends: {"".join(spans)}{tail}</p>'
+
+
+def _flagged_charts(section: Section, result: Result) -> str:
+    """With ``--anomalies --by``: a small chart per dimension series with a flagged bucket
+    (at most ``MAX_FLAGGED_CHARTS``), its band and its rings."""
+    if not result.anomalies or not result.dimensions:
+        return ""
+    rows = [ln.record for ln in section.lines if not ln.is_total and not ln.more]
+    series: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for record in rows:
+        series.setdefault(tuple(record.get(d) for d in result.dimensions), []).append(record)
+    flagged = [records for records in series.values() if any(r.get("anomaly") for r in records)]
+    if not flagged:
+        return ""
+    charts = []
+    for records in flagged[:MAX_FLAGGED_CHARTS]:
+        where = {d: records[0].get(d) for d in result.dimensions}
+        past = _history(result, section.info.name, where, len(records))
+        title = _where(records[0], result)
+        charts.append(
+            band_chart(
+                past + records,
+                section.info,
+                result,
+                title=title,
+                recent=len(records),
+                looked_at="the period",
+            )
+        )
+    return f'<div class="charts">{NL.join(charts)}</div>'
+
+
+#: Buckets before the ones looked at that a small chart shows, per bucket looked at.
+SERIES_HISTORY = 4
+
+
+def _missing_point(
+    plot: _Plot, index: int, record: dict[str, Any], label: str, info: KpiInfo, result: Any
+) -> str:
+    """A flagged bucket without a value (no rows: an outage): a dashed ring at the bottom."""
+    tip = f"{label}: no value{_anomaly_tip(record, info, result)}"
+    css = "pt" + _flag_classes(record, info) + " missing"
+    return (
+        f'<circle class="{css}" cx="{_coord(plot.x_at(index))}" '
+        f'cy="{_coord(plot.y_at(plot.low))}" r="6"><title>{esc(tip)}</title></circle>'
+    )
+
+
+def band_chart(
+    records: list[dict[str, Any]],
+    info: KpiInfo,
+    result: Any,
+    *,
+    title: str,
+    heading: str | None = None,
+    recent: int = 0,
+    looked_at: str | None = None,
+    width: int = 480,
+    height: int = 190,
+) -> str:
+    """A small SVG chart of one series (``records`` by date: value, lower, upper, anomaly,
+    anomaly_score): the band, the line, the flagged buckets ringed (at the bottom, dashed,
+    when they have no value: an outage); the last ``recent`` buckets shaded (those looked
+    at), at most ``SERIES_HISTORY`` × as many before them drawn muted."""
+    if recent:
+        records = records[-(recent + max(SERIES_HISTORY * recent, HISTORY_SHOWN * 2)) :]
+    values = [finite_number(r.get("value")) for r in records]
+    band = _bounds(records)
+    present = [v for v in values + band[0] + band[1] if v is not None]
+    if not present:
+        return ""
+    ticks = nice_ticks(min(present), max(present), 3, whole=info.unit == "integer")
+    tick_labels = [_fmt(tick, info, result) for tick in ticks]
+    left = max(44, 14 + 7 * max(len(label) for label in tick_labels))
+    plot = _Plot(width, height, left, 16, 10, 28, ticks[0], ticks[-1], len(records))
+    labels = [bucket_label(r["period_start"], result.grain) for r in records]
+    out = [
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{esc(f"{info.label or info.name}, {title}")}">'
+    ]
+    first = len(records) - recent
+    if 0 < recent < len(records):
+        out += _shade(plot, first, f"the last {recent} {result.grain}s, looked at")
+    out += _grid(plot, ticks, tick_labels)
+    out += _band(plot, *band)
+    ends = {0, (len(labels) - 1) // 2, len(labels) - 1}  # first, middle, last
+    shown = [label if i in ends else "" for i, label in enumerate(labels)]
+    out += _x_labels(plot, shown, len(shown))
+    if 0 < recent < len(records):
+        out += _past_line(plot, values[: first + 1])
+        values = [None if i < first else v for i, v in enumerate(values)]
+    out += _value_line(plot, values)
+    none = [None] * len(values)
+    for index, record in enumerate(records):
+        if record.get("anomaly") not in ("high", "low") or index < first:
+            continue
+        if values[index] is None:
+            out.append(_missing_point(plot, index, record, labels[index], info, result))
+        else:
+            out.append(_point(plot, index, record, labels[index], values, none, info, result))
+    out.append("</svg>")
+    flagged = [r for r in records if r.get("anomaly") in ("high", "low")]
+    caption = f"{len(flagged)} flagged" if flagged else "none flagged"
+    if recent:
+        caption += f" in {looked_at or f'the last {recent} {result.grain}s'} (shaded)"
+    caption += "; band: expected range"
+    head = f"<h3>{esc(heading)}</h3>\n" if heading else ""
+    return (
+        f'<figure class="series">\n{head}<div class="where">{esc(title)}</div>\n{NL.join(out)}\n'
+        f"<figcaption>{esc(caption)}</figcaption>\n</figure>"
+    )
 
 
 def _definitions(result: Result) -> str:
@@ -631,32 +974,53 @@ def to_html(result: Result) -> bytes:
 
     else:
         body = _summary_table(kpi_sections, result)
-    generated = timestamp(result.generated_at)
-    page = f"""<!DOCTYPE html>
+    for note in notes(result, kpi_sections) if kpi_sections else []:
+        body += "".join(f'\n<p class="note">{esc(part)}</p>' for part in note.split("\n"))
+    return page(
+        title=f"KPI report · {_period_text(result)}",
+        heading="KPI report",
+        facts=_facts(result),
+        body=f"{body}\n{_definitions(result)}",
+        generated=result.generated_at,
+        css=CSS + (EXTRA_CSS if uses_extra_css(result) else ""),
+    )
+
+
+def page(
+    *, title: str, heading: str, facts: str, body: str, generated: Any, css: str = CSS
+) -> bytes:
+    """A whole self-contained page: ``facts`` (HTML) under the heading, then ``body`` (HTML)."""
+    moment = timestamp(generated)
+    text = f"""<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light dark">
 <meta name="generator" content="kpi">
-<title>{esc(f"KPI report · {_period_text(result)}")}</title>
+<title>{esc(title)}</title>
 <style>
-{CSS}</style>
+{css}</style>
 </head>
 <body>
 <main>
 <header>
-<h1>KPI report</h1>
-{_facts(result)}
+<h1>{esc(heading)}</h1>
+{facts}
 </header>
 {body}
-{_definitions(result)}
-<footer>Generated by kpi at <time datetime="{esc(generated)}">{esc(generated)}</time></footer>
+<footer>Generated by kpi at <time datetime="{esc(moment)}">{esc(moment)}</time></footer>
 </main>
 </body>
 </html>
 """
-    return page.encode("utf-8")
+    return text.encode("utf-8")
 
 
-__all__ = ["bar_chart", "line_chart", "nice_ticks", "to_html"]
+def fact_list(facts: list[tuple[str, str]]) -> str:
+    """Facts (name, value) as the page's header shows them."""
+    items = "".join(f"<div><dt>{esc(k)}</dt><dd>{esc(v)}</dd></div>" for k, v in facts)
+    return f'<dl class="facts">{items}</dl>'
+
+
+__all__ = ["band_chart", "bar_chart", "line_chart", "nice_ticks", "to_html"]

@@ -1,7 +1,8 @@
 """The shape of a human-readable report, shared by the terminal table, markdown and HTML.
 
-It decides which optional columns appear and in which order KPI rows and totals are shown;
-it formats nothing and computes no KPI value.
+It decides which optional columns appear and in which order KPI rows and totals are shown,
+which trend goes with each KPI, and the notes under a report (what ``≈`` means, how many
+rows ``⚑`` flags); it computes no KPI value.
 
 People read at most ``TABLE_ROWS`` rows of one KPI and time bucket: with ``--by`` over many
 values (a million campaigns), the first ``TABLE_ROWS`` rows of each bucket are shown (in the
@@ -17,10 +18,15 @@ from typing import TYPE_CHECKING, Any
 
 from kpicli.execute.result import KpiInfo
 from kpicli.render.units import (
+    FLAG,
+    SAME,
     change_is_good,
+    format_anomaly,
     format_change,
+    format_range,
     format_ratio,
     format_status,
+    format_trend,
     format_value,
     sparkline,
 )
@@ -28,8 +34,12 @@ from kpicli.render.units import (
 if TYPE_CHECKING:
     from kpicli.execute.result import Result
 
-#: Optional columns: (key, title, the row fields that make the column appear).
+#: Optional columns: (key, title, the row fields that make the column appear). The first
+#: three come with ``--anomalies``: the flag beside the value, then what was expected.
 OPTIONAL_COLUMNS = (
+    ("anomaly", "Anomaly", ("anomaly",)),
+    ("baseline", "Baseline", ("baseline",)),
+    ("range", "Expected range", ("lower", "upper")),
     ("previous", "Previous", ("previous",)),
     ("change", "Change", ("change", "change_pct")),
     ("target", "Target", ("target",)),
@@ -39,6 +49,11 @@ OPTIONAL_COLUMNS = (
 )
 
 STATUS_STYLES = {"ok": "green", "warn": "yellow", "bad": "red"}
+#: Styles of a flagged value: the way ``better`` does not want (a drop in leads, a rise in
+#: cost), or the way it wants (still unusual: a tracking glitch as often as good news).
+ANOMALY_STYLES = {False: "bold red", True: "bold yellow"}
+#: The style of a change or trend that is not significant.
+SAME_STYLE = "dim"
 #: Rows shown at most per KPI and time bucket in the table, markdown and HTML.
 TABLE_ROWS = 100
 #: What the table says under rows left out.
@@ -72,6 +87,10 @@ class Section:
     info: KpiInfo
     lines: list[Line] = field(default_factory=list)
     spark: str = ""
+    #: with trends: the KPI's own (of its totals with dimensions), and one per dimension
+    #: values (rows of ``Result.trends``)
+    trend: Record | None = None
+    trends: list[Record] = field(default_factory=list)
 
 
 def group_by(records: list[Record], *keys: str) -> dict[tuple[Any, ...], list[Record]]:
@@ -150,6 +169,7 @@ def sections(result: Result) -> list[Section]:
     names = dict.fromkeys(k for k in result.kpis if (k,) in rows or (k,) in totals)
     names.update(dict.fromkeys(k for (k,) in [*rows, *totals]))
 
+    trends = _trend_records(result)
     out = []
     for name in names:
         kpi_rows = rows.get((name,), [])
@@ -176,8 +196,98 @@ def sections(result: Result) -> list[Section]:
             series = group_by(kpi_totals if result.dimensions else kpi_rows, "period_start")
             if len(series) > 1:
                 section.spark = sparkline([group[0].get("value") for group in series.values()])
+        _attach_trends(section, trends.get((name,), []), bool(result.dimensions))
         out.append(section)
     return out
+
+
+def _trend_records(result: Result) -> dict[tuple[Any, ...], list[Record]]:
+    """``Result.trends`` by KPI: each KPI's own, and at most ``TABLE_ROWS`` of its
+    dimension values' (a report by a million campaigns has as many trends)."""
+    import polars as pl
+
+    frame = result.trends
+    if frame is None:
+        return {}
+    if result.dimensions and frame.height > TABLE_ROWS and "total" in frame.columns:
+        own = pl.col("total").fill_null(False)
+        number = pl.int_range(pl.len()).over("kpi", own)
+        frame = frame.filter(own | (number < TABLE_ROWS))
+    return group_by(frame.to_dicts(), "kpi")
+
+
+def _attach_trends(section: Section, records: list[Record], dimensions: bool) -> None:
+    """The KPI's own trend (its totals' with dimensions) and the per-value ones."""
+    for record in records:
+        if record.get("total") or not dimensions:
+            section.trend = section.trend or record
+        else:
+            section.trends.append(record)
+
+
+def trend_text(record: Record | None, result: Result) -> tuple[str, str]:
+    """``(text, style)`` of a trend: ``▲ +3.1 %/week``; not significant: ``≈``, dimmed."""
+    if record is None:
+        return "", ""
+    text = format_trend(
+        record.get("slope"), result.grain, record.get("significant"), locale=result.locale
+    )
+    return text, SAME_STYLE if record.get("significant") is False else ""
+
+
+def anomaly_style(record: Record, better: str) -> str:
+    """The style of a flagged row (``ANOMALY_STYLES``), ``""`` when it is not flagged."""
+    anomaly = record.get("anomaly")
+    if anomaly not in ("high", "low"):
+        return ""
+    return ANOMALY_STYLES[(anomaly == "high") == (better != "lower")]
+
+
+def notes(result: Result, kpi_sections: list[Section]) -> list[str]:
+    """The lines under a human-readable report that say what ``≈`` and ``⚑`` mean (only
+    when they are shown), and how many rows were flagged."""
+    out = []
+    frames = [result.rows] if result.totals is None else [result.rows, result.totals]
+    import polars as pl
+
+    same = any(
+        f.height
+        and "change_significant" in f.columns
+        and f["change_significant"].cast(pl.Boolean).not_().any()
+        for f in frames
+    ) or any(t.get("significant") is False for s in kpi_sections for t in _all_trends(s))
+    if same:
+        out.append(
+            f"{SAME}: within normal fluctuation (the change or trend is not significant at 95 %)."
+        )
+    if result.anomalies:
+        out.append(anomaly_note(result, frames))
+    return out
+
+
+def _all_trends(section: Section) -> list[Record]:
+    return ([section.trend] if section.trend else []) + section.trends
+
+
+def anomaly_note(result: Result, frames: list[Any]) -> str:
+    """``⚑ 2 of 48 rows flagged (medium sensitivity: |score| > 3.0, …)``, and on a second
+    line how many rows had too little history for a baseline."""
+    from kpicli.stats.anomaly import MIN_HISTORY, Z
+
+    sensitivity = result.anomalies or "medium"
+    total = sum(f.height for f in frames)
+    flagged = sum(int(f["anomaly"].is_not_null().sum()) for f in frames if "anomaly" in f.columns)
+    bare = sum(int(f["baseline"].is_null().sum()) for f in frames if "baseline" in f.columns)
+    z = Z.get(sensitivity)
+    text = f"{FLAG} {flagged:,} of {total:,} row{'s' if total != 1 else ''} flagged"
+    limit = f": |score| > {z:.1f}" if z is not None else ""
+    text += f" ({sensitivity} sensitivity{limit}, in standard deviations)"
+    if bare:
+        need = MIN_HISTORY.get(result.grain or "", 0)
+        unit = f"{result.grain}s" if result.grain else "buckets"
+        text += f".\n{bare:,} row{'s' if bare != 1 else ''} without a baseline"
+        text += f": less than {need} {unit} of history before {'them' if bare != 1 else 'it'}"
+    return text + "."
 
 
 def change_style(record: Record, better: str) -> str:
@@ -194,32 +304,48 @@ def value_texts(
     """``(text, style)`` of the Value column then of each optional column in ``extra``.
 
     Missing value, previous and change show ``–``; a missing target, pace, projection or
-    status is blank (there is nothing to say, rather than a value missing).
+    status is blank (there is nothing to say, rather than a value missing). A flagged value
+    is styled as its anomaly; a change that is not significant shows ``≈``, dimmed.
     """
 
     def fmt(value: Any) -> str:
         return format_value(value, info.unit, currency=result.currency, locale=result.locale)
 
-    out = [(fmt(record.get("value")), "")]
-    for key, _ in extra:
-        value = record.get(key)
-        if key == "previous":
-            out.append((fmt(value), ""))
-        elif key == "change":
-            text = format_change(
-                record.get("change"),
-                record.get("change_pct"),
-                info.unit,
-                currency=result.currency,
-                locale=result.locale,
-            )
-            out.append((text, change_style(record, info.better)))
-        elif value is None:
-            out.append(("", ""))
-        elif key == "pace":
-            out.append((format_ratio(value, locale=result.locale), ""))
-        elif key == "status":
-            out.append((format_status(value), STATUS_STYLES.get(value, "")))
-        else:
-            out.append((fmt(value), ""))
-    return out
+    out = [(fmt(record.get("value")), anomaly_style(record, info.better))]
+    return out + [_optional_text(key, record, info, result, fmt) for key, _ in extra]
+
+
+def _optional_text(
+    key: str, record: Record, info: KpiInfo, result: Result, fmt: Any
+) -> tuple[str, str]:
+    """``(text, style)`` of one optional column's cell (see :func:`value_texts`)."""
+    value = record.get(key)
+    if key == "previous":
+        return fmt(value), ""
+    if key == "change":
+        significant = record.get("change_significant")
+        text = format_change(
+            record.get("change"),
+            record.get("change_pct"),
+            info.unit,
+            currency=result.currency,
+            locale=result.locale,
+            significant=significant,
+        )
+        return text, SAME_STYLE if significant is False else change_style(record, info.better)
+    if key == "range":
+        lower, upper = record.get("lower"), record.get("upper")
+        text = format_range(lower, upper, info.unit, currency=result.currency, locale=result.locale)
+        return text, ""
+    if key == "baseline":
+        return fmt(value), ""
+    if key == "anomaly":
+        text = format_anomaly(value, record.get("anomaly_score"), locale=result.locale)
+        return text, anomaly_style(record, info.better)
+    if value is None:
+        return "", ""
+    if key == "pace":
+        return format_ratio(value, locale=result.locale), ""
+    if key == "status":
+        return format_status(value), STATUS_STYLES.get(value, "")
+    return fmt(value), ""

@@ -10,8 +10,16 @@ One table for the whole report, so columns line up across KPIs:
 At most ``TABLE_ROWS`` rows per KPI and bucket are shown (``layout``): a line says how many
 more there are, and a note under the table how to see them all.
 
-Optional columns (Previous, Change, Target, Pace, Projected, Status) appear only when the
-result has a value in them. Every cell is a ``Text``, so data is never read as rich markup.
+Optional columns (Anomaly, Baseline, Expected range, Previous, Change, Target, Pace,
+Projected, Status) appear only when the result has a value in them. Every cell is a
+``Text``, so data is never read as rich markup.
+
+Issue 13's marks: with ``--compare``, a change that is not significant shows ``≈``, dimmed;
+with ``--anomalies``, a flagged row has ``⚑ low -5.2σ`` (its value and flag bold red when
+the KPI moved the way ``better`` does not want, amber when it did), and a line under the
+table says how many rows are flagged and what the score is; with trends, a Trend column
+holds each KPI's trend beside its sparkline (``▲ +3.1 %/week``; ``≈``, dimmed, when not
+significant).
 """
 
 from __future__ import annotations
@@ -24,8 +32,10 @@ from kpicli.render.layout import (
     Line,
     dimension_text,
     has_more,
+    notes,
     optional_columns,
     sections,
+    trend_text,
     value_texts,
 )
 from kpicli.render.units import bucket_label, describe_period
@@ -63,8 +73,8 @@ def render_table(result: Result, *, color: bool, width: int | None = None) -> st
     heading = describe_period(result.period, result.period_label, result.as_of, result.comparison)
     kpi_sections = sections(result)
     grouped = bool(result.dimensions) or result.grain is not None
-    columns = _columns(result)
-    body = _body(result, kpi_sections)
+    columns = _columns(result, kpi_sections)
+    body = _body(result, kpi_sections, trend=any(c[1] == "trend" for c in columns))
     kept, dropped, minimum = _fit(columns, body, width)
 
     console = text_console(color, max(width, _total(minimum, kept)))
@@ -78,23 +88,28 @@ def render_table(result: Result, *, color: bool, width: int | None = None) -> st
             console.print(Text(note + " or use --format csv.", style="dim"))
         if has_more(kpi_sections):
             console.print(Text(NOTE_MORE[0].upper() + NOTE_MORE[1:] + ".", style="dim"))
+        for note in notes(result, kpi_sections):
+            console.print(Text(note, style="dim"))
     text = console.file.getvalue()  # type: ignore[attr-defined]
     if not color:  # rich pads every cell; trailing blanks only get in the way of diffs
         text = "\n".join(line.rstrip() for line in text.split("\n"))
     return text
 
 
-def _columns(result: Result) -> list[Column]:
-    """Every column the table could have, before any is left out to fit."""
+def _columns(result: Result, kpi_sections: list) -> list[Column]:
+    """Every column the table could have, before any is left out to fit: the trend (with
+    ``--grain``) beside the KPI's sparkline."""
     columns = [("KPI", "kpi", True)]
+    columns += [("Trend", "trend", False)] if any(s.trend for s in kpi_sections) else []
     columns += [("Period", "period", False)] if result.grain is not None else []
     columns += [(result.dimension_name(dim), "dim", True) for dim in result.dimensions]
     extra = optional_columns(result)
     return columns + [("Value", "value", False)] + [(title, key, False) for key, title in extra]
 
 
-def _body(result: Result, kpi_sections: list) -> list[Row]:
-    """Every row's cells: a KPI's label on its first row, its sparkline on the second."""
+def _body(result: Result, kpi_sections: list, *, trend: bool = False) -> list[Row]:
+    """Every row's cells: a KPI's label on its first row, its sparkline on the second (and
+    with ``trend``, its trend beside it)."""
     from rich.text import Text
 
     grouped = bool(result.dimensions) or result.grain is not None
@@ -109,7 +124,11 @@ def _body(result: Result, kpi_sections: list) -> list[Row]:
             else:
                 kpi_cell = Text("")
             ends = index == len(section.lines) - 1 and number < len(kpi_sections) - 1
-            cells = [kpi_cell, *_row_cells(result, line, section.info, extra)]
+            cells = [kpi_cell]
+            if trend:
+                text, style = trend_text(section.trend if index == 1 else None, result)
+                cells.append(Text(text, style=style))
+            cells += _row_cells(result, line, section.info, extra)
             body.append((cells, line.is_total, ends))
     return body
 
@@ -159,7 +178,8 @@ def _fit(
 ) -> tuple[list[int], list[str], list[int]]:
     """The columns kept (indexes), the headers of those left out, and each column's least
     width. Labels may wrap, but only once the optional columns are gone: first fit with
-    labels up to LABEL_ROOM wide, dropping columns; then let labels wrap down to LABEL_MIN.
+    labels up to LABEL_ROOM wide, dropping columns; then let labels wrap down to LABEL_MIN;
+    then leave out the trend.
     """
     natural = [
         max([len(title), *(cells[i].cell_len for cells, _, _ in body)])
@@ -172,8 +192,9 @@ def _fit(
     roomy, minimum = widest(LABEL_ROOM), widest(LABEL_MIN)
     kept = list(range(len(columns)))
     dropped: list[str] = []
-    for key in ("projected", "pace", "previous"):
-        if _total(roomy, kept) <= width:
+    for key in ("projected", "pace", "previous", "baseline", "trend"):
+        # the trend goes only once wrapping the labels does not make room for it
+        if _total(minimum if key == "trend" else roomy, kept) <= width:
             break
         position = next((i for i in kept if columns[i][1] == key), None)
         if position is not None:
@@ -193,7 +214,7 @@ def _table(
         title, key, wraps = columns[i]
         table.add_column(
             title,
-            justify="left" if wraps or key in ("period", "status") else "right",
+            justify="left" if wraps or key in ("period", "status", "anomaly", "trend") else "right",
             no_wrap=not wraps,
             overflow="fold",
             min_width=minimum[i],

@@ -22,6 +22,10 @@ _NNBSP = "\u202f"  # narrow no-break space: thousands separator, space before % 
 _NBSP = "\u00a0"  # no-break space: before a currency after the number (fr)
 _SPARKS = "▁▂▃▄▅▆▇█"
 _STATUS = {"ok": "✔ ok", "warn": "▲ warn", "bad": "✖ bad"}
+#: The arrow of a change or a trend that is not significant: within normal fluctuation.
+SAME = "≈"
+#: The mark of a flagged (anomalous) row.
+FLAG = "⚑"
 
 
 def finite_number(value: Any) -> float | None:
@@ -118,15 +122,20 @@ def format_change(
     *,
     currency: str | None = None,
     locale: str | None = None,
+    significant: bool | None = None,
 ) -> str:
     """The compare column: ``▲ 8.3 %``, ``▼ 2.1 %``; percent KPIs in points (``▲ 0.24 pt``).
 
-    Without a relative change (previous was 0), the absolute change in the KPI's unit.
+    Without a relative change (previous was 0), the absolute change in the KPI's unit. A
+    change that is not ``significant`` (False, not None) has ``≈`` for arrow: it is within
+    normal fluctuation, whichever way it went.
     """
     change, change_pct = finite_number(change), finite_number(change_pct)
     if change is None and change_pct is None:
         return NULL
     arrow = change_arrow(change if change is not None else change_pct)
+    if significant is False:
+        arrow = SAME
     space = _NNBSP if _comma_decimal(locale) else " "
     if unit == "percent" and change is not None:
         return f"{arrow} {_number(abs(change) * 100, 2, locale)}{space}pt"
@@ -134,6 +143,58 @@ def format_change(
         return f"{arrow} {_number(abs(change_pct) * 100, 1, locale)}{space}%"
     assert change is not None
     return f"{arrow} {format_value(abs(change), unit, currency=currency, locale=locale)}"
+
+
+def format_trend(
+    slope: float | None, grain: str | None, significant: bool | None, *, locale: str | None = None
+) -> str:
+    """A trend per bucket, relative: ``▲ +3.1 %/week``; ``≈ +0.4 %/week`` when not
+    significant (the sign still says which way); ``–`` without a slope."""
+    number = finite_number(slope)
+    if number is None:
+        return NULL
+    scaled = finite_number(number * 100)
+    if scaled is None:
+        return NULL
+    arrow = SAME if significant is False else change_arrow(round(scaled, 1))
+    sign = "+" if round(scaled, 1) > 0 else ""
+    space = _NNBSP if _comma_decimal(locale) else " "
+    return f"{arrow} {sign}{_number(scaled, 1, locale)}{space}%/{grain or 'bucket'}"
+
+
+def format_range(
+    lower: float | None,
+    upper: float | None,
+    unit: str,
+    *,
+    currency: str | None = None,
+    locale: str | None = None,
+) -> str:
+    """An interval in the KPI's unit, ``1.20 %–1.90 %``; ``–`` when a bound is missing."""
+    if finite_number(lower) is None or finite_number(upper) is None:
+        return NULL
+    low = format_value(lower, unit, currency=currency, locale=locale)
+    high = format_value(upper, unit, currency=currency, locale=locale)
+    return f"{low}–{high}"
+
+
+def format_score(score: float | None, *, locale: str | None = None) -> str:
+    """An anomaly score (standard deviations), signed, one decimal: ``-5.2``, ``+4.1``."""
+    number = finite_number(score)
+    if number is None:
+        return NULL
+    sign = "+" if round(number, 1) > 0 else ""
+    return f"{sign}{_number(number, 1, locale)}"
+
+
+def format_anomaly(anomaly: str | None, score: float | None, *, locale: str | None = None) -> str:
+    """A flagged row's mark, ``⚑ low -5.2σ`` (its score in standard deviations); empty for a
+    row that is not flagged."""
+    if not anomaly:
+        return ""
+    if finite_number(score) is None:
+        return f"{FLAG} {anomaly}"
+    return f"{FLAG} {anomaly} {format_score(score, locale=locale)}σ"
 
 
 def change_is_good(change: float | None, better: str) -> bool | None:

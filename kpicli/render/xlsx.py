@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from xlsxwriter.workbook import Workbook
     from xlsxwriter.worksheet import Worksheet
 
+    from kpicli.commands.anomalies import Anomalies
     from kpicli.execute.result import KpiInfo, Result
 
 #: Rows of a worksheet at most, the header included (Excel's limit).
@@ -46,7 +47,15 @@ LARGE_ROWS = 50_000
 #: The name of the first sheet of rows; the next ones are ``KPIs (2)``, ``KPIs (3)``, …
 SHEET_NAME = "KPIs"
 #: Number formats of the columns that do not depend on the KPI's unit.
-FIXED_FORMATS = {"change_pct": "0.0%", "pace": "0%"}
+FIXED_FORMATS = {
+    "change_pct": "0.0%",
+    "pace": "0%",
+    "p_value": "0.0000",
+    "anomaly_score": "0.0",
+    "slope": "0.0%",
+}
+#: Fills of the flagged cells of an ``anomaly`` column (the word stays readable without).
+ANOMALY_COLORS = {"high": ("#FCE4D6", "#833C0B"), "low": ("#FCE4D6", "#833C0B")}
 DATE_FORMAT = "yyyy-mm-dd"
 #: Column widths (characters): never narrower or wider than these.
 MIN_WIDTH, MAX_WIDTH = 8, 50
@@ -183,6 +192,7 @@ def _write_sheets(
     parts: list[Any],
     formats: Any,
     status_columns: list[int],
+    anomaly_columns: tuple[int, ...] = (),
 ) -> None:
     """The rows of ``parts`` (frames with the ``header`` columns, ``total`` last) in as many
     sheets as they need: header (bold, frozen, filtered), rows (totals bold), widths, status
@@ -213,17 +223,29 @@ def _write_sheets(
         sheet.autofilter(0, 0, written, len(header) - 1)
         for col in status_columns:
             _status_colors(writer, sheet, col, written)
+        for col in anomaly_columns:
+            _status_colors(writer, sheet, col, written, ANOMALY_COLORS)
 
 
-def _status_colors(writer: _Writer, sheet: Worksheet, col: int, last_row: int) -> None:
-    """Green / amber / red fills on the status column (the words stay readable without)."""
+#: Fills and font colors of each status.
+STATUS_COLORS = {
+    "ok": ("#C6EFCE", "#006100"),
+    "warn": ("#FFEB9C", "#9C5700"),
+    "bad": ("#FFC7CE", "#9C0006"),
+}
+
+
+def _status_colors(
+    writer: _Writer,
+    sheet: Worksheet,
+    col: int,
+    last_row: int,
+    colors: dict[str, tuple[str, str]] = STATUS_COLORS,
+) -> None:
+    """Green / amber / red fills on the status column (the words stay readable without);
+    ``colors`` for another column of words (anomaly)."""
     if last_row < 1:
         return
-    colors = {
-        "ok": ("#C6EFCE", "#006100"),
-        "warn": ("#FFEB9C", "#9C5700"),
-        "bad": ("#FFC7CE", "#9C0006"),
-    }
     for status, (fill, font) in colors.items():
         sheet.conditional_format(
             1,
@@ -257,7 +279,10 @@ def _kpi_sheets(writer: _Writer, result: Result, *, wide: bool) -> None:
         statuses = [
             i for i, n in enumerate(header) if n in by_name and by_name[n].field == "status"
         ]
-        _write_sheets(writer, header, [frame], lambda row: fixed, statuses)
+        flags = tuple(
+            i for i, n in enumerate(header) if n in by_name and by_name[n].field == "anomaly"
+        )
+        _write_sheets(writer, header, [frame], lambda row: fixed, statuses, flags)
         return
 
     parts = tidy_parts(result, total=True)
@@ -271,7 +296,31 @@ def _kpi_sheets(writer: _Writer, result: Result, *, wide: bool) -> None:
             per_kpi[kpi] = [_column_format(c, info, currency) for c in header]
         return per_kpi[kpi]
 
-    _write_sheets(writer, header, parts, tidy_formats, [header.index("status")])
+    flags = (header.index("anomaly"),) if "anomaly" in header else ()
+    _write_sheets(writer, header, parts, tidy_formats, [header.index("status")], flags)
+
+
+def _trends_sheet(writer: _Writer, result: Result) -> None:
+    """Sheet ``Trends`` (with trends): one row per KPI and dimension values, as JSON's."""
+    trends = result.trends
+    if trends is None:
+        return
+    sheet = writer.workbook.add_worksheet("Trends")
+    header = trends.columns
+    widths = [0] * len(header)
+    for col, title in enumerate(header):
+        writer.cell(sheet, 0, col, title, bold=True)
+    for number, row in enumerate(trends.iter_rows(), start=1):
+        bold = bool(row[header.index("total")]) if "total" in header else False
+        for col, value in enumerate(row):
+            shown = writer.cell(
+                sheet, number, col, value, FIXED_FORMATS.get(header[col]), bold=bold
+            )
+            widths[col] = max(widths[col], shown)
+    for col, title in enumerate(header):
+        sheet.set_column(col, col, _width(title, widths[col]))
+    sheet.freeze_panes(1, 0)
+    sheet.autofilter(0, 0, trends.height, len(header) - 1)
 
 
 def _about_sheet(writer: _Writer, sheet: Worksheet, result: Result) -> None:
@@ -292,6 +341,8 @@ def _about_sheet(writer: _Writer, sheet: Worksheet, result: Result) -> None:
         ("Currency", result.currency),
         ("Generated at", timestamp(result.generated_at)),
     ]
+    if result.anomalies:  # only then: a workbook without --anomalies stays as it was
+        facts.insert(-1, ("Anomalies", f"{result.anomalies} sensitivity"))
     row = 0
     for name, value in facts:
         sheet.write_string(row, 0, name, bold)
@@ -312,7 +363,7 @@ def _about_sheet(writer: _Writer, sheet: Worksheet, result: Result) -> None:
         sheet.set_column(col, col, width)
 
 
-def _created(result: Result) -> datetime:
+def _created(result: Result | Anomalies) -> datetime:
     """When the workbook says it was created: the report's generated_at (reproducible bytes)."""
     moment = result.generated_at or datetime.now(UTC)
     if moment.tzinfo is None:
@@ -358,12 +409,55 @@ def write_xlsx(result: Result, out: IO[bytes], *, raw: bool = False, wide: bool 
         )
         writer = _Writer(workbook, raw=raw)
         _kpi_sheets(writer, result, wide=wide)
+        _trends_sheet(writer, result)
         _about_sheet(writer, workbook.add_worksheet("About"), result)
         workbook.close()
         target.seek(0)
         shutil.copyfileobj(target, out)
     finally:
         target.close()
+
+
+def write_anomalies_xlsx(anomalies: Anomalies, out: IO[bytes], *, raw: bool = False) -> None:
+    """`kpi anomalies -f xlsx`: sheet ``Anomalies`` (the rows as CSV has them, worst first,
+    typed, each number in its KPI's format, flags colored)."""
+    import xlsxwriter
+
+    buffer = io.BytesIO()
+    options = {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False}
+    workbook = xlsxwriter.Workbook(buffer, {**options, "strings_to_numbers": False})
+    workbook.set_properties(
+        {"title": "KPI anomalies", "author": "kpi", "created": _created(anomalies)}
+    )
+    writer = _Writer(workbook, raw=raw)
+    sheet = workbook.add_worksheet("Anomalies")
+    header = anomalies.rows.columns
+    widths = [0] * len(header)
+    for col, title in enumerate(header):
+        writer.cell(sheet, 0, col, title, bold=True)
+    for number, row in enumerate(anomalies.rows.iter_rows(), start=1):
+        info = kpi_info_of(anomalies.kpis, row[0])
+        for col, value in enumerate(row):
+            shown = writer.cell(
+                sheet, number, col, value, _column_format(header[col], info, anomalies.currency)
+            )
+            widths[col] = max(widths[col], shown)
+    for col, title in enumerate(header):
+        sheet.set_column(col, col, _width(title, widths[col]))
+    sheet.freeze_panes(1, 0)
+    sheet.autofilter(0, 0, anomalies.rows.height, len(header) - 1)
+    if "anomaly" in header:
+        last = anomalies.rows.height
+        _status_colors(writer, sheet, header.index("anomaly"), last, ANOMALY_COLORS)
+    workbook.close()
+    out.write(buffer.getvalue())
+
+
+def kpi_info_of(kpis: dict[str, KpiInfo], name: str) -> KpiInfo:
+    """The KPI's description, or a bare one."""
+    from kpicli.execute.result import KpiInfo
+
+    return kpis.get(name) or KpiInfo(name=name, label=name)
 
 
 def to_xlsx(result: Result, *, raw: bool = False, wide: bool = False) -> bytes:
@@ -373,4 +467,11 @@ def to_xlsx(result: Result, *, raw: bool = False, wide: bool = False) -> bytes:
     return buffer.getvalue()
 
 
-__all__ = ["number_format", "safe_text", "sheet_names", "to_xlsx", "write_xlsx"]
+__all__ = [
+    "number_format",
+    "safe_text",
+    "sheet_names",
+    "to_xlsx",
+    "write_anomalies_xlsx",
+    "write_xlsx",
+]
