@@ -613,6 +613,7 @@ def anomalies_command(
         from kpicli.outputs import STDOUT, PipeClosed, Stdout, check_output_path, open_atomic
         from kpicli.plan.build import Request, split_list
         from kpicli.render import render_anomalies
+        from kpicli.render.failures import anomaly_lines
         from kpicli.spec import periods
 
         to_file = output is not None and output != STDOUT
@@ -646,9 +647,9 @@ def anomalies_command(
             color = use_color(no_color) and chosen == "table"
             with contextlib.suppress(PipeClosed):
                 Stdout().write(render_anomalies(found, chosen, color=color, width=_width()))
-        flagged = found.rows.height
-        if fail_on is AnomalyFailOn.anomaly and flagged:
-            _err(f"fail-on anomaly: {flagged} bucket{'s' if flagged != 1 else ''} flagged")
+        if fail_on is AnomalyFailOn.anomaly and found.rows.height:
+            for line in anomaly_lines(found):  # even with -q: cron mails stderr
+                _err(line)
             return 1
         return 0
 

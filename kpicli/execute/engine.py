@@ -744,11 +744,8 @@ def _result(
     cfg = plan.config
     reads = cfg.reads(plan.selected)
     comparison = None
-    if plan.counterparts:
-        comparison = (
-            min(c.start for c in plan.counterparts),
-            max(c.end for c in plan.counterparts),
-        )
+    if shown := plan.counterparts[plan.history :]:  # not those of the history's buckets
+        comparison = (min(c.start for c in shown), max(c.end for c in shown))
     out = Result(
         rows=rows.rows,
         totals=totals.rows if totals is not None else None,
