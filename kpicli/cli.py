@@ -612,7 +612,7 @@ def anomalies_command(
         from kpicli.commands.anomalies import anomalies
         from kpicli.outputs import STDOUT, PipeClosed, Stdout, check_output_path, open_atomic
         from kpicli.plan.build import Request, split_list
-        from kpicli.render import render_anomalies
+        from kpicli.render.anomalies import render_anomalies
         from kpicli.render.failures import anomaly_lines
         from kpicli.spec import periods
 

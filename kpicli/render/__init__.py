@@ -13,7 +13,6 @@ from typing import IO, TYPE_CHECKING
 from kpicli.errors import UsageError
 
 if TYPE_CHECKING:
-    from kpicli.commands.anomalies import Anomalies
     from kpicli.execute.result import Result
 
 #: The output formats of `kpi report` (its ``--format`` choices), the one list of them.
@@ -116,28 +115,11 @@ def render(
     return buffer.getvalue()
 
 
-def render_anomalies(
-    anomalies: Anomalies,
-    fmt: str,
-    *,
-    color: bool = False,
-    width: int | None = None,
-    raw: bool = False,
-    wide: bool = False,
-) -> bytes:
-    """What `kpi anomalies` found, in format ``fmt``, as bytes: the counterpart of
-    :func:`render` (see :mod:`kpicli.render.anomalies`)."""
-    from kpicli.render.anomalies import render_anomalies as to_bytes
-
-    return to_bytes(anomalies, fmt, color=color, width=width, raw=raw, wide=wide)
-
-
 __all__ = [
     "FORMATS",
     "WIDE_FORMATS",
     "check_wide",
     "infer_format",
     "render",
-    "render_anomalies",
     "render_to",
 ]
