@@ -34,6 +34,29 @@ before the bucket is too short for a prediction (never a guess):
 
 A bucket's prediction is learned only from the buckets before it (at most ``window`` of
 them, :data:`WINDOW[grain]` by default): changing a later bucket changes no earlier output.
+
+The model (the same for every kind, on a scale that suits the kind):
+
+- *Prediction.* On a working scale (log of the amount per whole bucket for counts and sums,
+  log or raw for levels, the arcsine-square-root of the rate for ratios), the prediction is
+  a robust level (the trimmed mean of the last buckets, seasonally adjusted) plus a damped
+  robust slope (the median of the lag differences: an adaptive trend) plus, at day grain, the
+  weekday's offset (trimmed mean of the same weekday's deviations from a centred weekly
+  mean over the past weeks). Trimmed means and medians keep a past spike or outage from
+  moving the prediction.
+- *Noise.* The variance of the prediction error is the sampling variance the KPI's make-up
+  implies plus an extra variance learned from the series' own past one-step prediction
+  errors, robustly (the mean of the squared errors without the largest tenth, scaled to a
+  normal's variance, so a spike or two does not widen the band): counts are tested on
+  Anscombe's square-root scale (Poisson variance 1, over-dispersion ``tau²·mu`` as a
+  negative binomial's), ratios on the
+  arcsine-square-root scale (binomial variance ``1/(4·den + 2)``, plus ``tau²``: small
+  denominators give wide bands, huge ones narrow but never narrower than the day-to-day
+  variation learned), sums and levels on their working scale (variance learned).
+- *Zeros and nulls.* A count or sum that is null or 0 in an evaluated bucket counts as 0;
+  a sum that is 0 while its history has fewer than :data:`_ZERO_SHARE` zeros is flagged
+  ``low`` (a tracking outage: score ``-_CAP``); a sum often zero gets the zero's empirical
+  probability as its lower tail.
 """
 
 from __future__ import annotations
@@ -41,20 +64,412 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import numpy as np
     import polars as pl
 
 #: Buckets of history read before the period and learned from, by grain.
-WINDOW = {"day": 84, "week": 26, "month": 24, "quarter": 12, "year": 6}
+WINDOW = {"day": 112, "week": 30, "month": 24, "quarter": 12, "year": 6}
 #: The fewest buckets of history that give a prediction, by grain.
-MIN_HISTORY = {"day": 28, "week": 8, "month": 6, "quarter": 4, "year": 3}
+MIN_HISTORY = {"day": 28, "week": 10, "month": 8, "quarter": 5, "year": 4}
 #: The width of the interval: the |score| beyond which a bucket is flagged.
 Z = {"low": 3.5, "medium": 3.0, "high": 2.5}
 KINDS = ("ratio", "count", "sum", "level")
 OUTPUT_COLUMNS = ("baseline", "lower", "upper", "anomaly", "anomaly_score")
+
+#: Per grain: (season length, past seasons for the offsets, level buckets, slope lag,
+#: slope span in buckets).
+_SHAPE = {
+    "day": (7, 6, 14, 7, 28),
+    "week": (1, 0, 8, 4, 12),
+    "month": (1, 0, 6, 3, 9),
+    "quarter": (1, 0, 4, 2, 6),
+    "year": (1, 0, 3, 1, 3),
+}
+_TRIM = 0.25  # share trimmed at each end of the level's and offsets' windows
+_DAMP = 0.5  # the slope's weight (a damped trend: a noisy slope costs variance)
+_TOP = 0.1  # share of the largest past squared errors left out of the learned variance
+_CAP = 10.0  # |score| at most (a zero amount on a positive history: -_CAP)
+_ZERO_SHARE = 0.05  # a sum zero on fewer buckets of its history than this: a zero is news
+_FLOOR_SD = 1e-4  # the smallest standard deviation on the working scale
+
+
+#: Cells (series × buckets × window) of one batch of series computed together.
+_BATCH_CELLS = 4_000_000
 
 
 def detect(
     frame: pl.DataFrame, *, grain: str, sensitivity: str = "medium", window: int | None = None
 ) -> pl.DataFrame:
     """``frame`` with baseline, lower, upper, anomaly and anomaly_score (see the module)."""
-    raise NotImplementedError
+    import numpy as np
+    import polars as pl
+
+    z = Z[sensitivity]
+    window = WINDOW[grain] if window is None else int(window)
+    n = frame.height
+    out = {c: np.full(n, np.nan) for c in ("baseline", "lower", "upper", "anomaly_score")}
+    if n:
+        cols = {
+            c: frame.get_column(c).cast(pl.Float64).to_numpy().astype(float)
+            for c in ("value", "num", "den", "exposure")
+        }
+        evaluate = frame.get_column("evaluate").fill_null(False).to_numpy().astype(bool)
+        grid = _grid(frame.get_column("start"), grain)
+        series = frame.get_column("series").to_numpy()
+        kinds = frame.get_column("kind").to_list()
+        cuts = np.flatnonzero(np.diff(series) != 0) + 1
+        spans = [(int(a), int(b)) for a, b in zip(np.r_[0, cuts], np.r_[cuts, n], strict=True)]
+        spans = [(a, b) for a, b in spans if evaluate[a:b].any()]
+        for kind in dict.fromkeys(kinds[a] for a, _ in spans):
+            same = [(a, b) for a, b in spans if kinds[a] == kind]
+            for batch in _batches(same, grid):
+                _run(kind, batch, cols, grid, grain, window, z, out)
+        for c in out:
+            out[c] = np.where(evaluate, out[c], np.nan)
+    score = pl.Series("anomaly_score", out["anomaly_score"], dtype=pl.Float64, nan_to_null=True)
+    flag = pl.when(score > z).then(pl.lit("high")).when(score < -z).then(pl.lit("low"))
+    return frame.with_columns(
+        *(pl.Series(c, out[c], dtype=pl.Float64, nan_to_null=True) for c in OUTPUT_COLUMNS[:3]),
+        flag.otherwise(pl.lit(None, pl.Utf8)).alias("anomaly"),
+        score,
+    ).select(*frame.columns, *OUTPUT_COLUMNS)
+
+
+def _grid(start: pl.Series, grain: str) -> np.ndarray:
+    """Each bucket's index on a gapless grid of the grain (lags then count buckets, and a lag
+    of 7 days is the same weekday even where a series skips days)."""
+    import numpy as np
+    import polars as pl
+
+    days = start.cast(pl.Date).to_physical().to_numpy().astype(np.int64)  # since 1970-01-01
+    if grain == "day":
+        return days
+    if grain == "week":
+        return (days + 3) // 7  # weeks starting on Monday
+    years = start.dt.year().to_numpy().astype(np.int64)
+    months = start.dt.month().to_numpy().astype(np.int64) - 1
+    return {"month": years * 12 + months, "quarter": years * 4 + months // 3}.get(grain, years)
+
+
+def _batches(spans: list[tuple[int, int]], grid: np.ndarray):
+    """Groups of series computed together (a few million cells each)."""
+    batch: list[tuple[int, int]] = []
+    longest = 0
+    for a, b in spans:
+        length = int(grid[b - 1] - grid[a]) + 1
+        if batch and (len(batch) + 1) * max(longest, length) * 80 > _BATCH_CELLS:
+            yield batch
+            batch, longest = [], 0
+        batch.append((a, b))
+        longest = max(longest, length)
+    if batch:
+        yield batch
+
+
+def _run(kind, batch, cols, grid, grain, window, z, out) -> None:
+    """Lay a batch of series of one kind on a (series × bucket) grid, run the kind's model,
+    and write its outputs back into ``out`` (rows of the frame)."""
+    import numpy as np
+
+    rows = np.concatenate([np.arange(a, b) for a, b in batch])
+    which = np.concatenate([np.full(b - a, i) for i, (a, b) in enumerate(batch)])
+    pos = np.concatenate([grid[a:b] - grid[a] for a, b in batch])
+    shape = (len(batch), int(pos.max()) + 1)
+    arrays = {}
+    for k, v in cols.items():
+        g = np.full(shape, np.nan)
+        g[which, pos] = v[rows]
+        arrays[k] = g
+    arrays["exposure"] = np.where(np.isnan(arrays["exposure"]), 1.0, arrays["exposure"])
+    present = np.zeros(shape, dtype=bool)
+    present[which, pos] = True
+    model = {"count": _count, "ratio": _ratio, "sum": _sum}.get(kind, _level)
+    res = model(arrays, present, grain, window, z)
+    res["anomaly_score"] = np.clip(res["anomaly_score"], -_CAP, _CAP)
+    for k, v in res.items():
+        out[k][rows] = v[which, pos]
+
+
+# --- statistics along the last axis ----------------------------------------------------------
+
+
+def _lagged(a: np.ndarray, lags: np.ndarray) -> np.ndarray:
+    """``out[..., t, j] = a[..., t - lags[j]]`` (nan before the start): each bucket's past."""
+    import numpy as np
+
+    top = int(lags.max())
+    pad = np.concatenate([np.full((*a.shape[:-1], top), np.nan), a], axis=-1)
+    return pad[..., np.arange(a.shape[-1])[:, None] + top - lags[None, :]]
+
+
+def _sort(m: np.ndarray, min_count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows sorted (nan last), their counts of values, and where they have too few."""
+    import numpy as np
+
+    s = np.sort(m, axis=-1)
+    c = m.shape[-1] - np.isnan(s).sum(axis=-1)
+    return s, c, c < max(min_count, 1)
+
+
+def _at(s: np.ndarray, i: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    return np.take_along_axis(s, i[..., None], axis=-1)[..., 0]
+
+
+def _median(m: np.ndarray, min_count: int) -> np.ndarray:
+    """Each row's median (nan below ``min_count`` values)."""
+    import numpy as np
+
+    s, c, bad = _sort(m, min_count)
+    hi = np.minimum(c // 2, s.shape[-1] - 1)
+    med = 0.5 * (_at(s, np.maximum(c - 1, 0) // 2) + _at(s, hi))
+    return np.where(bad, np.nan, med)
+
+
+def _cumsum(s: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    zero = np.zeros((*s.shape[:-1], 1))
+    return np.concatenate([zero, np.where(np.isnan(s), 0.0, s).cumsum(axis=-1)], axis=-1)
+
+
+def _trimmed_mean(m: np.ndarray, trim: float, min_count: int) -> np.ndarray:
+    """Each row's mean without its ``trim`` share of lowest and of highest values."""
+    import numpy as np
+
+    s, c, bad = _sort(m, min_count)
+    k = np.floor(c * trim).astype(np.int64)
+    cs = _cumsum(s)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = (_at(cs, c - k) - _at(cs, k)) / (c - 2 * k)
+    return np.where(bad, np.nan, mean)
+
+
+def _robust_variance(resid: np.ndarray, width: int, min_count: int) -> np.ndarray:
+    """The variance of the errors ``resid[t - width : t]`` for each t: the mean of their
+    squares without the largest :data:`_TOP` share, divided by what that leaves of a normal's
+    variance (so normal errors give their variance, and a few outliers are left out)."""
+    import numpy as np
+    from scipy.special import ndtri
+
+    s, c, bad = _sort(_lagged(resid**2, np.arange(1, width + 1)), min_count)
+    kept = np.maximum(c - np.ceil(c * _TOP).astype(np.int64), 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = _at(_cumsum(s), kept) / kept
+        q = kept / np.maximum(c, 1)
+        cut = ndtri(0.5 + q / 2)
+        share = 1 - 2 * cut * np.exp(-cut * cut / 2) / np.sqrt(2 * np.pi) / q
+        share = np.where(q >= 1, 1.0, share)
+    return np.where(bad, np.nan, mean / share)
+
+
+def _past_count(ok: np.ndarray, width: int) -> np.ndarray:
+    """How many of the ``width`` buckets before each t are ``ok``."""
+    import numpy as np
+
+    cs = np.concatenate([np.zeros((*ok.shape[:-1], 1)), np.cumsum(ok, axis=-1)], axis=-1)
+    t = np.arange(ok.shape[-1])
+    return cs[..., t] - cs[..., np.maximum(t - width, 0)]
+
+
+# --- the prediction ----------------------------------------------------------------------
+
+
+def _lookback(grain: str) -> int:
+    """How far back a one-step prediction reads (buckets)."""
+    season, seasons, _, _, span = _SHAPE[grain]
+    return max(season * seasons + season + season // 2 if season > 1 else 0, span)
+
+
+def _predict(x: np.ndarray, grain: str) -> np.ndarray:
+    """One-step predictions on the working scale: ``pred[..., t]`` from ``x[..., t -
+    _lookback : t]`` only (seasonal offset + trimmed-mean level + damped median slope)."""
+    import numpy as np
+
+    season, seasons, level, lag, span = _SHAPE[grain]
+    lags = np.arange(1, span + 1)
+    past = _lagged(x, lags)
+    own = 0.0
+    if season > 1:
+        offsets = _offsets(x, season, seasons)
+        past = past - offsets[..., lags % season]
+        own = offsets[..., 0]
+    centre = _trimmed_mean(past[..., :level], _TRIM, max(2, level // 2))
+    slope = _median(past[..., : span - lag] - past[..., lag:span], 3)
+    slope = np.where(np.isnan(slope), 0.0, slope) / lag
+    return centre + _DAMP * slope * (level + 1) / 2 + own
+
+
+def _offsets(x: np.ndarray, season: int, seasons: int) -> np.ndarray:
+    """``offsets[..., t, r]``: the seasonal offset of bucket t - r (r < season), the trimmed
+    mean of the same season's deviations from their centred seasonal mean over the past
+    ``seasons`` seasons (the deviation of bucket j reads x[j - 3 .. j + 3] at day grain)."""
+    import numpy as np
+
+    n = x.shape[-1]
+    half = season // 2
+    ok = ~np.isnan(x)
+    cs, cc = _cumsum(x), _cumsum(ok.astype(float))
+    j = np.arange(n)
+    a, b = np.clip(j - half, 0, n), np.clip(j + half + 1, 0, n)
+    cnt = cc[..., b] - cc[..., a]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dev = np.where(cnt >= season - 2, x - (cs[..., b] - cs[..., a]) / cnt, np.nan)
+    olags = np.arange(season)[:, None] + season * np.arange(1, seasons + 1)[None, :]
+    deviations = _lagged(dev, olags.ravel()).reshape(*x.shape, season, seasons)
+    return _trimmed_mean(deviations, _TRIM, 1)
+
+
+# --- the models of each kind -----------------------------------------------------------------
+
+
+def _noise(resid: np.ndarray, grain: str, window: int, *extra: np.ndarray) -> list[np.ndarray]:
+    """The learned variance of the past one-step errors ``resid`` (:func:`_robust_variance`)
+    and the means of ``extra`` over the same buckets; nan where too few errors. Reads
+    ``window - _lookback`` buckets back, so an output reads at most ``window`` buckets."""
+    import numpy as np
+
+    width = max(window - _lookback(grain), 3)
+    need = max(3, MIN_HISTORY[grain] // 2)
+    out = [_robust_variance(resid, width, need)]
+    ok = ~np.isnan(resid)
+    for e in extra:
+        v = np.where(ok, e, 0.0)
+        out.append(_past_count(v, width) / np.maximum(_past_count(ok, width), 1))
+    return out
+
+
+def _ready(observed: np.ndarray, pred: np.ndarray, var: np.ndarray, grain: str, window: int):
+    """Where a prediction is given: enough history, a prediction and a learned noise."""
+    import numpy as np
+
+    enough = _past_count(observed, window) >= min(MIN_HISTORY[grain], window)
+    return enough & np.isfinite(pred) & np.isfinite(var)
+
+
+def _masked(ready: np.ndarray, **cols: np.ndarray) -> dict[str, np.ndarray]:
+    import numpy as np
+
+    return {k: np.where(ready, v, np.nan) for k, v in cols.items()}
+
+
+def _count(g, present, grain, window, z):
+    """Counts: level on log(count per whole bucket + 0.5), tested on Anscombe's square root
+    scale (2·sqrt(y + 3/8): variance 1 under Poisson, 1 + tau²·mu under a negative
+    binomial's over-dispersion tau², learned)."""
+    import numpy as np
+
+    y, e = g["value"], g["exposure"]
+    y = np.where(y >= 0, y, np.nan)
+    pred = _predict(np.log(y / e + 0.5), grain)
+    m0 = np.maximum(np.exp(pred) - 0.5, 0.0)
+    m = np.maximum(np.exp(pred + 0.5 * m0 / (m0 + 0.5) ** 2) - 0.5, 1e-3)  # log's bias undone
+    mu = m * e
+    expect = 2 * np.sqrt(mu + 0.125)  # E[2·sqrt(Y + 3/8)] for Poisson mu ≳ 1
+    var, mu_mean = _noise(2 * np.sqrt(y + 0.375) - expect, grain, window, mu)
+    tau2 = np.maximum(var - 1.0, 0.0) / mu_mean
+    sd = np.sqrt(1.0 + tau2 * mu)
+    ready = _ready(~np.isnan(y), pred, var, grain, window)
+    y_now = np.where(present & np.isnan(g["value"]), 0.0, y)  # a null count is 0
+    lo, hi = expect - z * sd, expect + z * sd
+    return _masked(
+        ready,
+        baseline=mu,
+        lower=np.where(lo > 0, np.maximum((lo / 2) ** 2 - 0.375, 0.0), 0.0),
+        upper=(hi / 2) ** 2 - 0.375,
+        anomaly_score=(2 * np.sqrt(y_now + 0.375) - expect) / sd,
+    )
+
+
+def _ratio(g, present, grain, window, z):
+    """Ratios of counts on the arcsine-square-root scale (Anscombe's: binomial variance
+    1 / (4·den + 2)) plus an extra-binomial variance tau², learned."""
+    import numpy as np
+
+    num, den = g["num"], g["den"]
+    ok = (den > 0) & (num >= 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shrunk = np.clip((num + 0.375) / (den + 0.75), 0.0, 1.0)
+        a = np.where(ok, np.arcsin(np.sqrt(shrunk)), np.nan)
+        binom = np.where(ok, 1.0 / (4 * den + 2), np.nan)
+    pred = _predict(a, grain)
+    var, binom_mean = _noise(a - pred, grain, window, binom)
+    tau2 = np.maximum(var - binom_mean, 0.0)
+    sd = np.maximum(np.sqrt(binom + tau2), _FLOOR_SD)
+
+    def rate(angle: np.ndarray) -> np.ndarray:
+        s2 = np.sin(np.clip(angle, 0.0, np.pi / 2)) ** 2
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(ok, np.clip((s2 * (den + 0.75) - 0.375) / den, 0.0, 1.0), s2)
+
+    return _masked(
+        _ready(ok, pred, var, grain, window),
+        baseline=rate(pred),
+        lower=np.where(ok, rate(pred - z * sd), np.nan),
+        upper=np.where(ok, rate(pred + z * sd), np.nan),
+        anomaly_score=(a - pred) / sd,
+    )
+
+
+def _sum(g, present, grain, window, z):
+    """Amounts on a log scale (the amount per whole bucket). A zero (or null) is a tracking
+    outage (score -_CAP) unless the history has zeros on at least _ZERO_SHARE of its
+    buckets; then the zeros' share is the lower tail's mass at 0."""
+    import numpy as np
+    from scipy.special import ndtr, ndtri
+
+    y, e = g["value"], g["exposure"]
+    y = np.where(present & np.isnan(y), 0.0, y)  # a null amount is 0
+    positive, zero = y > 0, y <= 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        x = np.where(positive, np.log(y / e), np.nan)
+        pred = _predict(x, grain)
+        var, *_ = _noise(x - pred, grain, window)
+        sd = np.maximum(np.sqrt(var), _FLOOR_SD)
+        share = _past_count(zero, window) / _past_count(positive | zero, window)
+        share = np.where(share >= _ZERO_SHARE, np.minimum(share, 0.5), 0.0)
+        zs = (x - pred) / sd
+        high = np.maximum(-ndtri((1 - share) * ndtr(-zs)), 0.0)
+        low = np.minimum(ndtri(share + (1 - share) * ndtr(zs)), 0.0)
+        zero_score = np.where(share > 0, np.minimum(ndtri(share), 0.0), -_CAP)
+        score = np.where(zero, zero_score, np.where(zs >= 0, high, low))
+        up = -ndtri(np.minimum(ndtr(-z) / (1 - share), 1.0))
+        lower = np.where(share >= ndtr(-z), 0.0, np.exp(pred - z * sd) * e)
+    return _masked(
+        _ready(positive, pred, var, grain, window),
+        baseline=np.exp(pred) * e,
+        lower=lower,
+        upper=np.exp(pred + up * sd) * e,
+        anomaly_score=score,
+    )
+
+
+def _level(g, present, grain, window, z):
+    """Levels (averages, cost per, ROI): robust on a log scale while the history (and the
+    value) are positive, else on the raw scale; the variance is learned."""
+    import numpy as np
+
+    y = g["value"]
+    nonpos = y <= 0
+    use_log = (_past_count(nonpos, window) == 0) & ~nonpos
+    out: dict[str, np.ndarray] = {}
+    for log in [True] if not nonpos.any() else [True, False]:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            x = np.where(y > 0, np.log(y), np.nan) if log else y
+            pred = _predict(x, grain)
+            var, *_ = _noise(x - pred, grain, window)
+        floor = _FLOOR_SD if log else _FLOOR_SD * np.abs(pred) + 1e-12
+        sd = np.maximum(np.sqrt(var), floor)
+        back = np.exp if log else (lambda v: v)
+        res = _masked(
+            _ready(~np.isnan(y), pred, var, grain, window),
+            baseline=back(pred),
+            lower=back(pred - z * sd),
+            upper=back(pred + z * sd),
+            anomaly_score=(x - pred) / sd,
+        )
+        pick = use_log if log else ~use_log
+        for k, v in res.items():
+            out[k] = np.where(pick, v, out.get(k, np.nan))
+    return out
