@@ -240,9 +240,10 @@ def _trimmed_mean(m: np.ndarray, trim: float, min_count: int) -> np.ndarray:
 
     s, c, bad = _sort(m, min_count)
     k = np.floor(c * trim).astype(np.int64)
-    cs = _cumsum(s)
+    i = np.arange(s.shape[-1])
+    keep = (i >= k[..., None]) & (i < (c - k)[..., None])
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = (_at(cs, c - k) - _at(cs, k)) / (c - 2 * k)
+        mean = np.where(keep, s, 0).sum(axis=-1) / (c - 2 * k)
     return np.where(bad, np.nan, mean)
 
 
@@ -253,10 +254,11 @@ def _robust_variance(resid: np.ndarray, width: int, min_count: int) -> np.ndarra
     import numpy as np
     from scipy.special import ndtri
 
-    s, c, bad = _sort(_lagged(resid**2, np.arange(1, width + 1)), min_count)
+    s, c, bad = _sort(_lagged(resid.astype(np.float32) ** 2, np.arange(1, width + 1)), min_count)
     kept = np.maximum(c - np.ceil(c * _TOP).astype(np.int64), 1)
+    keep = np.arange(width) < kept[..., None]
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = _at(_cumsum(s), kept) / kept
+        mean = np.where(keep, s, 0).sum(axis=-1, dtype=np.float64) / kept
         q = kept / np.maximum(c, 1)
         cut = ndtri(0.5 + q / 2)
         share = 1 - 2 * cut * np.exp(-cut * cut / 2) / np.sqrt(2 * np.pi) / q
@@ -292,9 +294,9 @@ def _predict(x: np.ndarray, grain: str) -> np.ndarray:
     past = _lagged(x, lags)
     own = 0.0
     if season > 1:
-        offsets = _offsets(x, season, seasons)
-        past = past - offsets[..., lags % season]
-        own = offsets[..., 0]
+        offsets = _offsets(x, season, seasons)  # each bucket's, from the seasons before it
+        past = past - _lagged(offsets, lags % season)  # the latest estimate of each
+        own = offsets
     centre = _trimmed_mean(past[..., :level], _TRIM, max(2, level // 2))
     slope = _median(past[..., : span - lag] - past[..., lag:span], 3)
     slope = np.where(np.isnan(slope), 0.0, slope) / lag
@@ -302,9 +304,9 @@ def _predict(x: np.ndarray, grain: str) -> np.ndarray:
 
 
 def _offsets(x: np.ndarray, season: int, seasons: int) -> np.ndarray:
-    """``offsets[..., t, r]``: the seasonal offset of bucket t - r (r < season), the trimmed
-    mean of the same season's deviations from their centred seasonal mean over the past
-    ``seasons`` seasons (the deviation of bucket j reads x[j - 3 .. j + 3] at day grain)."""
+    """``offsets[..., t]``: the seasonal offset of bucket t, the trimmed mean of the same
+    season's deviations from their centred seasonal mean over the past ``seasons`` seasons
+    (the deviation of bucket j reads x[j - 3 .. j + 3] at day grain, j ≤ t - 7)."""
     import numpy as np
 
     n = x.shape[-1]
@@ -316,9 +318,7 @@ def _offsets(x: np.ndarray, season: int, seasons: int) -> np.ndarray:
     cnt = cc[..., b] - cc[..., a]
     with np.errstate(invalid="ignore", divide="ignore"):
         dev = np.where(cnt >= season - 2, x - (cs[..., b] - cs[..., a]) / cnt, np.nan)
-    olags = np.arange(season)[:, None] + season * np.arange(1, seasons + 1)[None, :]
-    deviations = _lagged(dev, olags.ravel()).reshape(*x.shape, season, seasons)
-    return _trimmed_mean(deviations, _TRIM, 1)
+    return _trimmed_mean(_lagged(dev, season * np.arange(1, seasons + 1)), _TRIM, 1)
 
 
 # --- the models of each kind -----------------------------------------------------------------
