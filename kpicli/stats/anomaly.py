@@ -90,6 +90,7 @@ _DAMP = 0.5  # the slope's weight (a damped trend: a noisy slope costs variance)
 _TOP = 0.1  # share of the largest past squared errors left out of the learned variance
 _CAP = 10.0  # |score| at most (a zero amount on a positive history: -_CAP)
 _ZERO_SHARE = 0.05  # a sum zero on fewer buckets of its history than this: a zero is news
+_DF_SHARE = 0.8  # degrees of freedom per past error kept (the trimmed estimator's efficiency)
 _FLOOR_SD = 1e-4  # the smallest standard deviation on the working scale
 
 
@@ -247,10 +248,13 @@ def _trimmed_mean(m: np.ndarray, trim: float, min_count: int) -> np.ndarray:
     return np.where(bad, np.nan, mean)
 
 
-def _robust_variance(resid: np.ndarray, width: int, min_count: int) -> np.ndarray:
+def _robust_variance(
+    resid: np.ndarray, width: int, min_count: int
+) -> tuple[np.ndarray, np.ndarray]:
     """The variance of the errors ``resid[t - width : t]`` for each t: the mean of their
     squares without the largest :data:`_TOP` share, divided by what that leaves of a normal's
-    variance (so normal errors give their variance, and a few outliers are left out)."""
+    variance (so normal errors give their variance, and a few outliers are left out), and
+    the degrees of freedom of its Student t predictive (the uncertainty of that variance)."""
     import numpy as np
     from scipy.special import ndtri
 
@@ -263,7 +267,8 @@ def _robust_variance(resid: np.ndarray, width: int, min_count: int) -> np.ndarra
         cut = ndtri(0.5 + q / 2)
         share = 1 - 2 * cut * np.exp(-cut * cut / 2) / np.sqrt(2 * np.pi) / q
         share = np.where(q >= 1, 1.0, share)
-    return np.where(bad, np.nan, mean / share)
+    df = np.maximum(_DF_SHARE * kept, 1.0)
+    return np.where(bad, np.nan, mean / share), df
 
 
 def _past_count(ok: np.ndarray, width: int) -> np.ndarray:
@@ -325,14 +330,15 @@ def _offsets(x: np.ndarray, season: int, seasons: int) -> np.ndarray:
 
 
 def _noise(resid: np.ndarray, grain: str, window: int, *extra: np.ndarray) -> list[np.ndarray]:
-    """The learned variance of the past one-step errors ``resid`` (:func:`_robust_variance`)
-    and the means of ``extra`` over the same buckets; nan where too few errors. Reads
-    ``window - _lookback`` buckets back, so an output reads at most ``window`` buckets."""
+    """The learned variance of the past one-step errors ``resid`` and its degrees of freedom
+    (:func:`_robust_variance`), and the means of ``extra`` over the same buckets; nan where
+    too few errors. Reads ``window - _lookback`` buckets back, so an output reads at most
+    ``window`` buckets."""
     import numpy as np
 
     width = max(window - _lookback(grain), 3)
     need = max(3, MIN_HISTORY[grain] // 2)
-    out = [_robust_variance(resid, width, need)]
+    out = list(_robust_variance(resid, width, need))
     ok = ~np.isnan(resid)
     for e in extra:
         v = np.where(ok, e, 0.0)
@@ -346,6 +352,23 @@ def _ready(observed: np.ndarray, pred: np.ndarray, var: np.ndarray, grain: str, 
 
     enough = _past_count(observed, window) >= min(MIN_HISTORY[grain], window)
     return enough & np.isfinite(pred) & np.isfinite(var)
+
+
+def _score(t: np.ndarray, df: np.ndarray) -> np.ndarray:
+    """The normal quantile of a Student t's tail probability (the score's unit): the
+    prediction's variance is learned, so its error is t-distributed, not normal."""
+    import numpy as np
+    from scipy.special import ndtri, stdtr
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.sign(t) * -ndtri(stdtr(df, -np.abs(t)))
+
+
+def _quantile(z: float, df: np.ndarray) -> np.ndarray:
+    """The Student t quantile with the tail probability of a normal's ``z``."""
+    from scipy.special import ndtr, stdtrit
+
+    return stdtrit(df, ndtr(z))
 
 
 def _masked(ready: np.ndarray, **cols: np.ndarray) -> dict[str, np.ndarray]:
@@ -367,18 +390,19 @@ def _count(g, present, grain, window, z):
     m = np.maximum(np.exp(pred + 0.5 * m0 / (m0 + 0.5) ** 2) - 0.5, 1e-3)  # log's bias undone
     mu = m * e
     expect = 2 * np.sqrt(mu + 0.125)  # E[2·sqrt(Y + 3/8)] for Poisson mu ≳ 1
-    var, mu_mean = _noise(2 * np.sqrt(y + 0.375) - expect, grain, window, mu)
+    var, df, mu_mean = _noise(2 * np.sqrt(y + 0.375) - expect, grain, window, mu)
     tau2 = np.maximum(var - 1.0, 0.0) / mu_mean
     sd = np.sqrt(1.0 + tau2 * mu)
     ready = _ready(~np.isnan(y), pred, var, grain, window)
     y_now = np.where(present & np.isnan(g["value"]), 0.0, y)  # a null count is 0
-    lo, hi = expect - z * sd, expect + z * sd
+    q = _quantile(z, df)
+    lo, hi = expect - q * sd, expect + q * sd
     return _masked(
         ready,
         baseline=mu,
         lower=np.where(lo > 0, np.maximum((lo / 2) ** 2 - 0.375, 0.0), 0.0),
         upper=(hi / 2) ** 2 - 0.375,
-        anomaly_score=(2 * np.sqrt(y_now + 0.375) - expect) / sd,
+        anomaly_score=_score((2 * np.sqrt(y_now + 0.375) - expect) / sd, df),
     )
 
 
@@ -394,7 +418,8 @@ def _ratio(g, present, grain, window, z):
         a = np.where(ok, np.arcsin(np.sqrt(shrunk)), np.nan)
         binom = np.where(ok, 1.0 / (4 * den + 2), np.nan)
     pred = _predict(a, grain)
-    var, binom_mean = _noise(a - pred, grain, window, binom)
+    var, df, binom_mean = _noise(a - pred, grain, window, binom)
+    q = _quantile(z, df)
     tau2 = np.maximum(var - binom_mean, 0.0)
     sd = np.maximum(np.sqrt(binom + tau2), _FLOOR_SD)
 
@@ -406,9 +431,9 @@ def _ratio(g, present, grain, window, z):
     return _masked(
         _ready(ok, pred, var, grain, window),
         baseline=rate(pred),
-        lower=np.where(ok, rate(pred - z * sd), np.nan),
-        upper=np.where(ok, rate(pred + z * sd), np.nan),
-        anomaly_score=(a - pred) / sd,
+        lower=np.where(ok, rate(pred - q * sd), np.nan),
+        upper=np.where(ok, rate(pred + q * sd), np.nan),
+        anomaly_score=_score((a - pred) / sd, df),
     )
 
 
@@ -417,7 +442,7 @@ def _sum(g, present, grain, window, z):
     outage (score -_CAP) unless the history has zeros on at least _ZERO_SHARE of its
     buckets; then the zeros' share is the lower tail's mass at 0."""
     import numpy as np
-    from scipy.special import ndtr, ndtri
+    from scipy.special import ndtr, ndtri, stdtr, stdtrit
 
     y, e = g["value"], g["exposure"]
     y = np.where(present & np.isnan(y), 0.0, y)  # a null amount is 0
@@ -425,17 +450,17 @@ def _sum(g, present, grain, window, z):
     with np.errstate(invalid="ignore", divide="ignore"):
         x = np.where(positive, np.log(y / e), np.nan)
         pred = _predict(x, grain)
-        var, *_ = _noise(x - pred, grain, window)
+        var, df = _noise(x - pred, grain, window)
         sd = np.maximum(np.sqrt(var), _FLOOR_SD)
         share = _past_count(zero, window) / _past_count(positive | zero, window)
         share = np.where(share >= _ZERO_SHARE, np.minimum(share, 0.5), 0.0)
         zs = (x - pred) / sd
-        high = np.maximum(-ndtri((1 - share) * ndtr(-zs)), 0.0)
-        low = np.minimum(ndtri(share + (1 - share) * ndtr(zs)), 0.0)
+        high = np.maximum(-ndtri((1 - share) * stdtr(df, -zs)), 0.0)
+        low = np.minimum(ndtri(share + (1 - share) * stdtr(df, zs)), 0.0)
         zero_score = np.where(share > 0, np.minimum(ndtri(share), 0.0), -_CAP)
         score = np.where(zero, zero_score, np.where(zs >= 0, high, low))
-        up = -ndtri(np.minimum(ndtr(-z) / (1 - share), 1.0))
-        lower = np.where(share >= ndtr(-z), 0.0, np.exp(pred - z * sd) * e)
+        up = -stdtrit(df, np.minimum(ndtr(-z) / (1 - share), 1.0))
+        lower = np.where(share >= ndtr(-z), 0.0, np.exp(pred - _quantile(z, df) * sd) * e)
     return _masked(
         _ready(positive, pred, var, grain, window),
         baseline=np.exp(pred) * e,
@@ -458,16 +483,17 @@ def _level(g, present, grain, window, z):
         with np.errstate(invalid="ignore", divide="ignore"):
             x = np.where(y > 0, np.log(y), np.nan) if log else y
             pred = _predict(x, grain)
-            var, *_ = _noise(x - pred, grain, window)
+            var, df = _noise(x - pred, grain, window)
         floor = _FLOOR_SD if log else _FLOOR_SD * np.abs(pred) + 1e-12
         sd = np.maximum(np.sqrt(var), floor)
         back = np.exp if log else (lambda v: v)
+        q = _quantile(z, df)
         res = _masked(
             _ready(~np.isnan(y), pred, var, grain, window),
             baseline=back(pred),
-            lower=back(pred - z * sd),
-            upper=back(pred + z * sd),
-            anomaly_score=(x - pred) / sd,
+            lower=back(pred - q * sd),
+            upper=back(pred + q * sd),
+            anomaly_score=_score((x - pred) / sd, df),
         )
         pick = use_log if log else ~use_log
         for k, v in res.items():
