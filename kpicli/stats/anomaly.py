@@ -72,7 +72,7 @@ WINDOW = {"day": 112, "week": 30, "month": 24, "quarter": 12, "year": 6}
 #: The fewest buckets of history that give a prediction, by grain.
 MIN_HISTORY = {"day": 28, "week": 10, "month": 8, "quarter": 5, "year": 4}
 #: The width of the interval: the |score| beyond which a bucket is flagged.
-Z = {"low": 3.5, "medium": 3.0, "high": 2.5}
+Z = {"low": 4.5, "medium": 4.0, "high": 3.5}
 KINDS = ("ratio", "count", "sum", "level")
 OUTPUT_COLUMNS = ("baseline", "lower", "upper", "anomaly", "anomaly_score")
 
@@ -89,7 +89,6 @@ _TRIM = 0.25  # share trimmed at each end of the level's and offsets' windows
 _DAMP = 0.5  # the slope's weight (a damped trend: a noisy slope costs variance)
 _TOP = 0.1  # share of the largest past squared errors left out of the learned variance
 _CAP = 10.0  # |score| at most (a zero amount on a positive history: -_CAP)
-_ZERO_SHARE = 0.05  # a sum zero on fewer buckets of its history than this: a zero is news
 _DF_SHARE = 0.8  # degrees of freedom per past error kept (the trimmed estimator's efficiency)
 _FLOOR_SD = 1e-4  # the smallest standard deviation on the working scale
 
@@ -452,8 +451,9 @@ def _sum(g, present, grain, window, z):
         pred = _predict(x, grain)
         var, df = _noise(x - pred, grain, window)
         sd = np.maximum(np.sqrt(var), _FLOOR_SD)
-        share = _past_count(zero, window) / _past_count(positive | zero, window)
-        share = np.where(share >= _ZERO_SHARE, np.minimum(share, 0.5), 0.0)
+        zeros = _past_count(zero, window)
+        share = (zeros + 0.5) / (_past_count(positive | zero, window) + 1)  # Jeffreys'
+        share = np.where(zeros > 0, np.minimum(share, 0.5), 0.0)
         zs = (x - pred) / sd
         high = np.maximum(-ndtri((1 - share) * stdtr(df, -zs)), 0.0)
         low = np.minimum(ndtri(share + (1 - share) * stdtr(df, zs)), 0.0)
