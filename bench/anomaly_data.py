@@ -155,7 +155,6 @@ def _events(rng: np.random.Generator, n: int) -> list[Event]:
 
 def generate(seed: int, inject: bool = True, days: int = DAYS) -> Data:
     """The dataset of ``seed``; ``inject=False``: the same without anomalies."""
-    rng = np.random.default_rng(seed)
     dates = [START + timedelta(days=i) for i in range(days)]
     weekday = np.array([d.weekday() for d in dates])
     q4 = _q4(dates)
@@ -301,7 +300,7 @@ def write_csv(data: Data, out: Path) -> Path:
 
 def _split(amount: float, weights: np.ndarray) -> np.ndarray:
     """``amount`` split by ``weights`` in cents, the parts adding up to it exactly."""
-    cents = int(round(amount * 100))
+    cents = round(amount * 100)
     parts = np.floor(weights * cents).astype(np.int64)
     parts[np.argmax(weights)] += cents - parts.sum()
     return parts / 100
