@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -101,7 +102,8 @@ def zscore_flags(data: ad.Data) -> np.ndarray:
     v = _values(data)
     past = _past(v, np.arange(1, 15))
     count = (~np.isnan(past)).sum(axis=2)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-nan windows: no flag
         mean = np.nanmean(past, axis=2)
         sd = np.nanstd(past, axis=2, ddof=1)
         z = (v - mean) / sd
@@ -113,13 +115,10 @@ def weekday_mad_flags(data: ad.Data) -> np.ndarray:
     v = _values(data)
     past = _past(v, 7 * np.arange(1, 9))
     count = (~np.isnan(past)).sum(axis=2)
-    with np.errstate(invalid="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            med = np.nanmedian(past, axis=2)
-            mad = 1.4826 * np.nanmedian(np.abs(past - med[..., None]), axis=2)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-nan windows: no flag
+        med = np.nanmedian(past, axis=2)
+        mad = 1.4826 * np.nanmedian(np.abs(past - med[..., None]), axis=2)
         return (count >= 4) & (mad > 0) & (np.abs(v - med) > 4 * mad)
 
 

@@ -42,12 +42,12 @@ The model (the same for every kind, on a scale that suits the kind):
   a robust level (the trimmed mean of the last buckets, seasonally adjusted) plus a damped
   robust slope (the median of the lag differences: an adaptive trend) plus, at day grain, the
   weekday's offset (trimmed mean of the same weekday's deviations from a centred weekly
-  mean over the past weeks). Trimmed means and medians keep a past spike or outage from
+  median over the past weeks). Trimmed means and medians keep a past spike or outage from
   moving the prediction.
 - *Noise.* The variance of the prediction error is the sampling variance the KPI's make-up
   implies plus an extra variance learned from the series' own past one-step prediction
-  errors, robustly (the mean of the squared errors without the largest tenth, scaled to a
-  normal's variance, so a spike or two does not widen the band): counts are tested on
+  errors, robustly (a mean of the squared errors that leaves out those beyond 4.5 robust
+  standard deviations, so a spike does not widen the band): counts are tested on
   Anscombe's square-root scale (Poisson variance 1, over-dispersion ``tau²·mu`` as a
   negative binomial's), ratios on the
   arcsine-square-root scale (binomial variance ``1/(4·den + 2)``, plus ``tau²``: small
@@ -87,7 +87,9 @@ _SHAPE = {
 }
 _TRIM = 0.25  # share trimmed at each end of the level's and offsets' windows
 _DAMP = 0.5  # the slope's weight (a damped trend: a noisy slope costs variance)
-_TOP = 0.1  # share of the largest past squared errors left out of the learned variance
+_CUT, _DROP = 3.0, 4.5  # past errors' weights fall from 1 to 0 between these robust sds
+_LEFT = 0.9941091842906532  # what those weights leave of a normal's variance (quadrature)
+_CHI2_MEDIAN = 0.454936423119572  # chi²₁'s median: a normal error's median square / variance
 _CAP = 10.0  # |score| at most (a zero amount on a positive history: -_CAP)
 _DF_SHARE = 0.8  # degrees of freedom per past error kept (the trimmed estimator's efficiency)
 _FLOOR_SD = 1e-4  # the smallest standard deviation on the working scale
@@ -194,11 +196,13 @@ def _run(kind, batch, cols, grid, grain, window, z, out) -> None:
 
 
 def _lagged(a: np.ndarray, lags: np.ndarray) -> np.ndarray:
-    """``out[..., t, j] = a[..., t - lags[j]]`` (nan before the start): each bucket's past."""
+    """``out[..., t, j] = a[..., t - lags[j]]`` (nan outside): each bucket's past (or, for a
+    negative lag, future: the centred seasonal median of a bucket already past)."""
     import numpy as np
 
-    top = int(lags.max())
-    pad = np.concatenate([np.full((*a.shape[:-1], top), np.nan), a], axis=-1)
+    top, bottom = max(int(lags.max()), 0), max(-int(lags.min()), 0)
+    fill = np.full((*a.shape[:-1], top), np.nan), np.full((*a.shape[:-1], bottom), np.nan)
+    pad = np.concatenate([fill[0], a, fill[1]], axis=-1)
     return pad[..., np.arange(a.shape[-1])[:, None] + top - lags[None, :]]
 
 
@@ -227,13 +231,6 @@ def _median(m: np.ndarray, min_count: int) -> np.ndarray:
     return np.where(bad, np.nan, med)
 
 
-def _cumsum(s: np.ndarray) -> np.ndarray:
-    import numpy as np
-
-    zero = np.zeros((*s.shape[:-1], 1))
-    return np.concatenate([zero, np.where(np.isnan(s), 0.0, s).cumsum(axis=-1)], axis=-1)
-
-
 def _trimmed_mean(m: np.ndarray, trim: float, min_count: int) -> np.ndarray:
     """Each row's mean without its ``trim`` share of lowest and of highest values."""
     import numpy as np
@@ -250,24 +247,23 @@ def _trimmed_mean(m: np.ndarray, trim: float, min_count: int) -> np.ndarray:
 def _robust_variance(
     resid: np.ndarray, width: int, min_count: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The variance of the errors ``resid[t - width : t]`` for each t: the mean of their
-    squares without the largest :data:`_TOP` share, divided by what that leaves of a normal's
-    variance (so normal errors give their variance, and a few outliers are left out), and
-    the degrees of freedom of its Student t predictive (the uncertainty of that variance)."""
+    """The variance of the errors ``resid[t - width : t]`` for each t, robustly: a weighted
+    mean of their squares, an error's weight 1 up to :data:`_CUT` robust standard deviations
+    (from the median square: chi²₁'s median for normal errors), falling to 0 at
+    :data:`_DROP` (so a spike is left out, and the weights move smoothly with the median),
+    scaled back to a normal's variance; and the degrees of freedom of the Student t
+    predictive (the uncertainty of that variance)."""
     import numpy as np
-    from scipy.special import ndtri
 
     s, c, bad = _sort(_lagged(resid.astype(np.float32) ** 2, np.arange(1, width + 1)), min_count)
-    kept = np.maximum(c - np.ceil(c * _TOP).astype(np.int64), 1)
-    keep = np.arange(width) < kept[..., None]
+    hi = np.minimum(c // 2, width - 1)
+    scale = 0.5 * (_at(s, np.maximum(c - 1, 0) // 2) + _at(s, hi)) / _CHI2_MEDIAN
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(keep, s, 0).sum(axis=-1, dtype=np.float64) / kept
-        q = kept / np.maximum(c, 1)
-        cut = ndtri(0.5 + q / 2)
-        share = 1 - 2 * cut * np.exp(-cut * cut / 2) / np.sqrt(2 * np.pi) / q
-        share = np.where(q >= 1, 1.0, share)
-    df = np.maximum(_DF_SHARE * kept, 1.0)
-    return np.where(bad, np.nan, mean / share), df
+        u = np.sqrt(s / scale[..., None])
+        w = np.where(np.isnan(s), 0.0, np.clip((_DROP - u) / (_DROP - _CUT), 0.0, 1.0))
+        mean = (w * np.where(np.isnan(s), 0.0, s)).sum(axis=-1) / w.sum(axis=-1)
+    df = np.maximum(_DF_SHARE * w.sum(axis=-1), 1.0)
+    return np.where(bad, np.nan, mean / _LEFT), df
 
 
 def _past_count(ok: np.ndarray, width: int) -> np.ndarray:
@@ -309,19 +305,14 @@ def _predict(x: np.ndarray, grain: str) -> np.ndarray:
 
 def _offsets(x: np.ndarray, season: int, seasons: int) -> np.ndarray:
     """``offsets[..., t]``: the seasonal offset of bucket t, the trimmed mean of the same
-    season's deviations from their centred seasonal mean over the past ``seasons`` seasons
+    season's deviations from their centred seasonal median over the past ``seasons`` seasons
     (the deviation of bucket j reads x[j - 3 .. j + 3] at day grain, j ≤ t - 7)."""
     import numpy as np
 
-    n = x.shape[-1]
     half = season // 2
-    ok = ~np.isnan(x)
-    cs, cc = _cumsum(x), _cumsum(ok.astype(float))
-    j = np.arange(n)
-    a, b = np.clip(j - half, 0, n), np.clip(j + half + 1, 0, n)
-    cnt = cc[..., b] - cc[..., a]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        dev = np.where(cnt >= season - 2, x - (cs[..., b] - cs[..., a]) / cnt, np.nan)
+    # a median of the window, not a mean (a spike does not move its neighbours' deviations),
+    # and not from cumulative sums (no rounding carried from far buckets)
+    dev = x - _median(_lagged(x, np.arange(-half, half + 1)), season - 2)
     return _trimmed_mean(_lagged(dev, season * np.arange(1, seasons + 1)), _TRIM, 1)
 
 
@@ -338,10 +329,11 @@ def _noise(resid: np.ndarray, grain: str, window: int, *extra: np.ndarray) -> li
     width = max(window - _lookback(grain), 3)
     need = max(3, MIN_HISTORY[grain] // 2)
     out = list(_robust_variance(resid, width, need))
-    ok = ~np.isnan(resid)
+    lags = np.arange(1, width + 1)
     for e in extra:
-        v = np.where(ok, e, 0.0)
-        out.append(_past_count(v, width) / np.maximum(_past_count(ok, width), 1))
+        past = _lagged(np.where(np.isnan(resid), np.nan, e), lags)
+        n = (~np.isnan(past)).sum(axis=-1)
+        out.append(np.nansum(past, axis=-1) / np.maximum(n, 1))
     return out
 
 
