@@ -259,10 +259,12 @@ def _robust_variance(
     hi = np.minimum(c // 2, width - 1)
     scale = 0.5 * (_at(s, np.maximum(c - 1, 0) // 2) + _at(s, hi)) / _CHI2_MEDIAN
     with np.errstate(invalid="ignore", divide="ignore"):
-        u = np.sqrt(s / scale[..., None])
-        w = np.where(np.isnan(s), 0.0, np.clip((_DROP - u) / (_DROP - _CUT), 0.0, 1.0))
-        mean = (w * np.where(np.isnan(s), 0.0, s)).sum(axis=-1) / w.sum(axis=-1)
-    df = np.maximum(_DF_SHARE * w.sum(axis=-1), 1.0)
+        u = np.sqrt(s / scale[..., None].astype(np.float32))
+        w = np.clip((_DROP - u) / np.float32(_DROP - _CUT), 0.0, 1.0)
+        w[np.isnan(s)] = 0.0
+        s[np.isnan(s)] = 0.0
+        mean = (w * s).sum(axis=-1, dtype=np.float64) / w.sum(axis=-1, dtype=np.float64)
+    df = np.maximum(np.round(_DF_SHARE * w.sum(axis=-1, dtype=np.float64) * 4) / 4, 1.0)
     return np.where(bad, np.nan, mean / _LEFT), df
 
 
@@ -356,10 +358,16 @@ def _score(t: np.ndarray, df: np.ndarray) -> np.ndarray:
 
 
 def _quantile(z: float, df: np.ndarray) -> np.ndarray:
-    """The Student t quantile with the tail probability of a normal's ``z``."""
+    """The Student t quantile with the tail probability of a normal's ``z`` (computed once
+    per distinct ``df``: they are in quarter steps)."""
+    import numpy as np
     from scipy.special import ndtr, stdtrit
 
-    return stdtrit(df, ndtr(z))
+    out = np.full(df.shape, np.nan)
+    ok = np.isfinite(df)
+    distinct, where = np.unique(df[ok], return_inverse=True)
+    out[ok] = stdtrit(distinct, ndtr(z))[where]
+    return out
 
 
 def _masked(ready: np.ndarray, **cols: np.ndarray) -> dict[str, np.ndarray]:
