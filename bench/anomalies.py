@@ -30,6 +30,7 @@ Scoring (days from ``FIRST_SCORED`` on; all methods see the same days):
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import warnings
@@ -48,11 +49,9 @@ REPORT_SEEDS = (101, 102, 103)
 TUNING_SEEDS = (1, 2, 3)
 
 
-def detect_flags(data: ad.Data, sensitivity: str) -> np.ndarray:
-    """kpi's flags: a (series × day) boolean array."""
+def detect_frame(data: ad.Data):
+    """``detect``'s input: every series of the dataset, days from FIRST_SCORED evaluated."""
     import polars as pl
-
-    from kpicli.stats.anomaly import detect
 
     frames = []
     for i, s in enumerate(ad.series(data)):
@@ -72,12 +71,40 @@ def detect_flags(data: ad.Data, sensitivity: str) -> np.ndarray:
                 }
             )
         )
-    frame = pl.concat(frames).with_columns(
+    return pl.concat(frames).with_columns(
         pl.col("value", "num", "den").fill_nan(None), pl.col("start").cast(pl.Date)
     )
-    out = detect(frame, grain="day", sensitivity=sensitivity)
+
+
+def detect_flags(data: ad.Data, sensitivity: str) -> np.ndarray:
+    """kpi's flags: a (series × day) boolean array."""
+    from kpicli.stats.anomaly import detect
+
+    out = detect(detect_frame(data), grain="day", sensitivity=sensitivity)
     flagged = out.get_column("anomaly").is_not_null().to_numpy()
-    return flagged.reshape(len(frames), len(data.dates))
+    return flagged.reshape(-1, len(data.dates))
+
+
+def timing(series: int = 300, days: int = 800, runs: int = 5) -> str:
+    """The fastest of ``runs`` calls of ``detect`` on ``series`` generated series of
+    ``days`` days, every day evaluated (numpy and scipy imported before)."""
+    import polars as pl
+
+    from kpicli.stats.anomaly import detect
+
+    frames, seed = [], 201
+    while sum(f.height for f in frames) < series * days:
+        frame = detect_frame(ad.generate(seed, days=days))
+        frames.append(frame.with_columns(pl.col("series") + 1000 * seed))
+        seed += 1
+    frame = pl.concat(frames).head(series * days).with_columns(pl.lit(True).alias("evaluate"))
+    detect(frame.head(10 * days), grain="day")  # imports
+    best = float("inf")
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        detect(frame, grain="day")
+        best = min(best, time.perf_counter() - t0)
+    return f"`detect` on {series} series × {days} days (every day evaluated): {best:.2f} s"
 
 
 def _values(data: ad.Data) -> np.ndarray:
@@ -97,8 +124,8 @@ def _past(values: np.ndarray, lags: np.ndarray) -> np.ndarray:
     return pad[:, np.arange(values.shape[1])[:, None] + top - lags[None, :]]
 
 
-def zscore_flags(data: ad.Data) -> np.ndarray:
-    """14-day rolling z-score, |z| ≥ 3, from the previous 14 days."""
+def zscore_flags(data: ad.Data, z: float = 3.0) -> np.ndarray:
+    """14-day rolling z-score, |z| ≥ ``z``, from the previous 14 days."""
     v = _values(data)
     past = _past(v, np.arange(1, 15))
     count = (~np.isnan(past)).sum(axis=2)
@@ -106,12 +133,12 @@ def zscore_flags(data: ad.Data) -> np.ndarray:
         warnings.simplefilter("ignore", RuntimeWarning)  # all-nan windows: no flag
         mean = np.nanmean(past, axis=2)
         sd = np.nanstd(past, axis=2, ddof=1)
-        z = (v - mean) / sd
-    return (count >= 7) & (sd > 0) & (np.abs(z) >= 3)
+        score = (v - mean) / sd
+    return (count >= 7) & (sd > 0) & (np.abs(score) >= z)
 
 
-def weekday_mad_flags(data: ad.Data) -> np.ndarray:
-    """Same-weekday median ± 4 MAD (scaled) over the previous 8 weeks."""
+def weekday_mad_flags(data: ad.Data, k: float = 4.0) -> np.ndarray:
+    """Same-weekday median ± ``k`` MAD (scaled) over the previous 8 weeks."""
     v = _values(data)
     past = _past(v, 7 * np.arange(1, 9))
     count = (~np.isnan(past)).sum(axis=2)
@@ -119,7 +146,7 @@ def weekday_mad_flags(data: ad.Data) -> np.ndarray:
         warnings.simplefilter("ignore", RuntimeWarning)  # all-nan windows: no flag
         med = np.nanmedian(past, axis=2)
         mad = 1.4826 * np.nanmedian(np.abs(past - med[..., None]), axis=2)
-        return (count >= 4) & (mad > 0) & (np.abs(v - med) > 4 * mad)
+        return (count >= 4) & (mad > 0) & (np.abs(v - med) > k * mad)
 
 
 def _affected(data: ad.Data) -> list[tuple[ad.Event, np.ndarray]]:
@@ -162,7 +189,12 @@ METHODS = {
     "kpi detect, high": lambda d: detect_flags(d, "high"),
     "rolling z-score (14 days, |z| ≥ 3)": zscore_flags,
     "weekday median ± 4 MAD (8 weeks)": weekday_mad_flags,
+    # the baselines at the thresholds that give them their best F1 on the tuning seeds
+    "rolling z-score, |z| ≥ 6 (tuned)": lambda d: zscore_flags(d, 6.0),
+    "weekday median ± 15 MAD (tuned)": lambda d: weekday_mad_flags(d, 15.0),
 }
+#: The baselines as the issue defines them (the goals compare with these).
+BASELINES = ("rolling z-score (14 days, |z| ≥ 3)", "weekday median ± 4 MAD (8 weeks)")
 
 
 def run(seeds: tuple[int, ...]) -> dict[str, dict]:
@@ -227,7 +259,8 @@ def goals(results: dict[str, dict]) -> str:
     f1 = {m: _f1(r["found"], r["events"], r["false"])[2] for m, r in results.items()}
     med = results["kpi detect, medium"]
     fa = 1000 * med["clean"] / med["days"]
-    best = max(v for m, v in f1.items() if not m.startswith("kpi"))
+    best = max(f1[m] for m in BASELINES)
+    tuned = max(v for m, v in f1.items() if not m.startswith("kpi"))
     checks = [
         (f"F1 ≥ 0.90 at medium: {f1['kpi detect, medium']:.3f}", f1["kpi detect, medium"] >= 0.9),
         (f"≤ 5 false alarms / 1,000 series-days at medium: {fa:.2f}", fa <= 5),
@@ -235,6 +268,11 @@ def goals(results: dict[str, dict]) -> str:
             f"F1 ≥ the better baseline's + 0.15: {f1['kpi detect, medium']:.3f} vs "
             f"{best:.3f} + 0.15",
             f1["kpi detect, medium"] >= best + 0.15,
+        ),
+        (
+            f"(and above the baselines at their best thresholds on the tuning seeds + 0.15: "
+            f"{f1['kpi detect, medium']:.3f} vs {tuned:.3f} + 0.15)",
+            f1["kpi detect, medium"] >= tuned + 0.15,
         ),
     ]
     return "\n".join(f"- {'met' if ok else 'NOT met'}: {text}" for text, ok in checks) + "\n"
@@ -249,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     results = run(seeds)
     text = table(results, seeds, time.monotonic() - t0) + "\nGoals:\n\n" + goals(results)
+    text += f"\nSpeed: {timing()} (fastest of 5 runs; {os.cpu_count()} CPUs).\n"
     print(text)
     if seeds == REPORT_SEEDS and not args.no_write:
         import run as bench_run

@@ -39,24 +39,34 @@ The model (the same for every kind, on a scale that suits the kind):
 
 - *Prediction.* On a working scale (log of the amount per whole bucket for counts and sums,
   log or raw for levels, the arcsine-square-root of the rate for ratios), the prediction is
-  a robust level (the trimmed mean of the last buckets, seasonally adjusted) plus a damped
-  robust slope (the median of the lag differences: an adaptive trend) plus, at day grain, the
-  weekday's offset (trimmed mean of the same weekday's deviations from a centred weekly
-  median over the past weeks). Trimmed means and medians keep a past spike or outage from
-  moving the prediction.
+  a robust level (the trimmed mean of the last 14 days, seasonally adjusted) plus a damped
+  robust slope (the median of the week-on-week differences of the last 4 weeks: an adaptive
+  trend) plus, at day grain, the weekday's offset (the trimmed mean of that weekday's
+  deviations from a centred weekly median over the 6 weeks before). Trimmed means and
+  medians keep a past spike or outage from moving the prediction much.
 - *Noise.* The variance of the prediction error is the sampling variance the KPI's make-up
   implies plus an extra variance learned from the series' own past one-step prediction
-  errors, robustly (a mean of the squared errors that leaves out those beyond 4.5 robust
-  standard deviations, so a spike does not widen the band): counts are tested on
-  Anscombe's square-root scale (Poisson variance 1, over-dispersion ``tau²·mu`` as a
-  negative binomial's), ratios on the
-  arcsine-square-root scale (binomial variance ``1/(4·den + 2)``, plus ``tau²``: small
-  denominators give wide bands, huge ones narrow but never narrower than the day-to-day
-  variation learned), sums and levels on their working scale (variance learned).
-- *Zeros and nulls.* A count or sum that is null or 0 in an evaluated bucket counts as 0;
-  a sum that is 0 while its history has fewer than :data:`_ZERO_SHARE` zeros is flagged
-  ``low`` (a tracking outage: score ``-_CAP``); a sum often zero gets the zero's empirical
-  probability as its lower tail.
+  errors (those of the buckets of the window not needed for their own predictions),
+  robustly (a mean of the squared errors that leaves out those beyond 4.5 robust standard
+  deviations, so a spike does not widen the band). Counts are tested on Anscombe's
+  square-root scale (variance 1 under Poisson, ``1 + tau²·mu`` with a negative binomial's
+  over-dispersion ``tau²``, learned; right for small counts where a normal approximation of
+  the count is not); ratios on the arcsine-square-root scale (binomial variance
+  ``1 / (4·den + 2)`` plus ``tau²``, learned: small denominators give wide bands, huge ones
+  narrow but never narrower than the day-to-day variation learned); sums and levels on
+  their working scale (variance learned).
+- *Score.* The variance is learned from a few dozen errors, so the prediction's error is a
+  Student t (degrees of freedom from the errors kept), and ``anomaly_score`` is the normal
+  quantile of its tail probability: on clean data ``|score| > z`` about as often as a
+  normal's (:data:`Z`: 4.5 / 4 / 3.5 for low / medium / high, chosen on the benchmark's
+  tuning seeds; see bench/RESULTS.md for the false-alarm rates).
+- *Zeros and nulls.* A count or sum that is null in an evaluated bucket counts as 0 (its
+  rows are missing). A sum that is 0 (or negative) after a window without any zero is a
+  tracking outage: flagged ``low``, score ``-_CAP``; where the window had zeros, the zero's
+  probability is their share (Jeffreys: (zeros + ½) / (buckets + 1)), the positive values'
+  tails scaled by the rest, so a sum often 0 (small channels' revenue) is not flagged for it.
+- *Exposure.* Counts and sums are modelled per whole bucket and scaled back by the
+  bucket's exposure (baseline and bounds); ratios and levels are not scaled.
 """
 
 from __future__ import annotations
@@ -67,7 +77,9 @@ if TYPE_CHECKING:
     import numpy as np
     import polars as pl
 
-#: Buckets of history read before the period and learned from, by grain.
+#: Buckets of history read before the period and learned from, by grain (at day grain: a
+#: prediction reads 52 days back, and the noise is learned from the 60 days of errors
+#: before the bucket).
 WINDOW = {"day": 112, "week": 30, "month": 24, "quarter": 12, "year": 6}
 #: The fewest buckets of history that give a prediction, by grain.
 MIN_HISTORY = {"day": 28, "week": 10, "month": 8, "quarter": 5, "year": 4}
@@ -91,7 +103,7 @@ _CUT, _DROP = 3.0, 4.5  # past errors' weights fall from 1 to 0 between these ro
 _LEFT = 0.9941091842906532  # what those weights leave of a normal's variance (quadrature)
 _CHI2_MEDIAN = 0.454936423119572  # chi²₁'s median: a normal error's median square / variance
 _CAP = 10.0  # |score| at most (a zero amount on a positive history: -_CAP)
-_DF_SHARE = 0.8  # degrees of freedom per past error kept (the trimmed estimator's efficiency)
+_DF_SHARE = 0.8  # degrees of freedom per past error kept (the robust estimator's efficiency)
 _FLOOR_SD = 1e-4  # the smallest standard deviation on the working scale
 
 
