@@ -292,18 +292,29 @@ def _past_count(ok: np.ndarray, width: int) -> np.ndarray:
 # --- the prediction ----------------------------------------------------------------------
 
 
-def _lookback(grain: str) -> int:
+def _shape(grain: str, window: int) -> tuple[int, int, int, int, int]:
+    """:data:`_SHAPE` of the grain, shrunk where ``window`` is too short for it: at most
+    half the window goes to a prediction's look-back, the rest to learning its errors."""
+    season, seasons, level, lag, span = _SHAPE[grain]
+    budget = max(window // 2, 2)
+    if season > 1:
+        seasons = max(1, min(seasons, (budget - season - season // 2) // season))
+    span = max(2, min(span, budget))
+    return season, seasons, min(level, span), max(1, min(lag, span // 2)), span
+
+
+def _lookback(grain: str, window: int) -> int:
     """How far back a one-step prediction reads (buckets)."""
-    season, seasons, _, _, span = _SHAPE[grain]
+    season, seasons, _, _, span = _shape(grain, window)
     return max(season * seasons + season + season // 2 if season > 1 else 0, span)
 
 
-def _predict(x: np.ndarray, grain: str) -> np.ndarray:
+def _predict(x: np.ndarray, grain: str, window: int) -> np.ndarray:
     """One-step predictions on the working scale: ``pred[..., t]`` from ``x[..., t -
     _lookback : t]`` only (seasonal offset + trimmed-mean level + damped median slope)."""
     import numpy as np
 
-    season, seasons, level, lag, span = _SHAPE[grain]
+    season, seasons, level, lag, span = _shape(grain, window)
     lags = np.arange(1, span + 1)
     past = _lagged(x, lags)
     own = 0.0
@@ -340,8 +351,8 @@ def _noise(resid: np.ndarray, grain: str, window: int, *extra: np.ndarray) -> li
     ``window`` buckets."""
     import numpy as np
 
-    width = max(window - _lookback(grain), 3)
-    need = max(3, MIN_HISTORY[grain] // 2)
+    width = max(window - _lookback(grain, window), 3)
+    need = max(3, min(MIN_HISTORY[grain] // 2, width // 2))
     out = list(_robust_variance(resid, width, need))
     lags = np.arange(1, width + 1)
     for e in extra:
@@ -396,7 +407,7 @@ def _count(g, present, grain, window, z):
 
     y, e = g["value"], g["exposure"]
     y = np.where(y >= 0, y, np.nan)
-    pred = _predict(np.log(y / e + 0.5), grain)
+    pred = _predict(np.log(y / e + 0.5), grain, window)
     m0 = np.maximum(np.exp(pred) - 0.5, 0.0)
     m = np.maximum(np.exp(pred + 0.5 * m0 / (m0 + 0.5) ** 2) - 0.5, 1e-3)  # log's bias undone
     mu = m * e
@@ -428,7 +439,7 @@ def _ratio(g, present, grain, window, z):
         shrunk = np.clip((num + 0.375) / (den + 0.75), 0.0, 1.0)
         a = np.where(ok, np.arcsin(np.sqrt(shrunk)), np.nan)
         binom = np.where(ok, 1.0 / (4 * den + 2), np.nan)
-    pred = _predict(a, grain)
+    pred = _predict(a, grain, window)
     var, df, binom_mean = _noise(a - pred, grain, window, binom)
     q = _quantile(z, df)
     tau2 = np.maximum(var - binom_mean, 0.0)
@@ -460,7 +471,7 @@ def _sum(g, present, grain, window, z):
     positive, zero = y > 0, y <= 0
     with np.errstate(invalid="ignore", divide="ignore"):
         x = np.where(positive, np.log(y / e), np.nan)
-        pred = _predict(x, grain)
+        pred = _predict(x, grain, window)
         var, df = _noise(x - pred, grain, window)
         sd = np.maximum(np.sqrt(var), _FLOOR_SD)
         zeros = _past_count(zero, window)
@@ -494,7 +505,7 @@ def _level(g, present, grain, window, z):
     for log in [True] if not nonpos.any() else [True, False]:
         with np.errstate(invalid="ignore", divide="ignore"):
             x = np.where(y > 0, np.log(y), np.nan) if log else y
-            pred = _predict(x, grain)
+            pred = _predict(x, grain, window)
             var, df = _noise(x - pred, grain, window)
         floor = _FLOOR_SD if log else _FLOOR_SD * np.abs(pred) + 1e-12
         sd = np.maximum(np.sqrt(var), floor)

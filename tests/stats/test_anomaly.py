@@ -148,10 +148,11 @@ def test_overdispersion_is_learned():
 # --- no look-ahead ------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("window", [None, 40])
 @pytest.mark.parametrize("kind", ["count", "ratio", "sum", "level"])
-def test_no_look_ahead_and_window(kind):
-    """Changing bucket k changes no output before k, nor any output more than WINDOW
-    buckets after it."""
+def test_no_look_ahead_and_window(kind, window):
+    """Changing bucket k changes no output before k, nor any output more than ``window``
+    (WINDOW by default) buckets after it."""
     rng = np.random.default_rng(3)
     n, k = 400, 200
     make = {
@@ -161,17 +162,17 @@ def test_no_look_ahead_and_window(kind):
         "level": lambda: lognormal(rng, "level", n),
     }
     s = make[kind]()
-    base = detect(frame(s), grain="day")
+    base = detect(frame(s), grain="day", window=window)
     changed = {key: (v.copy() if isinstance(v, np.ndarray) else v) for key, v in s.items()}
     changed["value"][k] *= 7
     if kind == "ratio":
         changed["num"][k] = min(changed["num"][k] * 7, changed["den"][k])
         changed["value"][k] = changed["num"][k] / changed["den"][k]
-    after = detect(frame(changed), grain="day")
+    after = detect(frame(changed), grain="day", window=window)
     before_k = slice(0, k)
     assert base[before_k].equals(after[before_k].with_columns(pl.col("value").alias("value")))
     assert base[before_k].select(OUTPUT_COLUMNS).equals(after[before_k].select(OUTPUT_COLUMNS))
-    far = slice(k + WINDOW["day"] + 1, n)
+    far = slice(k + (window or WINDOW["day"]) + 1, n)
     assert base[far].select(OUTPUT_COLUMNS).equals(after[far].select(OUTPUT_COLUMNS))
     # and the change does reach the buckets just after it (the test would catch nothing
     # otherwise)
