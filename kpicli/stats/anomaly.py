@@ -60,11 +60,13 @@ The model (the same for every kind, on a scale that suits the kind):
   quantile of its tail probability: on clean data ``|score| > z`` about as often as a
   normal's (:data:`Z`: 4.5 / 4 / 3.5 for low / medium / high, chosen on the benchmark's
   tuning seeds; see bench/RESULTS.md for the false-alarm rates).
-- *Zeros and nulls.* A count or sum that is null in an evaluated bucket counts as 0 (its
-  rows are missing). A sum that is 0 (or negative) after a window without any zero is a
-  tracking outage: flagged ``low``, score ``-_CAP``; where the window had zeros, the zero's
-  probability is their share (Jeffreys: (zeros + ½) / (buckets + 1)), the positive values'
-  tails scaled by the rest, so a sum often 0 (small channels' revenue) is not flagged for it.
+- *Zeros and nulls.* A count or sum that is null counts as 0 (its rows are missing), in
+  the history as in the bucket judged. A sum that is 0 (or negative) after a window
+  without any zero is a tracking outage: flagged ``low``, score ``-_CAP``; where the window
+  had zeros, the zero's probability is their share (Jeffreys: (zeros + ½) / (buckets +
+  1)), the positive values' tails scaled by the rest, so a sum often 0 (a small channel's
+  revenue) is not flagged for it. A ratio without a denominator, or a level that is null,
+  gets a baseline and no score.
 - *Exposure.* Counts and sums are modelled per whole bucket and scaled back by the
   bucket's exposure (baseline and bounds); ratios and levels are not scaled.
 """
@@ -406,6 +408,7 @@ def _count(g, present, grain, window, z):
     import numpy as np
 
     y, e = g["value"], g["exposure"]
+    y = np.where(present & np.isnan(y), 0.0, y)  # a null count is 0 (no rows)
     y = np.where(y >= 0, y, np.nan)
     pred = _predict(np.log(y / e + 0.5), grain, window)
     m0 = np.maximum(np.exp(pred) - 0.5, 0.0)
@@ -416,7 +419,6 @@ def _count(g, present, grain, window, z):
     tau2 = np.maximum(var - 1.0, 0.0) / mu_mean
     sd = np.sqrt(1.0 + tau2 * mu)
     ready = _ready(~np.isnan(y), pred, var, grain, window)
-    y_now = np.where(present & np.isnan(g["value"]), 0.0, y)  # a null count is 0
     q = _quantile(z, df)
     lo, hi = expect - q * sd, expect + q * sd
     return _masked(
@@ -424,7 +426,7 @@ def _count(g, present, grain, window, z):
         baseline=mu,
         lower=np.where(lo > 0, np.maximum((lo / 2) ** 2 - 0.375, 0.0), 0.0),
         upper=(hi / 2) ** 2 - 0.375,
-        anomaly_score=_score((2 * np.sqrt(y_now + 0.375) - expect) / sd, df),
+        anomaly_score=_score((2 * np.sqrt(y + 0.375) - expect) / sd, df),
     )
 
 
