@@ -678,6 +678,7 @@ def write_results(blocks: dict[str, str]) -> None:
         "startup": "## Start-up",
         "memory": "## Memory on a 5 GB export",
         "cache": "## Report cache: `kpi report … --cache DIR`",
+        "anomalies": "## Anomalies: kpi's model against two baselines (`bench/anomalies.py`)",
     }
     if sizes:
         titles[sizes[0]] = f"## Report: `kpi report {REPORT}`"
@@ -688,7 +689,8 @@ def write_results(blocks: dict[str, str]) -> None:
         "Written by `python bench/run.py` (see bench/README.md): the sections between the "
         "markers are regenerated; the notes after `END results` are kept.\n",
     ]
-    for key in ["machine", "commands", *sizes, "startup", "memory", "cache", *variants]:
+    keys = ["machine", "commands", *sizes, "startup", "memory", "cache", *variants, "anomalies"]
+    for key in keys:
         if key not in found:
             continue
         if key in titles:
