@@ -62,8 +62,9 @@ The model (the same for every kind, on a scale that suits the kind):
   tuning seeds; see bench/RESULTS.md for the false-alarm rates).
 - *Zeros and nulls.* A count or sum that is null counts as 0 (its rows are missing), in
   the history as in the bucket judged. A sum that is 0 (or negative) after a window
-  without any zero is a tracking outage: flagged ``low``, score ``-_CAP``; where the window
-  had zeros, the zero's probability is their share (Jeffreys: (zeros + ½) / (buckets +
+  with fewer than ``_ZERO_COUNT`` zeros (one was a past outage) is a tracking outage:
+  flagged ``low``, score ``-_CAP``; where the window had more, the zero's probability is
+  their share (Jeffreys: (zeros + ½) / (buckets +
   1)), the positive values' tails scaled by the rest, so a sum often 0 (a small channel's
   revenue) is not flagged for it. A ratio without a denominator, or a level that is null,
   gets a baseline and no score.
@@ -105,6 +106,9 @@ _CUT, _DROP = 3.0, 4.5  # past errors' weights fall from 1 to 0 between these ro
 _LEFT = 0.9941091842906532  # what those weights leave of a normal's variance (quadrature)
 _CHI2_MEDIAN = 0.454936423119572  # chi²₁'s median: a normal error's median square / variance
 _CAP = 10.0  # |score| at most (a zero amount on a positive history: -_CAP)
+#: Zeros of an amount on at least this many buckets of the history are usual (a small
+#: channel's days without revenue); a single one was a past outage, an anomaly of its own.
+_ZERO_COUNT = 2
 _DF_SHARE = 0.8  # degrees of freedom per past error kept (the robust estimator's efficiency)
 _FLOOR_SD = 1e-4  # the smallest standard deviation on the working scale
 
@@ -463,8 +467,8 @@ def _ratio(g, present, grain, window, z):
 
 def _sum(g, present, grain, window, z):
     """Amounts on a log scale (the amount per whole bucket). A zero (or null) is a tracking
-    outage (score -_CAP) unless the history has zeros on at least _ZERO_SHARE of its
-    buckets; then the zeros' share is the lower tail's mass at 0."""
+    outage (score -_CAP) unless the history has at least _ZERO_COUNT zeros; then the zeros'
+    share is the lower tail's mass at 0."""
     import numpy as np
     from scipy.special import ndtr, ndtri, stdtr, stdtrit
 
@@ -477,8 +481,12 @@ def _sum(g, present, grain, window, z):
         var, df = _noise(x - pred, grain, window)
         sd = np.maximum(np.sqrt(var), _FLOOR_SD)
         zeros = _past_count(zero, window)
-        share = (zeros + 0.5) / (_past_count(positive | zero, window) + 1)  # Jeffreys'
-        share = np.where(zeros > 0, np.minimum(share, 0.5), 0.0)
+        seen = _past_count(positive | zero, window)
+        share = (zeros + 0.5) / (seen + 1)  # Jeffreys'
+        # a single zero was a past outage, not the series' way: one outage must not make
+        # the next one look normal for the whole window
+        usual = zeros >= _ZERO_COUNT
+        share = np.where(usual, np.minimum(share, 0.5), 0.0)
         zs = (x - pred) / sd
         high = np.maximum(-ndtri((1 - share) * stdtr(df, -zs)), 0.0)
         low = np.minimum(ndtri(share + (1 - share) * stdtr(df, zs)), 0.0)

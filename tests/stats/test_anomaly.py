@@ -225,6 +225,28 @@ def test_one_spike_does_not_widen_the_band():
         assert dirty["anomaly"][after].null_count() >= 58
 
 
+def test_a_second_outage_is_flagged_like_the_first():
+    """One past outage (a day of 0 or null) is an anomaly of the history, not the series'
+    way: the band after it keeps its lower bound, and an outage three weeks later is still
+    flagged (with two past zeros or more, zeros are usual: their share sets the odds)."""
+    rng = np.random.default_rng(21)
+    for series in (lognormal(rng, "sum"), poisson(rng, 40.0)):
+        clean = detect(frame(series), grain="day")
+        twice = {**series, "value": series["value"].copy()}
+        twice["value"][[200, 221]] = np.nan if series["kind"] == "count" else 0.0
+        out = detect(frame(twice), grain="day")
+        assert out["anomaly"][200] == "low" and out["anomaly"][221] == "low", series["kind"]
+        between = slice(201, 221)
+        assert (out["lower"][between] > 0).all()
+        w0 = (clean["lower"] / clean["baseline"])[between].to_numpy()
+        w1 = (out["lower"] / out["baseline"])[between].to_numpy()
+        assert np.all(np.abs(w1 / w0 - 1) < 0.15), series["kind"]
+    usual = lognormal(rng, "sum")
+    usual["value"][[100, 130, 160]] = 0.0  # zeros now and then: a small channel's way
+    usual["value"][200] = 0.0
+    assert detect(frame(usual), grain="day")["anomaly"][200] is None
+
+
 def test_small_volume_rates_are_not_flagged_where_large_ones_are():
     """The same ×1.6 swing of a 2 % rate: news on 200,000 impressions, noise on 100."""
     rng = np.random.default_rng(13)
