@@ -194,7 +194,7 @@ LookbackOpt = Annotated[
         "--lookback",
         metavar="N",
         help="Buckets of history before the period the anomaly model learns from (default: "
-        "84 days, 26 weeks, 24 months, 12 quarters, 6 years).",
+        "112 days, 30 weeks, 24 months, 12 quarters, 6 years).",
     ),
 ]
 

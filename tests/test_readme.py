@@ -84,3 +84,14 @@ def test_section_finder_is_strict() -> None:
     list_section = section("list")
     assert list_section is not None
     assert "--preset" not in list_section and "### `kpi validate`" not in list_section
+
+
+def test_the_anomaly_thresholds_and_history_are_the_models() -> None:
+    """The README's sensitivity table and defaults say what kpicli.stats.anomaly does."""
+    from kpicli.stats.anomaly import MIN_HISTORY, WINDOW, Z
+
+    for level, z in Z.items():
+        assert re.search(rf"`{level}`( \(default\))? \| \\\|score\\\| > {z:g} \|", README), level
+    days, weeks = WINDOW["day"], WINDOW["week"]
+    assert f"default {days} days, {weeks} weeks, {WINDOW['month']} months" in README
+    assert f"fewer than {MIN_HISTORY['day']}\ndays ({MIN_HISTORY['week']} weeks" in README
