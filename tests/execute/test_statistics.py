@@ -247,7 +247,7 @@ def test_kpi_anomalies_lists_only_the_flagged_worst_first(cfg_path: Path) -> Non
     r = runner.invoke(
         app,
         ["anomalies", "-c", str(cfg_path), "--as-of", "2026-06-10", "-k", "ctr,leads"]
-        + ["--fail-on", "anomaly"],
+        + ["--fail-on", "anomaly"],  # noqa: RUF005
     )
     assert r.exit_code == 0, r.stderr
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from anomaly_data import FLAGS, anomalies, daily
+from signal_results import FLAGS, anomalies, daily
 
 from kpicli.render.anomalies import render_anomalies
 from kpicli.render.html import to_html

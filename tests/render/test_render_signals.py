@@ -1,5 +1,5 @@
 """What issue 13 adds to every output: significance (``≈``), anomalies (``⚑``, the band),
-trends, and `kpi anomalies`' view. Results are built by hand (``anomaly_data``); expected
+trends, and `kpi anomalies`' view. Results are built by hand (``signal_results``); expected
 texts are formatted here from the data, not copied from the renderers' output."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from anomaly_data import CHANNELS, DAYS, FLAGS, TRENDS, anomalies, daily
+from signal_results import CHANNELS, DAYS, FLAGS, TRENDS, anomalies, daily
 
 from kpicli.errors import UsageError
 from kpicli.execute.result import (
