@@ -244,11 +244,8 @@ def test_kpi_anomalies_lists_only_the_flagged_worst_first(cfg_path: Path) -> Non
     r = runner.invoke(app, [*args, "--fail-on", "anomaly", "-q"])
     assert r.exit_code == 1 and "fail-on anomaly" in r.stderr
     # before the anomalies: nothing flagged, exit 0
-    r = runner.invoke(
-        app,
-        ["anomalies", "-c", str(cfg_path), "--as-of", "2026-06-10", "-k", "ctr,leads"]
-        + ["--fail-on", "anomaly"],  # noqa: RUF005
-    )
+    calm = ["anomalies", "-c", str(cfg_path), "--as-of", "2026-06-10", "-k", "ctr,leads"]
+    r = runner.invoke(app, [*calm, "--fail-on", "anomaly"])
     assert r.exit_code == 0, r.stderr
 
 
