@@ -364,6 +364,32 @@ def test_help_does_not_import_polars() -> None:
     assert out.stdout.strip() == "False"
 
 
+@pytest.mark.parametrize(
+    ("args", "loaded"),
+    [
+        (["-p", "2026-10", "--by", "channel"], []),
+        (["-p", "2026-10", "--by", "channel", "--compare", "previous"], []),  # pure math
+        (["-p", "2026-10", "--grain", "week"], ["numpy"]),  # trends
+        (["-p", "2026-10", "--grain", "day", "--anomalies"], ["numpy", "scipy"]),
+    ],
+)
+def test_numpy_and_scipy_only_for_what_needs_them(args: list[str], loaded: list[str]) -> None:
+    """A report that asks for no trend and no anomaly starts as fast as before: without
+    numpy and scipy (imported by kpicli.stats only inside the functions that need them)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom kpicli.cli import run\n"
+        f"sys.argv = ['kpi', 'report', '-c', {CONFIG!r}, '--as-of', {AS_OF!r}, '-f', 'json',"
+        f" *{args!r}]\n"
+        "try:\n    run()\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('numpy', 'scipy') if m in sys.modules), file=sys.stderr)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stderr.strip().splitlines()[-1] == str(loaded), out.stderr
+
+
 # ------------------------------------------------------------------ golden outputs
 
 
