@@ -811,7 +811,8 @@ def _dimension_trends(section: Section, result: Result) -> str:
         spans.append(f"<span>{esc(where)} {_trend_span(record, result, title=where)}</span>")
     more = len(section.trends) > MAX_BARS
     tail = "<span>… more with -f json</span>" if more else ""
-    return f'<p class="trends">Trends: {"".join(spans)}{tail}</p>'
+    # a space between the (unbreakable) spans: where the line may wrap
+    return f'<p class="trends">Trends: {" ".join([*spans, tail])}</p>'
 
 
 def _flagged_charts(section: Section, result: Result) -> str:

@@ -26,7 +26,28 @@ CHROMIUM = shutil.which("chromium") or (
     "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
 )
 
+
+def sample_report() -> bytes:
+    """The shipped sample's November by day and channel, with its injected anomalies: every
+    channel's trend under a chart (the line that once ran past the window's width)."""
+    from datetime import date
+
+    from kpicli import Request, load_config, run_report
+
+    root = Path(__file__).resolve().parents[2]
+    request = Request(
+        period="2026-11-01..2026-11-30",
+        as_of=date(2026, 11, 30),
+        grain="day",
+        anomalies=True,
+        kpis=("ctr", "leads", "spend"),
+        by=("channel",),
+    )
+    return to_html(run_report(load_config(root / "kpi_config.yaml"), request))
+
+
 PAGES = {
+    "sample_report": sample_report,
     "report": lambda: to_html(daily()),
     "report_no_dimensions": lambda: to_html(daily(by=False)),
     "report_compare_only": lambda: to_html(daily(anomalies=False, trends=False)),
