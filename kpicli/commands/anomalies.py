@@ -138,30 +138,19 @@ def _found(
     from kpicli.execute.result import dimension_keys
 
     keys = dimension_keys(dims)
-    parts, histories = [], []
     first = results[0]
-    if dims:
-        for dim, key, result in zip(dims, keys, results, strict=True):
-            assert result.totals is not None
-            name = result.dimensions[0]
-            tag = [pl.lit(dim).alias("dimension"), pl.col(name).cast(pl.Utf8).alias(key)]
-            parts.append(
-                result.rows.with_columns(tag).drop(name)
-                if name != key
-                else result.rows.with_columns(tag)
-            )
-            histories.append(_history(result.history, tag, name, key))
-        totals, totals_history = first.totals, first.history_totals
-    else:
-        totals, totals_history = first.rows, first.history
-    assert totals is not None
-    none = [pl.lit(None, pl.Utf8).alias("dimension")]
-    parts.insert(0, totals.with_columns(none))
-    histories.insert(0, totals_history.with_columns(none) if totals_history is not None else None)
+    # each run's rows are one dimension's (its column under the key of all the dimensions:
+    # the same name, unless two clash); the first run's totals are the totals
+    totals = [first.totals, first.history_totals] if dims else [first.rows, first.history]
+    parts = [_tagged(p, None, None, None) for p in totals]
+    for dim, key, result in zip(dims, keys, results if dims else [], strict=True):
+        name = result.dimensions[0]
+        parts += [_tagged(f, dim, name, key) for f in (result.rows, result.history)]
+    rows = pl.concat([p for p in parts[::2] if p is not None], how="diagonal_relaxed")
     columns = ["kpi", "period_start", "period_end", "dimension", *keys, *ROW_COLUMNS]
-    rows = pl.concat([p for p in parts], how="diagonal_relaxed").select(columns)
-    every = pl.concat([h for h in histories if h is not None] + [rows], how="diagonal_relaxed")
-    every = every.select(columns)
+    rows = rows.select(columns)
+    history = [h for h in parts[1::2] if h is not None]
+    every = pl.concat([*history, rows], how="diagonal_relaxed").select(columns)
     series_keys = ["kpi", "dimension", *keys]
     flagged = rows.filter(pl.col("anomaly").is_not_null())
     flagged = flagged.sort(pl.col("anomaly_score").abs(), descending=True, maintain_order=True)
@@ -193,10 +182,18 @@ def _found(
     )
 
 
-def _history(
-    history: pl.DataFrame | None, tag: list[pl.Expr], name: str, key: str
+def _tagged(
+    frame: pl.DataFrame | None, dim: str | None, name: str | None, key: str | None
 ) -> pl.DataFrame | None:
-    if history is None:
+    """``frame`` with the ``dimension`` its rows are values of (None: totals) and that
+    dimension's column ``name`` under ``key``."""
+    import polars as pl
+
+    if frame is None:
         return None
-    tagged = history.with_columns(tag)
+    if dim is None or name is None or key is None:
+        return frame.with_columns(pl.lit(None, pl.Utf8).alias("dimension"))
+    tagged = frame.with_columns(
+        pl.lit(dim).alias("dimension"), pl.col(name).cast(pl.Utf8).alias(key)
+    )
     return tagged.drop(name) if name != key else tagged

@@ -65,8 +65,8 @@ The model (the same for every kind, on a scale that suits the kind):
   with fewer than ``_ZERO_COUNT`` zeros (one was a past outage) is a tracking outage:
   flagged ``low``, score ``-_CAP``; where the window had more, the zero's probability is
   their share (Jeffreys: (zeros + ½) / (buckets + 1)), the positive values' tails scaled by
-  the rest, so a sum often 0 (a small channel's revenue) is not flagged for it. A ratio without a denominator, or a level that is null,
-  gets a baseline and no score.
+  the rest, so a sum often 0 (a small channel's revenue) is not flagged for it. A ratio
+  without a denominator, or a level that is null, gets a baseline and no score.
 - *Exposure.* Counts and sums are modelled per whole bucket and scaled back by the
   bucket's exposure (baseline and bounds); ratios and levels are not scaled.
 """
