@@ -160,21 +160,25 @@ def test_significance_of_ratios_and_counts_against_scipy(cfg_path: Path) -> None
         load_config(cfg_path),
         Request(period="2026-06", compare="previous", by=("channel",), as_of=AS_OF),
     )
-    sums = duckdb.sql(
-        f"""SELECT channel, month(day) AS m, SUM(clicks)::BIGINT AS c,
-                   SUM(impressions)::BIGINT AS n
-            FROM read_csv('{folder / "ads.csv"}') WHERE month(day) IN (5, 6)
-            GROUP BY ALL"""
-    ).pl()
-    leads = duckdb.sql(
-        f"""SELECT channel, month(day) AS m, COUNT(*) AS k FROM read_csv('{folder / "leads.csv"}')
-            WHERE month(day) IN (5, 6) GROUP BY ALL"""
-    ).pl()
+    sums = {  # (channel, month) → (clicks, impressions)
+        (channel, m): (c, n)
+        for channel, m, c, n in duckdb.sql(
+            f"""SELECT channel, month(day), SUM(clicks)::BIGINT, SUM(impressions)::BIGINT
+                FROM read_csv('{folder / "ads.csv"}') WHERE month(day) IN (5, 6)
+                GROUP BY ALL"""
+        ).fetchall()
+    }
+    leads = {  # (channel, month) → leads
+        (channel, m): k
+        for channel, m, k in duckdb.sql(
+            f"""SELECT channel, month(day), COUNT(*) FROM read_csv('{folder / "leads.csv"}')
+                WHERE month(day) IN (5, 6) GROUP BY ALL"""
+        ).fetchall()
+    }
     rows = result.rows
     for channel in VOLUMES:
-        now = sums.filter((pl.col("channel") == channel) & (pl.col("m") == 6)).row(0, named=True)
-        then = sums.filter((pl.col("channel") == channel) & (pl.col("m") == 5)).row(0, named=True)
-        table = [[now["c"], now["n"] - now["c"]], [then["c"], then["n"] - then["c"]]]
+        (c6, n6), (c5, n5) = sums[channel, 6], sums[channel, 5]
+        table = [[c6, n6 - c6], [c5, n5 - c5]]
         expected = stats.chi2_contingency(table, correction=False).pvalue
         row = rows.filter((pl.col("kpi") == "ctr") & (pl.col("channel") == channel)).row(
             0, named=True
@@ -182,8 +186,7 @@ def test_significance_of_ratios_and_counts_against_scipy(cfg_path: Path) -> None
         assert row["p_value"] == pytest.approx(expected, rel=1e-6, abs=1e-12)
         assert row["change_significant"] == (expected < 0.05)
         # leads: two Poisson rates over 30 days (June) and 31 days (May), exact when small
-        k6 = leads.filter((pl.col("channel") == channel) & (pl.col("m") == 6))["k"].item()
-        k5 = leads.filter((pl.col("channel") == channel) & (pl.col("m") == 5))["k"].item()
+        k6, k5 = leads[channel, 6], leads[channel, 5]
         test = stats.binomtest(k6, k6 + k5, 30 / 61)
         row = rows.filter((pl.col("kpi") == "leads") & (pl.col("channel") == channel)).row(
             0, named=True
