@@ -273,3 +273,16 @@ def test_report_fail_on_anomaly(cfg_path: Path) -> None:
     quiet = ["-p", "2026-06-01..2026-06-07", "-k", "ctr", "--fail-on", "anomaly"]
     r = runner.invoke(app, [*base, *quiet])
     assert r.exit_code == 0, r.stderr
+
+
+def test_kpi_anomalies_writes_a_file_never_over_an_input(cfg_path: Path, tmp_path: Path) -> None:
+    args = ["anomalies", "-c", str(cfg_path), "--as-of", "2026-06-30", "-k", "ctr", "-q"]
+    r = runner.invoke(app, [*args, "-o", str(tmp_path / "out" / "anomalies-{end}.csv")])
+    assert r.exit_code == 0, r.stderr
+    written = (tmp_path / "out" / "anomalies-2026-06-29.csv").read_text()
+    assert written.splitlines()[0].startswith("kpi,period_start,period_end,dimension")
+    assert "2026-06-27" in written  # the collapse, in total
+    before = (cfg_path.parent / "ads.csv").read_bytes()
+    r = runner.invoke(app, [*args, "-o", str(cfg_path.parent / "ads.csv"), "-f", "csv"])
+    assert r.exit_code == 4 and "would overwrite a file of source `ads`" in r.stderr
+    assert (cfg_path.parent / "ads.csv").read_bytes() == before
