@@ -369,7 +369,8 @@ def test_help_does_not_import_polars() -> None:
     [
         (["-p", "2026-10", "--by", "channel"], []),
         (["-p", "2026-10", "--by", "channel", "--compare", "previous"], []),  # pure math
-        (["-p", "2026-10", "--grain", "week"], ["numpy"]),  # trends
+        (["-p", "2026-10", "--grain", "week"], ["numpy"]),  # JSON's trends
+        (["-p", "2026-10", "--grain", "week", "-f", "jsonl"], []),  # no trends in JSONL
         (["-p", "2026-10", "--grain", "day", "--anomalies"], ["numpy", "scipy"]),
     ],
 )
@@ -382,7 +383,7 @@ def test_numpy_and_scipy_only_for_what_needs_them(args: list[str], loaded: list[
     code = (
         "import sys\nfrom kpicli.cli import run\n"
         f"sys.argv = ['kpi', 'report', '-c', {CONFIG!r}, '--as-of', {AS_OF!r}, '-f', 'json',"
-        f" *{args!r}]\n"
+        f" *{args!r}]\n"  # a later -f wins
         "try:\n    run()\nexcept SystemExit:\n    pass\n"
         "print(sorted(m for m in ('numpy', 'scipy') if m in sys.modules), file=sys.stderr)"
     )

@@ -9,7 +9,7 @@ buckets are history (:attr:`Plan.history`): learned from, then split off the row
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import polars as pl
@@ -36,12 +36,12 @@ COMPONENTS = ("__num", "__den", "__pnum", "__pden")
 
 @dataclass
 class Analysed:
-    """Rows (or totals) of a report, shaped for the Result: the period's rows, the history
-    before it (``--anomalies``) and the trends of the series (``--grain``)."""
+    """Rows (or totals) of a report, shaped for the Result: the period's rows and the history
+    before it (``--anomalies``)."""
 
     rows: pl.DataFrame
     history: pl.DataFrame | None = None
-    trends: pl.DataFrame | None = None
+    keys: dict[str, str] = field(default_factory=dict)  # the dimension columns, renamed
 
 
 def with_components(
@@ -95,8 +95,7 @@ def analyse(plan: Plan, long: pl.DataFrame, table: pl.DataFrame, keys: dict[str,
     if plan.history:
         out.history = shaped.filter(pl.col("__b") < plan.history).drop("__b")
         out.rows = shaped.filter(pl.col("__b") >= plan.history).drop("__b")
-    if plan.grain is not None:
-        out.trends = _trends(plan, shaped.filter(pl.col("__b") >= plan.history), keys)
+    out.keys = keys
     return out
 
 
@@ -218,13 +217,15 @@ def _trends(plan: Plan, shaped: pl.DataFrame, keys: dict[str, str]) -> pl.DataFr
 
 
 def trend_table(
-    rows: Analysed, totals: Analysed | None, dims: tuple[str, ...]
+    plan: Plan, rows: Analysed, totals: Analysed | None, dims: tuple[str, ...]
 ) -> pl.DataFrame | None:
-    """The Result's trends: the rows' series, then the totals' (dimensions null, ``total``
-    true); ``total`` is false without --by (the rows are the totals then)."""
-    parts = [rows.trends] if rows.trends is not None else []
-    if totals is not None and totals.trends is not None:
-        parts.append(totals.trends)
+    """The Result's trends (``--grain``): the rows' series, then the totals' (dimensions
+    null, ``total`` true); ``total`` is false without --by (the rows are the totals then).
+    Computed when an output reads them (:attr:`Result.trends`): CSV and JSONL do not."""
+    if plan.grain is None:
+        return None
+    found = [_trends(plan, a.rows, a.keys) for a in (rows, totals) if a is not None]
+    parts = [f for f in found if f is not None]
     if not parts:
         return None
     if totals is None:

@@ -23,6 +23,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
 import polars as pl
@@ -768,7 +769,7 @@ def _result(
     if plan.request.anomalies:
         out.history = rows.history
         out.history_totals = totals.history if totals is not None else None
-    out.trends = trend_table(rows, totals, out.dimensions)
+    out.trend_source = partial(trend_table, plan, rows, totals, out.dimensions)
     return out
 
 

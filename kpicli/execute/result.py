@@ -5,8 +5,10 @@ Renderers only format what is here; they never compute.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -125,7 +127,14 @@ class Result:
     anomalies: str | None = None
     history: pl.DataFrame | None = None
     history_totals: pl.DataFrame | None = None
-    trends: pl.DataFrame | None = None
+    #: what computes :attr:`trends` when an output first reads them (set by the engine):
+    #: they need numpy, and CSV or JSONL never show them
+    trend_source: Callable[[], pl.DataFrame | None] | None = field(default=None, repr=False)
+
+    @cached_property
+    def trends(self) -> pl.DataFrame | None:
+        """The trends of the series (see the class), or None; assignable."""
+        return self.trend_source() if self.trend_source is not None else None
 
     def dimension_name(self, key: str) -> str:
         """The name --by gave the dimension of column ``key`` (what tables show)."""

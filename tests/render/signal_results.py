@@ -132,8 +132,8 @@ def daily(
         anomalies="medium" if anomalies else None,
         history=tidy(past, dims, extra) if anomalies else None,
         history_totals=tidy(past_totals, (), extra) if anomalies and by else None,
-        trends=trend_frame(kpis, dims) if trends else None,
     )
+    result.trends = trend_frame(kpis, dims) if trends else None
     return result
 
 
