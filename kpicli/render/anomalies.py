@@ -23,6 +23,7 @@ import json
 from typing import IO, TYPE_CHECKING, Any
 
 from kpicli.errors import UsageError
+from kpicli.render import FORMATS
 from kpicli.render.formats import (
     SCHEMA_VERSION,
     date_range,
@@ -42,8 +43,8 @@ if TYPE_CHECKING:
     from kpicli.commands.anomalies import Anomalies
     from kpicli.execute.result import KpiInfo
 
-#: The formats of `kpi anomalies` (its ``--format`` choices).
-ANOMALY_FORMATS = ("table", "json", "jsonl", "csv", "markdown", "parquet", "xlsx", "html")
+#: The formats of `kpi anomalies`: those of `kpi report` (the CLI's ``--format`` choices).
+ANOMALY_FORMATS = FORMATS
 #: The columns of a rendered row, after the key columns and the dimensions.
 HEADERS = ("KPI", "Bucket", "Where", "Value", "Expected range", "Anomaly")
 
