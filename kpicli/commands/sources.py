@@ -281,7 +281,10 @@ def describe_source(
 
 def _describe_source(cfg: Config, name: str, notes: Notes | None, memo: ReadMemo) -> SourceReport:
     src = cfg.sources[name]
-    report = SourceReport(name, src.preset, date_column=src.date)
+    preset = src.preset
+    if preset in cfg.preset_files:  # a preset of the user's: say which file
+        preset = f"{preset} ({cfg.preset_files[preset]})"
+    report = SourceReport(name, preset, date_column=src.date)
     try:
         files = match_files(cfg, name, notes)
     except DataError as err:

@@ -138,12 +138,18 @@ def _repaired(cfg_path: Path) -> tuple[Config | None, list[Issue]]:
                 _repair(data, tuple(str(p) for p in e["loc"]), e["type"], removed)
     else:
         return None, []
-    issues = [
+    from kpicli.spec.user_presets import folder_of, load_folder
+
+    folder, explicit = folder_of(cfg_path, model.settings.presets)
+    where = config_module.locate(cfg_path, lines, ("settings", "presets"))
+    presets, files, issues = load_folder(folder, explicit=explicit, where=where)
+    issues += [
         issue
-        for issue in config_module.check(model, cfg_path, lines)
+        for issue in config_module.check(model, cfg_path, lines, presets)
         if issue.refers is None or issue.refers[1] not in removed[issue.refers[0]]
     ]
-    return Config(path=cfg_path, model=model, lines=lines), issues
+    cfg = Config(path=cfg_path, model=model, lines=lines, presets=presets, preset_files=files)
+    return cfg, issues
 
 
 def _repair(data: dict, loc: tuple[str, ...], kind: str, removed: dict[str, set[str]]) -> None:

@@ -237,7 +237,7 @@ def source_material(cfg: Config, name: str, files: list[Path]) -> dict[str, Any]
     for f in files:
         st = f.stat()
         stats.append([str(f.resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino])
-    return {
+    material = {
         "format": FORMAT,
         "kpi": __version__,
         "code": _code(),
@@ -246,6 +246,10 @@ def source_material(cfg: Config, name: str, files: list[Path]) -> dict[str, Any]
         "date_columns": list(date_columns(cfg, name)),
         "files": stats,
     }
+    preset = cfg.sources[name].preset
+    if preset in cfg.preset_files:  # a preset of the user's: its content, not only its name
+        material["user_preset"] = repr(cfg.presets[preset])
+    return material
 
 
 def _safe(name: str) -> str:

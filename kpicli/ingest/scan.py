@@ -59,7 +59,7 @@ from kpicli.ingest.rules import is_summary_row
 from kpicli.inputs import MAX_LINE_BYTES, kind, long_line
 from kpicli.spec.config import Config, Source
 from kpicli.spec.formula import ROW, FormulaError, check, compile_sql, kinds_of, parse, wrong_type
-from kpicli.spec.presets import PRESETS, SUMMARY_ROWS, Preset, SummaryRow, canonical_names
+from kpicli.spec.presets import SUMMARY_ROWS, Preset, SummaryRow, canonical_names
 
 ISO_DATE = "%Y-%m-%d"
 #: Reason under which blank lines inside the data are counted.
@@ -528,7 +528,7 @@ def sniff_source(
     ``notes``. ``memo``: what the caller's earlier reads found (a fresh one when None)."""
     memo = memo if memo is not None else ReadMemo()
     src = cfg.sources[name]
-    summary = _summary_rows(src)
+    summary = _summary_rows(cfg, src)
     layouts = []
     for f in files:
         try:
@@ -677,8 +677,8 @@ def _structure(layout: Layout, summary: tuple[SummaryRow, ...]) -> str | None:
     return None
 
 
-def _summary_rows(src: Source) -> tuple[SummaryRow, ...]:
-    preset = PRESETS.get(src.preset) if src.preset else None
+def _summary_rows(cfg: Config, src: Source) -> tuple[SummaryRow, ...]:
+    preset = cfg.presets.get(src.preset) if src.preset else None
     return SUMMARY_ROWS + (preset.summary_rows if preset else ())
 
 
@@ -686,13 +686,14 @@ def _preset(cfg: Config, name: str) -> Preset | None:
     src = cfg.sources[name]
     if src.preset is None:
         return None
-    if src.preset not in PRESETS:
+    if src.preset not in cfg.presets:
         raise ConfigError(
             f"unknown preset `{src.preset}`",
             location=cfg.where("sources", name, "preset"),
-            hint=did_you_mean(src.preset, PRESETS) or f"known presets: {', '.join(PRESETS)}",
+            hint=did_you_mean(src.preset, cfg.presets)
+            or f"known presets: {', '.join(cfg.presets)}",
         )
-    return PRESETS[src.preset]
+    return cfg.presets[src.preset]
 
 
 def _group(layouts: list[Layout]) -> list[list[Layout]]:
@@ -731,7 +732,7 @@ def _kinds(
 def _detect_kinds(
     src: Source, preset: Preset | None, layouts: list[Layout], raw: list[str], names: list[str]
 ) -> tuple[list[V.Kind], str, str | None, bool]:
-    summary = _summary_rows(src)
+    summary = SUMMARY_ROWS + (preset.summary_rows if preset else ())
     rows = []
     seen_summary = False
     for lay in layouts:
@@ -824,7 +825,7 @@ def _parts(
 ) -> list[Part]:
     src = cfg.sources[name]
     preset = _preset(cfg, name)
-    summary = _summary_rows(src)
+    summary = _summary_rows(cfg, src)
     parts = []
     for group in _group(layouts):
         raw = dedupe(group[0].header)

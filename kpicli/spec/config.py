@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -22,6 +22,7 @@ from kpicli.errors import ConfigError, Issue, IssueCode, Location, did_you_mean
 from kpicli.inputs import NotRegular, read_bounded
 from kpicli.spec.formula import AGGREGATE, DERIVED, ROW, FormulaError, parse
 from kpicli.spec.formula import check as check_sql
+from kpicli.spec.presets import PRESETS, Preset
 
 DEFAULT_CONFIG = "kpi_config.yaml"
 UNITS = ("number", "integer", "percent", "currency", "duration")
@@ -47,6 +48,9 @@ class Settings(_Model):
     locale: str | None = Field(None, description="Number formatting in tables (en, fr, de…)")
     cache: str | None = Field(
         None, description="Folder caching parsed sources as Parquet (relative to the config)"
+    )
+    presets: str | None = Field(
+        None, description="Folder of your own presets (relative to the config; default presets/)"
     )
 
 
@@ -126,6 +130,10 @@ class Config:
     path: Path
     model: ConfigModel
     lines: dict[tuple[str, ...], int]
+    #: the presets sources may name: the built-in ones and the user's (spec/user_presets)
+    presets: dict[str, Preset] = field(default_factory=lambda: dict(PRESETS))
+    #: the file of each user preset
+    preset_files: dict[str, Path] = field(default_factory=dict)
 
     @property
     def base_dir(self) -> Path:
@@ -362,6 +370,11 @@ def _model_at(loc: tuple[str, ...]) -> type[BaseModel] | None:
     return _MODELS.get(".".join(shape))
 
 
+def pydantic_issues(err: ValidationError, cfg_path: Path, lines: dict) -> list[Issue]:
+    """The problems pydantic found in a YAML file, each located (``file:line key``)."""
+    return _pydantic_issues(err, cfg_path, lines)
+
+
 def _pydantic_issues(err: ValidationError, cfg_path: Path, lines: dict) -> list[Issue]:
     issues = []
     for e in err.errors():
@@ -415,15 +428,19 @@ def _kpi_name_issue(name: str, where: str) -> Issue | None:
     return None
 
 
-def check(model: ConfigModel, cfg_path: Path, lines: dict) -> list[Issue]:
-    """Cross-reference checks: sources, formulas, KPI names, cycles, targets."""
+def check(
+    model: ConfigModel, cfg_path: Path, lines: dict, presets: dict[str, Preset] | None = None
+) -> list[Issue]:
+    """Cross-reference checks: sources, formulas, KPI names, cycles, targets. ``presets``:
+    those sources may name (default: the built-in ones)."""
 
     def at(*keys: str) -> Location:
         return locate(cfg_path, lines, keys)
 
+    known = PRESETS if presets is None else presets
     issues: list[Issue] = []
     for sname, src in model.sources.items():
-        issues += _source_issues(sname, src, at)
+        issues += _source_issues(sname, src, at, known)
     deps: dict[str, list[str]] = {}
     for name, kpi in model.kpis.items():
         issues += _kpi_issues(model, name, kpi, at, deps)
@@ -431,21 +448,21 @@ def check(model: ConfigModel, cfg_path: Path, lines: dict) -> list[Issue]:
     return issues
 
 
-def _source_issues(sname: str, src: Source, at: Callable[..., Location]) -> list[Issue]:
+def _source_issues(
+    sname: str, src: Source, at: Callable[..., Location], presets: dict[str, Preset]
+) -> list[Issue]:
     """A source's path, preset, derived columns and filter."""
-    from kpicli.spec.presets import PRESETS
-
     issues: list[Issue] = []
     if not src.path:
         issues.append(Issue(CONFIG, "`path` is empty", at("sources", sname, "path")))
-    if src.preset is not None and src.preset not in PRESETS:
+    if src.preset is not None and src.preset not in presets:
         issues.append(
             Issue(
                 CONFIG,
                 f"unknown preset `{src.preset}`",
                 at("sources", sname, "preset"),
-                did_you_mean(src.preset, PRESETS)
-                or (f"known presets: {', '.join(PRESETS)}" if PRESETS else None),
+                did_you_mean(src.preset, presets)
+                or (f"known presets: {', '.join(presets)}" if presets else None),
             )
         )
     for col, text in src.derive.items():
@@ -624,8 +641,15 @@ def config_issues(path: Path) -> tuple[Config | None, list[Issue]]:
         model = ConfigModel.model_validate(data)
     except ValidationError as err:
         return None, _pydantic_issues(err, path, lines)
-    issues = check(model, path, lines)
-    return Config(path=path, model=model, lines=lines), issues
+    from kpicli.spec.user_presets import folder_of, load_folder
+
+    folder, explicit = folder_of(path, model.settings.presets)
+    presets, files, issues = load_folder(
+        folder, explicit=explicit, where=locate(path, lines, ("settings", "presets"))
+    )
+    issues += check(model, path, lines, presets)
+    cfg = Config(path=path, model=model, lines=lines, presets=presets, preset_files=files)
+    return cfg, issues
 
 
 def load_config(path: str | Path | None = None) -> Config:
