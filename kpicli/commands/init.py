@@ -30,7 +30,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from kpicli.errors import Location, OutputError, UsageError, did_you_mean
+from kpicli.commands.downloads import Found
+from kpicli.errors import ConfigError, Location, OutputError, UsageError, did_you_mean
 
 CONFIG_NAME = "kpi_config.yaml"
 SCHEMA_NAME = "kpi_schema.json"
@@ -47,6 +48,9 @@ PRESET_NAMES = (
     "hubspot_contacts",
     "hubspot_deals",
     "mailchimp",
+    "tiktok_ads",
+    "salesforce_opportunities",
+    "salesforce_leads",
 )
 
 
@@ -98,8 +102,15 @@ def add_fragment(base: str, fragment: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def starter_config(presets: tuple[str, ...] = (), *, sample: bool = False) -> str:
-    """The text `kpi init` writes: the shipped config (``sample``) or the starter, plus presets."""
+def starter_config(
+    presets: tuple[str, ...] = (),
+    *,
+    sample: bool = False,
+    fragments: dict[str, str] | None = None,
+) -> str:
+    """The text `kpi init` writes: the shipped config (``sample``) or the starter, plus presets
+    (``fragments``: a preset's own fragment, instead of its shipped template)."""
+    fragments = fragments or {}
     if sample:
         text = template(CONFIG_NAME)
     else:
@@ -107,19 +118,20 @@ def starter_config(presets: tuple[str, ...] = (), *, sample: bool = False) -> st
         if not presets:
             text = add_fragment(text, template("example.yaml"))
     for name in presets:
-        text = add_fragment(text, template(f"presets/{name}.yaml"))
+        text = add_fragment(text, fragments.get(name) or template(f"presets/{name}.yaml"))
     return text
 
 
-def check_presets(values: tuple[str, ...]) -> tuple[str, ...]:
+def check_presets(
+    values: tuple[str, ...], known: tuple[str, ...] = PRESET_NAMES
+) -> tuple[str, ...]:
     """``--preset`` values (repeatable, or ``a,b``): each known, once; else a UsageError."""
     names = [n.strip() for v in values for n in v.split(",") if n.strip()]
     for name in names:
-        if name not in PRESET_NAMES:
+        if name not in known:
             raise UsageError(
                 f"unknown preset `{name}` in --preset",
-                hint=did_you_mean(name, PRESET_NAMES)
-                or f"known presets: {', '.join(PRESET_NAMES)}",
+                hint=did_you_mean(name, known) or f"known presets: {', '.join(known)}",
             )
     return tuple(dict.fromkeys(names))
 
@@ -136,6 +148,8 @@ class Written:
     schema: Path
     data: list[Path] = field(default_factory=list)
     exports: Path | None = None  # the (empty) folder the sources of the config read
+    found: list[Found] = field(default_factory=list)  # the exports recognised in DIR
+    unknown: list[Path] = field(default_factory=list)  # files of DIR no preset recognises
 
 
 def init(
@@ -152,12 +166,62 @@ def init(
     """
     from kpicli.outputs import output_error
 
-    presets = check_presets(presets)
     directory = Path(directory)
+    plan = _Plan() if sample else _downloads_plan(directory, presets)
+    presets = check_presets(presets, plan.known)
+    if not presets and not sample:
+        presets = tuple(plan.recognised.by_preset)
     try:
-        return _init(directory, sample=sample, presets=presets, force=force)
+        return _init(directory, sample=sample, presets=presets, force=force, plan=plan)
     except OSError as exc:
         raise output_error(exc.filename or directory, exc) from None
+
+
+@dataclass
+class _Plan:
+    """What `kpi init` found in DIR: the user's presets, the exports recognised."""
+
+    known: tuple[str, ...] = PRESET_NAMES
+    presets: dict[str, Any] = field(default_factory=dict)  # every preset, by name
+    files: dict[str, Path] = field(default_factory=dict)  # the user's presets' files
+    recognised: Any = None
+
+    def fragments(self, names: tuple[str, ...]) -> tuple[dict[str, str], list[Found]]:
+        """Each preset's fragment (its template, or a user preset's), fitted to the exports
+        recognised as that preset; and those exports."""
+        from kpicli.commands.downloads import fitted_fragment, user_fragment
+
+        out: dict[str, str] = {}
+        found: list[Found] = []
+        for name in names:
+            if name in self.files:
+                text = user_fragment(self.presets[name], self.files[name])
+            else:
+                text = template(f"presets/{name}.yaml")
+            hits = self.recognised.by_preset.get(name, []) if self.recognised else []
+            if hits:
+                text, date_col = fitted_fragment(text, hits)
+                for hit in hits:
+                    hit.date = date_col
+                found += hits
+            out[name] = text
+        return out, found
+
+
+def _downloads_plan(directory: Path, presets: tuple[str, ...]) -> _Plan:
+    """The presets `kpi init` knows in DIR (the built-in ones and those of DIR/presets/) and
+    the exports of DIR each recognises. A preset file with a problem stops init (exit 2)."""
+    from kpicli.commands.downloads import recognise
+    from kpicli.spec.user_presets import DEFAULT_FOLDER, load_folder
+
+    known, files, issues = load_folder(directory / DEFAULT_FOLDER)
+    if issues:
+        first = issues[0]
+        raise ConfigError(first.message, location=first.where, hint=first.hint)
+    names = tuple(dict.fromkeys((*PRESET_NAMES, *files)))
+    usable = {n: p for n, p in known.items() if n in names}
+    recognised = recognise(directory, usable) if directory.is_dir() else None
+    return _Plan(names, known, files, recognised)
 
 
 def _lexists(path: Path) -> bool:
@@ -165,7 +229,9 @@ def _lexists(path: Path) -> bool:
     return os.path.lexists(path)
 
 
-def _init(directory: Path, *, sample: bool, presets: tuple[str, ...], force: bool) -> Written:
+def _init(
+    directory: Path, *, sample: bool, presets: tuple[str, ...], force: bool, plan: _Plan
+) -> Written:
     from kpicli.commands import sample as sample_data
     from kpicli.outputs import write_atomic
 
@@ -191,18 +257,22 @@ def _init(directory: Path, *, sample: bool, presets: tuple[str, ...], force: boo
             location=Location(str(data_dir)),
             hint="remove the link, or choose another DIR",
         )
-    text = starter_config(presets, sample=sample)
+    fragments, found = plan.fragments(presets)
+    text = starter_config(presets, sample=sample, fragments=fragments)
     directory.mkdir(parents=True, exist_ok=True)
     write_atomic(config, text.encode("utf-8"), follow_links=False)
     write_atomic(schema, schema_text().encode("utf-8"), follow_links=False)
-    written = Written(directory, config, schema)
+    written = Written(directory, config, schema, found=found)
+    if plan.recognised is not None:
+        written.unknown = list(plan.recognised.unknown)
     if sample:
         data_dir.mkdir(exist_ok=True)
         with tempfile.TemporaryDirectory(dir=data_dir, prefix=".kpi-init-") as temp:
             for made in sample_data.generate(Path(temp)):
                 os.replace(made, data_dir / made.name)  # replaces a link, never follows it
                 written.data.append(data_dir / made.name)
-    if presets or not sample:
+    pointed = {f.preset for f in found}
+    if (presets or not sample) and (not presets or any(p not in pointed for p in presets)):
         written.exports = directory / EXPORTS_DIR
         written.exports.mkdir(exist_ok=True)
     return written

@@ -422,9 +422,11 @@ def number_expr(expr: pl.Expr, decimal: str = ".", *, integer: bool = False) -> 
 
 
 def native_expr(expr: pl.Expr, kind: Kind) -> pl.Expr:
-    """A text column Polars would have parsed as it read (the first column is read as text)."""
+    """A text column Polars would have parsed as it read (the first column is read as text).
+    An empty cell is null: read as text, a quoted empty cell (``""``, as Salesforce writes
+    every missing value) is an empty string, which Polars' own reading would make null."""
     text = _text(expr)
-    return text.cast(kind.dtype, strict=True)
+    return pl.when(text == "").then(None).otherwise(text).cast(kind.dtype, strict=True)
 
 
 def empty_expr(expr: pl.Expr) -> pl.Expr:
