@@ -212,9 +212,11 @@ def _downloads_plan(directory: Path, presets: tuple[str, ...]) -> _Plan:
     """The presets `kpi init` knows in DIR (the built-in ones and those of DIR/presets/) and
     the exports of DIR each recognises. A preset file with a problem stops init (exit 2)."""
     from kpicli.commands.downloads import recognise
-    from kpicli.spec.user_presets import DEFAULT_FOLDER, load_folder
+    from kpicli.spec.config import user_presets
+    from kpicli.spec.user_presets import DEFAULT_FOLDER
 
-    known, files, issues = load_folder(directory / DEFAULT_FOLDER)
+    folder = directory / DEFAULT_FOLDER
+    known, files, issues = user_presets(directory / CONFIG_NAME, None, {}, folder)
     if issues:
         first = issues[0]
         raise ConfigError(first.message, location=first.where, hint=first.hint)

@@ -138,11 +138,7 @@ def _repaired(cfg_path: Path) -> tuple[Config | None, list[Issue]]:
                 _repair(data, tuple(str(p) for p in e["loc"]), e["type"], removed)
     else:
         return None, []
-    from kpicli.spec.user_presets import folder_of, load_folder
-
-    folder, explicit = folder_of(cfg_path, model.settings.presets)
-    where = config_module.locate(cfg_path, lines, ("settings", "presets"))
-    presets, files, issues = load_folder(folder, explicit=explicit, where=where)
+    presets, files, issues = config_module.user_presets(cfg_path, model, lines)
     issues += [
         issue
         for issue in config_module.check(model, cfg_path, lines, presets)

@@ -166,7 +166,12 @@ def _queries(
     if date_col is not None and plan.ranges:
         lf = _days(lf, date_col, plan)  # first: pushed down to the scan
     lf = as_counted(lf, day_key=bool(plan.ranges))
-    if date_col is None:
+    if date_col is None and plan.ranges:
+        # files that state a period inside the one asked (plan/build.stated_inside): their
+        # rows count for the period as a row dated its first day would
+        stated = pl.lit(plan.ranges[0].start).alias("__stated")
+        lf = _time_keys(lf.with_columns(stated), "__stated", plan, calendar).drop("__stated")
+    elif date_col is None:
         lf = lf.with_columns(pl.lit(None, dtype=pl.Date).alias(RANGE))
     else:
         lf = _time_keys(lf, date_col, plan, calendar, filtered=True)

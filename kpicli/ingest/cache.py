@@ -430,6 +430,7 @@ class Cache:
                         origins=dict(meta["origins"]),
                         date_formats=dict(meta["date_formats"]),
                         file_columns={f: tuple(c) for f, c in meta["file_columns"].items()},
+                        stated={f: tuple(p) for f, p in meta.get("stated", {}).items()},
                     )
                     said = list(meta["notices"])
                 except (KeyError, TypeError, ValueError, pl.exceptions.PolarsError):
@@ -543,6 +544,7 @@ class Cache:
                 "origins": sf.origins,
                 "date_formats": sf.date_formats,
                 "file_columns": sf.file_columns,
+                "stated": sf.stated,
                 "notices": list(dict.fromkeys(said)),
             }
             signed = {"kind": "source", "key": key, **data.signed()}

@@ -249,6 +249,9 @@ class SourceFrame:
     date_formats: dict[str, str] = field(default_factory=dict)  # date column → format used
     #: each file's columns (after the preset, `rename` and `derive`), in the files' order
     file_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: the period each file's preamble states: (as written, first day, last day), days in
+    #: ISO or None (``All time``)
+    stated: dict[str, tuple[str, str | None, str | None]] = field(default_factory=dict)
 
     @property
     def layouts(self) -> list[Layout]:
@@ -944,10 +947,22 @@ def scan_source(
         kinds=kinds,
         date_formats=formats,
         file_columns=file_columns,
+        stated=stated_periods(parts),
     )
     if misread_files([sf], up_to=WHOLE_CHECK_BYTES, notes=notes, memo=memo):  # past the sample
         return scan_source(cfg, name, typed_dates=typed_dates, notes=notes, memo=memo)
     return sf
+
+
+def stated_periods(parts: list[Part]) -> dict[str, tuple[str, str | None, str | None]]:
+    """The period each file's preamble states (:attr:`SourceFrame.stated`)."""
+    out: dict[str, tuple[str, str | None, str | None]] = {}
+    for lay in (lay for part in parts for lay in part.layouts):
+        if lay.period is not None:
+            p = lay.period
+            days = (d.isoformat() if d else None for d in (p.start, p.end))
+            out[str(lay.path)] = (p.text, *days)
+    return out
 
 
 def _origins(parts: list[Part]) -> tuple[dict[str, str], dict[str, V.Kind]]:
@@ -1216,4 +1231,5 @@ __all__ = [
     "parse_dates",
     "request_columns",
     "scan_source",
+    "stated_periods",
 ]

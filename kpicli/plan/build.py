@@ -565,7 +565,7 @@ def _aggregation(
     """The KPIs ``names`` of source ``sf`` counted on ``date_col``, checked over its columns."""
     cfg, request = plan.config, plan.request
     _check_columns(cfg, sf, names, plan.dimensions, request.where)
-    _check_date_use(plan, sf.name, date_col, names)
+    _check_date_use(plan, sf, date_col, names)
     kinds = kinds_of(sf.schema)
     formulas = {n: _formula(cfg, sf, n, kinds) for n in names}
     for n, text in formulas.items():
@@ -584,9 +584,11 @@ def _aggregation(
     return agg
 
 
-def _check_date_use(plan: Plan, source: str, date_col: str | None, names: list[str]) -> None:
+def _check_date_use(plan: Plan, sf: SourceFrame, date_col: str | None, names: list[str]) -> None:
     """The date column of an aggregation is not a dimension; a source without one can only
-    be counted whole."""
+    be counted whole: over any period with ``--period all``, and over a period that covers
+    the period each of its files states in its preamble (a report not split by day)."""
+    source = sf.name
     if date_col in plan.dimensions:
         raise UsageError(
             f"--by {date_col}: `{date_col}` is the date of the rows of source `{source}` "
@@ -595,12 +597,39 @@ def _check_date_use(plan: Plan, source: str, date_col: str | None, names: list[s
         )
     spans = plan.period.range is not None or plan.grain or plan.comparison is not None
     if date_col is None and spans:
+        if not (plan.grain or plan.comparison) and stated_inside(plan, sf):
+            return
         asked = "{@grain}" if plan.grain else "{@compare}" if plan.comparison else "{@period}"
+        said = next((f"; {Path(f).name} states `{p[0]}`" for f, p in sf.stated.items()), "")
         raise UsageError(
-            f"source `{source}` has no date column, so {asked} cannot apply to {_names(names)}",
+            f"source `{source}` has no date column, so {asked} cannot apply to "
+            f"{_names(names)}{said}",
             hint="its KPIs cover the whole file: use {@period} all, or set "
             f"`date:` on source `{source}`",
         )
+
+
+def stated_inside(plan: Plan, sf: SourceFrame) -> bool:
+    """Whether each file of a source without dates states a period (its first and last
+    day) inside the period asked: its KPIs then count those files whole. A file that states
+    a period the one asked does not cover is a UsageError; False when a file states none."""
+    asked = plan.period.range
+    if asked is None or not sf.files:
+        return False
+    last = min(asked.end, plan.as_of)
+    for f in sf.files:
+        text, first_day, last_day = sf.stated.get(str(f), ("", None, None))
+        if first_day is None or last_day is None:
+            return False
+        start, end = date.fromisoformat(first_day), date.fromisoformat(last_day)
+        if start < asked.start or end > last:
+            raise UsageError(
+                f"source `{sf.name}` has no date column and {f} states the period `{text}` "
+                f"({start} to {end}), which {{@period}} {asked.start} to {last} does not cover",
+                hint="its KPIs count the whole file: ask for a period that covers the one "
+                "it states, or {@period} all",
+            )
+    return True
 
 
 def _over_no_rows(

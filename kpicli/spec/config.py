@@ -370,11 +370,6 @@ def _model_at(loc: tuple[str, ...]) -> type[BaseModel] | None:
     return _MODELS.get(".".join(shape))
 
 
-def pydantic_issues(err: ValidationError, cfg_path: Path, lines: dict) -> list[Issue]:
-    """The problems pydantic found in a YAML file, each located (``file:line key``)."""
-    return _pydantic_issues(err, cfg_path, lines)
-
-
 def _pydantic_issues(err: ValidationError, cfg_path: Path, lines: dict) -> list[Issue]:
     issues = []
     for e in err.errors():
@@ -630,6 +625,22 @@ def _cycles(deps: dict[str, list[str]], cfg_path: Path, lines: dict) -> list[Iss
     return issues
 
 
+def user_presets(
+    path: Path, model: ConfigModel | None, lines: dict, folder: Path | None = None
+) -> tuple[dict[str, Preset], dict[str, Path], list[Issue]]:
+    """The presets a configuration's sources may name (built-in, then the user's:
+    :mod:`kpicli.spec.user_presets`), each user preset's file, and their files' problems.
+    ``folder``: read this folder instead of the configuration's (`kpi init`)."""
+    from kpicli.spec.user_presets import YamlTools, folder_of, load_folder
+
+    explicit = False
+    if folder is None:
+        folder, explicit = folder_of(path, model.settings.presets if model else None)
+    tools = YamlTools(read_yaml, locate, _pydantic_issues)
+    where = locate(path, lines, ("settings", "presets"))
+    return load_folder(folder, tools, explicit=explicit, where=where)
+
+
 def config_issues(path: Path) -> tuple[Config | None, list[Issue]]:
     """Load and check a configuration, collecting every problem (for `kpi validate`)."""
     data, lines = read_yaml(path)
@@ -641,12 +652,7 @@ def config_issues(path: Path) -> tuple[Config | None, list[Issue]]:
         model = ConfigModel.model_validate(data)
     except ValidationError as err:
         return None, _pydantic_issues(err, path, lines)
-    from kpicli.spec.user_presets import folder_of, load_folder
-
-    folder, explicit = folder_of(path, model.settings.presets)
-    presets, files, issues = load_folder(
-        folder, explicit=explicit, where=locate(path, lines, ("settings", "presets"))
-    )
+    presets, files, issues = user_presets(path, model, lines)
     issues += check(model, path, lines, presets)
     cfg = Config(path=path, model=model, lines=lines, presets=presets, preset_files=files)
     return cfg, issues

@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -89,8 +90,18 @@ def preset_files(folder: Path) -> list[Path]:
     ]
 
 
+@dataclass(frozen=True)
+class YamlTools:
+    """How the configuration's YAML is read, located and its schema errors worded (given by
+    :func:`kpicli.spec.config.user_presets`, so that preset files read as the config does)."""
+
+    read: Callable[[Path], tuple[Any, dict[tuple[str, ...], int]]]
+    locate: Callable[[Path, dict[tuple[str, ...], int], tuple[str, ...]], Location]
+    issues: Callable[[ValidationError, Path, dict], list[Issue]]
+
+
 def load_folder(
-    folder: Path, *, explicit: bool = False, where: Location | None = None
+    folder: Path, tools: YamlTools, *, explicit: bool = False, where: Location | None = None
 ) -> tuple[dict[str, Preset], dict[str, Path], list[Issue]]:
     """The presets of a folder (built-in ones first, then the user's), the file of each
     user preset, and the problems of the files (each located). ``explicit``: the folder was
@@ -110,7 +121,7 @@ def load_folder(
         )
         return presets, files, issues
     for path in preset_files(folder):
-        preset, problems = load_file(path)
+        preset, problems = load_file(path, tools)
         issues += problems
         if preset is not None:
             presets[preset.name] = preset
@@ -118,18 +129,16 @@ def load_folder(
     return presets, files, issues
 
 
-def load_file(path: Path) -> tuple[Preset | None, list[Issue]]:
+def load_file(path: Path, tools: YamlTools) -> tuple[Preset | None, list[Issue]]:
     """One preset file → its :class:`Preset`, or None and the located problems."""
-    from kpicli.spec.config import locate, pydantic_issues, read_yaml
-
     name = path.stem
     try:
-        data, lines = read_yaml(path)
+        data, lines = tools.read(path)
     except ConfigError as err:
         return None, [Issue(CONFIG, err.message, err.location, err.hint)]
 
     def at(*keys: str) -> Location:
-        return locate(path, lines, keys)
+        return tools.locate(path, lines, keys)
 
     if not _NAME.match(name):
         return None, [
@@ -145,7 +154,7 @@ def load_file(path: Path) -> tuple[Preset | None, list[Issue]]:
     try:
         model = PresetModel.model_validate(data)
     except ValidationError as err:
-        return None, pydantic_issues(err, path, lines)
+        return None, tools.issues(err, path, lines)
     issues = _checks(name, model, at)
     if issues:
         return None, issues

@@ -38,6 +38,10 @@ CANONICAL = {
     "original_source",
     "mailchimp": "campaign subject audience date recipients delivered bounces opens clicks "
     "unsubscribes complaints",
+    "tiktok_ads": "date campaign spend impressions clicks conversions",
+    "salesforce_opportunities": "opportunity account owner created_at close_date stage amount "
+    "lead_source",
+    "salesforce_leads": "owner company created_at lead_source status",
 }
 
 
