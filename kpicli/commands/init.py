@@ -169,7 +169,7 @@ def init(
     directory = Path(directory)
     plan = _Plan() if sample else _downloads_plan(directory, presets)
     presets = check_presets(presets, plan.known)
-    if not presets and not sample:
+    if not presets and not sample and plan.recognised is not None:
         presets = tuple(plan.recognised.by_preset)
     try:
         return _init(directory, sample=sample, presets=presets, force=force, plan=plan)
