@@ -877,7 +877,9 @@ def init(
             "--preset",
             help="Add a source and typical KPIs for an export format; repeatable or a,b. "
             "google_ads, meta_ads, linkedin_ads, microsoft_ads, ga4, search_console, "
-            "hubspot_contacts, hubspot_deals, mailchimp.",
+            "hubspot_contacts, hubspot_deals, mailchimp, tiktok_ads, salesforce_opportunities, "
+            "salesforce_leads, or one of DIR/presets/. Default: the presets of the exports "
+            "found in DIR.",
         ),
     ] = None,
     force: Annotated[
@@ -894,6 +896,14 @@ def init(
 
         done = run_init(Path(directory), sample=sample, presets=tuple(preset or ()), force=force)
         lines = [f"wrote {done.config}", f"wrote {done.schema} (editor completion)"]
+        for found in done.found:
+            dated = f"dated by `{found.date}`" if found.date else "no date column"
+            stated = f"; states the period `{found.period}`" if found.period else ""
+            lines.append(f"found {found.path}: {found.preset} ({dated}{stated})")
+        if done.unknown:
+            names = ", ".join(str(p) for p in done.unknown[:5])
+            more = f" and {len(done.unknown) - 5} more" if len(done.unknown) > 5 else ""
+            lines.append(f"not recognised (no preset matches its header): {names}{more}")
         if done.data:
             size = sum(p.stat().st_size for p in done.data) / 1e6
             folder = done.data[0].parent

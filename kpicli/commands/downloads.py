@@ -2,8 +2,9 @@
 template fragment of its preset pointed at the file as it is named.
 
 An export is recognised by the preset that names the most of its headers (at least
-:data:`MIN_MATCHED` of them; a tie goes to the preset with the larger share of its own columns
-found). Its preset's fragment then gets:
+:data:`MIN_MATCHED` of them; a tie goes to the preset whose first-choice header names match
+more of them, then to the one with the larger share of its own columns found). Its
+preset's fragment then gets:
 
 - ``path:`` the file's name as downloaded (``"Campaign report.csv"``), glob characters
   escaped, quoted for YAML; several files of one preset: a list of them;
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from glob import escape
 from pathlib import Path
 
@@ -71,18 +72,22 @@ def best_preset(header: list[str], presets: dict[str, Preset]) -> tuple[str | No
     from kpicli.ingest.scan import dedupe
 
     raw = dedupe(header)
-    best: tuple[int, float, str] | None = None
+    best: tuple[int, int, float, str] | None = None
     names_of: dict[str, list[str]] = {}
     for name, preset in presets.items():
         names = canonical_names(preset, raw)
         matched = sum(1 for n in names if n in preset.columns)
+        # ties: the preset whose first (own) header names match more (Google Ads' `Day`,
+        # `Impr.`, `Cost` are Microsoft's second choices), then the larger share
+        first = replace(preset, columns={c: a[:1] for c, a in preset.columns.items()})
+        primary = sum(1 for n in canonical_names(first, raw) if n in preset.columns)
         names_of[name] = names
-        score = (matched, matched / max(len(preset.columns), 1), name)
-        if matched >= MIN_MATCHED and (best is None or score[:2] > best[:2]):
+        score = (matched, primary, matched / max(len(preset.columns), 1), name)
+        if matched >= MIN_MATCHED and (best is None or score[:3] > best[:3]):
             best = score
     if best is None:
         return None, list(raw), 0
-    return best[2], names_of[best[2]], best[0]
+    return best[3], names_of[best[3]], best[0]
 
 
 def recognise(directory: Path, presets: dict[str, Preset]) -> Recognised:

@@ -140,7 +140,9 @@ class Part:
             try_parse_dates=False,
         )
         if not first.in_memory:
-            return pl.scan_csv([str(lay.path) for lay in layouts], encoding="utf8", **options)
+            # real paths (globs are resolved by match_files): `[` in a name is no glob
+            paths = [str(lay.path) for lay in layouts]
+            return pl.scan_csv(paths, encoding="utf8", glob=False, **options)
         sources = []
         for lay in layouts:
             if tolerant:
