@@ -126,14 +126,77 @@ def yaml_path(files: list[Path]) -> str:
     return quoted[0] if len(quoted) == 1 else "[" + ", ".join(quoted) + "]"
 
 
+def fitted_fragments(text: str, found: list[Found]) -> str:
+    """A preset's fragment for the exports ``found``: one source per kind of export (files
+    with the same columns: one source, such as monthly downloads of one report; files with
+    other columns, such as Search Console's ``Queries.csv`` and ``Dates.csv``: a source
+    each, whose name and KPIs take the file's name as suffix, so that no row counts twice).
+    Each export's :attr:`Found.date` is set."""
+    groups: dict[tuple[str, ...], list[Found]] = {}
+    for f in found:
+        groups.setdefault(tuple(sorted(f.names)), []).append(f)
+    sources: list[str] = []
+    kpis: list[str] = []
+    for i, hits in enumerate(groups.values()):
+        fitted, date_col = fitted_fragment(text, hits)
+        for hit in hits:
+            hit.date = date_col
+        if i:
+            fitted = _suffixed(fitted, _suffix(hits[0].path, i))
+        part = _split(fitted)
+        sources += ([""] if sources else []) + part[0]
+        kpis += ([""] if kpis else []) + part[1]
+    return "\n".join(["sources:", *sources, "", "kpis:", *kpis]) + "\n"
+
+
+def _split(text: str) -> tuple[list[str], list[str]]:
+    """The lines under ``sources:`` and under ``kpis:`` of a fragment."""
+    lines = text.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.rstrip() == "kpis:")
+    head = [line for line in lines[:at] if line.rstrip() != "sources:"]
+    while head and not head[-1].strip():
+        head.pop()
+    return head, lines[at + 1 :]
+
+
+def _suffix(path: Path, i: int) -> str:
+    """A name's suffix for the ``i``-th kind of export of a preset: its file's stem in
+    snake_case (``Dates.csv`` → ``dates``), else its number."""
+    from kpicli.spec.presets import snake_case
+
+    stem = snake_case(path.stem)
+    return stem if re.fullmatch(r"[a-z][a-z0-9_]{0,30}", stem) else str(i + 1)
+
+
+def _suffixed(text: str, suffix: str) -> str:
+    """A fragment whose source and KPI names end with ``_suffix`` (the preset named on its
+    ``preset:`` line and derived columns' values left as they are)."""
+    import yaml
+
+    data = yaml.safe_load(text) or {}
+    names = [*(data.get("sources") or {}), *(data.get("kpis") or {})]
+    if not names:
+        return text
+    pattern = re.compile(r"(?<![\w.'])(" + "|".join(map(re.escape, names)) + r")(?![\w'])")
+    out = []
+    for line in text.splitlines():
+        if re.match(r"^\s+preset:", line) or _DERIVE_ITEM.match(line):
+            out.append(line)
+        else:
+            out.append(pattern.sub(lambda m: f"{m.group(1)}_{suffix}", line))
+    return "\n".join(out) + "\n"
+
+
 def fitted_fragment(text: str, found: list[Found]) -> tuple[str, str | None]:
     """A preset's fragment pointed at the exports ``found`` (its ``path:``, its ``date:``
-    where they have the column, only the KPIs they can compute); and the date column set."""
-    have = set().union(*(f.names for f in found))
+    where they all have the column, only the KPIs they can all compute); and the date
+    column set."""
+    have = set.intersection(*(set(f.names) for f in found))
     lines = text.splitlines()
     out: list[str] = []
     section = None
     date_col: str | None = None
+    unhide = False
     for line in lines:
         if line and not line[0].isspace():
             section = line.split(":", 1)[0]
@@ -143,7 +206,10 @@ def fitted_fragment(text: str, found: list[Found]) -> tuple[str, str | None]:
             continue
         m = _DATE_LINE.match(line) if section == "sources" else None
         if m is not None:
-            indent, _, col, _ = m.groups()
+            indent, commented, col, _ = m.groups()
+            # KPIs a template hides for want of a date (Search Console's): shown over the
+            # downloads, whose period is all there is (or the one a preamble states)
+            unhide = commented is not None
             if col in have:
                 date_col = col
                 out.append(f"{indent}date: {col}")
@@ -155,6 +221,9 @@ def fitted_fragment(text: str, found: list[Found]) -> tuple[str, str | None]:
                 )
             continue
         out.append(line)
+    if unhide:
+        out = [re.sub(r",\s*hidden:\s*true", "", line) for line in out]
+        out = [line for line in out if not re.fullmatch(r"\s+hidden:\s*true\s*", line)]
     text = "\n".join(_fit_derive(out, have)) + "\n"
     return _fit_kpis(text, have), date_col
 

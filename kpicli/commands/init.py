@@ -189,7 +189,7 @@ class _Plan:
     def fragments(self, names: tuple[str, ...]) -> tuple[dict[str, str], list[Found]]:
         """Each preset's fragment (its template, or a user preset's), fitted to the exports
         recognised as that preset; and those exports."""
-        from kpicli.commands.downloads import fitted_fragment, user_fragment
+        from kpicli.commands.downloads import fitted_fragments, user_fragment
 
         out: dict[str, str] = {}
         found: list[Found] = []
@@ -200,9 +200,7 @@ class _Plan:
                 text = template(f"presets/{name}.yaml")
             hits = self.recognised.by_preset.get(name, []) if self.recognised else []
             if hits:
-                text, date_col = fitted_fragment(text, hits)
-                for hit in hits:
-                    hit.date = date_col
+                text = fitted_fragments(text, hits)
                 found += hits
             out[name] = text
         return out, found

@@ -175,3 +175,38 @@ def test_nothing_recognised_writes_the_starter(
     out = ok("init")
     assert "put your exports in" in out
     assert (tmp_path / "exports").is_dir()
+
+
+def test_search_console_tables_are_sources_of_their_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`Queries.csv` and `Dates.csv` of one Search Console download are two sources (summed
+    together they would count every click twice); `Dates.csv` is dated."""
+    shutil.copyfile(
+        REAL / "gsc_queries__DanielTheC_internal-lnking-tool.csv", tmp_path / "Queries.csv"
+    )
+    shutil.copyfile(DOWNLOADS / "Dates.csv", tmp_path / "Dates.csv")
+    monkeypatch.chdir(tmp_path)
+    out = ok("init")
+    assert "found Dates.csv: search_console (dated by `date`)" in out
+    sources = yaml.safe_load((tmp_path / "kpi_config.yaml").read_text())["sources"]
+    assert sources["search_console"] == {
+        "path": "Dates.csv",
+        "preset": "search_console",
+        "date": "date",
+    }
+    assert sources["search_console_queries"]["path"] == "Queries.csv"
+    assert "date" not in sources["search_console_queries"]
+    assert ok("validate", "-q") == ""
+    queries = table((tmp_path / "Queries.csv").read_text(encoding="utf-8"))
+    dates = table((tmp_path / "Dates.csv").read_text(encoding="utf-8"))
+    got = values()
+    assert got["search_console_clicks_queries"] == sum(number(r["Clicks"]) for r in queries)
+    assert got["search_console_clicks"] == sum(number(r["Clicks"]) for r in dates)
+    feb = [r for r in dates if r["Date"].startswith("2026-02")]
+    got = values("--period", "2026-02", "-k", "search_console_clicks,search_console_ctr")
+    clicks = sum(number(r["Clicks"]) for r in feb)
+    assert got["search_console_clicks"] == clicks
+    assert got["search_console_ctr"] == pytest.approx(
+        clicks / sum(number(r["Impressions"]) for r in feb)
+    )
