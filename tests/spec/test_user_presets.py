@@ -176,3 +176,19 @@ def test_init_refuses_a_wrong_preset_file(tmp_path: Path, monkeypatch: pytest.Mo
     assert r.exit_code == 2
     assert "presets/mine.yaml:1 columns: `columns` is empty" in r.output
     assert not (tmp_path / "kpi_config.yaml").exists()
+
+
+def test_init_recognises_a_download_by_a_user_preset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "presets").mkdir()
+    (tmp_path / "presets" / "pipedrive.yaml").write_text(PIPEDRIVE)
+    (tmp_path / "Deals export.csv").write_text(DEALS)
+    r = kpi("init")
+    assert r.exit_code == 0, r.output
+    assert "found Deals export.csv: pipedrive (dated by `created_at`)" in r.stdout
+    assert 'path: "Deals export.csv"' in (tmp_path / "kpi_config.yaml").read_text()
+    values = report_values()
+    assert values["pipedrive_rows"] == expected()["deals"]
+    assert values["pipedrive_amount"] == pytest.approx(expected()["deal_value"])
