@@ -213,7 +213,17 @@ MONTHS: dict[str, int] = {
     )
     for name in names.split()
 }
-_MON = r"[^\W\d_]{3,10}\.?"
+
+
+def _month_alternation() -> str:
+    """A regex of the month names of :data:`MONTHS` as cells write them (lower case,
+    capitalised, upper case), longest first, with an optional final dot."""
+    words = {v for w in MONTHS for v in (w, w.capitalize(), w.upper())}
+    return "(?:" + "|".join(sorted(words, key=lambda w: (-len(w), w))) + r")\.?"
+
+
+#: A month name of :data:`MONTHS` (only those: another word is no date).
+_MON = _month_alternation()
 
 
 @dataclass(frozen=True)
@@ -258,7 +268,7 @@ def _month_date(shape: DateShape, part: str) -> date | None:
     month = MONTHS.get(groups["m"].lower().rstrip("."))
     year = int(groups["y"])
     if len(groups["y"]) == 2:
-        year += 2000 if year < 69 else 1900
+        year += 2000 if year < 70 else 1900  # as Polars reads %y
     try:
         return date(year, month, int(groups["d"])) if month else None
     except ValueError:
@@ -266,7 +276,8 @@ def _month_date(shape: DateShape, part: str) -> date | None:
 
 
 _ZONED = (
-    r"^((\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})(?::(\d{2}))?(?:[.,]\d+)? ?(Z|[+-]\d{2}(?::?\d{2})?))$"
+    r"^(([0-9]{4}-[0-9]{2}-[0-9]{2})[T ]([0-9]{2}:[0-9]{2})(?::([0-9]{2}))?(?:[.,][0-9]+)? ?"
+    r"(Z|[+-][0-9]{2}(?::?[0-9]{2})?))$"
 )
 
 
@@ -298,15 +309,17 @@ DATE_SHAPES: tuple[DateShape, ...] = (
     DateShape(r"^(\d{1,2}\.\d{1,2}\.\d{4})(?:[ ,].*)?$", ("%d.%m.%Y", "%m.%d.%Y"), "28.01.2026"),
     DateShape(r"^(\d{1,2}-\d{1,2}-\d{4})(?:[ ,].*)?$", ("%d-%m-%Y", "%m-%d-%Y"), "28-01-2026"),
     _month_shape(
-        rf"(\d{{1,2}})(?:\.|er|º)?(?: de | |-)({_MON})(?: de | |-)(\d{{4}})",
+        rf"([0-9]{{1,2}})(?:\.|er|º)?(?: de | |-)({_MON})(?: de | |-)([0-9]{{4}})",
         "dmy",
         "%d %B %Y",
         "27 January 2026",
         r"(?:[ ,T].*)?",
     ),
-    _month_shape(rf"(\d{{1,2}})-({_MON})-(\d{{2}})", "dmy", "%d-%b-%y", "27-Jan-26", r"(?: .*)?"),
     _month_shape(
-        rf"({_MON}) (\d{{1,2}}),? (\d{{4}})",
+        rf"([0-9]{{1,2}})-({_MON})-([0-9]{{2}})", "dmy", "%d-%b-%y", "27-Jan-26", r"(?: .*)?"
+    ),
+    _month_shape(
+        rf"({_MON}) ([0-9]{{1,2}}),? ([0-9]{{4}})",
         "mdy",
         "%B %d, %Y",
         "Jun 01, 2023 09:46 pm",
@@ -601,9 +614,7 @@ def date_expr(expr: pl.Expr, shape: DateShape | None, fmt: str) -> pl.Expr:
     if shape is not None and shape.zoned:
         return _zoned_expr(text, shape)
     if shape is not None and shape.order:
-        iso = _month_iso(text, shape)
-        source = pl.when(_missing(text)).then(None).when(iso.is_not_null()).then(iso)
-        return source.otherwise(text).str.to_date("%Y-%m-%d", strict=True)
+        return _month_dates(text, shape)
     if shape is None or shape.whole:
         source = pl.when(_missing(text)).then(None).otherwise(text)
     else:
@@ -613,49 +624,49 @@ def date_expr(expr: pl.Expr, shape: DateShape | None, fmt: str) -> pl.Expr:
     return source.str.to_date(fmt, strict=True)
 
 
-def _month_iso(text: pl.Expr, shape: DateShape) -> pl.Expr:
-    """``YYYY-MM-DD`` of cells with a month name (null where a group or the month is not)."""
-    group = {k: text.str.extract(shape.regex, i) for i, k in enumerate(shape.order, start=2)}
-    word = group["m"].str.to_lowercase().str.strip_chars_end(".")
-    month = word.replace_strict(
-        {k: f"{v:02d}" for k, v in MONTHS.items()}, default=None, return_dtype=pl.String
-    )
-    year = group["y"]
-    short = year.str.len_chars() == 2
-    year = (
-        pl.when(short & (year.cast(pl.Int32, strict=False) < 69))
-        .then(pl.lit("20") + year)
-        .when(short)
-        .then(pl.lit("19") + year)
-        .otherwise(year)
-    )
-    return pl.concat_str([year, month, group["d"].str.zfill(2)], separator="-")
+def _month_words() -> tuple[list[str], list[str]]:
+    """``-word-`` → ``-MM-`` for every month name of :data:`MONTHS`, as cells write it
+    (lower case, capitalised, upper case; with or without a final dot)."""
+    patterns: dict[str, str] = {}
+    for word, n in MONTHS.items():
+        for variant in (word, word.capitalize(), word.upper()):
+            for dot in ("", "."):
+                patterns[f"-{variant}{dot}-"] = f"-{n:02d}-"
+    return list(patterns), list(patterns.values())
+
+
+_WORDS, _NUMBERS = _month_words()
+
+
+def _month_dates(text: pl.Expr, shape: DateShape) -> pl.Expr:
+    """Cells with a month name as dates: one regex rewrites a cell as ``y-word-d``, one
+    multi-pattern pass turns the word into its number (cells of another shape are left as
+    they are, and fail the strict parse with their own text)."""
+    groups = {k: f"${{{i}}}" for i, k in enumerate(shape.order, start=2)}
+    rewritten = text.str.replace(shape.regex, f"{groups['y']}-{groups['m']}-{groups['d']}")
+    numbered = rewritten.str.replace_many(_WORDS, _NUMBERS)
+    fmt = "%y-%m-%d" if "%y" in shape.formats[0] else "%Y-%m-%d"
+    source = pl.when(_missing(text)).then(None).otherwise(numbered)
+    return source.str.to_date(fmt, strict=True)
 
 
 def _zoned_expr(text: pl.Expr, shape: DateShape) -> pl.Expr:
-    """ISO date-times with a zone as the dates they fall on in ``shape.timezone``."""
-    zone = text.str.extract(shape.regex, 5)
-    zone = pl.when(zone == "Z").then(pl.lit("+0000")).otherwise(zone.str.replace(":", ""))
-    zone = pl.when(zone.str.len_chars() == 3).then(zone + "00").otherwise(zone)
-    stamp = pl.concat_str(
-        [
-            text.str.extract(shape.regex, 2),
-            pl.lit(" "),
-            text.str.extract(shape.regex, 3),
-            pl.lit(":"),
-            text.str.extract(shape.regex, 4).fill_null("00"),
-            zone,
-        ]
+    """ISO date-times with a zone as the dates they fall on in ``shape.timezone``: each
+    cell rewritten as ``YYYY-MM-DD HH:MM:SS|±HHMM`` by a few regex passes."""
+    stamp = text.str.replace(
+        r"^([0-9]{4}-[0-9]{2}-[0-9]{2})[T ]([0-9]{2}:[0-9]{2})(?::([0-9]{2}))?(?:[.,][0-9]+)? ?"
+        r"(?:Z|([+-][0-9]{2}):?([0-9]{2})?)$",
+        "${1} ${2}:${3}|${4}${5}",
     )
-    source = pl.when(_missing(text)).then(None).when(stamp.is_not_null()).then(stamp)
-    parsed = source.otherwise(text).str.to_datetime(
-        "%Y-%m-%d %H:%M:%S%z", time_zone="UTC", strict=True
-    )
+    stamp = stamp.str.replace(":|", ":00|", literal=True)  # no seconds
+    stamp = stamp.str.replace(r"\|$", "|+0000").str.replace(r"(\|[+-][0-9]{2})$", "${1}00")
+    source = pl.when(_missing(text)).then(None).otherwise(stamp)
+    parsed = source.str.to_datetime("%Y-%m-%d %H:%M:%S|%z", time_zone="UTC", strict=True)
     return parsed.dt.convert_time_zone(shape.timezone).dt.date()
 
 
 #: A duration cell: ``m:ss``, ``h:mm:ss`` (``1:40`` is 100 seconds, ``00:01:40`` too).
-DURATION = r"^(?:(\d+):)?(\d+):([0-5]\d)(?:[.,]\d+)?$"
+DURATION = r"^(?:([0-9]+):)?([0-9]+):([0-5][0-9])(?:[.,][0-9]+)?$"
 _DURATION_RE = re.compile(DURATION)
 
 
@@ -671,9 +682,10 @@ def duration_expr(expr: pl.Expr) -> pl.Expr:
     """A text column of durations (:data:`DURATION`) or plain seconds as Float64 seconds;
     missing markers null; anything else fails."""
     text = _text(expr)
-    hours = text.str.extract(DURATION, 1).cast(pl.Float64).fill_null(0.0)
-    minutes = text.str.extract(DURATION, 2).cast(pl.Float64)
-    seconds = text.str.extract(DURATION, 3).cast(pl.Float64)
+    found = text.str.extract_groups(DURATION).struct
+    hours = found.field("1").cast(pl.Float64).fill_null(0.0)
+    minutes = found.field("2").cast(pl.Float64)
+    seconds = found.field("3").cast(pl.Float64)
     total = hours * 3600 + minutes * 60 + seconds
     plain = pl.when(_missing(text)).then(None).otherwise(text).cast(pl.Float64, strict=True)
     return pl.when(total.is_not_null()).then(total).otherwise(plain)

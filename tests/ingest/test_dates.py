@@ -394,7 +394,7 @@ def test_durations_round_trip(seconds: list[int], long: bool) -> None:
     assert all(V.parse_duration(c) == n for c, n in zip(cells, seconds, strict=True))
     kind = V.typed(V.classify(cells), "duration", cells)
     assert kind.name == "duration"
-    got = pl.DataFrame({"a": cells}).select(V.duration_expr(pl.col("a")))["a"].to_list()
+    got = pl.DataFrame({"a": cells}).select(V.duration_expr(pl.col("a")).alias("a"))["a"].to_list()
     assert got == [float(n) for n in seconds]
 
 
