@@ -644,9 +644,12 @@ def test_settings_timezone_moves_zoned_rows_to_their_local_day(folder: Path) -> 
     for tz, march in [(None, 111), ("America/New_York", 10), ("Asia/Tokyo", 111)]:
         zone = f"settings: {{timezone: {tz}}}\n" if tz else ""
         (folder / "kpi_config.yaml").write_text(f"version: 1\n{zone}{base}", encoding="utf-8")
-        code, out = kpi("report", "--period", "2026-03-01", "--as-of", "2026-12-31", "-f", "json")
-        assert code == 0, out
-        assert json.loads(out)["rows"][0]["value"] == march, tz
+        for cache in ([], ["--cache", "cache"], ["--cache", "cache"]):  # filled, then hit
+            code, out = kpi(
+                "report", "--period", "2026-03-01", "--as-of", "2026-12-31", "-f", "json", *cache
+            )
+            assert code == 0, out
+            assert json.loads(out)["rows"][0]["value"] == march, (tz, cache)
     (folder / "kpi_config.yaml").write_text(
         f"version: 1\nsettings: {{timezone: Mars/Olympus}}\n{base}", encoding="utf-8"
     )
