@@ -94,6 +94,10 @@ def _cell_ok(cell: str | None, part: ReadFiles, j: int) -> str | None:
         return None
     if kind.name == "boolean":
         return None if text.lower() in ("true", "false", "1", "0") else "true or false"
+    if kind.name == "duration":
+        plain = re.fullmatch(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)", text)
+        ok = V.parse_duration(text) is not None or plain is not None
+        return None if ok else "a duration (m:ss, h:mm:ss or seconds)"
     return None
 
 

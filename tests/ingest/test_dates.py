@@ -691,3 +691,32 @@ def test_real_mailchimp_durations_and_rates(
     # the real export is dated by its preset too
     code, out = kpi("report", "--period", "2017-03", "--as-of", "2026-12-31", "-k", "timed")
     assert code == 0, out
+
+
+def test_ga4_durations_as_seconds_and_a_bad_one_located(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = ["Date,Sessions,Average engagement time per session"]
+    lines += [f"2026-01-{d % 28 + 1:02d},{d},{d % 3}:{d % 60:02d}" for d in range(5990)]
+    lines += ["2026-01-02,7,00:01:40", "2026-01-03,8,1:02:03", "2026-01-04,9,n/a"]
+    data = ("\n".join(lines) + "\n").encode("utf-8")
+    (tmp_path / "ga4.csv").write_bytes(data)
+    (tmp_path / "kpi_config.yaml").write_text(
+        "version: 1\nsources:\n  ga: {path: ga4.csv, preset: ga4}\n"
+        "kpis:\n  t: {source: ga, formula: SUM(engagement_time)}\n"
+        "  timed: {source: ga, formula: COUNT(engagement_time)}\n",
+        encoding="utf-8",
+    )
+    monkeypatch.chdir(tmp_path)
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))[1:]
+    seconds = 0
+    for r in rows:
+        if r[2] != "n/a":
+            *h, m, s = (int(x) for x in r[2].split(":"))
+            seconds += (h[0] if h else 0) * 3600 + m * 60 + s
+    got = {name: v for (name, _), v in report("--period", "2026-01").items()}
+    assert got == {"t": seconds, "timed": len(rows) - 1}
+    (tmp_path / "ga4.csv").write_bytes(data + b"2026-01-05,1,soon\n")
+    code, out = kpi("report", "--period", "2026-01", "--as-of", "2026-12-31")
+    assert code == 3
+    assert "ga4.csv:5995" in out and "`soon` is not a duration" in out
