@@ -114,10 +114,10 @@ def numeric_cells(rows: list[list[str]]) -> list[str]:
     width = max((len(r) for r in rows), default=0)
     out: list[str] = []
     for j in range(width):
-        column = [r[j].strip(WS) for r in rows if j < len(r)]
-        values = [c for c in dict.fromkeys(column) if not _MISSING_RE.match(c)]
-        if values and all(_is_number(c) for c in values):
-            out += values
+        column = dict.fromkeys(r[j].strip(WS) for r in rows if j < len(r))
+        voting = [c for c in column if _SEPARATED.search(c)]  # only these can vote
+        if voting and all(_is_number(c) for c in column if not _MISSING_RE.match(c)):
+            out += voting
     return out
 
 
