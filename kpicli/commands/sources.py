@@ -33,6 +33,7 @@ from kpicli.errors import (
 )
 from kpicli.ingest.detect import Layout
 from kpicli.ingest.memo import ReadMemo
+from kpicli.ingest.preset_dates import preset_date, with_preset_dates
 from kpicli.ingest.scan import (
     Part,
     SourceFrame,
@@ -114,6 +115,7 @@ class SourceReport:
     date_column: str | None = None
     date_format: str | None = None
     date_range: tuple[date, date] | None = None
+    date_from_preset: bool = False  # the source sets no `date:`: its preset's date column
     problems: list[Issue] = field(default_factory=list)
 
     @property
@@ -129,6 +131,7 @@ class SourceReport:
             "date": {
                 "column": self.date_column,
                 "format": self.date_format,
+                "from_preset": self.date_from_preset,
                 "first": first.isoformat() if first else None,
                 "last": last.isoformat() if last else None,
             },
@@ -273,8 +276,13 @@ def describe_source(
     warnings of the reading (a file read the careful way…); ``memo``: what the reader
     remembers from one read of the files to the next (a fresh one when None)."""
     memo = memo if memo is not None else ReadMemo()
+    found = preset_date(cfg, name, memo)
+    if found is not None:  # the preset's date column, which the files have
+        cfg = with_preset_dates(cfg, memo)
     try:
-        return _describe_source(cfg, name, notes, memo)
+        report = _describe_source(cfg, name, notes, memo)
+        report.date_from_preset = found is not None
+        return report
     except _Misread:  # at most once per file of the source: a file is marked only once
         return describe_source(cfg, name, notes=notes, memo=memo)
 

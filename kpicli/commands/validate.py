@@ -104,7 +104,10 @@ def validate(
     if (empty := no_kpis_issue(cfg)) is not None:
         result.issues.append(empty)
     result.kpis = len(cfg.kpis)
-    _Checker(cfg, result, notes, memo).run()
+    from kpicli.ingest.preset_dates import with_preset_dates
+
+    memo = memo if memo is not None else ReadMemo()
+    _Checker(with_preset_dates(cfg, memo), result, notes, memo).run()
     result.issues.sort(key=_order(cfg_path))
     return result
 

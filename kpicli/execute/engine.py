@@ -33,6 +33,7 @@ from kpicli.execute.analysis import Analysed, analyse, trend_table, with_compone
 from kpicli.execute.queries import queries
 from kpicli.execute.result import KpiInfo, Result, dimension_keys
 from kpicli.ingest.memo import ReadMemo
+from kpicli.ingest.preset_dates import with_preset_dates
 from kpicli.ingest.scan import (
     SourceFrame,
     fast_dates,
@@ -85,6 +86,7 @@ def run_report(
     """
     notes = own_notes(notes)
     memo = own_memo(memo, cache)
+    config = with_preset_dates(config, memo)  # a preset's date column, where files have it
     names = sources_read(config, request)  # the request is checked before anything is read
     if cache is None:
         cache = open_report_cache(config, request, notes, memo)
@@ -127,6 +129,7 @@ def prepare_report(
     """
     notes = own_notes(notes)
     memo = own_memo(memo, cache)
+    config = with_preset_dates(config, memo)  # a preset's date column, where files have it
     names = sources_read(config, request)  # the request is checked before anything is read
     if cache is None:
         cache = open_report_cache(config, request, notes, memo)

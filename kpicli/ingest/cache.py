@@ -244,6 +244,7 @@ def source_material(cfg: Config, name: str, files: list[Path]) -> dict[str, Any]
         "polars": pl.__version__,
         "options": cfg.sources[name].model_dump(mode="json"),
         "date_columns": list(date_columns(cfg, name)),
+        "timezone": cfg.settings.timezone,  # the calendar zoned date-times are dated in
         "files": stats,
     }
     preset = cfg.sources[name].preset

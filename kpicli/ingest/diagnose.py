@@ -73,7 +73,7 @@ def _cell_ok(cell: str | None, part: ReadFiles, j: int) -> str | None:
         shape, fmt = part.dates[j]
         if shape is not None:
             m = re.match(shape.regex, text)
-            ok = m is not None and V.py_date(m.group(1), fmt) is not None
+            ok = m is not None and shape.parse(m.group(1), fmt) is not None
         else:
             ok = V.py_date(text, fmt) is not None
         return None if ok else f"a date ({fmt})"
@@ -94,6 +94,10 @@ def _cell_ok(cell: str | None, part: ReadFiles, j: int) -> str | None:
         return None
     if kind.name == "boolean":
         return None if text.lower() in ("true", "false", "1", "0") else "true or false"
+    if kind.name == "duration":
+        plain = re.fullmatch(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)", text)
+        ok = V.parse_duration(text) is not None or plain is not None
+        return None if ok else "a duration (m:ss, h:mm:ss or seconds)"
     return None
 
 

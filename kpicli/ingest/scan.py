@@ -755,27 +755,16 @@ def _detect_kinds(
     if src.decimal != "auto":
         decimal = src.decimal
         thousands = "," if decimal == "." else "."
-        seps = V.detect_separators(
-            [c for r in rows for c in r if c], layouts[0].delimiter if layouts else ","
-        )
+        seps = V.detect_separators(V.numeric_cells(rows), layouts[0].delimiter if layouts else ",")
         thousands = seps.thousands if seps.decimal == decimal else thousands
     else:
-        seps = V.detect_separators(
-            [c for r in rows for c in r if c], layouts[0].delimiter if layouts else ","
-        )
+        seps = V.detect_separators(V.numeric_cells(rows), layouts[0].delimiter if layouts else ",")
         decimal, thousands = seps.decimal, seps.thousands
     types = preset.types if preset else {}
     kinds = []
     for j in range(len(raw)):
         cells = [r[j] if j < len(r) else None for r in rows]
-        kind = V.classify(cells, decimal)
-        if kind.name == "empty":
-            wanted = types.get(names[j])
-            if wanted == "number":
-                kind = V.Kind("number")
-            elif wanted == "boolean":
-                kind = V.Kind("boolean")
-        kinds.append(kind)
+        kinds.append(V.typed(V.classify(cells, decimal), types.get(names[j]), cells))
     return kinds, decimal, thousands, not seen_summary
 
 
@@ -822,7 +811,7 @@ def _date_format(
             f'`date_format: "{month_first}"` (month first) on source `{name}`',
         )
     assert guess.fmt is not None
-    return guess.shape, guess.fmt
+    return guess.shape.in_zone(cfg.settings.timezone), guess.fmt
 
 
 def _parts(

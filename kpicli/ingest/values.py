@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 import polars as pl
 
@@ -105,6 +106,29 @@ class Separators:
     thousands: str | None = None
 
 
+def numeric_cells(rows: list[list[str]]) -> list[str]:
+    """The cells of the columns whose every value (missing markers aside) is a number with
+    either decimal separator: what may vote on the separators. A phone number
+    (``(407) 261-8908``, ``+1 415.555.0199``), a ZIP code column with ``32801-1234``, a date
+    (``2/5/24 1:51``, ``28.01.2026``) is no number, and its column does not vote."""
+    width = max((len(r) for r in rows), default=0)
+    out: list[str] = []
+    for j in range(width):
+        column = dict.fromkeys(r[j].strip(WS) for r in rows if j < len(r))
+        voting = [c for c in column if _SEPARATED.search(c)]  # only these can vote
+        if voting and all(_is_number(c) for c in column if not _MISSING_RE.match(c)):
+            out += voting
+    return out
+
+
+def _is_number(cell: str) -> bool:
+    for rx in _NUMBER_RE.values():
+        m = rx.match(cell)
+        if m is not None and (m["open"] is None) == (m["close"] is None):
+            return True
+    return False
+
+
 def detect_separators(cells: list[str], delimiter: str = ",") -> Separators:
     """Decide the decimal separator from the number-looking cells of a sample.
 
@@ -166,21 +190,116 @@ def _vote(body: str, votes: dict[str, int], weak: dict[str, int], thousands: Cou
 # ---------------------------------------------------------------------------- dates
 
 
+#: Month names and abbreviations in English, French, German, Spanish, Italian and
+#: Portuguese (lower case, without a final dot) → month number.
+MONTHS: dict[str, int] = {
+    name: n
+    for n, names in enumerate(
+        (
+            "january jan janvier janv januar jänner jän enero ene gennaio gen janeiro",
+            "february feb février févr fév fevrier fevr fev februar febrero febbraio fevereiro",
+            "march mar mars märz mär mrz marz marzo março marco",
+            "april apr avril avr abril abr aprile",
+            "may mai mayo maggio mag maio",
+            "june jun juin juni junio giugno giu junho",
+            "july jul juillet juil juli julio luglio lug julho",
+            "august aug août aout agosto ago",
+            "september sep sept septembre septiembre setiembre settembre setembro set",
+            "october oct octobre oktober okt octubre ottobre ott outubro out",
+            "november nov novembre noviembre novembro",
+            "december dec décembre déc decembre dezember dez diciembre dic dicembre dezembro",
+        ),
+        start=1,
+    )
+    for name in names.split()
+}
+
+
+def _month_alternation() -> str:
+    """A regex of the month names of :data:`MONTHS` as cells write them (lower case,
+    capitalised, upper case), longest first, with an optional final dot."""
+    words = {v for w in MONTHS for v in (w, w.capitalize(), w.upper())}
+    return "(?:" + "|".join(sorted(words, key=lambda w: (-len(w), w))) + r")\.?"
+
+
+#: A month name of :data:`MONTHS` (only those: another word is no date).
+_MON = _month_alternation()
+
+
 @dataclass(frozen=True)
 class DateShape:
     """A way of writing dates: a regex whose first group is the date part, and its formats.
 
     A day/month shape has two formats (day first, month first); the cells decide which.
+    A shape with month names (``order``: where the day, month and year groups are, such as
+    ``dmy``) reads its groups 2 to 4 in any of the languages of :data:`MONTHS` (its format
+    is shown, not used). A ``zoned`` shape (ISO date-time with a zone) counts each value by
+    its date in ``timezone``.
     """
 
     regex: str
     formats: tuple[str, ...]
     example: str
     whole: bool = False  # the cell is the date and nothing else: no extraction needed
+    order: str = ""  # month names: the order of the groups 2 to 4 (d, m, y)
+    zoned: bool = False
+    timezone: str = "UTC"
+
+    def in_zone(self, timezone: str | None) -> DateShape:
+        """This shape counting its zoned values in ``timezone`` (None: UTC)."""
+        if not self.zoned or not timezone or timezone == self.timezone:
+            return self
+        return replace(self, timezone=timezone)
+
+    def parse(self, part: str, fmt: str) -> date | None:
+        """The date part of a cell (group 1 of :attr:`regex`) as this shape reads it."""
+        if self.order:
+            return _month_date(self, part)
+        if self.zoned:
+            return _zoned_date(self, part)
+        return py_date(part, fmt)
+
+
+def _month_date(shape: DateShape, part: str) -> date | None:
+    m = re.match(shape.regex, part)
+    if m is None:
+        return None
+    groups = dict(zip(shape.order, m.groups()[1:4], strict=True))
+    month = MONTHS.get(groups["m"].lower().rstrip("."))
+    year = int(groups["y"])
+    if len(groups["y"]) == 2:
+        year += 2000 if year < 70 else 1900  # as Polars reads %y
+    try:
+        return date(year, month, int(groups["d"])) if month else None
+    except ValueError:
+        return None
+
+
+_ZONED = (
+    r"^(([0-9]{4}-[0-9]{2}-[0-9]{2})[T ]([0-9]{2}:[0-9]{2})(?::([0-9]{2}))?(?:[.,][0-9]+)? ?"
+    r"(Z|[+-][0-9]{2}(?::?[0-9]{2})?))$"
+)
+
+
+def _zoned_date(shape: DateShape, part: str) -> date | None:
+    m = re.match(_ZONED, part)
+    if m is None:
+        return None
+    zone = "+00:00" if m[5] == "Z" else m[5]
+    try:
+        stamp = datetime.fromisoformat(f"{m[2]}T{m[3]}:{m[4] or '00'}{zone}")
+        return stamp.astimezone(ZoneInfo(shape.timezone)).date()
+    except (ValueError, KeyError):
+        return None
+
+
+def _month_shape(part: str, order: str, fmt: str, example: str, rest: str) -> DateShape:
+    return DateShape(rf"^({part}){rest}$", (fmt,), example, order=order)
 
 
 DATE_SHAPES: tuple[DateShape, ...] = (
     DateShape(r"^(\d{4}-\d{2}-\d{2})$", ("%Y-%m-%d",), "2026-01-28", whole=True),
+    DateShape(_ZONED, ("%Y-%m-%dT%H:%M:%S%z",), "2026-03-01T14:05:00Z", zoned=True),
     DateShape(r"^(\d{4}-\d{1,2}-\d{1,2})(?:[T ].*)?$", ("%Y-%m-%d",), "2026-01-28 12:48"),
     DateShape(r"^(\d{4}/\d{1,2}/\d{1,2})(?:[T ].*)?$", ("%Y/%m/%d",), "2026/01/28"),
     DateShape(r"^(\d{4}\.\d{1,2}\.\d{1,2})(?: .*)?$", ("%Y.%m.%d",), "2026.01.28"),
@@ -189,16 +308,26 @@ DATE_SHAPES: tuple[DateShape, ...] = (
     DateShape(r"^(\d{1,2}/\d{1,2}/\d{2})(?:[T ,].*)?$", ("%d/%m/%y", "%m/%d/%y"), "2/24/17 11:29"),
     DateShape(r"^(\d{1,2}\.\d{1,2}\.\d{4})(?:[ ,].*)?$", ("%d.%m.%Y", "%m.%d.%Y"), "28.01.2026"),
     DateShape(r"^(\d{1,2}-\d{1,2}-\d{4})(?:[ ,].*)?$", ("%d-%m-%Y", "%m-%d-%Y"), "28-01-2026"),
-    DateShape(r"^(\d{1,2} [A-Za-z]{3,9} \d{4})(?:[ ,].*)?$", ("%d %B %Y",), "27 January 2026"),
-    DateShape(r"^(\d{1,2}-[A-Za-z]{3,9}-\d{4})(?:[ ,].*)?$", ("%d-%B-%Y",), "27-Jan-2026"),
-    DateShape(r"^(\d{1,2}-[A-Za-z]{3}-\d{2})(?: .*)?$", ("%d-%B-%y",), "27-Jan-26"),
-    DateShape(
-        r"^([A-Za-z]{3,9} \d{1,2}, \d{4})(?:[ ,].*)?$", ("%B %d, %Y",), "Jun 01, 2023 09:46 pm"
+    _month_shape(
+        rf"([0-9]{{1,2}})(?:\.|er|º)?(?: de | |-)({_MON})(?: de | |-)([0-9]{{4}})",
+        "dmy",
+        "%d %B %Y",
+        "27 January 2026",
+        r"(?:[ ,T].*)?",
     ),
-    DateShape(r"^([A-Za-z]{3,9} \d{1,2} \d{4})(?: .*)?$", ("%B %d %Y",), "Jun 01 2023"),
+    _month_shape(
+        rf"([0-9]{{1,2}})-({_MON})-([0-9]{{2}})", "dmy", "%d-%b-%y", "27-Jan-26", r"(?: .*)?"
+    ),
+    _month_shape(
+        rf"({_MON}) ([0-9]{{1,2}}),? ([0-9]{{4}})",
+        "mdy",
+        "%B %d, %Y",
+        "Jun 01, 2023 09:46 pm",
+        r"(?:[ ,T].*)?",
+    ),
 )
 _DATE_RES = [re.compile(s.regex) for s in DATE_SHAPES]
-ISO = DATE_SHAPES[1]
+ISO = DATE_SHAPES[2]
 
 
 def py_date(part: str, fmt: str) -> date | None:
@@ -247,7 +376,9 @@ def detect_date(cells: list[str]) -> DateGuess | None:
                 break
             parts.append(m.group(1))
         else:
-            fits = tuple(f for f in shape.formats if all(py_date(p, f) is not None for p in parts))
+            fits = tuple(
+                f for f in shape.formats if all(shape.parse(p, f) is not None for p in parts)
+            )
             if not fits:
                 continue
             return DateGuess(shape, fits[0] if len(fits) == 1 else None, fits, values[0])
@@ -263,7 +394,7 @@ def date_misfit(cells: list[str]) -> tuple[DateGuess, int] | None:
         fit = 0
         for _, v in values:
             m = rx.match(v)
-            if m and any(py_date(m.group(1), f) for f in shape.formats):
+            if m and any(shape.parse(m.group(1), f) for f in shape.formats):
                 fit += 1
         if fit and (best is None or fit > best[0]):
             best = (fit, shape)
@@ -275,7 +406,7 @@ def date_misfit(cells: list[str]) -> tuple[DateGuess, int] | None:
     bad = None
     for i, v in values:
         m = rx.match(v)
-        if m and any(py_date(m.group(1), f) for f in shape.formats):
+        if m and any(shape.parse(m.group(1), f) for f in shape.formats):
             good.append(v)
         elif bad is None:
             bad = i
@@ -297,8 +428,8 @@ def parse_date_text(text: str, prefer: str | None = None) -> date | None:
     m = re.match(guess.shape.regex, text.strip(WS))
     assert m is not None
     if guess.fmt is not None:
-        return py_date(m.group(1), guess.fmt)
-    dates = {f: py_date(m.group(1), f) for f in guess.candidates}
+        return guess.shape.parse(m.group(1), guess.fmt)
+    dates = {f: guess.shape.parse(m.group(1), f) for f in guess.candidates}
     if prefer in dates:
         return dates[prefer]
     values = set(dates.values())
@@ -322,6 +453,7 @@ class Kind:
     integer: bool = False
     percent: bool = False
     date: DateGuess | None = None
+    scale: float = 1.0  # a preset's rates written as plain percents (23.5): 0.01
 
     @property
     def native(self) -> bool:
@@ -333,7 +465,7 @@ class Kind:
         """The column's type after conversion."""
         if self.name == "integer" or (self.name == "number" and self.integer):
             return pl.Int64()
-        if self.name in ("float", "number"):
+        if self.name in ("float", "number", "duration"):
             return pl.Float64()
         if self.name == "boolean":
             return pl.Boolean()
@@ -342,8 +474,10 @@ class Kind:
     def describe(self) -> str:
         if self.name == "date" and self.date is not None:
             return f"date ({self.date.fmt or ' or '.join(self.date.candidates)})"
-        if self.name == "number" and self.percent:
-            return "percent"
+        if self.name == "number" and (self.percent or self.scale == 0.01):
+            return "percent" if self.scale == 1 else "percent (written 23.5 for 23.5 %)"
+        if self.name == "duration":
+            return "duration (seconds)"
         return self.name
 
 
@@ -375,6 +509,26 @@ def classify(cells: list[str | None], decimal: str = ".") -> Kind:
     if (guess := detect_date(values)) is not None:
         return Kind("date", date=guess)
     return TEXT
+
+
+def typed(kind: Kind, wanted: str | None, cells: list[str | None]) -> Kind:
+    """``kind`` as a preset's type for the column says to read it (None: as detected).
+
+    ``number``/``boolean``: a column without a value in the sample still gets its type;
+    ``percent_points``: plain numbers that are percents (Mailchimp's ``23.5`` for 23.5 %) read
+    as fractions, like ``23.5%``; ``duration``: ``1:40`` or ``00:01:40`` as seconds.
+    """
+    if wanted in ("number", "percent_points", "duration") and kind.name == "empty":
+        return Kind("number")
+    if wanted == "boolean" and kind.name == "empty":
+        return Kind("boolean")
+    if wanted == "percent_points" and kind.name in ("integer", "float", "number"):
+        return kind if kind.percent else Kind("number", scale=0.01)
+    if wanted == "duration" and kind.name == "text":
+        values = [c for c in cells if c is not None and not is_missing(c)]
+        if all(parse_duration(c) is not None or _PLAIN_FLOAT.match(c.strip(WS)) for c in values):
+            return Kind("duration")
+    return kind
 
 
 # ---------------------------------------------------------------------------- expressions
@@ -454,9 +608,15 @@ def date_expr(expr: pl.Expr, shape: DateShape | None, fmt: str) -> pl.Expr:
     """A text column as dates: the date part of each cell (``shape``) read with ``fmt``.
 
     Without a shape (an explicit ``date_format``) the whole cell is read with ``fmt``.
-    A time after the date is ignored; missing markers are null; anything else fails.
+    A time after the date is ignored (a zoned shape: the value counts by its date in the
+    shape's time zone); month names are read in any language of :data:`MONTHS`; missing
+    markers are null; anything else fails.
     """
     text = _text(expr)
+    if shape is not None and shape.zoned:
+        return _zoned_expr(text, shape)
+    if shape is not None and shape.order:
+        return _month_dates(text, shape)
     if shape is None or shape.whole:
         source = pl.when(_missing(text)).then(None).otherwise(text)
     else:
@@ -466,10 +626,80 @@ def date_expr(expr: pl.Expr, shape: DateShape | None, fmt: str) -> pl.Expr:
     return source.str.to_date(fmt, strict=True)
 
 
+def _month_words() -> tuple[list[str], list[str]]:
+    """``-word-`` → ``-MM-`` for every month name of :data:`MONTHS`, as cells write it
+    (lower case, capitalised, upper case; with or without a final dot)."""
+    patterns: dict[str, str] = {}
+    for word, n in MONTHS.items():
+        for variant in (word, word.capitalize(), word.upper()):
+            for dot in ("", "."):
+                patterns[f"-{variant}{dot}-"] = f"-{n:02d}-"
+    return list(patterns), list(patterns.values())
+
+
+_WORDS, _NUMBERS = _month_words()
+
+
+def _month_dates(text: pl.Expr, shape: DateShape) -> pl.Expr:
+    """Cells with a month name as dates: one regex rewrites a cell as ``y-word-d``, one
+    multi-pattern pass turns the word into its number (cells of another shape are left as
+    they are, and fail the strict parse with their own text)."""
+    groups = {k: f"${{{i}}}" for i, k in enumerate(shape.order, start=2)}
+    rewritten = text.str.replace(shape.regex, f"{groups['y']}-{groups['m']}-{groups['d']}")
+    numbered = rewritten.str.replace_many(_WORDS, _NUMBERS)
+    fmt = "%y-%m-%d" if "%y" in shape.formats[0] else "%Y-%m-%d"
+    source = pl.when(_missing(text)).then(None).otherwise(numbered)
+    return source.str.to_date(fmt, strict=True)
+
+
+def _zoned_expr(text: pl.Expr, shape: DateShape) -> pl.Expr:
+    """ISO date-times with a zone as the dates they fall on in ``shape.timezone``: each
+    cell rewritten as ``YYYY-MM-DD HH:MM:SS|±HHMM`` by a few regex passes."""
+    stamp = text.str.replace(
+        r"^([0-9]{4}-[0-9]{2}-[0-9]{2})[T ]([0-9]{2}:[0-9]{2})(?::([0-9]{2}))?(?:[.,][0-9]+)? ?"
+        r"(?:Z|([+-][0-9]{2}):?([0-9]{2})?)$",
+        "${1} ${2}:${3}|${4}${5}",
+    )
+    stamp = stamp.str.replace(":|", ":00|", literal=True)  # no seconds
+    stamp = stamp.str.replace(r"\|$", "|+0000").str.replace(r"(\|[+-][0-9]{2})$", "${1}00")
+    source = pl.when(_missing(text)).then(None).otherwise(stamp)
+    parsed = source.str.to_datetime("%Y-%m-%d %H:%M:%S|%z", time_zone="UTC", strict=True)
+    return parsed.dt.convert_time_zone(shape.timezone).dt.date()
+
+
+#: A duration cell: ``m:ss``, ``h:mm:ss`` (``1:40`` is 100 seconds, ``00:01:40`` too).
+DURATION = r"^(?:([0-9]+):)?([0-9]+):([0-5][0-9])(?:[.,][0-9]+)?$"
+_DURATION_RE = re.compile(DURATION)
+
+
+def parse_duration(cell: str) -> float | None:
+    """A duration cell in seconds (tests and detection); None when it is not one."""
+    m = _DURATION_RE.match(cell.strip(WS))
+    if m is None:
+        return None
+    return int(m[1] or 0) * 3600 + int(m[2]) * 60 + int(m[3])
+
+
+def duration_expr(expr: pl.Expr) -> pl.Expr:
+    """A text column of durations (:data:`DURATION`) or plain seconds as Float64 seconds;
+    missing markers null; anything else fails."""
+    text = _text(expr)
+    found = text.str.extract_groups(DURATION).struct
+    hours = found.field("1").cast(pl.Float64).fill_null(0.0)
+    minutes = found.field("2").cast(pl.Float64)
+    seconds = found.field("3").cast(pl.Float64)
+    total = hours * 3600 + minutes * 60 + seconds
+    plain = pl.when(_missing(text)).then(None).otherwise(text).cast(pl.Float64, strict=True)
+    return pl.when(total.is_not_null()).then(total).otherwise(plain)
+
+
 def convert_expr(expr: pl.Expr, kind: Kind, decimal: str) -> pl.Expr | None:
     """The conversion a column of ``kind`` needs after reading, None when it needs none."""
     if kind.name == "number":
-        return number_expr(expr, decimal, integer=kind.integer)
+        out = number_expr(expr, decimal, integer=kind.integer)
+        return out * kind.scale if kind.scale != 1 else out
+    if kind.name == "duration":
+        return duration_expr(expr)
     if kind.name == "boolean":
         return bool_expr(expr)
     return None

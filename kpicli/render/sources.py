@@ -10,8 +10,8 @@ The JSON shape (``schema_version`` 1; keys are always present, ``null`` when unk
       "sources": [
         {
           "name": "gads", "preset": "google_ads", "rows": 12,
-          "date": {"column": "date", "format": "%Y-%m-%d", "first": "2026-01-01",
-                   "last": "2026-01-31"},
+          "date": {"column": "date", "format": "%Y-%m-%d", "from_preset": false,
+                   "first": "2026-01-01", "last": "2026-01-31"},
           "files": [
             {"path": "exports/gads.csv", "encoding": "utf-8", "bom": false,
              "delimiter": ",", "decimal": ".", "thousands": ",", "header_line": 3,
@@ -36,7 +36,9 @@ The JSON shape (``schema_version`` 1; keys are always present, ``null`` when unk
 (summary rows, footers and blank lines left out, before the filter); ``header`` is the
 column's header as written in the file (null for a derived column); ``kind`` is what
 detection saw in the cells (``integer``, ``float``, ``number``, ``percent``, ``boolean``,
-``date (%d/%m/%Y)``, ``text``, ``empty``); ``period`` is what the export's preamble states.
+``date (%d/%m/%Y)``, ``duration (seconds)``, ``text``, ``empty``); ``period`` is what the
+export's preamble states; ``date.from_preset``: the source sets no ``date:`` and is dated by
+its preset's date column (its files have it); ``date.format``: how its dates are written.
 """
 
 from __future__ import annotations
@@ -146,6 +148,10 @@ def _print_heading(console: Console, d: dict[str, Any]) -> None:
     else:
         facts.append(f"dated by {date['column']} (no dated row)")
     console.print(Padding(Text(", ".join(facts)), (0, 0, 0, 2)))
+    how = [f"dates written {date['format']}"] if date["column"] and date["format"] else []
+    how += ["date column from the preset"] if date.get("from_preset") else []
+    if how:
+        console.print(Padding(Text("; ".join(how), style="dim"), (0, 0, 0, 2)))
 
 
 def _print_file(console: Console, f: dict[str, Any]) -> None:

@@ -52,6 +52,22 @@ class Settings(_Model):
     presets: str | None = Field(
         None, description="Folder of your own presets (relative to the config; default presets/)"
     )
+    timezone: str | None = Field(
+        None, description="IANA time zone whose calendar dates zoned date-times (default UTC)"
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        from zoneinfo import ZoneInfo
+
+        try:
+            if value is not None:
+                ZoneInfo(value)
+        except (LookupError, ValueError):
+            msg = f"unknown time zone `{value}` (an IANA name: Europe/Paris, UTC…)"
+            raise ValueError(msg) from None
+        return value
 
 
 class Source(_Model):

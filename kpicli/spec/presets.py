@@ -41,7 +41,12 @@ class Preset:
     title: str
     columns: dict[str, tuple[str, ...]]  # canonical name → verbatim headers, first found wins
     summary_rows: tuple[SummaryRow, ...] = ()
-    types: dict[str, str] = field(default_factory=dict)  # canonical name → number|date|boolean
+    #: canonical name → number|date|boolean|percent_points (a rate written 23.5 for 23.5 %)
+    #: |duration (``1:40``, ``00:01:40``: seconds)
+    types: dict[str, str] = field(default_factory=dict)
+    #: the canonical column that dates the rows, where a download has it: a source with this
+    #: preset and no ``date:`` is dated by it (see kpicli.ingest.preset_dates)
+    date: str | None = None
 
 
 #: Summary rows of any export (with or without a preset).
@@ -93,6 +98,7 @@ PRESETS: dict[str, Preset] = {
                 "revenue": ("Conv. value", "Conversion value", "Valeur de conv."),
                 "date": ("Day", "Jour"),
             },
+            date="date",
             types={
                 "impressions": _NUMBERS,
                 "clicks": _NUMBERS,
@@ -120,6 +126,7 @@ PRESETS: dict[str, Preset] = {
                     "Conversion value",
                 ),
             },
+            date="date",
             types={
                 "date": "date",
                 "date_end": "date",
@@ -143,6 +150,7 @@ PRESETS: dict[str, Preset] = {
                 "leads": ("Leads",),
                 "conversions": ("Conversions",),
             },
+            date="date",
             types={
                 "date": "date",
                 "impressions": _NUMBERS,
@@ -169,6 +177,7 @@ PRESETS: dict[str, Preset] = {
                     "copyright footer", r".*microsoft corporation\. all rights reserved\..*", True
                 ),
             ),
+            date="date",
             types={
                 "date": "date",
                 "impressions": _NUMBERS,
@@ -196,13 +205,14 @@ PRESETS: dict[str, Preset] = {
                 "event_count": ("Event count", "Nombre d'événements"),
                 "date": ("Date",),
             },
+            date="date",
             types={
                 "sessions": _NUMBERS,
                 "active_users": _NUMBERS,
                 "new_users": _NUMBERS,
                 "engaged_sessions": _NUMBERS,
-                "session_duration": _NUMBERS,
-                "engagement_time": _NUMBERS,
+                "session_duration": "duration",
+                "engagement_time": "duration",
                 "conversions": _NUMBERS,
                 "revenue": _NUMBERS,
                 "event_count": _NUMBERS,
@@ -223,6 +233,7 @@ PRESETS: dict[str, Preset] = {
                 "ctr": ("CTR",),
                 "position": ("Position",),
             },
+            date="date",
             types={
                 "date": "date",
                 "clicks": _NUMBERS,
@@ -245,6 +256,7 @@ PRESETS: dict[str, Preset] = {
                 "sql_at": ("Became a Sales Qualified Lead Date",),
                 "customer_at": ("Became a Customer Date",),
             },
+            date="created_at",
             types={
                 "created_at": "date",
                 "lead_at": "date",
@@ -266,6 +278,7 @@ PRESETS: dict[str, Preset] = {
                 "is_closed_won": ("Is Closed Won",),
                 "original_source": ("Original Traffic Source", "Original Source"),
             },
+            date="created_at",
             types={
                 "created_at": "date",
                 "close_date": "date",
@@ -289,6 +302,7 @@ PRESETS: dict[str, Preset] = {
                 "unsubscribes": ("Unsubscribes",),
                 "complaints": ("Abuse Complaints",),
             },
+            date="date",
             types={
                 "date": "date",
                 "recipients": _NUMBERS,
@@ -298,6 +312,12 @@ PRESETS: dict[str, Preset] = {
                 "clicks": _NUMBERS,
                 "unsubscribes": _NUMBERS,
                 "complaints": _NUMBERS,
+                "open_rate": "percent_points",
+                "click_rate": "percent_points",
+                "bounce_rate": "percent_points",
+                "goal_conversion_rate": "percent_points",
+                "ecommerce_conversion_rate": "percent_points",
+                "time_on_site": "duration",
             },
         ),
         Preset(
