@@ -219,7 +219,7 @@ def _scans(cfg: Config, order: list[str]) -> dict[tuple[str, str | None, str | N
 
 def _with_counts(cfg: Config, groups: dict) -> tuple[Config, dict[tuple, str]]:
     """The config plus one hidden COUNT(*) KPI per scan (source, date column, filter)."""
-    from kpicli.spec.config import Config, Kpi
+    from kpicli.spec.config import Kpi
 
     extra: dict[str, Kpi] = {}
     keys: dict[tuple, str] = {}
@@ -236,8 +236,7 @@ def _with_counts(cfg: Config, groups: dict) -> tuple[Config, dict[tuple, str]]:
             hidden=True,
             label=f"rows of {source}",
         )
-    model = cfg.model.model_copy(update={"kpis": {**cfg.kpis, **extra}})
-    return Config(path=cfg.path, model=model, lines=cfg.lines), keys
+    return cfg.changed(kpis={**cfg.kpis, **extra}), keys
 
 
 def _row_counts(

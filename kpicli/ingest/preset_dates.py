@@ -12,7 +12,7 @@ from __future__ import annotations
 from kpicli.errors import ConfigError, DataError
 from kpicli.ingest.memo import ReadMemo
 from kpicli.spec.config import Config
-from kpicli.spec.presets import PRESETS, canonical_names
+from kpicli.spec.presets import canonical_names
 
 
 def preset_date(cfg: Config, name: str, memo: ReadMemo | None = None) -> str | None:
@@ -21,7 +21,7 @@ def preset_date(cfg: Config, name: str, memo: ReadMemo | None = None) -> str | N
     from kpicli.ingest.scan import dedupe, match_files, sniff_source
 
     src = cfg.sources[name]
-    preset = PRESETS.get(src.preset) if src.preset else None
+    preset = cfg.presets.get(src.preset) if src.preset else None  # built in, or one's own
     if src.date or preset is None or preset.date is None or src.derive.get(preset.date):
         return None
     try:
@@ -47,5 +47,4 @@ def with_preset_dates(cfg: Config, memo: ReadMemo | None = None) -> Config:
         n: s.model_copy(update={"date": found[n]}) if n in found else s
         for n, s in cfg.sources.items()
     }
-    model = cfg.model.model_copy(update={"sources": sources})
-    return Config(cfg.path, model, cfg.lines)
+    return cfg.changed(sources=sources)

@@ -506,8 +506,7 @@ def _with_components(
         components[name] = pair
     if not extra:
         return cfg, components
-    model = cfg.model.model_copy(update={"kpis": {**cfg.kpis, **extra}})
-    cfg = Config(cfg.path, model, cfg.lines)
+    cfg = cfg.changed(kpis={**cfg.kpis, **extra})
     for part, kpi in extra.items():
         checked.needed.append(part)
         if kpi.source is not None:

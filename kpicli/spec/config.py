@@ -8,6 +8,7 @@ cycles, formulas) are checked after it.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -219,6 +220,11 @@ class Config:
 
     def visible(self) -> list[str]:
         return [n for n, k in self.kpis.items() if not k.hidden]
+
+    def changed(self, **update: Any) -> Config:
+        """This configuration with some of its model's keys replaced (``kpis``,
+        ``sources``): the same file, lines and presets (one's own included)."""
+        return dataclasses.replace(self, model=self.model.model_copy(update=update))
 
 
 # ---------------------------------------------------------------------------- YAML

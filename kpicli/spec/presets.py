@@ -344,6 +344,7 @@ PRESETS: dict[str, Preset] = {
                 "conversions": _NUMBERS,
                 "revenue": _NUMBERS,
             },
+            date="date",
         ),
         Preset(
             "salesforce_opportunities",
@@ -369,6 +370,7 @@ PRESETS: dict[str, Preset] = {
                 "amount": _NUMBERS,
                 "probability": _NUMBERS,
             },
+            date="created_at",
         ),
         Preset(
             "salesforce_leads",
@@ -384,6 +386,7 @@ PRESETS: dict[str, Preset] = {
             },
             summary_rows=_SALESFORCE_FOOTER,
             types={"created_at": "date", "converted_at": "date"},
+            date="created_at",
         ),
     )
 }

@@ -9,9 +9,10 @@ preset ``pipedrive``)::
       created_at: [Deal created on, Created]   # the first found in a file wins
       amount: Value                            # one header: a plain string
       stage: Stage
-    types:                                     # optional: number | date | boolean
-      created_at: date
-      amount: number
+    types:                                     # optional: number | date | boolean |
+      created_at: date                         #   percent_points (23.5 for 23.5 %) |
+      amount: number                           #   duration (1:40, 00:01:40: seconds)
+    date: created_at                           # optional: the column that dates the rows
     summary_rows:                              # optional: rows that are not data
       - {label: Pipedrive footer, pattern: "Exported from Pipedrive.*", alone: true}
     overrides: true                            # only to replace a built-in preset of that name
@@ -62,7 +63,12 @@ class PresetModel(_Model):
 
     title: str | None = None
     columns: dict[str, list[str]] = Field(description="Canonical name → headers as written")
-    types: dict[str, Literal["number", "date", "boolean"]] = Field(default_factory=dict)
+    types: dict[str, Literal["number", "date", "boolean", "percent_points", "duration"]] = Field(
+        default_factory=dict
+    )
+    date: str | None = Field(
+        None, description="The column that dates the rows (a source without `date:` uses it)"
+    )
     summary_rows: list[SummaryRowModel] = Field(default_factory=list)
     overrides: bool = Field(False, description="Replace the built-in preset of this name")
 
@@ -164,6 +170,7 @@ def load_file(path: Path, tools: YamlTools) -> tuple[Preset | None, list[Issue]]
         {k: tuple(v) for k, v in model.columns.items()},
         tuple(SummaryRow(r.label, r.pattern, r.alone) for r in model.summary_rows),
         dict(model.types),
+        date=model.date,
     )
     return preset, []
 
@@ -201,6 +208,15 @@ def _checks(name: str, model: PresetModel, at: Callable[..., Location]) -> list[
                     at("columns", canonical),
                 )
             )
+    if model.date is not None and model.date not in model.columns:
+        issues.append(
+            Issue(
+                CONFIG,
+                f"`date` names `{model.date}`, which is not under `columns`",
+                at("date"),
+                f"columns: {', '.join(model.columns)}",
+            )
+        )
     for col in model.types:
         if col not in model.columns:
             issues.append(

@@ -91,6 +91,33 @@ def test_a_user_preset_reads_its_export(project: Path) -> None:
     assert columns["created_at"]["header"] == "Deal created on"
 
 
+def test_a_user_preset_dates_its_rows_and_reads_points_and_durations(project: Path) -> None:
+    """`date:` in a preset file dates a source that sets none (so --period works), and the
+    types of the built-in presets apply: a rate written 23.5 for 23.5 %, a time as m:ss."""
+    (project / "presets" / "newsletter.yaml").write_text(
+        "columns:\n  sent_on: Sent on\n  open_rate: Open rate\n  read_time: Read time\n"
+        "types:\n  sent_on: date\n  open_rate: percent_points\n  read_time: duration\n"
+        "date: sent_on\n"
+    )
+    (project / "exports" / "news.csv").write_text(
+        "Sent on,Open rate,Read time\n2026-01-05,23.5,1:40\n2026-02-02,30,00:02:00\n"
+    )
+    (project / "kpi_config.yaml").write_text(
+        "sources:\n  news: {path: exports/news.csv, preset: newsletter}\n"
+        "kpis:\n  open_rate: {source: news, formula: AVG(open_rate)}\n"
+        "  read_time: {source: news, formula: SUM(read_time)}\n"
+    )
+    assert report_values("--period", "2026-01") == pytest.approx(
+        {"open_rate": 0.235, "read_time": 100.0}
+    )
+    assert report_values() == pytest.approx({"open_rate": (0.235 + 0.30) / 2, "read_time": 220})
+    (project / "presets" / "newsletter.yaml").write_text(
+        "columns:\n  sent_on: Sent on\ndate: sent\n"
+    )
+    r = kpi("validate")
+    assert r.exit_code == 2 and "newsletter.yaml:3 date: `date` names `sent`" in r.output
+
+
 def test_settings_presets_names_another_folder(project: Path) -> None:
     (project / "presets").rename(project / "my_formats")
     assert kpi("report").exit_code == 2  # the preset is unknown without its folder
