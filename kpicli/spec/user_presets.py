@@ -87,9 +87,18 @@ def folder_of(config_path: Path, setting: str | None) -> tuple[Path, bool]:
     return config_path.parent / DEFAULT_FOLDER, False
 
 
+def _is_dir(folder: Path) -> bool:
+    """Whether ``folder`` is a folder; False for a path the system refuses (a name too long:
+    ``Path.is_dir`` raises for that one)."""
+    try:
+        return folder.is_dir()
+    except OSError:
+        return False
+
+
 def preset_files(folder: Path) -> list[Path]:
     """The preset files of a folder, by name (none when the folder does not exist)."""
-    if not folder.is_dir():
+    if not _is_dir(folder):
         return []
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in SUFFIXES and p.is_file())[
         :MAX_FILES
@@ -115,7 +124,7 @@ def load_folder(
     presets: dict[str, Preset] = dict(PRESETS)
     files: dict[str, Path] = {}
     issues: list[Issue] = []
-    if explicit and not folder.is_dir():
+    if explicit and not _is_dir(folder):
         issues.append(
             Issue(
                 CONFIG,
