@@ -167,13 +167,13 @@ def init(
     from kpicli.outputs import output_error
 
     directory = Path(directory)
-    plan = _Plan() if sample else _downloads_plan(directory, presets)
-    presets = check_presets(presets, plan.known)
-    if not presets and not sample and plan.recognised is not None:
-        presets = tuple(plan.recognised.by_preset)
     try:
+        plan = _Plan() if sample else _downloads_plan(directory, presets)
+        presets = check_presets(presets, plan.known)
+        if not presets and not sample and plan.recognised is not None:
+            presets = tuple(plan.recognised.by_preset)
         return _init(directory, sample=sample, presets=presets, force=force, plan=plan)
-    except OSError as exc:
+    except OSError as exc:  # looking into DIR, or writing there
         raise output_error(exc.filename or directory, exc) from None
 
 
