@@ -47,8 +47,10 @@ __all__ = [
     "Within",
     "content",
     "expand",
+    "facts",
     "kind_of",
     "long_line_in",
+    "open_packed",
     "real_file",
     "sections",
     "sheet_names",
@@ -308,7 +310,7 @@ def _sheet_index(book, sheet: str | int | None, path: Path) -> int:
     names = list(book.sheet_names)
     if sheet is None:
         for i in range(len(names)):
-            if book.load_sheet(i, header_row=None, n_rows=1).height:
+            if book.load_sheet(i, header_row=None, n_rows=1, dtypes="string").height:
                 return i
         raise ContainerError(f"{path} has no sheet with data (sheets: {', '.join(names)})")
     if isinstance(sheet, int):
@@ -425,3 +427,57 @@ def long_line_in(data: bytes, limit: int) -> tuple[int, int] | None:
         line += data.count(newline, pos, end + 1)
         pos = end + 1
     return None
+
+
+#: The bytes of a plain file looked at for the tables it holds (`kpi sources`).
+SECTIONS_SCAN_BYTES = 1 << 20
+
+
+def facts(path: Path, inside: Within | None) -> list[str]:
+    """What `kpi sources` says of how a file was opened and what else it holds: a zip
+    member, a spreadsheet's sheet (and its other sheets), the ``#``-titled tables of a file
+    of several (each one a `section:`). Never raises: a fact that cannot be had is left out.
+    """
+    out: list[str] = []
+    try:
+        if inside is not None and inside.kind == "zip":
+            out.append(f"a member of {real_file(path).name}")
+        elif inside is not None and inside.kind == "gzip":
+            out.append("decompressed from gzip")
+        if inside is not None and inside.kind == "sheet":
+            book = _workbook(path)
+            names = list(book.sheet_names)
+            name = names[_sheet_index(book, inside.sheet, path)]
+            others = [n for n in names if n != name]
+            out.append(f"sheet `{name}`" + (f" (also: {', '.join(others)})" if others else ""))
+            return out
+        if inside is not None and (inside.kind != "plain" or inside.section is not None):
+            data = _packed(path, inside.kind)[:SECTIONS_SCAN_BYTES]
+        else:
+            with open_regular(path) as fh:
+                data = fh.read(SECTIONS_SCAN_BYTES)
+        titles = sections(data)
+        if titles:
+            chosen = inside.section if inside is not None else None
+            shown = ", ".join(f"`{t}`" for t in titles)
+            out.append(
+                f"tables: {shown}; read: `{chosen}`"
+                if chosen
+                else f"tables: {shown} (read as one file: pick one with `section:`)"
+            )
+    except (ContainerError, OSError):
+        pass
+    return out
+
+
+def open_packed(path: Path) -> bytes | None:
+    """The CSV bytes of a packed file named on the command line (`kpi clean`): a ``.gz``,
+    a zip's only table or a member named under it (``export.zip/Queries.csv``), a
+    spreadsheet's first sheet with data; None for a plain file. Raises ContainerError
+    (``config`` set: name the member) or OSError."""
+    kind = kind_of(path)
+    if kind == "plain" and _is_zip(path):
+        path, kind = expand(path, None)[0], "zip"
+    if kind == "plain":
+        return None
+    return content(path, Within(kind))

@@ -437,6 +437,11 @@ def guess_code_page(sample: bytes) -> tuple[str, str | None]:
     if best.encoding.startswith(_LATIN):
         return _latin(sample, western, matches)
     codec = best.encoding
+    if rare < _FEW:  # too little to go by: read as kpi always read such files
+        return western[1], (
+            f"read as cp1252 (Western): only {rare} non-ASCII bytes to go by; it may be "
+            f"{code_page_name(codec)}"
+        )
     rivals = [
         m.encoding
         for m in matches
@@ -444,11 +449,8 @@ def guess_code_page(sample: bytes) -> tuple[str, str | None]:
         and m.chaos <= best.chaos + 0.01
         and not m.encoding.startswith(_LATIN)
     ]
-    if rare < _FEW or rivals:
-        why = f"only {rare} non-ASCII bytes to go by" if rare < _FEW else ""
-        if rivals:
-            why += ("; " if why else "") + f"{code_page_name(rivals[0])} fits as well"
-        return codec, f"guessed {code_page_name(codec)}: {why}"
+    if rivals:
+        return codec, f"guessed {code_page_name(codec)}: {code_page_name(rivals[0])} fits as well"
     return codec, None
 
 
