@@ -280,8 +280,13 @@ def _sheet_csv(path: Path, sheet: str | int | None) -> bytes:
         raise ContainerError(f"{path}: sheet `{book.sheet_names[index]}`: {err}") from None
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
+    above = True  # in the lines above the table (a title, a period): their empty cells left out
     for cells, values in zip(text.iter_rows(), nums.iter_rows(), strict=True):
-        writer.writerow(_cell(c, v) for c, v in zip(cells, values, strict=True))
+        row = [_cell(c, v) for c, v in zip(cells, values, strict=True)]
+        above = above and sum(1 for c in row if c) < 2
+        while above and row and not row[-1]:
+            row.pop()
+        writer.writerow(row)
     data = out.getvalue().encode("utf-8")
     if len(data) > MAX_CONTENT_BYTES:
         raise _too_big(f"{path}: sheet `{book.sheet_names[index]}`")
