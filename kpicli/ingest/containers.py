@@ -114,6 +114,12 @@ def kind_of(path: Path) -> str:
 def within(path: Path, sheet: str | int | None, section: str | None) -> Within | None:
     """What :func:`content` takes from ``path``; None for a plain file read as it is."""
     kind = kind_of(path)
+    if sheet is not None and kind != "sheet":
+        raise ContainerError(
+            f"{path} is not a spreadsheet: `sheet:` picks a sheet of an .xlsx, .xls or .ods",
+            hint="remove `sheet:`, or point `path:` at the workbook",
+            config="sheet",
+        )
     if kind == "plain" and section is None:
         return None
     return Within(kind, sheet if kind == "sheet" else None, section)

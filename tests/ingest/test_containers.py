@@ -476,3 +476,53 @@ def test_any_python_codec_may_be_set(tmp_path: Path) -> None:
     assert code == 2
     assert "kpi_config.yaml:3 sources.s.encoding:" in out + err
     assert "unknown encoding `klingon`" in out + err
+
+
+# ---------------------------------------------------------------------------- presets, errors
+
+
+def test_presets_read_a_search_console_zip_and_a_meta_ads_xlsx(tmp_path: Path) -> None:
+    # one Search Console download gives queries, pages and dates; Meta's default .xlsx
+    _copy(tmp_path, "search_console.zip", "meta_ads.xlsx")
+    sc = "path: search_console.zip, preset: search_console"
+    cfg = config(
+        tmp_path,
+        f"  queries: {{{sc}, member: Queries.csv}}\n  pages: {{{sc}, member: Pages.csv}}\n"
+        f"  dates: {{{sc}, member: Dates.csv, date: date}}\n"
+        "  meta: {path: meta_ads.xlsx, preset: meta_ads, date: date}",
+        "  q: {source: queries, formula: SUM(clicks)}\n  p: {source: pages, formula: SUM(clicks)}\n"
+        "  d: {source: dates, formula: SUM(clicks)}\n  s: {source: meta, formula: SUM(spend)}",
+    )
+    members = _members("search_console.zip")
+    sheet = _openpyxl_rows(tmp_path / "meta_ads.xlsx", "Raw Data Report")
+    want = {
+        k: sum(int(r["Clicks"]) for r in _csv_rows(members[f"{n}.csv"]))
+        for k, n in (("q", "Queries"), ("p", "Pages"), ("d", "Dates"))
+    }
+    got = values(cfg, period="all")
+    assert got == {**want, "s": pytest.approx(sum(r[2] for r in sheet[3:-1]))}
+    from kpicli import Request, load_config, run_report
+
+    weekly = run_report(
+        load_config(cfg), Request(as_of=AS_OF, period="2026-01", grain="week", kpis=("d",))
+    )
+    assert weekly.rows.filter(weekly.rows["kpi"] == "d")["value"].sum() == want["d"]
+
+
+def test_sheet_on_a_csv_is_a_config_error(tmp_path: Path) -> None:
+    _copy(tmp_path, "greek_cp1253.csv")
+    cfg = config(
+        tmp_path, "  g: {path: greek_cp1253.csv, sheet: 0}", "  n: {source: g, formula: COUNT(*)}"
+    )
+    code, _, err = _kpi(cfg, "report", "--as-of", AS_OF.isoformat())
+    assert code == 2 and "sources.g.sheet" in err and "is not a spreadsheet" in err
+
+
+def test_a_bad_cell_in_a_zip_member_is_located(tmp_path: Path) -> None:
+    lines = ["day,spend"] + [f"2026-01-{1 + i % 28:02d},{i % 100}" for i in range(20_000)]
+    lines[15_000] = "2026-01-03,12x"
+    with zipfile.ZipFile(tmp_path / "e.zip", "w") as zf:
+        zf.writestr("in/e.csv", "\n".join(lines) + "\n")
+    cfg = config(tmp_path, "  z: {path: e.zip, date: day}", "  s: {source: z, formula: SUM(spend)}")
+    code, _, err = _kpi(cfg, "report", "--as-of", AS_OF.isoformat())
+    assert code == 3 and "e.zip/in/e.csv:15001" in err and "`12x`" in err
