@@ -616,8 +616,8 @@ def _check_lines(layout: Layout, memo: ReadMemo) -> None:
     """A SniffError for a line longer than :data:`kpicli.inputs.MAX_LINE_BYTES`: no reader
     is given such a line (Polars would hold several times its size in memory). A file
     found without one is remembered in ``memo``."""
-    if layout.complete or layout.key in memo.lines_ok:
-        return
+    if layout.complete or layout.key in memo.lines_ok or _sheet(layout):
+        return  # a sheet's CSV is kpi's own: a cell holds at most 32,767 characters
     if layout.within is not None:
         long = containers.long_line_in(layout.read_bytes(), MAX_LINE_BYTES)
     else:
@@ -630,6 +630,11 @@ def _check_lines(layout: Layout, memo: ReadMemo) -> None:
             line=long[0],
         )
     memo.mark_lines_ok(layout.key)
+
+
+def _sheet(layout: Layout) -> bool:
+    """Whether the file is a spreadsheet's sheet, whose CSV kpi wrote itself."""
+    return layout.within is not None and layout.within.kind == "sheet"
 
 
 def misread_files(
@@ -658,7 +663,7 @@ def misread_files(
             for lay in part.layouts:
                 if lay.tolerant is not None or lay.key in memo.tolerant:
                     continue
-                if lay.key in memo.whole_ok:
+                if lay.key in memo.whole_ok or _sheet(lay):  # kpi wrote a sheet's CSV
                     continue
                 if up_to is not None and (lay.complete or lay.size > up_to):
                     continue

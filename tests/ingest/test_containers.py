@@ -526,3 +526,28 @@ def test_a_bad_cell_in_a_zip_member_is_located(tmp_path: Path) -> None:
     cfg = config(tmp_path, "  z: {path: e.zip, date: day}", "  s: {source: z, formula: SUM(spend)}")
     code, _, err = _kpi(cfg, "report", "--as-of", AS_OF.isoformat())
     assert code == 3 and "e.zip/in/e.csv:15001" in err and "`12x`" in err
+
+
+def test_sheet_cells_keep_their_text_and_their_exact_numbers(tmp_path: Path) -> None:
+    import datetime as dt
+
+    import xlsxwriter
+
+    path = tmp_path / "cells.xlsx"
+    wb = xlsxwriter.Workbook(str(path))
+    ws = wb.add_worksheet("S")
+    ws.write_row(0, 0, ["zip", "flag", "n", "when", "duration", "text_number"])
+    ws.write_string(1, 0, "00123")  # a ZIP code written as text keeps its zero
+    ws.write_boolean(1, 1, True)
+    ws.write_number(1, 2, 1e-7)
+    ws.write_datetime(
+        1, 3, dt.datetime(2026, 1, 5, 13, 45), wb.add_format({"num_format": "yyyy-mm-dd hh:mm"})
+    )
+    ws.write_number(1, 4, 0.5, wb.add_format({"num_format": "[h]:mm:ss"}))
+    ws.write_string(1, 5, "1,234")
+    ws.write_row(2, 0, ["07001", False, 2 / 3])
+    wb.close()
+    data = containers.content(path, containers.Within("sheet"))
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8"))))
+    assert rows[1] == ["00123", "true", "0.0000001", "2026-01-05 13:45:00", "12:00:00", "1,234"]
+    assert rows[2][:3] == ["07001", "false", repr(2 / 3)] and float(rows[2][2]) == 2 / 3
