@@ -42,6 +42,16 @@ class Cleaned:
     empty: bool = False
 
 
+def _codec(name: str) -> bool:
+    """Whether ``name`` is a Python text codec (``cp1253``, ``shift_jis``…)."""
+    import codecs
+
+    try:
+        return getattr(codecs.lookup(name), "_is_text_encoding", True)
+    except LookupError:
+        return False
+
+
 def _options(
     delimiter: str, decimal: str, encoding: str, skip_rows: str, date_format: str
 ) -> tuple[str, str, int | str]:
@@ -52,10 +62,11 @@ def _options(
         )
     if decimal not in ("auto", ".", ","):
         raise UsageError(f"invalid --decimal `{decimal}`", hint='auto, "." or ","')
-    if encoding not in ENCODINGS:
+    if encoding not in ENCODINGS and not _codec(encoding):
         raise UsageError(
             f"invalid --encoding `{encoding}`",
-            hint=did_you_mean(encoding, ENCODINGS) or f"one of {', '.join(ENCODINGS)}",
+            hint=did_you_mean(encoding, ENCODINGS)
+            or f"one of {', '.join(ENCODINGS)}, or any Python codec (cp1253, shift_jis…)",
         )
     skip: int | str = "auto"
     if skip_rows != "auto":
