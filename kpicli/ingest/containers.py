@@ -266,7 +266,11 @@ def _workbook(path: Path):
     try:
         return fastexcel.read_excel(data)
     except Exception as err:  # fastexcel raises its own errors for a file it cannot read
-        raise ContainerError(f"{path} is not a readable spreadsheet ({err})") from None
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ContainerError(
+            f"{path} is not a readable spreadsheet ({first})",
+            hint="open it in a spreadsheet program and save it again, or export it as CSV",
+        ) from None
 
 
 def _sheet_csv(path: Path, sheet: str | int | None) -> bytes:

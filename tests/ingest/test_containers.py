@@ -551,3 +551,31 @@ def test_sheet_cells_keep_their_text_and_their_exact_numbers(tmp_path: Path) -> 
     rows = list(csv.reader(io.StringIO(data.decode("utf-8"))))
     assert rows[1] == ["00123", "true", "0.0000001", "2026-01-05 13:45:00", "12:00:00", "1,234"]
     assert rows[2][:3] == ["07001", "false", repr(2 / 3)] and float(rows[2][2]) == 2 / 3
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "words"),
+    [
+        ("a.zip", b"not a zip\n", "a.zip is not a readable zip file"),
+        ("b.csv.gz", gzip.compress(b"day,n\n2026-01-01,1\n" * 50)[:-12], "cannot be decompressed"),
+        ("c.xlsx", b"nope\n", "c.xlsx is not a readable spreadsheet (calamine error"),
+    ],
+)
+def test_broken_packed_files_are_data_errors(
+    tmp_path: Path, name: str, data: bytes, words: str
+) -> None:
+    (tmp_path / name).write_bytes(data)
+    cfg = config(tmp_path, f"  s: {{path: {name}}}", "  n: {source: s, formula: COUNT(*)}")
+    code, _, err = _kpi(cfg, "report", "--as-of", AS_OF.isoformat())
+    assert code == 3 and words in err and "Traceback" not in err
+    assert err.startswith("data error: ") and f"{name}: source `s`:" in err
+    assert err.count("\n") <= 2  # one message and its hint
+
+
+def test_a_zip_member_past_the_bound_is_refused(tmp_path: Path, monkeypatch) -> None:
+    with zipfile.ZipFile(tmp_path / "big.zip", "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("big.csv", b"day,n\n" + b"2026-01-01,1\n" * 1000)
+    monkeypatch.setattr(containers, "MAX_CONTENT_BYTES", 1000)
+    cfg = config(tmp_path, "  s: {path: big.zip}", "  n: {source: s, formula: COUNT(*)}")
+    code, _, err = _kpi(cfg, "report", "--as-of", AS_OF.isoformat())
+    assert code == 3 and "big.zip/big.csv is larger than" in err and "decompress it" in err
