@@ -579,3 +579,38 @@ def test_a_zip_member_past_the_bound_is_refused(tmp_path: Path, monkeypatch) -> 
     cfg = config(tmp_path, "  s: {path: big.zip}", "  n: {source: s, formula: COUNT(*)}")
     code, _, err = _kpi(cfg, "report", "--as-of", AS_OF.isoformat())
     assert code == 3 and "big.zip/big.csv is larger than" in err and "decompress it" in err
+
+
+# ---------------------------------------------------------------------------- agreement
+
+REAL = sorted((Path(__file__).parents[1] / "data" / "exports" / "real").glob("*.csv"))
+
+
+@pytest.mark.parametrize("export", REAL, ids=lambda p: p.name.split("__")[0])
+def test_real_exports_read_alike_plain_gzipped_and_zipped(tmp_path: Path, export: Path) -> None:
+    """Each real export, as it is, gzipped and zipped: `kpi sources` finds the same layout,
+    columns and rows, and `kpi clean` writes the same bytes."""
+    data = export.read_bytes()
+    (tmp_path / "plain.csv").write_bytes(data)
+    (tmp_path / "packed.csv.gz").write_bytes(gzip.compress(data, mtime=0))
+    with zipfile.ZipFile(tmp_path / "packed.zip", "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(export.name, data)
+    cfg = config(
+        tmp_path,
+        "  plain: {path: plain.csv}\n  gz: {path: packed.csv.gz}\n  zip: {path: packed.zip}",
+        "  a: {source: plain, formula: COUNT(*)}\n  b: {source: gz, formula: COUNT(*)}\n"
+        "  c: {source: zip, formula: COUNT(*)}",
+    )
+    code, out, _ = _kpi(cfg, "sources", "-f", "json")
+    assert code == 0
+    reports = json.loads(out)["sources"]
+    for report in reports:
+        for f in report["files"]:
+            f.pop("path"), f.pop("inside", None)
+        report.pop("name")
+    assert reports[0] == reports[1] == reports[2]
+    cleaned = [
+        runner.invoke(app, ["clean", str(tmp_path / n)]).stdout
+        for n in ("plain.csv", "packed.csv.gz", "packed.zip")
+    ]
+    assert cleaned[0] == cleaned[1] == cleaned[2]
