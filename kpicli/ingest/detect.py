@@ -347,6 +347,11 @@ _NAMES = {
 }
 #: Fewer non-ASCII characters than this in the sample make a code page's guess weak.
 _FEW = 12
+#: A Greek, Cyrillic, Hebrew… code page is believed on a sample of at least this many
+#: non-ASCII bytes, or on fewer when charset-normalizer recognises the language in it
+#: (coherence): a few odd bytes (``¡¡¡ßÅß``) read as some script too.
+_ENOUGH = 64
+_COHERENT = 0.1
 
 
 def code_page_name(codec: str) -> str:
@@ -362,10 +367,16 @@ def _text_in(data: bytes, codec: str) -> str | None:
         return None
 
 
-#: Letters that a Turkish (cp1254) or Polish/Czech (cp1250) text shows, read as cp1252,
-#: inside words: ``ý þ ð`` for ``ı ş ğ``, ``¹ ³ œ ¾`` for ``ą ł ś ľ``.
-_TELLS = {"cp1254": re.compile(r"(?<=[a-zA-Z])[ýþðÝÞÐ]|[ýþðÝÞÐ](?=[a-zA-Z])"),
-          "cp1250": re.compile(r"(?<=[a-zA-Z])[¹³œ¾¥Ÿ]|[¹³œ¾¥Ÿ](?=[a-zA-Z])")}  # fmt: skip
+#: Letters that a Turkish (cp1254) or Central-European (cp1250) text shows when read as
+#: cp1252: ``þ ð Þ Ð Ý`` beside a letter for ``ş ğ Ş Ğ İ`` (not ``ý``: Czech and Icelandic
+#: have it too); ``¹ ³ ¾ ¥ Ÿ`` beside a letter for ``ą ł ľ Ą Ź``, and ``ì ù ò`` inside a word
+#: for ``ě ů ň`` (Italian writes them at a word's end).
+_TELLS = {
+    "cp1254": re.compile(r"(?<=[^\W\d_])[þðÞÐÝ]|[þðÞÐÝ](?=[^\W\d_])"),
+    "cp1250": re.compile(
+        r"(?<=[^\W\d_])[¹³¾¥Ÿ]|[¹³¾¥Ÿ](?=[^\W\d_])|(?<=[^\W\d_])[ìùòÌÙÒ](?=[^\W\d_])"
+    ),
+}
 
 
 #: The most frequent characters of each East Asian code page's language (and of
@@ -384,33 +395,47 @@ _COMMON = {
 }
 
 
+#: Kanji common in Japanese exports (a text of kanji only has no kana to go by).
+_KANJI = (
+    "日本年月人大中一出上下会社時間円合計費用広告東京大阪売上表示数率者分内外新全店品商"
+    "名前後国地方都市県区町村週期間回目標結果成約獲得単価平均金額利益顧客問合先今"
+)
+#: The share of common characters an East Asian reading needs to be believed.
+_COMMON_SHARE = 0.2
+
+
 def _common_share(sample: bytes, codec: str) -> float:
-    """The share of common characters (:data:`_COMMON`; kana for Shift-JIS) among the
-    non-ASCII characters of ``sample`` read in ``codec`` (0 when it does not decode)."""
+    """The share of common characters (:data:`_COMMON`; kana and common kanji for
+    Shift-JIS) among the non-ASCII characters of ``sample`` read in ``codec`` (0 when it
+    does not decode, or shows fewer than four different common characters)."""
     text = _text_in(sample, codec)
     if text is None:
         return 0.0
     wide = [c for c in text if ord(c) > 0x7F]
     if not wide:
         return 0.0
-    if codec == "cp932":
-        common = sum(1 for c in wide if "\u3040" <= c <= "\u30ff")  # hiragana, katakana
+    if codec == "cp932":  # hiragana, katakana, common kanji
+        found = [c for c in wide if "\u3040" <= c <= "\u30ff" or c in _KANJI]
     else:
-        common = sum(1 for c in wide if c in _COMMON.get(codec, ""))
-    return common / len(wide)
+        found = [c for c in wide if c in _COMMON.get(codec, "")]
+    if len(set(found)) < 4:  # a character or two that happen to pair up: no text
+        return 0.0
+    return len(found) / len(wide)
 
 
-def _latin(sample: bytes, western: tuple[str, str], matches: list) -> tuple[str, str | None]:
-    """A Latin-script sample: cp1252 (as kpi always read it), unless the detector finds
-    another Latin code page clearly better or the text read as cp1252 shows the tell-tale
-    letters of Turkish or Central-European text (then that code page, with a doubt)."""
+def _latin(
+    sample: bytes, western: tuple[str, str], matches: list, rare: int
+) -> tuple[str, str | None]:
+    """A Latin-script sample: cp1252 (as kpi always read it), unless the text read as
+    cp1252 shows the tell-tale letters of Turkish or Central-European text (then that code
+    page, with a doubt); a doubt when the detector finds another Latin code page likelier."""
     best = matches[0]
     tied = [m.encoding for m in matches if m.chaos <= best.chaos + 0.01]
     for codec, tell in _TELLS.items():
         hits = len(tell.findall(western[0]))
         if hits >= 2 and codec in tied and _text_in(sample, codec) is not None:
             return codec, f"guessed {code_page_name(codec)} from {hits} letters"
-    if "cp1252" in tied or best.encoding == "cp1252":
+    if rare < _FEW or "cp1252" in tied or best.encoding == "cp1252":
         return western[1], None
     if _text_in(sample, best.encoding) in (None, western[0]):
         return western[1], None
@@ -431,13 +456,19 @@ def guess_code_page(sample: bytes) -> tuple[str, str | None]:
         return western[1], None
     best = matches[0]
     cjk = [m for m in matches if m.encoding in _CJK and m.chaos <= best.chaos + 0.1]
-    if cjk:
-        best = max(cjk, key=lambda m: (_common_share(sample, m.encoding), -m.chaos))
+    if cjk:  # the East Asian code page whose reading has the most common characters
+        ranked = max((_common_share(sample, m.encoding), -m.chaos, i) for i, m in enumerate(cjk))
+        if ranked[0] >= _COMMON_SHARE:
+            best = cjk[ranked[2]]
+        elif best.encoding in _CJK:  # bytes that pair up, but into no common text
+            name = code_page_name(best.encoding)
+            return western[1], f"read as cp1252 (Western), but it may be {name}"
     rare = sum(1 for b in sample if b > 0x7F)
     if best.encoding.startswith(_LATIN):
-        return _latin(sample, western, matches)
+        return _latin(sample, western, matches, rare)
     codec = best.encoding
-    if rare < _FEW:  # too little to go by: read as kpi always read such files
+    weak = codec not in _CJK and best.coherence < _COHERENT and rare < _ENOUGH
+    if rare < _FEW or weak:  # too little to go by: read as kpi always read such files
         return western[1], (
             f"read as cp1252 (Western): only {rare} non-ASCII bytes to go by; it may be "
             f"{code_page_name(codec)}"
