@@ -636,3 +636,24 @@ def test_latin_code_pages_told_apart(text: str, codec: str) -> None:
     got, doubt = guess_code_page(text.encode(codec))
     assert got == codec
     assert (doubt is None) == (codec == "cp1252")
+
+
+def test_cached_reports_of_a_sheet_follow_the_workbook_and_the_sheet(tmp_path: Path) -> None:
+    import xlsxwriter
+
+    def book(values: dict[str, float]) -> None:
+        wb = xlsxwriter.Workbook(str(tmp_path / "b.xlsx"))
+        for name, v in values.items():
+            ws = wb.add_worksheet(name)
+            ws.write_row(0, 0, ["k", "v"])
+            ws.write_row(1, 0, ["x", v])
+        wb.close()
+
+    book({"A": 1.5, "B": 40})
+    cfg = config(tmp_path, "  s: {path: b.xlsx, sheet: A}", "  v: {source: s, formula: SUM(v)}")
+    cfg.write_text(cfg.read_text().replace("version: 1\n", "version: 1\nsettings: {cache: c}\n"))
+    assert values(cfg) == values(cfg) == {"v": 1.5}
+    cfg.write_text(cfg.read_text().replace("sheet: A", "sheet: B"))
+    assert values(cfg) == {"v": 40}
+    book({"A": 1.5, "B": 2.25})
+    assert values(cfg) == {"v": 2.25}
