@@ -178,8 +178,11 @@ def _inside(layout: Layout) -> list[str]:
     """How a file was opened, the tables it holds, a doubt about its code page (issue 14,
     files: containers)."""
     from kpicli.ingest.containers import facts
+    from kpicli.ingest.detect import CODE_PAGES, code_page_name
 
     said = facts(layout.path, layout.within)
+    if layout.detected and layout.encoding in CODE_PAGES[1:] and not layout.doubt:
+        said.append(f"code page detected: {code_page_name(layout.encoding)}")
     if layout.doubt:
         said.append(f"encoding {layout.doubt}")
     return said

@@ -429,7 +429,9 @@ def test_code_pages_are_detected(
     got = dict(zip(result.rows[by], result.rows["value"], strict=True))
     assert got == pytest.approx(want)
     code, out, _ = _kpi(cfg, "sources", "-f", "json")
-    assert code == 0 and json.loads(out)["sources"][0]["files"][0]["encoding"] == codec
+    file = json.loads(out)["sources"][0]["files"][0]
+    assert code == 0 and file["encoding"] == codec
+    assert any(codec in said for said in file["inside"])  # the code page, in words
 
 
 def test_gbk_and_big5(tmp_path: Path) -> None:
