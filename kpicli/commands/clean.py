@@ -42,6 +42,16 @@ class Cleaned:
     empty: bool = False
 
 
+def _codec(name: str) -> bool:
+    """Whether ``name`` is a Python text codec (``cp1253``, ``shift_jis``…)."""
+    import codecs
+
+    try:
+        return getattr(codecs.lookup(name), "_is_text_encoding", True)
+    except LookupError:
+        return False
+
+
 def _options(
     delimiter: str, decimal: str, encoding: str, skip_rows: str, date_format: str
 ) -> tuple[str, str, int | str]:
@@ -52,10 +62,11 @@ def _options(
         )
     if decimal not in ("auto", ".", ","):
         raise UsageError(f"invalid --decimal `{decimal}`", hint='auto, "." or ","')
-    if encoding not in ENCODINGS:
+    if encoding not in ENCODINGS and not _codec(encoding):
         raise UsageError(
             f"invalid --encoding `{encoding}`",
-            hint=did_you_mean(encoding, ENCODINGS) or f"one of {', '.join(ENCODINGS)}",
+            hint=did_you_mean(encoding, ENCODINGS)
+            or f"one of {', '.join(ENCODINGS)}, or any Python codec (cp1253, shift_jis…)",
         )
     skip: int | str = "auto"
     if skip_rows != "auto":
@@ -121,6 +132,17 @@ def clean_file(
 def _read_bytes(file: Path) -> bytes:
     """The bytes of a regular file, or a DataError (no such file, not a regular file, a
     line too long for an export, unreadable)."""
+    from kpicli.ingest.containers import ContainerError, open_packed
+
+    try:
+        packed = open_packed(file)  # a .gz, a zip's table, a sheet: its CSV, in memory
+        if packed is not None:
+            return packed
+    except ContainerError as err:
+        kind = UsageError if err.config else DataError
+        raise kind(str(err), location=Location(str(file)), hint=_member_hint(err)) from None
+    except OSError:
+        pass  # said below, as for any file
     try:
         long = long_line(file)  # before the whole file is read: an endless line is refused
         if long is not None:
@@ -144,6 +166,13 @@ def _read_bytes(file: Path) -> bytes:
         raise DataError(
             f"cannot read: {err.strerror or err}", location=Location(str(file))
         ) from None
+
+
+def _member_hint(err: Exception) -> str | None:
+    """A packed file's hint for `kpi clean`: a zip member is named under the zip."""
+    if getattr(err, "config", None) == "member":
+        return "name the member after the zip: kpi clean export.zip/Queries.csv"
+    return getattr(err, "hint", None)
 
 
 def _dedupe(header: list[str]) -> list[str]:

@@ -65,6 +65,9 @@ class FileReport:
     preamble: list[str] = field(default_factory=list)  # lines above the header
     period: dict[str, Any] | None = None  # {"text", "start", "end"} the preamble states
     stated_rows: int | None = None  # "Rows: N" in a preamble
+    #: how the file was opened and what else it holds (a zip member, a sheet, its tables),
+    #: and a doubt about the code page detected (ingest/containers.facts)
+    inside: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -80,7 +83,7 @@ class FileReport:
             "preamble": list(self.preamble),
             "period": dict(self.period) if self.period else None,
             "stated_rows": self.stated_rows,
-        }
+        } | ({"inside": list(self.inside)} if self.inside else {})
 
 
 @dataclass
@@ -170,7 +173,22 @@ def _file_report(layout: Layout, part: Part | None) -> FileReport:
         preamble=list(layout.preamble),
         period=period,
         stated_rows=layout.stated_rows,
+        inside=_inside(layout),
     )
+
+
+def _inside(layout: Layout) -> list[str]:
+    """How a file was opened, the tables it holds, a doubt about its code page (issue 14,
+    files: containers)."""
+    from kpicli.ingest.containers import facts
+    from kpicli.ingest.detect import CODE_PAGES, code_page_name
+
+    said = facts(layout.path, layout.within)
+    if layout.detected and layout.encoding in CODE_PAGES[1:] and not layout.doubt:
+        said.append(f"code page detected: {code_page_name(layout.encoding)}")
+    if layout.doubt:
+        said.append(f"encoding {layout.doubt}")
+    return said
 
 
 def _count_rows(

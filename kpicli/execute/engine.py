@@ -253,9 +253,11 @@ def _collect(
 
 def _gone(plan: Plan) -> None:
     """A DataError for a file of the plan that is not there any more."""
+    from kpicli.ingest.containers import real_file
+
     for name, files in plan.files.items():
         for f in files:
-            if not f.exists():
+            if not real_file(f).exists():  # a zip member: its zip
                 raise DataError(
                     f"source `{name}`: {f} is gone: it was there when the report was planned",
                     location=Location(str(f)),

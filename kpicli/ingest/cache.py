@@ -231,11 +231,12 @@ def _code() -> str:
 def source_material(cfg: Config, name: str, files: list[Path]) -> dict[str, Any]:
     """Every input of a source's parsed frame (no file is opened: stat only). The change
     time and inode catch a file rewritten with its size and modification time kept."""
+    from kpicli.ingest.containers import real_file
     from kpicli.version import __version__
 
     stats = []
-    for f in files:
-        st = f.stat()
+    for f in files:  # a zip member: its zip's (the member's name is in the path)
+        st = real_file(f).stat()
         stats.append([str(f.resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino])
     material = {
         "format": FORMAT,

@@ -26,12 +26,14 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from kpicli.ingest.containers import Within, content, real_file
 from kpicli.ingest.memo import ReadMemo
 from kpicli.ingest.rules import header_like, is_blank, is_comment, summary_in, summary_of
 from kpicli.ingest.values import WS, detect_date, parse_date_text
@@ -39,6 +41,7 @@ from kpicli.spec.presets import PREAMBLE_FACTS, SummaryRow
 
 __all__ = [
     "CODECS",
+    "CODE_PAGES",
     "DELIMITERS",
     "LINE_BY_LINE",
     "MIXED",
@@ -51,15 +54,18 @@ __all__ = [
     "Period",
     "SniffError",
     "choose",
+    "code_page_name",
     "decode_file",
     "decode_lines",
     "detect_encoding",
     "explicit_encoding",
     "first_invalid_utf8",
+    "guess_code_page",
     "mark_mixed",
     "preamble_facts",
     "records",
     "sniff",
+    "within_stat",
 ]
 
 #: Bytes read from the start of a file to detect its layout and the kinds of its columns.
@@ -126,6 +132,14 @@ class Layout:
     truncated: str | None = None  # why the last line looks cut short (no final newline and…)
     tolerant: str | None = None  # why the fast path cannot read it: read by repair.py
     detected: bool = True  # the encoding was detected (``encoding: auto``), not set
+    within: Within | None = None  # a packed file (gzip, zip member, sheet) or one section
+    doubt: str | None = None  # why a code page detected may be wrong
+
+    def read_bytes(self) -> bytes:
+        """The file's bytes as a CSV: unpacked, a sheet as CSV, one section (containers)."""
+        if self.within is not None:
+            return content(self.path, self.within)
+        return self.path.read_bytes()
 
     def decode(self, data: bytes) -> Decoded:
         """The text of the whole file (its bytes), as this layout says to decode it."""
@@ -135,7 +149,12 @@ class Layout:
     def in_memory(self) -> bool:
         """Polars reads UTF-8 with LF or CRLF: anything else is transcoded in memory first
         (and a file the tolerant reader repairs is handed over as clean CSV)."""
-        return self.encoding != "utf-8" or self.newline == "\r" or self.tolerant is not None
+        return (
+            self.encoding != "utf-8"
+            or self.newline == "\r"
+            or self.tolerant is not None
+            or self.within is not None
+        )
 
     @property
     def skip_lines(self) -> int:
@@ -251,36 +270,228 @@ def _breaks(text: str) -> int:
 
 def detect_encoding(head: bytes) -> tuple[str, int]:
     """(codec, BOM length) from the first bytes."""
+    codec, bom, _ = _detect(head)
+    return codec, bom
+
+
+def _detect(head: bytes) -> tuple[str, int, str | None]:
+    """(codec, BOM length, doubt about a guessed code page) from the first bytes."""
     if head.startswith(codecs.BOM_UTF8):  # UTF-8, says the file: but a line may not be
-        return _utf8_or_mixed(head[len(codecs.BOM_UTF8) :]), len(codecs.BOM_UTF8)
+        codec = _utf8_or_mixed(head[len(codecs.BOM_UTF8) :])
+        if codec not in LINE_BY_LINE:  # a BOM says UTF-8: odd lines are cp1252's
+            codec = _single_byte(head)[1]
+        return codec, len(codecs.BOM_UTF8), None
     for bom, codec in _BOMS:
         if head.startswith(bom):
-            return codec, len(bom)
+            return codec, len(bom), None
     sample = head[:4096]
     if len(sample) >= 4:
         even, odd = sample[0::2].count(0), sample[1::2].count(0)
         if odd > len(sample) // 4 and even == 0:
-            return "utf-16-le", 0
+            return "utf-16-le", 0, None
         if even > len(sample) // 4 and odd == 0:
-            return "utf-16-be", 0
-    return _utf8_or_mixed(head), 0
+            return "utf-16-be", 0, None
+    codec, doubt = _detect_text(head)
+    return codec, 0, doubt
 
 
 def _utf8_or_mixed(head: bytes) -> str:
-    """UTF-8 when the sample is, else what decoding it line by line finds (cp1252 or
-    :data:`MIXED`)."""
+    """UTF-8 when the sample is, else what decoding it line by line finds (:data:`MIXED`),
+    else the code page :func:`guess_code_page` finds (cp1252 for Western text)."""
+    return _detect_text(head)[0]
+
+
+def _detect_text(head: bytes) -> tuple[str, str | None]:
+    """(codec, doubt) of a sample without a BOM that is not UTF-16 (see
+    :func:`_utf8_or_mixed`); ``doubt``: why a guessed code page may be wrong."""
     try:
         codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
-        return "utf-8"
+        return "utf-8", None
     except UnicodeDecodeError:
         pass
     # the last line may be cut inside a character: left out of the decision
     cut = max(head.rfind(b"\n"), head.rfind(b"\r"))
-    return decode_lines(head[: cut + 1] if cut > 0 else head).codec
+    whole = head[: cut + 1] if cut > 0 else head
+    codec = decode_lines(whole).codec
+    if codec == MIXED:
+        return codec, None
+    return guess_code_page(whole)
+
+
+#: The code pages a file that is neither UTF-8 nor UTF-16 is weighed against: the Windows
+#: code pages Excel saves CSV in, and the East Asian ones.
+CODE_PAGES = (
+    "cp1252", "cp1250", "cp1251", "cp1253", "cp1254", "cp1255", "cp1256", "cp1257",
+    "cp1258", "cp874", "cp932", "gb18030", "big5", "cp949", "koi8_r",
+)  # fmt: skip
+#: Code pages of Latin scripts: a file that reads well in one of them reads as cp1252
+#: (today's behaviour), with a doubt when the text differs.
+_LATIN = ("cp1252", "cp1250", "cp1254", "cp1257", "cp1258", "latin_1", "iso8859", "mac_", "cp437")
+_CJK = ("cp932", "gb18030", "big5", "cp949")
+_NAMES = {
+    "cp1250": "Central European",
+    "cp1251": "Cyrillic",
+    "cp1252": "Western",
+    "cp1253": "Greek",
+    "cp1254": "Turkish",
+    "cp1255": "Hebrew",
+    "cp1256": "Arabic",
+    "cp1257": "Baltic",
+    "cp1258": "Vietnamese",
+    "cp874": "Thai",
+    "cp932": "Japanese, Shift-JIS",
+    "gb18030": "Chinese, GBK",
+    "big5": "Traditional Chinese",
+    "cp949": "Korean",
+    "koi8_r": "Cyrillic, KOI8-R",
+}
+#: Fewer non-ASCII characters than this in the sample make a code page's guess weak.
+_FEW = 12
+#: A Greek, Cyrillic, Hebrew… code page is believed on a sample of at least this many
+#: non-ASCII bytes, or on fewer when charset-normalizer recognises the language in it
+#: (coherence): a few odd bytes (``¡¡¡ßÅß``) read as some script too.
+_ENOUGH = 64
+_COHERENT = 0.1
+
+
+def code_page_name(codec: str) -> str:
+    """A codec with what it is for, in words: ``cp1253 (Greek)``."""
+    name = _NAMES.get(codec)
+    return f"{codec} ({name})" if name else codec
+
+
+def _text_in(data: bytes, codec: str) -> str | None:
+    try:
+        return data.decode(codec)
+    except (UnicodeDecodeError, LookupError):
+        return None
+
+
+#: Letters that a Turkish (cp1254) or Central-European (cp1250) text shows when read as
+#: cp1252: ``þ ð Þ Ð Ý`` beside a letter for ``ş ğ Ş Ğ İ`` (not ``ý``: Czech and Icelandic
+#: have it too); ``¹ ³ ¾ ¥ Ÿ`` beside a letter for ``ą ł ľ Ą Ź``, and ``ì ù ò`` inside a word
+#: for ``ě ů ň`` (Italian writes them at a word's end).
+_TELLS = {
+    "cp1254": re.compile(r"(?<=[^\W\d_])[þðÞÐÝ]|[þðÞÐÝ](?=[^\W\d_])"),
+    "cp1250": re.compile(
+        r"(?<=[^\W\d_])[¹³¾¥Ÿ]|[¹³¾¥Ÿ](?=[^\W\d_])|(?<=[^\W\d_])[ìùòÌÙÒ](?=[^\W\d_])"
+    ),
+}
+
+
+#: The most frequent characters of each East Asian code page's language (and of
+#: marketing exports): two code pages that both decode a sample are told apart by how many
+#: of its characters are common ones (GBK bytes read as Korean make rare syllables).
+_COMMON = {
+    "gb18030": "的一是不了在人有我他这个们中来上大为和国地到以说时要就出也得里后自会家可下而过"
+    "天去能对小多然于心学么之都好看起发当没成只如事把还用第样道想作种开美总从无情己面最女但现前"
+    "些所同日手又行意动方期它头经长儿回位分老因很给名法间知世什两次使身者被高已其进此话常与活正"
+    "感费点击展示广告转化率本搜索量页访问客户销售额总计月周年季春夏秋冬促合价数",
+    "big5": "的一是不了在人有我他這個們中來上大為和國地到以說時要就出也得裡後自會家可下而過"
+    "天去能對小多然於心學麼之都好看起發當沒成只如事把還用第樣道想作種開美總從無情己面最女但現前"
+    "費點擊展示廣告轉化率本搜尋量頁訪問客戶銷售額總計月週年季活動價數",
+    "cp949": "이다는의에가을를하고지기서로한사나도리자수해우일대전어시인정아부상보만것들게"
+    "있수없되요그년월주합계총비용클릭노출광고전환율캠페인검색매출고객방문페이지날짜",
+}
+
+
+#: Kanji common in Japanese exports (a text of kanji only has no kana to go by).
+_KANJI = (
+    "日本年月人大中一出上下会社時間円合計費用広告東京大阪売上表示数率者分内外新全店品商"
+    "名前後国地方都市県区町村週期間回目標結果成約獲得単価平均金額利益顧客問合先今"
+)
+#: The share of common characters an East Asian reading needs to be believed.
+_COMMON_SHARE = 0.2
+
+
+def _common_share(sample: bytes, codec: str) -> float:
+    """The share of common characters (:data:`_COMMON`; kana and common kanji for
+    Shift-JIS) among the non-ASCII characters of ``sample`` read in ``codec`` (0 when it
+    does not decode, or shows fewer than four different common characters)."""
+    text = _text_in(sample, codec)
+    if text is None:
+        return 0.0
+    wide = [c for c in text if ord(c) > 0x7F]
+    if not wide:
+        return 0.0
+    if codec == "cp932":  # hiragana, katakana, common kanji
+        found = [c for c in wide if "\u3040" <= c <= "\u30ff" or c in _KANJI]
+    else:
+        found = [c for c in wide if c in _COMMON.get(codec, "")]
+    if len(set(found)) < 4:  # a character or two that happen to pair up: no text
+        return 0.0
+    return len(found) / len(wide)
+
+
+def _latin(
+    sample: bytes, western: tuple[str, str], matches: list, rare: int
+) -> tuple[str, str | None]:
+    """A Latin-script sample: cp1252 (as kpi always read it), unless the text read as
+    cp1252 shows the tell-tale letters of Turkish or Central-European text (then that code
+    page, with a doubt); a doubt when the detector finds another Latin code page likelier."""
+    best = matches[0]
+    tied = [m.encoding for m in matches if m.chaos <= best.chaos + 0.01]
+    for codec, tell in _TELLS.items():
+        hits = len(tell.findall(western[0]))
+        if hits >= 2 and codec in tied and _text_in(sample, codec) is not None:
+            return codec, f"guessed {code_page_name(codec)} from {hits} letters"
+    if rare < _FEW or "cp1252" in tied or best.encoding == "cp1252":
+        return western[1], None
+    if _text_in(sample, best.encoding) in (None, western[0]):
+        return western[1], None
+    return western[1], f"read as cp1252 (Western), but it may be {code_page_name(best.encoding)}"
+
+
+def guess_code_page(sample: bytes) -> tuple[str, str | None]:
+    """(codec, doubt) of a sample that is not UTF-8, with charset-normalizer weighing
+    :data:`CODE_PAGES`: a Latin-script guess reads as cp1252 (latin-1 for the bytes cp1252
+    leaves undefined), as kpi always read such files; a Greek, Cyrillic, East Asian…
+    one as itself. ``doubt`` says why the guess may be wrong (few characters to go by,
+    another code page as likely), None when it is clear."""
+    from charset_normalizer import from_bytes
+
+    western = _single_byte(sample)
+    matches = list(from_bytes(sample, cp_isolation=list(CODE_PAGES), explain=False))
+    if not matches:
+        return western[1], None
+    best = matches[0]
+    cjk = [m for m in matches if m.encoding in _CJK and m.chaos <= best.chaos + 0.1]
+    if cjk:  # the East Asian code page whose reading has the most common characters
+        ranked = max((_common_share(sample, m.encoding), -m.chaos, i) for i, m in enumerate(cjk))
+        if ranked[0] >= _COMMON_SHARE:
+            best = cjk[ranked[2]]
+        elif best.encoding in _CJK:  # bytes that pair up, but into no common text
+            name = code_page_name(best.encoding)
+            return western[1], f"read as cp1252 (Western), but it may be {name}"
+    rare = sum(1 for b in sample if b > 0x7F)
+    if best.encoding.startswith(_LATIN):
+        return _latin(sample, western, matches, rare)
+    codec = best.encoding
+    weak = codec not in _CJK and best.coherence < _COHERENT and rare < _ENOUGH
+    if rare < _FEW or weak:  # too little to go by: read as kpi always read such files
+        return western[1], (
+            f"read as cp1252 (Western): only {rare} non-ASCII bytes to go by; it may be "
+            f"{code_page_name(codec)}"
+        )
+    rivals = [
+        m.encoding
+        for m in matches
+        if m.encoding != codec
+        and m.chaos <= best.chaos + 0.01
+        and not m.encoding.startswith(_LATIN)
+    ]
+    if rivals:
+        return codec, f"guessed {code_page_name(codec)}: {code_page_name(rivals[0])} fits as well"
+    return codec, None
 
 
 def explicit_encoding(head: bytes, option: str) -> tuple[str, int]:
-    codec = CODECS[option]
+    """(codec, BOM length) of an encoding set on a source: one of :data:`CODECS` or any
+    Python text codec (``cp1253``, ``shift_jis``…); a UTF-16 or UTF-8 BOM is skipped."""
+    codec = CODECS.get(option) or codecs.lookup(option).name
+    if codec.replace("_", "-") in ("utf-16", "utf-8-sig"):
+        option = "utf-16" if codec.startswith("utf") and "16" in codec else "utf-8"
+        codec = CODECS[option]
     if option == "utf-16":
         for bom, c in _BOMS[1:]:
             if head.startswith(bom):
@@ -299,7 +510,8 @@ def _decode(data: bytes, codec: str, final: bool, *, what: str = "the file") -> 
     except UnicodeDecodeError as err:
         raise SniffError(
             f"cannot decode {what} as {codec} (byte {err.start})",
-            hint="set `encoding:` on the source (utf-8, utf-16, cp1252, latin-1)",
+            hint="set `encoding:` on the source (utf-8, utf-16, cp1252, cp1253, shift_jis…: "
+            "any Python codec)",
         ) from None
 
 
@@ -565,20 +777,43 @@ def sniff(
     skip_rows: int | str = "auto",
     summary: tuple[SummaryRow, ...] = (),
     memo: ReadMemo | None = None,
+    within: Within | None = None,
 ) -> Layout:
-    """The layout of one file, from its first and last bytes. Raises SniffError or OSError.
+    """The layout of one file, from its first and last bytes. Raises SniffError or OSError
+    (and :class:`~kpicli.ingest.containers.ContainerError`).
 
     ``memo``: the caller's memory of files already sniffed: a file whose path, size and
     modification time have not changed is not read again (None: the file is read).
+    ``within``: what to read inside the file (a zip member under ``path``, a sheet, a
+    section): its content, held in memory, is sniffed.
     """
     memo = memo if memo is not None else ReadMemo()
-    st = path.stat()
-    identity = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+    data = None
+    if within is not None:
+        data = content(path, within)
+        st = within_stat(path)
+        identity = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino, within)
+    else:
+        st = path.stat()
+        identity = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
     key = (*identity, encoding, delimiter, skip_rows, summary)
     known = memo.layout(key)
     if known is not None:
         return known
-    layout = _sniff(path, st.st_size, encoding, delimiter, skip_rows, summary)
+    if within is not None and within.kind == "sheet" and encoding == "auto":
+        encoding = "utf-8"  # a sheet's CSV is written as UTF-8
+    layout = _sniff(
+        path,
+        st.st_size if data is None else len(data),
+        encoding,
+        delimiter,
+        skip_rows,
+        summary,
+        data,
+    )
+    if within is not None:
+        layout.within = within
+        layout.detected = layout.detected and within.kind != "sheet"
     if layout.encoding == "utf-8" and layout.detected and identity in memo.mixed:
         layout.encoding = MIXED  # not UTF-8 past the sample: decoded line by line
     layout.key = key
@@ -586,8 +821,18 @@ def sniff(
     return layout
 
 
-def _read_ends(path: Path, size: int) -> tuple[bytes, bytes, bool]:
-    """(first bytes, last bytes past them, whether the first are the whole file)."""
+def within_stat(path: Path) -> os.stat_result:
+    """The stat of the file on disk holding ``path`` (a zip member's zip)."""
+    return real_file(path).stat()
+
+
+def _read_ends(path: Path, size: int, data: bytes | None = None) -> tuple[bytes, bytes, bool]:
+    """(first bytes, last bytes past them, whether the first are the whole file); ``data``:
+    the file's content, when it is held in memory."""
+    if data is not None:
+        complete = size <= SAMPLE_BYTES
+        tail = b"" if complete else data[max(SAMPLE_BYTES, size - TAIL_BYTES) :]
+        return data[:SAMPLE_BYTES], tail, complete
     with path.open("rb") as fh:
         head = fh.read(SAMPLE_BYTES)
         complete = size <= SAMPLE_BYTES
@@ -605,12 +850,14 @@ def _sniff(
     delimiter: str,
     skip_rows: int | str,
     summary: tuple[SummaryRow, ...],
+    data: bytes | None = None,
 ) -> Layout:
-    head, tail, complete = _read_ends(path, size)
+    head, tail, complete = _read_ends(path, size, data)
     if not head:
         raise SniffError("the file is empty (not even a header line)")
+    doubt = None
     if encoding == "auto":
-        codec, bom = detect_encoding(head)
+        codec, bom, doubt = _detect(head)
     else:
         codec, bom = explicit_encoding(head, encoding)
     text = _decode(head[bom:], codec, complete)
@@ -632,6 +879,7 @@ def _sniff(
         header=list(header),
         complete=complete,
         detected=encoding == "auto",
+        doubt=doubt,
     )
     above = [c for _, c in choice.recs[: choice.header] if not is_blank(c)]
     layout.preamble = [choice.delimiter.join(c).strip(WS) for c in above]

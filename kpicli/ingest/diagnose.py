@@ -157,7 +157,7 @@ def _text(layout: Layout) -> str | tuple[int, int]:
     """The whole file's text, as the scan decodes it; (byte, line) of the first byte that
     is not UTF-8 in a file read from disk as UTF-8."""
     if layout.in_memory:
-        return layout.decode(layout.path.read_bytes()).text
+        return layout.decode(layout.read_bytes()).text
     bad = first_invalid_utf8(layout.path)
     if bad is not None:
         return bad

@@ -43,6 +43,7 @@ Every repair and drop is a :class:`Note` with its line number.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import dataclasses
 import io
@@ -219,10 +220,19 @@ def decode(data: bytes, encoding: str = "auto") -> tuple[str, str, bool, list[No
         except UnicodeDecodeError as err:
             raise SniffError(
                 f"cannot decode the file as {codec} (byte {bom + err.start})",
-                hint="set the encoding (utf-8, utf-16, cp1252, latin-1)",
+                hint="set the encoding (utf-8, utf-16, cp1252, cp1253, shift_jis…: any Python "
+                "codec)",
             ) from None
     text = re.sub(r"(?<=[\r\n])\ufeff", "", text)
     return text, codec, bom > 0, notes
+
+
+def _known_codec(name: str) -> bool:
+    """Whether ``name`` is a Python text codec (``cp1253``, ``shift_jis``…)."""
+    try:
+        return getattr(codecs.lookup(name), "_is_text_encoding", True)
+    except LookupError:
+        return False
 
 
 def mixed_message(decoded: Decoded) -> str:
@@ -1097,8 +1107,11 @@ def read_table(
     the reader of `kpi report` pads such rows instead, and says so.
     Raises SniffError only for an explicit encoding that does not decode the file.
     """
-    if encoding != "auto" and encoding not in CODECS:
-        raise SniffError(f"unknown encoding `{encoding}`", hint="utf-8, utf-16, cp1252, latin-1")
+    if encoding != "auto" and encoding not in CODECS and not _known_codec(encoding):
+        raise SniffError(
+            f"unknown encoding `{encoding}`",
+            hint="utf-8, utf-16, cp1252, latin-1, or any Python codec (cp1253, shift_jis…)",
+        )
     text, codec, bom, notes = decode(data, encoding)
     lines = split_lines(text)
     dialect, detected = detect_layout(lines, delimiter)
@@ -1428,8 +1441,7 @@ def tolerant_csv(layout: Layout, memo: ReadMemo | None = None) -> Fallback:
     key = layout.key or (str(layout.path), layout.size)
     if memo is not None and (known := memo.repair(key)) is not None:
         return dataclasses.replace(known, fresh=False)
-    with open(layout.path, "rb") as handle:  # read-only
-        data = handle.read()
+    data = layout.read_bytes()  # read-only (a packed file unpacked in memory)
     option = "auto"
     if not layout.detected:  # an encoding set on the source is kept
         option = "utf-16" if layout.encoding.startswith("utf-16") else layout.encoding

@@ -44,6 +44,7 @@ from kpicli.errors import (
     did_you_mean,
     engine_detail,
 )
+from kpicli.ingest import containers
 from kpicli.ingest import values as V
 from kpicli.ingest.detect import (
     Layout,
@@ -153,7 +154,7 @@ class Part:
                 sources.append(fallback.data)
                 continue
             try:
-                decoded = lay.decode(lay.path.read_bytes())
+                decoded = lay.decode(lay.read_bytes())
             except SniffError as err:  # bytes past the sample that are not of its encoding
                 raise DataError(
                     f"{lay.path}: {err}", location=Location(str(lay.path)), hint=err.hint
@@ -339,7 +340,7 @@ def match_files(cfg: Config, name: str, notes: Notes | None = None) -> list[Path
             hits.append(hit)
             if (st.st_dev, st.st_ino) not in seen:
                 seen.add((st.st_dev, st.st_ino))
-                files.append(hit)
+                files.extend(_expand(cfg, name, hit))
         if not hits:
             keys = ("sources", name, "path") + ((str(i),) if len(src.path) > 1 else ())
             raise DataError(
@@ -354,6 +355,39 @@ def match_files(cfg: Config, name: str, notes: Notes | None = None) -> list[Path
             f"({cfg.base_dir}); check that the config means to read it",
         )
     return files
+
+
+def _expand(cfg: Config, name: str, hit: Path) -> list[Path]:
+    """The files a matched path stands for (a zip's members: ``export.zip/Queries.csv``),
+    or an error naming the source's key (`member:`) or the file."""
+    try:
+        return containers.expand(hit, cfg.sources[name].member)
+    except containers.ContainerError as err:
+        raise container_error(cfg, name, hit, err) from None
+    except OSError as err:
+        raise DataError(
+            f"source `{name}`: cannot read {hit}: {err.strerror or err}",
+            location=Location(str(hit)),
+        ) from None
+
+
+def container_error(
+    cfg: Config, name: str, path: Path, err: containers.ContainerError
+) -> ConfigError | DataError:
+    """A container's error: a ConfigError at the source's key it blames (`member:`,
+    `sheet:`, `section:`: exit 2), else a DataError naming the file (exit 3)."""
+    src = cfg.sources[name]
+    if err.config is not None and getattr(src, err.config, None) is not None:
+        return ConfigError(
+            f"source `{name}`: {err}",
+            location=cfg.where("sources", name, err.config),
+            hint=err.hint,
+        )
+    if err.config is not None:  # the key is not set: a zip holding several tables
+        return ConfigError(
+            f"source `{name}`: {err}", location=cfg.where("sources", name), hint=err.hint
+        )
+    return DataError(f"source `{name}`: {err}", location=Location(str(path)), hint=err.hint)
 
 
 def iglob(pattern: str) -> Iterator[str]:
@@ -544,7 +578,14 @@ def sniff_source(
                 skip_rows=src.skip_rows,
                 summary=summary,
                 memo=memo,
+                within=containers.within(f, src.sheet, src.section),
             )
+            if layout.doubt is not None:
+                warn(
+                    notes,
+                    f"source `{name}`: {f}: encoding {layout.doubt}; set `encoding:` on the "
+                    "source if its text reads wrong",
+                )
             _check_lines(layout, memo)
             reason = fallback_reason(layout, summary) or memo.tolerant.get(layout.key)
             if reason is not None:
@@ -559,6 +600,8 @@ def sniff_source(
                 location=Location(str(f), err.line or None),
                 hint=err.hint,
             ) from None
+        except containers.ContainerError as err:
+            raise container_error(cfg, name, f, err) from None
         except OSError as err:
             raise DataError(
                 f"source `{name}`: cannot read {f}: {err.strerror or err}",
@@ -578,9 +621,12 @@ def _check_lines(layout: Layout, memo: ReadMemo) -> None:
     """A SniffError for a line longer than :data:`kpicli.inputs.MAX_LINE_BYTES`: no reader
     is given such a line (Polars would hold several times its size in memory). A file
     found without one is remembered in ``memo``."""
-    if layout.complete or layout.key in memo.lines_ok:
-        return
-    long = long_line(layout.path)
+    if layout.complete or layout.key in memo.lines_ok or _sheet(layout):
+        return  # a sheet's CSV is kpi's own: a cell holds at most 32,767 characters
+    if layout.within is not None:
+        long = containers.long_line_in(layout.read_bytes(), MAX_LINE_BYTES)
+    else:
+        long = long_line(layout.path)
     if long is not None:
         raise SniffError(
             f"line {long[0]} is longer than {MAX_LINE_BYTES // (1024 * 1024)} MiB "
@@ -589,6 +635,11 @@ def _check_lines(layout: Layout, memo: ReadMemo) -> None:
             line=long[0],
         )
     memo.mark_lines_ok(layout.key)
+
+
+def _sheet(layout: Layout) -> bool:
+    """Whether the file is a spreadsheet's sheet, whose CSV kpi wrote itself."""
+    return layout.within is not None and layout.within.kind == "sheet"
 
 
 def misread_files(
@@ -617,7 +668,7 @@ def misread_files(
             for lay in part.layouts:
                 if lay.tolerant is not None or lay.key in memo.tolerant:
                     continue
-                if lay.key in memo.whole_ok:
+                if lay.key in memo.whole_ok or _sheet(lay):  # kpi wrote a sheet's CSV
                     continue
                 if up_to is not None and (lay.complete or lay.size > up_to):
                     continue
@@ -655,7 +706,7 @@ def _structure(layout: Layout, summary: tuple[SummaryRow, ...]) -> str | None:
     """Why the whole file (not just its sample) needs the tolerant reader; None when its
     records all fit the header as Python's csv module reads them and no cell holds a quote.
     """
-    data = layout.path.read_bytes()
+    data = layout.read_bytes()
     text = layout.decode(data).text
     if layout.newline == "\r":
         text = text.replace("\r", "\n")
@@ -752,8 +803,11 @@ def _detect_kinds(
             or bool(lay.skipped)
             or any(is_summary_row(r, summary) for r in lay.tail if any(r))
         )
-    if src.decimal != "auto":
-        decimal = src.decimal
+    sheets = bool(layouts) and all(
+        lay.within is not None and lay.within.kind == "sheet" for lay in layouts
+    )
+    if src.decimal != "auto" or sheets:  # a sheet's numbers are written with a dot
+        decimal = "." if src.decimal == "auto" else src.decimal
         thousands = "," if decimal == "." else "."
         seps = V.detect_separators(V.numeric_cells(rows), layouts[0].delimiter if layouts else ",")
         thousands = seps.thousands if seps.decimal == decimal else thousands

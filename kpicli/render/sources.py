@@ -164,6 +164,7 @@ def _print_file(console: Console, f: dict[str, Any]) -> None:
     dialect = _dialect(f)
     if dialect:
         lines.append(dialect)
+    lines.extend(f.get("inside") or ())  # a zip member, a sheet, the tables a file holds
     if f["period"]:
         p = f["period"]
         span = f" ({p['start']} to {p['end']})" if p["start"] or p["end"] else ""

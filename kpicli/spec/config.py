@@ -79,17 +79,50 @@ class Source(_Model):
     preset: str | None = Field(None, description="A known export format")
     delimiter: Literal["auto", ",", ";", "\t", "|"] = "auto"
     decimal: Literal["auto", ".", ","] = "auto"
-    encoding: Literal["auto", "utf-8", "utf-16", "cp1252", "latin-1"] = "auto"
+    encoding: str = Field(
+        "auto",
+        description="The text encoding: auto (UTF-8, UTF-16, else the code page detected), "
+        "or any Python codec name: utf-8, utf-16, cp1252, cp1253, cp1251, shift_jis, gbk…",
+    )
     skip_rows: Annotated[int, Field(ge=0)] | Literal["auto"] = "auto"
     date_format: str = Field("auto", description='"auto" or a strftime pattern like %d/%m/%Y')
     rename: dict[str, str] = Field(default_factory=dict, description="Header → column name")
     derive: dict[str, str] = Field(default_factory=dict, description="New columns: SQL over a row")
     filter: str | None = Field(None, description="Keep rows where this SQL predicate is true")
+    member: str | None = Field(
+        None, description="In a .zip: the member to read, or a glob of members laid out alike"
+    )
+    sheet: Annotated[int, Field(ge=0)] | str | None = Field(
+        None,
+        description="In a spreadsheet: the sheet's name or index from 0 (default: the "
+        "first with data)",
+    )
+    section: str | None = Field(
+        None, description="In a file of several #-titled tables (GA4): the title of the one to read"
+    )
 
     @field_validator("path", mode="before")
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+    @field_validator("encoding")
+    @classmethod
+    def _codec(cls, value: str) -> str:
+        if value == "auto":
+            return value
+        import codecs
+
+        try:
+            known = codecs.lookup(value)
+        except LookupError:
+            known = None
+        if known is None or not getattr(known, "_is_text_encoding", True):
+            raise ValueError(
+                f"unknown encoding `{value}`: auto, or a Python codec name "
+                "(utf-8, utf-16, cp1252, cp1253, cp1251, shift_jis, gbk…)"
+            )
+        return value
 
 
 #: A number of a target: finite (YAML's `.nan` and `.inf` are not targets anyone can reach).
