@@ -283,12 +283,12 @@ def _init(
 #: Descriptions of the fields the models leave undescribed, shown by editors on hover.
 _DESCRIPTIONS = {
     ("ConfigModel", "version"): "The version of the configuration language: 1.",
-    ("ConfigModel", "settings"): "Report-wide settings: currency, week start, locale.",
+    ("ConfigModel", "settings"): "Report-wide settings: currency, week start, locale, time "
+    "zone, cache, presets folder.",
     ("ConfigModel", "sources"): "The exports read: one entry per kind of export, by name.",
     ("ConfigModel", "kpis"): "The KPIs, by name (letters, digits and underscores).",
     ("Source", "delimiter"): 'The field separator: auto, ",", ";", "\\t" or "|".',
     ("Source", "decimal"): 'The decimal separator of numbers: auto, "." or ",".',
-    ("Source", "encoding"): "The text encoding: auto, utf-8, utf-16, cp1252 or latin-1.",
     ("Source", "skip_rows"): "Lines to skip before the header, or auto.",
     ("Kpi", "label"): "The name shown in reports (default: the KPI's name, capitalised).",
     ("Kpi", "description"): "What the KPI measures, in a sentence.",
