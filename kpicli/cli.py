@@ -16,13 +16,14 @@ import sys
 import traceback
 from collections.abc import Callable
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from kpicli.errors import KpiError, Notes, UsageError
 from kpicli.render import BINARY_FORMATS, FORMATS
+from kpicli.spec.periods import PERIOD_FORMS
 from kpicli.version import __version__
 
 if TYPE_CHECKING:
@@ -118,6 +119,28 @@ class KpiGroup(TyperGroup):
             return super().invoke(ctx)
         except click_errors.UsageError as err:
             raise _kpi_usage(err) from None
+
+
+class KpiCommand(TyperCommand):
+    """A command whose help names each argument by its placeholder alone (``KPI``,
+    ``NAME...``), without the Python type Typer would print after it (``KPI <str>``)."""
+
+    def format_options(self, ctx: typer.Context, formatter: Any) -> None:  # Click's HelpFormatter
+        args: list[tuple[str, str]] = []
+        opts: list[tuple[str, str]] = []
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if param.param_type_name == "argument":
+                name = param.metavar or (param.name or "").upper()
+                args.append((name + ("..." if param.nargs != 1 else ""), record[1]))
+            elif param.param_type_name == "option":
+                opts.append(record)
+        for title, rows in (("Arguments", args), ("Options", opts)):
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
 
 
 def _kpi_usage(err: click_errors.UsageError) -> click_errors.UsageError:
@@ -304,18 +327,25 @@ ConfigOpt = Annotated[
 ]
 
 
+#: How ``--period``'s help names the forms of :data:`PERIOD_FORMS` that are not keywords.
+_PERIOD_FORM_NAMES = {
+    "last-N-days": "last-N-days (e.g. last-90-days)",
+    "2026-10-05": "a day (2026-10-05)",
+    "2026-10": "a month (2026-10)",
+    "2026-Q3": "a quarter (2026-Q3)",
+    "2026-W05": "an ISO week (2026-W05)",
+    "2026": "a year (2026)",
+    "2026-10-01..2026-10-31": "a range of days (2026-10-01..2026-10-31)",
+}
+#: ``--period``'s help: every form :func:`kpicli.spec.periods.parse_period` accepts.
+PERIOD_HELP = (
+    "Which days: "
+    + ", ".join(_PERIOD_FORM_NAMES.get(form, form) for form in PERIOD_FORMS[:-1])
+    + f" or {_PERIOD_FORM_NAMES.get(PERIOD_FORMS[-1], PERIOD_FORMS[-1])}."
+)
+
 # Options shared by `report` and `explain` (the same words, the same meaning).
-PeriodOpt = Annotated[
-    str,
-    typer.Option(
-        "--period",
-        "-p",
-        metavar="PERIOD",
-        help="all, today, yesterday, last-7-days, last-30-days, this-week, last-week, "
-        "this-month, last-month, this-quarter, last-quarter, this-year, last-year, "
-        "2026-10, 2026-Q3, 2026-W05, 2026, or 2026-10-01..2026-10-31.",
-    ),
-]
+PeriodOpt = Annotated[str, typer.Option("--period", "-p", metavar="PERIOD", help=PERIOD_HELP)]
 FromOpt = Annotated[
     str | None,
     typer.Option("--from", metavar="DATE", help="First day (YYYY-MM-DD); overrides --period."),
@@ -735,6 +765,7 @@ def list_kpis(
 
 
 @app.command(
+    cls=KpiCommand,
     epilog="Examples:\n\n"
     "  kpi sources\n\n"
     "  kpi sources ads leads\n\n"
@@ -742,7 +773,8 @@ def list_kpis(
 )
 def sources(
     names: Annotated[
-        list[str] | None, typer.Argument(help="Sources to describe (default: all).")
+        list[str] | None,
+        typer.Argument(help="Sources to describe (default: all).", metavar="NAME"),
     ] = None,
     config: ConfigOpt = None,
     fmt: TextFormatOpt = TextFormat.table,
@@ -806,6 +838,7 @@ def validate(
 
 
 @app.command(
+    cls=KpiCommand,
     epilog="Examples:\n\n"
     "  kpi explain cpl --period last-month\n\n"
     "  kpi explain cpl -p this-month --by channel --compare previous\n\n"
@@ -850,6 +883,7 @@ def explain(
 
 
 @app.command(
+    cls=KpiCommand,
     epilog="Examples:\n\n"
     "  kpi init demo --sample && cd demo && kpi report\n\n"
     "  kpi init\n\n"
@@ -875,6 +909,7 @@ def init(
         list[str] | None,
         typer.Option(
             "--preset",
+            metavar="NAME",
             help="Add a source and typical KPIs for an export format; repeatable or a,b. "
             "google_ads, meta_ads, linkedin_ads, microsoft_ads, ga4, search_console, "
             "hubspot_contacts, hubspot_deals, mailchimp, tiktok_ads, salesforce_opportunities, "
@@ -931,6 +966,7 @@ def schema(
         typer.Option(
             "--output",
             "-o",
+            metavar="PATH",
             help="Write to this file (atomically) instead of stdout; - is stdout.",
         ),
     ] = None,
@@ -967,6 +1003,7 @@ MAX_NOTES = 20
 
 
 @app.command(
+    cls=KpiCommand,
     epilog="Examples:\n\n"
     "  kpi clean export.csv\n\n"
     "  kpi clean 'Campaign report.csv' -o campaigns.csv\n\n"
@@ -983,32 +1020,45 @@ def clean(
         typer.Option(
             "--output",
             "-o",
+            metavar="PATH",
             help="Write to this file (atomically) instead of stdout; - is stdout.",
         ),
     ] = None,
     delimiter: Annotated[
-        str, typer.Option("--delimiter", help='auto, ",", ";", tab, "|" or space.')
+        str, typer.Option("--delimiter", metavar="CHAR", help='auto, ",", ";", tab, "|" or space.')
     ] = "auto",
     decimal: Annotated[
         str,
-        typer.Option("--decimal", help='auto, "." or ",": checked; cells are kept as written.'),
+        typer.Option(
+            "--decimal",
+            metavar="CHAR",
+            help='auto, "." or ",": checked; cells are kept as written.',
+        ),
     ] = "auto",
     encoding: Annotated[
-        str, typer.Option("--encoding", help="auto, utf-8, utf-16, cp1252 or latin-1.")
+        str,
+        typer.Option("--encoding", metavar="NAME", help="auto, utf-8, utf-16, cp1252 or latin-1."),
     ] = "auto",
     skip_rows: Annotated[
-        str, typer.Option("--skip-rows", help="auto, or the number of lines above the header.")
+        str,
+        typer.Option(
+            "--skip-rows", metavar="N", help="auto, or the number of lines above the header."
+        ),
     ] = "auto",
     date_format: Annotated[
         str,
         typer.Option(
-            "--date-format", help="auto or a strftime pattern: checked; cells kept as written."
+            "--date-format",
+            metavar="PATTERN",
+            help="auto or a strftime pattern: checked; cells kept as written.",
         ),
     ] = "auto",
     preset: Annotated[
         str | None,
         typer.Option(
-            "--preset", help="A known export format: its summary rows and canonical names."
+            "--preset",
+            metavar="NAME",
+            help="A known export format: its summary rows and canonical names.",
         ),
     ] = None,
     quiet: Annotated[
@@ -1065,6 +1115,9 @@ def clean(
 
 cache_app = typer.Typer(
     help="The Parquet cache of parsed sources and daily aggregates (see `kpi report --cache`).",
+    epilog="Examples:\n\n"
+    "  kpi report -p last-month --cache ~/.cache/kpi\n\n"
+    "  kpi cache clear --cache ~/.cache/kpi",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
