@@ -95,3 +95,33 @@ def test_the_anomaly_thresholds_and_history_are_the_models() -> None:
     days, weeks = WINDOW["day"], WINDOW["week"]
     assert f"default {days} days, {weeks} weeks, {WINDOW['month']} months" in README
     assert f"fewer than {MIN_HISTORY['day']}\ndays ({MIN_HISTORY['week']} weeks" in README
+
+
+def test_the_format_row_lists_every_format() -> None:
+    """The `-f` row of `kpi report`'s options table names every renderer's format."""
+    from kpicli.render import FORMATS
+
+    tour = section("report")
+    assert tour is not None
+    rows = [line for line in tour.splitlines() if line.startswith("| `-f, --format`")]
+    assert len(rows) == 1, rows
+    for name in FORMATS:
+        assert f"`{name}`" in rows[0], f"-f {name} is not in the README's report options"
+
+
+def walk(command: object, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """The path of every leaf command under ``command`` (`cache clear`, not `cache`)."""
+    subs = getattr(command, "commands", None)
+    if not subs:
+        return [path]
+    return [p for name, sub in sorted(subs.items()) for p in walk(sub, (*path, name))]
+
+
+@pytest.mark.parametrize("path", walk(COMMAND), ids=" ".join)
+def test_every_command_section_has_an_example(path: tuple[str, ...]) -> None:
+    """Each command's own section shows it run: a shell block with `kpi NAME` in it."""
+    name = " ".join(path)
+    text = section(name)
+    assert text is not None, f"`kpi {name}` has no section in README.md"
+    blocks = re.findall(r"```(?:sh|shell|bash|console)\n(.*?)```", text, flags=re.S)
+    assert any(f"kpi {name}" in block for block in blocks), f"no example of `kpi {name}`"
