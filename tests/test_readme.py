@@ -125,3 +125,13 @@ def test_every_command_section_has_an_example(path: tuple[str, ...]) -> None:
     assert text is not None, f"`kpi {name}` has no section in README.md"
     blocks = re.findall(r"```(?:sh|shell|bash|console)\n(.*?)```", text, flags=re.S)
     assert any(f"kpi {name}" in block for block in blocks), f"no example of `kpi {name}`"
+
+
+def test_the_tour_lists_every_period_form() -> None:
+    """Every form `--period` accepts (kpicli.spec.periods.PERIOD_FORMS) is in the tour."""
+    from kpicli.spec.periods import PERIOD_FORMS
+
+    tour = section("report")
+    assert tour is not None
+    for form in PERIOD_FORMS:
+        assert f"`{form}`" in tour, f"--period {form} is not in the tour of kpi report"
