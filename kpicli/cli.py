@@ -958,9 +958,23 @@ def init(
     epilog="Examples:\n\n"
     "  kpi schema\n\n"
     "  kpi schema -o kpi_schema.json\n\n"
-    "  kpi schema | jq '.[\"$defs\"].Kpi.properties | keys'",
+    "  kpi schema | jq '.[\"$defs\"].Kpi.properties | keys'\n\n"
+    "  kpi schema --report -o report_schema.json\n\n"
+    "  kpi schema --report --jsonl",
 )
 def schema(
+    report: Annotated[
+        bool,
+        typer.Option(
+            "--report", help="The schema of `kpi report -f json` instead of the config's."
+        ),
+    ] = False,
+    jsonl: Annotated[
+        bool,
+        typer.Option(
+            "--jsonl", help="The schema of one line of `kpi report -f jsonl` (implies --report)."
+        ),
+    ] = False,
     output: Annotated[
         str | None,
         typer.Option(
@@ -975,13 +989,20 @@ def schema(
     ] = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Print the JSON Schema of kpi_config.yaml, for completion and checks in editors."""
+    """Print the JSON Schema of kpi_config.yaml, for completion and checks in editors; with
+    --report, that of `kpi report -f json` (--jsonl: of one JSONL line), for machines."""
 
     def work() -> None:
-        from kpicli.commands.init import schema_text
         from kpicli.outputs import STDOUT
 
-        text = schema_text()
+        if report or jsonl:
+            from kpicli.render.report_schema import schema_text as report_text
+
+            text = report_text(jsonl=jsonl)
+        else:
+            from kpicli.commands.init import schema_text
+
+            text = schema_text()
         if output is None or output == STDOUT:
             _out(text)
             return

@@ -42,10 +42,11 @@ TREND_COLUMNS = ("total", "slope", "p_value", "significant", "buckets")
 FAIL_LEVELS = {"warn": ["warn", "bad"], "bad": ["bad"]}
 
 #: The fields of a row in the outputs (with what SPEC.md adds to some: comparisons'
-#: significance, anomalies). A dimension of one of these names is keyed ``by_<name>``.
+#: significance, anomalies; JSONL's ``unit``). A dimension of one of these names is keyed
+#: ``by_<name>``.
 OUTPUT_FIELDS = frozenset(
     {*KEY_COLUMNS, *VALUE_COLUMNS, "total", *SIGNIFICANCE_COLUMNS, *ANOMALY_COLUMNS}
-    | {"slope", "significant", "buckets"}
+    | {"slope", "significant", "buckets", "unit"}
 )
 
 

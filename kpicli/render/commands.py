@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from kpicli.errors import IssueCode
 from kpicli.render.console import text_console
+from kpicli.render.formats import SCHEMA_VERSION
 from kpicli.render.units import describe_period, format_value
 
 if TYPE_CHECKING:
@@ -111,6 +112,7 @@ def render_list(
     if fmt == "json":
         return _json(
             {
+                "schema_version": SCHEMA_VERSION,
                 "config": str(cfg.path),
                 "kpis": [
                     {
@@ -181,6 +183,7 @@ def _validation_json(v: Validation) -> str:
     was read of each source."""
     return _json(
         {
+            "schema_version": SCHEMA_VERSION,
             "config": str(v.path),
             "valid": not v.errors,
             "exit_code": v.exit_code,
@@ -313,6 +316,7 @@ def _explain_json(e: Explanation) -> str:
     entry = e.entry
     return _json(
         {
+            "schema_version": SCHEMA_VERSION,
             "kpi": e.name,
             "label": entry.label,
             "description": entry.description,

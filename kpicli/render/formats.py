@@ -75,6 +75,8 @@ TYPED_COLUMNS = {"change_significant": "Boolean", "anomaly": "String", "status":
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 #: The column that tells total rows apart (CSV, Parquet, XLSX; ``"total": true`` in JSONL).
 TOTAL = "total"
+#: The last key of each JSONL line: the KPI's unit.
+UNIT = "unit"
 #: Rows rendered at a time by the streaming writers.
 CHUNK_ROWS = 50_000
 #: Value fields of ``--wide`` present whenever the report has a comparison.
@@ -207,9 +209,10 @@ def _json_objects(
     cols: list[str],
     *,
     indent: str | None,
-    extra: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> pl.Expr:
-    """One JSON object per row of ``frame`` (keys ``cols`` then ``extra``'s literal values),
+    """One JSON object per row of ``frame`` (keys ``cols`` then ``extra``'s values: JSON
+    text, or an expression giving it),
     laid out as ``json.dumps`` does: on one line (``indent`` None) or indented."""
     import polars as pl
 
@@ -221,7 +224,7 @@ def _json_objects(
         inner = "\n" + indent + "  "
         opening, between, closing = indent + "{" + inner, "," + inner, "\n" + indent + "}"
     keys = [(c, _json_literal(frame, c, integer)) for c in cols]
-    keys += [(k, pl.lit(v)) for k, v in (extra or {}).items()]
+    keys += [(k, pl.lit(v) if isinstance(v, str) else v) for k, v in (extra or {}).items()]
     for index, (name, literal) in enumerate(keys):
         key = json.dumps(name, ensure_ascii=False) + ": "
         pieces.append(pl.lit((opening if index == 0 else between) + key))
@@ -325,12 +328,23 @@ def _flagged(result: Result) -> int:
     return sum(int(f["anomaly"].is_not_null().sum()) for f in frames if "anomaly" in f.columns)
 
 
+def unit_json(kpis: dict[str, KpiInfo]) -> pl.Expr:
+    """The JSON text of each row's KPI's unit (``null`` for a KPI ``kpis`` lacks)."""
+    import polars as pl
+
+    units = {name: json.dumps(info.unit) for name, info in kpis.items()}
+    return pl.col("kpi").replace_strict(units, default="null", return_dtype=pl.String)
+
+
 def write_jsonl(result: Result, out: IO[bytes]) -> None:
-    """One JSON object per line: rows, then totals (dimensions null, ``"total": true``)."""
+    """One JSON object per line: rows, then totals (dimensions null, ``"total": true``);
+    the KPI's ``unit`` last on every line (after the columns, so that their order is the
+    one of the other formats)."""
     parts = tidy_parts(result)
     cols = columns(result)
     for index, frame in enumerate(parts):
-        extra = {TOTAL: "true"} if index else None
+        extra: dict[str, Any] = {TOTAL: "true"} if index else {}
+        extra[UNIT] = unit_json(result.kpis)
         write_objects_lines(out, result.kpis, frame, cols, extra=extra)
 
 
@@ -340,7 +354,7 @@ def write_objects_lines(
     frame: pl.DataFrame,
     cols: list[str],
     *,
-    extra: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> None:
     """``frame``'s rows as JSON objects, one per line (keys ``cols`` then ``extra``)."""
     for chunk in _chunks(frame):

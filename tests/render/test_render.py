@@ -503,7 +503,9 @@ def test_jsonl(by_channel: Result) -> None:
     for total in objects[6:]:
         assert total["total"] is True
         assert "channel" in total and total["channel"] is None
-        assert list(total) == [*KEY_COLUMNS, "channel", *VALUE_COLUMNS, "total"]
+        assert list(total) == [*KEY_COLUMNS, "channel", *VALUE_COLUMNS, "total", "unit"]
+    assert all(list(o)[-1] == "unit" for o in objects)
+    assert all(o["unit"] == by_channel.kpis[o["kpi"]].unit for o in objects)
     assert objects[6]["value"] == 103
 
 

@@ -272,7 +272,7 @@ def test_jsonl_rows_then_totals_with_the_new_fields() -> None:
     assert all("trends" not in o for o in objects)
     last = objects[-1]
     assert last["total"] is True and last["channel"] is None
-    assert list(last)[-6:] == [*ANOMALY_COLUMNS, "total"][-6:]
+    assert list(last)[-7:] == [*ANOMALY_COLUMNS, "total", "unit"]
     assert sum(1 for o in objects if o["anomaly"]) == len(FLAGS)
 
 
