@@ -26,10 +26,12 @@ from kpicli.errors import UsageError
 from kpicli.render import FORMATS
 from kpicli.render.formats import (
     SCHEMA_VERSION,
+    UNIT,
     date_range,
     kpis_json,
     md_escape,
     timestamp,
+    unit_json,
     write_csv_frame,
     write_list,
     write_objects_lines,
@@ -84,7 +86,9 @@ def render_anomalies_to(
     elif fmt == "json":
         write_anomalies_json(anomalies, out)
     elif fmt == "jsonl":
-        write_objects_lines(out, anomalies.kpis, anomalies.rows, anomalies.rows.columns)
+        rows = anomalies.rows  # the KPI's unit last on each line, as in `kpi report -f jsonl`
+        extra = {UNIT: unit_json(anomalies.kpis)}
+        write_objects_lines(out, anomalies.kpis, rows, rows.columns, extra=extra)
     elif fmt == "csv":
         write_csv_frame(out, anomalies.kpis, anomalies.rows, raw=raw)
     elif fmt == "parquet":

@@ -286,3 +286,13 @@ def test_kpi_anomalies_writes_a_file_never_over_an_input(cfg_path: Path, tmp_pat
     r = runner.invoke(app, [*args, "-o", str(cfg_path.parent / "ads.csv"), "-f", "csv"])
     assert r.exit_code == 4 and "would overwrite a file of source `ads`" in r.stderr
     assert (cfg_path.parent / "ads.csv").read_bytes() == before
+
+
+def test_kpi_anomalies_jsonl_lines_carry_the_unit(cfg_path: Path) -> None:
+    args = ["anomalies", "-c", str(cfg_path), "--as-of", "2026-06-30", "--by", "channel"]
+    r = runner.invoke(app, [*args, "-k", "ctr,clicks", "-f", "jsonl"])
+    assert r.exit_code == 0, r.stderr
+    lines = [json.loads(line) for line in r.stdout.splitlines()]
+    assert lines and {x["kpi"] for x in lines} <= {"ctr", "clicks"}
+    units = {"ctr": "percent", "clicks": "integer"}  # as CONFIG declares them
+    assert all(x["unit"] == units[x["kpi"]] and list(x)[-1] == "unit" for x in lines)
