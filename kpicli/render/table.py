@@ -32,11 +32,13 @@ from kpicli.render.layout import (
     Line,
     dimension_text,
     has_more,
+    hidden_note,
     notes,
     optional_columns,
     sections,
     trend_text,
     value_texts,
+    without_data,
 )
 from kpicli.render.units import bucket_label, describe_period
 
@@ -60,8 +62,12 @@ Column = tuple[str, str, bool]
 Row = tuple[list["Text"], bool, bool]
 
 
-def render_table(result: Result, *, color: bool, width: int | None = None) -> str:
+def render_table(
+    result: Result, *, color: bool, width: int | None = None, all_rows: bool = False
+) -> str:
     """The report as a terminal table; no ANSI escapes at all when ``color`` is False.
+
+    Rows without data are hidden (a note says how many) unless ``all_rows``.
 
     Numbers are never truncated: when the table does not fit in ``width``, the Projected,
     Pace and Previous columns are left out (a footnote says so), labels wrap, and as a last
@@ -70,6 +76,7 @@ def render_table(result: Result, *, color: bool, width: int | None = None) -> st
     from rich.text import Text
 
     width = width or DEFAULT_WIDTH
+    result, hidden = (result, 0) if all_rows else without_data(result)
     heading = describe_period(result.period, result.period_label, result.as_of, result.comparison)
     kpi_sections = sections(result)
     grouped = bool(result.dimensions) or result.grain is not None
@@ -81,6 +88,8 @@ def render_table(result: Result, *, color: bool, width: int | None = None) -> st
     console.print(Text(heading, style="bold"))
     if not body:
         console.print(Text("No rows: nothing matched the period and filters.", style="dim"))
+        if hidden:
+            console.print(Text(hidden_note(hidden), style="dim"))
     else:
         console.print(_table(columns, body, kept, minimum, grouped))
         if dropped:
@@ -88,7 +97,7 @@ def render_table(result: Result, *, color: bool, width: int | None = None) -> st
             console.print(Text(note + " or use --format csv.", style="dim"))
         if has_more(kpi_sections):
             console.print(Text(NOTE_MORE[0].upper() + NOTE_MORE[1:] + ".", style="dim"))
-        for note in notes(result, kpi_sections):
+        for note in notes(result, kpi_sections, hidden):
             console.print(Text(note, style="dim"))
     text = console.file.getvalue()  # type: ignore[attr-defined]
     if not color:  # rich pads every cell; trailing blanks only get in the way of diffs
