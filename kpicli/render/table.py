@@ -83,15 +83,17 @@ def render_table(
     columns = _columns(result, kpi_sections)
     body = _body(result, kpi_sections, trend=any(c[1] == "trend" for c in columns))
     kept, dropped, minimum = _fit(columns, body, width)
+    room = max(width, _total(minimum, kept))
+    fixed = _label_widths(columns, body, kept, minimum, room)
 
-    console = text_console(color, max(width, _total(minimum, kept)))
+    console = text_console(color, room)
     console.print(Text(heading, style="bold"))
     if not body:
         console.print(Text("No rows: nothing matched the period and filters.", style="dim"))
         if hidden:
             console.print(Text(hidden_note(hidden), style="dim"))
     else:
-        console.print(_table(columns, body, kept, minimum, grouped))
+        console.print(_table(columns, body, kept, fixed, grouped))
         if dropped:
             note = f"{', '.join(dropped)} left out to fit {width} columns: widen the terminal"
             console.print(Text(note + " or use --format csv.", style="dim"))
@@ -190,10 +192,7 @@ def _fit(
     labels up to LABEL_ROOM wide, dropping columns; then let labels wrap down to LABEL_MIN;
     then leave out the trend.
     """
-    natural = [
-        max([len(title), *(cells[i].cell_len for cells, _, _ in body)])
-        for i, (title, _, _) in enumerate(columns)
-    ]
+    natural = _natural(columns, body)
 
     def widest(limit: int) -> list[int]:
         return [min(n, limit) if c[2] else n for n, c in zip(natural, columns, strict=True)]
@@ -212,8 +211,38 @@ def _fit(
     return kept, dropped, minimum
 
 
+def _natural(columns: list[Column], body: list[Row]) -> list[int]:
+    """Each column's width unwrapped: its header's or its widest cell's."""
+    return [
+        max([len(title), *(cells[i].cell_len for cells, _, _ in body)])
+        for i, (title, _, _) in enumerate(columns)
+    ]
+
+
+def _label_widths(
+    columns: list[Column], body: list[Row], kept: list[int], minimum: list[int], room: int
+) -> list[int]:
+    """The width of each column, its least for those that do not wrap: when the kept columns
+    do not fit in ``room`` unwrapped, the columns that wrap share what the others leave (at
+    least their least width each, in order), so that rich never has to cut a number or a
+    status to make the table fit (it squeezed the last column by a cell or two)."""
+    natural = _natural(columns, body)
+    if _total(natural, kept) <= room:
+        return natural
+    widths = list(minimum)
+    wraps = [i for i in kept if columns[i][2]]
+    spare = room - _total(
+        [natural[i] if i not in wraps else minimum[i] for i in range(len(columns))], kept
+    )
+    for i in wraps:
+        extra = max(0, min(spare, natural[i] - minimum[i]))
+        widths[i] = minimum[i] + extra
+        spare -= extra
+    return widths
+
+
 def _table(
-    columns: list[Column], body: list[Row], kept: list[int], minimum: list[int], grouped: bool
+    columns: list[Column], body: list[Row], kept: list[int], widths: list[int], grouped: bool
 ) -> Table:
     from rich import box
     from rich.table import Table
@@ -226,7 +255,8 @@ def _table(
             justify="left" if wraps or key in ("period", "status", "anomaly", "trend") else "right",
             no_wrap=not wraps,
             overflow="fold",
-            min_width=minimum[i],
+            min_width=widths[i],
+            max_width=widths[i] if wraps else None,
         )
     for cells, is_total, ends in body:
         table.add_row(
