@@ -503,6 +503,14 @@ def report(
     raw: Annotated[
         bool, typer.Option("--raw", help="csv/xlsx: do not neutralise formula-like cells.")
     ] = False,
+    all_rows: Annotated[
+        bool,
+        typer.Option(
+            "--all-rows",
+            help="table/markdown/html: also show rows without data in the period and the "
+            "comparison (hidden by default; machine formats keep every row).",
+        ),
+    ] = False,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Nothing on stderr but errors.")
     ] = False,
@@ -550,7 +558,9 @@ def report(
         result = done.result
         if done.path is not None:
             with open_atomic(done.path) as handle:
-                render_to(result, chosen, handle, color=False, raw=raw, wide=wide)
+                render_to(
+                    result, chosen, handle, color=False, raw=raw, wide=wide, all_rows=all_rows
+                )
             if not quiet:
                 _err(f"wrote {done.path}")
         else:
@@ -566,7 +576,14 @@ def report(
                     stdout.write(render(result, chosen, raw=raw, wide=wide))
                 else:
                     render_to(
-                        result, chosen, stdout, color=color, width=_width(), raw=raw, wide=wide
+                        result,
+                        chosen,
+                        stdout,
+                        color=color,
+                        width=_width(),
+                        raw=raw,
+                        wide=wide,
+                        all_rows=all_rows,
                     )
             except PipeClosed:  # the reader had enough: not an error, the exit code stands
                 pass

@@ -63,13 +63,15 @@ def render_to(
     width: int | None = None,
     raw: bool = False,
     wide: bool = False,
+    all_rows: bool = False,
 ) -> None:
     """Write ``result`` in format ``fmt`` (one of ``FORMATS``) to the binary ``out``, UTF-8 for
     text formats. Machine formats are written a chunk of rows at a time.
 
     ``color`` and ``width`` apply to the table; ``raw`` (no formula-injection guard) to CSV
     and XLSX; ``wide`` (one column per KPI and value field) to CSV, Parquet and XLSX, and is a
-    UsageError with any other format.
+    UsageError with any other format; ``all_rows`` (rows without data shown, not hidden) to
+    the table, markdown and HTML.
     """
     from kpicli.render import formats
 
@@ -77,7 +79,7 @@ def render_to(
     if fmt == "table":
         from kpicli.render.table import render_table
 
-        out.write(render_table(result, color=color, width=width).encode("utf-8"))
+        out.write(render_table(result, color=color, width=width, all_rows=all_rows).encode("utf-8"))
     elif fmt == "json":
         formats.write_json(result, out)
     elif fmt == "jsonl":
@@ -85,7 +87,7 @@ def render_to(
     elif fmt == "csv":
         formats.write_csv(result, out, raw=raw, wide=wide)
     elif fmt == "markdown":
-        out.write(formats.to_markdown(result))
+        out.write(formats.to_markdown(result, all_rows=all_rows))
     elif fmt == "parquet":
         formats.write_parquet(result, out, wide=wide)
     elif fmt == "xlsx":
@@ -95,7 +97,7 @@ def render_to(
     elif fmt == "html":
         from kpicli.render.html import to_html
 
-        out.write(to_html(result))
+        out.write(to_html(result, all_rows=all_rows))
     else:
         raise UsageError(f"unknown output format `{fmt}`", hint=f"use one of: {', '.join(FORMATS)}")
 
@@ -108,10 +110,11 @@ def render(
     width: int | None = None,
     raw: bool = False,
     wide: bool = False,
+    all_rows: bool = False,
 ) -> bytes:
     """:func:`render_to` into bytes."""
     buffer = io.BytesIO()
-    render_to(result, fmt, buffer, color=color, width=width, raw=raw, wide=wide)
+    render_to(result, fmt, buffer, color=color, width=width, raw=raw, wide=wide, all_rows=all_rows)
     return buffer.getvalue()
 
 

@@ -51,6 +51,7 @@ from kpicli.render.layout import (
     sections,
     trend_text,
     value_texts,
+    without_data,
 )
 from kpicli.render.units import bucket_label, describe_period
 
@@ -635,12 +636,14 @@ def md_escape(text: str) -> str:
     return "".join(out)
 
 
-def to_markdown(result: Result) -> bytes:
+def to_markdown(result: Result, *, all_rows: bool = False) -> bytes:
     """A GitHub-flavoured markdown table of the formatted values, under a bold heading.
 
     Laid out like the terminal table: a KPI's label on its first line (its sparkline on the
-    second with ``--grain``), a bold ``Total`` line per bucket with ``--by``.
+    second with ``--grain``), a bold ``Total`` line per bucket with ``--by``. Rows without
+    data are hidden (a line says how many) unless ``all_rows``.
     """
+    result, hidden = (result, 0) if all_rows else without_data(result)
     dims = list(result.dimensions)
     extra = optional_columns(result)
     kpi_sections = sections(result)
@@ -691,7 +694,7 @@ def to_markdown(result: Result) -> bytes:
     out = [f"**{md_escape(heading)}**", "", md_row(header), rule, *(md_row(r) for r in table)]
     if has_more(kpi_sections):
         out += ["", md_escape(NOTE_MORE[0].upper() + NOTE_MORE[1:]) + "."]
-    for note in notes(result, kpi_sections) if kpi_sections else []:
+    for note in notes(result, kpi_sections, hidden):
         for part in note.split("\n"):
             out += ["", md_escape(part)]
     return ("\n".join(out) + "\n").encode("utf-8")

@@ -41,6 +41,7 @@ from kpicli.render.layout import (
     sections,
     trend_text,
     value_texts,
+    without_data,
 )
 from kpicli.render.units import (
     NULL,
@@ -961,8 +962,10 @@ def _facts(result: Result) -> str:
     return f'<dl class="facts">{items}</dl>'
 
 
-def to_html(result: Result) -> bytes:
-    """The report as one self-contained UTF-8 HTML page (no network needed to open it)."""
+def to_html(result: Result, *, all_rows: bool = False) -> bytes:
+    """The report as one self-contained UTF-8 HTML page (no network needed to open it).
+    Rows without data are hidden (a note says how many) unless ``all_rows``."""
+    result, hidden = (result, 0) if all_rows else without_data(result)
     kpi_sections = sections(result)
     grouped = bool(result.dimensions) or result.grain is not None
     if not kpi_sections:
@@ -975,7 +978,7 @@ def to_html(result: Result) -> bytes:
 
     else:
         body = _summary_table(kpi_sections, result)
-    for note in notes(result, kpi_sections) if kpi_sections else []:
+    for note in notes(result, kpi_sections, hidden):
         body += "".join(f'\n<p class="note">{esc(part)}</p>' for part in note.split("\n"))
     return page(
         title=f"KPI report · {_period_text(result)}",

@@ -20,6 +20,7 @@ from kpicli.execute.result import KpiInfo
 from kpicli.render.units import (
     FLAG,
     SAME,
+    STATUS_MARKS,
     change_is_good,
     format_anomaly,
     format_change,
@@ -142,6 +143,58 @@ def _capped(result: Result) -> tuple[list[Record], dict[tuple[Any, ...], int]]:
     return kept.to_dicts(), more
 
 
+def _empty(frame: Any) -> Any:
+    """A polars mask of the rows without data: value and previous (when any) both null."""
+    import polars as pl
+
+    mask = pl.col("value").is_null()
+    return mask & pl.col("previous").is_null() if "previous" in frame.columns else mask
+
+
+def without_data(result: Result) -> tuple[Result, int]:
+    """The result as a person reads it, and how many rows were hidden for want of data.
+
+    Hidden: rows of a dimension value with no value in the period nor in the comparison
+    period (CPA for the channels that buy no ads), and every row and total of a KPI that has
+    no data at all (it shows no block). A time series keeps its gaps (``–``) otherwise.
+    """
+    import dataclasses
+
+    import polars as pl
+
+    frames = [f for f in (result.rows, result.totals) if f is not None]
+    if not any(f.height and "value" in f.columns for f in frames):
+        return result, 0
+    kpis_with_data: set[str] = set()
+    for frame in frames:
+        if frame.height and "value" in frame.columns:
+            kpis_with_data.update(frame.filter(~_empty(frame))["kpi"].unique().to_list())
+    has_data = pl.col("kpi").is_in(list(kpis_with_data))
+
+    def keep(frame: pl.DataFrame | None, rows: bool) -> pl.DataFrame | None:
+        if frame is None or not frame.height or "value" not in frame.columns:
+            return frame
+        if rows and result.dimensions:
+            return frame.filter(has_data & ~_empty(frame))
+        return frame.filter(has_data)
+
+    rows, totals = keep(result.rows, True), keep(result.totals, False)
+    hidden = sum(f.height for f in frames) - sum(f.height for f in (rows, totals) if f is not None)
+    if not hidden:
+        return result, 0
+    shown = dataclasses.replace(
+        result, rows=rows, totals=totals, trend_source=lambda: result.trends
+    )
+    return shown, hidden
+
+
+def hidden_note(hidden: int) -> str:
+    """``12 rows without data hidden (--all-rows shows them).``"""
+    if hidden == 1:
+        return "1 row without data hidden (--all-rows shows it)."
+    return f"{hidden:,} rows without data hidden (--all-rows shows them)."
+
+
 def kpi_info(result: Result, name: str) -> KpiInfo:
     """The KPI's description, or a bare one for a KPI the result does not describe."""
     return result.kpis.get(name) or KpiInfo(name=name, label=name)
@@ -243,13 +296,28 @@ def anomaly_style(record: Record, better: str) -> str:
     return ANOMALY_STYLES[(anomaly == "high") == (better != "lower")]
 
 
-def notes(result: Result, kpi_sections: list[Section]) -> list[str]:
-    """The lines under a human-readable report that say what ``≈`` and ``⚑`` mean (only
-    when they are shown), and how many rows were flagged."""
-    out = []
-    frames = [result.rows] if result.totals is None else [result.rows, result.totals]
+#: The parts of the legend under a report, each shown only when its column or mark is.
+LEGEND_PT = "pt = percentage points"
+LEGEND_STATUS = (
+    f"{STATUS_MARKS['ok']} ok: at or better than target",
+    f"{STATUS_MARKS['warn']} warn: within the tolerance",
+    f"{STATUS_MARKS['bad']} bad: beyond it",
+)
+LEGEND_SAME = f"{SAME}: within normal fluctuation (the change or trend is not significant at 95 %)"
+
+
+def legend(result: Result, kpi_sections: list[Section]) -> str:
+    """One line that says what the marks shown mean: ``pt`` (a change of a percent KPI), the
+    status bands, ``≈``; empty when none is shown."""
     import polars as pl
 
+    keys = {key for key, _ in optional_columns(result)}
+    frames = [result.rows] if result.totals is None else [result.rows, result.totals]
+    parts = []
+    if "change" in keys and any(s.info.unit == "percent" for s in kpi_sections):
+        parts.append(LEGEND_PT)
+    if "status" in keys:
+        parts += LEGEND_STATUS
     same = any(
         f.height
         and "change_significant" in f.columns
@@ -257,11 +325,20 @@ def notes(result: Result, kpi_sections: list[Section]) -> list[str]:
         for f in frames
     ) or any(t.get("significant") is False for s in kpi_sections for t in _all_trends(s))
     if same:
-        out.append(
-            f"{SAME}: within normal fluctuation (the change or trend is not significant at 95 %)."
-        )
-    if result.anomalies:
-        out.append(anomaly_note(result, frames))
+        parts.append(LEGEND_SAME)
+    return " · ".join(parts) + "." if parts else ""
+
+
+def notes(result: Result, kpi_sections: list[Section], hidden: int = 0) -> list[str]:
+    """The lines under a human-readable report: how many rows were hidden for want of data
+    (``hidden``), the legend of the marks shown (pt, statuses, ``≈``), how many rows ``⚑``
+    flags."""
+    out = [hidden_note(hidden)] if hidden else []
+    if kpi_sections:
+        out += [text] if (text := legend(result, kpi_sections)) else []
+        if result.anomalies:
+            frames = [result.rows] if result.totals is None else [result.rows, result.totals]
+            out.append(anomaly_note(result, frames))
     return out
 
 

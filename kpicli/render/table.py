@@ -32,11 +32,13 @@ from kpicli.render.layout import (
     Line,
     dimension_text,
     has_more,
+    hidden_note,
     notes,
     optional_columns,
     sections,
     trend_text,
     value_texts,
+    without_data,
 )
 from kpicli.render.units import bucket_label, describe_period
 
@@ -60,8 +62,12 @@ Column = tuple[str, str, bool]
 Row = tuple[list["Text"], bool, bool]
 
 
-def render_table(result: Result, *, color: bool, width: int | None = None) -> str:
+def render_table(
+    result: Result, *, color: bool, width: int | None = None, all_rows: bool = False
+) -> str:
     """The report as a terminal table; no ANSI escapes at all when ``color`` is False.
+
+    Rows without data are hidden (a note says how many) unless ``all_rows``.
 
     Numbers are never truncated: when the table does not fit in ``width``, the Projected,
     Pace and Previous columns are left out (a footnote says so), labels wrap, and as a last
@@ -70,25 +76,30 @@ def render_table(result: Result, *, color: bool, width: int | None = None) -> st
     from rich.text import Text
 
     width = width or DEFAULT_WIDTH
+    result, hidden = (result, 0) if all_rows else without_data(result)
     heading = describe_period(result.period, result.period_label, result.as_of, result.comparison)
     kpi_sections = sections(result)
     grouped = bool(result.dimensions) or result.grain is not None
     columns = _columns(result, kpi_sections)
     body = _body(result, kpi_sections, trend=any(c[1] == "trend" for c in columns))
     kept, dropped, minimum = _fit(columns, body, width)
+    room = max(width, _total(minimum, kept))
+    fixed = _label_widths(columns, body, kept, minimum, room)
 
-    console = text_console(color, max(width, _total(minimum, kept)))
+    console = text_console(color, room)
     console.print(Text(heading, style="bold"))
     if not body:
         console.print(Text("No rows: nothing matched the period and filters.", style="dim"))
+        if hidden:
+            console.print(Text(hidden_note(hidden), style="dim"))
     else:
-        console.print(_table(columns, body, kept, minimum, grouped))
+        console.print(_table(columns, body, kept, fixed, grouped))
         if dropped:
             note = f"{', '.join(dropped)} left out to fit {width} columns: widen the terminal"
             console.print(Text(note + " or use --format csv.", style="dim"))
         if has_more(kpi_sections):
             console.print(Text(NOTE_MORE[0].upper() + NOTE_MORE[1:] + ".", style="dim"))
-        for note in notes(result, kpi_sections):
+        for note in notes(result, kpi_sections, hidden):
             console.print(Text(note, style="dim"))
     text = console.file.getvalue()  # type: ignore[attr-defined]
     if not color:  # rich pads every cell; trailing blanks only get in the way of diffs
@@ -181,10 +192,7 @@ def _fit(
     labels up to LABEL_ROOM wide, dropping columns; then let labels wrap down to LABEL_MIN;
     then leave out the trend.
     """
-    natural = [
-        max([len(title), *(cells[i].cell_len for cells, _, _ in body)])
-        for i, (title, _, _) in enumerate(columns)
-    ]
+    natural = _natural(columns, body)
 
     def widest(limit: int) -> list[int]:
         return [min(n, limit) if c[2] else n for n, c in zip(natural, columns, strict=True)]
@@ -203,8 +211,38 @@ def _fit(
     return kept, dropped, minimum
 
 
+def _natural(columns: list[Column], body: list[Row]) -> list[int]:
+    """Each column's width unwrapped: its header's or its widest cell's."""
+    return [
+        max([len(title), *(cells[i].cell_len for cells, _, _ in body)])
+        for i, (title, _, _) in enumerate(columns)
+    ]
+
+
+def _label_widths(
+    columns: list[Column], body: list[Row], kept: list[int], minimum: list[int], room: int
+) -> list[int]:
+    """The width of each column, its least for those that do not wrap: when the kept columns
+    do not fit in ``room`` unwrapped, the columns that wrap share what the others leave (at
+    least their least width each, in order), so that rich never has to cut a number or a
+    status to make the table fit (it squeezed the last column by a cell or two)."""
+    natural = _natural(columns, body)
+    if _total(natural, kept) <= room:
+        return natural
+    widths = list(minimum)
+    wraps = [i for i in kept if columns[i][2]]
+    spare = room - _total(
+        [natural[i] if i not in wraps else minimum[i] for i in range(len(columns))], kept
+    )
+    for i in wraps:
+        extra = max(0, min(spare, natural[i] - minimum[i]))
+        widths[i] = minimum[i] + extra
+        spare -= extra
+    return widths
+
+
 def _table(
-    columns: list[Column], body: list[Row], kept: list[int], minimum: list[int], grouped: bool
+    columns: list[Column], body: list[Row], kept: list[int], widths: list[int], grouped: bool
 ) -> Table:
     from rich import box
     from rich.table import Table
@@ -217,7 +255,8 @@ def _table(
             justify="left" if wraps or key in ("period", "status", "anomaly", "trend") else "right",
             no_wrap=not wraps,
             overflow="fold",
-            min_width=minimum[i],
+            min_width=widths[i],
+            max_width=widths[i] if wraps else None,
         )
     for cells, is_total, ends in body:
         table.add_row(

@@ -21,7 +21,9 @@ CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£"}
 _NNBSP = "\u202f"  # narrow no-break space: thousands separator, space before % (fr)
 _NBSP = "\u00a0"  # no-break space: before a currency after the number (fr)
 _SPARKS = "▁▂▃▄▅▆▇█"
-_STATUS = {"ok": "✔ ok", "warn": "▲ warn", "bad": "✖ bad"}
+#: The mark of each status: never an arrow (``▲ ▼`` say which way a change went).
+STATUS_MARKS = {"ok": "✔", "warn": "⚠", "bad": "✖"}
+_STATUS = {status: f"{mark} {status}" for status, mark in STATUS_MARKS.items()}
 #: The arrow of a change or a trend that is not significant: within normal fluctuation.
 SAME = "≈"
 #: The mark of a flagged (anomalous) row.
@@ -215,7 +217,7 @@ def format_ratio(value: float | None, *, locale: str | None = None) -> str:
 
 
 def format_status(status: str | None) -> str:
-    """A status readable without color: ``✔ ok``, ``▲ warn``, ``✖ bad``; ``–`` for none."""
+    """A status readable without color: ``✔ ok``, ``⚠ warn``, ``✖ bad``; ``–`` for none."""
     if not status:
         return NULL
     return _STATUS.get(status, status)

@@ -357,7 +357,7 @@ def test_change_is_good_follows_better() -> None:
 
 def test_status_and_ratio() -> None:
     assert format_status("ok") == "✔ ok"
-    assert format_status("warn") == "▲ warn"
+    assert format_status("warn") == "⚠ warn"
     assert format_status("bad") == "✖ bad"
     assert format_status(None) == "–"
     assert format_ratio(0.8767) == "88 %"
@@ -589,8 +589,15 @@ def test_markdown(by_channel: Result, golden: Any) -> None:
     assert header == ["KPI", "channel", "Value", "Previous", "Change", "Target", "Status"]
     rule = [c.strip() for c in lines[3].strip("|").split("|")]
     assert rule[0].startswith("---") and rule[2].endswith(":") and not rule[-1].endswith(":")
-    assert len(lines) == 4 + 6 + 2
+    # heading, blank, header, rule; 8 rows but cpl's blank channel (no value, no previous:
+    # hidden); the hidden rows' line and the legend, each after a blank line
+    assert len(lines) == 4 + 7 + 4
     assert "**Total**" in lines[7] and "**103**" in lines[7]
+    assert lines[-3:] == [
+        "1 row without data hidden (--all-rows shows it).",
+        "",
+        "✔ ok\\: at or better than target · ⚠ warn\\: within the tolerance · ✖ bad\\: beyond it.",
+    ]  # md_escape's colons read as plain colons
     assert "✔ ok" in text and "€35.50" in text
     golden("report_by_channel.md", text)
 
@@ -606,7 +613,9 @@ def test_markdown_escapes_pipes(bare: Result) -> None:
     bare.kpis = {**bare.kpis, "leads": KpiInfo("leads", "Leads | all", "integer")}
     text = to_markdown(bare).decode()
     assert "Leads \\| all" in text
-    assert all(line.count("|") - line.count("\\|") == 3 for line in text.splitlines()[2:])
+    table = [line for line in text.splitlines()[2:] if line.startswith("|")]
+    assert len(table) == 2 + 4  # header, rule, the KPIs with data (ROI has none: hidden)
+    assert all(line.count("|") - line.count("\\|") == 3 for line in table)
 
 
 # --------------------------------------------------------------------------- parquet
@@ -651,7 +660,7 @@ def test_table_full(full: Result, golden: Any) -> None:
     )
     header = lines[1].split()
     assert header == ["KPI", "Value", "Previous", "Change", "Target", "Status"]
-    assert "✔ ok" in text and "▲ warn" in text and "✖ bad" in text
+    assert "✔ ok" in text and "⚠ warn" in text and "✖ bad" in text
     assert "▲ 0.24 pt" in text
     golden("table_full.txt", text)
 
@@ -720,11 +729,12 @@ def test_table_thirty_kpis_fit_and_never_truncate() -> None:
     result = make_result(frame(records), kpis=kpis, comparison=SEP)
     text = render_table(result, color=False)
     lines = text.splitlines()
-    # heading, header, rule, one line per KPI (labels never wrap), a footnote
+    # heading, header, rule, one line per KPI (labels never wrap), a footnote, the legend
     assert all(line.startswith("Some KPI label") for line in lines[3:33])
-    assert lines[33:] == [
+    assert lines[33] == (
         "Projected left out to fit 100 columns: widen the terminal or use --format csv."
-    ]
+    )
+    assert " ".join(lines[34:]).startswith("pt = percentage points · ✔ ok")
     assert "Projected" in render_table(result, color=False, width=120)
     assert max(len(line) for line in lines) <= 100
     narrow = render_table(result, color=False, width=60)

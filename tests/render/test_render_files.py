@@ -452,7 +452,7 @@ def test_html_summary_table(full: Result) -> None:
     text = page.all_text
     assert page.tags.count("table") == 2  # the report and the KPI definitions
     assert "svg" not in page.tags
-    for word in ("✔ ok", "▲ warn", "✖ bad"):
+    for word in ("✔ ok", "⚠ warn", "✖ bad"):
         assert word in text
     assert "1,234" in text and "3.12 %" in text and "€42.50" in text and "1m 05s" in text
     assert "▲ 8.2 %" in text and "▲ 0.24 pt" in text
@@ -463,7 +463,7 @@ def test_html_summary_table(full: Result) -> None:
 def test_html_status_and_change_classes(full: Result) -> None:
     text = to_html(full).decode("utf-8")
     assert '<span class="status st-ok">✔ ok</span>' in text
-    assert '<span class="status st-warn">▲ warn</span>' in text
+    assert '<span class="status st-warn">⚠ warn</span>' in text
     assert '<span class="status st-bad">✖ bad</span>' in text
     # leads rose (good), cpl rose while lower is better (bad)
     assert '<td class="num chg-good">▲ 8.2 %</td>' in text
@@ -495,8 +495,14 @@ def test_html_bar_chart_by_dimension(by_channel: Result) -> None:
     assert leads.count("<rect") == 3  # not the total
     assert 'class="bar st-ok"' in leads and 'class="bar st-bad"' in leads
     cpl = text[text.index('id="kpi-cpl"') :]
+    assert cpl.count("<rect") == 2
+    assert "(blank)" not in cpl  # no value, no previous: hidden
+    assert "1 row without data hidden (--all-rows shows it)." in text
+    every = to_html(by_channel, all_rows=True).decode("utf-8")
+    cpl = every[every.index('id="kpi-cpl"') :]
     assert cpl.count("<rect") == 2  # the null value has no bar
     assert "(blank)" in cpl
+    assert "without data hidden" not in every
 
 
 def test_html_bar_chart_keeps_a_readable_number_of_bars() -> None:
