@@ -472,7 +472,10 @@ def test_anomalies_json() -> None:
 def test_anomalies_jsonl_csv_parquet_markdown() -> None:
     found = anomalies()
     lines = render_anomalies(found, "jsonl").decode("utf-8").splitlines()
-    assert [json.loads(line) for line in lines] == [expected_json(r) for r in found.rows.to_dicts()]
+    units = {name: info.unit for name, info in found.kpis.items()}  # the unit ends each line
+    assert [json.loads(line) for line in lines] == [
+        {**expected_json(r), "unit": units[r["kpi"]]} for r in found.rows.to_dicts()
+    ]
     rows = read_csv(render_anomalies(found, "csv"))
     assert [r["kpi"] for r in rows] == ["ctr", "leads"]
     assert rows[0]["dimension"] == "channel" and rows[1]["dimension"] == ""
