@@ -79,11 +79,15 @@ def analyse(plan: Plan, long: pl.DataFrame, table: pl.DataFrame, keys: dict[str,
     history, in the Result's columns."""
     columns = tuple(keys)
     extra: list[str] = []
-    buckets = _buckets(plan, table)
-    if plan.counterparts and plan.makeups:
+    tested = bool(plan.counterparts and plan.makeups)
+    # the days of each bucket, when a statistic needs them (a plain report does not)
+    buckets = _buckets(plan, table) if tested or plan.request.anomalies else None
+    if tested:
+        assert buckets is not None
         long = long.with_columns(_significance(plan, long, buckets))
         extra += SIGNIFICANCE_COLUMNS
     if plan.request.anomalies:
+        assert buckets is not None
         long = _anomalies(plan, long, buckets, columns)
         extra += ANOMALY_COLUMNS
         if columns:  # a series is every dimension value seen in the window: not those of a
@@ -91,12 +95,13 @@ def analyse(plan: Plan, long: pl.DataFrame, table: pl.DataFrame, keys: dict[str,
             seen = (pl.col("value").fill_null(0) != 0).any().over("kpi", *columns)
             long = long.filter(seen)
     shaped = long.select("__b", *KEY_COLUMNS, *columns, *VALUE_COLUMNS, *extra).rename(keys)
-    out = Analysed(shaped.drop("__b"))
-    if plan.history:
-        out.history = shaped.filter(pl.col("__b") < plan.history).drop("__b")
-        out.rows = shaped.filter(pl.col("__b") >= plan.history).drop("__b")
-    out.keys = keys
-    return out
+    if not plan.history:
+        return Analysed(shaped.drop("__b"), keys=keys)
+    return Analysed(
+        shaped.filter(pl.col("__b") >= plan.history).drop("__b"),
+        history=shaped.filter(pl.col("__b") < plan.history).drop("__b"),
+        keys=keys,
+    )
 
 
 def _buckets(plan: Plan, table: pl.DataFrame) -> pl.DataFrame:
