@@ -86,10 +86,7 @@ def run_report(
     """
     notes = own_notes(notes)
     memo = own_memo(memo, cache)
-    config = with_preset_dates(config, memo)  # a preset's date column, where files have it
-    names = sources_read(config, request)  # the request is checked before anything is read
-    if cache is None:
-        cache = open_report_cache(config, request, notes, memo)
+    config, names, cache = _checked(config, request, notes, cache, memo)
     if cache is None:
         return _prepare(config, request, names, cache, notes, memo).run()
     formulas = cache.memo()
@@ -129,11 +126,21 @@ def prepare_report(
     """
     notes = own_notes(notes)
     memo = own_memo(memo, cache)
-    config = with_preset_dates(config, memo)  # a preset's date column, where files have it
-    names = sources_read(config, request)  # the request is checked before anything is read
+    config, names, cache = _checked(config, request, notes, cache, memo)
+    return _prepare(config, request, names, cache, notes, memo)
+
+
+def _checked(
+    config: Config, request: Request, notes: Notes, cache: Cache | None, memo: ReadMemo
+) -> tuple[Config, list[str], Cache | None]:
+    """The config with its presets' date columns (where files have them), the sources the
+    request reads (checked before anything is read), and the cache it uses (opened here
+    when not given)."""
+    config = with_preset_dates(config, memo)
+    names = sources_read(config, request)
     if cache is None:
         cache = open_report_cache(config, request, notes, memo)
-    return _prepare(config, request, names, cache, notes, memo)
+    return config, names, cache
 
 
 def _prepare(

@@ -324,6 +324,54 @@ class _Rules:
         )
 
 
+def _structure() -> frozenset[type]:
+    """The node types of the allow-list that are not functions: operators, literals,
+    columns and their parts."""
+    from sqlglot import exp
+
+    return frozenset(
+        {
+            exp.Column,
+            exp.Identifier,
+            exp.Literal,
+            exp.Boolean,
+            exp.Null,
+            exp.Paren,
+            exp.Neg,
+            exp.Not,
+            exp.And,
+            exp.Or,
+            exp.Add,
+            exp.Sub,
+            exp.Mul,
+            exp.Div,
+            exp.Mod,
+            exp.DPipe,
+            exp.EQ,
+            exp.NEQ,
+            exp.GT,
+            exp.GTE,
+            exp.LT,
+            exp.LTE,
+            exp.NullSafeEQ,
+            exp.NullSafeNEQ,
+            exp.Is,
+            exp.In,
+            exp.Between,
+            exp.Like,
+            exp.ILike,
+            exp.Interval,
+            exp.Var,
+            exp.DataType,
+            exp.DataTypeParam,
+            exp.Star,
+            exp.Distinct,
+            exp.Filter,
+            exp.Where,
+        }
+    )
+
+
 @lru_cache(maxsize=1)
 def _rules() -> _Rules:
     from sqlglot import exp
@@ -371,47 +419,7 @@ def _rules() -> _Rules:
         exp.StddevSamp: ("STDDEV", FLOAT),
         exp.Variance: ("VARIANCE", FLOAT),
     }
-    structure = frozenset(
-        {
-            exp.Column,
-            exp.Identifier,
-            exp.Literal,
-            exp.Boolean,
-            exp.Null,
-            exp.Paren,
-            exp.Neg,
-            exp.Not,
-            exp.And,
-            exp.Or,
-            exp.Add,
-            exp.Sub,
-            exp.Mul,
-            exp.Div,
-            exp.Mod,
-            exp.DPipe,
-            exp.EQ,
-            exp.NEQ,
-            exp.GT,
-            exp.GTE,
-            exp.LT,
-            exp.LTE,
-            exp.NullSafeEQ,
-            exp.NullSafeNEQ,
-            exp.Is,
-            exp.In,
-            exp.Between,
-            exp.Like,
-            exp.ILike,
-            exp.Interval,
-            exp.Var,
-            exp.DataType,
-            exp.DataTypeParam,
-            exp.Star,
-            exp.Distinct,
-            exp.Filter,
-            exp.Where,
-        }
-    )
+    structure = _structure()
     subquery = (exp.Query, exp.Subquery, exp.Exists, exp.SubqueryPredicate, exp.Unnest, exp.Table)
     return _Rules(scalar, {"DATE_PART": INT, "STRFTIME": OTHER}, aggregate, structure, subquery)
 
