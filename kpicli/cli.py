@@ -16,7 +16,7 @@ import sys
 import traceback
 from collections.abc import Callable
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import IO, TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer.core import TyperCommand, TyperGroup
@@ -523,9 +523,9 @@ def report(
 
     def work() -> int:
         from kpicli.commands.report import report as compute
-        from kpicli.outputs import STDOUT, PipeClosed, Stdout, check_output_path, open_atomic
+        from kpicli.outputs import STDOUT, check_output_path
         from kpicli.plan.build import split_list
-        from kpicli.render import check_wide, render, render_to
+        from kpicli.render import check_wide, render_to
         from kpicli.render.failures import failure_lines
 
         to_file = output is not None and output != STDOUT
@@ -556,37 +556,20 @@ def report(
             )
         done = compute(config, request, output=output if to_file else None, notes=notes)
         result = done.result
-        if done.path is not None:
-            with open_atomic(done.path) as handle:
-                render_to(
-                    result, chosen, handle, color=False, raw=raw, wide=wide, all_rows=all_rows
-                )
-            if not quiet:
-                _err(f"wrote {done.path}")
-        else:
-            if chosen in BINARY_FORMATS and sys.stdout.isatty():
-                raise UsageError(
-                    f"{chosen} is a binary format: it would garble the terminal",
-                    hint=f"write it to a file: -o report.{chosen}",
-                )
-            color = use_color(no_color) and chosen == "table"
-            stdout = Stdout()
-            try:
-                if chosen in BINARY_FORMATS:  # written whole: their writers need to seek
-                    stdout.write(render(result, chosen, raw=raw, wide=wide))
-                else:
-                    render_to(
-                        result,
-                        chosen,
-                        stdout,
-                        color=color,
-                        width=_width(),
-                        raw=raw,
-                        wide=wide,
-                        all_rows=all_rows,
-                    )
-            except PipeClosed:  # the reader had enough: not an error, the exit code stands
-                pass
+
+        def write(out: IO[bytes], color: bool, width: int | None) -> None:
+            render_to(
+                result,
+                chosen,
+                out,
+                color=color,
+                width=width,
+                raw=raw,
+                wide=wide,
+                all_rows=all_rows,
+            )
+
+        _deliver(done.path, chosen, write, quiet=quiet, no_color=no_color, name="report")
         # the reason for exit 1, even with -q: cron mails stderr
         for line in failure_lines(result, fail_on.value):
             _err(line)
@@ -657,9 +640,9 @@ def anomalies_command(
 
     def work() -> int:
         from kpicli.commands.anomalies import anomalies
-        from kpicli.outputs import STDOUT, PipeClosed, Stdout, check_output_path, open_atomic
+        from kpicli.outputs import STDOUT, check_output_path
         from kpicli.plan.build import Request, split_list
-        from kpicli.render.anomalies import render_anomalies
+        from kpicli.render.anomalies import render_anomalies_to
         from kpicli.render.failures import anomaly_lines
         from kpicli.spec import periods
 
@@ -680,20 +663,11 @@ def anomalies_command(
         found, path = anomalies(
             config, request, last=last, output=output if to_file else None, notes=notes
         )
-        if path is not None:
-            with open_atomic(path) as handle:
-                handle.write(render_anomalies(found, chosen, color=False))
-            if not quiet:
-                _err(f"wrote {path}")
-        else:
-            if chosen in BINARY_FORMATS and sys.stdout.isatty():
-                raise UsageError(
-                    f"{chosen} is a binary format: it would garble the terminal",
-                    hint=f"write it to a file: -o anomalies.{chosen}",
-                )
-            color = use_color(no_color) and chosen == "table"
-            with contextlib.suppress(PipeClosed):
-                Stdout().write(render_anomalies(found, chosen, color=color, width=_width()))
+
+        def write(out: IO[bytes], color: bool, width: int | None) -> None:
+            render_anomalies_to(found, chosen, out, color=color, width=width)
+
+        _deliver(path, chosen, write, quiet=quiet, no_color=no_color, name="anomalies")
         if fail_on is AnomalyFailOn.anomaly and found.rows.height:
             for line in anomaly_lines(found):  # even with -q: cron mails stderr
                 _err(line)
@@ -702,6 +676,44 @@ def anomalies_command(
 
     notes = command_notes(quiet)
     guarded(debug, work)
+
+
+def _deliver(
+    path: str | None,
+    chosen: str,
+    write: Callable[[IO[bytes], bool, int | None], None],
+    *,
+    quiet: bool,
+    no_color: bool,
+    name: str,
+) -> None:
+    """A command's output, by ``write(out, color, width)``: to ``path`` atomically (and a
+    `wrote` line unless quiet), else to stdout: colored on a terminal, never a binary
+    format on a terminal, a closed pipe ended quietly (the exit code stands)."""
+    from kpicli.outputs import PipeClosed, Stdout, open_atomic
+
+    if path is not None:
+        with open_atomic(path) as handle:
+            write(handle, False, None)
+        if not quiet:
+            _err(f"wrote {path}")
+        return
+    if chosen in BINARY_FORMATS and sys.stdout.isatty():
+        raise UsageError(
+            f"{chosen} is a binary format: it would garble the terminal",
+            hint=f"write it to a file: -o {name}.{chosen}",
+        )
+    color = use_color(no_color) and chosen == "table"
+    stdout = Stdout()
+    try:
+        if chosen in BINARY_FORMATS:  # written whole: their writers need to seek
+            buffer = io.BytesIO()
+            write(buffer, False, None)
+            stdout.write(buffer.getvalue())
+        else:
+            write(stdout, color, _width())
+    except PipeClosed:  # the reader had enough: not an error
+        pass
 
 
 def _report_format(fmt: Format | None, output: str | None) -> str:
