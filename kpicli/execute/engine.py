@@ -795,4 +795,6 @@ def _info(cfg: Config, name: str, sources: tuple[str, ...]) -> KpiInfo:
         formula=k.formula,
         description=k.description,
         sources=sources,
+        group=k.group,
+        total=k.total,
     )

@@ -76,6 +76,8 @@ class KpiInfo:
     formula: str = ""
     description: str | None = None
     sources: tuple[str, ...] = ()
+    group: str | None = None  # the section it is shown in (config `group:`)
+    total: str = "blended"  # blended | sum | none: how its total row is made (config `total:`)
 
 
 @dataclass

@@ -155,6 +155,15 @@ class Kpi(_Model):
     better: Literal["higher", "lower"] = "higher"
     hidden: bool = False
     target: Target | None = None
+    group: str | None = Field(
+        None, description="Section the KPI is shown in (ads, funnel…); KPIs without one come last"
+    )
+    total: Literal["blended", "sum", "none"] = Field(
+        "blended",
+        description="How the total row of a --by report is made: `blended` the KPI over all "
+        "rows of its sources (labelled when it counts rows the KPI has no value for), `sum` "
+        "from the rows shown, `none` no total row",
+    )
 
     @field_validator("target", mode="before")
     @classmethod
