@@ -31,7 +31,7 @@ import polars as pl
 from kpicli.errors import ConfigError, DataError, Location, Notes, engine_detail
 from kpicli.execute.analysis import Analysed, analyse, trend_table, with_components
 from kpicli.execute.queries import queries
-from kpicli.execute.result import KpiInfo, Result, dimension_keys
+from kpicli.execute.result import SEVERITY, KpiInfo, Result, dimension_keys
 from kpicli.ingest.memo import ReadMemo
 from kpicli.ingest.preset_dates import with_preset_dates
 from kpicli.ingest.scan import (
@@ -49,6 +49,7 @@ from kpicli.plan.build import (
     UncomputableFormulas,
     build_plan,
     cache_folder,
+    sorts_by_status,
     sources_read,
 )
 from kpicli.spec import periods
@@ -458,6 +459,8 @@ def _sort_limit(plan: Plan, cur: pl.DataFrame, dims: tuple[str, ...]) -> pl.Data
     req = plan.request
     if not dims:
         return cur.sort("__b")
+    if sorts_by_status(plan.config, req.sort):
+        return cur.sort(["__b", *dims], nulls_last=True)  # then by status: _by_status
     if req.sort:
         name, _, direction = req.sort.partition(":")
         cur = cur.sort(
@@ -470,6 +473,24 @@ def _sort_limit(plan: Plan, cur: pl.DataFrame, dims: tuple[str, ...]) -> pl.Data
     if req.limit is not None:
         cur = cur.filter(pl.int_range(pl.len()).over("__b") < req.limit)
     return cur
+
+
+def _by_status(plan: Plan, rows: pl.DataFrame) -> pl.DataFrame:
+    """``--sort status``: each KPI's rows of a bucket worst status first (bad, warn, ok, then
+    none; ``status:asc`` the other way, none still last), in their order otherwise, the
+    first ``--limit`` of them kept."""
+    req = plan.request
+    rank = pl.col("status").replace_strict(SEVERITY, default=len(SEVERITY), return_dtype=pl.Int8)
+    if req.sort and req.sort.partition(":")[2].lower() == "asc":
+        rank = pl.when(pl.col("status").is_null()).then(len(SEVERITY)).otherwise(-rank)
+    bucket = ["kpi", "period_start", "period_end"]
+    rows = rows.with_row_index("__row").with_columns(
+        pl.col("__row").min().over(bucket).alias("__first"), rank.alias("__rank")
+    )
+    rows = rows.sort(["__first", "__rank", "__row"])
+    if req.limit is not None:
+        rows = rows.filter(pl.int_range(pl.len()).over(bucket) < req.limit)
+    return rows.drop("__row", "__first", "__rank")
 
 
 def _long(plan: Plan, wide: pl.DataFrame, ids: list[str], value: str) -> pl.DataFrame:
@@ -736,6 +757,8 @@ def execute(
     row_frames = [f.rename(dict(zip(dims, columns, strict=True))) for f in row_frames]
     derived = _derived_levels(plan)
     rows = _targets(plan, _frame(plan, row_frames, table, columns, derived), dims, columns)
+    if dims and sorts_by_status(plan.config, plan.request.sort):
+        rows = _by_status(plan, rows)
     keys = dimension_keys(dims)
     analysed = analyse(plan, rows, table, dict(zip(columns, keys, strict=True)))
     totals = None
@@ -778,6 +801,8 @@ def _result(
         reread=reread,
         anomalies=plan.request.sensitivity if plan.request.anomalies else None,
     )
+    if sorts_by_status(cfg, plan.request.sort):
+        out.status_order = "asc" if plan.request.sort.lower().endswith(":asc") else "desc"
     if plan.request.anomalies:
         out.history = rows.history
         out.history_totals = totals.history if totals is not None else None

@@ -38,6 +38,8 @@ SIGNIFICANCE_COLUMNS = ("change_significant", "p_value")
 ANOMALY_COLUMNS = ("baseline", "lower", "upper", "anomaly", "anomaly_score")
 #: Columns of ``Result.trends`` after ``kpi`` and the dimension columns.
 TREND_COLUMNS = ("total", "slope", "p_value", "significant", "buckets")
+#: Statuses worst first (``--sort status``); rows without a status come after them.
+SEVERITY = {"bad": 0, "warn": 1, "ok": 2}
 #: The statuses each ``--fail-on`` level exits 1 on.
 FAIL_LEVELS = {"warn": ["warn", "bad"], "bad": ["bad"]}
 
@@ -128,6 +130,8 @@ class Result:
     reread: bool = False
     #: with --anomalies: the sensitivity (low, medium, high); None without
     anomalies: str | None = None
+    #: with --sort status: ``desc`` (worst first) or ``asc`` (best first); None without
+    status_order: str | None = None
     history: pl.DataFrame | None = None
     history_totals: pl.DataFrame | None = None
     #: what computes :attr:`trends` when an output first reads them (set by the engine):

@@ -57,6 +57,8 @@ from kpicli.spec.formula import (
 )
 from kpicli.spec.periods import DateRange, Period
 
+#: ``--sort status``: rows by status, worst first (``status:asc``: best first).
+STATUS_SORT = "status"
 #: Key of the span of days a row is aggregated for: the index of one of ``Plan.ranges``
 #: (a bucket or a comparison range) or, with ``--period all``, the bucket's first day.
 RANGE = "__range"
@@ -331,7 +333,7 @@ def sources_read(cfg: Config, request: Request) -> list[str]:
 def _check_request(cfg: Config, request: Request) -> _Checked:
     as_of = request.as_of or date.today()
     selected = _select(cfg, request)
-    extra = [_check_sort(cfg, request.sort)] if request.sort else []
+    extra = [name] if request.sort and (name := _check_sort(cfg, request.sort)) else []
     if request.limit is not None and request.limit < 1:
         raise UsageError("{@limit} must be at least 1")
     needed = cfg.order(selected + extra)
@@ -388,13 +390,25 @@ def _select(cfg: Config, request: Request) -> list[str]:
     return list(request.kpis)
 
 
-def _check_sort(cfg: Config, sort: str) -> str:
-    """--sort NAME[:asc|desc]: the KPI sorted by (it is computed even when not shown)."""
+def sorts_by_status(cfg: Config, sort: str | None) -> bool:
+    """``--sort status`` (rows worst status first), unless a KPI is named ``status``."""
+    name = (sort or "").partition(":")[0]
+    return name.lower() == STATUS_SORT and name not in cfg.kpis
+
+
+def _check_sort(cfg: Config, sort: str) -> str | None:
+    """--sort NAME[:asc|desc]: the KPI sorted by (it is computed even when not shown); None
+    for ``--sort status`` (a KPI of that name wins)."""
     name, _, direction = sort.partition(":")
+    if name not in cfg.kpis and name.lower() == STATUS_SORT:
+        if direction not in ("", "asc", "desc"):
+            raise UsageError(f"{{@sort}} {sort}: the order is `asc` or `desc`")
+        return None
     if name not in cfg.kpis:
         raise UsageError(
             f"unknown KPI `{name}` in {{@sort}}",
-            hint=did_you_mean(name, cfg.kpis) or "sort by a KPI name, e.g. {@sort} leads",
+            hint=did_you_mean(name, cfg.kpis)
+            or "sort by a KPI name, e.g. {@sort} leads, or by status: {@sort} status",
         )
     if direction not in ("", "asc", "desc"):
         raise UsageError(f"{{@sort}} {sort}: the order is `asc` or `desc`")

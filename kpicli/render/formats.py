@@ -49,6 +49,8 @@ from kpicli.render.layout import (
     notes,
     optional_columns,
     sections,
+    summary,
+    summary_line,
     trend_text,
     value_texts,
     without_data,
@@ -636,26 +638,16 @@ def md_escape(text: str) -> str:
     return "".join(out)
 
 
-def to_markdown(result: Result, *, all_rows: bool = False) -> bytes:
-    """A GitHub-flavoured markdown table of the formatted values, under a bold heading.
-
-    Laid out like the terminal table: a KPI's label on its first line (its sparkline on the
-    second with ``--grain``), a bold ``Total`` line per bucket with ``--by``. Rows without
-    data are hidden (a line says how many) unless ``all_rows``.
-    """
-    result, hidden = (result, 0) if all_rows else without_data(result)
+def _md_body(
+    result: Result, kpi_sections: list[Any], extra: list[tuple[str, str]], trend: bool, width: int
+) -> list[list[str]]:
+    """The markdown table's rows: a bold row per group heading, then each KPI's lines."""
     dims = list(result.dimensions)
-    extra = optional_columns(result)
-    kpi_sections = sections(result)
-    trend = any(s.trend for s in kpi_sections)
-    keys = ["KPI"] + (["Trend"] if trend else []) + (["Period"] if result.grain else [])
-    keys += [md_escape(result.dimension_name(d)) for d in dims]
-    header = [*keys, "Value", *(title for _, title in extra)]
-    right = [False] * len(keys) + [True] + [key not in ("status", "anomaly") for key, _ in extra]
-
     table: list[list[str]] = []
     for section in kpi_sections:
         info = section.info
+        if section.opens:
+            table.append([f"**{md_escape(section.opens)}**"] + [""] * (width - 1))
         for index, line in enumerate(section.lines):
             record = line.record
             first = md_escape(info.label or info.name)
@@ -681,6 +673,28 @@ def to_markdown(result: Result, *, all_rows: bool = False) -> bytes:
                 cells.append(f"**{text}**" if line.is_total and text else text)
             table.append(cells)
 
+    return table
+
+
+def to_markdown(result: Result, *, all_rows: bool = False) -> bytes:
+    """A GitHub-flavoured markdown table of the formatted values, under a bold heading.
+
+    Laid out like the terminal table: a KPI's label on its first line (its sparkline on the
+    second with ``--grain``), a bold ``Total`` line per bucket with ``--by``. Rows without
+    data are hidden (a line says how many) unless ``all_rows``.
+    """
+    result, hidden = (result, 0) if all_rows else without_data(result)
+    dims = list(result.dimensions)
+    extra = optional_columns(result)
+    kpi_sections = sections(result)
+    trend = any(s.trend for s in kpi_sections)
+    keys = ["KPI"] + (["Trend"] if trend else []) + (["Period"] if result.grain else [])
+    keys += [md_escape(result.dimension_name(d)) for d in dims]
+    header = [*keys, "Value", *(title for _, title in extra)]
+    right = [False] * len(keys) + [True] + [key not in ("status", "anomaly") for key, _ in extra]
+
+    table = _md_body(result, kpi_sections, extra, trend, len(header))
+
     widths = [max([3, len(h), *(len(r[i]) for r in table)]) for i, h in enumerate(header)]
 
     def md_row(cells: list[str]) -> str:
@@ -691,7 +705,10 @@ def to_markdown(result: Result, *, all_rows: bool = False) -> bytes:
         ["-" * (w - 1) + ":" if r else "-" * w for w, r in zip(widths, right, strict=True)]
     )
     heading = describe_period(result.period, result.period_label, result.as_of, result.comparison)
-    out = [f"**{md_escape(heading)}**", "", md_row(header), rule, *(md_row(r) for r in table)]
+    out = [f"**{md_escape(heading)}**", ""]
+    if verdict := summary(result, kpi_sections):
+        out += [md_escape("".join(text for text, _ in summary_line(verdict))), ""]
+    out += [md_row(header), rule, *(md_row(r) for r in table)]
     if has_more(kpi_sections):
         out += ["", md_escape(NOTE_MORE[0].upper() + NOTE_MORE[1:]) + "."]
     for note in notes(result, kpi_sections, hidden):

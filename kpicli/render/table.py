@@ -36,6 +36,8 @@ from kpicli.render.layout import (
     notes,
     optional_columns,
     sections,
+    summary,
+    summary_line,
     trend_text,
     value_texts,
     without_data,
@@ -51,6 +53,8 @@ if TYPE_CHECKING:
 
 #: Blank cells between two columns: right padding, the (invisible) divider, left padding.
 GAP = 3
+#: The style of a group's heading row (config ``group:``).
+GROUP_STYLE = "bold magenta"
 #: Width a label column keeps before optional columns are left out, and at the very least.
 LABEL_ROOM, LABEL_MIN = 30, 14
 
@@ -88,6 +92,9 @@ def render_table(
 
     console = text_console(color, room)
     console.print(Text(heading, style="bold"))
+    if verdict := summary(result, kpi_sections):
+        for line in _verdict_lines(summary_line(verdict), room):
+            console.print(Text.assemble(*line), no_wrap=True, overflow="fold")
     if not body:
         console.print(Text("No rows: nothing matched the period and filters.", style="dim"))
         if hidden:
@@ -105,6 +112,22 @@ def render_table(
     if not color:  # rich pads every cell; trailing blanks only get in the way of diffs
         text = "\n".join(line.rstrip() for line in text.split("\n"))
     return text
+
+
+def _verdict_lines(parts: list[tuple[str, str]], width: int) -> list[list[tuple[str, str]]]:
+    """The verdict cut between its parts (never inside one) into lines of at most ``width``,
+    a separator ending the line it follows."""
+    lines: list[list[tuple[str, str]]] = [[]]
+    used = 0
+    for text, style in parts:
+        separator = not style and text.strip() in ("·", "")
+        if not separator and used and used + len(text.rstrip()) > width:
+            lines[-1][-1] = (lines[-1][-1][0].rstrip(), "")
+            lines.append([])
+            used = 0
+        lines[-1].append((text, style))
+        used += len(text)
+    return lines
 
 
 def _columns(result: Result, kpi_sections: list) -> list[Column]:
@@ -125,8 +148,15 @@ def _body(result: Result, kpi_sections: list, *, trend: bool = False) -> list[Ro
 
     grouped = bool(result.dimensions) or result.grain is not None
     extra = optional_columns(result)
+    width = len(_columns(result, kpi_sections))
     body: list[Row] = []
     for number, section in enumerate(kpi_sections):
+        if section.opens:
+            if body:  # the group's heading closes the rows before it
+                cells, is_total, _ = body[-1]
+                body[-1] = (cells, is_total, True)
+            heading = Text(section.opens.upper(), style=GROUP_STYLE)
+            body.append(([heading] + [Text("") for _ in range(width - 1)], False, False))
         for index, line in enumerate(section.lines):
             if index == 0:
                 kpi_cell = _label_text(section.info, grouped)
@@ -134,7 +164,8 @@ def _body(result: Result, kpi_sections: list, *, trend: bool = False) -> list[Ro
                 kpi_cell = Text(section.spark, style="cyan")
             else:
                 kpi_cell = Text("")
-            ends = index == len(section.lines) - 1 and number < len(kpi_sections) - 1
+            last = index == len(section.lines) - 1 and number < len(kpi_sections) - 1
+            ends = grouped and last
             cells = [kpi_cell]
             if trend:
                 text, style = trend_text(section.trend if index == 1 else None, result)
@@ -200,7 +231,7 @@ def _fit(
     roomy, minimum = widest(LABEL_ROOM), widest(LABEL_MIN)
     kept = list(range(len(columns)))
     dropped: list[str] = []
-    for key in ("projected", "pace", "previous", "baseline", "trend"):
+    for key in ("projected", "expected", "pace", "previous", "baseline", "trend"):
         # the trend goes only once wrapping the labels does not make room for it
         if _total(minimum if key == "trend" else roomy, kept) <= width:
             break
@@ -262,6 +293,6 @@ def _table(
         table.add_row(
             *(cells[i] for i in kept),
             style="bold" if is_total else None,
-            end_section=grouped and ends,
+            end_section=ends,
         )
     return table
