@@ -310,8 +310,7 @@ def json_lists(result: Result) -> dict[str, pl.DataFrame | None]:
         "rows": parts[0],
         "totals": parts[1] if len(parts) > 1 else None,
     }
-    if result.grain is not None:
-        whole = _whole_part(result)
+    if result.grain is not None and (whole := _whole_part(result)) is not None:
         lists["totals" if not result.dimensions else "whole_period"] = whole
     if result.trends is not None:
         lists["trends"] = result.trends
