@@ -579,7 +579,8 @@ def _summed(plan: Plan, totals: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFram
 def _blended(plan: Plan, rows: pl.DataFrame) -> frozenset[str]:
     """The derived KPIs of ``total: blended`` whose total counts rows they have no value
     for: null in a line (of ``rows``, the lines by dimension values) where a KPI they
-    combine is neither null nor zero (CPL = spend / leads of organic: leads, no spend)."""
+    combine (directly or not) is neither null nor zero (CPL = spend / leads of organic:
+    leads, no spend)."""
     cfg = plan.config
     checked = [
         n for n in plan.selected if cfg.kpis[n].source is None and cfg.kpis[n].total == "blended"
@@ -588,7 +589,8 @@ def _blended(plan: Plan, rows: pl.DataFrame) -> frozenset[str]:
         return frozenset()
     tests = []
     for name in checked:
-        inputs = [d for d in cfg.dependencies(name) if d in rows.columns]
+        # what it combines, directly or through other derived KPIs (cpl * 2 is blended too)
+        inputs = [d for d in cfg.order([name]) if d != name and d in rows.columns]
         some = pl.any_horizontal(pl.col(d).fill_null(0) != 0 for d in inputs) if inputs else False
         tests.append((pl.col(name).is_null() & some).any().alias(name))
     found = rows.select(tests).row(0, named=True)

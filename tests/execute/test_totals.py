@@ -120,6 +120,16 @@ def test_a_total_over_rows_the_kpi_has_no_value_for_is_blended(cfg, db) -> None:
     assert "Total (blended)" in render(result, "markdown").decode()
 
 
+def test_a_kpi_of_a_blended_kpi_is_blended(cfg) -> None:
+    """Through another derived KPI: twice the CPL counts organic's leads too."""
+    from kpicli.spec.config import Kpi
+
+    changed = with_totals(cfg, cpl="blended")
+    changed = changed.changed(kpis={**changed.kpis, "cpl2": Kpi(formula="cpl * 2")})
+    result = report(changed, period="2026-10", kpis=("cpl2", "cpa"), by=("channel",))
+    assert result.blended == {"cpl2"}
+
+
 def test_no_total_is_blended_without_dimensions(cfg) -> None:
     result = report(with_totals(cfg, cpl="blended"), period="2026-10", kpis=("cpl",))
     assert result.blended == frozenset()
