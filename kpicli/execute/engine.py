@@ -15,6 +15,12 @@ The collected frames are small (one row per bucket × dimension values × KPI); 
 Polars over them. A KPI value that is not finite has overflowed (division by zero is null
 already, in the SQL): an error (:func:`_overflow`); targets and pacing that are not finite
 are null (:func:`_finite`).
+
+With --by, each KPI's total is made as its ``total:`` says: ``blended`` from the
+aggregations' totals (the KPI over all rows; :func:`_blended` finds those that count rows
+the KPI has no value for), ``sum`` from the rows (:func:`_summed`), ``none`` not at all.
+With --grain, the whole period's row is a report of its own without the grain
+(:func:`_whole`), run only when an output reads ``Result.whole``.
 """
 
 from __future__ import annotations
@@ -572,6 +578,7 @@ def _summed(plan: Plan, totals: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFram
         if inputs:
             made = made.with_columns(_derived(plan, name, kinds))
         made = made.select("__b", name, *plan.components.get(name, ()))
+        _overflow(plan, made, [name])
         totals = totals.drop(made.columns[1:]).join(made, on="__b", how="left")
     return totals
 
