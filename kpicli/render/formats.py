@@ -45,6 +45,7 @@ from kpicli.execute.result import (
 from kpicli.render.layout import (
     NOTE_MORE,
     WHOLE_PERIOD,
+    Line,
     dimension_text,
     has_more,
     notes,
@@ -678,7 +679,7 @@ def md_escape(text: str) -> str:
     return "".join(out)
 
 
-def _md_dimensions(result: Result, line: Any, name: str) -> list[str]:
+def _md_dimensions(result: Result, line: Line, name: str) -> list[str]:
     """The dimension cells of a markdown line: the values, or a total's bold label."""
     dims = result.dimensions
     if not line.is_total:
