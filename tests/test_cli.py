@@ -90,7 +90,13 @@ def test_by_adds_totals_and_dimension_keys() -> None:
     totals = {t["kpi"]: t["value"] for t in data["totals"]}
     leads = [r["value"] for r in data["rows"] if r["kpi"] == "leads" and r["value"] is not None]
     assert totals["leads"] == pytest.approx(sum(leads))
-    assert totals["cpl"] == pytest.approx(totals["spend"] / totals["leads"])
+    # cpl's total is `sum`: the spend of the channels that have a CPL over their leads
+    paid = {r["channel"] for r in data["rows"] if r["kpi"] == "cpl" and r["value"] is not None}
+    paid_leads = sum(
+        r["value"] for r in data["rows"] if r["kpi"] == "leads" and r["channel"] in paid
+    )
+    assert paid and totals["cpl"] == pytest.approx(totals["spend"] / paid_leads)
+    assert totals["cpl"] != pytest.approx(totals["spend"] / totals["leads"])
     assert all("channel" not in t for t in data["totals"])
 
 

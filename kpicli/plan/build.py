@@ -162,6 +162,14 @@ class Plan:
     #: a ratio of counts → the hidden KPIs of its numerator and denominator (computed with
     #: the others, in the same aggregations: the statistics need the counts)
     components: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: the selected KPIs whose total (``total: sum``) is made from the rows: KPI → the KPIs
+    #: summed over the rows where it has a value (empty: an amount, its values summed)
+    sums: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def untotalled(self) -> list[str]:
+        """The selected KPIs whose ``total`` is ``none``: no total row."""
+        return [n for n in self.selected if self.config.kpis[n].total == "none"]
 
     @property
     def keys(self) -> list[str]:
@@ -467,11 +475,45 @@ def build_plan(cfg: Config, request: Request, sources: Mapping[str, SourceFrame]
         files={s: tuple(sources[s].files) for s in checked.sources},
         makeups={n: makeups[n] for n in checked.selected if n in makeups},
         components=components,
+        sums=summed_totals(cfg, checked.selected),
     )
     _lay_out_buckets(plan)
     for (sname, date_col), names in checked.groups.items():
         plan.aggregations.append(_aggregation(plan, sources[sname], date_col, names))
     return plan
+
+
+def summed_totals(cfg: Config, selected: list[str]) -> dict[str, tuple[str, ...]]:
+    """The KPIs of ``selected`` whose total is made from the rows (``total: sum``) → what is
+    summed: nothing more for an amount (a count or sum: its rows' values are summed), the
+    KPIs it combines for a derived KPI of amounts (CPL = spend / leads: the total is the
+    spend of the rows that have a CPL over their leads). A ``sum`` that cannot be made (an
+    average, a ratio of a ratio) is a ConfigError at ``kpis.<name>.total``."""
+    amounts: set[str] = set()
+    for n in cfg.order([n for n in selected if cfg.kpis[n].total == "sum"]):
+        kpi = cfg.kpis[n]
+        if is_amount(kpi.formula, frozenset() if kpi.source else amounts):
+            amounts.add(n)
+    out: dict[str, tuple[str, ...]] = {}
+    for name in selected:
+        kpi = cfg.kpis[name]
+        if kpi.total != "sum":
+            continue
+        if name in amounts:
+            out[name] = ()
+            continue
+        inputs = cfg.dependencies(name)
+        others = [d for d in inputs if d not in amounts]
+        if kpi.source is not None or others or not inputs:
+            what = f"`{others[0]}` is not an amount" if others else "it is not an amount"
+            raise ConfigError(
+                f"KPI `{name}`: `total: sum` needs a count or sum, or a formula over counts "
+                f"and sums; {what}",
+                location=cfg.where("kpis", name, "total"),
+                hint="use `total: blended` (the KPI over all rows) or `total: none`",
+            )
+        out[name] = inputs
+    return out
 
 
 def _makeups(

@@ -79,6 +79,7 @@ class Line:
     is_total: bool = False
     first_of_bucket: bool = True
     more: int = 0  # a line that stands for this many rows left out (TABLE_ROWS)
+    whole: bool = False  # the whole period's line (--grain), a total over the buckets
 
     @property
     def more_text(self) -> str:
@@ -222,12 +223,13 @@ def dimension_text(value: Any) -> str:
     return str(value)
 
 
-def sections(result: Result) -> list[Section]:
+def sections(result: Result, *, whole: bool = False) -> list[Section]:
     """One section per KPI, in ``result.kpis`` order (then any undeclared KPI).
 
     With dimensions, each time bucket's rows are followed by that bucket's total. With a
     grain, the sparkline follows the KPI's value over buckets (its totals when there are
-    dimensions); it is empty when there is a single bucket.
+    dimensions); it is empty when there is a single bucket; with ``whole``, the section
+    ends with the whole period's line (``Result.whole``, :attr:`Line.whole`).
     """
     records, more = _capped(result)
     rows = group_by(records, "kpi")
@@ -264,6 +266,11 @@ def sections(result: Result) -> list[Section]:
                 section.spark = sparkline([group[0].get("value") for group in series.values()])
         _attach_trends(section, trends.get((name,), []), bool(result.dimensions))
         out.append(section)
+    if whole and result.grain is not None and result.whole is not None:
+        wholes = group_by(result.whole.to_dicts(), "kpi")
+        for section in out:
+            own = wholes.get((section.info.name,), [])
+            section.lines += [Line(r, is_total=True, whole=True) for r in own]
     return _grouped(out, result.status_order)
 
 
@@ -290,6 +297,18 @@ def _grouped(kpi_sections: list[Section], status_order: str | None) -> list[Sect
             members[0].opens = name
             out += members
     return out
+
+
+#: The label of the whole period's line (--grain), in the Period column.
+WHOLE_PERIOD = "Whole period"
+#: The part of the legend said when a blended total is shown.
+LEGEND_BLENDED = "blended: the total counts rows the KPI has no value for"
+
+
+def total_label(result: Result, name: str) -> str:
+    """``Total``, or ``Total (blended)`` for a KPI whose total counts rows it has no value
+    for (``Result.blended``)."""
+    return "Total (blended)" if name in result.blended else "Total"
 
 
 def _trend_records(result: Result) -> dict[tuple[Any, ...], list[Record]]:
@@ -364,6 +383,10 @@ def legend(result: Result, kpi_sections: list[Section]) -> str:
     ) or any(t.get("significant") is False for s in kpi_sections for t in _all_trends(s))
     if same:
         parts.append(LEGEND_SAME)
+    if any(
+        s.info.name in result.blended and any(ln.is_total for ln in s.lines) for s in kpi_sections
+    ):
+        parts.append(LEGEND_BLENDED)
     return " · ".join(parts) + "." if parts else ""
 
 
@@ -377,7 +400,7 @@ def summary(result: Result, kpi_sections: list[Section]) -> list[tuple[str, str]
         (s.info, line)
         for s in kpi_sections
         for line in s.lines
-        if not line.more and _latest(result, line.record)
+        if not line.more and not line.whole and _latest(result, line.record)
     ]
     parts: list[tuple[str, str]] = []
     statuses = [line.record.get("status") for _, line in lines if line.record.get("status")]

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from kpicli.render.console import DEFAULT_WIDTH, text_console
 from kpicli.render.layout import (
     NOTE_MORE,
+    WHOLE_PERIOD,
     Line,
     dimension_text,
     has_more,
@@ -38,6 +39,7 @@ from kpicli.render.layout import (
     sections,
     summary,
     summary_line,
+    total_label,
     trend_text,
     value_texts,
     without_data,
@@ -82,7 +84,7 @@ def render_table(
     width = width or DEFAULT_WIDTH
     result, hidden = (result, 0) if all_rows else without_data(result)
     heading = describe_period(result.period, result.period_label, result.as_of, result.comparison)
-    kpi_sections = sections(result)
+    kpi_sections = sections(result, whole=True)
     grouped = bool(result.dimensions) or result.grain is not None
     columns = _columns(result, kpi_sections)
     body = _body(result, kpi_sections, trend=any(c[1] == "trend" for c in columns))
@@ -196,12 +198,14 @@ def _row_cells(
     cells = []
     if grain is not None:
         label = bucket_label(record["period_start"], grain) if line.first_of_bucket else ""
-        cells.append(Text(label))
+        cells.append(Text(WHOLE_PERIOD if line.whole else label))
     if line.more:
         cells += [Text(line.more_text, style="dim")] + [Text("") for _ in dims[1:]]
         return cells + [Text("") for _ in range(1 + len(extra))]
-    if line.is_total:
-        cells += [Text("Total")] + [Text("") for _ in dims[1:]]
+    if line.is_total and dims:
+        cells += [Text(total_label(result, info.name))] + [Text("") for _ in dims[1:]]
+    elif line.is_total:
+        pass
     else:
         for dim in dims:
             value = record.get(dim)

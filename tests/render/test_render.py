@@ -434,6 +434,8 @@ def test_json_shape(by_channel: Result, golden: Any) -> None:
         "better": "higher",
         "formula": "COUNT(*)",
         "description": "Leads created.",
+        "total": "blended",
+        "blended": False,
     }
     assert list(doc["rows"][0]) == [*KEY_COLUMNS, "channel", *VALUE_COLUMNS]
     assert doc["rows"][0]["period_start"] == "2026-10-01"
