@@ -1213,7 +1213,7 @@ def band_chart(
     present = [v for v in values + band[0] + band[1] if v is not None]
     if not present:
         return ""
-    ticks = nice_ticks(min(present), max(present), 3, whole=info.unit == "integer")
+    ticks = axis_ticks(present, info, 3)
     tick_labels = [_fmt(tick, info, result) for tick in ticks]
     left = max(44, 14 + 7 * max(len(label) for label in tick_labels))
     plot = _Plot(width, height, left, 16, 10, 28, ticks[0], ticks[-1], len(records))
@@ -1227,6 +1227,7 @@ def band_chart(
         out += _shade(plot, first, f"the last {recent} {result.grain}s, looked at")
     out += _grid(plot, ticks, tick_labels)
     out += _band(plot, *band)
+    out += _axis_break(plot, result, info)
     ends = {0, (len(labels) - 1) // 2, len(labels) - 1}  # first, middle, last
     shown = [label if i in ends else "" for i, label in enumerate(labels)]
     out += _x_labels(plot, shown, len(shown))
