@@ -59,6 +59,8 @@ if TYPE_CHECKING:
 
     from kpicli.execute.result import KpiInfo, Result
 
+#: The width of a bar chart (the page's, less its margins): bars as wide as the tables.
+BARS_WIDTH = 1040
 #: Where a bar's label ends (right-aligned) in a bar chart.
 LABEL_X = 160
 #: Bars drawn at most in a bar chart (the table below it has every row).
@@ -144,6 +146,8 @@ tbody th .desc { font-size: .85rem; margin: 0; }
 figure { margin: 12px 0; }
 figcaption { color: var(--muted); font-size: .85rem; }
 svg.chart { display: block; width: 100%; max-width: 720px; height: auto; }
+svg.chart.bars { max-width: 1040px; }
+svg.bars text { font-size: 13px; }
 .table-wrap { overflow-x: auto; margin-top: 12px; }
 table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
 th, td { padding: 6px 10px; border-bottom: 1px solid var(--border); text-align: left;
@@ -518,24 +522,53 @@ def _has_total(info: KpiInfo) -> bool:
     return getattr(info, "total", "blended") != "none"
 
 
+#: A total this many times its largest dimension value's is drawn in a chart of its own
+#: (a sum of channels would flatten them at the bottom of a shared axis from zero).
+OWN_CHART = 1.5
+
+
 def line_chart(section: Section, result: Result) -> str:
     """An SVG line chart of the KPI over ``--grain`` buckets; empty when it has no value.
 
     With dimensions, a line per dimension value (colored as everywhere on the page, a
     legend under the chart) and the total drawn thicker in the text color (none with
-    ``total: none``). The target, when there is one, is dashed; each point of the total (of
-    the values without dimensions) is colored by its status and has a tooltip with its
-    value. Counts, money and durations are drawn from zero; a percent may zoom.
+    ``total: none``); a total that dwarfs the values (a sum: ``OWN_CHART``) gets a chart
+    of its own above theirs. The target, when there is one, is dashed; each point of the
+    total (of the values without dimensions) is colored by its status and has a tooltip
+    with its value. Counts, money and durations are drawn from zero; a percent may zoom.
     """
     info = section.info
     dims = bool(result.dimensions)
     main = [ln for ln in section.lines if ln.is_total] if dims else section.lines
     main = main if _has_total(info) or not dims else []
-    every = _by_bucket([ln for ln in section.lines if not ln.more], result)
-    starts = sorted(every)
+    starts = sorted(_by_bucket([ln for ln in section.lines if not ln.more], result))
+    series = _dimension_series(section, result, starts) if dims else []
+    totals = [finite_number(r.get("value")) for r in _by_bucket(main, result).values()]
+    top = max((abs(v) for s in series for v in s.values if v is not None), default=0.0)
+    if series and any(v is not None and abs(v) > OWN_CHART * top for v in totals):
+        figures = (
+            _line_figure(section, result, main, [], starts, "total"),
+            _line_figure(section, result, [], series, starts, "values"),
+        )
+        return NL.join(f for f in figures if f)
+    return _line_figure(section, result, main, series, starts, "")
+
+
+def _line_figure(
+    section: Section,
+    result: Result,
+    main: list[Line],
+    series: list[_Series],
+    starts: list[date],
+    part: str,
+) -> str:
+    """One line chart over ``starts``: the ``main`` line (the total, or the values without
+    dimensions) with its target, band, history and points, and the ``series`` lines;
+    ``part`` says which of a pair it is (``total``, ``values``) or ``""``."""
+    info = section.info
+    dims = bool(result.dimensions)
     by_start = _by_bucket(main, result)
     records = [by_start.get(s, {"period_start": s}) for s in starts]
-    series = _dimension_series(section, result, starts) if dims else []
     past = _history(result, info.name, {}, len(records)) if main else []
     shown = past + records
     values = [None if i < len(past) else finite_number(r.get("value")) for i, r in enumerate(shown)]
@@ -553,10 +586,12 @@ def line_chart(section: Section, result: Result) -> str:
     plot = _Plot(720, 240, left, 24, 14, 30, ticks[0], ticks[-1], len(shown))
     labels = [bucket_label(r["period_start"], result.grain) for r in shown]
     name = info.label or info.name
-    what = "by " + ", ".join(result.dimension_name(d) for d in result.dimensions) if dims else ""
+    what = ", ".join(result.dimension_name(d) for d in result.dimensions)
+    what = {"total": f", total of all {what}", "values": f", by {what}"}.get(part, f", by {what}")
+    what = what if dims else ""
     out = [
         f'<svg class="chart" viewBox="0 0 {plot.width} {plot.height}" role="img" '
-        f'aria-label="{esc(f"{name} by {result.grain}" + (f", {what}" if what else ""))}">',
+        f'aria-label="{esc(f"{name} by {result.grain}{what}")}">',
         *_shade(plot, len(past), f"the period; before it, the {result.grain}s learned from"),
         *_grid(plot, ticks, tick_labels),
         *_band(plot, *band),
@@ -575,7 +610,7 @@ def line_chart(section: Section, result: Result) -> str:
     out.append("</svg>")
     return (
         f"<figure>\n{NL.join(out)}\n{_legend(series, bool(main) and dims)}"
-        f"<figcaption>{esc(_line_caption(section, result, plot, shown, len(past), series))}"
+        f"<figcaption>{esc(_line_caption(section, result, plot, shown, len(past), series, part))}"
         "</figcaption>\n</figure>"
     )
 
@@ -587,12 +622,18 @@ def _line_caption(
     shown: list[dict[str, Any]],
     past: int,
     series: list[_Series],
+    part: str = "",
 ) -> str:
     """What a line chart shows: its lines, the target, the band, the history, the axis."""
     info = section.info
     name = info.label or info.name
+    dims = " · ".join(result.dimension_name(d) for d in result.dimensions)
     caption = f"{name} by {result.grain}"
-    if result.dimensions:
+    if part == "total":
+        caption += f" (the total of every {dims})"
+    elif part == "values":
+        caption = f"{name} by {result.grain} and {dims}"
+    if series:
         values = len({_value_key(ln.record, result) for ln in section.lines if not ln.is_total})
         if len(series) < values:
             caption += f"; the {len(series)} largest of {values} values drawn (all in the table)"
@@ -906,7 +947,7 @@ def bar_chart(section: Section, result: Result) -> str:
         high = low + 1.0
 
     row_h, bar_h, top, gap = 26, 18, 6, 10
-    label_w, value_w, width = 170, 130, 720
+    label_w, value_w, width = 170, 150, BARS_WIDTH
     plot_w = width - label_w - value_w
     height = top * 2 + row_h * len(bars) + (gap if bars[-1].total else 0)
 
@@ -1291,6 +1332,11 @@ def _facts(result: Result) -> str:
     return f'<dl class="facts">{items}</dl>'
 
 
+#: What the colours of a change mean (the page's own note: the terminal says it in words).
+NOTE_CHANGES = (
+    "▲ ▼ change against the comparison period: green when the KPI moved the way it should "
+    "(up, or down for costs), red when it moved the other way."
+)
 #: The section of the KPIs that have no ``group:`` when others have one.
 OTHER_GROUP = "Other"
 
@@ -1459,6 +1505,8 @@ def to_html(result: Result, *, all_rows: bool = False) -> bytes:
     lines = [part for note in notes(result, kpi_sections, hidden) for part in note.split("\n")]
     if has_more(kpi_sections):
         lines.append(NOTE_MORE[0].upper() + NOTE_MORE[1:] + ".")
+    if result.comparison is not None and kpi_sections:
+        lines.append(NOTE_CHANGES)
     said = "".join(f'\n<p class="note">{esc(line)}</p>' for line in lines)
     if not kpi_sections:
         body = f'<p class="empty">No rows: nothing matched the period and filters.</p>{said}'

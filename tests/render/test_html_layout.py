@@ -207,8 +207,8 @@ def test_no_group_no_headings() -> None:
 
 
 def weekly(kpis: dict[str, KpiInfo] | None = None, **values: list[float]) -> Result:
-    """``--grain week --by channel`` over four weeks: the values of each KPI per channel,
-    its total the sum of the channels."""
+    """``--grain week --by channel`` over four weeks: the values of each KPI for google_ads,
+    twice them for meta_ads, a total between the two (as a rate's is)."""
     weeks = [date(2026, 10, 5) + timedelta(weeks=i) for i in range(4)]
     rows, totals = [], []
     for kpi, series in values.items():
@@ -216,7 +216,7 @@ def weekly(kpis: dict[str, KpiInfo] | None = None, **values: list[float]) -> Res
             span = {"period_start": start, "period_end": start + timedelta(days=6)}
             for channel, scale in (("google_ads", 1.0), ("meta_ads", 2.0)):
                 rows.append({"kpi": kpi, **span, "channel": channel, "value": series[i] * scale})
-            totals.append({"kpi": kpi, **span, "value": series[i] * 3})
+            totals.append({"kpi": kpi, **span, "value": series[i] * 1.5})
     return make_result(
         frame(rows, ("channel",)),
         totals=frame(totals),
@@ -297,11 +297,11 @@ def test_sparkline_follows_the_totals() -> None:
     text = to_html(result).decode("utf-8")
     tile = text[text.index('id="tile-leads"') :]
     spark = tile[tile.index('<svg class="spark"') : tile.index("</svg>")]
-    # 30, 36, 33, 39 (the totals): the path climbs, dips, climbs
+    # 15, 18, 16.5, 19.5 (the totals): the path climbs, dips, climbs
     ys = [float(y) for y in re.findall(r"[ML][\d.]+ ([\d.]+)", spark)]
     assert len(ys) == 4
     assert ys[1] < ys[0] and ys[2] > ys[1] and ys[3] < ys[1]
-    assert "30 → 39 over 4 weeks" in spark
+    assert "15 → 20 over 4 weeks" in spark  # integers: 19.5 rounds to 20
 
 
 def test_no_comparison_no_change_line() -> None:
@@ -313,3 +313,19 @@ def test_no_comparison_no_change_line() -> None:
     assert re.search(
         r'<div class="tile-change chg-good">▲ 20.0 % <span class="tile-vs">vs 10', text
     )
+
+
+def test_a_total_that_dwarfs_its_channels_gets_its_own_chart() -> None:
+    result = weekly(leads=[10.0, 12.0, 11.0, 13.0])
+    assert result.totals is not None
+    # all leads, organic ones included: 4× google_ads's, twice meta_ads's
+    result.totals = result.totals.with_columns(value=pl.Series([40.0, 48.0, 44.0, 52.0]))
+    text = to_html(result).decode("utf-8")
+    block = text[text.index('id="kpi-leads"') :]
+    figures = block[: block.index("</section>")].split("</figure>")[:-1]
+    assert len(figures) == 2
+    assert "line total" in figures[0] and "series" not in figures[0]
+    assert figures[1].count('class="series c') == 2 and "line total" not in figures[1]
+    # each chart has its own axis from zero: the channels' top tick is under the total's
+    tops = [y_labels(f[: f.index("</svg>")])[0][1] for f in figures]
+    assert tops == ["60", "30"]

@@ -481,15 +481,23 @@ def test_html_line_chart_per_kpi(monthly: Result) -> None:
 
 def test_html_line_chart_follows_totals_and_each_channel(weekly_by_channel: Result) -> None:
     text = to_html(weekly_by_channel).decode("utf-8")
-    assert text.count('<svg class="chart"') == 2
+    # leads' total (the sum: 22 in the last week) dwarfs its channels (12): a chart of its
+    # own above theirs; cpl's total (30–32, as its channels) shares their chart
+    assert text.count('<svg class="chart"') == 3
     leads = text[text.index('id="kpi-leads"') : text.index('id="kpi-cpl"')]
-    assert leads.count("<circle") == 3  # one point per week, from the totals
-    assert leads.count('<path class="line total"') == 1
+    total, channels = leads.split("</figure>")[:2]
+    assert total.count("<circle") == 3  # one point per week, from the totals
+    assert total.count('<path class="line total"') == 1 and "series" not in total
+    assert "(the total of every channel)" in total
     # a line per channel, each in its color (google_ads sorts first: c0), and a legend
-    assert re.search(r'<path class="series c0" d="[^"]*"><title>google_ads: 12 ', leads)
-    assert re.search(r'<path class="series c1" d="[^"]*"><title>meta_ads: 10 ', leads)
-    legend = re.findall(r'<span class="swatch ([^"]+)"></span>([^<]+)</li>', leads)
+    assert re.search(r'<path class="series c0" d="[^"]*"><title>google_ads: 12 ', channels)
+    assert re.search(r'<path class="series c1" d="[^"]*"><title>meta_ads: 10 ', channels)
+    legend = re.findall(r'<span class="swatch ([^"]+)"></span>([^<]+)</li>', channels)
+    assert legend == [("c0", "google_ads"), ("c1", "meta_ads")]
+    cpl = text[text.index('id="kpi-cpl"') :]
+    legend = re.findall(r'<span class="swatch ([^"]+)"></span>([^<]+)</li>', cpl)
     assert legend == [("c0", "google_ads"), ("c1", "meta_ads"), ("total", "Total")]
+    assert cpl.count('<path class="line total"') == 1
     assert "2026-W41: 10</title>" in leads and "2026-W43: 22</title>" in leads
     assert leads.count('<tr class="total">') == 3
 
