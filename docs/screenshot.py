@@ -38,7 +38,7 @@ COMMAND = (
 )
 WIDTH = 1200
 #: KPI blocks shown under the summary.
-BLOCKS = 2
+BLOCKS = 1
 #: The picture is refused beyond this size (it lives in the repository).
 MAX_BYTES = 400_000
 

@@ -149,6 +149,7 @@ svg.chart { display: block; width: 100%; max-width: 720px; height: auto; }
 svg.chart.bars { max-width: 1040px; }
 svg.bars text { font-size: 13px; }
 .table-wrap { overflow-x: auto; margin-top: 12px; }
+table.kpis thead th:first-child { width: 45%; }
 table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
 th, td { padding: 6px 10px; border-bottom: 1px solid var(--border); text-align: left;
   vertical-align: top; }
@@ -198,9 +199,9 @@ footer { color: var(--muted); font-size: .85rem; margin-top: 32px; }
 .tile.st-ok { border-left-color: var(--ok); }
 .tile.st-warn { border-left-color: var(--warn); }
 .tile.st-bad { border-left-color: var(--bad); }
-.tile-top { display: flex; justify-content: space-between; align-items: baseline; gap: 6px; }
+.tile-top { display: flex; justify-content: space-between; align-items: flex-start; gap: 6px; }
 .tile-label { font-size: .85rem; font-weight: 600; color: var(--muted); line-height: 1.3; }
-.tile-mark { font-weight: 700; }
+.tile-mark { font-weight: 700; line-height: 1.2; }
 .tile-mark.st-ok { color: var(--ok); }
 .tile-mark.st-warn { color: var(--warn); }
 .tile-mark.st-bad { color: var(--bad); }
@@ -1081,7 +1082,7 @@ def _summary_table(kpi_sections: list[Section], result: Result) -> str:
             body.append(f'<tr><th scope="row">{cell}</th>{values}</tr>')
     head = f'<tr><th scope="col">KPI</th>{_value_headers(extra)}</tr>'
     return (
-        f'<div class="table-wrap"><table><thead>{head}</thead>'
+        f'<div class="table-wrap"><table class="kpis"><thead>{head}</thead>'
         f"<tbody>\n{NL.join(body)}\n</tbody></table></div>"
     )
 
