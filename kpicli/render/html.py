@@ -187,15 +187,16 @@ summary { cursor: pointer; font-weight: 600; }
 details table { margin-top: 8px; font-size: .9rem; }
 code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .9em; }
 footer { color: var(--muted); font-size: .85rem; margin-top: 32px; }
-.summary { margin: 16px 0 8px; }
+.summary { display: flex; flex-wrap: wrap; gap: 0 28px; margin: 16px 0 8px; }
 .notes { margin: 12px 0 0; }
 .note { color: var(--muted); font-size: .9rem; margin: 4px 0 0; }
-.tile-group { margin-top: 12px; }
+.tile-group { margin-top: 12px; max-width: 100%; }
 .tiles-head { font-size: .78rem; font-weight: 700; text-transform: uppercase;
   letter-spacing: .06em; color: var(--muted); margin: 0 0 6px; }
-.tiles { display: grid; grid-template-columns: repeat(auto-fill, minmax(196px, 1fr)); gap: 10px; }
-.tile { min-width: 0; border: 1px solid var(--border); border-left: 4px solid var(--border);
-  border-radius: 8px; padding: 8px 12px; background: var(--bg); }
+.tiles { display: flex; flex-wrap: wrap; gap: 10px; }
+.tile { width: 198px; max-width: 100%; border: 1px solid var(--border);
+  border-left: 4px solid var(--border); border-radius: 8px; padding: 8px 12px;
+  background: var(--bg); display: flex; flex-direction: column; }
 .tile.st-ok { border-left-color: var(--ok); }
 .tile.st-warn { border-left-color: var(--warn); }
 .tile.st-bad { border-left-color: var(--bad); }
@@ -211,8 +212,9 @@ footer { color: var(--muted); font-size: .85rem; margin-top: 32px; }
   font-variant-numeric: tabular-nums; }
 .tile-vs { color: var(--muted); font-weight: 400; }
 .tile-note { font-size: .8rem; color: var(--muted); }
-svg.spark { display: block; width: 100%; height: 30px; margin-top: 4px; }
-svg.spark path { fill: none; stroke: var(--accent); stroke-width: 1.5; stroke-linejoin: round; }
+svg.spark { display: block; width: 100%; height: 30px; margin-top: auto; padding-top: 4px; }
+svg.spark path { fill: none; stroke: var(--accent); stroke-width: 1.5; stroke-linejoin: round;
+  vector-effect: non-scaling-stroke; }
 svg.spark circle { fill: var(--accent); }
 section.group { margin-top: 36px; }
 .group-title { font-size: 1.4rem; margin: 0; padding-bottom: 6px;
@@ -1378,6 +1380,10 @@ def _headline(section: Section, result: Result) -> tuple[dict[str, Any] | None, 
     return last, bucket_label(last["period_start"], result.grain)
 
 
+#: The width of a sparkline's drawing: about a tile's inside, where it is stretched to fit.
+SPARK_WIDTH = 172
+
+
 def _spark(section: Section, result: Result) -> str:
     """A small SVG line of the tile's series over ``--grain`` buckets (its totals under
     ``--by``), the last point dotted; empty with fewer than two values."""
@@ -1391,7 +1397,7 @@ def _spark(section: Section, result: Result) -> str:
     if len(present) < 2:
         return ""
     low, high = min(present), max(present)
-    plot = _Plot(120, 30, 3, 5, 4, 4, low, high if high > low else low + 1.0, len(values))
+    plot = _Plot(SPARK_WIDTH, 30, 3, 5, 4, 4, low, high if high > low else low + 1.0, len(values))
     points = [(plot.x_at(i), None if v is None else plot.y_at(v)) for i, v in enumerate(values)]
     runs = _segments(points)
     x, y = runs[-1][-1]
@@ -1400,7 +1406,8 @@ def _spark(section: Section, result: Result) -> str:
     tip += f" over {len(values)} {result.grain}s"
     lines = "".join(f'<path d="{_path(run)}"/>' for run in runs if len(run) > 1)
     return (
-        f'<svg class="spark" viewBox="0 0 120 30" role="img" aria-label="{esc(tip)}">'
+        f'<svg class="spark" viewBox="0 0 {SPARK_WIDTH} 30" preserveAspectRatio="none" '
+        f'role="img" aria-label="{esc(tip)}">'
         f"<title>{esc(tip)}</title>{lines}"
         f'<circle cx="{_coord(x)}" cy="{_coord(y)}" r="2.5"/></svg>'
     )
