@@ -520,6 +520,11 @@ def _mean(values: list[float | None]) -> float:
     return sum(present) / len(present) if present else 0.0
 
 
+def _total_label(info: KpiInfo, result: Result) -> str:
+    """``Total``, or ``Blended total`` for a total over rows the KPI has no value for."""
+    return "Blended total" if info.name in getattr(result, "blended", ()) else "Total"
+
+
 def _has_total(info: KpiInfo) -> bool:
     """Whether the KPI's ``--by`` total is shown (``total: none`` has none)."""
     return getattr(info, "total", "blended") != "none"
@@ -611,8 +616,9 @@ def _line_figure(
         elif index >= len(past) and record.get("anomaly") in ("high", "low"):
             out.append(_missing_point(plot, index, record, labels[index], info, result))
     out.append("</svg>")
+    key = _legend(series, _total_label(info, result) if main and dims else "")
     return (
-        f"<figure>\n{NL.join(out)}\n{_legend(series, bool(main) and dims)}"
+        f"<figure>\n{NL.join(out)}\n{key}"
         f"<figcaption>{esc(_line_caption(section, result, plot, shown, len(past), series, part))}"
         "</figcaption>\n</figure>"
     )
@@ -679,13 +685,14 @@ def _series_lines(
     return out
 
 
-def _legend(series: list[_Series], total: bool) -> str:
-    """The key of a chart's lines: a swatch and the value per line, then the total's."""
+def _legend(series: list[_Series], total: str) -> str:
+    """The key of a chart's lines: a swatch and the value per line, then the ``total``'s
+    (its label; none when empty)."""
     if not series:
         return ""
     items = [f'<li><span class="swatch c{s.color}"></span>{esc(s.label)}</li>' for s in series]
     if total:
-        items.append('<li><span class="swatch total"></span>Total</li>')
+        items.append(f'<li><span class="swatch total"></span>{esc(total)}</li>')
     return f'<ul class="legend">{"".join(items)}</ul>\n'
 
 
@@ -921,7 +928,7 @@ def _bars(section: Section, result: Result) -> tuple[list[_Bar], int]:
         record = totals[0]
         bars.append(
             _Bar(
-                "Total",
+                _total_label(section.info, result),
                 finite_number(record.get("value")),
                 finite_number(record.get("target")),
                 record.get("status"),
@@ -1360,10 +1367,23 @@ def _slug(text: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-") or "group"
 
 
+def _whole(result: Result, name: str) -> dict[str, Any] | None:
+    """The KPI's row over the whole period with ``--grain`` (``Result.whole``: the totals'
+    with dimensions), when the result has one."""
+    import polars as pl
+
+    frame = getattr(result, "whole", None)
+    if frame is None or not frame.height or "kpi" not in frame.columns:
+        return None
+    rows = frame.filter(pl.col("kpi") == name).head(1).to_dicts()
+    return rows[0] if rows else None
+
+
 def _headline(section: Section, result: Result) -> tuple[dict[str, Any] | None, str]:
     """The record a KPI's tile shows, and the bucket it is when it is not the whole period:
     its total under ``--by`` (none with ``total: none``), its row otherwise; with
-    ``--grain``, the whole period's when there is one, else the last bucket's."""
+    ``--grain``, the whole period's (``Result.whole``, or a row that spans the period),
+    else the last bucket's."""
     dims = bool(result.dimensions)
     if dims and not _has_total(section.info):
         return None, ""
@@ -1372,6 +1392,9 @@ def _headline(section: Section, result: Result) -> tuple[dict[str, Any] | None, 
         return None, ""
     if result.grain is None:
         return records[0], ""
+    whole_row = _whole(result, section.info.name)
+    if whole_row is not None:
+        return whole_row, ""
     spans = {(r.get("period_start"), r.get("period_end")) for r in records}
     whole = [r for r in records if _whole_period(r, result, spans)]
     if whole or len(spans) == 1:
@@ -1413,6 +1436,11 @@ def _spark(section: Section, result: Result) -> str:
     )
 
 
+#: What a blended total is, as its tooltip says.
+BLENDED_TIP = (
+    "over every row, including those the KPI has no value for (CPL: all leads, organic "
+    "ones too): not a total of the values shown"
+)
 #: What each status mark means, as a tile's tooltip says.
 STATUS_TIPS = dict(zip(("ok", "warn", "bad"), LEGEND_STATUS, strict=True))
 
@@ -1456,6 +1484,8 @@ def _tile_figures(record: dict[str, Any], bucket: str, info: KpiInfo, result: Re
     out = [f'<div class="{value_css}">{esc(value)}</div>']
     if bucket:
         out.append(f'<div class="tile-note">{esc(bucket)}, the last {esc(result.grain)}</div>')
+    if info.name in getattr(result, "blended", ()):
+        out.append(f'<div class="tile-note blended" title="{esc(BLENDED_TIP)}">blended total</div>')
     if result.comparison is not None and finite_number(record.get("previous")) is not None:
         css = " ".join(
             ["tile-change", *([CHANGE_CLASSES[change_css]] if change_css in CHANGE_CLASSES else [])]

@@ -329,3 +329,25 @@ def test_a_total_that_dwarfs_its_channels_gets_its_own_chart() -> None:
     # each chart has its own axis from zero: the channels' top tick is under the total's
     tops = [y_labels(f[: f.index("</svg>")])[0][1] for f in figures]
     assert tops == ["60", "30"]
+
+
+def test_tile_shows_the_whole_period_with_grain() -> None:
+    """With ``--grain``, a tile shows the whole period's row (``Result.whole``); without
+    one, the last bucket's, saying so."""
+    result = weekly(leads=[10.0, 12.0, 11.0, 13.0])
+    last = Tiles(to_html(result).decode("utf-8")).tiles["leads"]["parts"]
+    assert last["tile-value"] == "20"  # 13 × 1.5, rounded: the last week's total
+    assert last["tile-note"] == "2026-W44, the last week"
+    whole = frame([{"kpi": "leads", "value": 69.0, **compared(69, 60)}])
+    result.whole = whole  # type: ignore[misc]  (Result.whole: the whole period's totals)
+    tile = Tiles(to_html(result).decode("utf-8")).tiles["leads"]["parts"]
+    assert tile["tile-value"] == "69"
+    assert "tile-note" not in tile
+
+
+def test_a_blended_total_says_so() -> None:
+    result = weekly(leads=[10.0, 12.0, 11.0, 13.0])
+    result.blended = frozenset({"leads"})  # type: ignore[misc]  (Result.blended)
+    text = to_html(result).decode("utf-8")
+    assert "blended total" in Tiles(text).tiles["leads"]["parts"]["tile-note"]
+    assert '<span class="swatch total"></span>Blended total</li>' in text
