@@ -445,8 +445,33 @@ def _whole_period(record: dict[str, Any], result: Result, spans: set[tuple[Any, 
     return result.period is not None and span == tuple(result.period) and len(spans) > 1
 
 
+#: The Period cell of the whole period's line with ``--grain`` (as in the table).
+WHOLE_PERIOD = "Whole period"
+#: The key that marks the record of a whole period's line added here (see _with_whole).
+WHOLE_KEY = "__whole__"
+
+
+def _is_whole(line: Line) -> bool:
+    """Whether ``line`` is the whole period's (``--grain``), not a bucket's."""
+    return bool(getattr(line, "whole", False) or line.record.get(WHOLE_KEY))
+
+
+def _with_whole(kpi_sections: list[Section], result: Result) -> None:
+    """With ``--grain``, each section ends with its whole period's line (``Result.whole``:
+    the KPI over the whole period, its total with dimensions) unless it has one."""
+    if result.grain is None:
+        return
+    for section in kpi_sections:
+        if any(_is_whole(line) for line in section.lines):
+            continue
+        record = _whole(result, section.info.name)
+        if record is not None and (not result.dimensions or _has_total(section.info)):
+            section.lines.append(Line({**record, WHOLE_KEY: True}, is_total=True))
+
+
 def _by_bucket(lines: list[Line], result: Result) -> dict[date, dict[str, Any]]:
-    """One record per bucket start (the first one), the whole period's total left out."""
+    """One record per bucket start (the first one), the whole period's left out."""
+    lines = [line for line in lines if not _is_whole(line)]
     spans = {(ln.record.get("period_start"), ln.record.get("period_end")) for ln in lines}
     out: dict[date, dict[str, Any]] = {}
     for line in lines:
@@ -521,8 +546,9 @@ def _mean(values: list[float | None]) -> float:
 
 
 def _total_label(info: KpiInfo, result: Result) -> str:
-    """``Total``, or ``Blended total`` for a total over rows the KPI has no value for."""
-    return "Blended total" if info.name in getattr(result, "blended", ()) else "Total"
+    """``Total``, or ``Total (blended)`` for a total over rows the KPI has no value for
+    (``Result.blended``), as the table says."""
+    return "Total (blended)" if info.name in getattr(result, "blended", ()) else "Total"
 
 
 def _has_total(info: KpiInfo) -> bool:
@@ -1110,14 +1136,15 @@ def _section_table(section: Section, result: Result, extra: list[tuple[str, str]
             text = ""
             if line.first_of_bucket and start is not None:
                 span = f"{start.isoformat()} → {end.isoformat() if end else ''}"
-                label = bucket_label(start, result.grain)
+                label = WHOLE_PERIOD if _is_whole(line) else bucket_label(start, result.grain)
                 text = f'<span title="{esc(span)}">{esc(label)}</span>'
             cells.append(f'<td class="nowrap">{text}</td>')
         if line.more:
             span = len(dims) + 1 + len(extra)
             cells.append(f'<td class="blank" colspan="{span}">{esc(line.more_text)}</td>')
-        elif line.is_total:
-            cells += ["<td>Total</td>"] + ["<td></td>" for _ in dims[1:]]
+        elif line.is_total and dims:
+            total = esc(_total_label(section.info, result))
+            cells += [f"<td>{total}</td>"] + ["<td></td>" for _ in dims[1:]]
         else:
             for dim in dims:
                 value = record.get(dim)
@@ -1387,14 +1414,18 @@ def _headline(section: Section, result: Result) -> tuple[dict[str, Any] | None, 
     dims = bool(result.dimensions)
     if dims and not _has_total(section.info):
         return None, ""
-    records = [ln.record for ln in section.lines if not ln.more and ln.is_total == dims]
-    if not records:
+    lines = [ln for ln in section.lines if not ln.more and (ln.is_total == dims or _is_whole(ln))]
+    records = [ln.record for ln in lines if not _is_whole(ln)]
+    if not lines:
         return None, ""
     if result.grain is None:
         return records[0], ""
-    whole_row = _whole(result, section.info.name)
+    whole_row = next((ln.record for ln in lines if _is_whole(ln)), None)
+    whole_row = whole_row or _whole(result, section.info.name)
     if whole_row is not None:
         return whole_row, ""
+    if not records:
+        return None, ""
     spans = {(r.get("period_start"), r.get("period_end")) for r in records}
     whole = [r for r in records if _whole_period(r, result, spans)]
     if whole or len(spans) == 1:
@@ -1540,6 +1571,7 @@ def to_html(result: Result, *, all_rows: bool = False) -> bytes:
     without ``--by``/``--grain``), both in the sections of the KPIs' ``group``."""
     result, hidden = (result, 0) if all_rows else without_data(result)
     kpi_sections = sections(result)
+    _with_whole(kpi_sections, result)
     lines = [part for note in notes(result, kpi_sections, hidden) for part in note.split("\n")]
     if has_more(kpi_sections):
         lines.append(NOTE_MORE[0].upper() + NOTE_MORE[1:] + ".")

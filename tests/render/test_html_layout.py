@@ -340,9 +340,15 @@ def test_tile_shows_the_whole_period_with_grain() -> None:
     assert last["tile-note"] == "2026-W44, the last week"
     whole = frame([{"kpi": "leads", "value": 69.0, **compared(69, 60)}])
     result.whole = whole  # type: ignore[misc]  (Result.whole: the whole period's totals)
-    tile = Tiles(to_html(result).decode("utf-8")).tiles["leads"]["parts"]
+    text = to_html(result).decode("utf-8")
+    tile = Tiles(text).tiles["leads"]["parts"]
     assert tile["tile-value"] == "69"
     assert "tile-note" not in tile
+    # the table ends with the whole period's line; the chart and sparkline keep the 4 weeks
+    block = text[text.index('id="kpi-leads"') :]
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", block[: block.index("</section>")])
+    assert '>Whole period</span></td><td>Total</td><td class="num">69</td>' in rows[-1]
+    assert chart_of(text, "leads").count("<circle") == 4
 
 
 def test_a_blended_total_says_so() -> None:
@@ -350,4 +356,4 @@ def test_a_blended_total_says_so() -> None:
     result.blended = frozenset({"leads"})  # type: ignore[misc]  (Result.blended)
     text = to_html(result).decode("utf-8")
     assert "blended total" in Tiles(text).tiles["leads"]["parts"]["tile-note"]
-    assert '<span class="swatch total"></span>Blended total</li>' in text
+    assert '<span class="swatch total"></span>Total (blended)</li>' in text
