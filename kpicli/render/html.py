@@ -189,6 +189,12 @@ code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; fo
 footer { color: var(--muted); font-size: .85rem; margin-top: 32px; }
 .summary { display: flex; flex-wrap: wrap; gap: 0 28px; margin: 16px 0 8px; }
 .notes { margin: 12px 0 0; }
+.verdict { font-size: 1.05rem; font-weight: 600; margin: 16px 0 0; }
+.v-ok { color: var(--ok); }
+.v-warn { color: var(--warn); }
+.v-bad { color: var(--bad); }
+.v-same { color: var(--muted); font-weight: 400; }
+.v-head { font-weight: 700; }
 .note { color: var(--muted); font-size: .9rem; margin: 4px 0 0; }
 .tile-group { margin-top: 12px; max-width: 100%; }
 .tiles-head { font-size: .78rem; font-weight: 700; text-transform: uppercase;
@@ -1529,6 +1535,29 @@ def _tile_figures(record: dict[str, Any], bucket: str, info: KpiInfo, result: Re
     if target:
         out.append(f'<div class="tile-note">target {esc(target)}</div>')
     return out
+
+
+#: The classes of a verdict part's style (rich styles, as the terminal shows them).
+VERDICT_CLASSES = {
+    "green": "v-ok",
+    "yellow": "v-warn",
+    "red": "v-bad",
+    "bold": "v-head",
+    SAME_STYLE: "v-same",
+}
+
+
+def verdict(parts: list[tuple[str, str]]) -> str:
+    """The verdict line above the tiles (``(text, style)`` parts, joined by `` · ``: rows
+    off target, anomalies, best and worst change), each part colored as its style says;
+    empty without parts."""
+    if not parts:
+        return ""
+    spans = []
+    for text, style in parts:
+        css = " ".join(VERDICT_CLASSES[s] for s in style.split() if s in VERDICT_CLASSES)
+        spans.append(f'<span class="{css}">{esc(text)}</span>' if css else esc(text))
+    return f'<p class="verdict">{" · ".join(spans)}</p>'
 
 
 def _summary(groups: list[tuple[str | None, list[Section]]], result: Result) -> str:

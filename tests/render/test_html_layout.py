@@ -357,3 +357,21 @@ def test_a_blended_total_says_so() -> None:
     text = to_html(result).decode("utf-8")
     assert "blended total" in Tiles(text).tiles["leads"]["parts"]["tile-note"]
     assert '<span class="swatch total"></span>Total (blended)</li>' in text
+
+
+def test_verdict_line() -> None:
+    from kpicli.render.html import verdict
+
+    assert verdict([]) == ""
+    text = verdict(
+        [
+            ("latest week (2026-W48):", "bold"),
+            ("5 of 31 rows off target (2 ✖ bad, 3 ⚠ warn)", "red"),
+            ("<best>", ""),
+        ]
+    )
+    assert text == (
+        '<p class="verdict"><span class="v-head">latest week (2026-W48):</span> · '
+        '<span class="v-bad">5 of 31 rows off target (2 ✖ bad, 3 ⚠ warn)</span> · '
+        "&lt;best&gt;</p>"
+    )
