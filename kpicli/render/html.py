@@ -22,6 +22,7 @@ they are, so a report without them is the page it was.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from html import escape
@@ -504,13 +505,17 @@ MAX_SERIES = 8
 PALETTE_SIZE = 8
 
 
-def series_colors(result: Result) -> dict[tuple[Any, ...], int]:
+#: A color index per dimension value (see :func:`series_colors`).
+Colors = dict[tuple[Any, ...], int]
+
+
+def series_colors(result: Result) -> Colors:
     """A color index per dimension value of the result (sorted by their text, blanks last,
     so that a channel keeps its color from chart to chart and from report to report)."""
     dims = list(result.dimensions)
     if not dims or not result.rows.height:
         return {}
-    keys = {tuple(r.get(d) for d in dims) for r in result.rows.select(dims).to_dicts()}
+    keys = set(result.rows.select(dims).unique().iter_rows())
     ordered = sorted(keys, key=lambda k: tuple((v is None, dimension_text(v)) for v in k))
     return {key: index % PALETTE_SIZE for index, key in enumerate(ordered)}
 
@@ -523,10 +528,12 @@ def _value_label(key: tuple[Any, ...]) -> str:
     return " · ".join(dimension_text(v) for v in key)
 
 
-def _dimension_series(section: Section, result: Result, starts: list[date]) -> list[_Series]:
+def _dimension_series(
+    section: Section, result: Result, starts: list[date], colors: Colors | None = None
+) -> list[_Series]:
     """The lines of a chart under ``--by``: each dimension value's values over ``starts``,
     at most ``MAX_SERIES`` (the largest on average), in color order."""
-    colors = series_colors(result)
+    colors = series_colors(result) if colors is None else colors
     rows = [ln.record for ln in section.lines if not ln.is_total and not ln.more]
     by_key: dict[tuple[Any, ...], dict[date, Any]] = {}
     for record in rows:
@@ -543,6 +550,9 @@ def _dimension_series(section: Section, result: Result, starts: list[date]) -> l
     if len(series) > MAX_SERIES:
         size = {s.key: _mean(s.values) for s in series}
         series = sorted(series, key=lambda s: -abs(size[s.key]))[:MAX_SERIES]
+    if len(colors) > PALETTE_SIZE:  # more values than colors: one each among those drawn
+        series = sorted(series, key=lambda s: s.label)
+        series = [dataclasses.replace(s, color=i) for i, s in enumerate(series)]
     return sorted(series, key=lambda s: (s.color, s.label))
 
 
@@ -559,7 +569,7 @@ def _total_label(info: KpiInfo, result: Result) -> str:
 
 def _has_total(info: KpiInfo) -> bool:
     """Whether the KPI's ``--by`` total is shown (``total: none`` has none)."""
-    return getattr(info, "total", "blended") != "none"
+    return info.total != "none"
 
 
 #: A total this many times its largest dimension value's is drawn in a chart of its own
@@ -567,7 +577,7 @@ def _has_total(info: KpiInfo) -> bool:
 OWN_CHART = 1.5
 
 
-def line_chart(section: Section, result: Result) -> str:
+def line_chart(section: Section, result: Result, colors: Colors | None = None) -> str:
     """An SVG line chart of the KPI over ``--grain`` buckets; empty when it has no value.
 
     With dimensions, a line per dimension value (colored as everywhere on the page, a
@@ -582,7 +592,7 @@ def line_chart(section: Section, result: Result) -> str:
     main = [ln for ln in section.lines if ln.is_total] if dims else section.lines
     main = main if _has_total(info) or not dims else []
     starts = sorted(_by_bucket([ln for ln in section.lines if not ln.more], result))
-    series = _dimension_series(section, result, starts) if dims else []
+    series = _dimension_series(section, result, starts, colors) if dims else []
     totals = [finite_number(r.get("value")) for r in _by_bucket(main, result).values()]
     top = max((abs(v) for s in series for v in s.values if v is not None), default=0.0)
     if series and any(v is not None and abs(v) > OWN_CHART * top for v in totals):
@@ -784,10 +794,15 @@ def _grid(plot: _Plot, ticks: list[float], tick_labels: list[str]) -> list[str]:
     return out
 
 
+#: The width of a character of an axis label (12px text), to keep labels apart.
+LABEL_CHAR_WIDTH = 6.8
+
+
 def _x_labels(plot: _Plot, labels: list[str], limit: int = MAX_X_LABELS) -> list[str]:
-    """Bucket labels under the plot, at most ``limit`` of them."""
+    """Bucket labels under the plot, at most ``limit`` of them, none over another."""
     out = []
     step = math.ceil(len(labels) / limit)
+    right = -math.inf
     for index, label in enumerate(labels):
         if index % step == 0 and label:
             anchor = "middle"
@@ -795,8 +810,13 @@ def _x_labels(plot: _Plot, labels: list[str], limit: int = MAX_X_LABELS) -> list
                 anchor = "start"
             elif len(labels) > 1 and index == len(labels) - 1:
                 anchor = "end"
+            x, width = plot.x_at(index), len(label) * LABEL_CHAR_WIDTH
+            left = {"start": x, "end": x - width}.get(anchor, x - width / 2)
+            if left < right + 8:
+                continue
+            right = left + width
             out.append(
-                f'<text x="{_coord(plot.x_at(index))}" y="{plot.height - 8}" '
+                f'<text x="{_coord(x)}" y="{plot.height - 8}" '
                 f'text-anchor="{anchor}">{esc(label)}</text>'
             )
     return out
@@ -843,7 +863,7 @@ def _point(
     if status:
         tip += f" · {status}"
     css = " ".join(["pt", *([STATUS_CLASSES[status]] if status in STATUS_CLASSES else [])])
-    radius = "4.5"
+    radius = "4.5" if plot.points <= 40 else "3" if plot.points <= 100 else "2.2"
     if record.get("lower") is not None or record.get("anomaly"):
         tip += _anomaly_tip(record, info, result)
     if record.get("anomaly") in ("high", "low"):
@@ -937,10 +957,10 @@ class _Bar:
     total: bool = False
 
 
-def _bars(section: Section, result: Result) -> tuple[list[_Bar], int]:
+def _bars(section: Section, result: Result, colors: Colors | None) -> tuple[list[_Bar], int]:
     """The bars of a KPI by dimension (at most ``MAX_BARS``, then its total unless
     ``total: none``), and how many rows there are in all."""
-    colors = series_colors(result)
+    colors = series_colors(result) if colors is None else colors
     rows = [ln.record for ln in section.lines if not ln.is_total and not ln.more]
     left_out = sum(ln.more for ln in section.lines)
     bars = []
@@ -952,7 +972,7 @@ def _bars(section: Section, result: Result) -> tuple[list[_Bar], int]:
                 finite_number(record.get("value")),
                 finite_number(record.get("target")),
                 record.get("status"),
-                f"c{colors.get(key, 0)}",
+                f"c{colors[key]}" if len(colors) <= PALETTE_SIZE and key in colors else "",
             )
         )
     totals = [ln.record for ln in section.lines if ln.is_total]
@@ -971,7 +991,7 @@ def _bars(section: Section, result: Result) -> tuple[list[_Bar], int]:
     return bars, len(rows) + left_out
 
 
-def bar_chart(section: Section, result: Result) -> str:
+def bar_chart(section: Section, result: Result, colors: Colors | None = None) -> str:
     """An SVG horizontal bar per dimension value, then the total's (outlined, apart);
     empty without values.
 
@@ -980,7 +1000,7 @@ def bar_chart(section: Section, result: Result) -> str:
     tick across its bar. Only the first ``MAX_BARS`` rows are drawn.
     """
     info = section.info
-    bars, count = _bars(section, result)
+    bars, count = _bars(section, result, colors)
     present = [v for b in bars for v in (b.value, b.target) if v is not None]
     if not any(b.value is not None for b in bars if not b.total):
         return ""
@@ -1045,8 +1065,9 @@ def _bar(
     ]
     if bar.value is not None:
         start, end = sorted((zero, x_at(bar.value)))
+        css = f"bar {bar.css}" if bar.css else "bar"
         out.append(
-            f'<rect class="bar {bar.css}" x="{_coord(start)}" '
+            f'<rect class="{css}" x="{_coord(start)}" '
             f'y="{_coord(y + (row_h - bar_h) / 2)}" '
             f'width="{_coord(max(end - start, 1.0))}" height="{bar_h}" rx="3"/>'
         )
@@ -1170,7 +1191,13 @@ def _section_table(section: Section, result: Result, extra: list[tuple[str, str]
     )
 
 
-def _section(section: Section, result: Result, extra: list[tuple[str, str]], level: int = 2) -> str:
+def _section(
+    section: Section,
+    result: Result,
+    extra: list[tuple[str, str]],
+    level: int = 2,
+    colors: Colors | None = None,
+) -> str:
     """One KPI's block: its title (an ``h{level}``), trend, description, chart, table."""
     info = section.info
     label, name = _title(info)
@@ -1184,12 +1211,12 @@ def _section(section: Section, result: Result, extra: list[tuple[str, str]], lev
     if info.description:
         parts.append(f'<p class="desc">{esc(info.description)}</p>')
     if result.grain:
-        parts.append(line_chart(section, result))
+        parts.append(line_chart(section, result, colors))
         parts += [
             p for p in (_dimension_trends(section, result), _flagged_charts(section, result)) if p
         ]
     elif result.dimensions:
-        parts.append(bar_chart(section, result))
+        parts.append(bar_chart(section, result, colors))
     parts.append(_section_table(section, result, extra))
     parts.append("</section>")
     return NL.join(parts)
@@ -1387,11 +1414,11 @@ OTHER_GROUP = "Other"
 def kpi_groups(kpi_sections: list[Section]) -> list[tuple[str | None, list[Section]]]:
     """The KPI sections by their ``group`` (in the order groups first appear: the config's),
     those without one last under ``OTHER_GROUP``; a single unnamed group when no KPI has one."""
-    if not any(getattr(s.info, "group", None) for s in kpi_sections):
+    if not any(s.info.group for s in kpi_sections):
         return [(None, kpi_sections)] if kpi_sections else []
     groups: dict[str, list[Section]] = {}
     for section in kpi_sections:
-        groups.setdefault(getattr(section.info, "group", None) or OTHER_GROUP, []).append(section)
+        groups.setdefault(section.info.group or OTHER_GROUP, []).append(section)
     other = groups.pop(OTHER_GROUP, None)
     return [*groups.items(), *([(OTHER_GROUP, other)] if other else [])]
 
@@ -1575,10 +1602,11 @@ def _blocks(groups: list[tuple[str | None, list[Section]]], result: Result) -> s
     chart and table, or without ``--by``/``--grain`` the group's table."""
     extra = optional_columns(result)
     charts = bool(result.dimensions) or result.grain is not None
+    colors = series_colors(result)  # once for the page: a value's color in every chart
     out = []
     for name, group in groups:
         if charts:
-            inner = [_section(s, result, extra, 3 if name else 2) for s in group]
+            inner = [_section(s, result, extra, 3 if name else 2, colors) for s in group]
         else:
             inner = [_summary_table(group, result)]
         if name is None:

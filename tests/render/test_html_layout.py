@@ -375,3 +375,29 @@ def test_verdict_line() -> None:
         '<span class="v-bad">5 of 31 rows off target (2 ✖ bad, 3 ⚠ warn)</span> · '
         "&lt;best&gt;</p>"
     )
+
+
+def test_more_values_than_colours_draws_the_largest_each_in_its_own() -> None:
+    weeks = [date(2026, 10, 5) + timedelta(weeks=i) for i in range(3)]
+    rows = [
+        {
+            "kpi": "ctr",
+            "period_start": start,
+            "period_end": start + timedelta(days=6),
+            "campaign": f"c{n:02d}",
+            "value": 0.01 * (n + 1),
+        }
+        for start in weeks
+        for n in range(10)
+    ]
+    result = make_result(
+        frame(rows, ("campaign",)),
+        dimensions=("campaign",),
+        grain="week",
+        period=(weeks[0], weeks[-1] + timedelta(days=6)),
+    )
+    svg = chart_of(to_html(result).decode("utf-8"), "ctr")
+    lines = re.findall(r'<path class="series (c\d)" d="[^"]*"><title>(c\d\d):', svg)
+    # the 8 largest (c02 … c09, by their mean), one colour each
+    assert sorted(name for _, name in lines) == [f"c{n:02d}" for n in range(2, 10)]
+    assert len({colour for colour, _ in lines}) == 8
