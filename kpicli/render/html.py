@@ -249,7 +249,7 @@ svg .axis-break path { fill: none; stroke: var(--muted); stroke-width: 1.5; }
         for i in range(8)
     )
     + """@media print {
-  section.kpi { break-inside: avoid; }
+  section.kpi, .tile { break-inside: avoid; }
   details { display: none; }
 }
 """

@@ -401,3 +401,16 @@ def test_more_values_than_colours_draws_the_largest_each_in_its_own() -> None:
     # the 8 largest (c02 … c09, by their mean), one colour each
     assert sorted(name for _, name in lines) == [f"c{n:02d}" for n in range(2, 10)]
     assert len({colour for colour, _ in lines}) == 8
+
+
+def test_group_names_are_escaped() -> None:
+    rows = frame([{"kpi": "leads", "value": 10.0}, {"kpi": "ctr", "value": 0.02}])
+    kpis = grouped({"leads": '<script>alert("x")</script>', "ctr": "Ads & more"})
+    text = to_html(make_result(rows, kpis=kpis)).decode("utf-8")
+    assert "<script" not in text
+    assert '<h2 class="group-title">&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;</h2>' in text
+    assert '<h2 class="group-title">Ads &amp; more</h2>' in text
+    assert re.findall(r'<section class="group" id="([^"]+)">', text) == [
+        "group-script-alert--x----script",
+        "group-ads---more",
+    ]
