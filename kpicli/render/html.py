@@ -33,6 +33,7 @@ from kpicli.render.layout import (
     LEGEND_STATUS,
     NOTE_MORE,
     SAME_STYLE,
+    WHOLE_PERIOD,
     Line,
     Section,
     anomaly_style,
@@ -41,6 +42,8 @@ from kpicli.render.layout import (
     notes,
     optional_columns,
     sections,
+    summary,
+    summary_line,
     trend_text,
     value_texts,
     without_data,
@@ -452,28 +455,9 @@ def _whole_period(record: dict[str, Any], result: Result, spans: set[tuple[Any, 
     return result.period is not None and span == tuple(result.period) and len(spans) > 1
 
 
-#: The Period cell of the whole period's line with ``--grain`` (as in the table).
-WHOLE_PERIOD = "Whole period"
-#: The key that marks the record of a whole period's line added here (see _with_whole).
-WHOLE_KEY = "__whole__"
-
-
 def _is_whole(line: Line) -> bool:
     """Whether ``line`` is the whole period's (``--grain``), not a bucket's."""
-    return bool(getattr(line, "whole", False) or line.record.get(WHOLE_KEY))
-
-
-def _with_whole(kpi_sections: list[Section], result: Result) -> None:
-    """With ``--grain``, each section ends with its whole period's line (``Result.whole``:
-    the KPI over the whole period, its total with dimensions) unless it has one."""
-    if result.grain is None:
-        return
-    for section in kpi_sections:
-        if any(_is_whole(line) for line in section.lines):
-            continue
-        record = _whole(result, section.info.name)
-        if record is not None and (not result.dimensions or _has_total(section.info)):
-            section.lines.append(Line({**record, WHOLE_KEY: True}, is_total=True))
+    return line.whole
 
 
 def _by_bucket(lines: list[Line], result: Result) -> dict[date, dict[str, Any]]:
@@ -1407,20 +1391,17 @@ NOTE_CHANGES = (
     "▲ ▼ change against the comparison period: green when the KPI moved the way it should "
     "(up, or down for costs), red when it moved the other way."
 )
-#: The section of the KPIs that have no ``group:`` when others have one.
-OTHER_GROUP = "Other"
 
 
 def kpi_groups(kpi_sections: list[Section]) -> list[tuple[str | None, list[Section]]]:
-    """The KPI sections by their ``group`` (in the order groups first appear: the config's),
-    those without one last under ``OTHER_GROUP``; a single unnamed group when no KPI has one."""
-    if not any(s.info.group for s in kpi_sections):
-        return [(None, kpi_sections)] if kpi_sections else []
-    groups: dict[str, list[Section]] = {}
+    """The KPI sections, in the order :func:`kpicli.render.layout.sections` gives them, cut
+    where a group opens (``Section.opens``); one unnamed group when no KPI has a group."""
+    groups: list[tuple[str | None, list[Section]]] = []
     for section in kpi_sections:
-        groups.setdefault(section.info.group or OTHER_GROUP, []).append(section)
-    other = groups.pop(OTHER_GROUP, None)
-    return [*groups.items(), *([(OTHER_GROUP, other)] if other else [])]
+        if section.opens or not groups:
+            groups.append((section.opens, []))
+        groups[-1][1].append(section)
+    return groups
 
 
 def _slug(text: str) -> str:
@@ -1432,7 +1413,7 @@ def _whole(result: Result, name: str) -> dict[str, Any] | None:
     with dimensions), when the result has one."""
     import polars as pl
 
-    frame = getattr(result, "whole", None)
+    frame = result.whole
     if frame is None or not frame.height or "kpi" not in frame.columns:
         return None
     rows = frame.filter(pl.col("kpi") == name).head(1).to_dicts()
@@ -1575,16 +1556,16 @@ VERDICT_CLASSES = {
 
 
 def verdict(parts: list[tuple[str, str]]) -> str:
-    """The verdict line above the tiles (``(text, style)`` parts, joined by `` · ``: rows
+    """The verdict line above the tiles (:func:`kpicli.render.layout.summary`'s parts: rows
     off target, anomalies, best and worst change), each part colored as its style says;
     empty without parts."""
     if not parts:
         return ""
     spans = []
-    for text, style in parts:
+    for text, style in summary_line(parts):
         css = " ".join(VERDICT_CLASSES[s] for s in style.split() if s in VERDICT_CLASSES)
         spans.append(f'<span class="{css}">{esc(text)}</span>' if css else esc(text))
-    return f'<p class="verdict">{" · ".join(spans)}</p>'
+    return f'<p class="verdict">{"".join(spans)}</p>'
 
 
 def _summary(groups: list[tuple[str | None, list[Section]]], result: Result) -> str:
@@ -1627,8 +1608,7 @@ def to_html(result: Result, *, all_rows: bool = False) -> bytes:
     At the top, a tile per KPI; then each KPI's chart and table (a table of every KPI
     without ``--by``/``--grain``), both in the sections of the KPIs' ``group``."""
     result, hidden = (result, 0) if all_rows else without_data(result)
-    kpi_sections = sections(result)
-    _with_whole(kpi_sections, result)
+    kpi_sections = sections(result, whole=True)
     lines = [part for note in notes(result, kpi_sections, hidden) for part in note.split("\n")]
     if has_more(kpi_sections):
         lines.append(NOTE_MORE[0].upper() + NOTE_MORE[1:] + ".")
@@ -1640,7 +1620,8 @@ def to_html(result: Result, *, all_rows: bool = False) -> bytes:
     else:
         groups = kpi_groups(kpi_sections)
         said = f'\n<div class="notes">{said}\n</div>' if said else ""
-        body = f"{_summary(groups, result)}{said}\n{_blocks(groups, result)}"
+        head = verdict(summary(result, kpi_sections))
+        body = f"{head}{_summary(groups, result)}{said}\n{_blocks(groups, result)}"
     return page(
         title=f"KPI report · {_period_text(result)}",
         heading="KPI report",

@@ -23,7 +23,8 @@ from test_render import KPIS, SEP, compared, frame, make_result
 
 from kpicli import Request, load_config, run_report
 from kpicli.execute.result import KpiInfo, Result
-from kpicli.render.html import OTHER_GROUP, to_html
+from kpicli.render.html import to_html
+from kpicli.render.layout import OTHER_GROUP
 from kpicli.render.units import format_value
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -359,8 +360,12 @@ def test_a_blended_total_says_so() -> None:
     assert '<span class="swatch total"></span>Total (blended)</li>' in text
 
 
-def test_verdict_line() -> None:
+def test_verdict_line(november_page: str) -> None:
     from kpicli.render.html import verdict
+
+    page = november_page
+    assert '<p class="verdict"><span class="v-bad">' in page  # first, above the tiles
+    assert page.index('class="verdict"') < page.index('class="summary"')
 
     assert verdict([]) == ""
     text = verdict(
@@ -371,7 +376,7 @@ def test_verdict_line() -> None:
         ]
     )
     assert text == (
-        '<p class="verdict"><span class="v-head">latest week (2026-W48):</span> · '
+        '<p class="verdict"><span class="v-head">latest week (2026-W48):</span> '
         '<span class="v-bad">5 of 31 rows off target (2 ✖ bad, 3 ⚠ warn)</span> · '
         "&lt;best&gt;</p>"
     )
