@@ -490,7 +490,18 @@ def notes(result: Result, kpi_sections: list[Section], hidden: int = 0) -> list[
         if result.anomalies:
             frames = [result.rows] if result.totals is None else [result.rows, result.totals]
             out.append(anomaly_note(result, frames))
+        compare = result.plan.request.compare if result.plan is not None else "none"
+        wholes = any(line.whole for s in kpi_sections for line in s.lines)
+        if wholes and compare in WHOLE_COMPARED:
+            out.append(f"{WHOLE_PERIOD}: compared with {WHOLE_COMPARED[compare]}.")
     return out
+
+
+#: What the whole period's line (--grain) is compared with, by --compare.
+WHOLE_COMPARED = {
+    "previous": "the period before it",
+    "year": "the same dates a year earlier",
+}
 
 
 def _all_trends(section: Section) -> list[Record]:
