@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from kpicli.errors import ConfigError, Issue, IssueCode, Location, did_you_mean
 from kpicli.inputs import NotRegular, read_bounded
-from kpicli.spec.formula import AGGREGATE, DERIVED, ROW, FormulaError, parse
+from kpicli.spec.formula import AGGREGATE, DERIVED, ROW, FormulaError, Memo, memo_in_use, parse
 from kpicli.spec.formula import check as check_sql
 from kpicli.spec.presets import PRESETS, Preset
 
@@ -193,6 +193,11 @@ class Config:
     presets: dict[str, Preset] = field(default_factory=lambda: dict(PRESETS))
     #: the file of each user preset
     preset_files: dict[str, Path] = field(default_factory=dict)
+    #: the memo of its formulas' parse results in the per-user cache, keyed by the file's
+    #: content (:meth:`kpicli.spec.formula.Memo.of_config`): a command enters it (``with``)
+    #: around the work that compiles formulas, and saves it. None when another memo (the
+    #: Parquet cache's) was in use when the file was read.
+    formulas: Memo | None = field(default=None, compare=False, repr=False)
 
     @property
     def base_dir(self) -> Path:
@@ -723,8 +728,25 @@ def user_presets(
 
 
 def config_issues(path: Path) -> tuple[Config | None, list[Issue]]:
-    """Load and check a configuration, collecting every problem (for `kpi validate`)."""
-    data, lines = read_yaml(path)
+    """Load and check a configuration, collecting every problem (for `kpi validate`).
+
+    The formulas are checked with the memo of the file's content (the per-user cache's,
+    :meth:`~kpicli.spec.formula.Memo.of_config`; saved here, and kept in the Config for
+    the command's later work), unless a memo is in use already (the Parquet cache's)."""
+    raw = read_config_bytes(path)
+    formulas = Memo.of_config(raw) if memo_in_use() is None else None
+    if formulas is None:
+        return _config_issues(path, raw, None)
+    with formulas:
+        found = _config_issues(path, raw, formulas)
+    formulas.save()
+    return found
+
+
+def _config_issues(
+    path: Path, raw: bytes, formulas: Memo | None
+) -> tuple[Config | None, list[Issue]]:
+    data, lines = parse_yaml(raw, path)
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -735,7 +757,9 @@ def config_issues(path: Path) -> tuple[Config | None, list[Issue]]:
         return None, _pydantic_issues(err, path, lines)
     presets, files, issues = user_presets(path, model, lines)
     issues += check(model, path, lines, presets)
-    cfg = Config(path=path, model=model, lines=lines, presets=presets, preset_files=files)
+    cfg = Config(
+        path=path, model=model, lines=lines, presets=presets, preset_files=files, formulas=formulas
+    )
     return cfg, issues
 
 
