@@ -36,7 +36,14 @@ from pathlib import Path
 
 from kpicli.ingest.containers import Within, content, real_file
 from kpicli.ingest.memo import ReadMemo
-from kpicli.ingest.rules import header_like, is_blank, is_comment, summary_in, summary_of
+from kpicli.ingest.rules import (
+    header_like,
+    is_blank,
+    is_comment,
+    is_summary_row,
+    summary_in,
+    summary_of,
+)
 from kpicli.ingest.values import WS, detect_date, parse_date_text
 from kpicli.spec.presets import PREAMBLE_FACTS, SummaryRow
 
@@ -135,6 +142,8 @@ class Layout:
     detected: bool = True  # the encoding was detected (``encoding: auto``), not set
     within: Within | None = None  # a packed file (gzip, zip member, sheet) or one section
     doubt: str | None = None  # why a code page detected may be wrong
+    #: a sampled or last record is a summary row by the patterns it was sniffed with
+    summary_rows: bool = False
 
     def read_bytes(self) -> bytes:
         """The file's bytes as a CSV: unpacked, a sheet as CSV, one section (containers)."""
@@ -156,6 +165,13 @@ class Layout:
             or self.tolerant is not None
             or self.within is not None
         )
+
+    def has_summary_rows(self, summary: tuple[SummaryRow, ...]) -> bool:
+        """Whether a sampled or last record is a summary row by ``summary`` (known since
+        sniffing when those are the patterns it was sniffed with)."""
+        if self.key and self.key[-1] == summary:
+            return self.summary_rows
+        return _summary_rows_in(self, summary)
 
     @property
     def skip_lines(self) -> int:
@@ -944,7 +960,12 @@ def _sniff(
         end_text = _end_text(layout, tail, codec, encoding)
         end_recs = records(end_text, choice.delimiter, complete=True)
     _ending(layout, end_text, end_recs, summary)
+    layout.summary_rows = _summary_rows_in(layout, summary)
     return layout
+
+
+def _summary_rows_in(layout: Layout, summary: tuple[SummaryRow, ...]) -> bool:
+    return any(is_summary_row(r, summary) for r in (*layout.records, *layout.tail) if any(r))
 
 
 def _skip_summaries(layout: Layout, body: list, summary: tuple[SummaryRow, ...]) -> list:

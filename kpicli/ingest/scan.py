@@ -897,11 +897,7 @@ def _parts(
                 hint=f"rename only one of them to `{twice}` "
                 f"({cfg.where('sources', name, 'rename')}), or the other to another name",
             )
-        seen = any(
-            lay.skipped
-            or any(is_summary_row(r, summary) for r in (*lay.records, *lay.tail) if any(r))
-            for lay in group
-        )
+        seen = any(lay.skipped or lay.has_summary_rows(summary) for lay in group)
         parts.append(
             Part(
                 layouts=group,
