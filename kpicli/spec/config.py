@@ -26,6 +26,8 @@ from kpicli.spec.formula import check as check_sql
 from kpicli.spec.presets import PRESETS, Preset
 
 DEFAULT_CONFIG = "kpi_config.yaml"
+#: The folder of one's own presets beside a configuration (spec/user_presets' DEFAULT_FOLDER).
+USER_PRESETS = "presets"
 UNITS = ("number", "integer", "percent", "currency", "duration")
 PER_UNITS = ("day", "week", "month", "quarter", "year")
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -717,6 +719,13 @@ def user_presets(
     """The presets a configuration's sources may name (built-in, then the user's:
     :mod:`kpicli.spec.user_presets`), each user preset's file, and their files' problems.
     ``folder``: read this folder instead of the configuration's (`kpi init`)."""
+    if folder is None and (model is None or model.settings.presets is None):
+        try:  # no presets/ beside the configuration: the module and its models not needed
+            none = not (path.parent / USER_PRESETS).is_dir()
+        except OSError:
+            none = True
+        if none:
+            return dict(PRESETS), {}, []
     from kpicli.spec.user_presets import YamlTools, folder_of, load_folder
 
     explicit = False
