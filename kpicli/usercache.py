@@ -18,7 +18,8 @@ that does not check out (truncated, damaged) is removed and made again, silently
 is only a shortcut). The folder is used only when it is this user's and nobody else can
 write to it (created 0700); entries are written to a temporary file and renamed into
 place, so a run never reads half an entry. Each kind holds at most :data:`MAX_ENTRIES`
-entries of at most :data:`MAX_BYTES` each: the least recently used go first.
+entries and :data:`MAX_KIND_BYTES` (one entry: :data:`MAX_BYTES` at most): the least
+recently used go first.
 
 This module imports nothing of kpi's but its version: any layer may use it.
 """
@@ -35,8 +36,9 @@ from pathlib import Path
 
 #: Set (to anything but "" or "0"), the per-user cache is neither read nor written.
 OFF_ENV = "KPI_NO_CACHE"
-#: Entries kept per kind, and the size of one at most.
-MAX_ENTRIES = 256
+#: Entries kept per kind (and their bytes in all), and the size of one at most.
+MAX_ENTRIES = 1024
+MAX_KIND_BYTES = 64 << 20
 MAX_BYTES = 8 << 20
 _MAGIC = b"kpi-cache 1\n"
 
@@ -170,20 +172,28 @@ def store(kind: str, key: str, data: bytes) -> None:
 
 
 def _prune(folder: Path) -> None:
-    """At most :data:`MAX_ENTRIES` entries: past it, the least recently used go first,
-    down to three quarters of it (temporary files a killed run left with them)."""
+    """At most :data:`MAX_ENTRIES` entries of :data:`MAX_KIND_BYTES` in all: past either,
+    the least recently used go first (temporary files a killed run left with them), down
+    to three quarters of both."""
     with os.scandir(folder) as it:
         entries = list(it)
-    if len(entries) <= MAX_ENTRIES:
-        return
     dated = []
     for e in entries:
         with contextlib.suppress(OSError):
-            dated.append((e.stat(follow_symlinks=False).st_mtime_ns, e.path))
+            st = e.stat(follow_symlinks=False)
+            dated.append((st.st_mtime_ns, st.st_size, e.path))
+    total = sum(size for _, size, _ in dated)
+    if len(dated) <= MAX_ENTRIES and total <= MAX_KIND_BYTES:
+        return
     dated.sort()
-    for _, path in dated[: len(dated) - MAX_ENTRIES * 3 // 4]:
+    count = len(dated)
+    for _, size, path in dated:
+        if count <= MAX_ENTRIES * 3 // 4 and total <= MAX_KIND_BYTES * 3 // 4:
+            break
         with contextlib.suppress(OSError):
             os.unlink(path)
+        count -= 1
+        total -= size
 
 
 def clear() -> int:

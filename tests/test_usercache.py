@@ -169,6 +169,18 @@ def test_each_kind_is_bounded_oldest_out(monkeypatch: pytest.MonkeyPatch) -> Non
     assert usercache.load("sniff", "big") is None
 
 
+def test_each_kind_is_bounded_in_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(usercache, "MAX_KIND_BYTES", 10_000)
+    folder = usercache.root() / "sniff"  # type: ignore[operator]
+    for i in range(30):
+        usercache.store("sniff", f"k{i}", bytes(1000))
+        newest = folder / usercache._name(f"k{i}")
+        os.utime(newest, ns=(LONG_AGO * 10**9 + i * 10**9,) * 2)  # whatever the clock
+    total = sum(p.stat().st_size for p in entries("sniff"))
+    assert 0 < total <= 10_000
+    assert usercache.load("sniff", "k29") == bytes(1000)
+
+
 def test_the_opt_out_reads_and_writes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     usercache.store("sniff", "k", b"v")
     monkeypatch.setenv("KPI_NO_CACHE", "1")
