@@ -107,6 +107,10 @@ def _state_home(tmp_path_factory: pytest.TempPathFactory) -> None:
     not in the home of whoever runs the tests (subprocesses inherit it). Under xdist each
     worker is a session of its own, so each has its own folder and key."""
     os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state"))
+    # the per-user cache of what module- and session-scoped fixtures run, before any test's
+    # own (_cache_home): never the home of whoever runs the tests either
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("session-cache"))
+    os.environ.pop("KPI_NO_CACHE", None)
 
 
 @pytest.fixture(autouse=True)
