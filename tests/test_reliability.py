@@ -38,8 +38,14 @@ def test_no_code_execution_anywhere() -> None:
             assert not banned.search(code), f"{path}:{n}: {line.strip()}"
             if "yaml.load(" in code:
                 assert "Loader=_Loader" in code, f"{path}:{n}: yaml.load without SafeLoader"
-    config = (ROOT / "kpicli" / "spec" / "config.py").read_text(encoding="utf-8")
-    assert "class _Loader(yaml.SafeLoader)" in config
+    import yaml
+
+    from kpicli.spec.config import _Loader
+
+    # libyaml's safe loader when PyYAML has it, else PyYAML's: safe constructors only
+    assert issubclass(_Loader, yaml.constructor.SafeConstructor)
+    assert not issubclass(_Loader, yaml.constructor.FullConstructor)
+    assert _Loader.__mro__[1] in (getattr(yaml, "CSafeLoader", None), yaml.SafeLoader)
 
 
 def _config(folder: Path, data: str, kpis: str, extra: str = "") -> Path:
