@@ -1211,7 +1211,8 @@ app.add_typer(cache_app, name="cache")
 
 @cache_app.command(
     "clear",
-    epilog="Examples:\n\n  kpi cache clear\n\n  kpi cache clear --cache /var/cache/kpi",
+    epilog="Examples:\n\n  kpi cache clear\n\n  kpi cache clear --cache /var/cache/kpi\n\n"
+    "  kpi cache clear --user",
 )
 def cache_clear(
     config: ConfigOpt = None,
@@ -1219,6 +1220,14 @@ def cache_clear(
         str | None,
         typer.Option("--cache", metavar="DIR", help="The cache folder (default: settings.cache)."),
     ] = None,
+    user: Annotated[
+        bool,
+        typer.Option(
+            "--user",
+            help="Clear instead the per-user cache of what kpi learned about files and "
+            "formulas ($XDG_CACHE_HOME/kpi; off with KPI_NO_CACHE=1).",
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing.")] = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -1229,6 +1238,14 @@ def cache_clear(
 
         from kpicli.ingest.cache import clear
 
+        if user:
+            from kpicli import usercache
+
+            removed = usercache.clear()
+            if not quiet:
+                where = usercache.root() or "the per-user cache"
+                _err(f"removed {removed} cache entr{'y' if removed == 1 else 'ies'} from {where}")
+            return
         folder = Path(cache).expanduser() if cache else None
         if folder is None:
             from kpicli.plan.build import Request, cache_folder

@@ -202,6 +202,16 @@ def test_kpi_with_the_opt_out_leaves_the_folder_empty(_cache_home: Path) -> None
     assert entries("formulas") and entries("sniff")
 
 
+def test_kpi_cache_clear_user_empties_it(_cache_home: Path) -> None:
+    done = kpi("report", "--as-of", AS_OF)
+    assert done.returncode == 0, done.stderr
+    made = len(entries("formulas")) + len(entries("sniff"))
+    assert made
+    done = kpi("cache", "clear", "--user")
+    assert done.returncode == 0 and f"removed {made} cache entries" in done.stderr
+    assert entries("formulas") == entries("sniff") == []
+
+
 # ---------------------------------------------------------------------------- formulas
 
 
