@@ -1525,8 +1525,28 @@ def make_up(
     whole numbers (integer columns, or any column when the KPI's unit is ``integer``),
     and sums of counts; a ratio of counts is ``count / count`` and nothing more (a constant
     factor makes it a level: its value is not the share the counts give)."""
+    kind, numerator, denominator = _memoized(
+        _make_up,
+        text,
+        sorted(columns.items()) if columns is not None else None,
+        sorted(counts),
+        sorted(amounts),
+        integer,
+    )
+    return MakeUp(kind, numerator, denominator)
+
+
+def _make_up(
+    text: str,
+    column_kinds: list[list[str]] | None,
+    counts: list[str],
+    amounts: list[str],
+    integer: bool,
+) -> list[str | None]:
+    """:func:`make_up` as JSON-able data (``[kind, numerator, denominator]``), for the memo."""
     from sqlglot import exp
 
+    columns = dict(column_kinds) if column_kinds is not None else None
     kinds = columns or {}
 
     def whole(node: exp.Expression) -> bool:
@@ -1551,9 +1571,9 @@ def make_up(
     while isinstance(tree, exp.Paren):
         tree = tree.this
     if isinstance(tree, exp.Div) and count(tree.left) and count(tree.right):
-        return MakeUp(RATIO, tree.left.sql(), tree.right.sql())
+        return [RATIO, tree.left.sql(), tree.right.sql()]
     if count(tree):
-        return MakeUp(COUNT)
+        return [COUNT, None, None]
     if is_amount(text, frozenset(amounts) | frozenset(counts) if columns is None else frozenset()):
-        return MakeUp(SUM)
-    return MakeUp(LEVEL)
+        return [SUM, None, None]
+    return [LEVEL, None, None]
