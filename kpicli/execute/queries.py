@@ -177,8 +177,9 @@ def _queries(
     else:
         lf = _time_keys(lf, date_col, plan, calendar, filtered=True)
     split = split_distinct(agg.formulas) if agg.decomposed is None else None
-    if split is not None:
-        return _distinct(plan, lf, split, x, dims)
+    distinct = _distinct(plan, lf, split, x, dims) if split is not None else None
+    if distinct is not None:
+        return distinct
     if agg.decomposed is None or not dims:
         # no totals to roll up, or formulas that do not decompose (MEDIAN, STDDEV…): the
         # totals group the rows themselves
@@ -204,25 +205,30 @@ DISTINCT = "__distinct"
 
 def _distinct(
     plan: Plan, lf: pl.LazyFrame, split: DistinctSplit, x: _Exprs, dims: tuple[str, ...]
-) -> Queries:
+) -> Queries | None:
     """Distinct counts in two group_bys (:class:`~kpicli.spec.formula.DistinctSplit`):
     the rows by the keys and the distinct value, which the streaming engine runs in
-    bounded memory (a ``n_unique`` per group, or totals grouping the rows again over a
-    scan shared with the rows' group_by, kept every row in memory), then the few groups of
-    that by the keys, and by the time keys for the totals."""
-    partials = [pl.sql_expr(sql).alias(name) for sql, name in split.partials.items()]
-    pairs = lf.group_by(*plan.keys, pl.sql_expr(split.key).alias(DISTINCT)).agg(partials + x.book)
-    rollups = [
-        pl.sql_expr(f'{rollup_kind(sql)}("{name}")').alias(name)
-        for sql, name in split.partials.items()
-    ]
+    bounded memory, then the few groups of that by the keys, and by the time keys for the
+    totals. (Grouping the rows with ``n_unique``, and the totals by grouping the rows
+    again, made two consumers of one scan: Polars kept every scanned row in memory.)
+    None when Polars does not take the split's SQL (the rows are grouped whole then)."""
+    try:
+        key = pl.sql_expr(split.key).alias(DISTINCT)
+        partials = [pl.sql_expr(sql).alias(name) for sql, name in split.partials.items()]
+        rollups = [
+            pl.sql_expr(f'{rollup_kind(sql)}("{name}")').alias(name)
+            for sql, name in split.partials.items()
+        ]
+        finals = [pl.sql_expr(v).cast(pl.Float64).alias(n) for n, v in split.finals.items()]
+    except pl.exceptions.PolarsError:
+        return None
+    pairs = lf.group_by(*plan.keys, key).agg(partials + x.book)
     counted = []
     for column, flag in split.counts.items():
         value = pl.col(DISTINCT)
         if flag is not None:
             value = value.filter(pl.col(flag) > 0)
         counted.append(value.drop_nulls().n_unique().alias(column))
-    finals = [pl.sql_expr(v).cast(pl.Float64).alias(n) for n, v in split.finals.items()]
     drop = [*split.partials.values(), *split.counts]
 
     def values(keys: list[str]) -> pl.LazyFrame:
