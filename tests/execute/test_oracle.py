@@ -1105,6 +1105,26 @@ def test_distinct_config_is_split_in_two_group_bys(distinct) -> None:
     assert split_distinct({"amount": "SUM(amount)"}) is None
 
 
+def test_distinct_counts_scan_the_rows_once(distinct) -> None:
+    """The rows and the totals share the first group_by's small result, never the scanned
+    rows (two consumers of a scan made Polars keep every row in memory: 1.9 GB at 40 M rows
+    in bench/, against 0.43 GB now)."""
+    from kpicli.execute.engine import prepare_report
+    from kpicli.execute.queries import queries
+
+    cfg, _ = distinct
+    names = tuple(n for n, k in cfg.kpis.items() if k.source == "ev")
+    request = Request(period="2026-10", kpis=names, by=("channel",), as_of=AS_OF)
+    prepared = prepare_report(cfg, request)
+    (q,) = queries(prepared.plan, prepared.sources)
+    plan = pl.explain_all([q.rows, q.totals])
+    assert plan.count("Csv SCAN") == 1
+    assert '"__distinct"' in plan and 'col("visitor").n_unique()' not in plan
+    # the shared node (CACHE) holds the first group_by's result: an AGGREGATE under it
+    below_cache = plan.split("CACHE[", 1)[1].splitlines()[1].strip()
+    assert below_cache.startswith("AGGREGATE"), plan
+
+
 @pytest.mark.parametrize("case", list(EDGE_CASES))
 def test_distinct_counts_in_two_group_bys(distinct, case: str) -> None:
     """Distinct counts with and without FILTER, beside sums, AVG, MAX, with --by (totals
