@@ -405,6 +405,29 @@ def _request(
     )
 
 
+def _first_look(
+    period: str | None,
+    date_from: str | None,
+    date_to: str | None,
+    as_of: str | None,
+    grain: Grain | None,
+    compare: Compare,
+) -> tuple[str, Compare]:
+    """`kpi report`'s period and comparison: as given, or without a period, dates and grain
+    the first look (:func:`kpicli.spec.periods.first_look`: this month so far, compared with
+    the previous one unless --compare says otherwise); with --grain alone, all."""
+    from datetime import date
+
+    from kpicli.spec import periods
+
+    if period is not None:
+        return period, compare
+    if date_from or date_to or grain is not None:
+        return "all", compare
+    day = periods.parse_date(as_of, "{@as_of}") if as_of else date.today()
+    return periods.first_look(day), Compare.previous if compare is Compare.none else compare
+
+
 def use_color(no_color: bool) -> bool:
     """Color only on a terminal, and never with NO_COLOR or --no-color."""
     if no_color or os.environ.get("NO_COLOR") is not None:
@@ -425,7 +448,17 @@ def use_color(no_color: bool) -> bool:
 )
 def report(
     config: ConfigOpt = None,
-    period: PeriodOpt = "all",
+    period: Annotated[
+        str | None,
+        typer.Option(
+            "--period",
+            "-p",
+            metavar="PERIOD",
+            show_default=False,
+            help=PERIOD_HELP[:-1] + ". Default: this month so far against the previous month "
+            "(the 1st: last month), or all with --grain.",
+        ),
+    ] = None,
     date_from: FromOpt = None,
     date_to: ToOpt = None,
     as_of: AsOfOpt = None,
@@ -444,7 +477,8 @@ def report(
         typer.Option(
             "--sort",
             metavar="KPI[:asc]",
-            help="Order rows by a KPI, descending (KPI:asc ascending).",
+            help="Order rows by a KPI, descending (KPI:asc ascending); `status`: each KPI's "
+            "rows worst status first, and KPIs too in the table.",
         ),
     ] = None,
     limit: Annotated[
@@ -533,15 +567,16 @@ def report(
         check_wide(chosen, wide)
         if to_file:
             check_output_path(output)
+        period_, compare_ = _first_look(period, date_from, date_to, as_of, grain, compare)
         request = _request(
-            period,
+            period_,
             date_from,
             date_to,
             as_of,
             by,
             grain,
             where,
-            compare,
+            compare_,
             kpis=split_list(kpi),
             sort=sort,
             limit=limit,
@@ -1176,7 +1211,8 @@ app.add_typer(cache_app, name="cache")
 
 @cache_app.command(
     "clear",
-    epilog="Examples:\n\n  kpi cache clear\n\n  kpi cache clear --cache /var/cache/kpi",
+    epilog="Examples:\n\n  kpi cache clear\n\n  kpi cache clear --cache /var/cache/kpi\n\n"
+    "  kpi cache clear --user",
 )
 def cache_clear(
     config: ConfigOpt = None,
@@ -1184,6 +1220,14 @@ def cache_clear(
         str | None,
         typer.Option("--cache", metavar="DIR", help="The cache folder (default: settings.cache)."),
     ] = None,
+    user: Annotated[
+        bool,
+        typer.Option(
+            "--user",
+            help="Clear instead the per-user cache of what kpi learned about files and "
+            "formulas ($XDG_CACHE_HOME/kpi; off with KPI_NO_CACHE=1).",
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing.")] = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -1194,6 +1238,14 @@ def cache_clear(
 
         from kpicli.ingest.cache import clear
 
+        if user:
+            from kpicli import usercache
+
+            removed = usercache.clear()
+            if not quiet:
+                where = usercache.root() or "the per-user cache"
+                _err(f"removed {removed} cache entr{'y' if removed == 1 else 'ies'} from {where}")
+            return
         folder = Path(cache).expanduser() if cache else None
         if folder is None:
             from kpicli.plan.build import Request, cache_folder

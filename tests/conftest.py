@@ -8,7 +8,8 @@ by name: ``from conftest import config, values``.
 
 The suite runs on every core by default (pytest-xdist, ``-n auto`` in pyproject.toml):
 anything a test writes goes under its own ``tmp_path`` (or ``tmp_path_factory``, which is
-per worker), and each worker has its own ``$XDG_STATE_HOME``. ``pytest -n0`` runs in one
+per worker), each worker has its own ``$XDG_STATE_HOME`` and each test its own
+``$XDG_CACHE_HOME``. ``pytest -n0`` runs in one
 process; ``pytest -m "not slow"`` leaves out the fuzzers and the other slow tests.
 """
 
@@ -106,6 +107,21 @@ def _state_home(tmp_path_factory: pytest.TempPathFactory) -> None:
     not in the home of whoever runs the tests (subprocesses inherit it). Under xdist each
     worker is a session of its own, so each has its own folder and key."""
     os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state"))
+    # the per-user cache of what module- and session-scoped fixtures run, before any test's
+    # own (_cache_home): never the home of whoever runs the tests either
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("session-cache"))
+    os.environ.pop("KPI_NO_CACHE", None)
+
+
+@pytest.fixture(autouse=True)
+def _cache_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """kpi's per-user cache (kpicli.usercache) in a folder of each test's own, never in the
+    home of whoever runs the tests, and never shared between tests (one test's cache entries
+    do not decide what another sees); subprocesses inherit it. The opt-out is cleared."""
+    folder = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(folder))
+    monkeypatch.delenv("KPI_NO_CACHE", raising=False)
+    return folder
 
 
 # ---------------------------------------------------------------------------- helpers

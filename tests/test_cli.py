@@ -25,7 +25,7 @@ def kpi(*args: str, env: dict[str, str] | None = None):
 
 
 def report_json(*args: str) -> dict:
-    r = kpi("report", "-c", CONFIG, "--as-of", AS_OF, "-f", "json", *args)
+    r = kpi("report", "-p", "all", "-c", CONFIG, "--as-of", AS_OF, "-f", "json", *args)
     assert r.exit_code == 0, r.stderr
     return json.loads(r.stdout)
 
@@ -34,7 +34,7 @@ def report_json(*args: str) -> dict:
 
 
 def test_report_table_shows_every_visible_kpi() -> None:
-    r = kpi("report", "-c", CONFIG, "--as-of", AS_OF)
+    r = kpi("report", "-p", "all", "-c", CONFIG, "--as-of", AS_OF)
     assert r.exit_code == 0, r.stderr
     data = report_json()
     assert data["rows"], "the shipped config yields rows"
@@ -90,7 +90,13 @@ def test_by_adds_totals_and_dimension_keys() -> None:
     totals = {t["kpi"]: t["value"] for t in data["totals"]}
     leads = [r["value"] for r in data["rows"] if r["kpi"] == "leads" and r["value"] is not None]
     assert totals["leads"] == pytest.approx(sum(leads))
-    assert totals["cpl"] == pytest.approx(totals["spend"] / totals["leads"])
+    # cpl's total is `sum`: the spend of the channels that have a CPL over their leads
+    paid = {r["channel"] for r in data["rows"] if r["kpi"] == "cpl" and r["value"] is not None}
+    paid_leads = sum(
+        r["value"] for r in data["rows"] if r["kpi"] == "leads" and r["channel"] in paid
+    )
+    assert paid and totals["cpl"] == pytest.approx(totals["spend"] / paid_leads)
+    assert totals["cpl"] != pytest.approx(totals["spend"] / totals["leads"])
     assert all("channel" not in t for t in data["totals"])
 
 
@@ -175,7 +181,21 @@ def test_jsonl_one_object_per_line() -> None:
 
 
 def test_csv_output_parses_and_has_columns() -> None:
-    r = kpi("report", "-c", CONFIG, "--as-of", AS_OF, "-f", "csv", "-p", "last-month", "-k", "ctr")
+    r = kpi(
+        "report",
+        "-p",
+        "all",
+        "-c",
+        CONFIG,
+        "--as-of",
+        AS_OF,
+        "-f",
+        "csv",
+        "-p",
+        "last-month",
+        "-k",
+        "ctr",
+    )
     rows = list(csv.DictReader(io.StringIO(r.stdout)))
     assert rows[0]["kpi"] == "ctr"
     assert 0 < float(rows[0]["value"]) < 1  # a fraction, not a formatted string
@@ -206,7 +226,18 @@ def test_output_file_format_inferred_and_placeholders(tmp_path: Path) -> None:
 
 def test_quiet_keeps_stderr_empty(tmp_path: Path) -> None:
     r = kpi(
-        "report", "-c", CONFIG, "--as-of", AS_OF, "-q", "-k", "leads", "-o", str(tmp_path / "x.csv")
+        "report",
+        "-p",
+        "all",
+        "-c",
+        CONFIG,
+        "--as-of",
+        AS_OF,
+        "-q",
+        "-k",
+        "leads",
+        "-o",
+        str(tmp_path / "x.csv"),
     )
     assert r.exit_code == 0 and r.stderr == ""
 
@@ -222,7 +253,18 @@ def test_no_color_env_and_flag(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_config_from_env_var() -> None:
-    r = kpi("report", "--as-of", AS_OF, "-k", "leads", "-f", "json", env={"KPI_CONFIG": CONFIG})
+    r = kpi(
+        "report",
+        "-p",
+        "all",
+        "--as-of",
+        AS_OF,
+        "-k",
+        "leads",
+        "-f",
+        "json",
+        env={"KPI_CONFIG": CONFIG},
+    )
     assert r.exit_code == 0, r.stderr
 
 
@@ -232,7 +274,7 @@ def test_version() -> None:
 
 
 def test_help_has_examples() -> None:
-    r = kpi("report", "--help")
+    r = kpi("report", "-p", "all", "--help")
     assert r.exit_code == 0 and "Examples" in r.stdout
 
 
@@ -248,32 +290,32 @@ def error(code: int, *args: str, env: dict[str, str] | None = None) -> str:
 
 
 def test_unknown_kpi_exit_2() -> None:
-    msg = error(2, "report", "-c", CONFIG, "-k", "leeds")
+    msg = error(2, "report", "-p", "all", "-c", CONFIG, "-k", "leeds")
     assert msg == "usage error: unknown KPI `leeds` in --kpi\n  hint: did you mean `leads`?\n"
 
 
 def test_bad_period_exit_2() -> None:
-    msg = error(2, "report", "-c", CONFIG, "-p", "last-fortnight")
+    msg = error(2, "report", "-p", "all", "-c", CONFIG, "-p", "last-fortnight")
     assert msg.startswith("usage error:") and "last-fortnight" in msg and "hint:" in msg
 
 
 def test_bad_date_exit_2() -> None:
-    msg = error(2, "report", "-c", CONFIG, "--as-of", "15/11/2026")
+    msg = error(2, "report", "-p", "all", "-c", CONFIG, "--as-of", "15/11/2026")
     assert "--as-of" in msg and "15/11/2026" in msg
 
 
 def test_bad_grain_exit_2() -> None:
-    msg = error(2, "report", "-c", CONFIG, "--grain", "fortnight")
+    msg = error(2, "report", "-p", "all", "-c", CONFIG, "--grain", "fortnight")
     assert "fortnight" in msg
 
 
 def test_compare_with_all_is_usage_error() -> None:
-    msg = error(2, "report", "-c", CONFIG, "--compare", "previous")
+    msg = error(2, "report", "-p", "all", "-c", CONFIG, "--compare", "previous")
     assert msg.startswith("usage error:") and "--compare" in msg
 
 
 def test_missing_config_exit_2(tmp_path: Path) -> None:
-    msg = error(2, "report", "-c", str(tmp_path / "none.yaml"))
+    msg = error(2, "report", "-p", "all", "-c", str(tmp_path / "none.yaml"))
     assert msg.startswith(f"config error: {tmp_path / 'none.yaml'}: configuration file not found")
 
 
@@ -283,7 +325,7 @@ def test_config_error_names_line_and_key(tmp_path: Path) -> None:
     p = tmp_path / "kpi_config.yaml"
     p.write_text(text)
     line = next(i for i, s in enumerate(text.splitlines(), 1) if "spend / leeds" in s)
-    msg = error(2, "report", "-c", str(p))
+    msg = error(2, "report", "-p", "all", "-c", str(p))
     assert f"{p}:{line} kpis." in msg and "unknown KPI `leeds`" in msg
     assert "did you mean `leads`?" in msg
 
@@ -299,23 +341,23 @@ def _broken(tmp_path: Path, old: str, new: str) -> Path:
 
 def test_missing_file_exit_3(tmp_path: Path) -> None:
     p = _broken(tmp_path, "crm_leads.csv", "crm_leadz.csv")
-    msg = error(3, "report", "-c", str(p), "-k", "leads")
+    msg = error(3, "report", "-p", "all", "-c", str(p), "-k", "leads")
     assert msg.startswith("data error:") and "crm_leadz.csv" in msg and "sources.leads.path" in msg
 
 
 def test_missing_column_exit_3(tmp_path: Path) -> None:
     p = _broken(tmp_path, "SUM(impressions)", "SUM(impresions)")
-    msg = error(3, "report", "-c", str(p))
+    msg = error(3, "report", "-p", "all", "-c", str(p))
     assert "no column `impresions`" in msg and "did you mean `impressions`?" in msg
 
 
 def test_by_missing_column_names_source_and_kpis() -> None:
-    msg = error(3, "report", "-c", CONFIG, "--by", "offer", "-k", "leads,spend")
+    msg = error(3, "report", "-p", "all", "-c", CONFIG, "--by", "offer", "-k", "leads,spend")
     assert "source `ads` has no column `offer`" in msg and "`spend`" in msg
 
 
 def test_bad_where_exit_2() -> None:
-    msg = error(2, "report", "-c", CONFIG, "--where", "channel = ")
+    msg = error(2, "report", "-p", "all", "-c", CONFIG, "--where", "channel = ")
     assert msg.startswith("usage error: invalid --where")
 
 
@@ -326,30 +368,32 @@ def test_unparsable_value_exit_3(tmp_path: Path) -> None:
         "version: 1\nsources:\n  a: {path: a.csv, date: day}\n"
         "kpis:\n  s: {source: a, formula: SUM(spend)}\n"
     )
-    msg = error(3, "report", "-c", str(cfg))
+    msg = error(3, "report", "-p", "all", "-c", str(cfg))
     assert "2026-02-30" in msg and "a.csv" in msg
 
 
 def test_output_creates_missing_folders(tmp_path: Path) -> None:
     out = tmp_path / "reports" / "kpi-{start}.json"
-    r = kpi("report", "-c", CONFIG, "-k", "leads", "-p", "2026-10", "-o", str(out))
+    r = kpi("report", "-p", "all", "-c", CONFIG, "-k", "leads", "-p", "2026-10", "-o", str(out))
     assert r.exit_code == 0, r.stderr
     assert json.loads((tmp_path / "reports" / "kpi-2026-10-01.json").read_text())["rows"]
 
 
 def test_output_under_a_file_exit_4(tmp_path: Path) -> None:
     (tmp_path / "no").write_text("a file")
-    msg = error(4, "report", "-c", CONFIG, "-k", "leads", "-o", str(tmp_path / "no" / "x.json"))
+    msg = error(
+        4, "report", "-p", "all", "-c", CONFIG, "-k", "leads", "-o", str(tmp_path / "no" / "x.json")
+    )
     assert msg.startswith("output error:") and "is not a directory" in msg
 
 
 def test_unknown_output_extension_exit_2(tmp_path: Path) -> None:
-    msg = error(2, "report", "-c", CONFIG, "-o", str(tmp_path / "x.weird"))
+    msg = error(2, "report", "-p", "all", "-c", CONFIG, "-o", str(tmp_path / "x.weird"))
     assert "--format" in msg
 
 
 def test_debug_shows_traceback(tmp_path: Path) -> None:
-    r = kpi("report", "-c", str(tmp_path / "none.yaml"), "--debug")
+    r = kpi("report", "-p", "all", "-c", str(tmp_path / "none.yaml"), "--debug")
     assert r.exit_code == 2 and "Traceback" in r.stderr
 
 
@@ -398,13 +442,24 @@ GOLDEN_ARGS = ("-p", "this-month", "--by", "channel", "--compare", "previous")
 
 
 def test_golden_table_on_sample_data(golden) -> None:
-    r = kpi("report", "-c", CONFIG, "--as-of", AS_OF, *GOLDEN_ARGS, "-k", "leads,spend,cpl,ctr")
+    r = kpi(
+        "report",
+        "-p",
+        "all",
+        "-c",
+        CONFIG,
+        "--as-of",
+        AS_OF,
+        *GOLDEN_ARGS,
+        "-k",
+        "leads,spend,cpl,ctr",
+    )
     assert r.exit_code == 0, r.stderr
     golden("sample_this_month_by_channel.txt", r.stdout)
 
 
 def test_golden_json_on_sample_data(golden) -> None:
-    r = kpi("report", "-c", CONFIG, "--as-of", AS_OF, *GOLDEN_ARGS, "-f", "json")
+    r = kpi("report", "-p", "all", "-c", CONFIG, "--as-of", AS_OF, *GOLDEN_ARGS, "-f", "json")
     assert r.exit_code == 0, r.stderr
     data = json.loads(r.stdout)
     assert data["generated_at"].endswith("Z")
@@ -414,7 +469,19 @@ def test_golden_json_on_sample_data(golden) -> None:
 
 def test_golden_grain_table(golden) -> None:
     r = kpi(
-        "report", "-c", CONFIG, "--as-of", AS_OF, "-p", "2026", "-g", "month", "-k", "leads,mqls"
+        "report",
+        "-p",
+        "all",
+        "-c",
+        CONFIG,
+        "--as-of",
+        AS_OF,
+        "-p",
+        "2026",
+        "-g",
+        "month",
+        "-k",
+        "leads,mqls",
     )
     assert r.exit_code == 0, r.stderr
     golden("sample_2026_by_month.txt", r.stdout)
@@ -462,7 +529,9 @@ def test_output_never_overwrites_an_input(tmp_path: Path) -> None:
         "version: 1\nsources:\n  a: {path: a.csv, date: day}\n"
         "kpis:\n  s: {source: a, formula: SUM(spend)}\n"
     )
-    msg = error(4, "report", "-c", str(cfg), "-f", "csv", "-o", str(tmp_path / "a.csv"))
+    msg = error(
+        4, "report", "-p", "all", "-c", str(cfg), "-f", "csv", "-o", str(tmp_path / "a.csv")
+    )
     assert "would overwrite a file of source `a`" in msg
     assert (tmp_path / "a.csv").read_text() == "day,spend\n2026-01-01,1\n"
 
@@ -526,7 +595,7 @@ def test_an_output_path_error_names_the_option(tmp_path: Path) -> None:
     with pytest.raises(UsageError) as info:
         check_output_path("r-{bad}.json")
     assert info.value.location == "`output`"  # a library user reads the field
-    r = kpi("report", "-c", CONFIG, "-o", str(tmp_path / "r-{bad}.json"))
+    r = kpi("report", "-p", "all", "-c", CONFIG, "-o", str(tmp_path / "r-{bad}.json"))
     assert r.exit_code == 2
     assert r.stderr.startswith("usage error: --output: unknown placeholder `{bad}`")
 

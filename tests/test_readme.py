@@ -135,3 +135,16 @@ def test_the_tour_lists_every_period_form() -> None:
     assert tour is not None
     for form in PERIOD_FORMS:
         assert f"`{form}`" in tour, f"--period {form} is not in the tour of kpi report"
+
+
+def test_the_captured_tables_are_current() -> None:
+    """The README's terminal tables are what kpi prints today (docs/capture.py rewrites
+    them); and there are some, with the verdict and the group sections."""
+    import subprocess
+    import sys
+
+    assert README.count("<!-- capture: report ") >= 2 and "\nACQUISITION\n" in README
+    check = [sys.executable, str(ROOT / "docs" / "capture.py"), "--check"]
+    done = subprocess.run(check, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (ROOT / "docs" / "report.png").stat().st_size < 400_000  # docs/screenshot.py's

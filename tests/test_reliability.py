@@ -38,8 +38,14 @@ def test_no_code_execution_anywhere() -> None:
             assert not banned.search(code), f"{path}:{n}: {line.strip()}"
             if "yaml.load(" in code:
                 assert "Loader=_Loader" in code, f"{path}:{n}: yaml.load without SafeLoader"
-    config = (ROOT / "kpicli" / "spec" / "config.py").read_text(encoding="utf-8")
-    assert "class _Loader(yaml.SafeLoader)" in config
+    import yaml
+
+    from kpicli.spec.config import _Loader
+
+    # libyaml's safe loader when PyYAML has it, else PyYAML's: safe constructors only
+    assert issubclass(_Loader, yaml.constructor.SafeConstructor)
+    assert not issubclass(_Loader, yaml.constructor.FullConstructor)
+    assert _Loader.__mro__[1] in (getattr(yaml, "CSafeLoader", None), yaml.SafeLoader)
 
 
 def _config(folder: Path, data: str, kpis: str, extra: str = "") -> Path:
@@ -55,7 +61,7 @@ def test_a_formula_cannot_call_python(tmp_path: Path) -> None:
         "campaign,spend\na,1\n",
         "  x: {source: s, formula: \"__import__('os').system('touch pwned')\"}\n",
     )
-    r = runner.invoke(app, ["report", "-c", str(cfg)])
+    r = runner.invoke(app, ["report", "-p", "all", "-c", str(cfg)])
     assert r.exit_code == 2 and "config error" in r.stderr
     assert not (tmp_path / "pwned").exists() and not Path("pwned").exists()
 
@@ -66,7 +72,7 @@ BIG = 900_000_000_000_000_000  # 9e17: eleven of them pass 2**63 - 1
 def test_a_sum_beyond_int64_does_not_wrap_around(tmp_path: Path) -> None:
     data = "campaign,clicks\n" + "".join(f"c{i},{BIG}\n" for i in range(11))
     cfg = _config(tmp_path, data, "  clicks: {source: s, formula: SUM(clicks)}\n")
-    r = runner.invoke(app, ["report", "-c", str(cfg), "-f", "json"])
+    r = runner.invoke(app, ["report", "-p", "all", "-c", str(cfg), "-f", "json"])
     assert r.exit_code == 0, r.stderr
     (row,) = json.loads(r.stdout)["rows"]
     assert row["value"] == pytest.approx(11 * BIG)
@@ -87,7 +93,9 @@ def test_formula_injection_is_neutralised(tmp_path: Path, fmt: str) -> None:
     data = 'campaign,spend\n=HYPERLINK("http://x"),1\n@SUM(A1),2\n+1,3\n-1,4\nplain,5\n'
     cfg = _config(tmp_path, data, "  spend: {source: s, formula: SUM(spend)}\n")
     out = tmp_path / f"r.{fmt}"
-    r = runner.invoke(app, ["report", "-c", str(cfg), "--by", "campaign", "-o", str(out)])
+    r = runner.invoke(
+        app, ["report", "-p", "all", "-c", str(cfg), "--by", "campaign", "-o", str(out)]
+    )
     assert r.exit_code == 0, r.stderr
     if fmt == "csv":
         text = out.read_text()
@@ -102,7 +110,9 @@ def test_formula_injection_is_neutralised(tmp_path: Path, fmt: str) -> None:
             for row in sheet.iter_rows():
                 for cell in row:
                     assert cell.data_type != "f", (cell.coordinate, cell.value)
-    r = runner.invoke(app, ["report", "-c", str(cfg), "--by", "campaign", "-f", "csv", "--raw"])
+    r = runner.invoke(
+        app, ["report", "-p", "all", "-c", str(cfg), "--by", "campaign", "-f", "csv", "--raw"]
+    )
     assert "=HYPERLINK" in r.stdout and "'=HYPERLINK" not in r.stdout
 
 
@@ -116,10 +126,10 @@ def test_paths_outside_the_config_folder_are_reported(tmp_path: Path) -> None:
         "version: 1\nsources:\n  s: {path: ../outside/data.csv}\n"
         "kpis:\n  spend: {source: s, formula: SUM(spend)}\n"
     )
-    r = runner.invoke(app, ["report", "-c", str(cfg)])
+    r = runner.invoke(app, ["report", "-p", "all", "-c", str(cfg)])
     assert r.exit_code == 0
     assert "warning: source `s`:" in r.stderr and "outside the folder" in r.stderr
-    r = runner.invoke(app, ["report", "-c", str(cfg), "-q"])
+    r = runner.invoke(app, ["report", "-p", "all", "-c", str(cfg), "-q"])
     assert r.exit_code == 0 and r.stderr == ""
     r = runner.invoke(app, ["sources", "-c", str(cfg), "-f", "json"])
     assert r.exit_code == 0 and "outside the folder" in r.stderr
@@ -252,8 +262,8 @@ def test_inputs_are_never_modified(tmp_path: Path) -> None:
     out.mkdir()
     try:
         commands = [
-            ["report", "-c", cfg, "-p", "2026-01", "--by", "campaign"],
-            ["report", "-c", cfg, "-o", str(out / "r.json")],
+            ["report", "-p", "all", "-c", cfg, "-p", "2026-01", "--by", "campaign"],
+            ["report", "-p", "all", "-c", cfg, "-o", str(out / "r.json")],
             ["sources", "-c", cfg],
             ["validate", "-c", cfg],
             ["list", "-c", cfg],

@@ -4,7 +4,8 @@ What the command does besides options and rendering: the config is loaded, the r
 computed (:func:`kpicli.execute.engine.run_report`) and, for an output file, its path
 expanded (``{start}``, ``{as_of}``…) and checked never to be a file the report stands on.
 With ``--cache``, the formulas' memo is used from the start (loading the config parses
-formulas too) and saved at the end.
+formulas too) and saved at the end; else the one of the per-user cache that the config
+comes with (:attr:`kpicli.spec.config.Config.formulas`).
 """
 
 from __future__ import annotations
@@ -64,13 +65,18 @@ def run_reports(
     folder = Path(first.cache).expanduser() if first.cache else None
     cache = open_cache(folder, notes=notes, memo=memo) if folder is not None else None
     formulas = cache.memo() if cache is not None else None
+    cfg = None
     try:
         with formulas or nullcontext():
             cfg = load_config(config)
-            results = [run_report(cfg, r, notes=notes, cache=cache, memo=memo) for r in requests]
+            with cfg.formulas or nullcontext():  # the per-user cache's memo, else None
+                results = [
+                    run_report(cfg, r, notes=notes, cache=cache, memo=memo) for r in requests
+                ]
     finally:
-        if formulas is not None:
-            formulas.save()
+        for used in (formulas, cfg.formulas if cfg is not None else None):
+            if used is not None:
+                used.save()
     return cfg, results
 
 

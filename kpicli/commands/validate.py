@@ -22,6 +22,7 @@ Where `kpi report` stops at the first error, this collects :class:`~kpicli.error
 from __future__ import annotations
 
 import re
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -107,7 +108,10 @@ def validate(
     from kpicli.ingest.preset_dates import with_preset_dates
 
     memo = memo if memo is not None else ReadMemo()
-    _Checker(with_preset_dates(cfg, memo), result, notes, memo).run()
+    with cfg.formulas or nullcontext():  # the formulas' memo of the per-user cache
+        _Checker(with_preset_dates(cfg, memo), result, notes, memo).run()
+    if cfg.formulas is not None:
+        cfg.formulas.save()
     result.issues.sort(key=_order(cfg_path))
     return result
 

@@ -15,14 +15,21 @@ The collected frames are small (one row per bucket × dimension values × KPI); 
 Polars over them. A KPI value that is not finite has overflowed (division by zero is null
 already, in the SQL): an error (:func:`_overflow`); targets and pacing that are not finite
 are null (:func:`_finite`).
+
+With --by, each KPI's total is made as its ``total:`` says: ``blended`` from the
+aggregations' totals (the KPI over all rows; :func:`_blended` finds those that count rows
+the KPI has no value for), ``sum`` from the rows (:func:`_summed`), ``none`` not at all.
+With --grain, the whole period's row is a report of its own without the grain
+(:func:`_whole`), run only when an output reads ``Result.whole``.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
+from functools import cache as once
 from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
@@ -31,7 +38,7 @@ import polars as pl
 from kpicli.errors import ConfigError, DataError, Location, Notes, engine_detail
 from kpicli.execute.analysis import Analysed, analyse, trend_table, with_components
 from kpicli.execute.queries import queries
-from kpicli.execute.result import KpiInfo, Result, dimension_keys
+from kpicli.execute.result import SEVERITY, KpiInfo, Result, dimension_keys
 from kpicli.ingest.memo import ReadMemo
 from kpicli.ingest.preset_dates import with_preset_dates
 from kpicli.ingest.scan import (
@@ -49,6 +56,7 @@ from kpicli.plan.build import (
     UncomputableFormulas,
     build_plan,
     cache_folder,
+    sorts_by_status,
     sources_read,
 )
 from kpicli.spec import periods
@@ -458,6 +466,8 @@ def _sort_limit(plan: Plan, cur: pl.DataFrame, dims: tuple[str, ...]) -> pl.Data
     req = plan.request
     if not dims:
         return cur.sort("__b")
+    if sorts_by_status(plan.config, req.sort):
+        return cur.sort(["__b", *dims], nulls_last=True)  # then by status: _by_status
     if req.sort:
         name, _, direction = req.sort.partition(":")
         cur = cur.sort(
@@ -470,6 +480,24 @@ def _sort_limit(plan: Plan, cur: pl.DataFrame, dims: tuple[str, ...]) -> pl.Data
     if req.limit is not None:
         cur = cur.filter(pl.int_range(pl.len()).over("__b") < req.limit)
     return cur
+
+
+def _by_status(plan: Plan, rows: pl.DataFrame) -> pl.DataFrame:
+    """``--sort status``: each KPI's rows of a bucket worst status first (bad, warn, ok, then
+    none; ``status:asc`` the other way, none still last), in their order otherwise, the
+    first ``--limit`` of them kept."""
+    req = plan.request
+    rank = pl.col("status").replace_strict(SEVERITY, default=len(SEVERITY), return_dtype=pl.Int8)
+    if req.sort and req.sort.partition(":")[2].lower() == "asc":
+        rank = pl.when(pl.col("status").is_null()).then(len(SEVERITY)).otherwise(-rank)
+    bucket = ["kpi", "period_start", "period_end"]
+    rows = rows.with_row_index("__row").with_columns(
+        pl.col("__row").min().over(bucket).alias("__first"), rank.alias("__rank")
+    )
+    rows = rows.sort(["__first", "__rank", "__row"])
+    if req.limit is not None:
+        rows = rows.filter(pl.int_range(pl.len()).over(bucket) < req.limit)
+    return rows.drop("__row", "__first", "__rank")
 
 
 def _long(plan: Plan, wide: pl.DataFrame, ids: list[str], value: str) -> pl.DataFrame:
@@ -510,21 +538,30 @@ def _frame(
     table: pl.DataFrame,
     dims: tuple[str, ...],
     derived: list[list[pl.Expr]],
-) -> pl.DataFrame:
-    """Tidy rows (value, previous, change) for one set of keys (rows or totals)."""
+    rows: Wides | None = None,
+) -> tuple[pl.DataFrame, Wides]:
+    """Tidy rows (value, previous, change) for one set of keys (rows or totals), and the
+    wide frames they come from (each line's KPIs, current and comparison span). ``rows``:
+    for totals, the rows' wide frames, from which ``total: sum`` KPIs are made."""
     keys = [RANGE, *dims]
     lines = _lines(plan, frames, table, dims)
 
     def side(span: str) -> pl.DataFrame:
         """Each line with its KPIs over the span (``__cur`` or ``__prev``)."""
         skeleton = lines.select("__b", pl.col(span).alias(RANGE), *dims)
-        return _wide(plan, frames, keys, skeleton, derived)
+        wide = _wide(plan, frames, keys, skeleton, derived)
+        return _summed(plan, wide, rows[span]) if rows is not None and plan.sums else wide
 
     cur = _sort_limit(plan, side("__cur"), dims).with_row_index("__order")
+    wides = {"__cur": cur}
     long = _long(plan, cur, ["__order", "__b", *dims], "value")
     long = with_components(plan, long, cur, dims, ("__num", "__den"))
     if plan.counterparts:
         prev_wide = side("__prev")
+        if dims and plan.request.limit is not None:  # the lines shown
+            shown = cur.select("__b", *dims)
+            prev_wide = prev_wide.join(shown, on=["__b", *dims], how="semi", nulls_equal=True)
+        wides["__prev"] = prev_wide
         prev = _long(plan, prev_wide, ["__b", *dims], "previous")
         prev = with_components(plan, prev, prev_wide, dims, ("__pnum", "__pden"))
         long = long.join(prev, on=["kpi", "__b", *dims], how="left", nulls_equal=True)
@@ -540,7 +577,52 @@ def _frame(
     rank = pl.DataFrame({"kpi": plan.selected, "__k": range(len(plan.selected))})
     long = long.join(rank, on="kpi").sort(["__k", "__order"]).drop("__k", "__order")
     bounds = table.select("__b", "period_start", "period_end")
-    return long.join(bounds, on="__b", how="left")
+    return long.join(bounds, on="__b", how="left"), wides
+
+
+#: The wide frames of a set of lines, by span (``__cur``, ``__prev``).
+Wides = dict[str, pl.DataFrame]
+
+
+def _summed(plan: Plan, totals: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
+    """``totals`` (one line per bucket ``__b``) with the KPIs of ``total: sum`` made from
+    ``rows`` (the lines by dimension values, same span): per bucket, an amount is the sum
+    of the rows' values; a derived KPI is its formula over its inputs summed over the rows
+    where it has a value. A ratio's component counts are summed over the same rows. A
+    bucket without such rows has no value."""
+    kinds = dict.fromkeys(plan.config.kpis, FLOAT)
+    for name, inputs in plan.sums.items():
+        summed = [*(inputs or (name,)), *plan.components.get(name, ())]
+        has = rows.filter(pl.col(name).is_not_null())
+        sums = has.group_by("__b").agg(pl.col(c).cast(pl.Float64).sum() for c in summed)
+        made = totals.select("__b").join(sums, on="__b", how="left")
+        if inputs:
+            made = made.with_columns(_derived(plan, name, kinds))
+        made = made.select("__b", name, *plan.components.get(name, ()))
+        _overflow(plan, made, [name])
+        totals = totals.drop(made.columns[1:]).join(made, on="__b", how="left")
+    return totals
+
+
+def _blended(plan: Plan, rows: pl.DataFrame) -> frozenset[str]:
+    """The derived KPIs of ``total: blended`` whose total counts rows they have no value
+    for: null in a line (of ``rows``, the lines by dimension values) where a KPI they
+    combine (directly or not) is neither null nor zero (CPL = spend / leads of organic:
+    leads, no spend)."""
+    cfg = plan.config
+    checked = [
+        n for n in plan.selected if cfg.kpis[n].source is None and cfg.kpis[n].total == "blended"
+    ]
+    if not plan.dimensions or not checked or rows.height == 0:
+        return frozenset()
+    tests = []
+    for name in checked:
+        # what it combines, directly or through other derived KPIs (cpl * 2 is blended too)
+        inputs = [d for d in cfg.order([name]) if d != name and d in rows.columns]
+        some = pl.any_horizontal(pl.col(d).fill_null(0) != 0 for d in inputs) if inputs else False
+        tests.append((pl.col(name).is_null() & some).any().alias(name))
+    found = rows.select(tests).row(0, named=True)
+    return frozenset(n for n, hit in found.items() if hit)
 
 
 def _targets(
@@ -735,14 +817,34 @@ def execute(
     columns = tuple(f"__by{i}" for i in range(len(dims)))
     row_frames = [f.rename(dict(zip(dims, columns, strict=True))) for f in row_frames]
     derived = _derived_levels(plan)
-    rows = _targets(plan, _frame(plan, row_frames, table, columns, derived), dims, columns)
+    long, wides = _frame(plan, row_frames, table, columns, derived)
+    rows = _targets(plan, long, dims, columns)
+    if dims and sorts_by_status(plan.config, plan.request.sort):
+        rows = _by_status(plan, rows)
     keys = dimension_keys(dims)
     analysed = analyse(plan, rows, table, dict(zip(columns, keys, strict=True)))
     totals = None
     if dims:
-        totals = _targets(plan, _frame(plan, total_frames, table, (), derived), (), ())
-        totals = analyse(plan, totals, table, {})
-    return _result(plan, analysed, totals, period, notes, reread=reread)
+        long, _ = _frame(plan, total_frames, table, (), derived, wides)
+        long = long.filter(~pl.col("kpi").is_in(plan.untotalled))
+        totals = analyse(plan, _targets(plan, long, (), ()), table, {})
+    out = _result(plan, analysed, totals, period, notes, reread=reread)
+    out.blended = _blended(plan, wides["__cur"])
+    if plan.grain is not None:
+        out.whole_source = once(partial(_whole, plan, sources, cache=cache, memo=memo))
+    return out
+
+
+def _whole(
+    plan: Plan, sources: Mapping[str, SourceFrame], *, cache: Cache | None, memo: ReadMemo
+) -> pl.DataFrame | None:
+    """With --grain, the report over the whole period (the request without its grain nor
+    anomalies): its totals with dimensions, else its rows; one row per KPI. The sources are
+    read again (only when an output shows it); its warnings were given by the report."""
+    request = replace(plan.request, grain=None, anomalies=False)
+    sub = build_plan(plan.config, request, sources)
+    whole = execute(sub, sources, cache=cache, notes=Notes(), memo=memo)
+    return whole.totals if whole.dimensions else whole.rows
 
 
 def _result(
@@ -778,6 +880,8 @@ def _result(
         reread=reread,
         anomalies=plan.request.sensitivity if plan.request.anomalies else None,
     )
+    if sorts_by_status(cfg, plan.request.sort):
+        out.status_order = "asc" if plan.request.sort.lower().endswith(":asc") else "desc"
     if plan.request.anomalies:
         out.history = rows.history
         out.history_totals = totals.history if totals is not None else None

@@ -38,6 +38,8 @@ SIGNIFICANCE_COLUMNS = ("change_significant", "p_value")
 ANOMALY_COLUMNS = ("baseline", "lower", "upper", "anomaly", "anomaly_score")
 #: Columns of ``Result.trends`` after ``kpi`` and the dimension columns.
 TREND_COLUMNS = ("total", "slope", "p_value", "significant", "buckets")
+#: Statuses worst first (``--sort status``); rows without a status come after them.
+SEVERITY = {"bad": 0, "warn": 1, "ok": 2}
 #: The statuses each ``--fail-on`` level exits 1 on.
 FAIL_LEVELS = {"warn": ["warn", "bad"], "bad": ["bad"]}
 
@@ -98,6 +100,13 @@ class Result:
     ``--anomalies`` (``anomalies`` is the sensitivity), :data:`ANOMALY_COLUMNS` after them.
     ``history``: with ``--anomalies``, the rows of the buckets before the period that the
     model learned from (same columns; never shown as rows of the report, for charts).
+    ``blended``: with dimensions, the KPIs whose total counts rows the KPI has no value for
+    (a derived KPI null in a row where one of the KPIs it combines is not null nor zero: CPL
+    of organic, which has leads but no spend): their total mixes what the rows do not.
+    ``whole``: with ``--grain``, one row per KPI over the whole period (the columns of
+    ``totals``, ``period_start``/``period_end`` the period; ``previous`` over the period's
+    comparison range; the target prorated to the period), computed when an output first
+    reads it (CSV and JSONL never do); with dimensions, the whole period's totals.
     ``trends``: with ``--grain`` and at least 3 buckets, one row per KPI × dimension values
     (rows, then totals with dimensions null and ``total`` true): ``kpi``, the dimension
     columns, :data:`TREND_COLUMNS` (``slope`` relative per bucket, ``p_value``,
@@ -128,16 +137,29 @@ class Result:
     reread: bool = False
     #: with --anomalies: the sensitivity (low, medium, high); None without
     anomalies: str | None = None
+    #: with --sort status: ``desc`` (worst first) or ``asc`` (best first); None without
+    status_order: str | None = None
     history: pl.DataFrame | None = None
     history_totals: pl.DataFrame | None = None
     #: what computes :attr:`trends` when an output first reads them (set by the engine):
     #: they need numpy, and CSV or JSONL never show them
     trend_source: Callable[[], pl.DataFrame | None] | None = field(default=None, repr=False)
+    #: the KPIs whose total is blended (see the class)
+    blended: frozenset[str] = frozenset()
+    #: what computes :attr:`whole` when an output first reads it (set by the engine, with
+    #: --grain): a report over the whole period, which reads the sources again
+    whole_source: Callable[[], pl.DataFrame | None] | None = field(default=None, repr=False)
 
     @cached_property
     def trends(self) -> pl.DataFrame | None:
         """The trends of the series (see the class), or None; assignable."""
         return self.trend_source() if self.trend_source is not None else None
+
+    @cached_property
+    def whole(self) -> pl.DataFrame | None:
+        """The whole period's row per KPI with ``--grain`` (see the class), or None;
+        assignable."""
+        return self.whole_source() if self.whole_source is not None else None
 
     def dimension_name(self, key: str) -> str:
         """The name --by gave the dimension of column ``key`` (what tables show)."""

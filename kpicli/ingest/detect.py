@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import dataclasses
 import io
 import os
 import re
@@ -35,7 +36,14 @@ from pathlib import Path
 
 from kpicli.ingest.containers import Within, content, real_file
 from kpicli.ingest.memo import ReadMemo
-from kpicli.ingest.rules import header_like, is_blank, is_comment, summary_in, summary_of
+from kpicli.ingest.rules import (
+    header_like,
+    is_blank,
+    is_comment,
+    is_summary_row,
+    summary_in,
+    summary_of,
+)
 from kpicli.ingest.values import WS, detect_date, parse_date_text
 from kpicli.spec.presets import PREAMBLE_FACTS, SummaryRow
 
@@ -134,6 +142,8 @@ class Layout:
     detected: bool = True  # the encoding was detected (``encoding: auto``), not set
     within: Within | None = None  # a packed file (gzip, zip member, sheet) or one section
     doubt: str | None = None  # why a code page detected may be wrong
+    #: a sampled or last record is a summary row by the patterns it was sniffed with
+    summary_rows: bool = False
 
     def read_bytes(self) -> bytes:
         """The file's bytes as a CSV: unpacked, a sheet as CSV, one section (containers)."""
@@ -155,6 +165,13 @@ class Layout:
             or self.tolerant is not None
             or self.within is not None
         )
+
+    def has_summary_rows(self, summary: tuple[SummaryRow, ...]) -> bool:
+        """Whether a sampled or last record is a summary row by ``summary`` (known since
+        sniffing when those are the patterns it was sniffed with)."""
+        if self.key and self.key[-1] == summary:
+            return self.summary_rows
+        return _summary_rows_in(self, summary)
 
     @property
     def skip_lines(self) -> int:
@@ -788,9 +805,7 @@ def sniff(
     section): its content, held in memory, is sniffed.
     """
     memo = memo if memo is not None else ReadMemo()
-    data = None
     if within is not None:
-        data = content(path, within)
         st = within_stat(path)
         identity = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino, within)
     else:
@@ -800,25 +815,78 @@ def sniff(
     known = memo.layout(key)
     if known is not None:
         return known
-    if within is not None and within.kind == "sheet" and encoding == "auto":
-        encoding = "utf-8"  # a sheet's CSV is written as UTF-8
-    layout = _sniff(
-        path,
-        st.st_size if data is None else len(data),
-        encoding,
-        delimiter,
-        skip_rows,
-        summary,
-        data,
-    )
-    if within is not None:
-        layout.within = within
-        layout.detected = layout.detected and within.kind != "sheet"
+    layout = _layout_from(memo.stored("layout", key), path, within)  # an earlier run's
+    if layout is None:
+        layout = _sniffed(path, st, encoding, delimiter, skip_rows, summary, within)
+        memo.store("layout", key, _layout_plain(layout), [st.st_mtime_ns])
     if layout.encoding == "utf-8" and layout.detected and identity in memo.mixed:
         layout.encoding = MIXED  # not UTF-8 past the sample: decoded line by line
     layout.key = key
     memo.keep_layout(key, layout)
     return layout
+
+
+def _sniffed(
+    path: Path,
+    st: os.stat_result,
+    encoding: str,
+    delimiter: str,
+    skip_rows: int | str,
+    summary: tuple[SummaryRow, ...],
+    within: Within | None,
+) -> Layout:
+    """:func:`sniff`'s detection itself (``within``: a file inside ``path``)."""
+    data = None
+    if within is not None:
+        data = content(path, within)
+        if within.kind == "sheet" and encoding == "auto":
+            encoding = "utf-8"  # a sheet's CSV is written as UTF-8
+    size = st.st_size if data is None else len(data)
+    layout = _sniff(path, size, encoding, delimiter, skip_rows, summary, data)
+    if within is not None:
+        layout.within = within
+        layout.detected = layout.detected and within.kind != "sheet"
+    return layout
+
+
+#: Fields of a :class:`Layout` that the per-user cache does not hold: the call gives them.
+_GIVEN = ("path", "key", "within", "tolerant")
+
+
+def _layout_plain(layout: Layout) -> dict:
+    """A layout just sniffed as JSON data, for the per-user cache (:func:`_layout_from`)."""
+    plain = {f: getattr(layout, f) for f in _layout_fields() if f not in _GIVEN}
+    period = layout.period
+    if period is not None:
+        plain["period"] = [period.text] + [
+            d.isoformat() if d else None for d in (period.start, period.end)
+        ]
+    return plain
+
+
+def _layout_from(plain: object, path: Path, within: Within | None) -> Layout | None:
+    """A layout from :func:`_layout_plain`'s data (None when it is not that: made again)."""
+    fields = _layout_fields()
+    if not isinstance(plain, dict) or set(plain) != set(fields) - set(_GIVEN):
+        return None
+    try:
+        layout = Layout(path=path, within=within, **plain)
+        layout.footer = tuple(layout.footer)
+        layout.ragged = [(line, cells) for line, cells in layout.ragged]
+        if plain["period"] is not None:
+            text, start, end = plain["period"]
+            layout.period = Period(
+                text,
+                date.fromisoformat(start) if start else None,
+                date.fromisoformat(end) if end else None,
+            )
+    except (TypeError, ValueError):
+        return None
+    return layout
+
+
+def _layout_fields() -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(Layout))
 
 
 def within_stat(path: Path) -> os.stat_result:
@@ -892,7 +960,12 @@ def _sniff(
         end_text = _end_text(layout, tail, codec, encoding)
         end_recs = records(end_text, choice.delimiter, complete=True)
     _ending(layout, end_text, end_recs, summary)
+    layout.summary_rows = _summary_rows_in(layout, summary)
     return layout
+
+
+def _summary_rows_in(layout: Layout, summary: tuple[SummaryRow, ...]) -> bool:
+    return any(is_summary_row(r, summary) for r in (*layout.records, *layout.tail) if any(r))
 
 
 def _skip_summaries(layout: Layout, body: list, summary: tuple[SummaryRow, ...]) -> list:

@@ -621,7 +621,7 @@ def _check_lines(layout: Layout, memo: ReadMemo) -> None:
     """A SniffError for a line longer than :data:`kpicli.inputs.MAX_LINE_BYTES`: no reader
     is given such a line (Polars would hold several times its size in memory). A file
     found without one is remembered in ``memo``."""
-    if layout.complete or layout.key in memo.lines_ok or _sheet(layout):
+    if layout.complete or _sheet(layout) or memo.is_lines_ok(layout.key):
         return  # a sheet's CSV is kpi's own: a cell holds at most 32,767 characters
     if layout.within is not None:
         long = containers.long_line_in(layout.read_bytes(), MAX_LINE_BYTES)
@@ -668,9 +668,11 @@ def misread_files(
             for lay in part.layouts:
                 if lay.tolerant is not None or lay.key in memo.tolerant:
                     continue
-                if lay.key in memo.whole_ok or _sheet(lay):  # kpi wrote a sheet's CSV
+                if _sheet(lay):  # kpi wrote a sheet's CSV
                     continue
                 if up_to is not None and (lay.complete or lay.size > up_to):
+                    continue
+                if memo.is_whole_ok(lay.key):
                     continue
                 if _misread(part, lay, memo, notes):
                     found.append(lay.path)
@@ -778,10 +780,13 @@ def _kinds(
 ) -> tuple[list[V.Kind], str, str | None, bool]:
     """Kinds of the columns, the decimal and thousands separators, and whether native
     (detected once per ``memo``)."""
-    key = (tuple(lay.key for lay in layouts), src.decimal, src.preset, tuple(names))
-    if key not in memo.kinds:
-        memo.keep_kinds(key, _detect_kinds(src, preset, layouts, raw, names))
-    kinds, decimal, thousands, native = memo.kinds[key]
+    types = tuple(sorted(preset.types.items())) if preset else ()  # a user preset may change
+    key = (tuple(lay.key for lay in layouts), src.decimal, src.preset, types, tuple(names))
+    found = memo.known_kinds(key)
+    if found is None:
+        found = _detect_kinds(src, preset, layouts, raw, names)
+        memo.keep_kinds(key, found)
+    kinds, decimal, thousands, native = found
     return list(kinds), decimal, thousands, native
 
 
@@ -892,11 +897,7 @@ def _parts(
                 hint=f"rename only one of them to `{twice}` "
                 f"({cfg.where('sources', name, 'rename')}), or the other to another name",
             )
-        seen = any(
-            lay.skipped
-            or any(is_summary_row(r, summary) for r in (*lay.records, *lay.tail) if any(r))
-            for lay in group
-        )
+        seen = any(lay.skipped or lay.has_summary_rows(summary) for lay in group)
         parts.append(
             Part(
                 layouts=group,

@@ -26,6 +26,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -70,7 +71,13 @@ def number_check(decimal: str) -> str:
     return rf"^(?:\({_S}{core}{_S}\)|{core})$"
 
 
-_NUMBER_RE = {d: re.compile(number_pattern(d)) for d in (".", ",")}
+@lru_cache(maxsize=2)
+def _number_re(decimal: str) -> re.Pattern[str]:
+    """:func:`number_pattern` compiled (on first use: a report whose kinds are known from
+    the per-user cache never compiles it)."""
+    return re.compile(number_pattern(decimal))
+
+
 _PLAIN_INT = re.compile(r"^[-+]?\d{1,18}$")
 _PLAIN_FLOAT = re.compile(r"^[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?$")
 _BOOL = {"true", "false"}
@@ -85,7 +92,7 @@ def is_missing(cell: str | None) -> bool:
 
 def parse_number(cell: str, decimal: str = ".") -> float | None:
     """A number cell as Python reads it (tests and detection); None when it is not one."""
-    m = _NUMBER_RE[decimal].match(cell.strip(WS))
+    m = _number_re(decimal).match(cell.strip(WS))
     if not m or (m["open"] is None) != (m["close"] is None):
         return None
     digits = re.sub(rf"[^\d{re.escape(decimal)}]", "", m["body"]).replace(decimal, ".")
@@ -122,7 +129,7 @@ def numeric_cells(rows: list[list[str]]) -> list[str]:
 
 
 def _is_number(cell: str) -> bool:
-    for rx in _NUMBER_RE.values():
+    for rx in (_number_re("."), _number_re(",")):
         m = rx.match(cell)
         if m is not None and (m["open"] is None) == (m["close"] is None):
             return True
@@ -326,7 +333,15 @@ DATE_SHAPES: tuple[DateShape, ...] = (
         r"(?:[ ,T].*)?",
     ),
 )
-_DATE_RES = [re.compile(s.regex) for s in DATE_SHAPES]
+
+
+@lru_cache(maxsize=1)
+def _date_res() -> list[re.Pattern[str]]:
+    """The regexes of :data:`DATE_SHAPES`, compiled on first use (long alternations of
+    month names: a report whose kinds are known from the per-user cache needs none)."""
+    return [re.compile(s.regex) for s in DATE_SHAPES]
+
+
 ISO = DATE_SHAPES[2]
 
 
@@ -368,7 +383,7 @@ def detect_date(cells: list[str]) -> DateGuess | None:
     values = list(dict.fromkeys(c.strip(WS) for c in cells if not is_missing(c)))
     if not values:
         return None
-    for shape, rx in zip(DATE_SHAPES, _DATE_RES, strict=True):
+    for shape, rx in zip(DATE_SHAPES, _date_res(), strict=True):
         parts = []
         for v in values:
             m = rx.match(v)
@@ -390,7 +405,7 @@ def date_misfit(cells: list[str]) -> tuple[DateGuess, int] | None:
     cell that does not fit). None when no shape fits most of the cells."""
     values = [(i, c.strip(WS)) for i, c in enumerate(cells) if not is_missing(c)]
     best: tuple[int, DateShape] | None = None
-    for shape, rx in zip(DATE_SHAPES, _DATE_RES, strict=True):
+    for shape, rx in zip(DATE_SHAPES, _date_res(), strict=True):
         fit = 0
         for _, v in values:
             m = rx.match(v)
@@ -500,7 +515,7 @@ def classify(cells: list[str | None], decimal: str = ".") -> Kind:
         return Kind("integer", integer=True)
     if not markers and decimal == "." and all(_PLAIN_FLOAT.match(v) for v in values):
         return Kind("float")
-    rx = _NUMBER_RE[decimal]
+    rx = _number_re(decimal)
     matches = [rx.match(v) for v in values]
     if all(m is not None and (m["open"] is None) == (m["close"] is None) for m in matches):
         pct = any(m["pct"] for m in matches if m is not None)

@@ -57,6 +57,8 @@ from kpicli.spec.formula import (
 )
 from kpicli.spec.periods import DateRange, Period
 
+#: ``--sort status``: rows by status, worst first (``status:asc``: best first).
+STATUS_SORT = "status"
 #: Key of the span of days a row is aggregated for: the index of one of ``Plan.ranges``
 #: (a bucket or a comparison range) or, with ``--period all``, the bucket's first day.
 RANGE = "__range"
@@ -160,6 +162,14 @@ class Plan:
     #: a ratio of counts → the hidden KPIs of its numerator and denominator (computed with
     #: the others, in the same aggregations: the statistics need the counts)
     components: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: the selected KPIs whose total (``total: sum``) is made from the rows: KPI → the KPIs
+    #: summed over the rows where it has a value (empty: an amount, its values summed)
+    sums: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def untotalled(self) -> list[str]:
+        """The selected KPIs whose ``total`` is ``none``: no total row."""
+        return [n for n in self.selected if self.config.kpis[n].total == "none"]
 
     @property
     def keys(self) -> list[str]:
@@ -331,7 +341,7 @@ def sources_read(cfg: Config, request: Request) -> list[str]:
 def _check_request(cfg: Config, request: Request) -> _Checked:
     as_of = request.as_of or date.today()
     selected = _select(cfg, request)
-    extra = [_check_sort(cfg, request.sort)] if request.sort else []
+    extra = [name] if request.sort and (name := _check_sort(cfg, request.sort)) else []
     if request.limit is not None and request.limit < 1:
         raise UsageError("{@limit} must be at least 1")
     needed = cfg.order(selected + extra)
@@ -388,13 +398,25 @@ def _select(cfg: Config, request: Request) -> list[str]:
     return list(request.kpis)
 
 
-def _check_sort(cfg: Config, sort: str) -> str:
-    """--sort NAME[:asc|desc]: the KPI sorted by (it is computed even when not shown)."""
+def sorts_by_status(cfg: Config, sort: str | None) -> bool:
+    """``--sort status`` (rows worst status first), unless a KPI is named ``status``."""
+    name = (sort or "").partition(":")[0]
+    return name.lower() == STATUS_SORT and name not in cfg.kpis
+
+
+def _check_sort(cfg: Config, sort: str) -> str | None:
+    """--sort NAME[:asc|desc]: the KPI sorted by (it is computed even when not shown); None
+    for ``--sort status`` (a KPI of that name wins)."""
     name, _, direction = sort.partition(":")
+    if name not in cfg.kpis and name.lower() == STATUS_SORT:
+        if direction not in ("", "asc", "desc"):
+            raise UsageError(f"{{@sort}} {sort}: the order is `asc` or `desc`")
+        return None
     if name not in cfg.kpis:
         raise UsageError(
             f"unknown KPI `{name}` in {{@sort}}",
-            hint=did_you_mean(name, cfg.kpis) or "sort by a KPI name, e.g. {@sort} leads",
+            hint=did_you_mean(name, cfg.kpis)
+            or "sort by a KPI name, e.g. {@sort} leads, or by status: {@sort} status",
         )
     if direction not in ("", "asc", "desc"):
         raise UsageError(f"{{@sort}} {sort}: the order is `asc` or `desc`")
@@ -453,11 +475,45 @@ def build_plan(cfg: Config, request: Request, sources: Mapping[str, SourceFrame]
         files={s: tuple(sources[s].files) for s in checked.sources},
         makeups={n: makeups[n] for n in checked.selected if n in makeups},
         components=components,
+        sums=summed_totals(cfg, checked.selected),
     )
     _lay_out_buckets(plan)
     for (sname, date_col), names in checked.groups.items():
         plan.aggregations.append(_aggregation(plan, sources[sname], date_col, names))
     return plan
+
+
+def summed_totals(cfg: Config, selected: list[str]) -> dict[str, tuple[str, ...]]:
+    """The KPIs of ``selected`` whose total is made from the rows (``total: sum``) → what is
+    summed: nothing more for an amount (a count or sum: its rows' values are summed), the
+    KPIs it combines for a derived KPI of amounts (CPL = spend / leads: the total is the
+    spend of the rows that have a CPL over their leads). A ``sum`` that cannot be made (an
+    average, a ratio of a ratio) is a ConfigError at ``kpis.<name>.total``."""
+    amounts: set[str] = set()
+    for n in cfg.order([n for n in selected if cfg.kpis[n].total == "sum"]):
+        kpi = cfg.kpis[n]
+        if is_amount(kpi.formula, frozenset() if kpi.source else amounts):
+            amounts.add(n)
+    out: dict[str, tuple[str, ...]] = {}
+    for name in selected:
+        kpi = cfg.kpis[name]
+        if kpi.total != "sum":
+            continue
+        if name in amounts:
+            out[name] = ()
+            continue
+        inputs = cfg.dependencies(name)
+        others = [d for d in inputs if d not in amounts]
+        if kpi.source is not None or others or not inputs:
+            what = f"`{others[0]}` is not an amount" if others else "it is not an amount"
+            raise ConfigError(
+                f"KPI `{name}`: `total: sum` needs a count or sum, or a formula over counts "
+                f"and sums; {what}",
+                location=cfg.where("kpis", name, "total"),
+                hint="use `total: blended` (the KPI over all rows) or `total: none`",
+            )
+        out[name] = inputs
+    return out
 
 
 def _makeups(

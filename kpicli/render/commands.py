@@ -485,6 +485,13 @@ def render_explanation(
         title += " (values: see the table below)"
     console.print(Text(title, style="bold underline"))
     console.print(_tree(e, overall))
+    info = res.kpis.get(e.name)
+    if overall is not None and res.dimensions and info is not None and info.total == "sum":
+        made = (
+            f"The total of {e.name} is made from the rows (total: sum): its inputs summed over "
+            "the rows that have a value (the Values table), not the inputs' totals above."
+        )
+        console.print(Text(made, style="dim"))
     console.print()
     console.print(Text("Rows and files behind the value", style="bold underline"))
     _print_scans(console, e)

@@ -44,11 +44,16 @@ from kpicli.execute.result import (
 )
 from kpicli.render.layout import (
     NOTE_MORE,
+    WHOLE_PERIOD,
+    Line,
     dimension_text,
     has_more,
     notes,
     optional_columns,
     sections,
+    summary,
+    summary_line,
+    total_label,
     trend_text,
     value_texts,
     without_data,
@@ -257,14 +262,18 @@ def _write_objects(
 
 def write_json(result: Result, out: IO[bytes]) -> None:
     """The report as one JSON document (SPEC "Output shapes"); ``totals`` is ``[]`` without
-    --by. The same bytes as ``json.dumps(document, indent=2)``, written a chunk at a time.
+    --by nor --grain. The same bytes as ``json.dumps(document, indent=2)``, written a chunk
+    at a time.
 
-    With ``--anomalies``, ``"anomalies": {"sensitivity", "flagged"}`` follows ``totals``;
-    with trends (``--grain``), a ``"trends"`` list of objects: ``kpi``, the dimension keys,
-    ``total``, ``slope`` (relative, per bucket), ``p_value``, ``significant``, ``buckets``.
+    With ``--grain``, the whole period's row per KPI (``Result.whole``) is ``totals``
+    without --by, and a ``whole_period`` list after ``totals`` with --by (whose ``totals``
+    are each bucket's). With ``--anomalies``, ``"anomalies": {"sensitivity", "flagged"}``
+    follows; with trends (``--grain``), a ``"trends"`` list of objects: ``kpi``, the
+    dimension keys, ``total``, ``slope`` (relative, per bucket), ``p_value``,
+    ``significant``, ``buckets``.
     """
-    lists = ["rows", "totals"] + (["trends"] if result.trends is not None else [])
-    marker = {name: f"@@{name}-{secrets.token_hex(8)}@@" for name in lists}
+    frames = json_lists(result)
+    marker = {name: f"@@{name}-{secrets.token_hex(8)}@@" for name in frames}
     document: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "generated_at": timestamp(result.generated_at),
@@ -273,41 +282,77 @@ def write_json(result: Result, out: IO[bytes]) -> None:
         "comparison": date_range(result.comparison),
         "grain": result.grain,
         "dimensions": list(result.dimensions),
-        "kpis": kpis_json(result.kpis),
+        "kpis": kpis_json(result.kpis, result.blended),
         "rows": marker["rows"],
         "totals": marker["totals"],
     }
+    if "whole_period" in frames:
+        document["whole_period"] = marker["whole_period"]
     if result.anomalies:
         document["anomalies"] = {"sensitivity": result.anomalies, "flagged": _flagged(result)}
-    if result.trends is not None:
+    if "trends" in frames:
         document["trends"] = marker["trends"]
     text = json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-    parts = tidy_parts(result)
-    frames = {"rows": parts[0], "totals": parts[1] if len(parts) > 1 else None}
     extra = extra_columns(result)
-    key_cols = {"rows": columns(result), "totals": [*KEY_COLUMNS, *VALUE_COLUMNS, *extra]}
-    if result.trends is not None:
-        frames["trends"] = result.trends
-        key_cols["trends"] = ["kpi", *result.dimensions, *TREND_COLUMNS]
-    for name in lists:
+    totals = [*KEY_COLUMNS, *VALUE_COLUMNS, *extra]
+    key_cols = {"rows": columns(result), "totals": totals, "whole_period": totals}
+    key_cols["trends"] = ["kpi", *result.dimensions, *TREND_COLUMNS]
+    for name, frame in frames.items():
         before, text = text.split(json.dumps(marker[name]), 1)
         out.write(before.encode("utf-8"))
-        write_list(out, result.kpis, frames[name], key_cols[name])
+        write_list(out, result.kpis, frame, key_cols[name])
     out.write(text.encode("utf-8"))
 
 
-def kpis_json(kpis: dict[str, KpiInfo]) -> dict[str, dict[str, Any]]:
-    """The ``kpis`` object of a JSON document: how each KPI is described."""
-    return {
-        name: {
+def json_lists(result: Result) -> dict[str, pl.DataFrame | None]:
+    """The lists of a JSON report, in order: ``rows``, ``totals`` (the whole period's rows
+    with --grain and without --by), ``whole_period`` (with --grain and --by), ``trends``
+    (when there are)."""
+    parts = tidy_parts(result)
+    lists: dict[str, pl.DataFrame | None] = {
+        "rows": parts[0],
+        "totals": parts[1] if len(parts) > 1 else None,
+    }
+    if result.grain is not None and (whole := _whole_part(result)) is not None:
+        lists["totals" if not result.dimensions else "whole_period"] = whole
+    if result.trends is not None:
+        lists["trends"] = result.trends
+    return lists
+
+
+def _whole_part(result: Result) -> pl.DataFrame | None:
+    """``Result.whole`` with the columns of the totals (a column it lacks is null)."""
+    import polars as pl
+
+    frame = result.whole
+    if frame is None:
+        return None
+    cols = [*KEY_COLUMNS, *VALUE_COLUMNS, *extra_columns(result)]
+    return frame.select(
+        pl.col(c) if c in frame.columns else pl.lit(None, dtype=_dtype(result, c)).alias(c)
+        for c in cols
+    )
+
+
+def kpis_json(
+    kpis: dict[str, KpiInfo], blended: frozenset[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """The ``kpis`` object of a JSON document: how each KPI is described. With ``blended``
+    (a report's: the KPIs whose total is blended), how its total is made too: ``total``
+    (its config's ``blended``, ``sum`` or ``none``) and ``blended`` (whether its total
+    counts rows the KPI has no value for)."""
+    out = {}
+    for name, info in kpis.items():
+        out[name] = {
             "label": info.label,
             "unit": info.unit,
             "better": info.better,
             "formula": info.formula,
             "description": info.description,
         }
-        for name, info in kpis.items()
-    }
+        if blended is not None:
+            out[name].update(total=info.total, blended=name in blended)
+    return out
 
 
 def write_list(
@@ -636,26 +681,26 @@ def md_escape(text: str) -> str:
     return "".join(out)
 
 
-def to_markdown(result: Result, *, all_rows: bool = False) -> bytes:
-    """A GitHub-flavoured markdown table of the formatted values, under a bold heading.
+def _md_dimensions(result: Result, line: Line, name: str) -> list[str]:
+    """The dimension cells of a markdown line: the values, or a total's bold label."""
+    dims = result.dimensions
+    if not line.is_total:
+        return [md_escape(dimension_text(line.record.get(d))) for d in dims]
+    if not dims:
+        return []
+    return [f"**{md_escape(total_label(result, name))}**"] + [""] * (len(dims) - 1)
 
-    Laid out like the terminal table: a KPI's label on its first line (its sparkline on the
-    second with ``--grain``), a bold ``Total`` line per bucket with ``--by``. Rows without
-    data are hidden (a line says how many) unless ``all_rows``.
-    """
-    result, hidden = (result, 0) if all_rows else without_data(result)
+
+def _md_body(
+    result: Result, kpi_sections: list[Any], extra: list[tuple[str, str]], trend: bool, width: int
+) -> list[list[str]]:
+    """The markdown table's rows: a bold row per group heading, then each KPI's lines."""
     dims = list(result.dimensions)
-    extra = optional_columns(result)
-    kpi_sections = sections(result)
-    trend = any(s.trend for s in kpi_sections)
-    keys = ["KPI"] + (["Trend"] if trend else []) + (["Period"] if result.grain else [])
-    keys += [md_escape(result.dimension_name(d)) for d in dims]
-    header = [*keys, "Value", *(title for _, title in extra)]
-    right = [False] * len(keys) + [True] + [key not in ("status", "anomaly") for key, _ in extra]
-
     table: list[list[str]] = []
     for section in kpi_sections:
         info = section.info
+        if section.opens:
+            table.append([f"**{md_escape(section.opens)}**"] + [""] * (width - 1))
         for index, line in enumerate(section.lines):
             record = line.record
             first = md_escape(info.label or info.name)
@@ -666,20 +711,40 @@ def to_markdown(result: Result, *, all_rows: bool = False) -> bytes:
                 )
             if result.grain:
                 start = record["period_start"]
-                cells.append(bucket_label(start, result.grain) if line.first_of_bucket else "")
+                label = bucket_label(start, result.grain) if line.first_of_bucket else ""
+                cells.append(f"**{WHOLE_PERIOD}**" if line.whole else label)
             if line.more:
                 cells += [f"*{md_escape(line.more_text)}*"] + [""] * (len(dims) - 1)
                 cells += [""] * (1 + len(extra))
                 table.append(cells)
                 continue
-            if line.is_total:
-                cells += ["**Total**"] + [""] * (len(dims) - 1)
-            else:
-                cells += [md_escape(dimension_text(record.get(d))) for d in dims]
+            cells += _md_dimensions(result, line, info.name)
             for text, _ in value_texts(record, info, extra, result):
                 text = md_escape(text)
                 cells.append(f"**{text}**" if line.is_total and text else text)
             table.append(cells)
+
+    return table
+
+
+def to_markdown(result: Result, *, all_rows: bool = False) -> bytes:
+    """A GitHub-flavoured markdown table of the formatted values, under a bold heading.
+
+    Laid out like the terminal table: a KPI's label on its first line (its sparkline on the
+    second with ``--grain``), a bold ``Total`` line per bucket with ``--by``. Rows without
+    data are hidden (a line says how many) unless ``all_rows``.
+    """
+    result, hidden = (result, 0) if all_rows else without_data(result)
+    dims = list(result.dimensions)
+    extra = optional_columns(result)
+    kpi_sections = sections(result, whole=True)
+    trend = any(s.trend for s in kpi_sections)
+    keys = ["KPI"] + (["Trend"] if trend else []) + (["Period"] if result.grain else [])
+    keys += [md_escape(result.dimension_name(d)) for d in dims]
+    header = [*keys, "Value", *(title for _, title in extra)]
+    right = [False] * len(keys) + [True] + [key not in ("status", "anomaly") for key, _ in extra]
+
+    table = _md_body(result, kpi_sections, extra, trend, len(header))
 
     widths = [max([3, len(h), *(len(r[i]) for r in table)]) for i, h in enumerate(header)]
 
@@ -691,7 +756,10 @@ def to_markdown(result: Result, *, all_rows: bool = False) -> bytes:
         ["-" * (w - 1) + ":" if r else "-" * w for w, r in zip(widths, right, strict=True)]
     )
     heading = describe_period(result.period, result.period_label, result.as_of, result.comparison)
-    out = [f"**{md_escape(heading)}**", "", md_row(header), rule, *(md_row(r) for r in table)]
+    out = [f"**{md_escape(heading)}**", ""]
+    if verdict := summary(result, kpi_sections):
+        out += [md_escape("".join(text for text, _ in summary_line(verdict))), ""]
+    out += [md_row(header), rule, *(md_row(r) for r in table)]
     if has_more(kpi_sections):
         out += ["", md_escape(NOTE_MORE[0].upper() + NOTE_MORE[1:]) + "."]
     for note in notes(result, kpi_sections, hidden):

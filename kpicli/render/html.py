@@ -22,6 +22,7 @@ they are, so a report without them is the page it was.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from html import escape
@@ -29,8 +30,10 @@ from typing import TYPE_CHECKING, Any
 
 from kpicli.render.formats import timestamp
 from kpicli.render.layout import (
+    LEGEND_STATUS,
     NOTE_MORE,
     SAME_STYLE,
+    WHOLE_PERIOD,
     Line,
     Section,
     anomaly_style,
@@ -39,12 +42,15 @@ from kpicli.render.layout import (
     notes,
     optional_columns,
     sections,
+    summary,
+    summary_line,
     trend_text,
     value_texts,
     without_data,
 )
 from kpicli.render.units import (
     NULL,
+    STATUS_MARKS,
     bucket_label,
     finite_number,
     format_anomaly,
@@ -57,6 +63,10 @@ if TYPE_CHECKING:
 
     from kpicli.execute.result import KpiInfo, Result
 
+#: The width of a bar chart (the page's, less its margins): bars as wide as the tables.
+BARS_WIDTH = 1040
+#: Where a bar's label ends (right-aligned) in a bar chart.
+LABEL_X = 160
 #: Bars drawn at most in a bar chart (the table below it has every row).
 MAX_BARS = 25
 #: Labels on a line chart's time axis at most.
@@ -97,12 +107,15 @@ DURATION_STEPS = (
     86400,
 )
 
-CSS = """\
+CSS = (
+    """\
 :root {
   color-scheme: light dark;
   --bg: #ffffff; --fg: #1f2328; --muted: #59636e; --border: #d1d9e0; --soft: #f6f8fa;
   --accent: #0969da; --ok: #1a7f37; --warn: #9a6700; --bad: #d1242f;
   --ok-bg: #dafbe1; --warn-bg: #fff8c5; --bad-bg: #ffebe9;
+  --c0: #1f77b4; --c1: #9467bd; --c2: #17becf; --c3: #e377c2; --c4: #8c564b; --c5: #7f7f7f;
+  --c6: #393b79; --c7: #0b6e75;
 }
 @media (prefers-color-scheme: dark) {
   :root {
@@ -110,6 +123,8 @@ CSS = """\
     --accent: #4493f8; --ok: #3fb950; --warn: #d29922; --bad: #f85149;
     --ok-bg: rgba(46, 160, 67, .18); --warn-bg: rgba(187, 128, 9, .18);
     --bad-bg: rgba(248, 81, 73, .18);
+    --c0: #4da3ff; --c1: #b392f0; --c2: #39d0e0; --c3: #f09ad8; --c4: #c49a82; --c5: #a0a0a0;
+    --c6: #8a8fe8; --c7: #2fb5a6;
   }
 }
 * { box-sizing: border-box; }
@@ -118,7 +133,7 @@ body {
   font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial,
     sans-serif;
 }
-main { max-width: 980px; margin: 0 auto; padding: 32px 20px 48px; }
+main { max-width: 1080px; margin: 0 auto; padding: 32px 20px 48px; }
 header { border-bottom: 1px solid var(--border); padding-bottom: 16px; margin-bottom: 8px; }
 h1 { font-size: 1.75rem; margin: 0 0 12px; }
 h2 { font-size: 1.2rem; margin: 0; }
@@ -135,7 +150,10 @@ tbody th .desc { font-size: .85rem; margin: 0; }
 figure { margin: 12px 0; }
 figcaption { color: var(--muted); font-size: .85rem; }
 svg.chart { display: block; width: 100%; max-width: 720px; height: auto; }
+svg.chart.bars { max-width: 1040px; }
+svg.bars text { font-size: 13px; }
 .table-wrap { overflow-x: auto; margin-top: 12px; }
+table.kpis thead th:first-child { width: 45%; }
 table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
 th, td { padding: 6px 10px; border-bottom: 1px solid var(--border); text-align: left;
   vertical-align: top; }
@@ -173,11 +191,72 @@ summary { cursor: pointer; font-weight: 600; }
 details table { margin-top: 8px; font-size: .9rem; }
 code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .9em; }
 footer { color: var(--muted); font-size: .85rem; margin-top: 32px; }
-@media print {
-  section.kpi { break-inside: avoid; }
+.summary { display: flex; flex-wrap: wrap; gap: 0 28px; margin: 16px 0 8px; }
+.notes { margin: 12px 0 0; }
+.verdict { font-size: 1.05rem; font-weight: 600; margin: 16px 0 0; }
+.v-ok { color: var(--ok); }
+.v-warn { color: var(--warn); }
+.v-bad { color: var(--bad); }
+.v-same { color: var(--muted); font-weight: 400; }
+.v-head { font-weight: 700; }
+.note { color: var(--muted); font-size: .9rem; margin: 4px 0 0; }
+.tile-group { margin-top: 12px; max-width: 100%; }
+.tiles-head { font-size: .78rem; font-weight: 700; text-transform: uppercase;
+  letter-spacing: .06em; color: var(--muted); margin: 0 0 6px; }
+.tiles { display: flex; flex-wrap: wrap; gap: 10px; }
+.tile { width: 198px; max-width: 100%; border: 1px solid var(--border);
+  border-left: 4px solid var(--border); border-radius: 8px; padding: 8px 12px;
+  background: var(--bg); display: flex; flex-direction: column; }
+.tile.st-ok { border-left-color: var(--ok); }
+.tile.st-warn { border-left-color: var(--warn); }
+.tile.st-bad { border-left-color: var(--bad); }
+.tile-top { display: flex; justify-content: space-between; align-items: flex-start; gap: 6px; }
+.tile-label { font-size: .85rem; font-weight: 600; color: var(--muted); line-height: 1.3; }
+.tile-mark { font-weight: 700; line-height: 1.2; }
+.tile-mark.st-ok { color: var(--ok); }
+.tile-mark.st-warn { color: var(--warn); }
+.tile-mark.st-bad { color: var(--bad); }
+.tile-value { font-size: 1.4rem; font-weight: 700; line-height: 1.3; white-space: nowrap;
+  font-variant-numeric: tabular-nums; }
+.tile-change { font-size: .85rem; font-weight: 600; white-space: nowrap;
+  font-variant-numeric: tabular-nums; }
+.tile-vs { color: var(--muted); font-weight: 400; }
+.tile-note { font-size: .8rem; color: var(--muted); }
+svg.spark { display: block; width: 100%; height: 30px; margin-top: auto; padding-top: 4px; }
+svg.spark path { fill: none; stroke: var(--accent); stroke-width: 1.5; stroke-linejoin: round;
+  vector-effect: non-scaling-stroke; }
+svg.spark circle { fill: var(--accent); }
+section.group { margin-top: 36px; }
+.group-title { font-size: 1.4rem; margin: 0; padding-bottom: 6px;
+  border-bottom: 2px solid var(--fg); }
+h3 { font-size: 1.15rem; margin: 0; }
+.legend { list-style: none; display: flex; flex-wrap: wrap; gap: 2px 16px; padding: 0;
+  margin: 4px 0; font-size: .85rem; }
+.legend li { display: flex; align-items: center; gap: 6px; }
+.swatch { display: inline-block; width: 16px; height: 4px; border-radius: 2px; }
+.swatch.total { height: 6px; background: var(--fg); }
+svg .series { fill: none; stroke-width: 1.75; stroke-linejoin: round; stroke-linecap: round; }
+svg .line.total { stroke: var(--fg); stroke-width: 3; }
+svg .bar.total { fill: var(--soft); stroke: var(--fg); stroke-width: 1.5; }
+svg text.value { fill: var(--fg); }
+svg text.total { fill: var(--fg); font-weight: 700; }
+svg text.mark { font-weight: 700; }
+svg .target-tick { stroke: var(--fg); stroke-width: 2.5; }
+svg .axis-break rect { fill: var(--bg); }
+svg .axis-break path { fill: none; stroke: var(--muted); stroke-width: 1.5; }
+"""
+    + "".join(
+        f".swatch.c{i}, svg .bar.c{i}, svg .series-pt.c{i} "
+        f"{{ background: var(--c{i}); fill: var(--c{i}); }}\n"
+        f"svg .series.c{i} {{ stroke: var(--c{i}); }}\n"
+        for i in range(8)
+    )
+    + """@media print {
+  section.kpi, .tile { break-inside: avoid; }
   details { display: none; }
 }
 """
+)
 
 
 #: CSS of issue 13's marks (band, flagged points, ≈, trends), on the page only when used.
@@ -294,6 +373,39 @@ def nice_ticks(
     return ticks
 
 
+#: Units whose chart axes start at zero (amounts: a bar or a line's height is its size);
+#: a ``percent`` axis may zoom, and then says that it does not start at 0.
+ZOOMABLE_UNITS = frozenset({"percent"})
+
+
+def axis_ticks(present: list[float], info: KpiInfo, count: int = 4) -> list[float]:
+    """The y axis ticks of a chart of ``present`` values: from zero for counts, money and
+    durations (zero and the values inside), zoomed on the values for a percent."""
+    low, high = min(present), max(present)
+    if info.unit not in ZOOMABLE_UNITS:
+        low, high = min(0.0, low), max(0.0, high)
+    return nice_ticks(
+        low, high, count, whole=info.unit == "integer", seconds=info.unit == "duration"
+    )
+
+
+def _axis_break(plot: _Plot, result: Any, info: KpiInfo) -> list[str]:
+    """The y axis line, with a zigzag at its foot when it does not start at 0 (a zoomed
+    percent): the mark, its tooltip and a label say so."""
+    bottom = plot.height - plot.bottom
+    out = [f'<line class="axis" x1="{plot.left}" x2="{plot.left}" y1="{plot.top}" y2="{bottom}"/>']
+    if plot.low <= 0 <= plot.high:
+        return out
+    x, y = plot.left, bottom - 6
+    zigzag = f"M{x - 5} {y + 3} l5 -4 l5 4 M{x - 5} {y - 1} l5 -4 l5 4"
+    tip = f"the axis starts at {_fmt(plot.low, info, result)}, not at 0"
+    out.append(
+        f'<g class="axis-break"><title>{esc(tip)}</title>'
+        f'<rect x="{x - 6}" y="{y - 7}" width="12" height="12"/><path d="{zigzag}"/></g>'
+    )
+    return out
+
+
 def _segments(points: list[tuple[float, float | None]]) -> list[list[tuple[float, float]]]:
     """Runs of consecutive points that have a value (a null breaks the line)."""
     runs: list[list[tuple[float, float]]] = [[]]
@@ -336,51 +448,193 @@ class _Plot:
         return self.top + plot_h * (self.high - value) / (self.high - self.low)
 
 
-def line_chart(section: Section, result: Result) -> str:
+def _whole_period(record: dict[str, Any], result: Result, spans: set[tuple[Any, Any]]) -> bool:
+    """Whether ``record`` is the whole period's total beside the ``--grain`` buckets (not a
+    point of a chart over buckets): it spans the period while other buckets are shorter."""
+    span = (record.get("period_start"), record.get("period_end"))
+    return result.period is not None and span == tuple(result.period) and len(spans) > 1
+
+
+def _is_whole(line: Line) -> bool:
+    """Whether ``line`` is the whole period's (``--grain``), not a bucket's."""
+    return line.whole
+
+
+def _by_bucket(lines: list[Line], result: Result) -> dict[date, dict[str, Any]]:
+    """One record per bucket start (the first one), the whole period's left out."""
+    lines = [line for line in lines if not _is_whole(line)]
+    spans = {(ln.record.get("period_start"), ln.record.get("period_end")) for ln in lines}
+    out: dict[date, dict[str, Any]] = {}
+    for line in lines:
+        record = line.record
+        if record.get("period_start") is not None and not _whole_period(record, result, spans):
+            out.setdefault(record["period_start"], record)
+    return out
+
+
+@dataclass(frozen=True)
+class _Series:
+    """One dimension value's line in a chart: its key, label, color index and values."""
+
+    key: tuple[Any, ...]
+    label: str
+    color: int
+    values: list[float | None]
+
+
+#: Dimension values drawn at most as lines of one chart (the table has every row).
+MAX_SERIES = 8
+#: Colors of the dimension values (``.c0`` … in the CSS), the same value the same color in
+#: every chart of a page; none of them is the green, amber or red of a status.
+PALETTE_SIZE = 8
+
+
+#: A color index per dimension value (see :func:`series_colors`).
+Colors = dict[tuple[Any, ...], int]
+
+
+def series_colors(result: Result) -> Colors:
+    """A color index per dimension value of the result (sorted by their text, blanks last,
+    so that a channel keeps its color from chart to chart and from report to report)."""
+    dims = list(result.dimensions)
+    if not dims or not result.rows.height:
+        return {}
+    keys = set(result.rows.select(dims).unique().iter_rows())
+    ordered = sorted(keys, key=lambda k: tuple((v is None, dimension_text(v)) for v in k))
+    return {key: index % PALETTE_SIZE for index, key in enumerate(ordered)}
+
+
+def _value_key(record: dict[str, Any], result: Result) -> tuple[Any, ...]:
+    return tuple(record.get(d) for d in result.dimensions)
+
+
+def _value_label(key: tuple[Any, ...]) -> str:
+    return " · ".join(dimension_text(v) for v in key)
+
+
+def _dimension_series(
+    section: Section, result: Result, starts: list[date], colors: Colors | None = None
+) -> list[_Series]:
+    """The lines of a chart under ``--by``: each dimension value's values over ``starts``,
+    at most ``MAX_SERIES`` (the largest on average), in color order."""
+    colors = series_colors(result) if colors is None else colors
+    rows = [ln.record for ln in section.lines if not ln.is_total and not ln.more]
+    by_key: dict[tuple[Any, ...], dict[date, Any]] = {}
+    for record in rows:
+        by_key.setdefault(_value_key(record, result), {}).setdefault(
+            record.get("period_start"), record.get("value")
+        )
+    series = [
+        _Series(
+            key, _value_label(key), colors.get(key, 0), [finite_number(v.get(s)) for s in starts]
+        )
+        for key, v in by_key.items()
+    ]
+    series = [s for s in series if any(v is not None for v in s.values)]
+    if len(series) > MAX_SERIES:
+        size = {s.key: _mean(s.values) for s in series}
+        series = sorted(series, key=lambda s: -abs(size[s.key]))[:MAX_SERIES]
+    if len(colors) > PALETTE_SIZE:  # more values than colors: one each among those drawn
+        series = sorted(series, key=lambda s: s.label)
+        series = [dataclasses.replace(s, color=i) for i, s in enumerate(series)]
+    return sorted(series, key=lambda s: (s.color, s.label))
+
+
+def _mean(values: list[float | None]) -> float:
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if present else 0.0
+
+
+def _total_label(info: KpiInfo, result: Result) -> str:
+    """``Total``, or ``Total (blended)`` for a total over rows the KPI has no value for
+    (``Result.blended``), as the table says."""
+    return "Total (blended)" if info.name in getattr(result, "blended", ()) else "Total"
+
+
+def _has_total(info: KpiInfo) -> bool:
+    """Whether the KPI's ``--by`` total is shown (``total: none`` has none)."""
+    return info.total != "none"
+
+
+#: A total this many times its largest dimension value's is drawn in a chart of its own
+#: (a sum of channels would flatten them at the bottom of a shared axis from zero).
+OWN_CHART = 1.5
+
+
+def line_chart(section: Section, result: Result, colors: Colors | None = None) -> str:
     """An SVG line chart of the KPI over ``--grain`` buckets; empty when it has no value.
 
-    With dimensions, it follows the totals. The target, when there is one, is dashed; each
-    point is colored by its status and has a tooltip with its value.
+    With dimensions, a line per dimension value (colored as everywhere on the page, a
+    legend under the chart) and the total drawn thicker in the text color (none with
+    ``total: none``); a total that dwarfs the values (a sum: ``OWN_CHART``) gets a chart
+    of its own above theirs. The target, when there is one, is dashed; each point of the
+    total (of the values without dimensions) is colored by its status and has a tooltip
+    with its value. Counts, money and durations are drawn from zero; a percent may zoom.
     """
     info = section.info
-    lines = [ln for ln in section.lines if ln.is_total or not result.dimensions]
-    buckets: dict[date, Line] = {}
-    for line in lines:
-        if line.record.get("period_start") is not None:
-            buckets.setdefault(line.record["period_start"], line)
-    records = [line.record for line in buckets.values()]
-    past = _history(result, info.name, {}, len(records))
+    dims = bool(result.dimensions)
+    main = [ln for ln in section.lines if ln.is_total] if dims else section.lines
+    main = main if _has_total(info) or not dims else []
+    starts = sorted(_by_bucket([ln for ln in section.lines if not ln.more], result))
+    series = _dimension_series(section, result, starts, colors) if dims else []
+    totals = [finite_number(r.get("value")) for r in _by_bucket(main, result).values()]
+    top = max((abs(v) for s in series for v in s.values if v is not None), default=0.0)
+    if series and any(v is not None and abs(v) > OWN_CHART * top for v in totals):
+        figures = (
+            _line_figure(section, result, main, [], starts, "total"),
+            _line_figure(section, result, [], series, starts, "values"),
+        )
+        return NL.join(f for f in figures if f)
+    return _line_figure(section, result, main, series, starts, "")
+
+
+def _line_figure(
+    section: Section,
+    result: Result,
+    main: list[Line],
+    series: list[_Series],
+    starts: list[date],
+    part: str,
+) -> str:
+    """One line chart over ``starts``: the ``main`` line (the total, or the values without
+    dimensions) with its target, band, history and points, and the ``series`` lines;
+    ``part`` says which of a pair it is (``total``, ``values``) or ``""``."""
+    info = section.info
+    dims = bool(result.dimensions)
+    by_start = _by_bucket(main, result)
+    records = [by_start.get(s, {"period_start": s}) for s in starts]
+    past = _history(result, info.name, {}, len(records)) if main else []
     shown = past + records
     values = [None if i < len(past) else finite_number(r.get("value")) for i, r in enumerate(shown)]
     targets = [finite_number(r.get("target")) for r in shown]
     band = _bounds(shown)
     before = [finite_number(r.get("value")) for r in past]
-    present = [v for v in values + targets + band[0] + band[1] + before if v is not None]
-    if not any(v is not None for v in values):
+    lifted = [v for s in series for v in s.values]
+    present = [v for v in values + targets + band[0] + band[1] + before + lifted if v is not None]
+    if not any(v is not None for v in values + lifted):
         return ""
 
-    ticks = nice_ticks(
-        min(present),
-        max(present),
-        whole=info.unit == "integer",
-        seconds=info.unit == "duration",
-    )
+    ticks = axis_ticks(present, info)
     tick_labels = [_fmt(tick, info, result) for tick in ticks]
     left = max(48, 16 + 7 * max(len(label) for label in tick_labels))
     plot = _Plot(720, 240, left, 24, 14, 30, ticks[0], ticks[-1], len(shown))
     labels = [bucket_label(r["period_start"], result.grain) for r in shown]
     name = info.label or info.name
-    what = "totals" if result.dimensions else "values"
+    what = ", ".join(result.dimension_name(d) for d in result.dimensions)
+    what = {"total": f", total of all {what}", "values": f", by {what}"}.get(part, f", by {what}")
+    what = what if dims else ""
     out = [
         f'<svg class="chart" viewBox="0 0 {plot.width} {plot.height}" role="img" '
-        f'aria-label="{esc(f"{name}: {what} by {result.grain}")}">',
+        f'aria-label="{esc(f"{name} by {result.grain}{what}")}">',
         *_shade(plot, len(past), f"the period; before it, the {result.grain}s learned from"),
         *_grid(plot, ticks, tick_labels),
         *_band(plot, *band),
+        *_axis_break(plot, result, info),
         *_x_labels(plot, labels, HISTORY_X_LABELS if past else MAX_X_LABELS),
         *_target_marks(plot, targets),
+        *_series_lines(plot, series, len(past), info, result),
         *_past_line(plot, before + values[len(past) : len(past) + 1]),
-        *_value_line(plot, values),
+        *_value_line(plot, values, "line total" if dims else "line"),
     ]
     for index, record in enumerate(shown):
         if values[index] is not None:
@@ -388,13 +642,84 @@ def line_chart(section: Section, result: Result) -> str:
         elif index >= len(past) and record.get("anomaly") in ("high", "low"):
             out.append(_missing_point(plot, index, record, labels[index], info, result))
     out.append("</svg>")
-    caption = f"{name} by {result.grain}" + (" (totals)" if result.dimensions else "")
-    if any(t is not None for t in targets):
+    key = _legend(series, _total_label(info, result) if main and dims else "")
+    return (
+        f"<figure>\n{NL.join(out)}\n{key}"
+        f"<figcaption>{esc(_line_caption(section, result, plot, shown, len(past), series, part))}"
+        "</figcaption>\n</figure>"
+    )
+
+
+def _line_caption(
+    section: Section,
+    result: Result,
+    plot: _Plot,
+    shown: list[dict[str, Any]],
+    past: int,
+    series: list[_Series],
+    part: str = "",
+) -> str:
+    """What a line chart shows: its lines, the target, the band, the history, the axis."""
+    info = section.info
+    name = info.label or info.name
+    dims = " · ".join(result.dimension_name(d) for d in result.dimensions)
+    caption = f"{name} by {result.grain}"
+    if part == "total":
+        caption += f" (the total of every {dims})"
+    elif part == "values":
+        caption = f"{name} by {result.grain} and {dims}"
+    if series:
+        values = len({_value_key(ln.record, result) for ln in section.lines if not ln.is_total})
+        if len(series) < values:
+            caption += f"; the {len(series)} largest of {values} values drawn (all in the table)"
+    targets = [r.get("target") for r in shown]
+    if any(finite_number(t) is not None for t in targets):
         caption += "; dashed line: target"
-    caption += _band_caption(band, shown)
+    caption += _band_caption(_bounds(shown), shown)
     if past:
-        caption += f"; grey: the {len(past)} {result.grain}s before the period"
-    return f"<figure>\n{NL.join(out)}\n<figcaption>{esc(caption)}</figcaption>\n</figure>"
+        caption += f"; grey: the {past} {result.grain}s before the period"
+    if not plot.low <= 0 <= plot.high:
+        caption += f"; the axis starts at {_fmt(plot.low, info, result)}, not at 0"
+    return caption
+
+
+def _series_lines(
+    plot: _Plot, series: list[_Series], offset: int, info: KpiInfo, result: Result
+) -> list[str]:
+    """Each dimension value's line (a dot where it has a lone bucket), with its label as
+    tooltip; ``offset`` buckets of history come before the first value."""
+    out = []
+    for item in series:
+        points = [
+            (plot.x_at(offset + i), None if v is None else plot.y_at(v))
+            for i, v in enumerate(item.values)
+        ]
+        last = next((v for v in reversed(item.values) if v is not None), None)
+        tip = esc(f"{item.label}: {_fmt(last, info, result)} (last)")
+        for run in _segments(points):
+            if len(run) > 1:
+                out.append(
+                    f'<path class="series c{item.color}" d="{_path(run)}">'
+                    f"<title>{tip}</title></path>"
+                )
+            else:
+                x, y = run[0]
+                out.append(
+                    f'<circle class="series-pt c{item.color}" cx="{_coord(x)}" cy="{_coord(y)}" '
+                    f'r="3"><title>{tip}</title></circle>'
+                )
+    return out
+
+
+def _legend(series: list[_Series], total: str) -> str:
+    """The key of a chart's lines: a swatch and the value per line, then the ``total``'s
+    (its label; none when empty)."""
+    if not series:
+        return ""
+    items = [f'<li><span class="swatch c{s.color}"></span>{esc(s.label)}</li>' for s in series]
+    if total:
+        items.append(f'<li><span class="swatch total"></span>{esc(total)}</li>')
+    return f'<ul class="legend">{"".join(items)}</ul>\n'
 
 
 #: Labels on the time axis of a chart that shows history (more buckets: fewer labels).
@@ -453,10 +778,15 @@ def _grid(plot: _Plot, ticks: list[float], tick_labels: list[str]) -> list[str]:
     return out
 
 
+#: The width of a character of an axis label (12px text), to keep labels apart.
+LABEL_CHAR_WIDTH = 6.8
+
+
 def _x_labels(plot: _Plot, labels: list[str], limit: int = MAX_X_LABELS) -> list[str]:
-    """Bucket labels under the plot, at most ``limit`` of them."""
+    """Bucket labels under the plot, at most ``limit`` of them, none over another."""
     out = []
     step = math.ceil(len(labels) / limit)
+    right = -math.inf
     for index, label in enumerate(labels):
         if index % step == 0 and label:
             anchor = "middle"
@@ -464,8 +794,13 @@ def _x_labels(plot: _Plot, labels: list[str], limit: int = MAX_X_LABELS) -> list
                 anchor = "start"
             elif len(labels) > 1 and index == len(labels) - 1:
                 anchor = "end"
+            x, width = plot.x_at(index), len(label) * LABEL_CHAR_WIDTH
+            left = {"start": x, "end": x - width}.get(anchor, x - width / 2)
+            if left < right + 8:
+                continue
+            right = left + width
             out.append(
-                f'<text x="{_coord(plot.x_at(index))}" y="{plot.height - 8}" '
+                f'<text x="{_coord(x)}" y="{plot.height - 8}" '
                 f'text-anchor="{anchor}">{esc(label)}</text>'
             )
     return out
@@ -487,9 +822,9 @@ def _target_marks(plot: _Plot, targets: list[float | None]) -> list[str]:
     return out
 
 
-def _value_line(plot: _Plot, values: list[float | None]) -> list[str]:
+def _value_line(plot: _Plot, values: list[float | None], css: str = "line") -> list[str]:
     points = [(plot.x_at(i), None if v is None else plot.y_at(v)) for i, v in enumerate(values)]
-    return [f'<path class="line" d="{_path(run)}"/>' for run in _segments(points) if len(run) > 1]
+    return [f'<path class="{css}" d="{_path(run)}"/>' for run in _segments(points) if len(run) > 1]
 
 
 def _point(
@@ -512,7 +847,7 @@ def _point(
     if status:
         tip += f" · {status}"
     css = " ".join(["pt", *([STATUS_CLASSES[status]] if status in STATUS_CLASSES else [])])
-    radius = "4.5"
+    radius = "4.5" if plot.points <= 40 else "3" if plot.points <= 100 else "2.2"
     if record.get("lower") is not None or record.get("anomaly"):
         tip += _anomaly_tip(record, info, result)
     if record.get("anomaly") in ("high", "low"):
@@ -594,27 +929,73 @@ def _shorten(text: str, limit: int = BAR_LABEL_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def bar_chart(section: Section, result: Result) -> str:
-    """An SVG horizontal bar per dimension value (totals left out); empty without values.
+@dataclass(frozen=True)
+class _Bar:
+    """One bar: its label, value, target, status, color class and whether it is the total."""
 
-    Bars are colored by status when there is one. Only the first ``MAX_BARS`` rows are drawn.
-    """
-    info = section.info
+    label: str
+    value: float | None
+    target: float | None
+    status: str | None
+    css: str
+    total: bool = False
+
+
+def _bars(section: Section, result: Result, colors: Colors | None) -> tuple[list[_Bar], int]:
+    """The bars of a KPI by dimension (at most ``MAX_BARS``, then its total unless
+    ``total: none``), and how many rows there are in all."""
+    colors = series_colors(result) if colors is None else colors
     rows = [ln.record for ln in section.lines if not ln.is_total and not ln.more]
     left_out = sum(ln.more for ln in section.lines)
-    values = [finite_number(r.get("value")) for r in rows]
-    present = [v for v in values if v is not None]
-    if not present:
+    bars = []
+    for record in rows[:MAX_BARS]:
+        key = _value_key(record, result)
+        bars.append(
+            _Bar(
+                _value_label(key),
+                finite_number(record.get("value")),
+                finite_number(record.get("target")),
+                record.get("status"),
+                f"c{colors[key]}" if len(colors) <= PALETTE_SIZE and key in colors else "",
+            )
+        )
+    totals = [ln.record for ln in section.lines if ln.is_total]
+    if totals and _has_total(section.info) and finite_number(totals[0].get("value")) is not None:
+        record = totals[0]
+        bars.append(
+            _Bar(
+                _total_label(section.info, result),
+                finite_number(record.get("value")),
+                finite_number(record.get("target")),
+                record.get("status"),
+                "total",
+                total=True,
+            )
+        )
+    return bars, len(rows) + left_out
+
+
+def bar_chart(section: Section, result: Result, colors: Colors | None = None) -> str:
+    """An SVG horizontal bar per dimension value, then the total's (outlined, apart);
+    empty without values.
+
+    Bars start at zero and take each dimension value's color (the same in every chart);
+    the value is written at the end with the status mark (✔ ⚠ ✖, colored), a target is a
+    tick across its bar. Only the first ``MAX_BARS`` rows are drawn.
+    """
+    info = section.info
+    bars, count = _bars(section, result, colors)
+    present = [v for b in bars for v in (b.value, b.target) if v is not None]
+    if not any(b.value is not None for b in bars if not b.total):
         return ""
-    shown = rows[:MAX_BARS]
     low, high = min(0.0, *present), max(0.0, *present)
     if high == low:
         high = low + 1.0
 
-    row_h, bar_h, top = 26, 18, 6
-    label_w, value_w, width = 190, 110, 720
+    row_h, bar_h, top, gap = 26, 18, 6, 10
+    label_w, value_w, width = 170, 150, BARS_WIDTH
     plot_w = width - label_w - value_w
-    height = top * 2 + row_h * len(shown)
+    height = top * 2 + row_h * len(bars) + (gap if bars[-1].total else 0)
 
     def x_at(value: float) -> float:
         return label_w + plot_w * (value - low) / (high - low)
@@ -623,42 +1004,76 @@ def bar_chart(section: Section, result: Result) -> str:
     name = info.label or info.name
     dims = " · ".join(result.dimension_name(d) for d in result.dimensions)
     out = [
-        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
+        f'<svg class="chart bars" viewBox="0 0 {width} {height}" role="img" '
         f'aria-label="{esc(f"{name} by {dims}")}">'
     ]
-    for index, record in enumerate(shown):
-        label = " · ".join(dimension_text(record.get(d)) for d in result.dimensions)
-        value = finite_number(record.get("value"))
-        y = top + row_h * index
-        middle = _coord(y + row_h / 2)
-        text = _fmt(value, info, result)
-        tip = f"{label}: {text}"
-        status = record.get("status")
-        if status:
-            tip += f" · {status}"
-        bar = [
-            f"<g><title>{esc(tip)}</title>",
-            f'<text class="label" x="{label_w - 10}" y="{middle}" dy="4" text-anchor="end">'
-            f"{esc(_shorten(label))}</text>",
-        ]
-        if value is not None:
-            start, end = sorted((zero, x_at(value)))
-            css = " ".join(["bar", *([STATUS_CLASSES[status]] if status in STATUS_CLASSES else [])])
-            bar.append(
-                f'<rect class="{css}" x="{_coord(start)}" y="{_coord(y + (row_h - bar_h) / 2)}" '
-                f'width="{_coord(max(end - start, 1.0))}" height="{bar_h}" rx="3"/>'
-            )
-        bar.append(
-            f'<text x="{width - 4}" y="{middle}" dy="4" text-anchor="end">{esc(text)}</text></g>'
-        )
-        out.append("".join(bar))
+    for index, bar in enumerate(bars):
+        y = top + row_h * index + (gap if bar.total else 0)
+        out.append(_bar(bar, y, row_h, bar_h, x_at, zero, width, info, result))
     zero_x = _coord(zero)
     out.append(f'<line class="axis" x1="{zero_x}" x2="{zero_x}" y1="{top}" y2="{height - top}"/>')
     out.append("</svg>")
     caption = f"{name} by {dims}"
-    if len(rows) + left_out > len(shown):
-        caption += f"; the first {len(shown)} of {len(rows) + left_out:,} rows"
+    shown = sum(not b.total for b in bars)
+    if count > shown:
+        caption += f"; the first {shown} of {count:,} rows"
+    if any(b.target is not None for b in bars):
+        caption += "; tick: target"
     return f"<figure>\n{NL.join(out)}\n<figcaption>{esc(caption)}</figcaption>\n</figure>"
+
+
+def _bar(
+    bar: _Bar,
+    y: float,
+    row_h: int,
+    bar_h: int,
+    x_at: Any,
+    zero: float,
+    width: int,
+    info: KpiInfo,
+    result: Result,
+) -> str:
+    """One bar's group: its label, the bar, the target tick, the value and status mark."""
+    middle = _coord(y + row_h / 2)
+    text = _fmt(bar.value, info, result)
+    tip = f"{bar.label}: {text}"
+    if bar.target is not None:
+        tip += f" (target {_fmt(bar.target, info, result)})"
+    if bar.status:
+        tip += f" · {bar.status}"
+    label_css = "label total" if bar.total else "label"
+    out = [
+        f"<g><title>{esc(tip)}</title>",
+        f'<text class="{label_css}" x="{LABEL_X}" '
+        f'y="{middle}" dy="4" text-anchor="end">{esc(_shorten(bar.label))}</text>',
+    ]
+    if bar.value is not None:
+        start, end = sorted((zero, x_at(bar.value)))
+        css = f"bar {bar.css}" if bar.css else "bar"
+        out.append(
+            f'<rect class="{css}" x="{_coord(start)}" '
+            f'y="{_coord(y + (row_h - bar_h) / 2)}" '
+            f'width="{_coord(max(end - start, 1.0))}" height="{bar_h}" rx="3"/>'
+        )
+    if bar.target is not None:
+        x = _coord(x_at(bar.target))
+        out.append(
+            f'<line class="target-tick" x1="{x}" x2="{x}" y1="{_coord(y + 1)}" '
+            f'y2="{_coord(y + row_h - 1)}"/>'
+        )
+    mark = STATUS_MARKS.get(bar.status or "", "")
+    value_css = "value total" if bar.total else "value"
+    out.append(
+        f'<text class="{value_css}" x="{width - 24}" y="{middle}" dy="4" text-anchor="end">'
+        f"{esc(text)}</text>"
+    )
+    if mark:
+        out.append(
+            f'<text class="mark {STATUS_CLASSES[bar.status or ""]}" x="{width - 4}" y="{middle}" '
+            f'dy="4" text-anchor="end">{mark}</text>'
+        )
+    out.append("</g>")
+    return "".join(out)
 
 
 # --------------------------------------------------------------------------- tables
@@ -713,7 +1128,7 @@ def _summary_table(kpi_sections: list[Section], result: Result) -> str:
             body.append(f'<tr><th scope="row">{cell}</th>{values}</tr>')
     head = f'<tr><th scope="col">KPI</th>{_value_headers(extra)}</tr>'
     return (
-        f'<div class="table-wrap"><table><thead>{head}</thead>'
+        f'<div class="table-wrap"><table class="kpis"><thead>{head}</thead>'
         f"<tbody>\n{NL.join(body)}\n</tbody></table></div>"
     )
 
@@ -732,14 +1147,15 @@ def _section_table(section: Section, result: Result, extra: list[tuple[str, str]
             text = ""
             if line.first_of_bucket and start is not None:
                 span = f"{start.isoformat()} → {end.isoformat() if end else ''}"
-                label = bucket_label(start, result.grain)
+                label = WHOLE_PERIOD if _is_whole(line) else bucket_label(start, result.grain)
                 text = f'<span title="{esc(span)}">{esc(label)}</span>'
             cells.append(f'<td class="nowrap">{text}</td>')
         if line.more:
             span = len(dims) + 1 + len(extra)
             cells.append(f'<td class="blank" colspan="{span}">{esc(line.more_text)}</td>')
-        elif line.is_total:
-            cells += ["<td>Total</td>"] + ["<td></td>" for _ in dims[1:]]
+        elif line.is_total and dims:
+            total = esc(_total_label(section.info, result))
+            cells += [f"<td>{total}</td>"] + ["<td></td>" for _ in dims[1:]]
         else:
             for dim in dims:
                 value = record.get(dim)
@@ -759,11 +1175,18 @@ def _section_table(section: Section, result: Result, extra: list[tuple[str, str]
     )
 
 
-def _section(section: Section, result: Result, extra: list[tuple[str, str]]) -> str:
+def _section(
+    section: Section,
+    result: Result,
+    extra: list[tuple[str, str]],
+    level: int = 2,
+    colors: Colors | None = None,
+) -> str:
+    """One KPI's block: its title (an ``h{level}``), trend, description, chart, table."""
     info = section.info
     label, name = _title(info)
     parts = [f'<section class="kpi" id="kpi-{esc(info.name)}"><div class="kpi-head">']
-    parts.append(f"<h2>{esc(label)}</h2>")
+    parts.append(f"<h{level}>{esc(label)}</h{level}>")
     if name:
         parts.append(f'<span class="name">{esc(name)}</span>')
     if section.trend is not None:
@@ -772,12 +1195,12 @@ def _section(section: Section, result: Result, extra: list[tuple[str, str]]) -> 
     if info.description:
         parts.append(f'<p class="desc">{esc(info.description)}</p>')
     if result.grain:
-        parts.append(line_chart(section, result))
+        parts.append(line_chart(section, result, colors))
         parts += [
             p for p in (_dimension_trends(section, result), _flagged_charts(section, result)) if p
         ]
     elif result.dimensions:
-        parts.append(bar_chart(section, result))
+        parts.append(bar_chart(section, result, colors))
     parts.append(_section_table(section, result, extra))
     parts.append("</section>")
     return NL.join(parts)
@@ -885,7 +1308,7 @@ def band_chart(
     present = [v for v in values + band[0] + band[1] if v is not None]
     if not present:
         return ""
-    ticks = nice_ticks(min(present), max(present), 3, whole=info.unit == "integer")
+    ticks = axis_ticks(present, info, 3)
     tick_labels = [_fmt(tick, info, result) for tick in ticks]
     left = max(44, 14 + 7 * max(len(label) for label in tick_labels))
     plot = _Plot(width, height, left, 16, 10, 28, ticks[0], ticks[-1], len(records))
@@ -899,6 +1322,7 @@ def band_chart(
         out += _shade(plot, first, f"the last {recent} {result.grain}s, looked at")
     out += _grid(plot, ticks, tick_labels)
     out += _band(plot, *band)
+    out += _axis_break(plot, result, info)
     ends = {0, (len(labels) - 1) // 2, len(labels) - 1}  # first, middle, last
     shown = [label if i in ends else "" for i, label in enumerate(labels)]
     out += _x_labels(plot, shown, len(shown))
@@ -962,24 +1386,242 @@ def _facts(result: Result) -> str:
     return f'<dl class="facts">{items}</dl>'
 
 
+#: What the colours of a change mean (the page's own note: the terminal says it in words).
+NOTE_CHANGES = (
+    "▲ ▼ change against the comparison period: green when the KPI moved the way it should "
+    "(up, or down for costs), red when it moved the other way."
+)
+
+
+def kpi_groups(kpi_sections: list[Section]) -> list[tuple[str | None, list[Section]]]:
+    """The KPI sections, in the order :func:`kpicli.render.layout.sections` gives them, cut
+    where a group opens (``Section.opens``); one unnamed group when no KPI has a group."""
+    groups: list[tuple[str | None, list[Section]]] = []
+    for section in kpi_sections:
+        if section.opens or not groups:
+            groups.append((section.opens, []))
+        groups[-1][1].append(section)
+    return groups
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-") or "group"
+
+
+def _whole(result: Result, name: str) -> dict[str, Any] | None:
+    """The KPI's row over the whole period with ``--grain`` (``Result.whole``: the totals'
+    with dimensions), when the result has one."""
+    import polars as pl
+
+    frame = result.whole
+    if frame is None or not frame.height or "kpi" not in frame.columns:
+        return None
+    rows = frame.filter(pl.col("kpi") == name).head(1).to_dicts()
+    return rows[0] if rows else None
+
+
+def _headline(section: Section, result: Result) -> tuple[dict[str, Any] | None, str]:
+    """The record a KPI's tile shows, and the bucket it is when it is not the whole period:
+    its total under ``--by`` (none with ``total: none``), its row otherwise; with
+    ``--grain``, the whole period's (``Result.whole``, or a row that spans the period),
+    else the last bucket's."""
+    dims = bool(result.dimensions)
+    if dims and not _has_total(section.info):
+        return None, ""
+    lines = [ln for ln in section.lines if not ln.more and (ln.is_total == dims or _is_whole(ln))]
+    records = [ln.record for ln in lines if not _is_whole(ln)]
+    if not lines:
+        return None, ""
+    if result.grain is None:
+        return records[0], ""
+    whole_row = next((ln.record for ln in lines if _is_whole(ln)), None)
+    whole_row = whole_row or _whole(result, section.info.name)
+    if whole_row is not None:
+        return whole_row, ""
+    if not records:
+        return None, ""
+    spans = {(r.get("period_start"), r.get("period_end")) for r in records}
+    whole = [r for r in records if _whole_period(r, result, spans)]
+    if whole or len(spans) == 1:
+        return (whole or records)[0], ""
+    last = max(records, key=lambda r: r.get("period_start"))
+    return last, bucket_label(last["period_start"], result.grain)
+
+
+#: The width of a sparkline's drawing: about a tile's inside, where it is stretched to fit.
+SPARK_WIDTH = 172
+
+
+def _spark(section: Section, result: Result) -> str:
+    """A small SVG line of the tile's series over ``--grain`` buckets (its totals under
+    ``--by``), the last point dotted; empty with fewer than two values."""
+    if result.grain is None:
+        return ""
+    dims = bool(result.dimensions)
+    main = [ln for ln in section.lines if not ln.more and ln.is_total == dims]
+    buckets = _by_bucket(main, result)
+    values = [finite_number(buckets[s].get("value")) for s in sorted(buckets)]
+    present = [v for v in values if v is not None]
+    if len(present) < 2:
+        return ""
+    low, high = min(present), max(present)
+    plot = _Plot(SPARK_WIDTH, 30, 3, 5, 4, 4, low, high if high > low else low + 1.0, len(values))
+    points = [(plot.x_at(i), None if v is None else plot.y_at(v)) for i, v in enumerate(values)]
+    runs = _segments(points)
+    x, y = runs[-1][-1]
+    first, last = present[0], present[-1]
+    tip = f"{_fmt(first, section.info, result)} → {_fmt(last, section.info, result)}"
+    tip += f" over {len(values)} {result.grain}s"
+    lines = "".join(f'<path d="{_path(run)}"/>' for run in runs if len(run) > 1)
+    return (
+        f'<svg class="spark" viewBox="0 0 {SPARK_WIDTH} 30" preserveAspectRatio="none" '
+        f'role="img" aria-label="{esc(tip)}">'
+        f"<title>{esc(tip)}</title>{lines}"
+        f'<circle cx="{_coord(x)}" cy="{_coord(y)}" r="2.5"/></svg>'
+    )
+
+
+#: What a blended total is, as its tooltip says.
+BLENDED_TIP = (
+    "over every row, including those the KPI has no value for (CPL: all leads, organic "
+    "ones too): not a total of the values shown"
+)
+#: What each status mark means, as a tile's tooltip says.
+STATUS_TIPS = dict(zip(("ok", "warn", "bad"), LEGEND_STATUS, strict=True))
+
+
+def _tile(section: Section, result: Result) -> str:
+    """A KPI's tile: label, value, change (colored the way ``better`` wants), status mark,
+    target, and a sparkline with ``--grain``."""
+    info = section.info
+    record, bucket = _headline(section, result)
+    status = (record or {}).get("status")
+    css = f"tile {STATUS_CLASSES[status]}" if status in STATUS_CLASSES else "tile"
+    label, _ = _title(info)
+    tip = f"{label}: {info.description}" if info.description else label
+    mark = ""
+    if status in STATUS_CLASSES:
+        mark = (
+            f'<span class="tile-mark {STATUS_CLASSES[status]}" title="{esc(STATUS_TIPS[status])}">'
+            f"{STATUS_MARKS[status]}</span>"
+        )
+    parts = [
+        f'<div class="{css}" id="tile-{esc(info.name)}" data-kpi="{esc(info.name)}">',
+        f'<div class="tile-top"><span class="tile-label" title="{esc(tip)}">{esc(label)}</span>'
+        f"{mark}</div>",
+    ]
+    if record is None:
+        by = ", ".join(result.dimension_name(d) for d in result.dimensions)
+        parts.append(f'<div class="tile-value missing">{NULL}</div>')
+        parts.append(f'<div class="tile-note">no total: see by {esc(by)}</div>')
+    else:
+        parts += _tile_figures(record, bucket, info, result)
+    parts.append(_spark(section, result))
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def _tile_figures(record: dict[str, Any], bucket: str, info: KpiInfo, result: Result) -> list[str]:
+    """A tile's value (and the bucket it is of), change against the previous value, target."""
+    extra = [("change", "Change"), ("target", "Target")]
+    (value, _), (change, change_css), (target, _none) = value_texts(record, info, extra, result)
+    value_css = "tile-value" + (" missing" if value == NULL else "")
+    out = [f'<div class="{value_css}">{esc(value)}</div>']
+    if bucket:
+        out.append(f'<div class="tile-note">{esc(bucket)}, the last {esc(result.grain)}</div>')
+    if info.name in getattr(result, "blended", ()):
+        out.append(f'<div class="tile-note blended" title="{esc(BLENDED_TIP)}">blended total</div>')
+    if result.comparison is not None and finite_number(record.get("previous")) is not None:
+        css = " ".join(
+            ["tile-change", *([CHANGE_CLASSES[change_css]] if change_css in CHANGE_CLASSES else [])]
+        )
+        previous = _fmt(record.get("previous"), info, result)
+        out.append(
+            f'<div class="{css}">{esc(change)} '
+            f'<span class="tile-vs">vs {esc(previous)}</span></div>'
+        )
+    if target:
+        out.append(f'<div class="tile-note">target {esc(target)}</div>')
+    return out
+
+
+#: The classes of a verdict part's style (rich styles, as the terminal shows them).
+VERDICT_CLASSES = {
+    "green": "v-ok",
+    "yellow": "v-warn",
+    "red": "v-bad",
+    "bold": "v-head",
+    SAME_STYLE: "v-same",
+}
+
+
+def verdict(parts: list[tuple[str, str]]) -> str:
+    """The verdict line above the tiles (:func:`kpicli.render.layout.summary`'s parts: rows
+    off target, anomalies, best and worst change), each part colored as its style says;
+    empty without parts."""
+    if not parts:
+        return ""
+    spans = []
+    for text, style in summary_line(parts):
+        css = " ".join(VERDICT_CLASSES[s] for s in style.split() if s in VERDICT_CLASSES)
+        spans.append(f'<span class="{css}">{esc(text)}</span>' if css else esc(text))
+    return f'<p class="verdict">{"".join(spans)}</p>'
+
+
+def _summary(groups: list[tuple[str | None, list[Section]]], result: Result) -> str:
+    """The tiles at the top of the page: one per KPI, in its group's block."""
+    blocks = []
+    for name, group in groups:
+        head = f'<h2 class="tiles-head">{esc(name)}</h2>' if name else ""
+        tiles = NL.join(_tile(s, result) for s in group)
+        blocks.append(f'<div class="tile-group">{head}<div class="tiles">\n{tiles}\n</div></div>')
+    return f'<section class="summary" aria-label="Summary">\n{NL.join(blocks)}\n</section>'
+
+
+def _blocks(groups: list[tuple[str | None, list[Section]]], result: Result) -> str:
+    """The blocks under the summary: per group (a section headed by its name), each KPI's
+    chart and table, or without ``--by``/``--grain`` the group's table."""
+    extra = optional_columns(result)
+    charts = bool(result.dimensions) or result.grain is not None
+    colors = series_colors(result)  # once for the page: a value's color in every chart
+    out = []
+    for name, group in groups:
+        if charts:
+            inner = [_section(s, result, extra, 3 if name else 2, colors) for s in group]
+        else:
+            inner = [_summary_table(group, result)]
+        if name is None:
+            out += inner
+            continue
+        head = f'<h2 class="group-title">{esc(name)}</h2>'
+        out.append(
+            f'<section class="group" id="group-{esc(_slug(name))}">{head}\n'
+            f"{NL.join(inner)}\n</section>"
+        )
+    return NL.join(out)
+
+
 def to_html(result: Result, *, all_rows: bool = False) -> bytes:
     """The report as one self-contained UTF-8 HTML page (no network needed to open it).
-    Rows without data are hidden (a note says how many) unless ``all_rows``."""
-    result, hidden = (result, 0) if all_rows else without_data(result)
-    kpi_sections = sections(result)
-    grouped = bool(result.dimensions) or result.grain is not None
-    if not kpi_sections:
-        body = '<p class="empty">No rows: nothing matched the period and filters.</p>'
-    elif grouped:
-        extra = optional_columns(result)
-        body = "\n".join(_section(s, result, extra) for s in kpi_sections)
-        if has_more(kpi_sections):
-            body += f'\n<p class="empty">{esc(NOTE_MORE[0].upper() + NOTE_MORE[1:])}.</p>'
+    Rows without data are hidden (a note says how many) unless ``all_rows``.
 
+    At the top, a tile per KPI; then each KPI's chart and table (a table of every KPI
+    without ``--by``/``--grain``), both in the sections of the KPIs' ``group``."""
+    result, hidden = (result, 0) if all_rows else without_data(result)
+    kpi_sections = sections(result, whole=True)
+    lines = [part for note in notes(result, kpi_sections, hidden) for part in note.split("\n")]
+    if has_more(kpi_sections):
+        lines.append(NOTE_MORE[0].upper() + NOTE_MORE[1:] + ".")
+    if result.comparison is not None and kpi_sections:
+        lines.append(NOTE_CHANGES)
+    said = "".join(f'\n<p class="note">{esc(line)}</p>' for line in lines)
+    if not kpi_sections:
+        body = f'<p class="empty">No rows: nothing matched the period and filters.</p>{said}'
     else:
-        body = _summary_table(kpi_sections, result)
-    for note in notes(result, kpi_sections, hidden):
-        body += "".join(f'\n<p class="note">{esc(part)}</p>' for part in note.split("\n"))
+        groups = kpi_groups(kpi_sections)
+        said = f'\n<div class="notes">{said}\n</div>' if said else ""
+        head = verdict(summary(result, kpi_sections))
+        body = f"{head}{_summary(groups, result)}{said}\n{_blocks(groups, result)}"
     return page(
         title=f"KPI report · {_period_text(result)}",
         heading="KPI report",

@@ -16,12 +16,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from kpicli.execute.result import KpiInfo
+from kpicli.execute.result import SEVERITY, KpiInfo
 from kpicli.render.units import (
     FLAG,
     SAME,
     STATUS_MARKS,
+    bucket_label,
     change_is_good,
+    finite_number,
     format_anomaly,
     format_change,
     format_range,
@@ -44,12 +46,15 @@ OPTIONAL_COLUMNS = (
     ("previous", "Previous", ("previous",)),
     ("change", "Change", ("change", "change_pct")),
     ("target", "Target", ("target",)),
+    ("expected", "Expected", ("expected",)),
     ("pace", "Pace", ("pace",)),
     ("projected", "Projected", ("projected",)),
     ("status", "Status", ("status",)),
 )
 
 STATUS_STYLES = {"ok": "green", "warn": "yellow", "bad": "red"}
+#: The section of KPIs without a ``group:`` in a config that groups others.
+OTHER_GROUP = "Other"
 #: Styles of a flagged value: the way ``better`` does not want (a drop in leads, a rise in
 #: cost), or the way it wants (still unusual: a tracking glitch as often as good news).
 ANOMALY_STYLES = {False: "bold red", True: "bold yellow"}
@@ -74,6 +79,7 @@ class Line:
     is_total: bool = False
     first_of_bucket: bool = True
     more: int = 0  # a line that stands for this many rows left out (TABLE_ROWS)
+    whole: bool = False  # the whole period's line (--grain), a total over the buckets
 
     @property
     def more_text(self) -> str:
@@ -92,6 +98,14 @@ class Section:
     #: values (rows of ``Result.trends``)
     trend: Record | None = None
     trends: list[Record] = field(default_factory=list)
+    #: the name of the group (config ``group:``) this section opens, when it opens one
+    opens: str | None = None
+
+    @property
+    def severity(self) -> int:
+        """The worst status of its lines as a rank (``SEVERITY``: bad first)."""
+        ranks = [SEVERITY.get(line.record.get("status"), len(SEVERITY)) for line in self.lines]
+        return min(ranks, default=len(SEVERITY))
 
 
 def group_by(records: list[Record], *keys: str) -> dict[tuple[Any, ...], list[Record]]:
@@ -209,12 +223,13 @@ def dimension_text(value: Any) -> str:
     return str(value)
 
 
-def sections(result: Result) -> list[Section]:
+def sections(result: Result, *, whole: bool = False) -> list[Section]:
     """One section per KPI, in ``result.kpis`` order (then any undeclared KPI).
 
     With dimensions, each time bucket's rows are followed by that bucket's total. With a
     grain, the sparkline follows the KPI's value over buckets (its totals when there are
-    dimensions); it is empty when there is a single bucket.
+    dimensions); it is empty when there is a single bucket; with ``whole``, the section
+    ends with the whole period's line (``Result.whole``, :attr:`Line.whole`).
     """
     records, more = _capped(result)
     rows = group_by(records, "kpi")
@@ -251,7 +266,49 @@ def sections(result: Result) -> list[Section]:
                 section.spark = sparkline([group[0].get("value") for group in series.values()])
         _attach_trends(section, trends.get((name,), []), bool(result.dimensions))
         out.append(section)
+    if whole and result.grain is not None and result.whole is not None:
+        wholes = group_by(result.whole.to_dicts(), "kpi")
+        for section in out:
+            own = wholes.get((section.info.name,), [])
+            section.lines += [Line(r, is_total=True, whole=True) for r in own]
+    return _grouped(out, result.status_order)
+
+
+def _grouped(kpi_sections: list[Section], status_order: str | None) -> list[Section]:
+    """The sections in the order shown: by group (``group:``, in the order the config first
+    names each; KPIs without one last, under ``OTHER_GROUP``), worst status first within a
+    group with ``--sort status``; the first section of each group opens it (``opens``).
+    Without any group, one run in the result's order (``--sort status``: worst first)."""
+    if status_order == "desc":
+        kpi_sections = sorted(kpi_sections, key=lambda s: s.severity)  # stable
+    elif status_order == "asc":  # best first, KPIs without a status still last
+        none = len(SEVERITY)
+        kpi_sections = sorted(kpi_sections, key=lambda s: -s.severity if s.severity < none else 1)
+    names = [s.info.group for s in kpi_sections]
+    if not any(names):
+        return kpi_sections
+    order = list(dict.fromkeys(n for n in names if n))
+    groups: dict[str, list[Section]] = {name: [] for name in [*order, OTHER_GROUP]}
+    for section in kpi_sections:
+        groups[section.info.group or OTHER_GROUP].append(section)
+    out = []
+    for name, members in groups.items():
+        if members:
+            members[0].opens = name
+            out += members
     return out
+
+
+#: The label of the whole period's line (--grain), in the Period column.
+WHOLE_PERIOD = "Whole period"
+#: The part of the legend said when a blended total is shown.
+LEGEND_BLENDED = "blended: the total counts rows the KPI has no value for"
+
+
+def total_label(result: Result, name: str) -> str:
+    """``Total``, or ``Total (blended)`` for a KPI whose total counts rows it has no value
+    for (``Result.blended``)."""
+    return "Total (blended)" if name in result.blended else "Total"
 
 
 def _trend_records(result: Result) -> dict[tuple[Any, ...], list[Record]]:
@@ -326,7 +383,101 @@ def legend(result: Result, kpi_sections: list[Section]) -> str:
     ) or any(t.get("significant") is False for s in kpi_sections for t in _all_trends(s))
     if same:
         parts.append(LEGEND_SAME)
+    if any(
+        s.info.name in result.blended and any(ln.is_total for ln in s.lines) for s in kpi_sections
+    ):
+        parts.append(LEGEND_BLENDED)
     return " · ".join(parts) + "." if parts else ""
+
+
+def summary(result: Result, kpi_sections: list[Section]) -> list[tuple[str, str]]:
+    """The verdict, first thing under a report's heading, as ``(text, style)`` parts joined
+    by `` · ``: how many rows are off target, how many anomalies, the best and the worst
+    change (relative, the way ``better`` wants; a change within noise, ``≈``, is neither).
+    With ``--grain``, of the latest bucket only. Empty when there is nothing to judge (no
+    target, comparison or anomaly)."""
+    lines = [
+        (s.info, line)
+        for s in kpi_sections
+        for line in s.lines
+        if not line.more and not line.whole and _latest(result, line.record)
+    ]
+    parts: list[tuple[str, str]] = []
+    statuses = [line.record.get("status") for _, line in lines if line.record.get("status")]
+    if statuses:
+        bad, warn = statuses.count("bad"), statuses.count("warn")
+        if bad or warn:
+            marks = [f"{n} {STATUS_MARKS[k]} {k}" for n, k in ((bad, "bad"), (warn, "warn")) if n]
+            rows = f"{len(statuses)} row{'s' if len(statuses) != 1 else ''}"
+            text = f"{bad + warn} of {rows} off target ({', '.join(marks)})"
+            parts.append((text, STATUS_STYLES["bad" if bad else "warn"]))
+        else:
+            text = f"all {len(statuses)} rows on target" if len(statuses) > 1 else "on target"
+            parts.append((text, STATUS_STYLES["ok"]))
+    if result.anomalies:
+        flagged = sum(1 for _, line in lines if line.record.get("anomaly"))
+        parts.append((f"{FLAG} {flagged} anomal{'y' if flagged == 1 else 'ies'}", ""))
+    parts += _best_worst(result, lines)
+    if parts and result.grain is not None and lines:
+        start = lines[0][1].record.get("period_start")
+        label = bucket_label(start, result.grain) if start is not None else ""
+        parts.insert(0, (f"latest {result.grain} ({label}):", "bold"))
+    return parts
+
+
+def summary_line(parts: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The parts of :func:`summary` with their separators: `` · `` between two, a blank
+    after a heading (``latest week (…):``)."""
+    out: list[tuple[str, str]] = []
+    for text, style in parts:
+        if out:
+            out.append((" " if out[-1][0].endswith(":") else " · ", ""))
+        out.append((text, style))
+    return out
+
+
+def _latest(result: Result, record: Record) -> bool:
+    """Whether the record is of the latest bucket (always, without ``--grain``)."""
+    if result.grain is None or result.period is None:
+        return True
+    end = record.get("period_end")
+    return end is not None and end >= min(result.period[1], result.as_of)
+
+
+def _best_worst(result: Result, lines: list[tuple[KpiInfo, Line]]) -> list[tuple[str, str]]:
+    """``best: Leads · meta_ads ▲ 41.4 %`` and ``worst: …``, in green and red."""
+    scored = []
+    for info, line in lines:
+        record = line.record
+        pct = finite_number(record.get("change_pct"))
+        if pct is None or record.get("change_significant") is False:
+            continue
+        scored.append((pct if info.better != "lower" else -pct, info, line))
+    if not scored:
+        return []
+    scored.sort(key=lambda item: item[0])
+    out = []
+    for word, (score, info, line), style in (
+        ("best", scored[-1], "green"),
+        ("worst", scored[0], "red"),
+    ):
+        if (score > 0) != (word == "best") or (word == "worst" and len(scored) == 1):
+            continue
+        record = line.record
+        where = (
+            " · Total"
+            if line.is_total
+            else "".join(f" · {dimension_text(record.get(d))}" for d in result.dimensions)
+        )
+        change = format_change(
+            record.get("change"),
+            record.get("change_pct"),
+            info.unit,
+            currency=result.currency,
+            locale=result.locale,
+        )
+        out.append((f"{word}: {info.label or info.name}{where} {change}", style))
+    return out
 
 
 def notes(result: Result, kpi_sections: list[Section], hidden: int = 0) -> list[str]:
@@ -339,7 +490,18 @@ def notes(result: Result, kpi_sections: list[Section], hidden: int = 0) -> list[
         if result.anomalies:
             frames = [result.rows] if result.totals is None else [result.rows, result.totals]
             out.append(anomaly_note(result, frames))
+        compare = result.plan.request.compare if result.plan is not None else "none"
+        wholes = any(line.whole for s in kpi_sections for line in s.lines)
+        if wholes and compare in WHOLE_COMPARED:
+            out.append(f"{WHOLE_PERIOD}: compared with {WHOLE_COMPARED[compare]}.")
     return out
+
+
+#: What the whole period's line (--grain) is compared with, by --compare.
+WHOLE_COMPARED = {
+    "previous": "the period before it",
+    "year": "the same dates a year earlier",
+}
 
 
 def _all_trends(section: Section) -> list[Record]:

@@ -7,8 +7,9 @@ drift from them: the row's fields are :data:`KEY_COLUMNS` and :data:`VALUE_COLUM
 one of ``UNIT_COLUMNS``, ``RATIO_COLUMNS``, ``STAT_COLUMNS``. The dimension keys (named at
 run time by ``--by``) are the row's other properties: a string, or null (on the totals).
 
-- :func:`report_schema`: the document of ``kpi report -f json`` (``trends`` with ``--grain``
-  and ``anomalies`` with ``--anomalies`` are optional keys).
+- :func:`report_schema`: the document of ``kpi report -f json`` (``whole_period`` with
+  ``--grain`` and ``--by``, ``trends`` with ``--grain`` and ``anomalies`` with
+  ``--anomalies`` are optional keys).
 - :func:`row_schema`: one line of ``kpi report -f jsonl`` (the row, ``"total": true`` on
   the totals, and the KPI's ``unit`` last).
 
@@ -19,7 +20,7 @@ adding a field does not change ``schema_version`` (see README "Output").
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, get_args
 
 from kpicli.execute.result import (
     ANOMALY_COLUMNS,
@@ -36,7 +37,7 @@ from kpicli.render.formats import (
     UNIT,
     UNIT_COLUMNS,
 )
-from kpicli.spec.config import UNITS
+from kpicli.spec.config import UNITS, Kpi
 from kpicli.spec.periods import GRAINS
 from kpicli.stats.anomaly import Z
 
@@ -45,6 +46,8 @@ DRAFT = "https://json-schema.org/draft/2020-12/schema"
 STATUSES = ("ok", "warn", "bad")
 #: Which way an anomaly goes (``anomaly``; null when the row is not one).
 DIRECTIONS = ("high", "low")
+#: How a KPI's total is made (``total`` in ``kpis``; the config's ``total:``).
+TOTALS: tuple[str, ...] = get_args(Kpi.model_fields["total"].annotation)
 
 
 _NUMBER = {"type": ["number", "null"]}
@@ -139,8 +142,18 @@ def _kpi() -> dict[str, Any]:
             "better": {"enum": ["higher", "lower"]},
             "formula": {"type": "string"},
             "description": {"type": ["string", "null"]},
+            "total": {
+                "enum": list(TOTALS),
+                "description": "How the KPI's total row of --by is made (config `total:`): "
+                "the KPI over all rows, from the rows shown, or none.",
+            },
+            "blended": {
+                "type": "boolean",
+                "description": "Its total counts rows the KPI has no value for (spend / all "
+                "leads, organic included): a blended figure.",
+            },
         },
-        "required": ["label", "unit", "better", "formula", "description"],
+        "required": ["label", "unit", "better", "formula", "description", "total", "blended"],
         "additionalProperties": False,
     }
 
@@ -160,7 +173,15 @@ def report_schema() -> dict[str, Any]:
         "totals": {
             "type": "array",
             "items": {"$ref": "#/$defs/row"},
-            "description": "One row per KPI and bucket without the dimensions (--by).",
+            "description": "With --by, one row per KPI and bucket without the dimensions "
+            "(none for a KPI of `total: none`); with --grain and without --by, one row per "
+            "KPI over the whole period.",
+        },
+        "whole_period": {
+            "type": "array",
+            "items": {"$ref": "#/$defs/row"},
+            "description": "With --grain and --by: the totals over the whole period, one "
+            "row per KPI.",
         },
         "anomalies": {
             "type": "object",
@@ -178,7 +199,7 @@ def report_schema() -> dict[str, Any]:
             "description": "With --grain.",
         },
     }
-    optional = {"anomalies", "trends"}
+    optional = {"whole_period", "anomalies", "trends"}
     return {
         "$schema": DRAFT,
         "title": "kpi report -f json",

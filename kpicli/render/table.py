@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from kpicli.render.console import DEFAULT_WIDTH, text_console
 from kpicli.render.layout import (
     NOTE_MORE,
+    WHOLE_PERIOD,
     Line,
     dimension_text,
     has_more,
@@ -36,6 +37,9 @@ from kpicli.render.layout import (
     notes,
     optional_columns,
     sections,
+    summary,
+    summary_line,
+    total_label,
     trend_text,
     value_texts,
     without_data,
@@ -51,6 +55,8 @@ if TYPE_CHECKING:
 
 #: Blank cells between two columns: right padding, the (invisible) divider, left padding.
 GAP = 3
+#: The style of a group's heading row (config ``group:``).
+GROUP_STYLE = "bold magenta"
 #: Width a label column keeps before optional columns are left out, and at the very least.
 LABEL_ROOM, LABEL_MIN = 30, 14
 
@@ -78,7 +84,7 @@ def render_table(
     width = width or DEFAULT_WIDTH
     result, hidden = (result, 0) if all_rows else without_data(result)
     heading = describe_period(result.period, result.period_label, result.as_of, result.comparison)
-    kpi_sections = sections(result)
+    kpi_sections = sections(result, whole=True)
     grouped = bool(result.dimensions) or result.grain is not None
     columns = _columns(result, kpi_sections)
     body = _body(result, kpi_sections, trend=any(c[1] == "trend" for c in columns))
@@ -88,6 +94,9 @@ def render_table(
 
     console = text_console(color, room)
     console.print(Text(heading, style="bold"))
+    if verdict := summary(result, kpi_sections):
+        for line in _verdict_lines(summary_line(verdict), room):
+            console.print(Text.assemble(*line), no_wrap=True, overflow="fold")
     if not body:
         console.print(Text("No rows: nothing matched the period and filters.", style="dim"))
         if hidden:
@@ -105,6 +114,22 @@ def render_table(
     if not color:  # rich pads every cell; trailing blanks only get in the way of diffs
         text = "\n".join(line.rstrip() for line in text.split("\n"))
     return text
+
+
+def _verdict_lines(parts: list[tuple[str, str]], width: int) -> list[list[tuple[str, str]]]:
+    """The verdict cut between its parts (never inside one) into lines of at most ``width``,
+    a separator ending the line it follows."""
+    lines: list[list[tuple[str, str]]] = [[]]
+    used = 0
+    for text, style in parts:
+        separator = not style and text.strip() in ("·", "")
+        if not separator and used and used + len(text.rstrip()) > width:
+            lines[-1][-1] = (lines[-1][-1][0].rstrip(), "")
+            lines.append([])
+            used = 0
+        lines[-1].append((text, style))
+        used += len(text)
+    return lines
 
 
 def _columns(result: Result, kpi_sections: list) -> list[Column]:
@@ -125,8 +150,15 @@ def _body(result: Result, kpi_sections: list, *, trend: bool = False) -> list[Ro
 
     grouped = bool(result.dimensions) or result.grain is not None
     extra = optional_columns(result)
+    width = len(_columns(result, kpi_sections))
     body: list[Row] = []
     for number, section in enumerate(kpi_sections):
+        if section.opens:
+            if body:  # the group's heading closes the rows before it
+                cells, is_total, _ = body[-1]
+                body[-1] = (cells, is_total, True)
+            heading = Text(section.opens.upper(), style=GROUP_STYLE)
+            body.append(([heading] + [Text("") for _ in range(width - 1)], False, False))
         for index, line in enumerate(section.lines):
             if index == 0:
                 kpi_cell = _label_text(section.info, grouped)
@@ -134,7 +166,8 @@ def _body(result: Result, kpi_sections: list, *, trend: bool = False) -> list[Ro
                 kpi_cell = Text(section.spark, style="cyan")
             else:
                 kpi_cell = Text("")
-            ends = index == len(section.lines) - 1 and number < len(kpi_sections) - 1
+            last = index == len(section.lines) - 1 and number < len(kpi_sections) - 1
+            ends = grouped and last
             cells = [kpi_cell]
             if trend:
                 text, style = trend_text(section.trend if index == 1 else None, result)
@@ -165,12 +198,14 @@ def _row_cells(
     cells = []
     if grain is not None:
         label = bucket_label(record["period_start"], grain) if line.first_of_bucket else ""
-        cells.append(Text(label))
+        cells.append(Text(WHOLE_PERIOD if line.whole else label))
     if line.more:
         cells += [Text(line.more_text, style="dim")] + [Text("") for _ in dims[1:]]
         return cells + [Text("") for _ in range(1 + len(extra))]
-    if line.is_total:
-        cells += [Text("Total")] + [Text("") for _ in dims[1:]]
+    if line.is_total and dims:
+        cells += [Text(total_label(result, info.name))] + [Text("") for _ in dims[1:]]
+    elif line.is_total:
+        pass
     else:
         for dim in dims:
             value = record.get(dim)
@@ -200,7 +235,7 @@ def _fit(
     roomy, minimum = widest(LABEL_ROOM), widest(LABEL_MIN)
     kept = list(range(len(columns)))
     dropped: list[str] = []
-    for key in ("projected", "pace", "previous", "baseline", "trend"):
+    for key in ("projected", "expected", "pace", "previous", "baseline", "trend"):
         # the trend goes only once wrapping the labels does not make room for it
         if _total(minimum if key == "trend" else roomy, kept) <= width:
             break
@@ -262,6 +297,6 @@ def _table(
         table.add_row(
             *(cells[i] for i in kept),
             style="bold" if is_total else None,
-            end_section=grouped and ends,
+            end_section=ends,
         )
     return table

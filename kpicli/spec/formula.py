@@ -4,9 +4,11 @@ Formulas are never ``eval``-ed: sqlglot parses them to find the columns (or KPI 
 they use and to attach a KPI's ``filter`` to each of its aggregates; Polars' own SQL
 expression parser (``pl.sql_expr``) turns the text into an expression.
 
-Every function here is a pure function of its text arguments. With the Parquet cache
-(``--cache DIR``), a :class:`Memo` keeps their results in ``DIR/kpi-formulas-….json``, so a
-repeated report neither imports sqlglot nor parses a formula (about 0.1 s of a cache hit).
+Every function here is a pure function of its text arguments. A :class:`Memo` keeps their
+results: by default in the per-user cache (:mod:`kpicli.usercache`, one entry per
+configuration content, :meth:`Memo.of_config`), with the Parquet cache (``--cache DIR``) in
+``DIR/kpi-formulas-….json``; so a repeated report neither imports sqlglot nor parses a
+formula (about 0.1 s of a report on small data).
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ class Formula:
 MEMO_PREFIX = "kpi-formulas"
 #: At most this many results are kept in a memo's file.
 MEMO_SIZE = 20_000
+#: The kind of the per-user cache's entries that hold memos (:meth:`Memo.of_config`).
+USER_KIND = "formulas"
 
 
 def _memo_version() -> str | None:
@@ -79,18 +83,46 @@ def memo_file(secret: bytes) -> str:
 
 @dataclass
 class Memo:
-    """The results of this module's functions, kept in a file (:func:`memo_file`) under an
-    HMAC with ``secret`` (the cache's key, :mod:`kpicli.ingest.cache`): a file changed by
-    anyone else is not obeyed. Made by :meth:`load`; used inside ``with memo:`` (the
-    functions of this module called in the block consult it); written back by
-    :meth:`save`, explicitly, when something was added."""
+    """The results of this module's functions, kept in a file (:func:`memo_file`) of the
+    Parquet cache under an HMAC with ``secret`` (the cache's key,
+    :mod:`kpicli.ingest.cache`): a file changed by anyone else is not obeyed; or in the
+    per-user cache, for one configuration's content (:meth:`of_config`). Made by
+    :meth:`load` or :meth:`of_config`; used inside ``with memo:`` (the functions of this
+    module called in the block consult it); written back by :meth:`save`, explicitly, when
+    something was added."""
 
-    path: Path
+    path: Path | None  # None: kept in the per-user cache, under ``user_key``
     secret: bytes
     entries: dict[str, Any] = field(default_factory=dict)
     new: bool = False  # results were added since it was read
     version: str | None = None  # None: results are not kept (sqlglot's version unknown)
+    user_key: str | None = None  # the per-user cache's key (:meth:`of_config`)
     _tokens: list[Token[Memo | None]] = field(default_factory=list, repr=False)
+
+    @classmethod
+    def of_config(cls, content: bytes) -> Memo:
+        """The memo of a configuration whose file holds ``content``, kept in the per-user
+        cache (:mod:`kpicli.usercache`) under the content's SHA-256; an entry that cannot
+        be read is started afresh. With the cache off (``KPI_NO_CACHE``), a memo that keeps
+        nothing (``version`` None: the functions compute as without one)."""
+        from kpicli import usercache
+
+        if not usercache.enabled():
+            return cls(None, b"")
+        version = _memo_version()
+        key = f"{version}\0{hashlib.sha256(content).hexdigest()}"
+        memo = cls(None, b"", version=version, user_key=key)
+        if version is None:
+            return memo
+        raw = usercache.load(USER_KIND, key)
+        try:
+            data = json.loads(raw) if raw is not None else {}
+        except ValueError:
+            data = {}
+        if isinstance(data, dict) and data.get("version") == version:
+            entries = data.get("entries")
+            memo.entries = entries if isinstance(entries, dict) else {}
+        return memo
 
     @classmethod
     def load(cls, folder: Path, secret: bytes) -> tuple[Memo, str | None]:
@@ -126,6 +158,13 @@ class Memo:
             entries = dict(list(entries.items())[-MEMO_SIZE:])
         body = json.dumps({"version": self.version, "entries": entries}, sort_keys=True)
         path = self.path
+        if path is None:
+            from kpicli import usercache
+
+            if self.user_key is not None:
+                usercache.store(USER_KIND, self.user_key, body.encode())
+            self.new = False
+            return
         try:  # (into the folder as it is: one removed meanwhile is not made again)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
             try:
@@ -149,6 +188,11 @@ class Memo:
 
 #: The memo in use in this context (``with memo:``), if any.
 _IN_USE: ContextVar[Memo | None] = ContextVar("kpi_formula_memo", default=None)
+
+
+def memo_in_use() -> Memo | None:
+    """The memo the functions of this module consult here (``with memo:``), if any."""
+    return _IN_USE.get()
 
 
 def _memoized(compute: Callable[..., Any], *args: Any) -> Any:

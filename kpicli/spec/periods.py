@@ -59,6 +59,15 @@ PERIOD_FORMS = (
 )
 
 _ONE_DAY = timedelta(days=1)
+
+
+def first_look(as_of: date) -> str:
+    """What ``kpi report`` shows without a period, grain or dates: the month so far, or on
+    its first day (when nothing of it is complete) the month just ended; compared with the
+    previous one (the CLI adds ``--compare previous``)."""
+    return "last-month" if as_of.day == 1 else "this-month"
+
+
 #: The ordinal of the last day a ``date`` can hold (9999-12-31).
 _LAST = date.max.toordinal()
 #: The hint of every error about a date computation that would leave the calendar.

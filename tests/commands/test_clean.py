@@ -261,14 +261,14 @@ def _config(folder: Path, data: str) -> Path:
 def test_report_falls_back_to_the_tolerant_reader(tmp_path: Path, bad: str, spend: float) -> None:
     body = "".join(f"2026-01-0{d},camp {d},{d}\n" for d in range(1, 10) if d != 9)
     cfg = _config(tmp_path, "day,campaign,spend\n" + body + bad + "2026-01-01,camp 1,0\n")
-    r = runner.invoke(app, ["report", "-c", str(cfg), "-f", "json"])
+    r = runner.invoke(app, ["report", "-p", "all", "-c", str(cfg), "-f", "json"])
     assert r.exit_code == 0, r.stderr
     assert "ads.csv" in r.stderr and "line 10" in r.stderr
     import json
 
     values = {row["kpi"]: row["value"] for row in json.loads(r.stdout)["rows"]}
     assert values == {"spend": spend, "rows": 10.0}
-    r = runner.invoke(app, ["report", "-c", str(cfg), "-f", "json", "-q"])
+    r = runner.invoke(app, ["report", "-p", "all", "-c", str(cfg), "-f", "json", "-q"])
     assert r.exit_code == 0 and r.stderr == ""
 
 
@@ -401,7 +401,7 @@ def test_report_says_what_the_tolerant_reader_left_out(tmp_path: Path) -> None:
     body = "".join(f"2026-01-{d % 28 + 1:02d},camp {d},1\n" for d in range(8000))
     second = "name,owner\nx,y\nz,w\nq,r\n"  # past the sample the layout is detected on
     cfg = _config(tmp_path, "day,campaign,spend\n2026-01-09,9\n" + body + second)
-    r = runner.invoke(app, ["report", "-c", str(cfg), "-f", "json"])
+    r = runner.invoke(app, ["report", "-p", "all", "-c", str(cfg), "-f", "json"])
     assert r.exit_code == 0, r.stderr
     assert "ads.csv: line 8003: a second table starts here (2 columns)" in r.stderr
     import json

@@ -38,7 +38,7 @@ def ok(*args: str) -> str:
 
 
 def values(*args: str) -> dict[str, float]:
-    out = ok("report", "-f", "json", "--as-of", "2026-12-31", *args)
+    out = ok("report", "-p", "all", "-f", "json", "--as-of", "2026-12-31", *args)
     return {row["kpi"]: row["value"] for row in json.loads(out)["rows"]}
 
 
@@ -114,13 +114,15 @@ def test_a_stated_period_works_with_period(downloads: Path) -> None:
     assert got["ga4_sessions"] == sum(number(r["Sessions"]) for r in ga4)
     got = values("--from", "2025-02-01", "--to", "2025-08-04", "-k", "ga4_sessions")
     assert got["ga4_sessions"] == sum(number(r["Sessions"]) for r in ga4)
-    r = kpi("report", "--period", "2025-03", "-k", "ga4_sessions", "--as-of", "2026-12-31")
+    r = kpi(
+        "report", "-p", "all", "--period", "2025-03", "-k", "ga4_sessions", "--as-of", "2026-12-31"
+    )
     assert r.exit_code == 2
     assert "states the period `20250201 - 20250804` (2025-02-01 to 2025-08-04)" in r.output
-    r = kpi("report", "--period", "2025", "--as-of", "2026-12-31")
+    r = kpi("report", "-p", "all", "--period", "2025", "--as-of", "2026-12-31")
     assert r.exit_code == 2
     assert "Campaign report.csv states `All time`" in r.output
-    r = kpi("report", "--period", "2025", "--grain", "month", "-k", "ga4_sessions")
+    r = kpi("report", "-p", "all", "--period", "2025", "--grain", "month", "-k", "ga4_sessions")
     assert r.exit_code == 2  # a total over months cannot be split by month
 
 
@@ -139,7 +141,7 @@ def test_excel_csv_download_with_a_uk_date_range(
     assert got["google_ads_conversions"] == pytest.approx(
         sum(number(r["Conversions"]) for r in ads)
     )
-    r = kpi("report", "--period", "2026-02", "--as-of", "2026-12-31")
+    r = kpi("report", "-p", "all", "--period", "2026-02", "--as-of", "2026-12-31")
     assert r.exit_code == 2 and "27 January 2026 - 23 February 2026" in r.output
 
 

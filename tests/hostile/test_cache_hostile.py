@@ -110,7 +110,18 @@ def same(got: dict, want: dict) -> bool:
 
 def report(cfg: Path, cache: Path | str | None, *extra: str, by: bool = True):
     """`kpi report [--by channel] -f json --cache CACHE` in this process (CliRunner)."""
-    args = ["report", "-c", str(cfg), "--as-of", AS_OF, *(BY if by else ()), "-f", "json"]
+    args = [
+        "report",
+        "-p",
+        "all",
+        "-c",
+        str(cfg),
+        "--as-of",
+        AS_OF,
+        *(BY if by else ()),
+        "-f",
+        "json",
+    ]
     return runner.invoke(app, [*args, *(["--cache", str(cache)] if cache else []), *extra])
 
 
@@ -248,7 +259,20 @@ def test_a_formula_text_changed_in_the_memo(tmp_path: Path) -> None:
     cfg = write_data(tmp_path)
     want = oracle(tmp_path)
     cache = tmp_path / "cache"
-    args = ["report", "-c", str(cfg), "--as-of", AS_OF, *BY, "-f", "json", "--cache", str(cache)]
+    args = [
+        "report",
+        "-p",
+        "all",
+        "-c",
+        str(cfg),
+        "--as-of",
+        AS_OF,
+        *BY,
+        "-f",
+        "json",
+        "--cache",
+        str(cache),
+    ]
 
     def run(warns: str | None) -> None:
         r = kpi(*args)
@@ -366,7 +390,20 @@ def test_entries_replaced_by_fifos_or_links_are_not_waited_on(tmp_path: Path) ->
     cfg = write_data(tmp_path)
     want = oracle(tmp_path)
     cache = tmp_path / "cache"
-    args = ["report", "-c", str(cfg), "--as-of", AS_OF, *BY, "-f", "json", "--cache", str(cache)]
+    args = [
+        "report",
+        "-p",
+        "all",
+        "-c",
+        str(cfg),
+        "--as-of",
+        AS_OF,
+        *BY,
+        "-f",
+        "json",
+        "--cache",
+        str(cache),
+    ]
     assert kpi(*args).returncode == 0
     (memo,) = cache.glob("kpi-formulas-*.json")
     fifos = [memo, sig(cache, PREFIX, "visits"), data_of(sig(cache, PREFIX, "ads"))]
@@ -407,7 +444,20 @@ def as_user(*args: str, **kwargs) -> subprocess.CompletedProcess:
 
 
 def report_as_user(cfg: Path, cache: Path, *extra: str, **kwargs) -> subprocess.CompletedProcess:
-    args = ["report", "-c", str(cfg), "--as-of", AS_OF, *BY, "-f", "json", "--cache", str(cache)]
+    args = [
+        "report",
+        "-p",
+        "all",
+        "-c",
+        str(cfg),
+        "--as-of",
+        AS_OF,
+        *BY,
+        "-f",
+        "json",
+        "--cache",
+        str(cache),
+    ]
     return as_user(*args, *extra, **kwargs)
 
 
@@ -580,7 +630,20 @@ def test_cache_clear_racing_reports(plain) -> None:
     every report exits 0 with the oracle's numbers; every clear exits 0."""
     cfg, want = plain
     cache = cfg.parent / "cache"
-    args = ["report", "-c", str(cfg), "--as-of", AS_OF, *BY, "-f", "json", "--cache", str(cache)]
+    args = [
+        "report",
+        "-p",
+        "all",
+        "-c",
+        str(cfg),
+        "--as-of",
+        AS_OF,
+        *BY,
+        "-f",
+        "json",
+        "--cache",
+        str(cache),
+    ]
     for i in range(2):
         stop = cfg.parent / f"stop-{i}"
         clearer = subprocess.Popen(
@@ -717,7 +780,18 @@ def filled(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict]:
     cfg = write_data(folder, rows=200, seed=11)
     cache = folder / "cache"
     for extra in (BY, ()):
-        args = ["report", "-c", str(cfg), "--as-of", AS_OF, *extra, "--cache", str(cache)]
+        args = [
+            "report",
+            "-p",
+            "all",
+            "-c",
+            str(cfg),
+            "--as-of",
+            AS_OF,
+            *extra,
+            "--cache",
+            str(cache),
+        ]
         assert kpi(*args).returncode == 0
     assert len(list(cache.glob("kpi-formulas-*.json"))) == 1
     return cfg, cache, oracle(folder)

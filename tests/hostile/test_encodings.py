@@ -54,7 +54,15 @@ def _report(tmp_path: Path, *extra: str) -> tuple[dict, str]:
     r = runner.invoke(
         app,
         [
-            *("report", "-c", str(tmp_path / "kpi_config.yaml"), "--as-of", "2026-12-31"),
+            *(
+                "report",
+                "-p",
+                "all",
+                "-c",
+                str(tmp_path / "kpi_config.yaml"),
+                "--as-of",
+                "2026-12-31",
+            ),
             *("--by", "product", "-f", "json", *extra),
         ],
     )
@@ -131,7 +139,9 @@ def test_a_set_encoding_still_wins(tmp_path: Path) -> None:
     _write(tmp_path, rows, {12_000})
     cfg = tmp_path / "kpi_config.yaml"
     cfg.write_text(cfg.read_text().replace("date: day}", "date: day, encoding: utf-8}"))
-    r = runner.invoke(app, ["report", "-c", str(cfg), "--as-of", "2026-12-31", "--by", "product"])
+    r = runner.invoke(
+        app, ["report", "-p", "all", "-c", str(cfg), "--as-of", "2026-12-31", "--by", "product"]
+    )
     assert r.exit_code == 3
     assert "export.csv:12002" in r.stderr and "is not UTF-8" in r.stderr
     assert "Traceback" not in r.stderr

@@ -77,20 +77,24 @@ def test_a_file_without_a_kpi_column_is_named(tmp_path: Path) -> None:
     (tmp_path / "parts/p2.csv").write_text("date,channel,cost\n2026-01-03,a,100\n")
     (tmp_path / "parts/p3.csv").write_text("date,channel,spend,extra\n2026-01-04,a,1000,x\n")
     cfg = write_config(tmp_path, "parts/*.csv")
-    for command in (["report"], ["validate"], ["report", "-k", "spend", "--by", "channel"]):
+    for command in (
+        ["report"],
+        ["validate"],
+        ["report", "-p", "all", "-k", "spend", "--by", "channel"],
+    ):
         code, out, err = kpi(*command, "-c", cfg)
         err += out  # validate lists its problems on stdout
         assert code == 3, err
         assert "parts/p2.csv" in err and "no column `spend`" in err and "KPI `spend`" in err
         assert "Traceback" not in err
     # a KPI that uses no missing column still runs, over every file
-    code, out, err = kpi("report", "-c", cfg, "-k", "rows", "-f", "json")
+    code, out, err = kpi("report", "-p", "all", "-c", cfg, "-k", "rows", "-f", "json")
     assert code == 0, err
     want = sql(f"SELECT COUNT(*) FROM read_csv('{tmp_path}/parts/*.csv', union_by_name=true)")
     assert values(out) == {"rows": want}
     # `rename` makes the files agree: every file's spend is counted
     cfg = write_config(tmp_path, "parts/*.csv", extra="    rename: {cost: spend}\n")
-    code, out, err = kpi("report", "-c", cfg, "-k", "spend", "-f", "json")
+    code, out, err = kpi("report", "-p", "all", "-c", cfg, "-k", "spend", "-f", "json")
     assert code == 0, err
     assert values(out) == {"spend": 1130.0}
 
@@ -99,11 +103,11 @@ def test_a_file_without_the_by_or_where_column_is_named(tmp_path: Path) -> None:
     (tmp_path / "a.csv").write_text("date,channel,spend\n2026-01-01,a,10\n")
     (tmp_path / "b.csv").write_text("date,spend\n2026-01-02,5\n")
     cfg = write_config(tmp_path, "*.csv")
-    code, out, err = kpi("report", "-c", cfg, "-f", "json")
+    code, out, err = kpi("report", "-p", "all", "-c", cfg, "-f", "json")
     assert code == 0, err  # nothing uses `channel`
     assert values(out) == {"spend": 15.0, "rows": 2.0}
     for option in (["--by", "channel"], ["--where", "channel = 'a'"]):
-        code, _, err = kpi("report", "-c", cfg, *option)
+        code, _, err = kpi("report", "-p", "all", "-c", cfg, *option)
         assert code == 3, err
         assert "b.csv" in err and "no column `channel`" in err
 
@@ -121,7 +125,7 @@ def test_source_level_columns_in_every_file(tmp_path: Path) -> None:
     }
     for files, (extra, culprit, column) in cases.items():
         cfg = write_config(tmp_path, files.strip().split(","), extra=extra)
-        for command in (["report", "-k", "rows"], ["validate"]):
+        for command in (["report", "-p", "all", "-k", "rows"], ["validate"]):
             code, out, err = kpi(*command, "-c", cfg)
             err += out
             assert code == 3, err
@@ -132,9 +136,9 @@ def test_report_written_into_the_folder_a_glob_reads(tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
     (tmp_path / "data/ads.csv").write_text("date,spend\n2026-01-01,10\n2026-01-02,5\n")
     cfg = write_config(tmp_path, "data/*.csv")
-    code, _, err = kpi("report", "-c", cfg, "-o", tmp_path / "data/report.csv")
+    code, _, err = kpi("report", "-p", "all", "-c", cfg, "-o", tmp_path / "data/report.csv")
     assert code == 0, err
-    code, _, err = kpi("report", "-c", cfg)
+    code, _, err = kpi("report", "-p", "all", "-c", cfg)
     assert code == 3
     assert "data/report.csv" in err and "this file has no column" in err
 
@@ -152,7 +156,7 @@ def test_kpi_sources_names_the_uneven_columns(tmp_path: Path) -> None:
 def test_rename_onto_an_existing_column_is_named(tmp_path: Path) -> None:
     (tmp_path / "a.csv").write_text("date,spend,cost\n2026-01-01,10,3\n")
     cfg = write_config(tmp_path, "a.csv", extra="    rename: {cost: spend}\n")
-    code, _, err = kpi("report", "-c", cfg)
+    code, _, err = kpi("report", "-p", "all", "-c", cfg)
     assert code == 3
     assert "a.csv" in err and "`spend`" in err and "duplicate" not in err
 
@@ -162,9 +166,11 @@ def test_the_cache_keeps_each_files_columns(tmp_path: Path) -> None:
     (tmp_path / "b.csv").write_text("date,cost\n2026-01-02,5\n")
     cfg = write_config(tmp_path, "*.csv")
     cache = tmp_path / "cache"
-    code, _, err = kpi("report", "-c", cfg, "-k", "rows", "--cache", cache)
+    code, _, err = kpi("report", "-p", "all", "-c", cfg, "-k", "rows", "--cache", cache)
     assert code == 0, err
-    code, _, err = kpi("report", "-c", cfg, "-k", "spend", "--cache", cache)  # a cache hit
+    code, _, err = kpi(
+        "report", "-p", "all", "-c", cfg, "-k", "spend", "--cache", cache
+    )  # a cache hit
     assert code == 3
     assert "b.csv" in err and "no column `spend`" in err
 
@@ -226,7 +232,18 @@ def test_property_shuffled_extra_and_missing_columns(
     cfg = write_config(folder, "p*.csv")
     needed = ["date", "spend", *(["channel"] if by else [])]
     have = [set(h) for h, _ in files]
-    args = ["report", "-c", cfg, "-k", "spend", "-f", "json", *(["--by", "channel"] if by else [])]
+    args = [
+        "report",
+        "-p",
+        "all",
+        "-c",
+        cfg,
+        "-k",
+        "spend",
+        "-f",
+        "json",
+        *(["--by", "channel"] if by else []),
+    ]
     code, out, err = kpi(*args)
     lacking = [n for n, h in zip(names, have, strict=True) if not set(needed) <= h]
     if not lacking:
@@ -264,7 +281,7 @@ def test_a_symlink_loop_reads_each_file_once(tmp_path: Path) -> None:
     os.symlink("..", data / "sub/loop")
     os.symlink(".", data / "self")
     cfg = write_config(tmp_path, "data/**/*.csv")
-    code, out, err = kpi("report", "-c", cfg, "-f", "json")
+    code, out, err = kpi("report", "-p", "all", "-c", cfg, "-f", "json")
     assert code == 0, err
     want = sql(f"SELECT SUM(spend) FROM read_csv(['{data}/a.csv', '{data}/sub/b.csv'])")
     assert values(out) == {"spend": float(want), "rows": 2.0}  # type: ignore[arg-type]
@@ -275,7 +292,7 @@ def test_two_spellings_of_one_file_read_once(tmp_path: Path) -> None:
     (tmp_path / "data/a.csv").write_text("date,spend\n2026-01-01,10\n")
     os.symlink("data/a.csv", tmp_path / "link.csv")
     cfg = write_config(tmp_path, ["data/a.csv", "data/../data/*.csv", "link.csv", "*.csv"])
-    code, out, err = kpi("report", "-c", cfg, "-f", "json")
+    code, out, err = kpi("report", "-p", "all", "-c", cfg, "-f", "json")
     assert code == 0, err
     assert values(out) == {"spend": 10.0, "rows": 1.0}
 
@@ -371,7 +388,9 @@ def test_repeated_header_names_warn_and_are_told_apart(tmp_path: Path) -> None:
     )
     cfg = write_config(tmp_path, "a.csv")
     for by, want in (("channel", {"a": 11.0, "b": 5.0}), ("channel_2", {"x": 15.0, "y": 1.0})):
-        code, out, err = kpi("report", "-c", cfg, "-k", "spend", "--by", by, "-f", "json")
+        code, out, err = kpi(
+            "report", "-p", "all", "-c", cfg, "-k", "spend", "--by", by, "-f", "json"
+        )
         assert code == 0, err
         assert {r[by]: r["value"] for r in json.loads(out)["rows"]} == want
         assert "a.csv" in err and "line 1" in err and "`channel` and `channel_2`" in err
@@ -418,7 +437,7 @@ def test_device_and_fifo_as_source_files_and_for_clean(tmp_path: Path) -> None:
         assert r.returncode == 3, r.stderr
         assert "data/b.csv" in r.stderr + r.stdout and "FIFO" in r.stderr + r.stdout
     cfg = write_config(tmp_path, "/dev/zero")
-    r = run("report", "-c", str(cfg))
+    r = run("report", "-p", "all", "-c", str(cfg))
     assert r.returncode == 3 and "/dev/zero" in r.stderr and "character device" in r.stderr
     for path in ("/dev/zero", str(tmp_path / "data/b.csv")):
         r = run("clean", path)
@@ -430,7 +449,7 @@ def test_device_and_fifo_as_source_files_and_for_clean(tmp_path: Path) -> None:
 def test_a_config_over_the_size_bound(tmp_path: Path) -> None:
     cfg = tmp_path / "kpi_config.yaml"
     cfg.write_text("# " + "x" * 2_000_000 + "\nversion: 1\n")
-    code, _, err = kpi("report", "-c", cfg)
+    code, _, err = kpi("report", "-p", "all", "-c", cfg)
     assert code == 2 and "larger than" in err
 
 
@@ -457,7 +476,7 @@ def test_a_line_over_a_lowered_bound(tmp_path: Path, monkeypatch: pytest.MonkeyP
     rows[20_000] = "2026-01-01,1," + "y" * 300_000
     (tmp_path / "a.csv").write_text("date,spend,note\n" + "\n".join(rows) + "\n")
     cfg = write_config(tmp_path, "a.csv")
-    code, _, err = kpi("report", "-c", cfg)
+    code, _, err = kpi("report", "-p", "all", "-c", cfg)
     assert code == 3 and "a.csv:20002" in err, err
 
 
@@ -532,7 +551,7 @@ def cleaned_oracle(folder: Path) -> dict[str, float]:
 @pytest.mark.parametrize("line", [11, 2301, 2645])
 def test_a_stray_quote_goes_through_the_tolerant_reader(tmp_path: Path, line: int) -> None:
     cfg = sample_ads(tmp_path, line, "quote")
-    code, out, err = kpi("report", "-c", cfg, "-f", "json")
+    code, out, err = kpi("report", "-p", "all", "-c", cfg, "-f", "json")
     assert code == 0, err
     assert err.count("warning:") == 1
     assert "ads_google_ads.csv" in err and f"line {line}" in err and "tolerant reader" in err
@@ -544,7 +563,9 @@ def test_a_stray_quote_goes_through_the_tolerant_reader(tmp_path: Path, line: in
     assert code == 0, err
     assert err.count("warning:") == 1 and f"line {line}" in err
     assert "error" not in (out + err)
-    code, out, _ = kpi("report", "-c", cfg, "-f", "json", "--cache", tmp_path / "cache")
+    code, out, _ = kpi(
+        "report", "-p", "all", "-c", cfg, "-f", "json", "--cache", tmp_path / "cache"
+    )
     assert code == 0 and values(out) == got
 
 
@@ -555,7 +576,7 @@ def test_a_row_with_an_extra_cell(tmp_path: Path, line: int) -> None:
     from the whole-file check of a file up to WHOLE_CHECK_BYTES (a query reading some
     columns does not see the row's width); `kpi sources` and `kpi validate` too."""
     cfg = sample_ads(tmp_path, line, "extra")
-    code, out, err = kpi("report", "-c", cfg, "-f", "json")
+    code, out, err = kpi("report", "-p", "all", "-c", cfg, "-f", "json")
     assert code == 0, err
     want = cleaned_oracle(tmp_path)
     got = values(out)
@@ -601,7 +622,7 @@ def _loop(folder: Path) -> Path:
 @pytest.mark.parametrize("make", [_uneven, _long, _device, _dupes, _loop])
 def test_validate_and_report_agree(tmp_path: Path, make) -> None:
     cfg = make(tmp_path)
-    report, _, report_err = kpi("report", "-c", cfg)
+    report, _, report_err = kpi("report", "-p", "all", "-c", cfg)
     validate, _, validate_err = kpi("validate", "-c", cfg)
     assert report == validate, (report_err, validate_err)
     assert "Traceback" not in report_err + validate_err
@@ -617,7 +638,7 @@ def test_a_file_over_the_whole_check_bound_is_checked_by_validate(
 
     monkeypatch.setattr(read, "WHOLE_CHECK_BYTES", 1000)
     cfg = sample_ads(tmp_path, 2301, "extra")
-    code, _, err = kpi("report", "-c", cfg, "-f", "json")
+    code, _, err = kpi("report", "-p", "all", "-c", cfg, "-f", "json")
     assert code == 0 and "line 2301" not in err
     code, _, err = kpi("validate", "-c", cfg)
     assert code == 0 and "ads_google_ads.csv" in err and "line 2301" in err

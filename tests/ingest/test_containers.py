@@ -112,7 +112,7 @@ def test_content_past_the_bound_is_refused(tmp_path: Path, monkeypatch) -> None:
     cfg = config(
         tmp_path, "  meta: {path: meta_ads.csv.gz}", "  n: {source: meta, formula: COUNT(*)}"
     )
-    code, _, err = _kpi(cfg, "report", "--as-of", AS_OF.isoformat())
+    code, _, err = _kpi(cfg, "report", "-p", "all", "--as-of", AS_OF.isoformat())
     assert code == 3
     assert "meta_ads.csv.gz is larger than 0 MiB once decompressed" in err
     assert "Traceback" not in err
@@ -193,7 +193,7 @@ def test_zip_member_errors_are_located(
         f"  sc: {{path: search_console.zip{extra}}}",
         "  n: {source: sc, formula: COUNT(*)}",
     )
-    code, _, err = _kpi(cfg, "report", "--as-of", AS_OF.isoformat())
+    code, _, err = _kpi(cfg, "report", "-p", "all", "--as-of", AS_OF.isoformat())
     assert code == 2
     assert f"kpi_config.yaml:4 {key}:" in err or f"kpi_config.yaml:3 {key}:" in err, err
     assert words in err and "Traceback" not in err
@@ -206,7 +206,7 @@ def test_member_on_a_file_that_is_no_zip(tmp_path: Path) -> None:
         "  g: {path: greek_cp1253.csv, member: a.csv}",
         "  n: {source: g, formula: COUNT(*)}",
     )
-    code, _, err = _kpi(cfg, "report", "--as-of", AS_OF.isoformat())
+    code, _, err = _kpi(cfg, "report", "-p", "all", "--as-of", AS_OF.isoformat())
     assert code == 2 and "sources.g.member" in err and "is not a zip file" in err
 
 
@@ -313,7 +313,7 @@ def test_a_sheet_that_is_not_there(tmp_path: Path, sheet: object, words: str) ->
         f"  meta: {{path: meta_ads.xlsx, sheet: {sheet}}}",
         "  n: {source: meta, formula: COUNT(*)}",
     )
-    code, _, err = _kpi(cfg, "report", "--as-of", AS_OF.isoformat())
+    code, _, err = _kpi(cfg, "report", "-p", "all", "--as-of", AS_OF.isoformat())
     assert code == 2 and "kpi_config.yaml:3 sources.meta.sheet:" in err and words in err
 
 
@@ -396,7 +396,7 @@ def test_a_section_that_is_not_there(tmp_path: Path) -> None:
         "  x: {path: ga4_snapshot.csv, section: Device category}",
         "  n: {source: x, formula: COUNT(*)}",
     )
-    code, _, err = _kpi(cfg, "report", "--as-of", AS_OF.isoformat())
+    code, _, err = _kpi(cfg, "report", "-p", "all", "--as-of", AS_OF.isoformat())
     assert code == 2 and "kpi_config.yaml:3 sources.x.section:" in err
     assert "no table titled `Device category`" in err and "`Country`" in err
 
@@ -456,7 +456,7 @@ def test_western_files_stay_cp1252_without_a_warning(tmp_path: Path) -> None:
 def test_a_weak_guess_is_said(tmp_path: Path) -> None:
     (tmp_path / "short.csv").write_bytes("name,n\nΑΒ,1\n".encode("cp1253"))
     cfg = config(tmp_path, "  s: {path: short.csv}", "  n: {source: s, formula: SUM(n)}")
-    code, _, err = _kpi(cfg, "report", "--as-of", AS_OF.isoformat())
+    code, _, err = _kpi(cfg, "report", "-p", "all", "--as-of", AS_OF.isoformat())
     assert code == 0
     assert "short.csv: encoding read as cp1252 (Western)" in err and "it may be" in err
     assert "set `encoding:` on the source" in err
@@ -516,7 +516,7 @@ def test_sheet_on_a_csv_is_a_config_error(tmp_path: Path) -> None:
     cfg = config(
         tmp_path, "  g: {path: greek_cp1253.csv, sheet: 0}", "  n: {source: g, formula: COUNT(*)}"
     )
-    code, _, err = _kpi(cfg, "report", "--as-of", AS_OF.isoformat())
+    code, _, err = _kpi(cfg, "report", "-p", "all", "--as-of", AS_OF.isoformat())
     assert code == 2 and "sources.g.sheet" in err and "is not a spreadsheet" in err
 
 
@@ -526,7 +526,7 @@ def test_a_bad_cell_in_a_zip_member_is_located(tmp_path: Path) -> None:
     with zipfile.ZipFile(tmp_path / "e.zip", "w") as zf:
         zf.writestr("in/e.csv", "\n".join(lines) + "\n")
     cfg = config(tmp_path, "  z: {path: e.zip, date: day}", "  s: {source: z, formula: SUM(spend)}")
-    code, _, err = _kpi(cfg, "report", "--as-of", AS_OF.isoformat())
+    code, _, err = _kpi(cfg, "report", "-p", "all", "--as-of", AS_OF.isoformat())
     assert code == 3 and "e.zip/in/e.csv:15001" in err and "`12x`" in err
 
 
@@ -559,7 +559,11 @@ def test_sheet_cells_keep_their_text_and_their_exact_numbers(tmp_path: Path) -> 
     ("name", "data", "words"),
     [
         ("a.zip", b"not a zip\n", "a.zip is not a readable zip file"),
-        ("b.csv.gz", gzip.compress(b"day,n\n2026-01-01,1\n" * 50)[:-12], "cannot be decompressed"),
+        (
+            "b.csv.gz",
+            gzip.compress(b"day,n\n2026-01-01,1\n" * 50, mtime=0)[:-12],
+            "cannot be decompressed",
+        ),
         ("c.xlsx", b"nope\n", "c.xlsx is not a readable spreadsheet (calamine error"),
     ],
 )
@@ -568,7 +572,7 @@ def test_broken_packed_files_are_data_errors(
 ) -> None:
     (tmp_path / name).write_bytes(data)
     cfg = config(tmp_path, f"  s: {{path: {name}}}", "  n: {source: s, formula: COUNT(*)}")
-    code, _, err = _kpi(cfg, "report", "--as-of", AS_OF.isoformat())
+    code, _, err = _kpi(cfg, "report", "-p", "all", "--as-of", AS_OF.isoformat())
     assert code == 3 and words in err and "Traceback" not in err
     assert err.startswith("data error: ") and f"{name}: source `s`:" in err
     assert err.count("\n") <= 2  # one message and its hint
@@ -579,7 +583,7 @@ def test_a_zip_member_past_the_bound_is_refused(tmp_path: Path, monkeypatch) -> 
         zf.writestr("big.csv", b"day,n\n" + b"2026-01-01,1\n" * 1000)
     monkeypatch.setattr(containers, "MAX_CONTENT_BYTES", 1000)
     cfg = config(tmp_path, "  s: {path: big.zip}", "  n: {source: s, formula: COUNT(*)}")
-    code, _, err = _kpi(cfg, "report", "--as-of", AS_OF.isoformat())
+    code, _, err = _kpi(cfg, "report", "-p", "all", "--as-of", AS_OF.isoformat())
     assert code == 3 and "big.zip/big.csv is larger than" in err and "decompress it" in err
 
 

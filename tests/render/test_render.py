@@ -434,6 +434,8 @@ def test_json_shape(by_channel: Result, golden: Any) -> None:
         "better": "higher",
         "formula": "COUNT(*)",
         "description": "Leads created.",
+        "total": "blended",
+        "blended": False,
     }
     assert list(doc["rows"][0]) == [*KEY_COLUMNS, "channel", *VALUE_COLUMNS]
     assert doc["rows"][0]["period_start"] == "2026-10-01"
@@ -585,6 +587,8 @@ def test_markdown(by_channel: Result, golden: Any) -> None:
     text = to_markdown(by_channel).decode()
     lines = text.splitlines()
     assert lines[0].startswith("**2026-10-01 → 2026-10-31 (2026-10)")
+    assert lines[2].startswith("2 of 4 rows off target (1 ✖ bad, 1 ⚠ warn) · best\\:")
+    del lines[2:4]  # the verdict and its blank line
     header = [c.strip() for c in lines[2].strip("|").split("|")]
     assert header == ["KPI", "channel", "Value", "Previous", "Change", "Target", "Status"]
     rule = [c.strip() for c in lines[3].strip("|").split("|")]
@@ -604,7 +608,13 @@ def test_markdown(by_channel: Result, golden: Any) -> None:
 
 def test_markdown_grain_has_sparklines(monthly: Result) -> None:
     lines = to_markdown(monthly).decode().splitlines()
-    assert lines[2].replace(" ", "").startswith("|KPI|Period|Value|Target|Pace|Projected|Status|")
+    assert lines[2] == "latest month (2026-11)\\: 1 of 1 row off target (1 ✖ bad)"
+    del lines[2:4]  # the verdict and its blank line
+    assert (
+        lines[2]
+        .replace(" ", "")
+        .startswith("|KPI|Period|Value|Target|Expected|Pace|Projected|Status|")
+    )
     assert lines[4].startswith("| Leads ") and "2026-06" in lines[4]
     assert lines[5].startswith("| " + sparkline([80, 95, 70, 110, 120, 64]))
 
@@ -658,7 +668,8 @@ def test_table_full(full: Result, golden: Any) -> None:
     assert lines[0] == (
         "2026-10-01 → 2026-10-31 (last-month) · as of 2026-11-22 · vs 2026-09-01 → 2026-09-30"
     )
-    header = lines[1].split()
+    assert lines[1].startswith("2 of 3 rows off target (1 ✖ bad, 1 ⚠ warn)")  # the verdict
+    header = next(line for line in lines if line.startswith("KPI")).split()
     assert header == ["KPI", "Value", "Previous", "Change", "Target", "Status"]
     assert "✔ ok" in text and "⚠ warn" in text and "✖ bad" in text
     assert "▲ 0.24 pt" in text
@@ -729,18 +740,23 @@ def test_table_thirty_kpis_fit_and_never_truncate() -> None:
     result = make_result(frame(records), kpis=kpis, comparison=SEP)
     text = render_table(result, color=False)
     lines = text.splitlines()
-    # heading, header, rule, one line per KPI (labels never wrap), a footnote, the legend
-    assert all(line.startswith("Some KPI label") for line in lines[3:33])
-    assert lines[33] == (
-        "Projected left out to fit 100 columns: widen the terminal or use --format csv."
+    # heading, verdict, header, rule, one line per KPI (labels never wrap), a footnote, the
+    # legend
+    assert lines[1].startswith("20 of 30 rows off target (10 ✖ bad, 10 ⚠ warn)")
+    assert all(line.startswith("Some KPI label") for line in lines[4:34])
+    assert lines[34] == (
+        "Projected, Expected left out to fit 100 columns: widen the terminal or use --format csv."
     )
-    assert " ".join(lines[34:]).startswith("pt = percentage points · ✔ ok")
+    assert " ".join(lines[35:]).startswith("pt = percentage points · ✔ ok")
     assert "Projected" in render_table(result, color=False, width=120)
     assert max(len(line) for line in lines) <= 100
     narrow = render_table(result, color=False, width=60)
     assert "…" not in narrow
-    assert "Projected, Pace, Previous left out to fit 60 columns" in " ".join(narrow.split())
-    assert narrow.splitlines()[2].split() == ["KPI", "Value", "Change", "Target", "Status"]
+    assert "Projected, Expected, Pace, Previous left out to fit 60 columns" in " ".join(
+        narrow.split()
+    )
+    header = next(line for line in narrow.splitlines() if line.split()[:2] == ["KPI", "Value"])
+    assert header.split() == ["KPI", "Value", "Change", "Target", "Status"]
     assert "32,084" in narrow  # kpi_25's value, whole
 
 

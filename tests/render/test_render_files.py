@@ -472,18 +472,32 @@ def test_html_status_and_change_classes(full: Result) -> None:
 
 def test_html_line_chart_per_kpi(monthly: Result) -> None:
     text = to_html(monthly).decode("utf-8")
-    assert text.count("<svg") == len(monthly.kpis) == 2
+    assert text.count('<svg class="chart"') == len(monthly.kpis) == 2
     assert text.count('class="target"') == 1  # only leads has a target
     assert "2026-06" in text and "2026-11" in text
     page = parse(text.encode())
     assert "✔ ok" in page.all_text and "✖ bad" in page.all_text
 
 
-def test_html_line_chart_follows_totals(weekly_by_channel: Result) -> None:
+def test_html_line_chart_follows_totals_and_each_channel(weekly_by_channel: Result) -> None:
     text = to_html(weekly_by_channel).decode("utf-8")
-    assert text.count("<svg") == 2
+    # leads' total (the sum: 22 in the last week) dwarfs its channels (12): a chart of its
+    # own above theirs; cpl's total (30–32, as its channels) shares their chart
+    assert text.count('<svg class="chart"') == 3
     leads = text[text.index('id="kpi-leads"') : text.index('id="kpi-cpl"')]
-    assert leads.count("<circle") == 3  # one point per week, from the totals
+    total, channels = leads.split("</figure>")[:2]
+    assert total.count("<circle") == 3  # one point per week, from the totals
+    assert total.count('<path class="line total"') == 1 and "series" not in total
+    assert "(the total of every channel)" in total
+    # a line per channel, each in its color (google_ads sorts first: c0), and a legend
+    assert re.search(r'<path class="series c0" d="[^"]*"><title>google_ads: 12 ', channels)
+    assert re.search(r'<path class="series c1" d="[^"]*"><title>meta_ads: 10 ', channels)
+    legend = re.findall(r'<span class="swatch ([^"]+)"></span>([^<]+)</li>', channels)
+    assert legend == [("c0", "google_ads"), ("c1", "meta_ads")]
+    cpl = text[text.index('id="kpi-cpl"') :]
+    legend = re.findall(r'<span class="swatch ([^"]+)"></span>([^<]+)</li>', cpl)
+    assert legend == [("c0", "google_ads"), ("c1", "meta_ads"), ("total", "Total")]
+    assert cpl.count('<path class="line total"') == 1
     assert "2026-W41: 10</title>" in leads and "2026-W43: 22</title>" in leads
     assert leads.count('<tr class="total">') == 3
 
@@ -492,15 +506,17 @@ def test_html_bar_chart_by_dimension(by_channel: Result) -> None:
     text = to_html(by_channel).decode("utf-8")
     assert text.count("<svg") == 2
     leads = text[text.index('id="kpi-leads"') : text.index('id="kpi-cpl"')]
-    assert leads.count("<rect") == 3  # not the total
-    assert 'class="bar st-ok"' in leads and 'class="bar st-bad"' in leads
+    # a bar per channel in its color (the same in every chart), then the total's, outlined
+    assert re.findall(r'<rect class="bar (c\d|total)"', leads) == ["c0", "c1", "c2", "total"]
+    assert 'class="mark st-ok"' in leads and 'class="mark st-bad"' in leads
+    assert leads.count('class="target-tick"') == 3  # one per channel with a target
     cpl = text[text.index('id="kpi-cpl"') :]
-    assert cpl.count("<rect") == 2
+    assert re.findall(r'<rect class="bar (c\d|total)"', cpl) == ["c0", "c1", "total"]
     assert "(blank)" not in cpl  # no value, no previous: hidden
     assert "1 row without data hidden (--all-rows shows it)." in text
     every = to_html(by_channel, all_rows=True).decode("utf-8")
     cpl = every[every.index('id="kpi-cpl"') :]
-    assert cpl.count("<rect") == 2  # the null value has no bar
+    assert cpl.count('<rect class="bar c') == 2  # the null value has no bar
     assert "(blank)" in cpl
     assert "without data hidden" not in every
 
@@ -513,7 +529,8 @@ def test_html_bar_chart_keeps_a_readable_number_of_bars() -> None:
     totals = frame([{"kpi": "leads", "value": 780.0}])
     result = make_result(rows, totals=totals, dimensions=("keyword",))
     text = to_html(result).decode("utf-8")
-    assert text.count("<rect") == 25
+    assert text.count('<rect class="bar"') == 25  # more values than colors: one color
+    assert text.count('<rect class="bar total"') == 1
     assert "the first 25 of 40 rows" in text
     # every row is in the table; + its header, the definitions' header and row
     assert text.count("<tr>") == 40 + 1 + 2

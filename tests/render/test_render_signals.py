@@ -93,7 +93,7 @@ def test_format_range_and_anomaly() -> None:
 def sections_of(text: str) -> dict[str, str]:
     """The table's text per KPI (sections are separated by blank lines)."""
     out = {}
-    for block in text.split("\n\n"):
+    for block in text.split("\n", 2)[2].split("\n\n"):  # after the heading and the verdict
         for label in ("Leads", "Click-through rate", "Spend"):
             if label in block:
                 out[label] = block

@@ -73,7 +73,7 @@ def errors(v: Any, instance: Any) -> list[str]:
 
 
 def run_report(fmt: str, options: list[str]) -> str:
-    return kpi("report", "-c", CONFIG, "--as-of", AS_OF, "-f", fmt, *options)
+    return kpi("report", "-p", "all", "-c", CONFIG, "--as-of", AS_OF, "-f", fmt, *options)
 
 
 def config_units() -> dict[str, str]:
@@ -224,7 +224,7 @@ def test_every_report_the_readme_shows_validates(report: Any) -> None:
         ["explain", "cpl", "-c", CONFIG, "--as-of", AS_OF],
         ["anomalies", "-c", CONFIG, "--as-of", AS_OF],
         ["sources", "-c", CONFIG],
-        ["report", "-c", CONFIG, "--as-of", AS_OF],
+        ["report", "-p", "all", "-c", CONFIG, "--as-of", AS_OF],
     ],
     ids=lambda a: a[0],
 )

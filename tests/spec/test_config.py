@@ -254,3 +254,38 @@ def test_a_location_naming_a_request_field_is_worded_by_the_reader() -> None:
     err = UsageError("bad path", location=Location(request="output"))
     assert err.location == "`output`"
     assert err.render(lambda field: f"--{field}") == "usage error: --output: bad path"
+
+
+def test_the_user_presets_are_read_only_when_there_is_a_folder(tmp_path: Path) -> None:
+    """Without presets/ beside the configuration (nor settings.presets), the module of one's
+    own presets (and its models) is not imported; with one, its presets are read."""
+    import os
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "kpi_config.yaml"
+    cfg.write_text(
+        "version: 1\nsources:\n  s: {path: a.csv, preset: mine}\nkpis:\n"
+        "  n: {source: s, formula: COUNT(*)}\n"
+    )
+    code = (
+        "import sys; from pathlib import Path; from kpicli.spec.config import config_issues\n"
+        f"cfg, issues = config_issues(Path({str(cfg)!r}))\n"
+        "print('kpicli.spec.user_presets' in sys.modules, [i.message for i in issues])"
+    )
+    root = str(Path(__file__).resolve().parents[2])
+
+    def run() -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": root},  # the test's own XDG_CACHE_HOME
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    assert run() == "False ['unknown preset `mine`']"
+    (tmp_path / "presets").mkdir()
+    (tmp_path / "presets" / "mine.yaml").write_text("columns:\n  n: N\n")
+    assert run() == "True []"

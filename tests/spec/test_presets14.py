@@ -74,7 +74,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def report(*args: str) -> dict[str, float]:
-    r = runner.invoke(app, ["report", "-f", "json", "--as-of", "2026-12-31", *args])
+    r = runner.invoke(app, ["report", "-p", "all", "-f", "json", "--as-of", "2026-12-31", *args])
     assert r.exit_code == 0, r.output
     return {row["kpi"]: row["value"] for row in json.loads(r.stdout)["rows"]}
 

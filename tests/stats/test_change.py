@@ -11,7 +11,6 @@ import math
 import random
 import subprocess
 import sys
-import time
 
 import polars as pl
 import pytest
@@ -225,7 +224,9 @@ def test_imports_neither_numpy_nor_scipy() -> None:
     assert out.stdout.strip() == "[]"
 
 
-def test_ten_thousand_rows_are_fast() -> None:
+def test_ten_thousand_rows_each_get_a_p_value() -> None:
+    """Many rows in one call, counts near the exact test's limit (its slowest case); its
+    speed is bench/'s to measure, never a wall clock's in a test."""
     rng = random.Random(13)
     rows = []
     for _ in range(10_000):
@@ -235,9 +236,7 @@ def test_ten_thousand_rows_are_fast() -> None:
         else:  # counts near the exact test's limit: its slowest case
             rows.append(("count", rng.randint(400, 500), 30, rng.randint(400, 500), 31))
     data = frame(*rows)
-    start = time.perf_counter()
     out = significance(data)
-    elapsed = time.perf_counter() - start
     assert out.height == 10_000
-    assert out.get_column("p_value").null_count() == 0
-    assert elapsed < 2.0, elapsed  # about 0.1 s measured; generous for a loaded machine
+    p = out.get_column("p_value")
+    assert p.null_count() == 0 and p.min() >= 0 and p.max() <= 1

@@ -8,7 +8,6 @@ and series built with a known slope.
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import polars as pl
@@ -213,7 +212,8 @@ def test_long_series_slope_is_close_to_the_full_estimator() -> None:
     assert np.sqrt(np.mean(np.square(diffs))) < 0.5 * 0.0009
 
 
-def test_three_hundred_series_of_730_buckets_are_fast() -> None:
+def test_three_hundred_series_of_730_buckets_at_once() -> None:
+    """Many long series in one call (vectorised: its speed is bench/'s to measure)."""
     rng = np.random.default_rng(12)
     series, n = 300, 730
     data = pl.DataFrame(
@@ -223,9 +223,7 @@ def test_three_hundred_series_of_730_buckets_are_fast() -> None:
             "value": np.tile(100 + 0.05 * np.arange(n), series) + rng.normal(0, 5, series * n),
         }
     )
-    trends(data.head(10))  # numpy's import is not the measure
-    start = time.perf_counter()
     out = trends(data)
-    elapsed = time.perf_counter() - start
     assert out.height == series and out.get_column("significant").all()
-    assert elapsed < 1.5, elapsed  # about 0.25 s measured; generous for a loaded machine
+    one = trends(data.filter(pl.col("series") == 7))  # alone, the same answer
+    assert one.row(0, named=True) == out.filter(pl.col("series") == 7).row(0, named=True)
