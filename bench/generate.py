@@ -13,7 +13,9 @@ Writes to ``bench/data/<rows>/`` (git-ignored):
   8 channels (the 6 paid ones, ``organic_search`` and ``direct``); stage dates are ISO dates or
   empty, never after 2026-11-30 (the day of the export).
 - ``kpi_config.yaml`` (30 KPIs, all visible) and ``kpi_config_7.yaml`` (7 KPIs over the same
-  columns) beside the data; with ``--no-leads``, ``kpi_config_ads.yaml`` (3 ads KPIs) instead.
+  columns) beside the data; with ``--no-leads``, ``kpi_config_ads.yaml`` (3 ads KPIs) instead;
+  always ``kpi_config_20.yaml`` (20 ads KPIs) and ``kpi_config_distinct.yaml`` (with
+  ``COUNT(DISTINCT campaign)``), over ``ads.csv`` alone (``handwritten_ads.py``).
 
 Every value is a function of the row number (``pl.int_range`` hashed with a fixed seed per
 column), so the files are identical on every run and machine for a given Polars version; rows
@@ -251,6 +253,9 @@ def generate(rows: int, leads_rows: int | None = None, force: bool = False) -> P
         (out / "kpi_config_7.yaml").write_text(CONFIG_7)
     else:
         (out / "kpi_config_ads.yaml").write_text(CONFIG_ADS)
+    from handwritten_ads import write_configs  # bench/ is on sys.path (script or run.py)
+
+    write_configs(out)  # kpi_config_20.yaml, kpi_config_distinct.yaml: ads.csv only
     return out
 
 

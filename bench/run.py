@@ -55,6 +55,7 @@ sys.path.insert(0, str(HERE))
 
 import generate  # noqa: E402
 import handwritten  # noqa: E402
+import handwritten_ads  # noqa: E402
 
 RESULTS = HERE / "RESULTS.md"
 PY = sys.executable
@@ -743,6 +744,7 @@ def write_results(blocks: dict[str, str]) -> None:
     found.update({k: v.rstrip("\n") + "\n" for k, v in blocks.items()})
     sizes = sorted((k for k in found if k.startswith("size-")), key=lambda k: int(k[5:]))
     variants = sorted((k for k in found if k.startswith("variants-")), key=lambda k: int(k[9:]))
+    distinct = sorted((k for k in found if k.startswith("distinct-")), key=lambda k: int(k[9:]))
     titles = {
         "machine": "## Machine and versions",
         "commands": "## Commands",
@@ -750,7 +752,10 @@ def write_results(blocks: dict[str, str]) -> None:
         "memory": "## Memory on a 5 GB export",
         "cache": "## Report cache: `kpi report … --cache DIR`",
         "anomalies": "## Anomalies: kpi's model against two baselines (`bench/anomalies.py`)",
+        "one-source": "## One source at scale: 20 KPIs, `--by` and `--grain` (issue 16)",
     }
+    if distinct:
+        titles[distinct[0]] = "## Distinct counts: memory of `COUNT(DISTINCT …)` (issue 16)"
     if sizes:
         titles[sizes[0]] = f"## Report: `kpi report {REPORT}`"
     if variants:
@@ -760,7 +765,8 @@ def write_results(blocks: dict[str, str]) -> None:
         "Written by `python bench/run.py` (see bench/README.md): the sections between the "
         "markers are regenerated; the notes after `END results` are kept.\n",
     ]
-    keys = ["machine", "commands", *sizes, "startup", "memory", "cache", *variants, "anomalies"]
+    keys = ["machine", "commands", *sizes, "startup", "memory", "cache", "one-source"]
+    keys += [*distinct, *variants, "anomalies"]
     for key in keys:
         if key not in found:
             continue
@@ -957,10 +963,231 @@ def cache_test(rows: int, runs: int) -> tuple[str, dict]:
     return "\n".join(out), raw
 
 
+# --- issue 16: one source at scale, distinct counts ------------------------------------------
+
+
+def ads_report(data: Path, config: str, *cache: str) -> list[str]:
+    """``kpi report`` of an ads-only config (``handwritten_ads.REPORT``), JSONL."""
+    opts = handwritten_ads.REPORT.split()
+    return [KPI, "report", "-c", str(data / config), *opts, "-f", "jsonl", *cache]
+
+
+def _ads_long(path: Path):
+    import polars as pl
+
+    frame = pl.read_csv(path, infer_schema_length=0)
+    return frame.select(
+        "kpi",
+        pl.col("month").str.slice(0, 10),
+        pl.when(pl.col("is_total").str.to_lowercase() != "true").then(pl.col("channel")),
+        pl.col("is_total").str.to_lowercase() == "true",
+        pl.col("value").cast(pl.Float64),
+        pl.lit(None, pl.Float64).alias("previous"),
+    )
+
+
+def ads_check(data: Path, config: str, engines: list[str], kpis: list[str]) -> str:
+    """kpi's JSONL against each hand-written version of ``handwritten_ads.py``, every value
+    to RTOL; exits 1 on a gap. Returns a sentence for RESULTS.md."""
+    import polars as pl
+
+    tmp = data / "check"
+    tmp.mkdir(exist_ok=True)
+    kpi_out = tmp / f"kpi-{Path(config).stem}.jsonl"
+    run_once(ads_report(data, config), str(kpi_out))
+    ref = _kpi_long(kpi_out)
+    if sorted(ref["kpi"].unique()) != sorted(kpis):
+        raise SystemExit(f"CHECK FAILED: kpi's {config} report has KPIs {ref['kpi'].unique()}")
+    worst = {}
+    for engine in engines:
+        out = tmp / f"{engine}.csv"
+        run_once([PY, str(HERE / "handwritten_ads.py"), engine, str(data), "--out", str(out)])
+        bad, worst[engine] = differences(ref, _ads_long(out))
+        if bad.height:
+            with pl.Config(tbl_cols=-1, tbl_width_chars=200):
+                print(bad.head(20))
+            raise SystemExit(
+                f"CHECK FAILED: {engine} differs from kpi ({config}) in {bad.height} rows; "
+                f"outputs in {tmp}"
+            )
+        print(f"  check: {engine} agrees with kpi on {ref.height} values ({worst[engine]:.1e})")
+    gaps = ", ".join(f"{e} {w:.1e}" for e, w in worst.items())
+    return (
+        f"Agreement, checked before timing: every value of the {len(kpis)} KPIs per channel "
+        f"and in total for each month ({ref.height:,} numbers) equals kpi's to {RTOL:g} "
+        f"relative (largest relative gap: {gaps})."
+    )
+
+
+def one_source_test(rows: int, runs: int, check_values: bool = True) -> tuple[str, dict]:
+    """Issue 16, goals 3 and 4: 20 KPIs of one source with --by and --grain, kpi against
+    the same report written by hand in Polars (plain, and with kpi's exact sums) and
+    DuckDB, and the same kpi report with a filled --cache (a hit) and filling it."""
+    data = generate.generate(rows, leads_rows=0)
+    config = "kpi_config_20.yaml"
+    print(f"one source, 20 KPIs: {data}", flush=True)
+    agreement = ""
+    if check_values:
+        engines = ["polars-20", "polars-20-exact", "duckdb-20"]
+        agreement = ads_check(data, config, engines, handwritten_ads.KPIS_20)
+    plain = ads_report(data, config)
+    fill_dir, hit_dir = data / "cache-20-fill", data / "cache-20"
+    _empty(hit_dir)
+    tmp = data / "check"
+    tmp.mkdir(exist_ok=True)
+    outs = {}
+    for name, argv in [("uncached", plain), ("fill", [*plain, "--cache", str(hit_dir)])]:
+        outs[name] = tmp / f"kpi-20-{name}.jsonl"
+        run_once(argv, str(outs[name]))
+    filled = _entries(hit_dir)
+    outs["hit"] = tmp / "kpi-20-hit.jsonl"
+    run_once([*plain, "--cache", str(hit_dir)], str(outs["hit"]))
+    if not filled or _entries(hit_dir) != filled:
+        raise SystemExit(f"CACHE CHECK FAILED: {hit_dir} not filled once, then hit")
+    for name in ("fill", "hit"):
+        if outs[name].read_bytes() != outs["uncached"].read_bytes():
+            raise SystemExit(f"CACHE CHECK FAILED: the {name}'s JSONL differs from the uncached")
+    hw = [PY, str(HERE / "handwritten_ads.py")]
+    group = [
+        Contender("kpi, 20 KPIs", plain, "(a)"),
+        Contender("hand-written Polars", [*hw, "polars-20", str(data)], "(b) one lazy query"),
+        Contender(EXACT, [*hw, "polars-20-exact", str(data)], "(b') kpi's exact sums"),
+        Contender("hand-written DuckDB", [*hw, "duckdb-20", str(data)], "(c) one SQL statement"),
+        Contender("kpi, 20 KPIs, --cache filled (hit)", [*plain, "--cache", str(hit_dir)], "(d)"),
+        Contender(
+            "kpi, 20 KPIs, --cache empty (fill)",
+            [*plain, "--cache", str(fill_dir)],
+            "(e)",
+            before=lambda: _empty(fill_dir),
+        ),
+    ]
+    measure(group, runs)
+    a, b, b2, c, d, _ = group
+    mb = (data / "ads.csv").stat().st_size / 1e6
+    out = [
+        f"`ads.csv` of {rows:,} rows ({mb:,.0f} MB), `kpi report -c "
+        f"bench/data/{rows}/{config} {handwritten_ads.REPORT} -f jsonl` (20 KPIs of one "
+        "source: 12 aggregates, 8 ratios; 11 months × 6 channels + totals), against the same "
+        "report written by hand (`bench/handwritten_ads.py`), and with kpi's Parquet cache. "
+        f"Median of {len(a.times)} runs after one warm-up, round-robin, each a fresh "
+        "process; (e)'s cache folder is emptied before each run (untimed)." + _busy_note(),
+        "",
+        "| contender | median s | min s | CPU s | peak RSS MB | ratio to (a) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for x in group:
+        out.append(
+            f"| {x.name} {x.note} | {median(x):.2f} | {min(x.times):.2f} | "
+            f"{statistics.median(x.cpu):.2f} | {max(x.rss):,.0f} | {median(x) / median(a):.2f}x |"
+        )
+    goals = [
+        ("kpi within 1.15x of hand-written Polars", median(a) / median(b), 1.15, "<="),
+        ("kpi within 1.15x of Polars with the same exact sums", median(a) / median(b2), 1.15, "<="),
+        ("kpi no slower than DuckDB", median(a) / median(c), 1.0, "<="),
+        ("a cached repeat at least 5x faster than uncached", median(a) / median(d), 5.0, ">="),
+    ]
+    cpu = {x.name: statistics.median(x.cpu) for x in group}
+    cpus = [cpu[a.name] / cpu[y.name] for y in (b, b2, c)] + [cpu[a.name] / cpu[d.name]]
+    out += [
+        "",
+        "| goal (issue 16) | measured | result | CPU time ratio |",
+        "| --- | ---: | --- | ---: |",
+    ]
+    for (text, ratio, limit, op), cpu_ratio in zip(goals, cpus, strict=True):
+        ok = ratio <= limit if op == "<=" else ratio >= limit
+        out.append(f"| {text} | {ratio:.2f}x | {'pass' if ok else '**FAIL**'} | {cpu_ratio:.2f}x |")
+    out += [
+        "",
+        "The goals are on wall time; the CPU time ratio (user + system, medians) is less "
+        "sensitive to other load, and shows what each costs when the cores are shared.",
+    ]
+    if agreement:
+        out += ["", agreement]
+    out += [
+        "",
+        "The fill and the hit give the uncached report's JSONL byte for byte (checked first).",
+        "",
+        "```sh",
+        *(x.command for x in group),
+        "```",
+    ]
+    raw = {x.name: {"argv": x.argv, "s": x.times, "rss_mb": x.rss, "cpu_s": x.cpu} for x in group}
+    return "\n".join(out), raw
+
+
+def distinct_test(rows: int, runs: int, limit_mb: float, check_values: bool = True) -> str:
+    """Issue 16, goal 5: peak RSS of a report with COUNT(DISTINCT campaign) per channel and
+    month against the hand-written streaming Polars query and DuckDB (and kpi with sums
+    only, the same scan): at 40 M rows, and on the 5 GB export (80 M)."""
+    data = generate.generate(rows, leads_rows=0)
+    size_gb = (data / "ads.csv").stat().st_size / 1e9
+    print(f"distinct counts: {data} ({size_gb:.1f} GB)", flush=True)
+    agreement = ""
+    if check_values:
+        engines = ["polars-distinct", "duckdb-distinct"]
+        agreement = ads_check(
+            data, "kpi_config_distinct.yaml", engines, handwritten_ads.KPIS_DISTINCT
+        )
+    hw = [PY, str(HERE / "handwritten_ads.py")]
+    group = [
+        Contender(
+            "kpi, COUNT(DISTINCT campaign) + 2 SUMs",
+            ads_report(data, "kpi_config_distinct.yaml"),
+            "(a)",
+        ),
+        Contender(
+            "hand-written Polars, streaming",
+            [*hw, "polars-distinct", str(data)],
+            "(b) `collect(engine='streaming')` of rows and totals",
+        ),
+        Contender("hand-written DuckDB", [*hw, "duckdb-distinct", str(data)], "(c)"),
+        Contender("kpi, SUMs only", ads_report(data, "kpi_config_ads.yaml"), "(d) 3 KPIs"),
+    ]
+    MEMORY_LIMIT["mb"] = limit_mb
+    measure(group, runs, warmup=0)
+    MEMORY_LIMIT["mb"] = 0.0
+    a, b = group[0], group[1]
+    out = [
+        f"`ads.csv` of {rows:,} rows ({size_gb:.2f} GB, sorted by date), `kpi report -c "
+        f"bench/data/{rows}/kpi_config_distinct.yaml {handwritten_ads.REPORT} -f jsonl` "
+        "(spend, clicks, COUNT(DISTINCT campaign), two ratios) against the same report "
+        f"written by hand (`bench/handwritten_ads.py`). {runs} run(s) each, no warm-up; a "
+        f"process passing {limit_mb:,.0f} MB is killed." + _busy_note(),
+        "",
+        "| contender | median s | CPU s | peak RSS MB | RSS ratio to (b) |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for x in group:
+        killed = "killed" in x.stderr
+        rss = f"> {max(x.rss):,.0f} (killed)" if killed else f"{max(x.rss):,.0f}"
+        wall = "–" if killed else f"{median(x):.1f}"
+        cpu = "–" if killed else f"{statistics.median(x.cpu):.1f}"
+        out.append(
+            f"| {x.name} {x.note} | {wall} | {cpu} | {rss} | {max(x.rss) / max(b.rss):.2f}x |"
+        )
+    ratio = max(a.rss) / max(b.rss)
+    verdict = "pass" if ratio <= 1.25 and "killed" not in a.stderr else "**FAIL**"
+    out += [
+        "",
+        f"Goal (issue 16): peak RSS of (a) within 1.25x of the streaming Polars query's: "
+        f"{ratio:.2f}x, {verdict}.",
+    ]
+    if agreement:
+        out += ["", agreement]
+    out += ["", "```sh", *(x.command for x in group), "```"]
+    return "\n".join(out)
+
+
 # --- one command for all of RESULTS.md -------------------------------------------------------
 
 #: What ``--all`` runs (ads rows), scaled by the hidden ``--scale`` for a quick dry run.
-ALL = {"rows": [1_000_000, 10_000_000], "memory": 80_000_000, "cache": 10_000_000}
+ALL = {
+    "rows": [1_000_000, 10_000_000],
+    "memory": 80_000_000,
+    "cache": 10_000_000,
+    "one_source": 5_000_000,
+    "distinct": [40_000_000, 80_000_000],
+}
 
 #: Rough seconds of one round of each part (every contender once, plus the ~0.35 s each run
 #: spends checking for idle CPUs and starting), as (fixed, per million ads rows), fitted to
@@ -974,6 +1201,8 @@ ROUND_S = {
     "memory": (4.5, 0.87),
     "cache": (3.0, 0.65),
     "generate": (0.5, 0.5),  # writing ads.csv + leads.csv when missing
+    "one_source": (4.0, 1.9),  # 6 contenders
+    "distinct": (2.0, 1.0),  # 4 contenders, one run each
 }
 
 
@@ -997,11 +1226,17 @@ def estimate(args: argparse.Namespace) -> str:
         parts["memory"] = cost("memory", args.memory, args.memory_runs)
     if args.cache_test:
         parts["cache"] = cost("cache", args.cache_test, rounds + 1)  # + the identity check
+    if args.one_source:
+        parts["one source"] = cost("one_source", args.one_source, rounds + 1)
+    if args.distinct:
+        parts["distinct"] = sum(cost("distinct", r, args.memory_runs + 1) for r in args.distinct)
     missing = {r for r in [*args.rows, args.cache_test] if r}
     missing = {r for r in missing if not (generate.data_dir(r) / "leads.csv").exists()}
     gen = sum(cost("generate", r) for r in missing)
-    if args.memory and not (generate.data_dir(args.memory) / "ads.csv").exists():
-        gen += 0.85 * cost("generate", args.memory)  # ads.csv only
+    ads_only = {r for r in [args.memory, args.one_source, *args.distinct] if r}
+    for r in ads_only - missing:
+        if not (generate.data_dir(r) / "ads.csv").exists():
+            gen += 0.85 * cost("generate", r)  # ads.csv only
     if gen:
         parts["generating missing data"] = gen
     total = sum(parts.values())
@@ -1045,6 +1280,20 @@ def main(argv: list[str] | None = None) -> int:
         help="time the report without, filling and hitting kpi's --cache on ROWS ads rows",
     )
     ap.add_argument(
+        "--one-source",
+        type=int,
+        metavar="ROWS",
+        help="20 KPIs of one source (kpi, hand-written Polars and DuckDB, --cache) on ROWS rows",
+    )
+    ap.add_argument(
+        "--distinct",
+        type=int,
+        nargs="*",
+        default=[],
+        metavar="ROWS",
+        help="peak memory of COUNT(DISTINCT …) against hand-written streaming Polars",
+    )
+    ap.add_argument(
         "--startup",
         action="store_true",
         help="time start-up: kpi --help, report (cold and warm cache), list, validate on the "
@@ -1062,17 +1311,28 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scale", type=float, default=1.0, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.all:
-        if args.rows or args.variants or args.memory or args.cache_test:
+        if args.rows or args.variants or args.memory or args.cache_test or args.one_source:
             ap.error("--all runs every part: no --rows, --variants, --memory or --cache-test")
-        rows, memory, cache = (
+        rows, memory, cache, one, distinct = (
             [max(1000, round(r * args.scale)) for r in rs]
-            for rs in (ALL["rows"], [ALL["memory"]], [ALL["cache"]])
+            for rs in (
+                ALL["rows"],
+                [ALL["memory"]],
+                [ALL["cache"]],
+                [ALL["one_source"]],
+                ALL["distinct"],
+            )
         )
         args.rows, args.variants, args.memory, args.cache_test = rows, True, *memory, *cache
+        args.one_source, args.distinct = one[0], distinct
     elif args.scale != 1.0:
         ap.error("--scale goes with --all")
-    if not args.rows and not args.memory and not args.cache_test and not args.startup:
-        ap.error("give --all, or --rows, --startup, --memory and/or --cache-test")
+    wanted = (args.rows, args.memory, args.cache_test, args.one_source, args.distinct, args.startup)
+    if not any(wanted):
+        ap.error(
+            "give --all, or --rows, --startup, --memory, --cache-test, --one-source and/or "
+            "--distinct"
+        )
     if args.variants and not args.rows:
         ap.error("--variants times the engine experiments at each --rows size")
     QUIET["wait"] = args.quiet_wait
@@ -1127,6 +1387,20 @@ def main(argv: list[str] | None = None) -> int:
         (generate.data_dir(args.cache_test) / "cache-timings.json").write_text(
             json.dumps(raw, indent=1)
         )
+        write_results(blocks)
+    if args.one_source:
+        QUIET["busy"].clear()
+        text, raw = one_source_test(args.one_source, args.runs, not args.no_check)
+        blocks["one-source"] = measured + text
+        (generate.data_dir(args.one_source) / "one-source-timings.json").write_text(
+            json.dumps(raw, indent=1)
+        )
+        write_results(blocks)
+    for rows in args.distinct:
+        QUIET["busy"].clear()
+        text = distinct_test(rows, args.memory_runs, args.memory_limit, not args.no_check)
+        blocks[f"distinct-{rows}"] = measured + text
+        write_results(blocks)
     write_results(blocks)
     print(f"wrote {RESULTS} in {(time.monotonic() - t0) / 60:.1f} min")
     return 0

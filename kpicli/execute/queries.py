@@ -19,6 +19,7 @@ import polars as pl
 
 from kpicli.ingest.scan import SourceFrame
 from kpicli.plan.build import RANGE, Aggregation, Plan, ordinal
+from kpicli.spec.formula import DistinctSplit, rollup_kind, split_distinct
 from kpicli.spec.periods import DateRange
 
 if TYPE_CHECKING:
@@ -175,9 +176,13 @@ def _queries(
         lf = lf.with_columns(pl.lit(None, dtype=pl.Date).alias(RANGE))
     else:
         lf = _time_keys(lf, date_col, plan, calendar, filtered=True)
+    split = split_distinct(agg.formulas) if agg.decomposed is None else None
+    distinct = _distinct(plan, lf, split, x, dims) if split is not None else None
+    if distinct is not None:
+        return distinct
     if agg.decomposed is None or not dims:
-        # no totals to roll up, or formulas that do not decompose (COUNT(DISTINCT …),
-        # MEDIAN…): the totals group the rows themselves
+        # no totals to roll up, or formulas that do not decompose (MEDIAN, STDDEV…): the
+        # totals group the rows themselves
         rows = _as_text(lf.group_by(plan.keys).agg(x.values), dims)
         totals = lf.group_by(plan.total_keys).agg(x.values) if dims else None
         return Queries(rows, totals)
@@ -192,6 +197,46 @@ def _from_partials(plan: Plan, grouped: pl.LazyFrame, x: _Exprs, dims: tuple[str
         return Queries(rows, None)
     totals = grouped.group_by(plan.total_keys).agg(x.rollups + x.book_again)
     return Queries(rows, totals.with_columns(x.finals).drop(x.names))
+
+
+#: The distinct value's column in the first group_by of :func:`_distinct`.
+DISTINCT = "__distinct"
+
+
+def _distinct(
+    plan: Plan, lf: pl.LazyFrame, split: DistinctSplit, x: _Exprs, dims: tuple[str, ...]
+) -> Queries | None:
+    """Distinct counts in two group_bys (:class:`~kpicli.spec.formula.DistinctSplit`):
+    the rows by the keys and the distinct value, which the streaming engine runs in
+    bounded memory, then the few groups of that by the keys, and by the time keys for the
+    totals. (Grouping the rows with ``n_unique``, and the totals by grouping the rows
+    again, made two consumers of one scan: Polars kept every scanned row in memory.)
+    None when Polars does not take the split's SQL (the rows are grouped whole then)."""
+    try:
+        key = pl.sql_expr(split.key).alias(DISTINCT)
+        partials = [pl.sql_expr(sql).alias(name) for sql, name in split.partials.items()]
+        rollups = [
+            pl.sql_expr(f'{rollup_kind(sql)}("{name}")').alias(name)
+            for sql, name in split.partials.items()
+        ]
+        finals = [pl.sql_expr(v).cast(pl.Float64).alias(n) for n, v in split.finals.items()]
+    except pl.exceptions.PolarsError:
+        return None
+    pairs = lf.group_by(*plan.keys, key).agg(partials + x.book)
+    counted = []
+    for column, flag in split.counts.items():
+        value = pl.col(DISTINCT)
+        if flag is not None:
+            value = value.filter(pl.col(flag) > 0)
+        counted.append(value.drop_nulls().n_unique().alias(column))
+    drop = [*split.partials.values(), *split.counts]
+
+    def values(keys: list[str]) -> pl.LazyFrame:
+        grouped = pairs.group_by(keys).agg(rollups + counted + x.book_again)
+        return grouped.with_columns(finals).drop(drop)
+
+    rows = _as_text(values(list(plan.keys)), dims)
+    return Queries(rows, values(list(plan.total_keys)) if dims else None)
 
 
 def _as_text(grouped: pl.LazyFrame, dims: tuple[str, ...]) -> pl.LazyFrame:

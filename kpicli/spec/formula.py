@@ -1389,7 +1389,31 @@ def _decompose(text: str, before: list[tuple[str, str]]) -> tuple[str | None, li
 
     partials = dict(before)
     rollup = _rollup()
-    tree = _parse_sql(text).copy()
+    tree = _sums_and_counts(_parse_sql(text).copy())
+    outer = []
+    for node in tree.find_all(exp.AggFunc):
+        top = node.parent if isinstance(node.parent, exp.Filter) else node
+        if _inside_agg(top):
+            continue
+        outer.append((node, top))
+    for node, _ in outer:
+        if type(node) not in rollup or (isinstance(node, exp.Count) and node.find(exp.Distinct)):
+            return None, before
+    for _, top in outer:
+        sql = top.sql(identify=True)
+        name = partials.setdefault(sql, f"__p{len(partials)}")
+        column = exp.column(name, quoted=True)
+        if top is tree:
+            tree = column
+        else:
+            top.replace(column)
+    return tree.sql(identify=True), list(partials.items())
+
+
+def _sums_and_counts(tree: exp.Expression) -> exp.Expression:
+    """``tree`` with each AVG(x) (and its FILTER) as SUM(x) / COUNT(x); returns the root."""
+    from sqlglot import exp
+
     for avg in list(tree.find_all(exp.Avg)):
         arg = avg.this
         div = exp.Div(this=exp.Sum(this=arg.copy()), expression=exp.Count(this=arg.copy()))
@@ -1409,24 +1433,84 @@ def _decompose(text: str, before: list[tuple[str, str]]) -> tuple[str | None, li
                 tree = exp.Paren(this=div)
             else:
                 target.replace(exp.Paren(this=div))
-    outer = []
-    for node in tree.find_all(exp.AggFunc):
-        top = node.parent if isinstance(node.parent, exp.Filter) else node
-        if _inside_agg(top):
-            continue
-        outer.append((node, top))
-    for node, _ in outer:
-        if type(node) not in rollup or (isinstance(node, exp.Count) and node.find(exp.Distinct)):
-            return None, before
-    for _, top in outer:
-        sql = top.sql(identify=True)
-        name = partials.setdefault(sql, f"__p{len(partials)}")
-        column = exp.column(name, quoted=True)
-        if top is tree:
-            tree = column
-        else:
-            top.replace(column)
-    return tree.sql(identify=True), list(partials.items())
+    return tree
+
+
+@dataclass(frozen=True)
+class DistinctSplit:
+    """An aggregation whose formulas count distinct values of one expression, computed in
+    two group_bys that a streaming engine runs in bounded memory.
+
+    The rows are grouped by the keys and the distinct value (``key``, SQL over the rows),
+    computing ``partials`` (SQL → column: the other aggregates' partial sums, counts, min
+    and max, as :func:`decompose` makes them, and one ``COUNT(*) FILTER (WHERE p)`` per
+    filtered distinct count: whether a row of the group passes the filter). Each
+    ``COUNT(DISTINCT key) [FILTER (WHERE p)]`` is then the number of those groups with a
+    non-null value (and a row passing ``p``), per key or for the totals alike: ``counts``
+    maps its column to the column of its filter's count (None without a filter). The other
+    partials roll up (SUM, MIN, MAX) and ``finals`` (KPI → SQL over the partials' and the
+    counts' columns) give each KPI's value.
+    """
+
+    key: str
+    partials: dict[str, str]
+    counts: dict[str, str | None]
+    finals: dict[str, str]
+
+
+def split_distinct(formulas: Mapping[str, str]) -> DistinctSplit | None:
+    """``formulas`` (KPI → SQL aggregate) as a :class:`DistinctSplit`; None when none
+    counts distinct values, when they count distinct values of several expressions, or
+    when another aggregate does not decompose (MEDIAN, STDDEV…)."""
+    found = _memoized(_split_distinct, list(formulas.items()))
+    if found is None:
+        return None
+    key, partials, counts, finals = found
+    return DistinctSplit(key, dict(partials), dict(counts), dict(finals))
+
+
+def _split_distinct(items: list[list[str]]) -> list | None:
+    from sqlglot import exp
+
+    rollup = _rollup()
+    partials: dict[str, str] = {}
+    counts: dict[str, str | None] = {}
+    keys: set[str] = set()
+    finals: dict[str, str] = {}
+    for name, text in items:
+        tree = _sums_and_counts(_parse_sql(text).copy())
+        outer = []
+        for node in tree.find_all(exp.AggFunc):
+            top = node.parent if isinstance(node.parent, exp.Filter) else node
+            if not _inside_agg(top):
+                outer.append((node, top))
+        for node, top in outer:
+            if isinstance(node, exp.Count) and isinstance(node.this, exp.Distinct):
+                if len(node.this.expressions) != 1:
+                    return None
+                keys.add(node.this.expressions[0].sql(identify=True))
+                flag = None
+                if top is not node:  # FILTER (WHERE p): whether a row of the group passes
+                    passes = exp.Filter(
+                        this=exp.Count(this=exp.Star()), expression=top.expression.copy()
+                    )
+                    flag = partials.setdefault(passes.sql(identify=True), f"__p{len(partials)}")
+                column = next((c for c, f in counts.items() if f == flag), f"__c{len(counts)}")
+                counts[column] = flag
+            elif type(node) in rollup and not node.find(exp.Distinct):
+                sql = top.sql(identify=True)
+                column = partials.setdefault(sql, f"__p{len(partials)}")
+            else:
+                return None
+            replacement = exp.column(column, quoted=True)
+            if top is tree:
+                tree = replacement
+            else:
+                top.replace(replacement)
+        finals[name] = tree.sql(identify=True)
+    if len(keys) != 1:
+        return None
+    return [keys.pop(), list(partials.items()), list(counts.items()), list(finals.items())]
 
 
 def rollup_kind(partial_sql: str) -> str:
