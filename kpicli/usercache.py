@@ -63,11 +63,10 @@ def root() -> Path | None:
 
 
 @lru_cache(maxsize=1)
-def code_tag() -> str:
-    """kpi's version and its own code, by each module's size and modification time (a
-    cheap stat of each): part of every key."""
-    from kpicli.version import __version__
-
+def code_digest() -> str:
+    """kpi's own code, by each module's size and modification time (a cheap stat of each):
+    a development copy edited under the same version number gets new keys (here and in the
+    project's Parquet cache)."""
     stats: list[tuple[str, int, int]] = []
     package = os.path.dirname(os.path.abspath(__file__))
 
@@ -81,8 +80,14 @@ def code_tag() -> str:
                     stats.append((e.path[len(package) :], st.st_size, st.st_mtime_ns))
 
     walk(package)
-    digest = hashlib.sha256(repr(sorted(stats)).encode()).hexdigest()[:16]
-    return f"{__version__}+{digest}"
+    return hashlib.sha256(repr(sorted(stats)).encode()).hexdigest()
+
+
+def code_tag() -> str:
+    """kpi's version and :func:`code_digest`: part of every key."""
+    from kpicli.version import __version__
+
+    return f"{__version__}+{code_digest()[:16]}"
 
 
 def _trusted(st: os.stat_result) -> bool:

@@ -74,7 +74,6 @@ import tempfile
 import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -208,24 +207,12 @@ def _secret(cache_dir: Path) -> bytes:
 # ---------------------------------------------------------------------------- keys
 
 
-@lru_cache(maxsize=1)
 def _code() -> str:
-    """kpi's own code, by each module's size and modification time (a cheap stat): a
-    development copy edited under the same version number makes new entries."""
-    stats: list[tuple[str, int, int]] = []
+    """kpi's own code (:func:`kpicli.usercache.code_digest`): a development copy edited
+    under the same version number makes new entries."""
+    from kpicli.usercache import code_digest
 
-    def walk(folder: str) -> None:
-        with os.scandir(folder) as entries:
-            for e in entries:
-                if e.is_dir(follow_symlinks=False) and e.name != "__pycache__":
-                    walk(e.path)
-                elif e.name.endswith(".py"):
-                    st = e.stat()
-                    stats.append((e.path[len(root) :], st.st_size, st.st_mtime_ns))
-
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    walk(root)
-    return hashlib.sha256(json.dumps(sorted(stats)).encode()).hexdigest()
+    return code_digest()
 
 
 def source_material(cfg: Config, name: str, files: list[Path]) -> dict[str, Any]:

@@ -550,7 +550,10 @@ def test_permission_denied_on_one_entry(data) -> None:
     denied = [sig(cache, PREFIX, "visits"), *map(data_of, sigs(cache, DAILY_PREFIX, "ads"))]
     for path in denied:
         path.chmod(0)
-    r = report_as_user(cfg, cache)
+    # without the per-user cache, which may already know the files and so never need the
+    # project cache's visits entry: this test is about that entry
+    env = {**os.environ, "KPI_NO_CACHE": "1"}
+    r = report_as_user(cfg, cache, env=env)
     check_process(r, want, f"cache entry {denied[0]}: cannot read it: Permission denied; rebuilt")
     assert f"cannot read its data {denied[1].name}: Permission denied; rebuilt" in r.stderr or (
         f"cannot read its data {denied[2].name}: Permission denied; rebuilt" in r.stderr
