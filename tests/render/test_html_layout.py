@@ -61,7 +61,8 @@ def ads_sum(column: str, start: str, end: str, channel: str | None = None) -> fl
         f"SELECT SUM({column}) FROM read_csv_auto('{ROOT}/sample_data/ads_*.csv') "
         f"WHERE date BETWEEN '{start}' AND '{end}' {where}"
     )
-    row = duckdb.execute(query).fetchone()
+    with duckdb.connect() as con:  # its own: fetchone() leaves the result open
+        row = con.execute(query).fetchone()
     assert row is not None
     return float(row[0])
 
