@@ -419,19 +419,20 @@ def _first_look(
     grain: Grain | None,
     compare: Compare,
 ) -> tuple[str, Compare]:
-    """`kpi report`'s period and comparison: as given, or without a period, dates and grain
-    the first look (:func:`kpicli.spec.periods.first_look`: this month so far, compared with
-    the previous one unless --compare says otherwise); with --grain alone, all."""
+    """`kpi report`'s period and comparison (:func:`kpicli.spec.periods.first_look`)."""
     from datetime import date
 
     from kpicli.spec import periods
 
-    if period is not None:
-        return period, compare
-    if date_from or date_to or grain is not None:
-        return "all", compare
     day = periods.parse_date(as_of, "{@as_of}") if as_of else date.today()
-    return periods.first_look(day), Compare.previous if compare is Compare.none else compare
+    chosen, compared = periods.first_look(
+        period,
+        dated=bool(date_from or date_to),
+        grain=grain.value if grain else None,
+        compare=compare.value,
+        as_of=day,
+    )
+    return chosen, Compare(compared)
 
 
 def use_color(no_color: bool) -> bool:

@@ -455,14 +455,9 @@ def _whole_period(record: dict[str, Any], result: Result, spans: set[tuple[Any, 
     return result.period is not None and span == tuple(result.period) and len(spans) > 1
 
 
-def _is_whole(line: Line) -> bool:
-    """Whether ``line`` is the whole period's (``--grain``), not a bucket's."""
-    return line.whole
-
-
 def _by_bucket(lines: list[Line], result: Result) -> dict[date, dict[str, Any]]:
     """One record per bucket start (the first one), the whole period's left out."""
-    lines = [line for line in lines if not _is_whole(line)]
+    lines = [line for line in lines if not line.whole]
     spans = {(ln.record.get("period_start"), ln.record.get("period_end")) for ln in lines}
     out: dict[date, dict[str, Any]] = {}
     for line in lines:
@@ -1147,7 +1142,7 @@ def _section_table(section: Section, result: Result, extra: list[tuple[str, str]
             text = ""
             if line.first_of_bucket and start is not None:
                 span = f"{start.isoformat()} → {end.isoformat() if end else ''}"
-                label = WHOLE_PERIOD if _is_whole(line) else bucket_label(start, result.grain)
+                label = WHOLE_PERIOD if line.whole else bucket_label(start, result.grain)
                 text = f'<span title="{esc(span)}">{esc(label)}</span>'
             cells.append(f'<td class="nowrap">{text}</td>')
         if line.more:
@@ -1408,34 +1403,22 @@ def _slug(text: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-") or "group"
 
 
-def _whole(result: Result, name: str) -> dict[str, Any] | None:
-    """The KPI's row over the whole period with ``--grain`` (``Result.whole``: the totals'
-    with dimensions), when the result has one."""
-    import polars as pl
-
-    frame = result.whole
-    if frame is None or not frame.height or "kpi" not in frame.columns:
-        return None
-    rows = frame.filter(pl.col("kpi") == name).head(1).to_dicts()
-    return rows[0] if rows else None
-
-
 def _headline(section: Section, result: Result) -> tuple[dict[str, Any] | None, str]:
     """The record a KPI's tile shows, and the bucket it is when it is not the whole period:
     its total under ``--by`` (none with ``total: none``), its row otherwise; with
-    ``--grain``, the whole period's (``Result.whole``, or a row that spans the period),
+    ``--grain``, the whole period's (its line from ``Result.whole``, or a row that spans the
+    period),
     else the last bucket's."""
     dims = bool(result.dimensions)
     if dims and not _has_total(section.info):
         return None, ""
-    lines = [ln for ln in section.lines if not ln.more and (ln.is_total == dims or _is_whole(ln))]
-    records = [ln.record for ln in lines if not _is_whole(ln)]
+    lines = [ln for ln in section.lines if not ln.more and (ln.is_total == dims or ln.whole)]
+    records = [ln.record for ln in lines if not ln.whole]
     if not lines:
         return None, ""
     if result.grain is None:
         return records[0], ""
-    whole_row = next((ln.record for ln in lines if _is_whole(ln)), None)
-    whole_row = whole_row or _whole(result, section.info.name)
+    whole_row = next((ln.record for ln in lines if ln.whole), None)
     if whole_row is not None:
         return whole_row, ""
     if not records:

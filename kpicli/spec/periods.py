@@ -61,11 +61,20 @@ PERIOD_FORMS = (
 _ONE_DAY = timedelta(days=1)
 
 
-def first_look(as_of: date) -> str:
-    """What ``kpi report`` shows without a period, grain or dates: the month so far, or on
-    its first day (when nothing of it is complete) the month just ended; compared with the
-    previous one (the CLI adds ``--compare previous``)."""
-    return "last-month" if as_of.day == 1 else "this-month"
+def first_look(
+    period: str | None, *, dated: bool, grain: str | None, compare: str, as_of: date
+) -> tuple[str, str]:
+    """A report's period and comparison (``none``, ``previous``, ``year``) as asked, or, when
+    nothing names the days (no period, no ``dated`` --from/--to, no grain), the first look:
+    the month so far compared with the previous one (unless ``compare`` says otherwise), or
+    on its first day (nothing of it complete yet) the month just ended. With dates or a
+    grain alone, ``all``."""
+    if period is not None:
+        return period, compare
+    if dated or grain is not None:
+        return "all", compare
+    month = "last-month" if as_of.day == 1 else "this-month"
+    return month, "previous" if compare == "none" else compare
 
 
 #: The ordinal of the last day a ``date`` can hold (9999-12-31).
