@@ -58,6 +58,7 @@ from kpicli.plan.build import (
     cache_folder,
     sorts_by_status,
     sources_read,
+    target_amounts,
 )
 from kpicli.spec import periods
 from kpicli.spec.config import Config, Target
@@ -66,7 +67,6 @@ from kpicli.spec.formula import (
     FLOAT,
     FormulaError,
     compile_sql,
-    is_amount,
     parse,
     wrong_type,
 )
@@ -326,7 +326,7 @@ def _wide(
 def _derived_levels(plan: Plan) -> list[list[pl.Expr]]:
     """The derived KPIs' expressions, compiled and checked once per report, by level."""
     kinds = dict.fromkeys(plan.config.kpis, FLOAT)  # every KPI's value is a Float64
-    return [[_derived(plan, name, kinds) for name in level] for level in _levels(plan)]
+    return [[_derived(plan, name, kinds) for name in level] for level in plan.derived_levels()]
 
 
 def _collected(plan: Plan, lazy: pl.LazyFrame) -> pl.DataFrame:
@@ -342,18 +342,6 @@ def _collected(plan: Plan, lazy: pl.LazyFrame) -> pl.DataFrame:
 
 #: Derived KPIs that depend on one another are evaluated this many levels per query.
 DERIVED_BATCH = 100
-
-
-def _levels(plan: Plan) -> list[list[str]]:
-    """The derived KPIs by level: each depends only on source KPIs and lower levels."""
-    level: dict[str, int] = {}
-    for name in plan.derived:  # dependencies first
-        deps = [level.get(d, -1) for d in plan.config.dependencies(name)]
-        level[name] = max(deps, default=-1) + 1
-    out: list[list[str]] = [[] for _ in range(max(level.values(), default=-1) + 1)]
-    for name, n in level.items():
-        out[n].append(name)
-    return out
 
 
 def _derived(plan: Plan, name: str, kinds: dict[str, str]) -> pl.Expr:
@@ -636,7 +624,7 @@ def _targets(
     targeted = [n for n in plan.selected if cfg.kpis[n].target is not None]
     if not targeted:
         return _no_target(long)
-    amounts = _amounts(cfg, targeted)
+    amounts = target_amounts(cfg, targeted)
     where = frozenset(parse(plan.request.where).names) if plan.request.where else None
     long = long.with_row_index("__row")
     is_targeted = pl.col("kpi").is_in(targeted)
@@ -704,20 +692,6 @@ def _no_target(part: pl.DataFrame) -> pl.DataFrame:
         ),
         pl.lit(None, dtype=pl.Utf8).alias("status"),
     )
-
-
-def _amounts(cfg: Config, names: list[str]) -> set[str]:
-    """The KPIs among ``names`` whose target is an amount of the rows it was set for: a
-    ``per`` goal (additive by definition), or a KPI that is an amount (SUM, COUNT, their
-    sums and differences: :func:`~kpicli.spec.formula.is_amount`). The others are levels."""
-    amounts: set[str] = set()
-    for n in cfg.order(names):
-        k = cfg.kpis[n]
-        if (k.target is not None and k.target.per is not None) or is_amount(
-            k.formula, frozenset() if k.source else amounts
-        ):
-            amounts.add(n)
-    return {n for n in names if n in amounts}
 
 
 def _base(

@@ -231,6 +231,17 @@ class Plan:
         if counted and sorted(counted) != list(range(min(counted), max(counted) + 1)):
             self.ordinals = sorted(counted)
 
+    def derived_levels(self) -> list[list[str]]:
+        """The derived KPIs by level: each depends only on source KPIs and lower levels."""
+        level: dict[str, int] = {}
+        for name in self.derived:  # dependencies first
+            deps = [level.get(d, -1) for d in self.config.dependencies(name)]
+            level[name] = max(deps, default=-1) + 1
+        out: list[list[str]] = [[] for _ in range(max(level.values(), default=-1) + 1)]
+        for name, n in level.items():
+            out[n].append(name)
+        return out
+
     def counted_days(self) -> tuple[date, date]:
         """The first and last day any span counts (never after as-of)."""
         low = min(r.start for r in self.ranges)
@@ -853,3 +864,17 @@ def _check_columns(
                 f"`rename` or `derive`; its columns are: {', '.join(have)}",
             )
     sf.require(request_columns(cfg, names, dims, where))  # in every file of the source
+
+
+def target_amounts(cfg: Config, names: list[str]) -> set[str]:
+    """The KPIs among ``names`` whose target is an amount of the rows it was set for: a
+    ``per`` goal (additive by definition), or a KPI that is an amount (SUM, COUNT, their
+    sums and differences: :func:`~kpicli.spec.formula.is_amount`). The others are levels."""
+    amounts: set[str] = set()
+    for n in cfg.order(names):
+        k = cfg.kpis[n]
+        if (k.target is not None and k.target.per is not None) or is_amount(
+            k.formula, frozenset() if k.source else amounts
+        ):
+            amounts.add(n)
+    return {n for n in names if n in amounts}
