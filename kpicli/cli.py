@@ -953,6 +953,96 @@ def explain(
     guarded(debug, work)
 
 
+class Dialect(StrEnum):
+    duckdb = "duckdb"
+    spark = "spark"
+    bigquery = "bigquery"
+    snowflake = "snowflake"
+    postgres = "postgres"
+
+
+@app.command(
+    "sql",
+    cls=KpiCommand,
+    epilog="Examples:\n\n"
+    "  kpi sql -p last-month --by channel > report.sql && duckdb < report.sql\n\n"
+    "  kpi sql --dialect spark -p 2026 --grain month --kpi leads,cpl\n\n"
+    "  kpi sql --dialect bigquery -p last-month --compare previous   # over tables named as "
+    "the sources",
+)
+def sql_command(
+    config: ConfigOpt = None,
+    period: Annotated[
+        str | None,
+        typer.Option(
+            "--period",
+            "-p",
+            metavar="PERIOD",
+            show_default=False,
+            help=PERIOD_HELP[:-1] + ". Default: as kpi report's.",
+        ),
+    ] = None,
+    date_from: FromOpt = None,
+    date_to: ToOpt = None,
+    as_of: AsOfOpt = None,
+    by: ByOpt = None,
+    grain: GrainOpt = None,
+    kpi: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--kpi", "-k", metavar="NAME", help="KPIs to compute (default: all not hidden); a,b."
+        ),
+    ] = None,
+    where: WhereOpt = None,
+    compare: CompareOpt = Compare.none,
+    sort: Annotated[
+        str | None,
+        typer.Option("--sort", metavar="KPI[:asc]", help="Order rows by a KPI, descending."),
+    ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", metavar="N", help="Keep the first N rows (per time bucket)."),
+    ] = None,
+    dialect: Annotated[
+        Dialect, typer.Option("--dialect", help="The SQL dialect to write.")
+    ] = Dialect.duckdb,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Nothing on stderr but errors.")
+    ] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Print the SQL that computes a report (kpi report's options), to run where the data is.
+
+    Its rows are those of `kpi report -f csv`, without the statistics (p_value,
+    change_significant): DuckDB and Spark read the source files as kpi reads them (views
+    first, then the query); BigQuery, Snowflake and PostgreSQL read a table per source,
+    named as the source.
+    """
+
+    def work() -> None:
+        from kpicli.commands.sql import sql
+        from kpicli.plan.build import split_list
+
+        period_, compare_ = _first_look(period, date_from, date_to, as_of, grain, compare)
+        request = _request(
+            period_,
+            date_from,
+            date_to,
+            as_of,
+            by,
+            grain,
+            where,
+            compare_,
+            kpis=split_list(kpi),
+            sort=sort,
+            limit=limit,
+        )
+        _out(sql(config, request, dialect.value, notes=notes))
+
+    notes = command_notes(quiet)
+    guarded(debug, work)
+
+
 @app.command(
     cls=KpiCommand,
     epilog="Examples:\n\n"
