@@ -54,14 +54,33 @@ def lit(value: object) -> str:
 
 @dataclass
 class _Query:
-    """The CTEs of the query being written, in order, each with its comment."""
+    """The CTEs of the query being written, in order, each with its comment. A body is
+    DuckDB's SQL (transpiled at the end), or ``native``: written in the dialect already
+    (what :mod:`sqlplan` and :mod:`sqlsource` render)."""
 
+    dialect: str
     ctes: list[tuple[str, str, str]] = field(default_factory=list)
     setup: list[str] = field(default_factory=list)  # statements before the query (views)
 
-    def add(self, name: str, body: str, comment: str = "") -> str:
+    def add(self, name: str, body: str, comment: str = "", *, native: bool = False) -> str:
+        if not native:
+            body = _transpiled(body, self.dialect)
         self.ctes.append((name, body, comment))
         return name
+
+    def text(self, final: str) -> str:
+        """The query: every CTE, then ``final`` (DuckDB's SQL)."""
+        ctes = ",\n".join(
+            (f"-- {c}\n" if c else "") + f"{name} AS (\n{body}\n)" for name, body, c in self.ctes
+        )
+        return f"WITH\n{ctes}\n{_transpiled(final, self.dialect)}"
+
+
+def _transpiled(text: str, dialect: str) -> str:
+    import sqlglot
+
+    (out,) = sqlglot.transpile(text, read="duckdb", write=dialect, pretty=True)
+    return out
 
 
 def report_sql(
@@ -69,13 +88,11 @@ def report_sql(
 ) -> list[str]:
     """The statements that compute ``plan``'s report in ``dialect``: views of the source
     files (DuckDB, Spark), then the query. Raises UsageError for what SQL cannot say."""
-    import sqlglot
-
     _supported(plan, dialect)
-    query = _Query()
+    query = _Query(dialect)
     relations = _sources(plan, sources, dialect, query)
     for i, agg in enumerate(plan.aggregations):
-        _aggregation(plan, i, agg, relations[agg.source], query)
+        _aggregation(plan, i, agg, relations[agg.source], sources[agg.source], query)
     _buckets(plan, query)
     dims = plan.dimensions
     n = len(plan.aggregations)
@@ -94,11 +111,8 @@ def report_sql(
     ]
     order = ["__total", "__k", "__b", *_sort_order(plan), *(f"{q(d)} NULLS LAST" for d in dims)]
     union = "\nUNION ALL\n".join(f"SELECT * FROM {p}" for p in parts)
-    text = "WITH\n" + ",\n".join(
-        (f"-- {c}\n" if c else "") + f"{name} AS (\n{body}\n)" for name, body, c in query.ctes
-    )
-    text += f"\nSELECT {', '.join(columns)} FROM ({union}) AS report ORDER BY {', '.join(order)}"
-    return [*query.setup, *sqlglot.transpile(text, read="duckdb", write=dialect, pretty=True)]
+    final = f"SELECT {', '.join(columns)} FROM ({union}) AS report ORDER BY {', '.join(order)}"
+    return [*query.setup, query.text(final)]
 
 
 #: The value columns of `kpi report -f csv` that SQL computes (not the statistics').
@@ -155,10 +169,14 @@ def _sources(
     """Each source's rows as a CTE (its relation's name)."""
     import sqlglot.expressions as exp
 
-    from kpicli.execute import sqlsource
+    from kpicli.execute import sqlplan, sqlsource
 
     out: dict[str, str] = {}
-    for n, name in enumerate(dict.fromkeys(a.source for a in plan.aggregations)):
+    used: dict[str, list[str]] = {}
+    for agg in plan.aggregations:
+        cols = used.setdefault(agg.source, [])
+        cols += [c for c in sqlplan.columns_used(agg) if c not in cols]
+    for n, (name, columns) in enumerate(used.items()):
         sf = sources[name]
         if not DIALECTS[dialect]:
             out[name] = query.add(
@@ -167,14 +185,14 @@ def _sources(
                 f"source `{name}`: table {name} (its columns as `kpi sources` lists them)",
             )
             continue
-        src = sqlsource.source_sql(sf, plan.config)
+        src = sqlsource.source_sql(sf, plan.config, columns)
         renamed = {}
         for read in src.reads:
-            renamed[read.view] = view = f"__view{len(query.setup)}"
+            renamed[read.view] = view = f"__view{len(renamed) + len(query.setup)}"
             query.setup.extend(_view(read, view, dialect))
-        body = exp.replace_tables(src.query.copy(), renamed).sql(dialect="duckdb")
+        body = exp.replace_tables(src.query.copy(), renamed).sql(dialect=dialect, pretty=True)
         files = ", ".join(str(f) for f in sf.files[:3]) + (" …" if len(sf.files) > 3 else "")
-        out[name] = query.add(f"__source{n}", body, f"source `{name}`: {files}")
+        out[name] = query.add(f"__source{n}", body, f"source `{name}`: {files}", native=True)
     return out
 
 
@@ -230,18 +248,24 @@ def _spark_views(read: object, view: str) -> list[str]:
 # ----------------------------------------------------------------------- aggregations
 
 
-def _aggregation(plan: Plan, i: int, agg: Aggregation, relation: str, query: _Query) -> None:
+def _aggregation(
+    plan: Plan, i: int, agg: Aggregation, relation: str, sf: SourceFrame, query: _Query
+) -> None:
     import sqlglot.expressions as exp
 
-    from kpicli.execute.sqlplan import aggregation_sql
+    from kpicli.execute.sqlplan import aggregation_sql, render
+    from kpicli.spec.formula import kinds_of
 
-    rows, totals = aggregation_sql(plan, agg, exp.to_table(relation))
+    kinds = kinds_of(sf.schema) if DIALECTS[query.dialect] else {}
+    rows, totals = aggregation_sql(plan, agg, exp.to_table(relation), kinds)
     what = f"KPIs of `{agg.source}`" + (f" by {agg.date_column}" if agg.date_column else "")
     names = ", ".join(agg.formulas)
-    query.add(f"__agg{i}", rows.sql(dialect="duckdb"), f"{what}: {names}")
+    dialect = query.dialect
+    query.add(f"__agg{i}", render(rows, dialect), f"{what}: {names}", native=True)
     if plan.dimensions:
         assert totals is not None
-        query.add(f"__agg{i}_t", totals.sql(dialect="duckdb"), f"{what}, in total")
+        body = render(totals, dialect)
+        query.add(f"__agg{i}_t", body, f"{what}, in total", native=True)
 
 
 # ----------------------------------------------------------------------------- buckets
