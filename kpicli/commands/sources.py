@@ -153,6 +153,10 @@ def _issue(err: KpiError) -> Issue:
 
 
 def _file_report(layout: Layout, part: Part | None) -> FileReport:
+    from kpicli.ingest.parquet import is_parquet
+
+    if is_parquet(layout.path):  # no encoding, dialect or header line: typed columns
+        return _parquet_report(layout, part)
     period = None
     if layout.period is not None:
         p = layout.period
@@ -174,6 +178,22 @@ def _file_report(layout: Layout, part: Part | None) -> FileReport:
         period=period,
         stated_rows=layout.stated_rows,
         inside=_inside(layout),
+    )
+
+
+def _parquet_report(layout: Layout, part: Part | None) -> FileReport:
+    """A Parquet file: the decimal separator only when text columns hold numbers."""
+    from kpicli.ingest.parquet import is_text
+
+    numbers = part is not None and any(
+        is_text(t) and k.name in ("number", "duration")
+        for t, k in zip(part.types, part.kinds, strict=True)
+    )
+    return FileReport(
+        path=str(layout.path),
+        decimal=part.decimal if numbers and part is not None else None,
+        thousands=part.thousands if numbers and part is not None else None,
+        inside=[f"Parquet, {len(layout.header)} columns"],
     )
 
 
