@@ -348,7 +348,9 @@ def _describe_source(cfg: Config, name: str, notes: Notes | None, memo: ReadMemo
         if mixed_encodings([sf], memo=memo):  # every row is read: bytes not UTF-8 first
             sf = scan_source(cfg, name, notes=notes, memo=memo)
     except KpiError as err:
-        report.problems.append(_issue(err))
+        issue = _issue(err)
+        if issue not in report.problems:  # a file that could not be sniffed, said once
+            report.problems.append(issue)
         report.files += [_file_report(lay, None) for lay in layouts]
         _in_file_order(report, files)
         return report

@@ -290,7 +290,7 @@ def locate(
                 fmt = part.dates[j][1] if j in part.dates else None
                 should = f"a date ({fmt})" if fmt else _SHOULD.get(part.kinds[j].name, "valid")
                 return DataError(
-                    f"source `{source}`: {lay.path}: row {row}: column {shown}: "
+                    f"source `{source}`: row {row}: column {shown}: "
                     f"`{cell.strip()}` is not {should}",
                     location=Location(str(lay.path)),
                     hint="set `date_format:` on the source if the dates are written another way"
