@@ -95,7 +95,7 @@ def parquet_layout(source: str, path: Path) -> Layout:
     if texts:
         try:
             sample = (
-                pl.scan_parquet(path, glob=False)
+                pl.scan_parquet(path, glob=False, hive_partitioning=False)
                 .select(pl.col(texts).cast(pl.String))
                 .head(SAMPLE_ROWS + 1)
                 .collect()
@@ -175,6 +175,7 @@ class ParquetFiles(Protocol):
     types: list[pl.DataType]
     decimal: str
     dates: dict[int, tuple[V.DateShape | None, str]]
+    nulls: set[int]
     timezone: str
 
 
@@ -203,6 +204,8 @@ def conversions(part: ParquetFiles) -> list[pl.Expr]:
             expr = col * kind.scale if kind.scale != 1 else None
         elif kind.native:
             expr = V.native_expr(col, kind)
+        elif j in part.nulls:  # no value in files sampled whole, and a KPI aggregates it
+            expr = pl.lit(None)
         elif kind.name == "empty":
             expr = V.empty_expr(col)
         else:
@@ -229,7 +232,9 @@ def _first_bad(part: ParquetFiles, j: int, path: Path, wanted: set[str]) -> tupl
     text: a cell the error quotes first (one filter over the column), else each cell checked
     by the conversion itself (a batch at a time, the column only)."""
     name = part.raw[j]
-    lf = pl.scan_parquet(path, glob=False).select(pl.col(name).cast(pl.String))
+    lf = pl.scan_parquet(path, glob=False, hive_partitioning=False).select(
+        pl.col(name).cast(pl.String)
+    )
     lf = lf.with_row_index("__row", offset=1)
     text = pl.col(name).str.strip_chars(V.WS)
     if wanted:

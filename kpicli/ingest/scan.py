@@ -140,7 +140,8 @@ class Part:
         """
         layouts = layouts or self.layouts
         if self.format == PARQUET:  # `text`, `notes`, `memo`: nothing to work around
-            return pl.scan_parquet([str(lay.path) for lay in layouts], glob=False)
+            paths = [str(lay.path) for lay in layouts]
+            return pl.scan_parquet(paths, glob=False, hive_partitioning=False)
         first = layouts[0]
         tolerant = first.tolerant is not None
         options = dict(
@@ -1187,7 +1188,7 @@ def _date_formats(
             formats.setdefault(col, part.dates[j][1])
             if typed_dates and part.format != PARQUET and _typed_date(part, j, rows):
                 part.typed_dates.add(j)
-        if part.complete and part.format != PARQUET:
+        if part.complete:
             part.nulls = {
                 j
                 for j, (kind, col) in enumerate(zip(part.kinds, part.final, strict=True))

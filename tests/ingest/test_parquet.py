@@ -422,3 +422,21 @@ def test_the_cache_sees_a_changed_parquet_file(tmp_path: Path) -> None:
             values = report(cfg, "-p", "all", "--cache", cache)["rows"]
             assert [r["value"] for r in values] == [expected]
         assert any(n.startswith("kpi-source-s-") for n in os.listdir(cache))
+
+
+def test_a_text_column_without_a_value_sums_to_null(tmp_path: Path) -> None:
+    """A text column that holds no value in a file sampled whole (as a CSV column without a
+    value): its SUM is SQL's over no value, not an error."""
+    data = tmp_path / "n.parquet"
+    sql(
+        "COPY (SELECT '2026-01-01' AS day, CAST(NULL AS VARCHAR) AS clicks, 'x' AS ch) "
+        f"TO '{data}' (FORMAT parquet)"
+    )
+    cfg = write(
+        tmp_path,
+        "sources:\n  s: {path: n.parquet, date: day}\n"
+        "kpis:\n  c: {source: s, formula: SUM(clicks)}\n  n: {source: s, formula: COUNT(*)}\n",
+    )
+    values = {r["kpi"]: r["value"] for r in report(cfg, "-p", "all")["rows"]}
+    ((total, n),) = sql(f"SELECT SUM(CAST(clicks AS DOUBLE)), COUNT(*) FROM '{data}'")
+    assert values == {"c": total, "n": n}
