@@ -45,6 +45,7 @@ from kpicli.errors import (
     engine_detail,
 )
 from kpicli.ingest import containers
+from kpicli.ingest import parquet as pq
 from kpicli.ingest import values as V
 from kpicli.ingest.detect import (
     Layout,
@@ -55,7 +56,7 @@ from kpicli.ingest.detect import (
     sniff,
 )
 from kpicli.ingest.memo import ReadMemo
-from kpicli.ingest.parquet import PARQUET, is_parquet, is_text, kind_of_type, parquet_layout
+from kpicli.ingest.parquet import PARQUET, is_parquet, is_text
 from kpicli.ingest.repair import fallback_reason, mixed_notice, tolerant_csv
 from kpicli.ingest.rules import is_summary_row
 from kpicli.inputs import MAX_LINE_BYTES, kind, long_line
@@ -222,9 +223,7 @@ class Part:
     def conversions(self) -> list[pl.Expr]:
         """Expressions that turn the raw text columns into numbers, booleans and dates."""
         if self.format == PARQUET:
-            from kpicli.ingest.parquet import conversions
-
-            return conversions(self)
+            return pq.conversions(self)
         exprs = []
         for j, name in enumerate(self.raw):
             kind, col = self.kinds[j], pl.col(name)
@@ -613,7 +612,7 @@ def sniff_source(
                 containers.within(f, src.sheet, src.section)
             except containers.ContainerError as err:
                 raise container_error(cfg, name, f, err) from None
-            layouts.append(parquet_layout(name, f))
+            layouts.append(pq.parquet_layout(name, f))
             continue
         try:
             layout = sniff(
@@ -978,12 +977,10 @@ def _parquet_parts(
 ) -> list[Part]:
     """The Parquet files of a source, grouped by their columns and types (one part, one
     ``pl.scan_parquet``, each); text columns classified from the files' samples."""
-    from kpicli.ingest.parquet import schema_of
-
     src = cfg.sources[name]
     groups: dict[tuple, tuple[dict[str, pl.DataType], list[Layout]]] = {}
     for lay in layouts:
-        schema = schema_of(name, lay.path)
+        schema = pq.schema_of(name, lay.path)
         key = tuple((n, str(t)) for n, t in schema.items())
         groups.setdefault(key, (schema, []))[1].append(lay)
     parts = []
@@ -1002,7 +999,7 @@ def _parquet_parts(
                 cells = [r[j] or None for r in rows]
                 kinds.append(V.typed(V.classify(cells, seps.decimal), wanted.get(names[j]), cells))
             else:
-                kinds.append(kind_of_type(dtype, wanted.get(names[j])))
+                kinds.append(pq.kind_of_type(dtype, wanted.get(names[j])))
         parts.append(
             Part(
                 layouts=group,
@@ -1200,9 +1197,7 @@ def _date_formats(
 def _parquet_date(name: str, part: Part, j: int) -> str:
     """How a typed date column of a Parquet part is dated (DATE, TIMESTAMP), or a
     DataError naming the file and column when its type is no date."""
-    from kpicli.ingest.parquet import date_label
-
-    label = date_label(part.types[j], part.timezone)
+    label = pq.date_label(part.types[j], part.timezone)
     if label is None:
         raise DataError(
             f"source `{name}`: column `{part.raw[j]}` of {part.layout.path} is "
