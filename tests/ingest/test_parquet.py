@@ -248,6 +248,32 @@ def test_decimal_money_sums_exactly(tmp_path: Path) -> None:
     assert values["cost"] == 1000.0 and sum([0.1] * 10000) != 1000.0
 
 
+def test_decimal_amounts_beyond_a_float_sum_exactly(tmp_path: Path) -> None:
+    """Amounts with more digits than a float holds (12,345,678,901,234.57): summed as
+    DECIMAL, the total is the float nearest the exact sum; read as floats first, each value
+    would be off by up to 1e-3 and the total by more than its last bit."""
+    data = tmp_path / "big.parquet"
+    sql(
+        "COPY (SELECT DATE '2026-01-01' AS day, "
+        "CAST(1234567890123457 + i * 7 % 100 AS DECIMAL(36, 0)) * CAST(0.01 AS DECIMAL(2, 2)) "
+        f"AS amount FROM {RANGE}(3000)) t) TO '{data}' (FORMAT parquet)"
+    )
+    assert pl.read_parquet_schema(data)["amount"] == pl.Decimal(38, 2)
+    cfg = write(
+        tmp_path,
+        "sources:\n  b: {path: big.parquet, date: day}\n"
+        "kpis:\n  amount: {source: b, formula: SUM(amount)}\n",
+    )
+    ((exact,),) = sql(f"SELECT SUM(amount) FROM '{data}'")
+    floats = sum(sorted(float(v) for (v,) in sql(f"SELECT amount FROM '{data}'")))
+    assert float(exact) != floats  # the test can tell the two apart
+    values = {r["kpi"]: r["value"] for r in report(cfg, "-p", "all")["rows"]}
+    assert values == {"amount": float(exact)}
+    r = kpi("sources", "-c", str(cfg), "-f", "json")
+    types = {c["name"]: c["type"] for c in json.loads(r.stdout)["sources"][0]["columns"]}
+    assert types["amount"].startswith("Decimal")
+
+
 def test_text_columns_convert_as_csv_cells(tmp_path: Path) -> None:
     """Numbers stored as text are read as CSV cells are: separators, currency, percents and
     missing markers; a preset-less integer column stored as text sums as integers."""
