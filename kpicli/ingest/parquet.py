@@ -23,6 +23,7 @@ and snake_case, then `rename`, `derive`, `filter`). Types:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
@@ -76,11 +77,21 @@ def _unreadable(source: str, path: Path, err: BaseException) -> DataError:
 
 def schema_of(source: str, path: Path) -> dict[str, pl.DataType]:
     """The columns of a Parquet file and their types, from its footer (the data is not
-    read); a DataError naming the file when it is not Parquet."""
+    read; a file unchanged since it was last read is not read again); a DataError naming
+    the file when it is not Parquet."""
     try:
-        return dict(pl.read_parquet_schema(path))
+        st = path.stat()
+        return dict(_footer(str(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
     except (pl.exceptions.PolarsError, OSError) as err:
         raise _unreadable(source, path, err) from None
+
+
+@lru_cache(maxsize=256)
+def _footer(
+    path: str, size: int, mtime: int, ctime: int, inode: int
+) -> tuple[tuple[str, pl.DataType], ...]:
+    """A file's schema, by its identity (path, size, modification and change times, inode)."""
+    return tuple(pl.read_parquet_schema(path).items())
 
 
 def parquet_layout(source: str, path: Path) -> Layout:
