@@ -466,3 +466,37 @@ def test_a_text_column_without_a_value_sums_to_null(tmp_path: Path) -> None:
     values = {r["kpi"]: r["value"] for r in report(cfg, "-p", "all")["rows"]}
     ((total, n),) = sql(f"SELECT SUM(CAST(clicks AS DOUBLE)), COUNT(*) FROM '{data}'")
     assert values == {"c": total, "n": n}
+
+
+def test_files_with_other_column_orders_and_types_are_read_as_one_table(tmp_path: Path) -> None:
+    """Files whose columns come in another order, as INTEGER or BIGINT, or as text: each
+    its own part, one table; sums equal DuckDB's over the files unioned by name."""
+    (tmp_path / "d").mkdir()
+    sql(
+        "COPY (SELECT DATE '2026-01-01' + (i % 9) AS day, CAST(i AS INTEGER) AS clicks, "
+        f"'a' AS ch FROM {RANGE}(50)) t) TO '{tmp_path}/d/1.parquet' (FORMAT parquet)"
+    )
+    sql(
+        "COPY (SELECT 'b' AS ch, CAST(i * 3 AS BIGINT) AS clicks, DATE '2026-01-03' + (i % 4) "
+        f"AS day FROM {RANGE}(40)) t) TO '{tmp_path}/d/2.parquet' (FORMAT parquet)"
+    )
+    sql(
+        "COPY (SELECT strftime(DATE '2026-01-02' + (i % 5), '%Y-%m-%d') AS day, "
+        f"CAST(i * 5 AS VARCHAR) AS clicks, 'c' AS ch FROM {RANGE}(30)) t) "
+        f"TO '{tmp_path}/d/3.parquet' (FORMAT parquet)"
+    )
+    cfg = write(
+        tmp_path,
+        "sources:\n  s: {path: d/*.parquet, date: day}\n"
+        "kpis:\n  c: {source: s, formula: SUM(clicks)}\n",
+    )
+    out = report(cfg, "-p", "all", "--by", "ch", "--grain", "day")
+    got = {(r["period_start"], r["ch"]): r["value"] for r in out["rows"] if r["value"] is not None}
+    expected = {
+        (str(d), ch): v
+        for d, ch, v in sql(
+            "SELECT CAST(day AS DATE), ch, SUM(CAST(clicks AS BIGINT)) "
+            f"FROM read_parquet('{tmp_path}/d/*.parquet', union_by_name=true) GROUP BY 1, 2"
+        )
+    }
+    assert got == expected
