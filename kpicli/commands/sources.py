@@ -9,7 +9,10 @@ column. Problems (no file, an unreadable file, a value that does not parse) beco
 described. This is a diagnostic: it reads the whole data (one query per file and one per
 source), where a report reads only the columns it needs.
 
-``SourceReport.to_dict()`` is the JSON shape (``render/sources.py`` documents it).
+``SourceReport.to_dict()`` is the JSON shape (``render/sources.py`` documents it). A
+Parquet file has no encoding, delimiter or header line (null); its ``inside`` says
+``Parquet, N columns``, and its typed columns' kinds are their types (``integer``,
+``float``, ``decimal``, ``boolean``, ``date``, ``datetime``).
 """
 
 from __future__ import annotations
