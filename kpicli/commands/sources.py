@@ -9,7 +9,10 @@ column. Problems (no file, an unreadable file, a value that does not parse) beco
 described. This is a diagnostic: it reads the whole data (one query per file and one per
 source), where a report reads only the columns it needs.
 
-``SourceReport.to_dict()`` is the JSON shape (``render/sources.py`` documents it).
+``SourceReport.to_dict()`` is the JSON shape (``render/sources.py`` documents it). A
+Parquet file has no encoding, delimiter or header line (null); its ``inside`` says
+``Parquet, N columns``, and its typed columns' kinds are their types (``integer``,
+``float``, ``decimal``, ``boolean``, ``date``, ``datetime``).
 """
 
 from __future__ import annotations
@@ -153,6 +156,10 @@ def _issue(err: KpiError) -> Issue:
 
 
 def _file_report(layout: Layout, part: Part | None) -> FileReport:
+    from kpicli.ingest.parquet import is_parquet
+
+    if is_parquet(layout.path):  # no encoding, dialect or header line: typed columns
+        return _parquet_report(layout, part)
     period = None
     if layout.period is not None:
         p = layout.period
@@ -174,6 +181,22 @@ def _file_report(layout: Layout, part: Part | None) -> FileReport:
         period=period,
         stated_rows=layout.stated_rows,
         inside=_inside(layout),
+    )
+
+
+def _parquet_report(layout: Layout, part: Part | None) -> FileReport:
+    """A Parquet file: the decimal separator only when text columns hold numbers."""
+    from kpicli.ingest.parquet import is_text
+
+    numbers = part is not None and any(
+        is_text(t) and k.name in ("number", "duration")
+        for t, k in zip(part.types, part.kinds, strict=True)
+    )
+    return FileReport(
+        path=str(layout.path),
+        decimal=part.decimal if numbers and part is not None else None,
+        thousands=part.thousands if numbers and part is not None else None,
+        inside=[f"Parquet, {len(layout.header)} columns"],
     )
 
 
@@ -328,7 +351,9 @@ def _describe_source(cfg: Config, name: str, notes: Notes | None, memo: ReadMemo
         if mixed_encodings([sf], memo=memo):  # every row is read: bytes not UTF-8 first
             sf = scan_source(cfg, name, notes=notes, memo=memo)
     except KpiError as err:
-        report.problems.append(_issue(err))
+        issue = _issue(err)
+        if issue not in report.problems:  # a file that could not be sniffed, said once
+            report.problems.append(issue)
         report.files += [_file_report(lay, None) for lay in layouts]
         _in_file_order(report, files)
         return report

@@ -118,6 +118,12 @@ def within(path: Path, sheet: str | int | None, section: str | None) -> Within |
             hint="remove `sheet:`, or point `path:` at the workbook",
             config="sheet",
         )
+    if section is not None and kind == "plain" and _lower(path.name).endswith(".parquet"):
+        raise ContainerError(
+            f"{path} is a Parquet file: `section:` picks a `#`-titled table of a CSV export",
+            hint="remove `section:` (a Parquet file holds one table)",
+            config="section",
+        )
     if kind == "plain" and section is None:
         return None
     return Within(kind, sheet if kind == "sheet" else None, section)
@@ -176,6 +182,12 @@ def expand(path: Path, member: str | None) -> list[Path]:
             f"{path} has no member `{member}`; it holds: {', '.join(names) or 'nothing'}",
             hint="set `member:` to one of the names listed (or a glob that matches some)",
             config="member",
+        )
+    parquet = [n for n in chosen if _lower(n).endswith(".parquet")]
+    if parquet:
+        raise ContainerError(
+            f"{path / parquet[0]} is a Parquet file inside a zip, which kpi does not read",
+            hint="extract it and point `path:` at the .parquet file",
         )
     return [path / n for n in chosen]
 

@@ -12,6 +12,9 @@ exact, quoted newlines included) and every cell is checked the way the scan conv
 5. the first cell that does not convert: a number, a date of the detected format, a boolean;
    and, among the columns the failed query used, a cell that is not a number in a column
    read as text because of it (``SUM`` over text fails).
+
+Parquet files (:mod:`kpicli.ingest.parquet`) are not read as text: their text columns that
+convert are checked with the conversion itself, and the error names the file and the row.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from typing import Protocol
 from kpicli.errors import DataError, Location
 from kpicli.ingest import values as V
 from kpicli.ingest.detect import Layout, first_invalid_utf8, records
+from kpicli.ingest.parquet import PARQUET
+from kpicli.ingest.parquet import locate as locate_parquet
 from kpicli.ingest.rules import is_summary_row
 from kpicli.spec.presets import SummaryRow
 
@@ -230,7 +235,12 @@ def locate(
     chosen = set(columns) if columns is not None else None
     fallback: DataError | None = None
     for sf in frames:
+        parquet = [p for p in sf.parts if getattr(p, "format", "csv") == PARQUET]
+        if parquet and (found := locate_parquet(sf.name, parquet, wanted, chosen)) is not None:
+            return found
         for part in sf.parts:
+            if part in parquet:
+                continue
             for layout in part.layouts:
                 try:
                     exact, first = _file_problem(sf.name, part, layout, wanted, chosen)

@@ -45,6 +45,7 @@ from kpicli.errors import (
     engine_detail,
 )
 from kpicli.ingest import containers
+from kpicli.ingest import parquet as pq
 from kpicli.ingest import values as V
 from kpicli.ingest.detect import (
     Layout,
@@ -55,6 +56,7 @@ from kpicli.ingest.detect import (
     sniff,
 )
 from kpicli.ingest.memo import ReadMemo
+from kpicli.ingest.parquet import PARQUET, is_parquet, is_text
 from kpicli.ingest.repair import fallback_reason, mixed_notice, tolerant_csv
 from kpicli.ingest.rules import is_summary_row
 from kpicli.inputs import MAX_LINE_BYTES, kind, long_line
@@ -70,7 +72,17 @@ FOOTER = "report footer"
 
 @dataclass
 class Part:
-    """Files laid out alike, read by one scan: their header, column kinds and conversions."""
+    """Files laid out alike, read by one scan: their header, column kinds and conversions.
+
+    ``format`` is "csv" or "parquet". A Parquet part (:mod:`kpicli.ingest.parquet`) holds
+    files with the same columns and types (``types``, from their footers), read with
+    ``pl.scan_parquet``; its layouts say only the file, its columns (``header``) and a
+    sample of its text columns (``records``). Its kinds: a typed column's type
+    (:func:`~kpicli.ingest.parquet.kind_of_type`; read as it is), a text column's kind
+    classified from the sample as a CSV column's is (converted alike). No summary row,
+    footer or blank line is dropped. A date column: DATE as it is, TIMESTAMP its date (with
+    a zone: in ``timezone``), text as ``dates`` says (shape and format, as CSV).
+    """
 
     layouts: list[Layout]
     raw: list[str]  # deduplicated headers as written: the scan's column names
@@ -90,6 +102,11 @@ class Part:
     #: date columns whose sampled cells are all plain ISO dates (or empty): the CSV reader
     #: parses them as it reads (see :func:`scan_source`'s ``typed_dates``)
     typed_dates: set[int] = field(default_factory=set)
+    format: str = "csv"
+    #: a Parquet part's column types, as its files' footers give them (empty for CSV)
+    types: list[pl.DataType] = field(default_factory=list)
+    #: the time zone a Parquet TIMESTAMP with a zone is dated in (``settings.timezone``)
+    timezone: str = "UTC"
 
     @property
     def complete(self) -> bool:
@@ -123,6 +140,9 @@ class Part:
         made of them (without it, such a file is read again, and its warnings given again).
         """
         layouts = layouts or self.layouts
+        if self.format == PARQUET:  # `text`, `notes`, `memo`: nothing to work around
+            paths = [str(lay.path) for lay in layouts]
+            return pl.scan_parquet(paths, glob=False, hive_partitioning=False)
         first = layouts[0]
         tolerant = first.tolerant is not None
         options = dict(
@@ -202,6 +222,8 @@ class Part:
 
     def conversions(self) -> list[pl.Expr]:
         """Expressions that turn the raw text columns into numbers, booleans and dates."""
+        if self.format == PARQUET:
+            return pq.conversions(self)
         exprs = []
         for j, name in enumerate(self.raw):
             kind, col = self.kinds[j], pl.col(name)
@@ -348,6 +370,7 @@ def match_files(cfg: Config, name: str, notes: Notes | None = None) -> list[Path
                 location=cfg.where(*keys),
                 hint="check the path; it is relative to the folder of the config file",
             )
+    _one_format(cfg, name, files)
     for f in outside_files(cfg, files):
         warn(
             notes,
@@ -355,6 +378,20 @@ def match_files(cfg: Config, name: str, notes: Notes | None = None) -> list[Path
             f"({cfg.base_dir}); check that the config means to read it",
         )
     return files
+
+
+def _one_format(cfg: Config, name: str, files: list[Path]) -> None:
+    """A source reads Parquet files or CSV exports, not both: a ConfigError at its `path:`
+    naming one file of each."""
+    parquet = [f for f in files if is_parquet(f)]
+    if parquet and len(parquet) < len(files):
+        other = next(f for f in files if not is_parquet(f))
+        raise ConfigError(
+            f"source `{name}`: `path:` matches Parquet files ({parquet[0].name}…) and other "
+            f"files ({other.name}…): a source reads one format",
+            location=cfg.where("sources", name, "path"),
+            hint="narrow `path:` (`*.parquet` or `*.csv`), or declare two sources",
+        )
 
 
 def _expand(cfg: Config, name: str, hit: Path) -> list[Path]:
@@ -570,6 +607,13 @@ def sniff_source(
     summary = _summary_rows(cfg, src)
     layouts = []
     for f in files:
+        if is_parquet(f):
+            try:  # `sheet:` and `section:` are errors here
+                containers.within(f, src.sheet, src.section)
+            except containers.ContainerError as err:
+                raise container_error(cfg, name, f, err) from None
+            layouts.append(pq.parquet_layout(name, f))
+            continue
         try:
             layout = sniff(
                 f,
@@ -665,7 +709,7 @@ def misread_files(
     found: list[Path] = []
     for sf in frames:
         for part in sf.parts:
-            for lay in part.layouts:
+            for lay in part.layouts if part.format != PARQUET else ():
                 if lay.tolerant is not None or lay.key in memo.tolerant:
                     continue
                 if _sheet(lay):  # kpi wrote a sheet's CSV
@@ -878,6 +922,8 @@ def _parts(
 ) -> list[Part]:
     src = cfg.sources[name]
     preset = _preset(cfg, name)
+    if layouts and is_parquet(layouts[0].path):
+        return _parquet_parts(cfg, name, preset, layouts)
     summary = _summary_rows(cfg, src)
     parts = []
     for group in _group(layouts):
@@ -886,17 +932,7 @@ def _parts(
             _repeated_names(name, lay, notes)
         names = canonical_names(preset, raw)
         kinds, decimal, thousands, native = _kinds(src, preset, group, raw, names, memo)
-        final = [src.rename.get(r, src.rename.get(n, n)) for r, n in zip(raw, names, strict=True)]
-        twice = next((c for j, c in enumerate(final) if c in final[:j]), None)
-        if twice is not None:
-            cols = [r for r, f in zip(raw, final, strict=True) if f == twice]
-            raise DataError(
-                f"source `{name}`: `rename` gives two columns of this file the name "
-                f"`{twice}` ({', '.join(f'`{c}`' for c in cols)})",
-                location=Location(str(group[0].path)),
-                hint=f"rename only one of them to `{twice}` "
-                f"({cfg.where('sources', name, 'rename')}), or the other to another name",
-            )
+        final = _final(cfg, name, raw, names, group[0].path)
         seen = any(lay.skipped or lay.has_summary_rows(summary) for lay in group)
         parts.append(
             Part(
@@ -913,6 +949,73 @@ def _parts(
                 footer=tuple(dict.fromkeys(t for lay in group for t in lay.footer)),
                 blank_lines=any(lay.blank_lines for lay in group),
                 native=native,
+            )
+        )
+    return parts
+
+
+def _final(cfg: Config, name: str, raw: list[str], names: list[str], path: Path) -> list[str]:
+    """The columns' names after `rename` (of the header as written, or of its name after
+    the preset); a DataError when two columns of the file ``path`` get the same name."""
+    src = cfg.sources[name]
+    final = [src.rename.get(r, src.rename.get(n, n)) for r, n in zip(raw, names, strict=True)]
+    twice = next((c for j, c in enumerate(final) if c in final[:j]), None)
+    if twice is not None:
+        cols = [r for r, f in zip(raw, final, strict=True) if f == twice]
+        raise DataError(
+            f"source `{name}`: `rename` gives two columns of this file the name "
+            f"`{twice}` ({', '.join(f'`{c}`' for c in cols)})",
+            location=Location(str(path)),
+            hint=f"rename only one of them to `{twice}` "
+            f"({cfg.where('sources', name, 'rename')}), or the other to another name",
+        )
+    return final
+
+
+def _parquet_parts(
+    cfg: Config, name: str, preset: Preset | None, layouts: list[Layout]
+) -> list[Part]:
+    """The Parquet files of a source, grouped by their columns and types (one part, one
+    ``pl.scan_parquet``, each); text columns classified from the files' samples."""
+    src = cfg.sources[name]
+    groups: dict[tuple, tuple[dict[str, pl.DataType], list[Layout]]] = {}
+    for lay in layouts:
+        schema = pq.schema_of(name, lay.path)
+        key = tuple((n, str(t)) for n, t in schema.items())
+        groups.setdefault(key, (schema, []))[1].append(lay)
+    parts = []
+    for schema, group in groups.values():
+        raw, types = list(schema), list(schema.values())
+        names = canonical_names(preset, raw)
+        rows = [r for lay in group for r in lay.records]
+        if src.decimal != "auto":
+            seps = V.Separators(src.decimal, "," if src.decimal == "." else ".")
+        else:
+            seps = V.detect_separators(V.numeric_cells(rows))
+        wanted = preset.types if preset else {}
+        kinds = []
+        for j, dtype in enumerate(types):
+            if is_text(dtype):
+                cells = [r[j] or None for r in rows]
+                kinds.append(V.typed(V.classify(cells, seps.decimal), wanted.get(names[j]), cells))
+            else:
+                kinds.append(pq.kind_of_type(dtype, wanted.get(names[j])))
+        parts.append(
+            Part(
+                layouts=group,
+                raw=raw,
+                names=names,
+                final=_final(cfg, name, raw, names, group[0].path),
+                kinds=kinds,
+                decimal=seps.decimal,
+                thousands=seps.thousands,
+                summary=(),
+                footer=(),
+                blank_lines=False,
+                native=True,
+                format=PARQUET,
+                types=types,
+                timezone=cfg.settings.timezone or "UTC",
             )
         )
     return parts
@@ -1075,9 +1178,12 @@ def _date_formats(
             if col in src.derive or col not in part.final:
                 continue
             j = part.final.index(col)
-            part.dates[j] = _date_format(cfg, name, part, j, col, rows)
+            if part.format == PARQUET and not is_text(part.types[j]):
+                part.dates[j] = (None, _parquet_date(name, part, j))
+            else:
+                part.dates[j] = _date_format(cfg, name, part, j, col, rows)
             formats.setdefault(col, part.dates[j][1])
-            if typed_dates and _typed_date(part, j, rows):
+            if typed_dates and part.format != PARQUET and _typed_date(part, j, rows):
                 part.typed_dates.add(j)
         if part.complete:
             part.nulls = {
@@ -1086,6 +1192,21 @@ def _date_formats(
                 if kind.name == "empty" and col in aggregated and j not in part.dates
             }
     return formats
+
+
+def _parquet_date(name: str, part: Part, j: int) -> str:
+    """How a typed date column of a Parquet part is dated (DATE, TIMESTAMP), or a
+    DataError naming the file and column when its type is no date."""
+    label = pq.date_label(part.types[j], part.timezone)
+    if label is None:
+        raise DataError(
+            f"source `{name}`: column `{part.raw[j]}` of {part.layout.path} is "
+            f"{part.types[j]}, not a date",
+            location=Location(str(part.layout.path)),
+            hint="a Parquet date column is DATE, TIMESTAMP or text; `derive:` a date from it "
+            "and name that as the source's `date:`",
+        )
+    return label
 
 
 def _file_columns(src: Source, files: list[Path], parts: list[Part]) -> dict[str, tuple[str, ...]]:
@@ -1204,7 +1325,7 @@ def mixed_encodings(frames: Iterable[SourceFrame], *, memo: ReadMemo) -> bool:
     """
     found = False
     for sf in frames:
-        for lay in sf.layouts:
+        for lay in (lay for p in sf.parts if p.format != PARQUET for lay in p.layouts):
             suspect = lay.detected and lay.encoding == "utf-8" and not lay.complete
             if suspect and not lay.in_memory and first_invalid_utf8(lay.path) is not None:
                 found = mark_mixed(lay, memo) or found
