@@ -776,7 +776,22 @@ def _to_polars(text: str) -> str:
 
 
 def _sql(tree: exp.Expression) -> str:
-    """SQL text of a tree, identifiers quoted, comments dropped (never passed to Polars)."""
+    """SQL text of a tree, identifiers quoted, comments dropped (never passed to Polars).
+
+    A logarithm to a base, ``LOG(base, x)`` (also how LOG10 and LOG2 parse), is written
+    ``LN(x) / LN(base)``: Polars' SQL reads ``LOG(a, b)`` as the logarithm of ``a`` to the
+    base ``b``, the other way round from SQL's, and the quotient means the same in every
+    engine. (LOG10(100) was 0.5.)"""
+    from sqlglot import exp
+
+    def by_ln(node: exp.Expression) -> exp.Expression:
+        if type(node) is exp.Log and node.expression is not None:
+            ln_x = exp.Ln(this=node.expression.copy())
+            return exp.Div(this=ln_x, expression=exp.Ln(this=node.this.copy()))
+        return node
+
+    if tree.find(exp.Log):
+        tree = tree.transform(by_ln)
     return tree.sql(identify=True, comments=False)
 
 

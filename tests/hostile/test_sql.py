@@ -498,6 +498,30 @@ def test_division_by_zero_and_domain_errors_stay_null(folder: Path) -> None:
     assert close(got["fine"][0], math.sqrt(60) + math.log(60) + 1 / 60)
 
 
+def test_logarithms_to_a_base_are_sqls(folder: Path) -> None:
+    """LOG(base, x) is the logarithm of x to the base (SQL's order; Polars' own SQL reads
+    the arguments the other way round: LOG10(100) was 0.5), in formulas, derived KPIs and
+    a source's derive."""
+    cfg = Config(
+        folder,
+        kpis={
+            "spend": {"source": "ads", "formula": "SUM(spend)"},
+            "log10": {"source": "ads", "formula": "LOG10(SUM(spend))"},
+            "log2": {"source": "ads", "formula": "LOG2(SUM(spend))"},
+            "log3": {"formula": "LOG(3, spend)"},
+            "derived": {"source": "ads", "formula": "SUM(magnitude)"},
+        },
+        derive={"magnitude": "LOG10(spend * 10)"},
+    )
+    got = values(report(cfg.write(), "-p", "all"))
+    spends = [10, 20, 30]  # DATA's
+    assert close(got["spend"][0], sum(spends))
+    assert close(got["log10"][0], math.log10(60))
+    assert close(got["log2"][0], math.log2(60))
+    assert close(got["log3"][0], math.log(60, 3))
+    assert close(got["derived"][0], sum(math.log10(s * 10) for s in spends))
+
+
 # A random integer column near the Int64 limits, and random arithmetic over its aggregates,
 # against Python's exact integers: the value is within floating point's error of the exact
 # one (measured against the same expression over absolute values), or the run is an
