@@ -8,6 +8,7 @@ over the same file.
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 
@@ -207,3 +208,54 @@ def test_which_spans_are_bucket_numbers() -> None:
     assert not aligned(period="2026", grain="month", compare="previous", as_of=date(2026, 11, 15))
     assert not aligned(period="2026-10")  # no grain: the calendar
     assert not aligned(period="2026-09-10..2026-11-05", grain="month", compare="previous")
+
+
+@pytest.mark.parametrize("blank", ["", ",,"], ids=["empty line", "empty cells"])
+def test_a_blank_record_past_the_sample_is_no_row(tmp_path: Path, blank: str) -> None:
+    """A blank line (or one of empty cells) that neither sample sees is dropped as one in
+    the sample is: COUNT(*) of a source without dates counted it as a row of nulls."""
+    cfg = write_export(tmp_path, [])
+    path = tmp_path / "ads.csv"
+    lines = path.read_text().splitlines()
+    middle = len(lines) // 2
+    lines.insert(middle, blank)
+    path.write_text("\n".join(lines) + "\n")
+    cfg.write_text(CONFIG.replace(", date: day", ""))  # no date: every row counts
+    con = duckdb.connect()
+    want = con.execute(
+        f"SELECT COUNT(*), SUM(spend::DOUBLE) FROM read_csv('{path}', header = true, all_varchar = true) "
+        "WHERE trim(coalesce(day, '')) <> '' OR trim(coalesce(spend, '')) <> ''"
+    ).fetchone()
+    result = CliRunner().invoke(app, ["report", "-c", str(cfg), "-p", "all", "-f", "json"])
+    assert result.exit_code == 0, result.output
+    got = {r["kpi"]: r["value"] for r in json.loads(result.stdout)["rows"]}
+    assert got["rows"] == want[0] == len(lines) - 2
+    assert got["spend"] == pytest.approx(float(want[1]), rel=1e-12)
+
+
+def test_a_record_of_blank_cells_is_no_row(tmp_path: Path) -> None:
+    """A record whose cells hold only blanks is a blank line (ingest/rules.is_blank), as
+    the sniffer says: it was counted as a row."""
+    (tmp_path / "ads.csv").write_text("day,channel,spend\n2026-01-01,a,1\n , ,\t\n2026-01-02,b,2\n")
+    cfg = tmp_path / "kpi_config.yaml"
+    cfg.write_text(CONFIG.replace(", date: day", ""))
+    result = CliRunner().invoke(app, ["report", "-c", str(cfg), "-p", "all", "-f", "json"])
+    assert result.exit_code == 0, result.output
+    got = {r["kpi"]: r["value"] for r in json.loads(result.stdout)["rows"]}
+    assert got == {"rows": 2, "spend": 3}
+
+
+def test_an_empty_line_past_the_sample_of_two_columns_is_no_row(tmp_path: Path) -> None:
+    """Polars reads an empty line of a two-column file as a row of nulls (of three, not)."""
+    rows = [f"2026-01-{1 + i % 28:02d},{i}\n" for i in range(20_000)]
+    rows[12_000] = "\n"
+    (tmp_path / "b.csv").write_text("day,n\n" + "".join(rows))
+    cfg = tmp_path / "kpi_config.yaml"
+    cfg.write_text(
+        "version: 1\nsources:\n  s: {path: b.csv}\nkpis:\n"
+        "  rows: {source: s, formula: COUNT(*)}\n  n: {source: s, formula: SUM(n)}\n"
+    )
+    result = CliRunner().invoke(app, ["report", "-c", str(cfg), "-p", "all", "-f", "json"])
+    assert result.exit_code == 0, result.output
+    got = {r["kpi"]: r["value"] for r in json.loads(result.stdout)["rows"]}
+    assert got == {"rows": 19_999, "n": sum(range(20_000)) - 12_000}
