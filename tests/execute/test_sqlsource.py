@@ -429,3 +429,13 @@ def test_errors_transpile() -> None:
     assert node.sql("duckdb").startswith("ERROR(")
     assert node.sql("spark").startswith("RAISE_ERROR(")
     assert isinstance(sqlglot.parse_one(node.sql("spark"), read="spark"), exp.Expression)
+
+
+def test_summary_row_that_does_not_convert_under_a_filter(tmp_path: Path) -> None:
+    """The summary row is dropped before its cells are converted, also when the source's
+    filter reads a converted column (an optimiser must not convert it first)."""
+    rows = "".join(f"2026-01-{1 + i % 28:02d},{i}\n" for i in range(50))
+    (tmp_path / "t.csv").write_text("date,n\n" + rows + "Total,all of them\n")
+    cfg = load_config(write_config(tmp_path, {"s": "path: t.csv, date: date, filter: 'n > 3'"}))
+    sf, _ = check_source(cfg, "s")
+    assert sf.frame.collect().height == 46
