@@ -54,6 +54,7 @@ __all__ = [
     "UnsupportedSource",
     "duckdb_reader",
     "error_message",
+    "explain_failure",
     "source_sql",
 ]
 
@@ -658,7 +659,7 @@ def _type_name(dtype: Any) -> str:
     return dtype.__class__.__name__ if not isinstance(dtype, type) else dtype.__name__
 
 
-def _check_part(name: str, part: Part, timezone: str | None) -> None:
+def _check_part(name: str, part: Part) -> None:
     """UnsupportedSource for a part the SQL path cannot read as the Polars path does."""
     from kpicli.ingest.detect import MIXED
 
@@ -679,7 +680,6 @@ def _check_part(name: str, part: Part, timezone: str | None) -> None:
                 f"{shape.timezone} (the SQL path counts them in UTC only)",
                 name,
             )
-    _ = timezone
 
 
 def _decoded_alike(lay: Layout) -> bool:
@@ -849,7 +849,7 @@ def source_sql(
     reads: list[PartRead] = []
     selects = []
     for n, part in enumerate(sf.parts):
-        _check_part(sf.name, part, config.settings.timezone)
+        _check_part(sf.name, part)
         part_reads = _reads(sf.name, part, len(reads))
         reads += part_reads
         selects.append(_part_sql(config, sf, part, part_reads, needed, wanted, n))
@@ -858,6 +858,44 @@ def source_sql(
     union = exp.union(*selects, distinct=False)
     query = exp.select(*(_column(c) for c in wanted)).from_(union.subquery("__parts"))
     return SourceSql(query, tuple(reads))
+
+
+def explain_failure(
+    sources: Iterable[SourceFrame], error: BaseException | str, columns: Iterable[str] = ()
+) -> DataError:
+    """The DataError for a failed query of the SQL engines over ``sources`` (a runner
+    catches its engine's error and raises this): a file past its sample that the SQL path
+    cannot read after all (bytes that are not UTF-8 further on, which kpi decodes line by
+    line; a record the fast reader cannot read, which kpi repairs) is UnsupportedSource;
+    else the cell the error quotes (``could not parse `x```), located in its file; else
+    the error's text, naming the files."""
+    from kpicli.errors import engine_detail
+    from kpicli.ingest.detect import first_invalid_utf8
+    from kpicli.ingest.memo import ReadMemo
+    from kpicli.ingest.scan import locate_bad_value, misread_files
+
+    frames = list(sources)
+    for sf in frames:
+        for lay in sf.layouts:
+            if lay.encoding == "utf-8" and not lay.complete and not lay.in_memory:
+                bad = first_invalid_utf8(lay.path)
+                if bad is not None:
+                    reason = f"line {bad[1]} is not UTF-8 (kpi decodes its lines one by one)"
+                    return _unsupported(lay.path, reason, sf.name)
+    memo = ReadMemo(persist=False)
+    for path in misread_files(frames, memo=memo):
+        reason = next(iter(memo.tolerant.values()), "a record the fast reader cannot read")
+        return _unsupported(path, f"it needs kpi's tolerant reader ({reason})")
+    located = locate_bad_value(frames, str(error), columns or None)
+    if located is not None:
+        return located
+    detail = engine_detail(error)
+    files = sorted({str(f) for sf in frames for f in sf.files})
+    return DataError(
+        f"cannot compute the report: {detail}",
+        location=Location.files(files),
+        hint="a value does not parse as its column's type; check the column named above",
+    )
 
 
 # ---------------------------------------------------------------------------- DuckDB

@@ -26,6 +26,7 @@ from kpicli.execute.sqlsource import (
     SourceSql,
     UnsupportedSource,
     duckdb_reader,
+    explain_failure,
     source_sql,
 )
 from kpicli.ingest.scan import SourceFrame, locate_bad_value, scan_source
@@ -314,6 +315,9 @@ def test_a_bad_number_fails_the_query_and_is_located(tmp_path: Path) -> None:
     assert "could not parse `12x`" in str(info.value)
     located = locate_bad_value(sf, str(info.value))
     assert located is not None and located.where.line == 12_002
+    explained = explain_failure([sf], info.value)  # what a runner raises
+    assert not isinstance(explained, UnsupportedSource)
+    assert explained.where.line == 12_002 and "12x" in explained.template
     # a column not asked for is not converted, as Polars does not convert it
     assert run(source_sql(sf, cfg, columns=["rate"])).height == 20_000
 
@@ -439,3 +443,19 @@ def test_summary_row_that_does_not_convert_under_a_filter(tmp_path: Path) -> Non
     cfg = load_config(write_config(tmp_path, {"s": "path: t.csv, date: date, filter: 'n > 3'"}))
     sf, _ = check_source(cfg, "s")
     assert sf.frame.collect().height == 46
+
+
+def test_bytes_past_the_sample_that_are_not_utf8(tmp_path: Path) -> None:
+    """kpi decodes such a file line by line (the Polars path reads it again so); DuckDB's
+    reader fails on it, and the failure is explained as UnsupportedSource naming the line."""
+    rows = [f"2026-01-{1 + i % 28:02d},caf{i},{i}\n".encode() for i in range(20_000)]
+    rows[12_000] = "2026-01-02,café,1\n".encode("cp1252")
+    (tmp_path / "m.csv").write_bytes(b"date,name,n\n" + b"".join(rows))
+    cfg = load_config(write_config(tmp_path, {"m": "path: m.csv, date: date"}))
+    sf = scan_source(cfg, "m")
+    sql = source_sql(sf, cfg)
+    with pytest.raises(duckdb.Error) as info:
+        run(sql)
+    explained = explain_failure([sf], info.value)
+    assert isinstance(explained, UnsupportedSource)
+    assert "line 12002 is not UTF-8" in explained.template
