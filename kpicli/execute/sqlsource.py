@@ -231,43 +231,43 @@ def _sql_regex(pattern: str) -> str:
     return re.sub(r"\\([.()+*?|{}\[\]$^-])", r"[\1]", out).replace("[[]", "[\\[]")
 
 
-def number_sql(col: exp.Expression, decimal: str, *, integer: bool, column: str) -> exp.Expression:
-    """values.number_expr as SQL: a text column of numbers as DOUBLE (BIGINT when
-    ``integer``); missing markers NULL, anything else the query's error."""
+def number_sql(text: exp.Expression, decimal: str, *, integer: bool, column: str) -> exp.Expression:
+    """values.number_expr as SQL: a cell of numbers (``text``: blanks stripped) as DOUBLE
+    (BIGINT when ``integer``); missing markers NULL, anything else the query's error.
+
+    As Polars does: the digits and the decimal separator kept, ``e-2`` after them for a
+    percentage, ``-`` before them for a negative number, the text cast (a decimal
+    separator or a percentage in an integer column fails the cast)."""
     from sqlglot import exp
 
     from kpicli.ingest.values import number_check
 
-    text = _text(col)
-    check = number_check(decimal).replace(r"\d", "[0-9]")
-    check = _sql_regex(check)
+    check = _sql_regex(number_check(decimal))
     digits: exp.Expression = exp.RegexpReplace(
-        this=text.copy(),
-        expression=_lit(f"[^0-9{'.' if decimal == '.' else ','}]"),
-        replacement=_lit(""),
+        this=text.copy(), expression=_lit(f"[^0-9{decimal}]"), replacement=_lit("")
     )
     if decimal != ".":
         digits = exp.func("REPLACE", digits, _lit(decimal), _lit("."))
-    pct = exp.Concat(expressions=[digits.copy(), _lit("e-2")], safe=True)
-    digits = _case((_like(text, "%"), pct), default=digits)
-    negative = _like(text, "^[(]|^[^0-9]*[-−]")
-    digits = _case(
-        (negative, exp.Concat(expressions=[_lit("-"), digits.copy()], safe=True)), default=digits
-    )
+    sign = _case((_like(text, "^[(]|^[^0-9]*[-−]"), _lit("-")), default=_lit(""))
+    suffix = _case((_like(text, "%"), _lit("e-2")), default=_lit(""))
+    number = exp.Concat(expressions=[sign, digits, suffix], safe=True)
     to = "BIGINT" if integer else "DOUBLE"
     what = "an integer" if integer else "a number"
+    value = _cast(number, to, safe=True)
+    if integer:  # Polars' cast of `12.5` or `5e-2` to an integer fails
+        value = _case((_like(text, f"[%{decimal}]"), _null()), default=value)
+    converted = exp.Coalesce(this=value, expressions=[error_message(text, what, column)])
     return _case(
         (_missing(text), _null()),
-        (_like(text, check), _strict(digits, to, what, column)),
+        (_like(text, check), converted),
         default=_strict(text, to, what, column),
     )
 
 
-def native_sql(col: exp.Expression, kind: Kind, column: str) -> exp.Expression:
+def native_sql(text: exp.Expression, kind: Kind, column: str) -> exp.Expression:
     """values.native_expr: a plain integer or float column (an empty cell is NULL)."""
     from sqlglot import exp
 
-    text = _text(col)
     to = "BIGINT" if kind.name == "integer" else "DOUBLE"
     what = "an integer" if to == "BIGINT" else "a number"
     empty = exp.or_(
@@ -277,17 +277,16 @@ def native_sql(col: exp.Expression, kind: Kind, column: str) -> exp.Expression:
     return _case((empty, _null()), default=_strict(text, to, what, column))
 
 
-def empty_sql(col: exp.Expression) -> exp.Expression:
-    """values.empty_expr: missing markers NULL, any other cell as written."""
-    return _case((_missing(_text(col)), _null()), default=_cast(col, "VARCHAR"))
+def empty_sql(col: exp.Expression, text: exp.Expression) -> exp.Expression:
+    """values.empty_expr: missing markers NULL, any other cell as written (``col``)."""
+    return _case((_missing(text), _null()), default=_cast(col, "VARCHAR"))
 
 
-def bool_sql(col: exp.Expression, column: str) -> exp.Expression:
+def bool_sql(text: exp.Expression, column: str) -> exp.Expression:
     """values.bool_expr: ``true``/``false`` in any case; missing markers NULL; an integer
     is true when not 0 (Polars' cast through Int8); anything else the query's error."""
     from sqlglot import exp
 
-    text = _text(col)
     low = exp.Lower(this=text.copy())
     number = _strict(text, "TINYINT", "a boolean", column)
     return _case(
@@ -298,13 +297,12 @@ def bool_sql(col: exp.Expression, column: str) -> exp.Expression:
     )
 
 
-def duration_sql(col: exp.Expression, column: str) -> exp.Expression:
+def duration_sql(text: exp.Expression, column: str) -> exp.Expression:
     """values.duration_expr: ``m:ss`` or ``h:mm:ss`` as seconds (DOUBLE), or plain seconds."""
     from sqlglot import exp
 
     from kpicli.ingest.values import DURATION
 
-    text = _text(col)
     pattern = _sql_regex(DURATION)
 
     def group(i: int) -> exp.Expression:
@@ -445,18 +443,22 @@ def _parsed(
         return exp.Not(this=exp.Is(this=safe.copy(), expression=exp.Null())), safe
     regex, names = found
     groups = {n: i for i, n in enumerate(names, start=1)}
-    iso = _iso(text, regex, groups, months)
-    return _like(text, regex), _cast(iso, "DATE", safe=True)
+    value = _cast(_iso(text, regex, groups, months), "DATE", safe=True)
+    if fmt == "%Y-%m-%d":  # most cells: a plain ISO date, cast as it is
+        plain = _like(text, "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+        value = _case((plain, _cast(text, "DATE", safe=True)), default=value)
+    return _like(text, regex), value
 
 
-def date_sql(col: exp.Expression, shape: DateShape | None, fmt: str, column: str) -> exp.Expression:
+def date_sql(
+    text: exp.Expression, shape: DateShape | None, fmt: str, column: str
+) -> exp.Expression:
     """values.date_expr: the date part of each cell (``shape``) read with ``fmt``; missing
     markers NULL; anything else the query's error. Zoned date-times in UTC only."""
     from sqlglot import exp
 
     from kpicli.ingest.values import MONTHS
 
-    text = _text(col)
     err = error_message(text, f"a date ({fmt})", column)
     if shape is not None and shape.zoned:
         value = _zoned_sql(text, shape)
@@ -569,20 +571,33 @@ def _column(name: str) -> exp.Expression:
     return exp.column(name, quoted=True)
 
 
+def _trimmed(j: int) -> str:
+    """The name of raw column j's cells without the blanks around them (computed once)."""
+    return f"__kpi_t{j}"
+
+
+def _uses_text(part: Part, j: int) -> bool:
+    """Whether column j's conversion reads its stripped cells (text columns do not)."""
+    kind = part.kinds[j]
+    converted = kind.native or kind.name in ("empty", "number", "duration", "boolean")
+    return j not in part.nulls and (j in part.dates or converted)
+
+
 def _conversion(part: Part, j: int) -> tuple[exp.Expression, str]:
     """Part.conversions for column j as SQL, and the Polars type name it gives."""
     col, kind, name = _column(part.raw[j]), part.kinds[j], part.final[j]
+    text = _column(_trimmed(j))
     if j in part.dates or j in part.typed_dates:
         shape, fmt = part.dates[j]
-        return date_sql(col, shape, fmt, name), "Date"
+        return date_sql(text, shape, fmt, name), "Date"
     if kind.native:
-        return native_sql(col, kind, name), kind.dtype.__class__.__name__
+        return native_sql(text, kind, name), kind.dtype.__class__.__name__
     if j in part.nulls:
         return _cast(_null(), "DOUBLE"), "Null"
     if kind.name == "empty":
-        return empty_sql(col), "String"
+        return empty_sql(col, text), "String"
     if kind.name == "number":
-        out = number_sql(col, part.decimal, integer=kind.integer, column=name)
+        out = number_sql(text, part.decimal, integer=kind.integer, column=name)
         if kind.scale != 1:
             from sqlglot import exp
 
@@ -591,9 +606,9 @@ def _conversion(part: Part, j: int) -> tuple[exp.Expression, str]:
             )
         return out, kind.dtype.__class__.__name__
     if kind.name == "duration":
-        return duration_sql(col, name), "Float64"
+        return duration_sql(text, name), "Float64"
     if kind.name == "boolean":
-        return bool_sql(col, name), "Boolean"
+        return bool_sql(text, name), "Boolean"
     return col, "String"
 
 
@@ -603,16 +618,18 @@ def _drops(part: Part) -> exp.Expression | None:
     from sqlglot import exp
 
     def cell(j: int) -> exp.Expression:
-        return exp.Coalesce(this=_text(_column(part.raw[j])), expressions=[_lit("")])
+        return exp.Coalesce(this=_column(_trimmed(j)), expressions=[_lit("")])
 
     first = cell(0)
     rest_empty = exp.EQ(this=cell(1), expression=_lit("")) if len(part.raw) > 1 else exp.true()
     conds: list[exp.Expression] = []
     if part.blank_lines:
         conds.append(exp.and_(*(exp.Is(this=_column(n), expression=exp.Null()) for n in part.raw)))
-    for p in part.summary:
-        cond = _like(first, f"(?i)^(?:{_summary_regex(p.pattern)})$")
-        conds.append(exp.and_(cond, rest_empty.copy()) if p.alone else cond)
+    for alone in (False, True):  # one regex of the patterns, as rules._summary_res
+        patterns = [_summary_regex(p.pattern) for p in part.summary if p.alone == alone]
+        if patterns:
+            cond = _like(first, "(?i)^(?:" + "|".join(f"(?:{p})" for p in patterns) + ")$")
+            conds.append(exp.and_(cond, rest_empty.copy()) if alone else cond)
     if part.footer:
         conds.append(
             exp.and_(
@@ -733,6 +750,20 @@ def _relation(part: Part, reads: list[PartRead]) -> exp.Expression:
     return exp.union(*selects, distinct=False).subquery("__files")
 
 
+def _stripped(part: Part, reads: list[PartRead], needed: set[str], drops: bool) -> exp.Select:
+    """The raw rows with, for each column whose conversion (or the rules of the rows to
+    drop) reads it, its cells without the blanks around them: computed once a cell."""
+    from sqlglot import exp
+
+    stripped = {j for j, f in enumerate(part.final) if f in needed and _uses_text(part, j)}
+    if drops:
+        stripped |= {0, 1} if len(part.raw) > 1 else {0}
+    return exp.select(
+        exp.Star(),
+        *(_text(_column(part.raw[j])).as_(_trimmed(j), quoted=True) for j in sorted(stripped)),
+    ).from_(_relation(part, reads))
+
+
 def _row_sql(text: str, kinds: dict[str, str]) -> exp.Expression:
     """A derive or filter (checked by ingest already) as the Polars path compiles it."""
     import sqlglot
@@ -778,10 +809,10 @@ def _part_sql(
         if final in needed:
             values[final], made[final] = _conversion(part, j)
     current = list(values)
-    query = exp.select(*(v.as_(c, quoted=True) for c, v in values.items())).from_(
-        _relation(part, reads)
-    )
     drops = _drops(part)
+    query = exp.select(*(v.as_(c, quoted=True) for c, v in values.items())).from_(
+        _stripped(part, reads, needed, drops is not None).subquery(f"__cells{n}")
+    )
     if drops is not None:
         query = query.where(exp.Not(this=exp.paren(drops)))
     kinds = kinds_of(sf.schema)
@@ -795,7 +826,7 @@ def _part_sql(
     late = [c for c in date_columns(cfg, sf.name) if c in src.derive and c in current]
     if late:
         shape, fmt = (ISO, ISO_DATE) if src.date_format == "auto" else (None, src.date_format)
-        dates = {c: date_sql(_column(c), shape, fmt, c) for c in late}
+        dates = {c: date_sql(_text(_column(c)), shape, fmt, c) for c in late}
         query = _step(query, current, dates, f"__dates{n}")
         made.update(dict.fromkeys(late, "Date"))
     if src.filter:
