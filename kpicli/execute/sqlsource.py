@@ -454,7 +454,8 @@ def date_sql(
     text: exp.Expression, shape: DateShape | None, fmt: str, column: str
 ) -> exp.Expression:
     """values.date_expr: the date part of each cell (``shape``) read with ``fmt``; missing
-    markers NULL; anything else the query's error. Zoned date-times in UTC only."""
+    markers NULL; anything else the query's error. A zoned date-time counts by its date
+    in the shape's time zone."""
     from sqlglot import exp
 
     from kpicli.ingest.values import MONTHS
@@ -503,8 +504,8 @@ def date_sql(
 
 
 def _zoned_sql(text: exp.Expression, shape: DateShape) -> exp.Expression:
-    """An ISO date-time with a zone as the date it falls on in UTC (only: another time
-    zone is UnsupportedSource, see :func:`_check_part`)."""
+    """An ISO date-time with a zone as the date it falls on in ``shape.timezone``: its
+    local time less its offset (UTC), converted to that zone."""
     from sqlglot import exp
 
     from kpicli.ingest.values import _ZONED
@@ -558,6 +559,10 @@ def _zoned_sql(text: exp.Expression, shape: DateShape) -> exp.Expression:
     utc = exp.DateAdd(
         this=local, expression=exp.Neg(this=exp.paren(offset)), unit=exp.var("MINUTE")
     )
+    if shape.timezone != "UTC":
+        utc = exp.ConvertTimezone(
+            source_tz=_lit("UTC"), target_tz=_lit(shape.timezone), timestamp=utc
+        )
     value = _cast(utc, "DATE")
     return _case((_like(text, regex), value), default=None)
 
@@ -689,14 +694,6 @@ def _check_part(name: str, part: Part) -> None:
             raise _unsupported(lay.path, "its lines mix UTF-8 and cp1252", name)
         if lay.skip_after_header and not lay.record_lines and not lay.complete:
             raise _unsupported(lay.path, "no data line found under its summary rows", name)
-    for j, (shape, _) in part.dates.items():
-        if shape is not None and shape.zoned and shape.timezone not in ("UTC", None):
-            raise _unsupported(
-                part.layout.path,
-                f"column `{part.raw[j]}` holds date-times with a zone counted in "
-                f"{shape.timezone} (the SQL path counts them in UTC only)",
-                name,
-            )
 
 
 def _decoded_alike(lay: Layout) -> bool:
