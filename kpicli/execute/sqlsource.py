@@ -66,7 +66,10 @@ class PartRead:
     ``skip``: physical lines before the first line read (the header when ``header``, else
     the first data line: a summary record of another width right under the header is
     skipped with it). ``ragged``: records may hold more cells than the header, the extra
-    ones empty (trailing delimiters): they are dropped.
+    ones empty (trailing delimiters): they are dropped. A runner reads the cells as Polars
+    does: an unquoted empty cell is NULL, a quoted one (``""``) the empty string, a record
+    with fewer cells than the header has NULL in the others; quotes are doubled inside a
+    quoted cell (``escape`` is ``quote``); no cell is trimmed.
     """
 
     view: str  # the relation's name in the SQL: "__src_<n>"
@@ -84,7 +87,9 @@ class PartRead:
 @dataclass(frozen=True)
 class SourceSql:
     """A source's rows as SQL: ``query`` reads the relations of ``reads`` by their view
-    names; its columns are named and typed as the source's schema (only those asked for)."""
+    names; its columns are named and typed as the source's schema (only those asked for):
+    String VARCHAR, Int64 BIGINT, Float64 DOUBLE, Boolean BOOLEAN, Date DATE; a column
+    typed Null by the Polars reader (no value in a file read whole) is a DOUBLE NULL."""
 
     query: exp.Select
     reads: tuple[PartRead, ...]
@@ -556,7 +561,8 @@ def _zoned_sql(text: exp.Expression, shape: DateShape) -> exp.Expression:
         ),
     )
     local = _cast(stamp, "TIMESTAMP", safe=True)
-    utc = exp.DateAdd(
+    # TimestampAdd: Spark's DATE_ADD(MINUTE, n, ts) (sqlglot writes DateAdd in days there)
+    utc = exp.TimestampAdd(
         this=local, expression=exp.Neg(this=exp.paren(offset)), unit=exp.var("MINUTE")
     )
     if shape.timezone != "UTC":
