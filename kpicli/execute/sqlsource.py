@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -55,6 +55,7 @@ __all__ = [
     "duckdb_reader",
     "error_message",
     "explain_failure",
+    "polars_semantics",
     "source_sql",
 ]
 
@@ -130,8 +131,22 @@ def _raise_error() -> type:
         return self.func("ERROR", e.this)
 
     for dialect in (DuckDB, BigQuery):
-        dialect.Generator.TRANSFORMS[RaiseError] = as_error
+        _register(dialect.Generator, RaiseError, as_error)
     return RaiseError
+
+
+def _register(generator: type, node: type, render: Any) -> None:
+    """``render`` writes ``node`` in the dialect of ``generator``. sqlglot builds each
+    generator's dispatch table once, on its first use: a table built already (a query
+    written in that dialect before) is dropped, to be built again with it."""
+    from sqlglot import generator as sqlglot_generator
+
+    generator.TRANSFORMS[node] = render
+    cache = getattr(sqlglot_generator, "_DISPATCH_CACHE", None)
+    if isinstance(cache, dict):
+        for cls in list(cache):
+            if isinstance(cls, type) and issubclass(cls, generator):
+                cache.pop(cls, None)
 
 
 def error_message(value: exp.Expression, what: str, column: str) -> exp.Expression:
@@ -767,13 +782,90 @@ def _stripped(part: Part, reads: list[PartRead], needed: set[str], drops: bool) 
     ).from_(_relation(part, reads))
 
 
-def _row_sql(text: str, kinds: dict[str, str]) -> exp.Expression:
-    """A derive or filter (checked by ingest already) as the Polars path compiles it."""
+def _row_sql(text: str, schema: Mapping[str, Any]) -> exp.Expression:
+    """A derive or filter (checked by ingest already) as the Polars path compiles it,
+    computing what Polars computes (:func:`polars_semantics`)."""
     import sqlglot
 
-    from kpicli.spec.formula import ROW, compile_sql
+    from kpicli.spec.formula import ROW, compile_sql, kinds_of
 
-    return sqlglot.parse_one(compile_sql(text, ROW, kinds))
+    return polars_semantics(sqlglot.parse_one(compile_sql(text, ROW, kinds_of(schema))), schema)
+
+
+#: Units of an interval that keep a date a date.
+_DAY_UNITS = {"DAY", "DAYS", "WEEK", "WEEKS", "MONTH", "MONTHS", "QUARTER", "YEAR", "YEARS"}
+_INTEGER_TYPES = {"TINYINT", "SMALLINT", "INT", "BIGINT", "INT128", "HUGEINT"}
+
+
+def _half_even(value: exp.Expression, decimals: exp.Expression | None) -> exp.Expression:
+    """ROUND(value, decimals) with a tie rounded to the even neighbour, in SQL every
+    dialect has: ``2 * ROUND(v / 2) / p`` when ``v = value * p`` is halfway between two
+    integers, ROUND(value, decimals) otherwise."""
+    from sqlglot import exp
+
+    p = exp.Pow(this=exp.Literal.number(10), expression=(decimals or exp.Literal.number(0)).copy())
+    scaled = exp.Mul(this=exp.paren(value.copy()), expression=p.copy())
+    tie = exp.EQ(
+        this=exp.Sub(this=scaled.copy(), expression=exp.Floor(this=scaled.copy())),
+        expression=exp.Literal.number(0.5),
+    )
+    half = exp.Round(this=exp.Div(this=scaled.copy(), expression=exp.Literal.number(2)))
+    even = exp.Div(this=exp.Mul(this=exp.Literal.number(2), expression=half), expression=p.copy())
+    rounded = exp.Round(this=value.copy(), decimals=decimals.copy() if decimals else None)
+    return _case((tie, even), default=rounded)
+
+
+def polars_semantics(tree: exp.Expression, schema: Mapping[str, Any]) -> exp.Expression:
+    """SQL that kpi compiled for Polars (:func:`kpicli.spec.formula.compile_sql`), rewritten
+    so that DuckDB and Spark compute what Polars computes with it; ``schema``: the Polars
+    types of the columns it reads. Where they differ:
+
+    - CONCAT skips NULL arguments (DuckDB's ``||`` and Spark's CONCAT give NULL);
+    - a number CAST to an integer type is truncated toward zero (DuckDB rounds);
+    - ROUND of a value that is not a literal rounds half to even (Polars' float rounding:
+      ROUND(2.5) is 2);
+    - a DATE column plus or minus an interval of days or more is a DATE (DuckDB gives a
+      TIMESTAMP).
+    """
+    from sqlglot import exp
+
+    def numeric(node: exp.Expression) -> bool:
+        if isinstance(node, exp.Column):
+            dtype = schema.get(node.name)
+            return dtype is not None and dtype.is_numeric()
+        if isinstance(node, exp.Literal):
+            return not node.is_string
+        return isinstance(node, (exp.Binary, exp.Neg, exp.Paren, exp.Func)) and not isinstance(
+            node, (exp.Concat, exp.Lower, exp.Upper, exp.Trim, exp.Substring, exp.Replace)
+        )
+
+    def is_date(node: exp.Expression) -> bool:
+        dtype = schema.get(node.name) if isinstance(node, exp.Column) else None
+        return dtype is not None and _type_name(dtype) == "Date"
+
+    def rewrite(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Concat):
+            node.set("coalesce", True)
+        elif isinstance(node, exp.Cast) and node.to.this.name in _INTEGER_TYPES:
+            value = node.this
+            if numeric(value) and not isinstance(value, exp.Literal):
+                trunc = _case(
+                    (
+                        exp.LT(this=value.copy(), expression=exp.Literal.number(0)),
+                        exp.Ceil(this=value.copy()),
+                    ),
+                    default=exp.Floor(this=value.copy()),
+                )
+                node.set("this", trunc)
+        elif isinstance(node, exp.Round) and not isinstance(node.this, exp.Literal):
+            return _half_even(node.this, node.args.get("decimals"))
+        elif isinstance(node, (exp.Add, exp.Sub)) and isinstance(node.expression, exp.Interval):
+            unit = node.expression.unit
+            if is_date(node.this) and unit is not None and unit.name.upper() in _DAY_UNITS:
+                return _cast(node, "DATE")
+        return node
+
+    return tree.transform(rewrite)
 
 
 def _step(
@@ -803,7 +895,6 @@ def _part_sql(
 
     from kpicli.ingest.scan import ISO_DATE, date_columns
     from kpicli.ingest.values import ISO
-    from kpicli.spec.formula import kinds_of
 
     src = cfg.sources[sf.name]
     made: dict[str, str] = {}
@@ -818,12 +909,11 @@ def _part_sql(
     )
     if drops is not None:
         query = query.where(exp.Not(this=exp.paren(drops)))
-    kinds = kinds_of(sf.schema)
     for i, (col, text) in enumerate(src.derive.items()):
         if col not in needed:
             continue
         columns = current if col in current else [*current, col]
-        query = _step(query, columns, {col: _row_sql(text, kinds)}, f"__d{n}_{i}")
+        query = _step(query, columns, {col: _row_sql(text, sf.schema)}, f"__d{n}_{i}")
         current = columns
         made.pop(col, None)
     late = [c for c in date_columns(cfg, sf.name) if c in src.derive and c in current]
@@ -833,7 +923,9 @@ def _part_sql(
         query = _step(query, current, dates, f"__dates{n}")
         made.update(dict.fromkeys(late, "Date"))
     if src.filter:
-        query = exp.select("*").from_(query.subquery(f"__f{n}")).where(_row_sql(src.filter, kinds))
+        query = (
+            exp.select("*").from_(query.subquery(f"__f{n}")).where(_row_sql(src.filter, sf.schema))
+        )
     out = []
     for col in output:
         want = _type_name(sf.schema[col])
