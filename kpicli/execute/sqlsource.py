@@ -649,7 +649,11 @@ def _drops(part: Part) -> exp.Expression | None:
     first = cell(0)
     rest_empty = exp.EQ(this=cell(1), expression=_lit("")) if len(part.raw) > 1 else exp.true()
     conds: list[exp.Expression] = []
-    if part.blank_lines:
+    if part.blank_lines:  # Part._blank: no cell but blanks
+        conds.append(
+            exp.and_(*(exp.EQ(this=cell(j), expression=_lit("")) for j in range(len(part.raw))))
+        )
+    elif not part.complete:  # rows of nulls past the sample
         conds.append(exp.and_(*(exp.Is(this=_column(n), expression=exp.Null()) for n in part.raw)))
     for alone in (False, True):  # one regex of the patterns, as rules._summary_res
         patterns = [_summary_regex(p.pattern) for p in part.summary if p.alone == alone]
@@ -776,6 +780,8 @@ def _stripped(part: Part, reads: list[PartRead], needed: set[str], drops: bool) 
     stripped = {j for j, f in enumerate(part.final) if f in needed and _uses_text(part, j)}
     if drops:
         stripped |= {0, 1} if len(part.raw) > 1 else {0}
+        if part.blank_lines:  # a blank record: every cell blank (_drops)
+            stripped |= set(range(len(part.raw)))
     return exp.select(
         exp.Star(),
         *(_text(_column(part.raw[j])).as_(_trimmed(j), quoted=True) for j in sorted(stripped)),

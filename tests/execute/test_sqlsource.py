@@ -354,12 +354,6 @@ def test_derives_compute_what_polars_computes(tmp_path: Path) -> None:
     assert 2.0 in frame["c28"].to_list()  # ROUND(2.5): half to even
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the Polars path computes LOG(base, x) as log_x(base) "
-    "(Polars SQL's LOG(x, base)); the SQL engines as written: a finding for "
-    "spec/formula",
-)
 def test_log_in_a_derive(tmp_path: Path) -> None:
     (tmp_path / "l.csv").write_text("day,x\n2026-01-01,100\n2026-01-02,8\n")
     cfg = load_config(
@@ -555,11 +549,6 @@ def test_bytes_past_the_sample_that_are_not_utf8(tmp_path: Path) -> None:
     assert "line 12002 is not UTF-8" in explained.template
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the Polars reader keeps a blank line past the sample "
-    "as a row of nulls; DuckDB's reader skips it (a finding for ingest/scan)",
-)
 def test_a_blank_line_past_the_sample(tmp_path: Path) -> None:
     rows = [f"2026-01-{1 + i % 28:02d},{i}\n" for i in range(20_000)]
     rows[12_000] = "\n"
