@@ -223,7 +223,8 @@ def test_a_blank_record_past_the_sample_is_no_row(tmp_path: Path, blank: str) ->
     cfg.write_text(CONFIG.replace(", date: day", ""))  # no date: every row counts
     con = duckdb.connect()
     want = con.execute(
-        f"SELECT COUNT(*), SUM(spend::DOUBLE) FROM read_csv('{path}', header = true, all_varchar = true) "
+        "SELECT COUNT(*), SUM(spend::DOUBLE) "
+        f"FROM read_csv('{path}', header = true, all_varchar = true) "
         "WHERE trim(coalesce(day, '')) <> '' OR trim(coalesce(spend, '')) <> ''"
     ).fetchone()
     result = CliRunner().invoke(app, ["report", "-c", str(cfg), "-p", "all", "-f", "json"])
