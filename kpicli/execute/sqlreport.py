@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from kpicli.errors import UsageError
 from kpicli.plan.build import RANGE, Aggregation, Plan, target_amounts
 from kpicli.spec import periods
-from kpicli.spec.formula import DERIVED, compile_sql
+from kpicli.spec.formula import DERIVED, ROW, compile_sql
 
 if TYPE_CHECKING:
     from kpicli.ingest.scan import SourceFrame
@@ -200,9 +200,9 @@ def _table_relation(plan: Plan, name: str) -> str:
     src = plan.config.sources[name]
     table = getattr(src, "table", None) or name
     derive = "".join(
-        f", {compile_sql(text, 'row', {})} AS {q(col)}" for col, text in src.derive.items()
+        f", {compile_sql(text, ROW, {})} AS {q(col)}" for col, text in src.derive.items()
     )
-    where = f" WHERE {compile_sql(src.filter, 'row', {})}" if src.filter else ""
+    where = f" WHERE {compile_sql(src.filter, ROW, {})}" if src.filter else ""
     return f"SELECT *{derive} FROM {table}{where}"
 
 
@@ -218,8 +218,19 @@ def _view(read: object, view: str, dialect: str) -> list[str]:
 
 def _spark_views(read: object, view: str) -> list[str]:
     """Spark: a view per file (``USING csv OPTIONS``), the part's view their union."""
+    from kpicli.errors import Location
+    from kpicli.execute.sqlsource import UnsupportedSource
+
     files = read.files  # type: ignore[attr-defined]
     fmt = read.format  # type: ignore[attr-defined]
+    if fmt == "csv" and (read.skip or not read.header or read.ragged):  # type: ignore[attr-defined]
+        raise UnsupportedSource(
+            f"{files[0]}: Spark SQL's CSV reader cannot skip the lines before its header "
+            "or drop the surplus cells of its rows (kpi sql writes the views as SQL)",
+            location=Location(files[0]),
+            hint=f"write a plain copy with `kpi clean {files[0]} -o clean.csv` (or a Parquet "
+            "copy) and point the source at it, or run `kpi report --engine spark`",
+        )
     out, names = [], []
     for i, path in enumerate(files):
         name = f"{view}_{i}"
