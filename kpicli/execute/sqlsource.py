@@ -18,6 +18,15 @@ read as text). The query does what :meth:`kpicli.ingest.scan.Part.frame` and
 4. the parts' rows put together by column name (a column a part lacks is NULL), as
    ``pl.concat(how="diagonal_relaxed")``.
 
+A Parquet part (``Part.format == "parquet"``: files of one schema) is one relation read
+as its files are typed, mapped as :func:`kpicli.ingest.parquet.conversions` maps it: typed
+columns as they are (integers, floats, booleans, DECIMAL kept DECIMAL, a preset's
+``percent_points`` scaled), text columns converted as CSV cells are, a date column DATE
+as it is, a TIMESTAMP's date, a TIMESTAMP with a zone its date in ``settings.timezone``
+(``AT TIME ZONE``; Spark's ``FROM_UTC_TIMESTAMP`` counts on a session in UTC, as
+:mod:`kpicli.execute.spark` starts it); no row is dropped. Parts of other column orders
+or types are put together by name, each column cast to the type Polars widens it to.
+
 Conversions are strict as the Polars path's are: a cell that is neither a value of its
 column's kind nor a missing marker raises an error inside the query (``RAISE_ERROR`` in
 Spark, ``ERROR`` in DuckDB), whose message quotes the cell (``could not parse `abc` …``,
@@ -167,6 +176,8 @@ def error_message(value: exp.Expression, what: str, column: str) -> exp.Expressi
 
 # ---------------------------------------------------------------------------- cells
 
+#: A part's format (Part.format, PartRead.format) when its files are Parquet.
+PARQUET = "parquet"
 #: Whitespace stripped around cells (values.WS).
 _WS = " \t\u00a0\u202f\u2009\u2007"
 
@@ -603,7 +614,10 @@ def _trimmed(j: int) -> str:
 
 
 def _uses_text(part: Part, j: int) -> bool:
-    """Whether column j's conversion reads its stripped cells (text columns do not)."""
+    """Whether column j's conversion reads its stripped cells (text columns do not, nor
+    a Parquet part's typed columns)."""
+    if part.format == PARQUET and not _is_text(part.types[j]):
+        return False
     kind = part.kinds[j]
     converted = kind.native or kind.name in ("empty", "number", "duration", "boolean")
     return j not in part.nulls and (j in part.dates or converted)
@@ -636,6 +650,39 @@ def _conversion(part: Part, j: int) -> tuple[exp.Expression, str]:
     if kind.name == "boolean":
         return bool_sql(text, name), "Boolean"
     return col, "String"
+
+
+def _parquet_conversion(part: Part, j: int) -> tuple[exp.Expression, str]:
+    """parquet.conversions for column j of a Parquet part as SQL, and the Polars type name
+    it gives: a text column as a CSV column's cells (:func:`_conversion`); a typed column
+    as it is (a preset's ``percent_points`` scaled by 0.01); a typed date column dated:
+    DATE as it is, a TIMESTAMP's date, with a zone its date in ``part.timezone``."""
+    from sqlglot import exp
+
+    dtype, col = part.types[j], _column(part.raw[j])
+    if _is_text(dtype):
+        value, made = _conversion(part, j)
+        if value == col and _type_name(dtype) != "String":  # a Categorical, an Enum
+            value = _cast(col, "VARCHAR")
+        return value, made
+    if j in part.dates:  # typed: `part.dates[j]` is (None, a label), no format
+        if _type_name(dtype) == "Date":
+            return col, "Date"
+        if getattr(dtype, "time_zone", None) is None:
+            return _cast(col, "DATE"), "Date"
+        # the wall-clock time in that zone (DuckDB: AT TIME ZONE; Spark, whose session
+        # is in UTC: FROM_UTC_TIMESTAMP), then its date
+        local = exp.AtTimeZone(this=col, zone=_lit(part.timezone))
+        return _cast(local, "DATE"), "Date"
+    scale = part.kinds[j].scale
+    if scale != 1:  # Polars: a Float32 stays Float32, any other number is Float64
+        made = "Float32" if _type_name(dtype) == "Float32" else "Float64"
+        value = exp.Mul(
+            this=_cast(col, _SQL_TYPES[made]),
+            expression=_cast(exp.Literal.number(scale), _SQL_TYPES[made]),
+        )
+        return value, made
+    return col, _type_name(dtype)
 
 
 def _drops(part: Part) -> exp.Expression | None:
@@ -706,6 +753,35 @@ def _type_name(dtype: Any) -> str:
     return dtype.__class__.__name__ if not isinstance(dtype, type) else dtype.__name__
 
 
+#: Polars' integer types that DuckDB has and _SQL_TYPES has not (a Parquet column's).
+_MORE_TYPES = {
+    "UInt8": "UTINYINT",
+    "UInt16": "USMALLINT",
+    "UInt32": "UINT",
+    "UInt64": "UBIGINT",
+    "Int128": "INT128",
+}
+
+
+def _sql_type(dtype: Any) -> str | None:
+    """The SQL type of a Polars type (None for one without a plain SQL equivalent): those
+    of _SQL_TYPES as it says, DECIMAL with its precision and scale, TIMESTAMP (with a zone:
+    TIMESTAMPTZ)."""
+    name = _type_name(dtype)
+    if name in _SQL_TYPES:
+        return _SQL_TYPES[name]
+    if name == "Decimal" and not isinstance(dtype, type):
+        return f"DECIMAL({dtype.precision or 38}, {dtype.scale or 0})"
+    if name == "Datetime" and not isinstance(dtype, type):
+        return "TIMESTAMPTZ" if dtype.time_zone is not None else "TIMESTAMP"
+    return _MORE_TYPES.get(name)
+
+
+def _is_text(dtype: Any) -> bool:
+    """parquet.is_text: a column of text (String, Categorical, Enum)."""
+    return _type_name(dtype) in ("String", "Categorical", "Enum")
+
+
 def _check_part(name: str, part: Part) -> None:
     """UnsupportedSource for a part the SQL path cannot read as the Polars path does."""
     from kpicli.ingest.detect import MIXED
@@ -757,6 +833,13 @@ def _reads(name: str, part: Part, first: int) -> list[PartRead]:
         )
         for i, ((enc, skip, header), files) in enumerate(groups.items())
     ]
+
+
+def _parquet_read(part: Part, first: int) -> PartRead:
+    """The relation of a Parquet part: its files (one schema: the columns in one order,
+    of one type each), their columns as they are typed."""
+    files = tuple(str(Path(lay.path).absolute()) for lay in part.layouts)
+    return PartRead(view=f"__src_{first}", files=files, format=PARQUET, columns=tuple(part.raw))
 
 
 def _relation(part: Part, reads: list[PartRead]) -> exp.Expression:
@@ -903,13 +986,25 @@ def _part_sql(
     from kpicli.ingest.values import ISO
 
     src = cfg.sources[sf.name]
+    parquet = part.format == PARQUET
+    convert = _parquet_conversion if parquet else _conversion
     made: dict[str, str] = {}
     values: dict[str, exp.Expression] = {}
     for j, final in enumerate(part.final):
         if final in needed:
-            values[final], made[final] = _conversion(part, j)
+            values[final], made[final] = convert(part, j)
+    # a Parquet part's typed columns as they are: their exact type (a DECIMAL's scale)
+    exact = {
+        f: part.types[j]
+        for j, f in enumerate(part.final)
+        if parquet
+        and made.get(f)
+        and j not in part.dates
+        and not _is_text(part.types[j])
+        and part.kinds[j].scale == 1
+    }
     current = list(values)
-    drops = _drops(part)
+    drops = None if parquet else _drops(part)  # no summary row, footer or blank line
     query = exp.select(*(v.as_(c, quoted=True) for c, v in values.items())).from_(
         _stripped(part, reads, needed, drops is not None).subquery(f"__cells{n}")
     )
@@ -922,26 +1017,44 @@ def _part_sql(
         query = _step(query, columns, {col: _row_sql(text, sf.schema)}, f"__d{n}_{i}")
         current = columns
         made.pop(col, None)
+        exact.pop(col, None)
     late = [c for c in date_columns(cfg, sf.name) if c in src.derive and c in current]
     if late:
         shape, fmt = (ISO, ISO_DATE) if src.date_format == "auto" else (None, src.date_format)
         dates = {c: date_sql(_text(_column(c)), shape, fmt, c) for c in late}
         query = _step(query, current, dates, f"__dates{n}")
         made.update(dict.fromkeys(late, "Date"))
+        for c in late:
+            exact.pop(c, None)
     if src.filter:
         query = (
             exp.select("*").from_(query.subquery(f"__f{n}")).where(_row_sql(src.filter, sf.schema))
         )
-    out = []
-    for col in output:
-        want = _type_name(sf.schema[col])
-        if col not in current:
-            out.append(_cast(_null(), _SQL_TYPES.get(want, "VARCHAR")).as_(col, quoted=True))
-        elif col in made and made[col] != want and want in _SQL_TYPES:
-            out.append(_cast(_column(col), _SQL_TYPES[want]).as_(col, quoted=True))
-        else:
-            out.append(_column(col))
+    out = [_output(col, sf.schema[col], current, made, exact, parquet=parquet) for col in output]
     return exp.select(*out).from_(query.subquery(f"__p{n}"))
+
+
+def _output(
+    col: str,
+    dtype: Any,
+    current: list[str],
+    made: dict[str, str],
+    exact: dict[str, Any],
+    *,
+    parquet: bool,
+) -> exp.Expression:
+    """Column ``col`` of a part's rows as the source's schema types it (``dtype``, the
+    parts' types widened as ``pl.concat(how="diagonal_relaxed")`` widens them): NULL of
+    that type when the part lacks it, cast when the part gives another type."""
+    want = _type_name(dtype)
+    typed = _sql_type(dtype) if parquet else None  # a Parquet part's DECIMAL, TIMESTAMP…
+    if col not in current:
+        return _cast(_null(), _SQL_TYPES.get(want, typed or "VARCHAR")).as_(col, quoted=True)
+    if col in made and made[col] != want and want in _SQL_TYPES:
+        return _cast(_column(col), _SQL_TYPES[want]).as_(col, quoted=True)
+    if col in exact and exact[col] != dtype and typed is not None:
+        return _cast(_column(col), typed).as_(col, quoted=True)
+    return _column(col)
 
 
 def _needed(cfg: Config, sf: SourceFrame, output: list[str]) -> set[str]:
@@ -981,8 +1094,11 @@ def source_sql(
     reads: list[PartRead] = []
     selects = []
     for n, part in enumerate(sf.parts):
-        _check_part(sf.name, part)
-        part_reads = _reads(sf.name, part, len(reads))
+        if part.format == PARQUET:
+            part_reads = [_parquet_read(part, len(reads))]
+        else:
+            _check_part(sf.name, part)
+            part_reads = _reads(sf.name, part, len(reads))
         reads += part_reads
         selects.append(_part_sql(config, sf, part, part_reads, needed, wanted, n))
     if len(selects) == 1:
@@ -1008,7 +1124,7 @@ def explain_failure(
 
     frames = list(sources)
     for sf in frames:
-        for lay in sf.layouts:
+        for lay in (lay for p in sf.parts if p.format != PARQUET for lay in p.layouts):
             if lay.encoding == "utf-8" and not lay.complete and not lay.in_memory:
                 bad = first_invalid_utf8(lay.path)
                 if bad is not None:
@@ -1053,8 +1169,10 @@ def duckdb_reader(read: PartRead) -> exp.Expression:
         if any(ch in f for ch in "*?[{"):
             raise _unsupported(f, "DuckDB would read its name as a glob pattern")
     files = exp.Array(expressions=[_lit(f) for f in read.files])
-    if read.format == "parquet":
-        return exp.func("read_parquet", files)
+    if read.format == PARQUET:  # as Polars reads them: no columns of folder names
+        return sqlglot.parse_one(
+            f"read_parquet({files.sql('duckdb')}, hive_partitioning = false)", read="duckdb"
+        )
     encoding = _duckdb_encoding(read)
     for f in read.files if read.skip else ():
         _check_skipped_lines(f, read)

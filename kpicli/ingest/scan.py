@@ -227,7 +227,7 @@ class Part:
         conds: list[tuple[str, pl.Expr]] = []
         if self.blank_lines:
             conds.append((BLANK, self._blank()))
-        elif not self.complete:  # an empty line (or one of empty cells) past the sample
+        elif not self.complete and self.format != PARQUET:  # an empty line past the sample
             conds.append((BLANK, pl.all_horizontal(pl.col(n).is_null() for n in self.raw)))
         for p in self.summary:
             cond = first.str.contains(f"(?i)^(?:{p.pattern})$")
