@@ -35,9 +35,10 @@ def require_duckdb() -> Any:
     """The duckdb module; a UsageError (exit 2) with the install hint when it is missing."""
     try:
         import duckdb
+        import pyarrow  # noqa: F401  (the frames cross over as Arrow)
     except ImportError:
         raise UsageError(
-            "--engine duckdb: DuckDB is not installed", hint=INSTALL_HINT
+            "--engine duckdb: DuckDB (with pyarrow) is not installed", hint=INSTALL_HINT
         ) from None
     return duckdb
 

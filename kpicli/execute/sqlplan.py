@@ -162,8 +162,14 @@ def _counted(
         if c in later:
             first.append(
                 exp.alias_(
-                    exp.Case(ifs=[exp.If(this=exp.LTE(this=_col(c), expression=_date(plan.as_of)),
-                                         true=_col(c))]),
+                    exp.Case(
+                        ifs=[
+                            exp.If(
+                                this=exp.LTE(this=_col(c), expression=_date(plan.as_of)),
+                                true=_col(c),
+                            )
+                        ]
+                    ),
                     _ident(c),
                 )
             )
@@ -399,7 +405,7 @@ def _kind(node: exp.Expression | None, kinds: Mapping[str, str]) -> str | None:
 
     if node is None:
         return None
-    rule = _KIND_RULES().get(type(node))
+    rule = _kind_rules().get(type(node))
     if rule is not None:
         return rule(node, kinds)
     if isinstance(node, exp.Binary) and isinstance(node, exp.Add | exp.Sub | exp.Mul | exp.Div):
@@ -449,7 +455,7 @@ _KindRule = Callable[["exp.Expression", Mapping[str, str]], "str | None"]
 _RULES: dict[type, _KindRule] = {}
 
 
-def _KIND_RULES() -> dict[type, _KindRule]:  # noqa: N802 (a table, made once)
+def _kind_rules() -> dict[type, _KindRule]:
     from sqlglot import exp
 
     if _RULES:
