@@ -114,25 +114,28 @@ def _fetch(relation: Any) -> pl.DataFrame:
 def _split(
     frame: pl.DataFrame, agg: Aggregation, sf: SourceFrame
 ) -> tuple[pl.DataFrame, pl.DataFrame | None]:
-    """The rows and totals of a combined query, with the Polars queries' dtypes."""
-    dims = list(agg.dimensions)
-    casts: dict[str, Any] = {agg.count: pl.UInt32}
-    for name in agg.formulas:
-        casts[name] = pl.Float64
-    if agg.date_column is not None:
-        dtype = sf.schema.get(agg.date_column, pl.Date)
-        casts[agg.first] = dtype
-        casts[agg.last] = dtype
-    for d in dims:
-        casts[d] = pl.Utf8
-    if frame.schema.get(RANGE) not in (pl.Int32, pl.Date):
-        casts[RANGE] = pl.Int32
-    frame = frame.cast(casts)  # type: ignore[arg-type]
+    """The rows and the totals of a combined query (:func:`.sqlplan.combined_sql`)."""
+    frame = typed(frame, agg, sf)
     is_total = pl.col(TOTALS) == 1
     rows = frame.filter(~is_total).drop(TOTALS)
-    if not dims:
+    if not agg.dimensions:
         return rows, None
-    return rows, frame.filter(is_total).drop(TOTALS, *dims)
+    return rows, frame.filter(is_total).drop(TOTALS, *agg.dimensions)
+
+
+def typed(frame: pl.DataFrame, agg: Aggregation, sf: SourceFrame) -> pl.DataFrame:
+    """A result of ``agg``'s SQL with the dtypes of the Polars queries' frames: RANGE an
+    Int32 (or a Date with ``--period all``), dimensions text, values Float64, the row count
+    a UInt32, the first and last date of the date column's type."""
+    casts: dict[str, Any] = {agg.count: pl.UInt32}
+    casts.update(dict.fromkeys(agg.formulas, pl.Float64))
+    casts.update(dict.fromkeys(agg.dimensions, pl.Utf8))
+    if agg.date_column is not None:
+        dtype = sf.schema.get(agg.date_column, pl.Date)
+        casts.update({agg.first: dtype, agg.last: dtype})
+    if frame.schema.get(RANGE) not in (pl.Int32, pl.Date):
+        casts[RANGE] = pl.Int32
+    return frame.cast({k: v for k, v in casts.items() if k in frame.columns})
 
 
 def _data_error(sf: SourceFrame, err: BaseException) -> DataError:
