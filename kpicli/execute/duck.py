@@ -91,7 +91,10 @@ def _relation(con: Any, sf: SourceFrame, columns: list[str], view: str) -> exp.T
     """
     from sqlglot import exp
 
-    frame = sf.frame.select(columns) if columns else sf.frame.select(pl.lit(1).alias("__one"))
+    if columns:
+        frame = sf.frame.select(columns)
+    else:  # COUNT(*) alone: a column of ones, one per row (a literal alone is one row)
+        frame = sf.frame.with_columns(pl.lit(1).alias("__one")).select("__one")
     try:
         table = frame.collect().to_arrow()
     except pl.exceptions.PolarsError as err:

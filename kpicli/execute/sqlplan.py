@@ -477,6 +477,9 @@ def _kind_rules() -> dict[type, _KindRule]:
             exp.Min: _inner_kind,
             exp.Max: _inner_kind,
             exp.Filter: _inner_kind,
+            exp.Mod: lambda n, k: _joined_kind(
+                exp.Coalesce(this=n.this, expressions=[n.expression]), k
+            ),
             exp.Coalesce: _joined_kind,
             exp.Greatest: _joined_kind,
             exp.Least: _joined_kind,

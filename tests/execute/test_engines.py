@@ -183,6 +183,21 @@ def test_edge_cases(edge: Path, case: str) -> None:
         assert values[("x_trunc", "a")] is not None
 
 
+def test_a_source_without_dates_counted_whole(tmp_path: Path) -> None:
+    """COUNT(*) of a source without date column nor dimension reads no column: every row
+    counts all the same (not one row of a literal)."""
+    (tmp_path / "t.csv").write_text("a,b\n1,x\n2,y\n3,\n", encoding="utf-8")
+    (tmp_path / "kpi_config.yaml").write_text(
+        "version: 1\nsources:\n  t: {path: t.csv}\n"
+        "kpis:\n  rows: {source: t, formula: COUNT(*)}\n  bs: {source: t, formula: COUNT(b)}\n",
+        encoding="utf-8",
+    )
+    args = ("-c", str(tmp_path / "kpi_config.yaml"), "-p", "all")
+    for kpi, count in (("rows", 3), ("bs", 2)):
+        want = assert_engines_agree(*args, "-k", kpi)
+        assert [r["value"] for r in want["rows"]] == [count]
+
+
 def test_an_unreadable_value_is_exit_3_on_both_engines(tmp_path: Path) -> None:
     """A cell past the sniffed sample that does not parse as its column's type."""
     lines = ["day,x"] + [f"2026-10-{1 + i % 28:02d},{i}" for i in range(30_000)]
