@@ -7,8 +7,12 @@ columns, names and dtypes), in :func:`kpicli.execute.engine.execute`'s order: th
 frames by aggregation, then the totals frames. The rest of the report (joins, derived
 KPIs, comparisons, targets, status) is the engine's, shared by every engine.
 
-The sources' rows: until the SQL reader (:mod:`kpicli.execute.sqlsource`) is merged, each
-source's Polars frame (the columns used) handed to DuckDB as Arrow (:func:`_relation`).
+The sources' rows are read by DuckDB itself: each source's query of
+:mod:`kpicli.execute.sqlsource` (the columns the aggregations use), over DuckDB's reader of
+each group of its files (``read_csv``, all text, or ``read_parquet``), as the query's CTEs.
+A file the SQL reader cannot read as kpi does (one that needs the tolerant reader, a
+container…) is an ``UnsupportedSource`` (exit 3, with the hint). There is no second,
+careful read as the Polars engine has.
 """
 
 from __future__ import annotations
@@ -18,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from kpicli.errors import DataError, Location, UsageError, engine_detail
+from kpicli.errors import DataError, UsageError
 from kpicli.execute.sqlplan import TOTALS, columns_used, combined_sql, render
-from kpicli.ingest.scan import SourceFrame, locate_bad_value
+from kpicli.ingest.scan import SourceFrame
 from kpicli.plan.build import RANGE, Aggregation, Plan
 from kpicli.spec.formula import kinds_of
 
@@ -47,18 +51,24 @@ def run(plan: Plan, sources: Mapping[str, SourceFrame]) -> list[pl.DataFrame]:
     """Every aggregation of ``plan`` over ``sources`` (described as the plan was built
     from): the rows frames in the plan's order, then the totals frames."""
     duckdb = require_duckdb()
+    used: dict[str, list[str]] = {}
+    for agg in plan.aggregations:
+        have = used.setdefault(agg.source, [])
+        have += [c for c in columns_used(agg) if c not in have]
     con = duckdb.connect()
     try:
-        views = _relations(con, plan, sources)
         rows: list[pl.DataFrame] = []
         totals: list[pl.DataFrame] = []
         for agg in plan.aggregations:
             sf = sources[agg.source]
-            select = combined_sql(plan, agg, views[agg.source], kinds_of(sf.schema))
+            source, reads = _relation(plan, sf, used[agg.source])
+            select = combined_sql(plan, agg, source, kinds_of(sf.schema))
+            for view, reader in reads:
+                select = select.with_(view, as_=reader)
             try:
                 frame = _fetch(con.sql(render(select, "duckdb")))
             except duckdb.Error as err:
-                raise _data_error(sf, err) from None
+                raise _data_error(sf, err, used[agg.source]) from None
             r, t = _split(frame, agg, sf)
             rows.append(r)
             if t is not None:
@@ -68,42 +78,22 @@ def run(plan: Plan, sources: Mapping[str, SourceFrame]) -> list[pl.DataFrame]:
         con.close()
 
 
-def _relations(con: Any, plan: Plan, sources: Mapping[str, SourceFrame]) -> dict[str, exp.Table]:
-    """Each source the plan reads, as a relation of ``con`` (the columns its aggregations
-    use)."""
-    used: dict[str, list[str]] = {}
-    for agg in plan.aggregations:
-        used.setdefault(agg.source, [])
-        used[agg.source] += [c for c in columns_used(agg) if c not in used[agg.source]]
-    return {
-        name: _relation(con, sources[name], columns, f"__src_{i}")
-        for i, (name, columns) in enumerate(used.items())
-    }
-
-
-def _relation(con: Any, sf: SourceFrame, columns: list[str], view: str) -> exp.Table:
-    """The rows of source ``sf`` (``columns`` of them) as a relation of ``con``.
-
-    TODO(sqlsrc): read them in DuckDB itself once kpicli.execute.sqlsource is merged:
-    ``sql = sqlsource.source_sql(sf, config, columns)``, each of ``sql.reads`` registered
-    with ``sqlsource.duckdb_reader(con, read)``, and ``sql.query`` as the relation (a
-    subquery). Meanwhile: the source's Polars frame, collected, handed over as Arrow.
-    """
+def _relation(
+    plan: Plan, sf: SourceFrame, columns: list[str]
+) -> tuple[exp.Select, list[tuple[str, exp.Select]]]:
+    """The rows of source ``sf`` (``columns`` of them) as DuckDB SQL: the source's query
+    (:func:`kpicli.execute.sqlsource.source_sql`), and the relations it reads (their
+    names, and DuckDB's reader of their files), to be the query's CTEs."""
     from sqlglot import exp
 
-    if columns:
-        frame = sf.frame.select(columns)
-    else:  # COUNT(*) alone: a column of ones, one per row (a literal alone is one row)
-        frame = sf.frame.with_columns(pl.lit(1).alias("__one")).select("__one")
-    try:
-        table = frame.collect().to_arrow()
-    except pl.exceptions.PolarsError as err:
-        found = locate_bad_value(sf, err)
-        if found is not None:
-            raise found from None
-        raise _data_error(sf, err) from None
-    con.register(view, table)
-    return exp.to_table(exp.to_identifier(view, quoted=True).sql())
+    from kpicli.execute.sqlsource import duckdb_reader, source_sql
+
+    if not columns:  # COUNT(*) alone: a column to count the rows of, text if there is one
+        text = [c for c, dtype in sf.schema.items() if dtype == pl.Utf8]
+        columns = (text or list(sf.schema))[:1]
+    sql = source_sql(sf, plan.config, columns)
+    reads = [(r.view, exp.select("*").from_(duckdb_reader(r))) for r in sql.reads]
+    return sql.query, reads
 
 
 def _fetch(relation: Any) -> pl.DataFrame:
@@ -141,18 +131,13 @@ def typed(frame: pl.DataFrame, agg: Aggregation, sf: SourceFrame) -> pl.DataFram
     return frame.cast({k: v for k, v in casts.items() if k in frame.columns})
 
 
-def _data_error(sf: SourceFrame, err: BaseException) -> DataError:
-    """A failure of the engine over a source's rows: the cell that explains it when one
-    is found in the files, else the engine's first line, naming the source's files."""
-    found = locate_bad_value(sf, str(err).splitlines()[0] if str(err) else None)
-    if found is not None:
-        return found
-    detail = engine_detail(_without_kind(str(err)))
-    return DataError(
-        f"source `{sf.name}`: cannot compute the report: {detail}",
-        location=Location.files(str(f) for f in sf.files),
-        hint="a value does not parse as its column's type; check the column named above",
-    )
+def _data_error(sf: SourceFrame, err: BaseException, columns: list[str]) -> DataError:
+    """A failure of DuckDB over a source's rows (:func:`.sqlsource.explain_failure`: a file
+    the SQL reader cannot read after all, else the cell the error quotes, located in its
+    file, else the error's first line without DuckDB's class of error, naming the files)."""
+    from kpicli.execute.sqlsource import explain_failure
+
+    return explain_failure([sf], _without_kind(str(err)), columns)
 
 
 def _without_kind(text: str) -> str:

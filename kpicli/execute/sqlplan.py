@@ -157,24 +157,9 @@ def _counted(
     used = columns_used(agg)
     # as of a date, a stage date after it has not happened yet (a lead's future MQL date)
     later = {c for c in agg.stage_dates if c != date_col or not day_key}
-    first = []
-    for c in used:
-        if c in later:
-            first.append(
-                exp.alias_(
-                    exp.Case(
-                        ifs=[
-                            exp.If(
-                                this=exp.LTE(this=_col(c), expression=_date(plan.as_of)),
-                                true=_col(c),
-                            )
-                        ]
-                    ),
-                    _ident(c),
-                )
-            )
-        else:
-            first.append(_col(c))
+    first: list[exp.Expression] = [
+        exp.alias_(_until(c, plan.as_of), _ident(c)) if c in later else _col(c) for c in used
+    ]
     if not used:  # COUNT(*) of a source without dates: a column to select
         first.append(exp.alias_(exp.Literal.number(1), _ident("__one")))
     inner = exp.select(*first).from_(_relation(source, "__source"))
@@ -199,6 +184,14 @@ def _counted(
     if date_col is None:
         return outer.select(exp.alias_(exp.cast(exp.null(), "DATE"), _ident(RANGE)))
     return _time_keys(plan, outer, _col(date_col, "__rows"), days=False)
+
+
+def _until(column: str, as_of: date) -> exp.Expression:
+    """A date column null after ``as_of``."""
+    from sqlglot import exp
+
+    before = exp.LTE(this=_col(column), expression=_date(as_of))
+    return exp.Case(ifs=[exp.If(this=before, true=_col(column))])
 
 
 def _relation(source: exp.Expression, alias: str) -> exp.Expression:
