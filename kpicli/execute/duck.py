@@ -17,6 +17,7 @@ careful read as the Polars engine has.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -55,17 +56,23 @@ def run(plan: Plan, sources: Mapping[str, SourceFrame]) -> list[pl.DataFrame]:
     for agg in plan.aggregations:
         have = used.setdefault(agg.source, [])
         have += [c for c in columns_used(agg) if c not in have]
+    counts = Counter(agg.source for agg in plan.aggregations)
     con = duckdb.connect()
     try:
         rows: list[pl.DataFrame] = []
         totals: list[pl.DataFrame] = []
+        kept: dict[str, exp.Table] = {}
         for agg in plan.aggregations:
             sf = sources[agg.source]
-            source, reads = _relation(plan, sf, used[agg.source])
-            select = combined_sql(plan, agg, source, kinds_of(sf.schema))
-            for view, reader in reads:
-                select = select.with_(view, as_=reader)
             try:
+                if counts[agg.source] > 1 and agg.source not in kept:
+                    # read and converted once for its aggregations (a date column each)
+                    kept[agg.source] = _kept(con, plan, sf, used[agg.source], len(kept))
+                if agg.source in kept:
+                    select = combined_sql(plan, agg, kept[agg.source], kinds_of(sf.schema))
+                else:
+                    source, reads = _relation(plan, sf, used[agg.source])
+                    select = _with(combined_sql(plan, agg, source, kinds_of(sf.schema)), reads)
                 frame = _fetch(con.sql(render(select, "duckdb")))
             except duckdb.Error as err:
                 raise _data_error(sf, err, used[agg.source]) from None
@@ -76,6 +83,27 @@ def run(plan: Plan, sources: Mapping[str, SourceFrame]) -> list[pl.DataFrame]:
         return rows + totals
     finally:
         con.close()
+
+
+def _kept(con: Any, plan: Plan, sf: SourceFrame, columns: list[str], n: int) -> exp.Table:
+    """The rows of source ``sf`` (``columns`` of them) kept in a temporary table of
+    ``con``, for the aggregations that read it."""
+    from sqlglot import exp
+
+    name = f"__source_{n}"
+    source, reads = _relation(plan, sf, columns)
+    table = exp.to_table(exp.to_identifier(name, quoted=True).sql())
+    create = exp.Create(this=table, kind="TABLE", expression=_with(source, reads))
+    create.set("properties", exp.Properties(expressions=[exp.TemporaryProperty()]))
+    con.execute(render(create, "duckdb"))
+    return table
+
+
+def _with(select: exp.Select, reads: list[tuple[str, exp.Select]]) -> exp.Select:
+    """``select`` with the relations it reads as its CTEs."""
+    for view, reader in reads:
+        select = select.with_(view, as_=reader)
+    return select
 
 
 def _relation(
