@@ -69,10 +69,14 @@ def run(plan: Plan, sources: Mapping[str, SourceFrame]) -> list[pl.DataFrame]:
                     # read and converted once for its aggregations (a date column each)
                     kept[agg.source] = _kept(con, plan, sf, used[agg.source], len(kept))
                 if agg.source in kept:
-                    select = combined_sql(plan, agg, kept[agg.source], kinds_of(sf.schema))
+                    select = combined_sql(
+                        plan, agg, kept[agg.source], kinds_of(sf.schema), text=False
+                    )
                 else:
                     source, reads = _relation(plan, sf, used[agg.source])
-                    select = _with(combined_sql(plan, agg, source, kinds_of(sf.schema)), reads)
+                    select = _with(
+                        combined_sql(plan, agg, source, kinds_of(sf.schema), text=False), reads
+                    )
                 frame = _fetch(con.sql(render(select, "duckdb")))
             except duckdb.Error as err:
                 raise _data_error(sf, err, used[agg.source]) from None
@@ -146,8 +150,9 @@ def _split(
 
 def typed(frame: pl.DataFrame, agg: Aggregation, sf: SourceFrame) -> pl.DataFrame:
     """A result of ``agg``'s SQL with the dtypes of the Polars queries' frames: RANGE an
-    Int32 (or a Date with ``--period all``), dimensions text, values Float64, the row count
-    a UInt32, the first and last date of the date column's type."""
+    Int32 (or a Date with ``--period all``), dimensions text (cast here, as the Polars
+    queries cast them), values Float64, the row count a UInt32, the first and last date of
+    the date column's type."""
     casts: dict[str, Any] = {agg.count: pl.UInt32}
     casts.update(dict.fromkeys(agg.formulas, pl.Float64))
     casts.update(dict.fromkeys(agg.dimensions, pl.Utf8))

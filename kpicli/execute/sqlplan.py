@@ -78,12 +78,16 @@ def combined_sql(
     agg: Aggregation,
     source: exp.Expression,
     kinds: Mapping[str, str] | None = None,
+    *,
+    text: bool = True,
 ) -> exp.Select:
     """The rows and the totals of :func:`aggregation_sql` in one SELECT (one scan of the
     rows: GROUPING SETS), told apart by the column :data:`TOTALS` (1: a totals row, whose
-    dimension columns are null). Without dimensions, the rows alone (``TOTALS`` 0)."""
+    dimension columns are null). Without dimensions, the rows alone (``TOTALS`` 0).
+    ``text``: the dimension values cast to text in the SQL (else as they are, for the
+    caller to cast as Polars does: a float's text differs between engines, 1e-07 for 1e-7)."""
     counted = _counted(plan, agg, source, kinds or {})
-    return _grouped(agg, counted, list(agg.dimensions), kinds or {}, both=True)
+    return _grouped(agg, counted, list(agg.dimensions), kinds or {}, both=True, text=text)
 
 
 def columns_used(agg: Aggregation) -> list[str]:
@@ -321,6 +325,7 @@ def _grouped(
     kinds: Mapping[str, str],
     *,
     both: bool = False,
+    text: bool = True,
 ) -> exp.Select:
     """``counted`` grouped by the span key and ``dims`` (``both``: and by the span key
     alone, GROUPING SETS): the KPIs' values, the bookkeeping, the dimensions as text."""
@@ -329,8 +334,8 @@ def _grouped(
     inner_cols: list[exp.Expression] = [_col(RANGE)]
     inner_cols += [exp.alias_(_col(d), _ident(f"__d{i}")) for i, d in enumerate(dims)]
     values = list(agg.formulas.items())
-    for i, (_, text) in enumerate(values):
-        value = exp.cast(_polars_sql(text, kinds), "DOUBLE")
+    for i, (_, formula) in enumerate(values):
+        value = exp.cast(_polars_sql(formula, kinds), "DOUBLE")
         inner_cols.append(exp.alias_(value, _ident(f"__v{i}")))
     book = [(agg.count, exp.Count(this=exp.Star()))]
     if agg.date_column is not None:
@@ -351,7 +356,9 @@ def _grouped(
     else:
         inner = inner.group_by(*keys)
     out: list[exp.Expression] = [_col(RANGE)]
-    out += [exp.alias_(exp.cast(_col(f"__d{i}"), "TEXT"), _ident(d)) for i, d in enumerate(dims)]
+    for i, d in enumerate(dims):
+        value = exp.cast(_col(f"__d{i}"), "TEXT") if text else _col(f"__d{i}")
+        out.append(exp.alias_(value, _ident(d)))
     out += [exp.alias_(_col(f"__v{i}"), _ident(name)) for i, (name, _) in enumerate(values)]
     out += [exp.alias_(_col(f"__b{i}"), _ident(name)) for i, (name, _) in enumerate(book)]
     if both:

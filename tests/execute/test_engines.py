@@ -183,6 +183,23 @@ def test_edge_cases(edge: Path, case: str) -> None:
         assert values[("x_trunc", "a")] is not None
 
 
+def test_dimension_values_as_polars_writes_them(tmp_path: Path) -> None:
+    """--by a float or boolean column: its values' text is the Polars engine's (a float's
+    text differs between engines: 1e-7, DuckDB's 1e-07)."""
+    (tmp_path / "t.csv").write_text(
+        "day,f,b,x\n2026-10-01,1e20,true,1\n2026-10-02,1.5,false,2\n2026-10-02,0.1,,2\n"
+        "2026-10-03,1e-7,true,3\n2026-10-03,123456789.125,true,3\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "kpi_config.yaml").write_text(
+        "version: 1\nsources:\n  t: {path: t.csv, date: day}\n"
+        "kpis:\n  x: {source: t, formula: SUM(x)}\n",
+        encoding="utf-8",
+    )
+    want = assert_engines_agree("-c", str(tmp_path / "kpi_config.yaml"), "-p", "all", "--by", "f,b")
+    assert "1e-7" in {r["f"] for r in want["rows"]}
+
+
 def test_a_source_without_dates_counted_whole(tmp_path: Path) -> None:
     """COUNT(*) of a source without date column nor dimension reads no column: every row
     counts all the same (not one row of a literal)."""
