@@ -9,7 +9,10 @@ and executes it. :func:`execute` turns the plan into Polars queries
 all at once, with ``pl.collect_all`` so that Polars shares the scans they have in common.
 When a fast path of the reader fails on the data (a date cell past the sample that the CSV
 reader cannot parse, a stray quote, bytes that are not UTF-8), the sources are read again
-the careful way and the same plan runs again (:func:`_read_again`).
+the careful way and the same plan runs again (:func:`_read_again`). On another engine
+(``--engine``, ``settings.engine``: :func:`check_engine`), the aggregation step alone is
+that engine's (``duckdb``: :mod:`kpicli.execute.duck`, the same frames from SQL), and
+everything after it is shared.
 
 The collected frames are small (one row per bucket × dimension values × KPI); the rest is
 Polars over them. A KPI value that is not finite has overflowed (division by zero is null
@@ -880,6 +883,7 @@ def check_engine(config: Config, request: Request) -> str:
                 "--engine spark: the spark engine is not installed/available in this kpi",
                 hint="use --engine polars or --engine duckdb",
             ) from None
+        # TODO(spark): once kpicli.execute.spark's runner is merged, _aggregate calls it
         raise UsageError("--engine spark: the spark engine is not available yet")
     return engine
 
