@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -213,6 +214,28 @@ def test_a_source_without_dates_counted_whole(tmp_path: Path) -> None:
     for kpi, count in (("rows", 3), ("bs", 2)):
         want = assert_engines_agree(*args, "-k", kpi)
         assert [r["value"] for r in want["rows"]] == [count]
+
+
+def test_real_downloads_and_a_period_their_preamble_states(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Google Ads' and GA4's real downloads (preambles, totals rows, thousands separators)
+    as `kpi init` configures them; GA4's file has no date column and states its period
+    (2025-02-01 to 2025-08-04): a period covering it counts the file whole."""
+    real = ROOT / "tests" / "data" / "exports" / "real"
+    shutil.copyfile(real / "ga4__Anas3rdshade_Teefusion.csv", tmp_path / "Landing_page.csv")
+    shutil.copyfile(
+        real / "google_ads__intragoinc_cp-mktg-google-ads-i.csv", tmp_path / "Campaign report.csv"
+    )
+    monkeypatch.chdir(tmp_path)
+    assert runner.invoke(app, ["init"]).exit_code == 0
+    base = ("--as-of", "2026-12-31")
+    assert_engines_agree(*base, "-p", "all")
+    sessions = [
+        assert_engines_agree(*base, "-p", period, "-k", "ga4_sessions")["rows"][0]["value"]
+        for period in ("2025", "2025-02-01..2025-08-04")
+    ]
+    assert sessions[0] is not None and sessions[0] == sessions[1]
 
 
 def test_an_unreadable_value_is_exit_3_on_both_engines(tmp_path: Path) -> None:
