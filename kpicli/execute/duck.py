@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -65,7 +66,7 @@ def run(plan: Plan, sources: Mapping[str, SourceFrame]) -> list[pl.DataFrame]:
         for agg in plan.aggregations:
             sf = sources[agg.source]
             try:
-                if counts[agg.source] > 1 and agg.source not in kept:
+                if counts[agg.source] > 1 and agg.source not in kept and _small(sf):
                     # read and converted once for its aggregations (a date column each)
                     kept[agg.source] = _kept(con, plan, sf, used[agg.source], len(kept))
                 if agg.source in kept:
@@ -87,6 +88,20 @@ def run(plan: Plan, sources: Mapping[str, SourceFrame]) -> list[pl.DataFrame]:
         return rows + totals
     finally:
         con.close()
+
+
+#: A source read by several aggregations is kept in a temporary table (read and converted
+#: once) when its files hold at most this many bytes; larger ones are read by each.
+KEEP_BYTES = 512 * 1024 * 1024
+
+
+def _small(sf: SourceFrame) -> bool:
+    """Whether the files of ``sf`` hold at most :data:`KEEP_BYTES` (False when one cannot be
+    looked at)."""
+    try:
+        return sum(Path(f).stat().st_size for f in sf.files) <= KEEP_BYTES
+    except OSError:
+        return False
 
 
 def _kept(con: Any, plan: Plan, sf: SourceFrame, columns: list[str], n: int) -> exp.Table:

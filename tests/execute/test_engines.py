@@ -87,6 +87,17 @@ def test_every_kpi_with_the_previous_period_and_targets() -> None:
     assert any(r["status"] for r in want["rows"]) and any(r["previous"] for r in want["rows"])
 
 
+@pytest.mark.parametrize("keep", [True, False], ids=["kept", "read-by-each"])
+def test_a_source_of_several_date_columns(keep: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The leads counted on four date columns (four aggregations of one source): read once
+    into a temporary table, or (files too large for it) read by each aggregation."""
+    if not keep:
+        monkeypatch.setattr(duck, "KEEP_BYTES", -1)
+    kpis = "leads,mqls,sqls,customers,lead_to_mql_rate"
+    want = assert_engines_agree(*SHIPPED, "-p", "2026", "--grain", "quarter", "-k", kpis)
+    assert {r["kpi"] for r in want["rows"]} == set(kpis.split(","))
+
+
 @pytest.mark.parametrize(
     "args",
     [
