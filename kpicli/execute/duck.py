@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from kpicli.errors import DataError, UsageError
+from kpicli.errors import DataError, Location, UsageError, engine_detail
 from kpicli.execute.sqlplan import TOTALS, columns_used, combined_sql, render
 from kpicli.ingest.scan import SourceFrame
 from kpicli.plan.build import RANGE, Aggregation, Plan
@@ -185,7 +185,14 @@ def _data_error(sf: SourceFrame, err: BaseException, columns: list[str]) -> Data
     file, else the error's first line without DuckDB's class of error, naming the files)."""
     from kpicli.execute.sqlsource import explain_failure
 
-    return explain_failure([sf], _without_kind(str(err)), columns)
+    detail = _without_kind(str(err))
+    try:
+        return explain_failure([sf], detail, columns)
+    except OSError:  # a file that cannot be read again (gone: the engine says so)
+        return DataError(
+            f"source `{sf.name}`: cannot compute the report: {engine_detail(detail)}",
+            location=Location.files(str(f) for f in sf.files),
+        )
 
 
 def _without_kind(text: str) -> str:

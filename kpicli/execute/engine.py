@@ -843,7 +843,11 @@ def _aggregate(
     if check_engine(plan.config, plan.request) == "duckdb":  # the rest of the report is shared
         from kpicli.execute import duck
 
-        return duck.run(plan, sources), sources, False
+        try:
+            return duck.run(plan, sources), sources, False
+        except DataError:
+            _gone(plan)  # a file gone since the plan was made: said so, as on Polars
+            raise
     reread = False
     while True:
         built = queries(plan, sources, cache)

@@ -21,7 +21,7 @@ import pytest
 from polars.testing import assert_frame_equal
 from typer.testing import CliRunner
 
-from kpicli import load_config
+from kpicli import DataError, load_config
 from kpicli.cli import app
 from kpicli.execute import duck
 from kpicli.execute.engine import prepare_report
@@ -341,6 +341,16 @@ def test_functions_and_aggregates(tmp_path: Path) -> None:
     (tmp_path / "kpi_config.yaml").write_text(FUNCTIONS, encoding="utf-8")
     want = assert_engines_agree("-c", str(tmp_path / "kpi_config.yaml"), "-p", "all", "--by", "ch")
     assert sum(r["value"] is not None for r in want["rows"]) > 80
+
+
+def test_a_file_gone_since_the_plan(edge: Path) -> None:
+    """A source's file removed after the plan was made: the same error on both engines."""
+    for engine in ("polars", "duckdb"):
+        (edge.parent / "t.csv").write_text(EDGE_DATA, encoding="utf-8")
+        prepared = prepare_report(load_config(edge), Request(period="all", engine=engine))
+        (edge.parent / "t.csv").unlink()
+        with pytest.raises(DataError, match=r"t\.csv is gone"):
+            prepared.run()
 
 
 # --- the SQL itself ---------------------------------------------------------------------------
