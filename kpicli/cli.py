@@ -204,6 +204,21 @@ class AnomalyFailOn(StrEnum):
     anomaly = "anomaly"
 
 
+class Engine(StrEnum):
+    polars = "polars"
+    duckdb = "duckdb"
+    spark = "spark"
+
+
+EngineOpt = Annotated[
+    Engine | None,
+    typer.Option(
+        "--engine",
+        show_default=False,
+        help="Engine that aggregates the rows (default: settings.engine, else polars); "
+        "duckdb needs pip install 'kpi[duckdb]'. Example: --engine duckdb",
+    ),
+]
 SensitivityOpt = Annotated[
     Sensitivity,
     typer.Option(
@@ -533,6 +548,7 @@ def report(
             "settings.cache, else none).",
         ),
     ] = None,
+    engine: EngineOpt = None,
     wide: Annotated[
         bool,
         typer.Option(
@@ -591,6 +607,7 @@ def report(
             anomalies=anomalies,
             sensitivity=sensitivity.value,
             lookback=lookback,
+            engine=engine.value if engine else None,
         )
         if fail_on is FailOn.anomaly and not anomalies:
             raise UsageError(
@@ -672,6 +689,7 @@ def anomalies_command(
         str | None,
         typer.Option("--cache", metavar="DIR", help="Cache parsed sources as Parquet in DIR."),
     ] = None,
+    engine: EngineOpt = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Nothing on stderr but errors.")
     ] = False,
@@ -701,6 +719,7 @@ def anomalies_command(
             cache=cache,
             sensitivity=sensitivity.value,
             lookback=lookback,
+            engine=engine.value if engine else None,
         )
         found, path = anomalies(
             config, request, last=last, output=output if to_file else None, notes=notes

@@ -9,7 +9,10 @@ and executes it. :func:`execute` turns the plan into Polars queries
 all at once, with ``pl.collect_all`` so that Polars shares the scans they have in common.
 When a fast path of the reader fails on the data (a date cell past the sample that the CSV
 reader cannot parse, a stray quote, bytes that are not UTF-8), the sources are read again
-the careful way and the same plan runs again (:func:`_read_again`).
+the careful way and the same plan runs again (:func:`_read_again`). On another engine
+(``--engine``, ``settings.engine``: :func:`check_engine`), the aggregation step alone is
+that engine's (``duckdb``: :mod:`kpicli.execute.duck`, the same frames from SQL), and
+everything after it is shared.
 
 The collected frames are small (one row per bucket × dimension values × KPI); the rest is
 Polars over them. A KPI value that is not finite has overflowed (division by zero is null
@@ -35,7 +38,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import polars as pl
 
-from kpicli.errors import ConfigError, DataError, Location, Notes, engine_detail
+from kpicli.errors import ConfigError, DataError, Location, Notes, UsageError, engine_detail
 from kpicli.execute.analysis import Analysed, analyse, trend_table, with_components
 from kpicli.execute.queries import queries
 from kpicli.execute.result import SEVERITY, KpiInfo, Result, dimension_keys
@@ -144,9 +147,10 @@ def _checked(
     """The config with its presets' date columns (where files have them), the sources the
     request reads (checked before anything is read), and the cache it uses (opened here
     when not given)."""
+    engine = check_engine(config, request)  # before any file is read
     config = with_preset_dates(config, memo)
     names = sources_read(config, request)
-    if cache is None:
+    if cache is None and engine == "polars":  # the other engines read the files
         cache = open_report_cache(config, request, notes, memo)
     return config, names, cache
 
@@ -772,16 +776,7 @@ def execute(
     notes = own_notes(notes)
     memo = own_memo(memo, cache)
     dims = plan.dimensions
-    reread = False
-    while True:
-        built = queries(plan, sources, cache)
-        lazy = [q.rows for q in built] + [q.totals for q in built if q.totals is not None]
-        try:
-            frames = _collect(plan, sources, lazy, memo)
-            break
-        except _ReadAgain:  # a date cell past the sample that the CSV reader cannot parse,
-            # or a file found to need the tolerant reader (a stray quote past the sample)
-            sources, reread = _read_again(plan, cache, notes, memo), True
+    frames, sources, reread = _aggregate(plan, sources, cache, notes, memo)
     n = len(plan.aggregations)
     row_frames, total_frames = frames[:n], frames[n:]
     table, period = _bucket_table(plan, row_frames)
@@ -807,6 +802,68 @@ def execute(
     if plan.grain is not None:
         out.whole_source = once(partial(_whole, plan, sources, cache=cache, memo=memo))
     return out
+
+
+def _aggregate(
+    plan: Plan,
+    sources: Mapping[str, SourceFrame],
+    cache: Cache | None,
+    notes: Notes,
+    memo: ReadMemo,
+) -> tuple[list[pl.DataFrame], Mapping[str, SourceFrame], bool]:
+    """The aggregation step on the plan's engine: the rows frames of every aggregation in
+    the plan's order, then the totals frames; the sources (read again when a fast path of
+    the Polars reader failed: then True)."""
+    if check_engine(plan.config, plan.request) == "duckdb":  # the rest of the report is shared
+        from kpicli.execute import duck
+
+        try:
+            return duck.run(plan, sources), sources, False
+        except DataError:
+            _gone(plan)  # a file gone since the plan was made: said so, as on Polars
+            raise
+    reread = False
+    while True:
+        built = queries(plan, sources, cache)
+        lazy = [q.rows for q in built] + [q.totals for q in built if q.totals is not None]
+        try:
+            return _collect(plan, sources, lazy, memo), sources, reread
+        except _ReadAgain:  # a date cell past the sample that the CSV reader cannot parse,
+            # or a file found to need the tolerant reader (a stray quote past the sample)
+            sources, reread = _read_again(plan, cache, notes, memo), True
+
+
+#: The engines of the aggregation step (``--engine``, ``settings.engine``).
+ENGINES = ("polars", "duckdb", "spark")
+
+
+def check_engine(config: Config, request: Request) -> str:
+    """The engine of a report (``--engine``, else ``settings.engine``), checked: known,
+    installed (a UsageError, exit 2, otherwise), and without ``--cache`` (the Parquet
+    cache is the Polars engine's: ``settings.cache`` is not used by the others)."""
+    engine = request.engine or config.settings.engine
+    if engine not in ENGINES:
+        raise UsageError(f"unknown engine `{engine}`", hint=f"use one of: {', '.join(ENGINES)}")
+    if engine != "polars" and request.cache:
+        raise UsageError(
+            f"--cache works with the polars engine only, not with --engine {engine}",
+            hint="leave --cache out (the engine reads the files), or use --engine polars",
+        )
+    if engine == "duckdb":
+        from kpicli.execute.duck import require_duckdb
+
+        require_duckdb()
+    elif engine == "spark":
+        try:
+            import kpicli.execute.spark  # noqa: F401  (the spark helper's runner)
+        except ImportError:
+            raise UsageError(
+                "--engine spark: the spark engine is not installed/available in this kpi",
+                hint="use --engine polars or --engine duckdb",
+            ) from None
+        # TODO(spark): once kpicli.execute.spark's runner is merged, _aggregate calls it
+        raise UsageError("--engine spark: the spark engine is not available yet")
+    return engine
 
 
 def _whole(

@@ -84,6 +84,9 @@ class Request:
     anomalies: bool = False
     sensitivity: str = "medium"  # the anomaly interval's width: low, medium, high
     lookback: int | None = None  # buckets of history before the period (else the grain's)
+    #: the engine of the aggregation step: polars, duckdb or spark (kpicli.execute.engine);
+    #: None: the config's ``settings.engine`` (polars unless set)
+    engine: str | None = None
 
 
 @dataclass(frozen=True)
@@ -183,6 +186,11 @@ class Plan:
     @property
     def week_start(self) -> str:
         return self.config.settings.week_start
+
+    @property
+    def engine(self) -> str:
+        """The engine of the aggregation step: the request's, else ``settings.engine``."""
+        return self.request.engine or self.config.settings.engine
 
     def lay_out_ranges(self) -> None:
         """The distinct spans to aggregate: every bucket, and every counterpart not a bucket.

@@ -58,6 +58,10 @@ class Settings(_Model):
     timezone: str | None = Field(
         None, description="IANA time zone whose calendar dates zoned date-times (default UTC)"
     )
+    engine: Literal["polars", "duckdb", "spark"] = Field(
+        "polars",
+        description="Engine that aggregates the rows: polars, duckdb or spark (--engine wins)",
+    )
 
     @field_validator("timezone")
     @classmethod

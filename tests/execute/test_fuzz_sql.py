@@ -18,7 +18,9 @@ Each DuckDB expression is written from the same grammar node with SPEC.md's sema
 spelled out: integer columns read as DOUBLE (kpi's arithmetic never wraps), division and
 modulo by zero null (``NULLIF(d, 0)``).
 
-CI runs 40 derandomized examples per place (200 reports, a few seconds). To fuzz longer:
+Each place runs on both engines of the aggregation step (``--engine polars`` and
+``duckdb``, whose SQL is the Polars formulas transpiled: kpicli/execute/sqlplan.py).
+CI runs 40 derandomized examples per place and engine (400 reports, a few seconds). To fuzz longer:
 ``KPI_FUZZ_EXAMPLES=2000 pytest tests/execute/test_fuzz_sql.py`` (random seeds then).
 """
 
@@ -41,6 +43,8 @@ from kpicli.cli import app
 
 runner = CliRunner()
 EXAMPLES = int(os.environ.get("KPI_FUZZ_EXAMPLES", "40"))
+#: The engines each place is fuzzed on (``--engine``).
+ENGINES = ("polars", "duckdb")
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,
@@ -305,13 +309,13 @@ def run(
     key: str | None,
     expected: dict[str, object],
     args: tuple[str, ...] = (),
+    engine: str = "polars",
 ) -> None:
     """`kpi report` on the case: DuckDB's values, or (when ``e`` holds something to refuse)
     exit 2 at ``key`` (None: --where)."""
     path, at = write(folder, source, kpis)
-    r = runner.invoke(
-        app, ["report", "-c", str(path), "--as-of", "2026-01-10", "-f", "json", *args]
-    )
+    command = ["report", "-c", str(path), "--as-of", "2026-01-10", "-f", "json"]
+    r = runner.invoke(app, [*command, "--engine", engine, *args])
     text = r.stdout + r.stderr
     assert SECRET not in text, text
     assert not any(word in text for word in INTERNALS), text
@@ -364,20 +368,22 @@ def secret_of(folder: Path) -> str:
 # ---------------------------------------------------------------------------- the places
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.slow
 @FUZZ
 @given(data=st.data())
-def test_fuzz_source_kpi_formula(folder: Path, duck, data: st.DataObject) -> None:
+def test_fuzz_source_kpi_formula(folder: Path, duck, data: st.DataObject, engine: str) -> None:
     e = data.draw(aggregates(secret_of(folder), data.draw(st.sampled_from(MODES))))
     kpis = {"k": {"source": "ads", "formula": e.ours}}
     row = duck_row(duck, e, f"SELECT {e.duck} FROM t")
-    run(folder, e, [], kpis, "kpis.k.formula", {"k": row[0]} if row else {})
+    run(folder, e, [], kpis, "kpis.k.formula", {"k": row[0]} if row else {}, engine=engine)
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.slow
 @FUZZ
 @given(data=st.data())
-def test_fuzz_derived_kpi_formula(folder: Path, duck, data: st.DataObject) -> None:
+def test_fuzz_derived_kpi_formula(folder: Path, duck, data: st.DataObject, engine: str) -> None:
     mode = data.draw(st.sampled_from(MODES))
     extra = []
     if mode == "hostile":
@@ -390,13 +396,14 @@ def test_fuzz_derived_kpi_formula(folder: Path, duck, data: st.DataObject) -> No
     kpis["d"] = {"formula": e.ours}
     parts = ", ".join(f"{f} AS {n}" for n, f in SOURCE_KPIS.items())
     row = duck_row(duck, e, f"WITH k AS (SELECT {parts} FROM t) SELECT {e.duck} FROM k")
-    run(folder, e, [], kpis, "kpis.d.formula", {"d": row[0]} if row else {})
+    run(folder, e, [], kpis, "kpis.d.formula", {"d": row[0]} if row else {}, engine=engine)
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.slow
 @FUZZ
 @given(data=st.data())
-def test_fuzz_derive(folder: Path, duck, data: st.DataObject) -> None:
+def test_fuzz_derive(folder: Path, duck, data: st.DataObject, engine: str) -> None:
     e = data.draw(row_numbers(secret_of(folder), data.draw(st.sampled_from(MODES))))
     kpis = {
         "sd": {"source": "ads", "formula": "SUM(d)"},
@@ -404,7 +411,7 @@ def test_fuzz_derive(folder: Path, duck, data: st.DataObject) -> None:
     }
     row = duck_row(duck, e, f"SELECT SUM({e.duck}), COUNT({e.duck}) FROM t")
     expected = {"sd": row[0], "cd": row[1]} if row else {}
-    run(folder, e, [f"derive: d: {e.ours}"], kpis, "sources.ads.derive.d", expected)
+    run(folder, e, [f"derive: d: {e.ours}"], kpis, "sources.ads.derive.d", expected, engine=engine)
 
 
 def row_predicates(folder: Path, mode: str) -> st.SearchStrategy[E]:
@@ -414,31 +421,35 @@ def row_predicates(folder: Path, mode: str) -> st.SearchStrategy[E]:
 COUNTED = {"rows": "COUNT(*)", "sx": "SUM(x)", "an": "AVG(n)"}
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.slow
 @FUZZ
 @given(data=st.data(), place=st.sampled_from(["source filter", "--where"]))
-def test_fuzz_source_filter_and_where(folder: Path, duck, data: st.DataObject, place: str) -> None:
+def test_fuzz_source_filter_and_where(
+    folder: Path, duck, data: st.DataObject, place: str, engine: str
+) -> None:
     e = data.draw(row_predicates(folder, data.draw(st.sampled_from(MODES))))
     kpis = {n: {"source": "ads", "formula": f} for n, f in COUNTED.items()}
     row = duck_row(duck, e, f"SELECT {', '.join(COUNTED.values())} FROM t WHERE {e.duck}")
     expected = dict(zip(COUNTED, row, strict=True)) if row else {}
     if place == "--where":
-        run(folder, e, [], kpis, None, expected, ("--where", e.ours))
+        run(folder, e, [], kpis, None, expected, ("--where", e.ours), engine)
     else:
-        run(folder, e, [f"filter: {e.ours}"], kpis, "sources.ads.filter", expected)
+        run(folder, e, [f"filter: {e.ours}"], kpis, "sources.ads.filter", expected, engine=engine)
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.slow
 @FUZZ
 @given(data=st.data())
-def test_fuzz_kpi_filter(folder: Path, duck, data: st.DataObject) -> None:
+def test_fuzz_kpi_filter(folder: Path, duck, data: st.DataObject, engine: str) -> None:
     e = data.draw(row_predicates(folder, data.draw(st.sampled_from(MODES))))
     kpis = {n: {"source": "ads", "formula": f, "filter": e.ours} for n, f in COUNTED.items()}
     kpis["all_rows"] = {"source": "ads", "formula": "COUNT(*)"}  # unfiltered, same scan
     sql = f"SELECT {', '.join(f'{f} FILTER (WHERE {e.duck})' for f in COUNTED.values())}, "
     row = duck_row(duck, e, sql + "COUNT(*) FROM t")
     expected = dict(zip([*COUNTED, "all_rows"], row, strict=True)) if row else {}
-    run(folder, e, [], kpis, "kpis.rows.filter", expected)
+    run(folder, e, [], kpis, "kpis.rows.filter", expected, engine=engine)
 
 
 def test_the_grammar_reaches_every_kind_of_refusal(folder: Path) -> None:

@@ -25,6 +25,10 @@ Semantics the oracle encodes (SPEC.md):
 - money is read as ``DECIMAL(18,2)`` so that sums are exact to the cent.
 
 Values match when ``abs(kpi - duckdb) <= 1e-9 * max(1, abs(duckdb))``; nulls match nulls.
+
+Every case runs once per engine of the aggregation step (``--engine``: :data:`ENGINES`,
+parametrised by the ``engine`` fixture); the cases of the Parquet cache and of the Polars
+queries' shape, which only the Polars engine has, are marked ``engines("polars")``.
 """
 
 from __future__ import annotations
@@ -32,7 +36,8 @@ from __future__ import annotations
 import math
 import random
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
@@ -432,8 +437,31 @@ def db():
     con.close()
 
 
+#: The engines every case runs on, each a parametrised run (``engine`` fixture).
+ENGINES = ("polars", "duckdb")
+#: The engine the case running asks :func:`report` for.
+_ENGINE: ContextVar[str] = ContextVar("oracle_engine", default="polars")
+pytestmark = pytest.mark.usefixtures("engine")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Each case once per engine (``@pytest.mark.engines(...)``: those engines only)."""
+    if "engine" in metafunc.fixturenames:
+        marker = metafunc.definition.get_closest_marker("engines")
+        engines = marker.args if marker is not None else ENGINES
+        metafunc.parametrize("engine", engines, indirect=True)
+
+
+@pytest.fixture
+def engine(request: pytest.FixtureRequest) -> Iterator[str]:
+    token = _ENGINE.set(request.param)
+    yield request.param
+    _ENGINE.reset(token)
+
+
 def report(cfg, **request) -> Any:
     request.setdefault("as_of", AS_OF)
+    request.setdefault("engine", _ENGINE.get())
     return run_report(cfg, Request(**request))
 
 
@@ -965,6 +993,7 @@ def test_edge_cases_all_kpis(edge, case: str) -> None:
     assert_no_non_finite(result)
 
 
+@pytest.mark.engines("polars")  # the Parquet cache is the Polars engine's
 @pytest.mark.slow
 @pytest.mark.parametrize("case", list(EDGE_CASES))
 def test_edge_cases_from_the_cache(edge, case: str, tmp_path: Path) -> None:
@@ -1137,6 +1166,7 @@ def test_distinct_config_is_split_in_two_group_bys(distinct) -> None:
     assert split_distinct({"amount": "SUM(amount)"}) is None
 
 
+@pytest.mark.engines("polars")  # the Polars queries' plan
 def test_distinct_counts_scan_the_rows_once(distinct) -> None:
     """The rows and the totals share the first group_by's small result, never the scanned
     rows (two consumers of a scan made Polars keep every row in memory: 1.9 GB at 40 M rows
@@ -1186,6 +1216,7 @@ def test_distinct_totals_count_a_visitor_once(distinct) -> None:
     assert sum(v for (k, _), v in rows.items() if k == "yes_visitors") == 6
 
 
+@pytest.mark.engines("polars")  # the Parquet cache is the Polars engine's
 @pytest.mark.slow
 @pytest.mark.parametrize("case", ["october-by-channel", "week-by-channel", "day"])
 def test_distinct_counts_from_the_cache(distinct, case: str, tmp_path: Path) -> None:
@@ -1344,7 +1375,7 @@ row_strategy = st.tuples(
 @settings(
     max_examples=25,
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 @given(rows=st.lists(row_strategy, min_size=1, max_size=30))
 def test_property_sum_count_ratio_by_channel(rows: list[tuple[int, str, int | None, int]]) -> None:
@@ -1400,6 +1431,7 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("kpi-cache")
 
 
+@pytest.mark.engines("polars")  # the Parquet cache is the Polars engine's
 @pytest.mark.slow
 @pytest.mark.parametrize("case", list(FROM_CACHE))
 def test_all_kpis_from_the_cache(cfg, db, cache_dir: Path, case: str) -> None:

@@ -152,13 +152,14 @@ def test_sensitivity_widens_the_interval(cfg_path: Path) -> None:
 # ---------------------------------------------------------------- significance and trends
 
 
-def test_significance_of_ratios_and_counts_against_scipy(cfg_path: Path) -> None:
+@pytest.mark.parametrize("engine", ["polars", "duckdb"])
+def test_significance_of_ratios_and_counts_against_scipy(cfg_path: Path, engine: str) -> None:
     duckdb = pytest.importorskip("duckdb")
     stats = pytest.importorskip("scipy.stats")
     folder = cfg_path.parent
     result = run_report(
         load_config(cfg_path),
-        Request(period="2026-06", compare="previous", by=("channel",), as_of=AS_OF),
+        Request(period="2026-06", compare="previous", by=("channel",), as_of=AS_OF, engine=engine),
     )
     sums = {  # (channel, month) → (clicks, impressions)
         (channel, m): (c, n)

@@ -1,11 +1,16 @@
 """How a --by total is made (a KPI's ``total:``: blended, sum, none) and the whole period's
-row of --grain, against DuckDB over sample_data/ (read on its own, money as decimals)."""
+row of --grain, against DuckDB over sample_data/ (read on its own, money as decimals).
+
+Every case runs once per engine of the aggregation step (``--engine``: :data:`ENGINES`,
+parametrised by the ``engine`` fixture)."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+from collections.abc import Iterator
+from contextvars import ContextVar
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -58,8 +63,27 @@ def with_totals(cfg, **totals: str):
     return cfg.changed(kpis=kpis)
 
 
+#: The engines every case runs on, each a parametrised run (``engine`` fixture).
+ENGINES = ("polars", "duckdb")
+_ENGINE: ContextVar[str] = ContextVar("totals_engine", default="polars")
+pytestmark = pytest.mark.usefixtures("engine")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "engine" in metafunc.fixturenames:
+        metafunc.parametrize("engine", ENGINES, indirect=True)
+
+
+@pytest.fixture
+def engine(request: pytest.FixtureRequest) -> Iterator[str]:
+    token = _ENGINE.set(request.param)
+    yield request.param
+    _ENGINE.reset(token)
+
+
 def report(cfg, **request: Any):
     request.setdefault("as_of", AS_OF)
+    request.setdefault("engine", _ENGINE.get())
     return run_report(cfg, Request(**request))
 
 
@@ -227,7 +251,7 @@ def test_none_leaves_the_kpi_without_a_total_row(cfg) -> None:
 # ---------------------------------------------------------------------------- whole period
 
 
-def test_the_whole_period_of_a_grain_is_the_kpi_over_the_period(cfg, db) -> None:
+def test_the_whole_period_of_a_grain_is_the_kpi_over_the_period(cfg, db, engine: str) -> None:
     """`-p 2026-q3 --grain month --compare previous -f json`: ``totals`` holds each KPI over
     the quarter, against the quarter before; the goal is prorated to the quarter."""
     r = CliRunner().invoke(
@@ -235,6 +259,7 @@ def test_the_whole_period_of_a_grain_is_the_kpi_over_the_period(cfg, db) -> None
         [
             *("report", "-c", str(CONFIG), "--as-of", "2026-11-15", "-p", "2026-q3"),
             *("--grain", "month", "--compare", "previous", "-k", "leads,cpl,spend", "-f", "json"),
+            *("--engine", engine),
         ],
     )
     assert r.exit_code == 0, r.stderr
