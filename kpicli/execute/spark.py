@@ -71,6 +71,8 @@ _ERROR_CLASS = re.compile(r"^\s*\[[A-Z0-9_.]+\]\s*")
 #: A cause that quotes its own cause's class first (``org.apache.spark.SparkException: …``).
 _CLASS_PREFIX = re.compile(r"^(?:[a-z]\w*\.)+[A-Z]\w*(?:Exception|Error)(?::\s*|$)")
 _MAX_DETAIL = 300
+#: Spark jobs :func:`run` keeps running at once (each query is one).
+CONCURRENT_JOBS = 4
 
 
 # ---------------------------------------------------------------------------- the session
@@ -338,19 +340,33 @@ def run(
     try:
         for read in reads:
             register(spark, read)
-        frames = []
-        for i, text in enumerate(texts):
-            try:
-                frame = collect(spark.sql(text))
-            except _spark_errors() as err:
-                raise spark_error(err, files) from None
-            cast = dtypes[i] if dtypes is not None and i < len(dtypes) else None
-            if cast:
-                frame = frame.cast({k: v for k, v in cast.items() if k in frame.columns})
-            frames.append(frame)
-        return frames
+        frames = _collect_all(spark, texts, files)
     finally:
         _drop_views(spark, reads)
+    for i, cast in enumerate(dtypes or ()):
+        if cast and i < len(frames):
+            frame = frames[i]
+            frames[i] = frame.cast({k: v for k, v in cast.items() if k in frame.columns})
+    return frames
+
+
+def _collect_all(spark: SparkSession, texts: list[str], files: list[str]) -> list[pl.DataFrame]:
+    """The queries' results, in order, up to :data:`CONCURRENT_JOBS` Spark jobs at once (a
+    report's queries are small jobs whose time is mostly scheduling: measured, six queries
+    over the sample data take half the time on four threads)."""
+
+    def one(text: str) -> pl.DataFrame:
+        try:
+            return collect(spark.sql(text))
+        except _spark_errors() as err:
+            raise spark_error(err, files) from None
+
+    if len(texts) <= 1:
+        return [one(text) for text in texts]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(len(texts), CONCURRENT_JOBS)) as pool:
+        return list(pool.map(one, texts))
 
 
 def _drop_views(spark: SparkSession, reads: Iterable[Any]) -> None:
