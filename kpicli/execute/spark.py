@@ -71,6 +71,11 @@ _ERROR_CLASS = re.compile(r"^\s*\[[A-Z0-9_.]+\]\s*")
 #: A cause that quotes its own cause's class first (``org.apache.spark.SparkException: …``).
 _CLASS_PREFIX = re.compile(r"^(?:[a-z]\w*\.)+[A-Z]\w*(?:Exception|Error)(?::\s*|$)")
 _MAX_DETAIL = 300
+#: The column of a CSV part's records whose cells do not match the header (their raw text).
+RECORD = "__kpi_record__"
+#: What Spark's reader is told an unquoted empty cell holds (Spark makes that NULL): not
+#: the empty string, so that a quoted empty cell stays one.
+NULL_MARK = "\u0000"
 #: Spark jobs :func:`run` keeps running at once (each query is one).
 CONCURRENT_JOBS = 4
 
@@ -192,25 +197,88 @@ def _part_frame(spark: SparkSession, read: Any) -> DataFrame:
         raise _unsupported(read, f"Spark reads CSV and Parquet parts, not {read.format}")
     if read.skip:
         return _skipping_frame(spark, read, paths)
+    return _csv_frame(spark, read, paths)
+
+
+def _cell_options(read: Any) -> dict[str, str]:
+    """How Spark cuts a record into cells, as kpi (Polars) does: RFC quoting, an unquoted
+    empty cell NULL and a quoted one (``""``) the empty string (Spark's default reads
+    both as NULL), a record of fewer cells than the header NULL in the others
+    (``PERMISSIVE``: no cell is ever converted, so nothing else is "malformed")."""
+    return {
+        "sep": read.delimiter,
+        "mode": "PERMISSIVE",
+        "nullValue": NULL_MARK,
+        "emptyValue": "",
+        **_quoting(read.quote),
+    }
+
+
+def _csv_frame(spark: SparkSession, read: Any, paths: list[str]) -> DataFrame:
+    """A CSV part through Spark's reader: every column text under its raw name, quoted
+    cells over several lines (``multiLine``: each file is read by one task), a record of
+    more cells than the header an error naming its file (unless the part is ``ragged``:
+    the extra cells dropped). A record whose cells do not match the header keeps its raw
+    text in a column of its own, which is what tells a long record from a short one."""
+    from pyspark.sql import functions as F
     from pyspark.sql.types import StringType, StructField, StructType
 
-    schema = StructType([StructField(name, StringType()) for name in read.columns])
+    record = RECORD
+    while record in read.columns:
+        record += "_"
+    fields = [StructField(name, StringType()) for name in (*read.columns, record)]
     options = {
-        "sep": read.delimiter,
+        **_cell_options(read),
         "encoding": java_charset(read.encoding),
         "header": "true" if read.header else "false",
         "multiLine": "true",
-        "mode": "FAILFAST",
-        **_quoting(read.quote),
+        "columnNameOfCorruptRecord": record,
     }
-    return spark.read.schema(schema).options(**options).csv(paths)
+    frame = spark.read.schema(StructType(fields)).options(**options).csv(paths)
+    if not getattr(read, "ragged", False):
+        raw = F.col(_quoted(record))
+        where = F.concat(F.lit(" in "), F.input_file_name(), F.lit(": "), F.substring(raw, 1, 60))
+        frame = frame.where(_fits(raw, read, where))
+    return frame.select(*[_column(name) for name in read.columns])
+
+
+def _fits(record: Column, read: Any, where: Column) -> Column:
+    """True, or an error when ``record`` (a record's raw text) holds more cells than the
+    header (``where``: the file and line, for the message)."""
+    from pyspark.sql import functions as F
+
+    n = len(read.columns)
+    too_long = record.isNotNull() & (_cells(record, read) > n)
+    message = F.concat(F.lit(f"a record has more cells than the header's {n}"), where)
+    return F.when(too_long, F.raise_error(message)).otherwise(F.lit(True))
+
+
+def _cells(record: Column, read: Any) -> Column:
+    """The number of cells of a record's raw text: its delimiters outside quoted cells,
+    plus one."""
+    from pyspark.sql import functions as F
+
+    text = record
+    if read.quote:
+        q = _java_literal(read.quote)
+        text = F.regexp_replace(text, f"{q}(?:[^{q}]|{q}{q})*{q}", "")
+    delimiter = _java_literal(read.delimiter)
+    return F.length(text) - F.length(F.regexp_replace(text, delimiter, "")) + 1
+
+
+def _java_literal(char: str) -> str:
+    """One character as a Java regular expression matching it."""
+    return char if char.isalnum() else "\\" + char
 
 
 def _skipping_frame(spark: SparkSession, read: Any, paths: list[str]) -> DataFrame:
     """A CSV part whose files have ``skip`` preamble lines: each file as bytes, decoded,
     cut into lines, those before the data dropped by their position in their own file, each
-    line parsed as one record. A quoted cell spanning lines stops the query (naming file
-    and line): this path cannot follow one, and never guesses."""
+    line parsed as one record (as :func:`_csv_frame` reads cells). A quoted cell spanning
+    lines, which this path cannot follow, stops the query naming file and line; so does a
+    record of more cells than the header (unless ``ragged``). The checks are a filter:
+    Spark may leave out a column no query reads, never a filter, so a bare COUNT(*) checks
+    every line too."""
     from pyspark.sql import functions as F
 
     start = read.skip + (1 if read.header else 0)
@@ -218,39 +286,37 @@ def _skipping_frame(spark: SparkSession, read: Any, paths: list[str]) -> DataFra
         spark.read.format("binaryFile")
         .load(paths)
         .select(
-            "path",
+            F.regexp_replace("path", "^file:(//)?(?=/)", "").alias("path"),
             F.posexplode(
                 F.split(F.decode("content", java_charset(read.encoding)), r"\r\n|\r|\n")
             ).alias("pos", "line"),
         )
         .where((F.col("pos") >= start) & (F.col("line") != ""))
     )
-    line = _balanced(F.col("line"), read.quote)
+    line = F.col("line")
+    where = F.concat(F.lit(" at line "), (F.col("pos") + 1).cast("string"), F.lit(" of "), "path")
+    lines = lines.where(_balanced(line, read.quote, where))
+    if not getattr(read, "ragged", False):
+        lines = lines.where(_fits(line, read, where))
     ddl = ", ".join(f"{_quoted(name)} STRING" for name in read.columns)
-    options = {"sep": read.delimiter, "mode": "FAILFAST", **_quoting(read.quote)}
-    # A filter on the parsed record: Spark may drop a column no query reads, never a
-    # filter, so every line is checked and parsed even for a bare COUNT(*).
-    parsed = lines.select(F.from_csv(line, ddl, options).alias("record"))
-    parsed = parsed.where(F.col("record").isNotNull())
+    parsed = lines.select(F.from_csv(line, ddl, _cell_options(read)).alias("record"))
     return parsed.select(*[F.col("record").getField(name).alias(name) for name in read.columns])
 
 
-def _balanced(line: Column, quote: str) -> Column:
-    """The line, or an error naming its file and line when its quote characters do not
+def _balanced(line: Column, quote: str, where: Column) -> Column:
+    """True, or an error naming file and line when the line's quote characters do not
     pair up (a quoted cell that goes on on the next line)."""
     from pyspark.sql import functions as F
 
     if not quote:
-        return line
-    quotes = F.length(line) - F.length(F.regexp_replace(line, re.escape(quote), ""))
+        return F.lit(True)
+    quotes = F.length(line) - F.length(F.regexp_replace(line, _java_literal(quote), ""))
     message = F.concat(
-        F.lit("a quoted cell goes on past the end of line "),
-        (F.col("pos") + 1).cast("string"),
-        F.lit(" of "),
-        F.col("path"),
+        F.lit("a quoted cell goes on past the end of its line"),
+        where,
         F.lit(", which Spark cannot read after a skipped preamble"),
     )
-    return F.when(quotes % 2 == 1, F.raise_error(message)).otherwise(line)
+    return F.when(quotes % 2 == 1, F.raise_error(message)).otherwise(F.lit(True))
 
 
 def _quoting(quote: str) -> dict[str, str]:

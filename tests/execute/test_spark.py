@@ -52,6 +52,7 @@ except ImportError:
         skip: int = 0
         header: bool = True
         quote: str = '"'
+        ragged: bool = False
 
 
 def header(path: str, skip: int = 0, encoding: str = "utf-8") -> tuple[str, ...]:
@@ -77,10 +78,12 @@ def duck_views(con: duckdb.DuckDBPyConnection, reads: list[PartRead]) -> None:
             con.execute(f"CREATE VIEW {r.view} AS SELECT * FROM read_parquet([{files}])")
             continue
         columns = ", ".join(f"'{c}': 'VARCHAR'" for c in r.columns)
-        con.execute(
+        con.execute(  # cells as kpi reads them (Polars): "" is empty, a short record padded
             f"CREATE VIEW {r.view} AS SELECT * FROM read_csv([{files}], delim='{r.delimiter}', "
             f"quote='{r.quote}', escape='{r.quote}', header={str(r.header).lower()}, "
-            f"skip={r.skip}, auto_detect=false, columns={{{columns}}})"
+            f"skip={r.skip}, auto_detect=false, columns={{{columns}}}, "
+            "allow_quoted_nulls=false, null_padding=true, parallel=false, "
+            f"strict_mode={str(not getattr(r, 'ragged', False)).lower()})"
         )
 
 
@@ -294,19 +297,27 @@ def test_parquet_parts_equal_duckdb_over_the_same_files(spark, tmp_path: Path) -
 
 
 @pytest.mark.slow
-def test_cells_as_the_csv_module_reads_them(spark, tmp_path: Path) -> None:
+def test_cells_as_kpi_reads_them(spark, tmp_path: Path) -> None:
     """Quoted delimiters, doubled quotes, a cell over two lines, a trailing backslash,
-    spaces kept, CRLF; an empty cell is NULL (as DuckDB reads it; `csv` gives "")."""
+    spaces kept, CRLF; an unquoted empty cell NULL, a quoted one empty text, a short record
+    NULL in its missing cells: as Polars (kpi's reader) and DuckDB read them; the text of
+    the cells as the csv module reads it."""
+    import polars as pl
+
     path = tmp_path / "cells.csv"
     path.write_bytes(
-        b'id,name,note\r\n1,"a, b","say ""hi"""\r\n2,,"two\nlines"\r\n3, x ,C:\\\r\n4,"",z\r\n'
+        b'id,name,note\r\n1,"a, b","say ""hi"""\r\n2,,"two\nlines"\r\n3, x ,C:\\\r\n'
+        b'4,"",z\r\n5,short\r\n'
     )
     read = csv_read("v", (str(path),))
-    [frame] = S.run(spark, [sqlglot.parse_one("SELECT * FROM v ORDER BY id")], [read])
+    query = sqlglot.parse_one("SELECT * FROM v ORDER BY id")
+    [frame] = S.run(spark, [query], [read])
+    assert frame.rows() == pl.read_csv(path, infer_schema=False).rows()
+    assert frame.rows() == duck([read], query)
     with open(path, newline="") as f:
-        want = [tuple(c if c != "" else None for c in row) for row in list(csv.reader(f))[1:]]
-    assert frame.rows() == want
-    assert frame.rows() == duck([read], sqlglot.parse_one("SELECT * FROM v ORDER BY id"))
+        text = [tuple(row + [""] * (3 - len(row))) for row in list(csv.reader(f))[1:]]
+    assert [tuple(c or "" for c in row) for row in frame.rows()] == text
+    assert frame.rows()[3] == ("4", "", "z") and frame.rows()[1][1] is None
 
 
 @pytest.mark.slow
@@ -372,11 +383,10 @@ def test_a_quoted_cell_over_two_lines_after_a_preamble_is_an_error(spark, tmp_pa
         assert err.where is not None and err.where.file == str(path)
         assert "line 5" in err.message and "kpi clean" in (err.hint or "")
         assert "\tat " not in err.render() and "org.apache" not in err.render()
-    # a record of too few cells after a preamble: an error, even for a bare count
-    preamble_file(path, "Report", ["2025-01-01,Brand,1", "2025-01-02,2"])
-    with pytest.raises(DataError) as caught:
-        S.run(spark, [sqlglot.parse_one("SELECT COUNT(*) FROM v")], [read])
-    assert "Malformed CSV record" in caught.value.message
+    # a record of too few cells after a preamble: NULL in the others, as without one
+    preamble_file(path, "Report", ["2025-01-01,Brand,1", '2025-01-02,""'])
+    [frame] = S.run(spark, [sqlglot.parse_one("SELECT * FROM v ORDER BY Day")], [read])
+    assert frame.rows() == [("2025-01-01", "Brand", "1"), ("2025-01-02", "", None)]
 
 
 # ---------------------------------------------------------------------------- errors
@@ -424,17 +434,37 @@ DuckDBError = duckdb.Error
 
 
 @pytest.mark.slow
-def test_a_missing_column_and_a_malformed_record_are_data_errors(spark, tmp_path: Path) -> None:
+def test_a_missing_column_and_a_record_too_long_are_data_errors(spark, tmp_path: Path) -> None:
     path = tmp_path / "ragged.csv"
-    path.write_text("a,b\n1,2\n3\n")
+    path.write_text('a,b\n1,2\n3\n"4,x",5,6\n')
     read = PartRead("v", (str(path),), "csv", ("a", "b"))
     with pytest.raises(DataError) as caught:
         S.run(spark, [sqlglot.parse_one("SELECT SUM(c) FROM v")], [read])
     assert "`c`" in caught.value.message and caught.value.exit_code == 3
+    for query in ("SELECT COUNT(*) FROM v", "SELECT MAX(b) FROM v"):  # nothing pruned
+        with pytest.raises(DataError) as caught:
+            S.run(spark, [sqlglot.parse_one(query)], [read])
+        assert "more cells than the header's 2" in caught.value.message
+        assert caught.value.where is not None and caught.value.where.file == str(path)
+        assert '"4,x",5,6' in caught.value.message  # the record, quoted delimiter kept
+    with pytest.raises(duckdb.Error):  # DuckDB's strict reader refuses it too
+        duck([read], sqlglot.parse_one("SELECT COUNT(*) FROM v"))
+    # a ragged part: the extra cells dropped, as DuckDB's reader does; short records padded
+    ragged = PartRead("v", (str(path),), "csv", ("a", "b"), ragged=True)
+    query = sqlglot.parse_one("SELECT * FROM v ORDER BY a")
+    [frame] = S.run(spark, [query], [ragged])
+    assert frame.rows() == duck([ragged], query) == [("1", "2"), ("3", None), ("4,x", "5")]
+    # and after a preamble, the same
+    pre = tmp_path / "pre.csv"
+    pre.write_text('Report\na,b\n1,2\n3\n"4,x",5,6\n')
+    read = PartRead("v", (str(pre),), "csv", ("a", "b"), skip=1)
     with pytest.raises(DataError) as caught:
         S.run(spark, [sqlglot.parse_one("SELECT COUNT(*) FROM v")], [read])
-    assert "Malformed CSV record" in caught.value.message
-    assert caught.value.where is not None and caught.value.where.file == str(path)
+    assert "more cells than the header's 2 at line 5 of" in caught.value.message
+    [frame] = S.run(
+        spark, [query], [PartRead("v", (str(pre),), "csv", ("a", "b"), skip=1, ragged=True)]
+    )
+    assert frame.rows() == [("1", "2"), ("3", None), ("4,x", "5")]
 
 
 @pytest.mark.slow
