@@ -33,7 +33,7 @@ from __future__ import annotations
 import codecs
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -393,20 +393,23 @@ def run(
     reads: Iterable[Any],
     *,
     dtypes: Sequence[Mapping[str, pl.DataType] | None] | None = None,
+    explain: Callable[[str], DataError] | None = None,
 ) -> list[pl.DataFrame]:
     """Each query (a sqlglot AST) run on Spark over the parts ``reads`` (registered as
     their views for the run, dropped after), collected as a Polars frame with Spark's
     column names and types (DATE → Date, DECIMAL → Decimal, BIGINT → Int64, …);
     ``dtypes[i]`` casts the columns it names in the i-th frame (a DECIMAL sum to Float64).
-    Spark's errors are :class:`DataError`\\s naming the parts' files; a query Spark's SQL
-    cannot express is a :class:`UsageError`."""
+    Spark's errors are :class:`DataError`\\s naming the parts' files (or, with
+    ``explain``, the error it makes of Spark's reason in one line: sqlsource's
+    ``explain_failure`` locates a cell its SQL could not parse); a query Spark's SQL cannot
+    express is a :class:`UsageError`."""
     reads = list(reads)
     files = [path for read in reads for path in read.files]
     texts = [spark_sql(query) for query in queries]
     try:
         for read in reads:
             register(spark, read)
-        frames = _collect_all(spark, texts, files)
+        frames = _collect_all(spark, texts, files, explain)
     finally:
         _drop_views(spark, reads)
     for i, cast in enumerate(dtypes or ()):
@@ -416,7 +419,12 @@ def run(
     return frames
 
 
-def _collect_all(spark: SparkSession, texts: list[str], files: list[str]) -> list[pl.DataFrame]:
+def _collect_all(
+    spark: SparkSession,
+    texts: list[str],
+    files: list[str],
+    explain: Callable[[str], DataError] | None = None,
+) -> list[pl.DataFrame]:
     """The queries' results, in order, up to :data:`CONCURRENT_JOBS` Spark jobs at once (a
     report's queries are small jobs whose time is mostly scheduling: measured, six queries
     over the sample data take half the time on four threads)."""
@@ -425,7 +433,7 @@ def _collect_all(spark: SparkSession, texts: list[str], files: list[str]) -> lis
         try:
             return collect(spark.sql(text))
         except _spark_errors() as err:
-            raise spark_error(err, files) from None
+            raise (explain(_detail(err)) if explain else spark_error(err, files)) from None
 
     if len(texts) <= 1:
         return [one(text) for text in texts]

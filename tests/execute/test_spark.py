@@ -434,6 +434,30 @@ DuckDBError = duckdb.Error
 
 
 @pytest.mark.slow
+def test_explain_makes_the_error_of_sparks_reason(spark, tmp_path: Path) -> None:
+    """The caller's ``explain`` gets Spark's reason in one line (what sqlsource's
+    explain_failure reads a cell's location from): a RAISE_ERROR's message as written."""
+    path = tmp_path / "x.csv"
+    path.write_text("n\n1\nabc\n")
+    read = PartRead("v", (str(path),), "csv", ("n",))
+    query = sqlglot.parse_one(
+        "SELECT SUM(CASE WHEN n RLIKE '^[0-9]+$' THEN CAST(n AS INT) "
+        "ELSE RAISE_ERROR(CONCAT('could not parse `', n, '` as a number in column `n`')) END) "
+        "AS s FROM v",
+        read="spark",
+    )
+    seen = []
+
+    def explain(detail: str) -> DataError:
+        seen.append(detail)
+        return DataError("explained", location=str(path))
+
+    with pytest.raises(DataError, match="explained"):
+        S.run(spark, [query], [read], explain=explain)
+    assert seen == ["could not parse `abc` as a number in column `n`"]
+
+
+@pytest.mark.slow
 def test_a_missing_column_and_a_record_too_long_are_data_errors(spark, tmp_path: Path) -> None:
     path = tmp_path / "ragged.csv"
     path.write_text('a,b\n1,2\n3\n"4,x",5,6\n')
