@@ -389,15 +389,16 @@ def _unsupported(read: Any, reason: str) -> DataError:
 
 def run(
     spark: SparkSession,
-    queries: Sequence[exp.Expression],
+    queries: Sequence[exp.Expression | str],
     reads: Iterable[Any],
     *,
     dtypes: Sequence[Mapping[str, pl.DataType] | None] | None = None,
     explain: Callable[[str], DataError] | None = None,
 ) -> list[pl.DataFrame]:
-    """Each query (a sqlglot AST) run on Spark over the parts ``reads`` (registered as
-    their views for the run, dropped after), collected as a Polars frame with Spark's
-    column names and types (DATE → Date, DECIMAL → Decimal, BIGINT → Int64, …);
+    """Each query (a sqlglot AST, or Spark SQL already written: sqlplan's ``render``) run
+    on Spark over the parts ``reads`` (registered as their views for the run, dropped
+    after), collected as a Polars frame with Spark's column names and types (DATE → Date,
+    DECIMAL → Decimal, BIGINT → Int64, …);
     ``dtypes[i]`` casts the columns it names in the i-th frame (a DECIMAL sum to Float64).
     Spark's errors are :class:`DataError`\\s naming the parts' files (or, with
     ``explain``, the error it makes of Spark's reason in one line: sqlsource's
@@ -405,7 +406,7 @@ def run(
     express is a :class:`UsageError`."""
     reads = list(reads)
     files = [path for read in reads for path in read.files]
-    texts = [spark_sql(query) for query in queries]
+    texts = [query if isinstance(query, str) else spark_sql(query) for query in queries]
     try:
         for read in reads:
             register(spark, read)

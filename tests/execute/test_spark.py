@@ -603,6 +603,15 @@ def test_no_pyspark_is_a_usage_error_with_the_fix(monkeypatch: pytest.MonkeyPatc
     assert "kpicli[spark]" in (caught.value.hint or "")
 
 
+@pytest.mark.slow
+def test_a_query_already_in_spark_sql_runs_as_written(spark) -> None:
+    reads = [csv_read("__src_0", ADS)]
+    text = S.spark_sql(ADS_QUERY)
+    [from_text, from_ast] = S.run(spark, [text, ADS_QUERY], reads)
+    assert from_text.equals(from_ast)
+    same_rows(from_text.rows(), duck(reads, ADS_QUERY))
+
+
 def test_spark_sql_of_the_ast() -> None:
     text = S.spark_sql(ADS_QUERY)
     assert "TRUNC(CAST(date AS DATE), 'MONTH')" in text and "FROM __src_0" in text
