@@ -174,6 +174,7 @@ def spark(tmp_path_factory: pytest.TempPathFactory):
     stopped at the end. Skipped without PySpark or Java, except under CI (see
     :func:`require_spark`)."""
     require_spark()
+    from kpicli.errors import ConfigError
     from kpicli.execute.spark import start
     from kpicli.spec.config import SparkSettings
 
@@ -182,6 +183,9 @@ def spark(tmp_path_factory: pytest.TempPathFactory):
         "spark.sql.warehouse.dir": str(folder / "warehouse"),
         "spark.local.dir": str(folder / "local"),
     }
-    session = start(SparkSettings(master="local[2]", conf=conf))
+    try:
+        session = start(SparkSettings(master="local[2]", conf=conf))
+    except ConfigError:  # a report of an earlier test started the process's own: reuse it
+        session = start(SparkSettings(conf=conf))
     yield session
     session.stop()

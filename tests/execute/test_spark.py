@@ -531,7 +531,7 @@ def test_session_reuse_applies_runtime_settings_and_refuses_another_master(
     with pytest.raises(ConfigError) as caught:
         S.session(load_config(cfg))
     assert caught.value.where is not None and caught.value.where.line == 4
-    assert "local[2]" in caught.value.message
+    assert f"`{spark.sparkContext.master}`" in caught.value.message
 
 
 SESSION_SCRIPT = """
