@@ -132,6 +132,17 @@ def _java_options(user: str | None) -> str:
     return f"{own} {user}" if user else own
 
 
+def require_pyspark() -> None:
+    """A UsageError (exit 2) with the install hint when PySpark (or pyarrow) is missing:
+    for the engine's check of a request, before any source is read."""
+    try:
+        import pyarrow  # noqa: F401  (results come back as Arrow)
+        import pyspark.sql  # noqa: F401
+    except ImportError:
+        msg = "`--engine spark` needs PySpark, which is not installed"
+        raise UsageError(msg, hint=INSTALL_HINT) from None
+
+
 def session(config: Config | None = None) -> SparkSession:
     """The Spark session of ``config``'s ``settings.spark`` (see :func:`start`)."""
     settings = config.settings.spark if config is not None else None
@@ -144,11 +155,9 @@ def start(settings: SparkSettings | None = None, *, where: Location | None = Non
     master of ``settings`` (default ``local[*]``). The process's running session is reused
     (its runtime SQL settings set again); a master named explicitly that differs from the
     running one is a :class:`ConfigError` (at ``where``), as Spark cannot change it."""
-    try:
-        from pyspark.sql import SparkSession
-    except ImportError:
-        msg = "`--engine spark` needs PySpark, which is not installed"
-        raise UsageError(msg, hint=INSTALL_HINT) from None
+    require_pyspark()
+    from pyspark.sql import SparkSession
+
     remote = bool(os.environ.get("SPARK_REMOTE"))
     master, conf = session_conf(settings, remote=remote)
     builder = SparkSession.builder
