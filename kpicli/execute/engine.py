@@ -837,10 +837,15 @@ def _aggregate(
     """The aggregation step on the plan's engine: the rows frames of every aggregation in
     the plan's order, then the totals frames; the sources (read again when a fast path of
     the Polars reader failed: then True)."""
-    if check_engine(plan.config, plan.request) == "duckdb":  # the rest of the report is shared
+    engine = check_engine(plan.config, plan.request)
+    if engine == "duckdb":  # the rest of the report is shared
         from kpicli.execute import duck
 
         return duck.run(plan, sources), sources, False
+    if engine == "spark":
+        from kpicli.execute import spark
+
+        return spark.run_plan(plan, sources), sources, False
     reread = False
     while True:
         built = queries(plan, sources, cache)
@@ -873,14 +878,9 @@ def check_engine(config: Config, request: Request) -> str:
 
         require_duckdb()
     elif engine == "spark":
-        try:
-            import kpicli.execute.spark  # noqa: F401  (the spark helper's runner)
-        except ImportError:
-            raise UsageError(
-                "--engine spark: the spark engine is not installed/available in this kpi",
-                hint="use --engine polars or --engine duckdb",
-            ) from None
-        raise UsageError("--engine spark: the spark engine is not available yet")
+        from kpicli.execute.spark import require_pyspark
+
+        require_pyspark()
     return engine
 
 

@@ -556,3 +556,85 @@ def _first_line(text: str) -> str:
 def _names(text: str, path: str) -> bool:
     """Whether Spark's message names ``path`` (Spark writes ``file:/…`` or ``file:///…``)."""
     return path in text or Path(path).as_uri() in text
+
+
+# ---------------------------------------------------------------------------- a plan
+
+
+def run_plan(plan: Any, sources: Mapping[str, Any]) -> list[pl.DataFrame]:
+    """Every aggregation of ``plan`` on Spark: the rows frames in the plan's order, then
+    the totals frames (as :func:`kpicli.execute.duck.run`). The aggregations run as
+    concurrent jobs, each over views of its own (``__a<k>__src_<n>``)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from kpicli.execute.sqlplan import columns_used
+
+    spark = session(plan.config)
+    used: dict[str, list[str]] = {}
+    for agg in plan.aggregations:
+        have = used.setdefault(agg.source, [])
+        have += [c for c in columns_used(agg) if c not in have]
+    jobs = [
+        (k, agg, sources[agg.source], used[agg.source]) for k, agg in enumerate(plan.aggregations)
+    ]
+    with ThreadPoolExecutor(max_workers=CONCURRENT_JOBS) as pool:
+        frames = list(pool.map(lambda job: _aggregate(spark, plan, *job), jobs))
+    rows, totals = [], []
+    for agg, frame in zip(plan.aggregations, frames, strict=True):
+        r, t = _rows_and_totals(frame, agg, sources[agg.source])
+        rows.append(r)
+        if t is not None:
+            totals.append(t)
+    return rows + totals
+
+
+def _aggregate(
+    spark: SparkSession, plan: Any, k: int, agg: Any, sf: Any, columns: list[str]
+) -> pl.DataFrame:
+    """One aggregation's combined rows-and-totals query, over views named for it."""
+    import dataclasses
+
+    import polars as pl
+    from sqlglot import exp
+
+    from kpicli.execute.sqlplan import combined_sql, render
+    from kpicli.execute.sqlsource import explain_failure, source_sql
+    from kpicli.spec.formula import kinds_of
+
+    if not columns:  # COUNT(*) alone: a column to count the rows of, text if there is one
+        text = [c for c, dtype in sf.schema.items() if dtype == pl.Utf8]
+        columns = (text or list(sf.schema))[:1]
+    sql = source_sql(sf, plan.config, columns)
+    names = {r.view: f"__a{k}{r.view}" for r in sql.reads}
+    reads = [dataclasses.replace(r, view=names[r.view]) for r in sql.reads]
+
+    def renamed(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Table) and node.name in names and not node.db:
+            return exp.to_table(names[node.name])
+        return node
+
+    source = sql.query.transform(renamed)
+    select = combined_sql(plan, agg, source, kinds_of(sf.schema), text=False)
+    [frame] = run(
+        spark,
+        [render(select, "spark")],
+        reads,
+        explain=lambda detail: explain_failure([sf], detail, columns),
+    )
+    return frame
+
+
+def _rows_and_totals(frame: pl.DataFrame, agg: Any, sf: Any) -> tuple[pl.DataFrame, Any]:
+    """The rows and the totals of a combined query (``sqlplan.combined_sql``), typed as
+    the Polars queries' frames (``duck.typed``)."""
+    import polars as pl
+
+    from kpicli.execute.duck import typed
+    from kpicli.execute.sqlplan import TOTALS
+
+    frame = typed(frame, agg, sf)
+    is_total = pl.col(TOTALS) == 1
+    rows = frame.filter(~is_total).drop(TOTALS)
+    if not agg.dimensions:
+        return rows, None
+    return rows, frame.filter(is_total).drop(TOTALS, *agg.dimensions)
