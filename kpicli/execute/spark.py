@@ -18,14 +18,17 @@ What kpi sets on every session (the user's ``conf`` may override each):
 - for a local master, ``spark.sql.shuffle.partitions`` of twice its cores (Spark's 200 are
   for clusters; adaptive execution coalesces them anyway).
 
-A part is read faithfully or not at all: CSV columns are all text under their raw names
-(Spark infers nothing), quoted cells may span lines (``multiLine``: a file is read by one
-task; exports come as many files, or make a Parquet copy of a huge one), a malformed record
-stops the query (``FAILFAST``). Spark's CSV reader cannot skip a preamble, so a part with
-``skip`` lines is read as bytes per file, decoded, cut into lines, the first ``skip`` (and
-the header) dropped by their position in their own file, and each line parsed by
-``from_csv``; a line with an odd number of quote characters (a quoted cell spanning lines,
-which that path cannot follow) stops the query with the file and line named.
+A part is read faithfully or not at all, its cells as Polars (kpi's reader) reads them:
+CSV columns all text under their raw names (Spark infers nothing), RFC quoting, quoted
+cells over several lines (``multiLine``: a file is read by one task; exports come as many
+files, or make a Parquet copy of a huge one), an unquoted empty cell NULL and ``""`` the
+empty text, a record of fewer cells than the header NULL in the others, one of more cells
+an error naming the file (unless the part is ``ragged``: the extra cells dropped). Spark's
+CSV reader cannot skip a preamble, so a part with ``skip`` lines is read as bytes per
+file, decoded, cut into lines, the first ``skip`` (and the header) dropped by their
+position in their own file, and each line parsed by ``from_csv``; a line with an odd
+number of quote characters (a quoted cell spanning lines, which that path cannot follow)
+stops the query with the file and line named.
 """
 
 from __future__ import annotations

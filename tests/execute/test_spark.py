@@ -634,3 +634,23 @@ def test_without_pyspark_the_spark_tests_skip_but_fail_under_ci(
     with pytest.raises(expected) as caught:
         require_spark()
     assert "PySpark (pip install -e '.[spark]')" in str(caught.value)
+
+
+@pytest.mark.slow
+def test_no_java_is_a_usage_error_naming_the_fix(tmp_path: Path) -> None:
+    from conftest import require_spark
+
+    require_spark()
+    script = (
+        "from kpicli.execute.spark import start\n"
+        "from kpicli.errors import KpiError\n"
+        "try:\n    start()\nexcept KpiError as e:\n"
+        "    print(e.exit_code, e.render())\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "JAVA_HOME": str(tmp_path / "no-java")}
+    env.pop("SPARK_REMOTE", None)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.stdout.startswith("2 usage error: Spark could not start: "), done
+    assert "Java 17" in done.stdout and "Traceback" not in done.stdout + done.stderr
