@@ -142,3 +142,50 @@ def values(cfg_path: Path, **request) -> dict[str, float | None]:
 
     result = run_report(load_config(cfg_path), Request(as_of=AS_OF, **request))
     return dict(zip(result.rows["kpi"], result.rows["value"], strict=True))
+
+
+# ---------------------------------------------------------------------------- Spark
+
+
+def require_spark() -> None:
+    """Skip a Spark test where PySpark or Java is missing, with the reason and the fix;
+    under CI (``CI=true``, as `.ci/run` runs) fail instead: CI installs both, and a Spark
+    test that does not run there must never pass for one that did."""
+    import importlib.util
+    import shutil
+
+    missing = []
+    if importlib.util.find_spec("pyspark") is None:
+        missing.append("PySpark (pip install -e '.[spark]')")
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        missing.append("Java 17 (apt-get install openjdk-17-jre-headless)")
+    if not missing:
+        return
+    reason = "the Spark tests need " + " and ".join(missing)
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        pytest.fail(f"{reason}; CI must run them", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory: pytest.TempPathFactory):
+    """One local Spark session (``local[2]``) for the test session (each xdist worker has its
+    own), with kpi's settings, its warehouse and scratch space in a temporary folder,
+    stopped at the end. Skipped without PySpark or Java, except under CI (see
+    :func:`require_spark`)."""
+    require_spark()
+    from kpicli.errors import ConfigError
+    from kpicli.execute.spark import start
+    from kpicli.spec.config import SparkSettings
+
+    folder = tmp_path_factory.mktemp("spark")
+    conf = {
+        "spark.sql.warehouse.dir": str(folder / "warehouse"),
+        "spark.local.dir": str(folder / "local"),
+    }
+    try:
+        session = start(SparkSettings(master="local[2]", conf=conf))
+    except ConfigError:  # a report of an earlier test started the process's own: reuse it
+        session = start(SparkSettings(conf=conf))
+    yield session
+    session.stop()

@@ -814,13 +814,22 @@ def _aggregate(
     """The aggregation step on the plan's engine: the rows frames of every aggregation in
     the plan's order, then the totals frames; the sources (read again when a fast path of
     the Polars reader failed: then True)."""
-    if check_engine(plan.config, plan.request) == "duckdb":  # the rest of the report is shared
+    engine = check_engine(plan.config, plan.request)
+    if engine == "duckdb":  # the rest of the report is shared
         from kpicli.execute import duck
 
         try:
             return duck.run(plan, sources), sources, False
         except DataError:
             _gone(plan)  # a file gone since the plan was made: said so, as on Polars
+            raise
+    if engine == "spark":
+        from kpicli.execute import spark
+
+        try:
+            return spark.run_plan(plan, sources), sources, False
+        except DataError:
+            _gone(plan)
             raise
     reread = False
     while True:
@@ -854,15 +863,9 @@ def check_engine(config: Config, request: Request) -> str:
 
         require_duckdb()
     elif engine == "spark":
-        try:
-            import kpicli.execute.spark  # noqa: F401  (the spark helper's runner)
-        except ImportError:
-            raise UsageError(
-                "--engine spark: the spark engine is not installed/available in this kpi",
-                hint="use --engine polars or --engine duckdb",
-            ) from None
-        # TODO(spark): once kpicli.execute.spark's runner is merged, _aggregate calls it
-        raise UsageError("--engine spark: the spark engine is not available yet")
+        from kpicli.execute.spark import require_pyspark
+
+        require_pyspark()
     return engine
 
 

@@ -121,6 +121,14 @@ def render(expression: exp.Expression, dialect: str) -> str:
                 return exp.Anonymous(this="BROUND", expressions=node.expressions)
             if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.INT128:
                 return exp.DataType.build("DECIMAL(38, 0)")
+            if isinstance(node, exp.Avg):  # Spark's AVG of a DECIMAL(38, 0) is a
+                # DECIMAL(38, 4): four digits only. DuckDB's AVG is a DOUBLE.
+                double = exp.DataType.build("DOUBLE")
+                arg = node.this
+                if isinstance(arg, exp.Distinct):
+                    inner = [exp.cast(e, double) for e in arg.expressions]
+                    return exp.Avg(this=exp.Distinct(expressions=inner))
+                return exp.Avg(this=exp.cast(arg, double))
             return node
 
         expression = expression.transform(spark)

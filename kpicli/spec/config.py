@@ -43,6 +43,20 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class SparkSettings(_Model):
+    """The Spark session of `--engine spark`: its master and properties."""
+
+    master: str | None = Field(
+        None,
+        description="Spark master URL (local[4], spark://host:7077, yarn, k8s://…); "
+        "default local[*], or the Spark Connect server of SPARK_REMOTE when it is set",
+    )
+    conf: dict[str, str | int | float | bool] = Field(
+        default_factory=dict,
+        description="Spark properties (spark.executor.memory: 4g, …), over kpi's defaults",
+    )
+
+
 class Settings(_Model):
     """Report-wide settings."""
 
@@ -62,6 +76,7 @@ class Settings(_Model):
         "polars",
         description="Engine that aggregates the rows: polars, duckdb or spark (--engine wins)",
     )
+    spark: SparkSettings | None = Field(None, description="Where `--engine spark` runs")
 
     @field_validator("timezone")
     @classmethod

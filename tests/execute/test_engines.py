@@ -61,9 +61,10 @@ def assert_same_rows(want: list[dict[str, Any]], got: list[dict[str, Any]]) -> N
 def assert_engines_agree(*args: str) -> dict[str, Any]:
     """The report on both engines: the same rows and totals. Returns the Polars one."""
     want = report(*args, engine="polars")
-    got = report(*args, engine="duckdb")
-    assert_same_rows(want["rows"], got["rows"])
-    assert_same_rows(want.get("totals") or [], got.get("totals") or [])
+    for engine in ("duckdb", "spark"):
+        got = report(*args, engine=engine)
+        assert_same_rows(want["rows"], got["rows"])
+        assert_same_rows(want.get("totals") or [], got.get("totals") or [])
     return want
 
 
@@ -259,7 +260,7 @@ def test_an_unreadable_value_is_exit_3_on_both_engines(tmp_path: Path) -> None:
         "kpis:\n  x: {source: t, formula: SUM(x)}\n",
         encoding="utf-8",
     )
-    for engine in ("polars", "duckdb"):
+    for engine in ("polars", "duckdb", "spark"):
         r = runner.invoke(
             app, ["report", "-c", str(tmp_path / "kpi_config.yaml"), "--engine", engine]
         )
@@ -434,8 +435,11 @@ def test_settings_engine_is_used_and_the_option_wins(
 
 def test_engine_usage_errors(edge: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     base = ["report", "-c", str(edge), "-p", "all"]
-    r = runner.invoke(app, [*base, "--engine", "spark"])
-    assert r.exit_code == 2 and "the spark engine is not installed/available" in r.stderr
+    with monkeypatch.context() as m:
+        m.setitem(sys.modules, "pyspark", None)  # as if not installed
+        m.setitem(sys.modules, "pyspark.sql", None)
+        r = runner.invoke(app, [*base, "--engine", "spark"])
+    assert r.exit_code == 2 and "needs PySpark" in r.stderr and "kpicli[spark]" in r.stderr
     r = runner.invoke(app, [*base, "--engine", "duckdb", "--cache", str(edge.parent / "c")])
     assert r.exit_code == 2 and "--cache works with the polars engine only" in r.stderr
     monkeypatch.setitem(sys.modules, "duckdb", None)  # as if not installed
@@ -445,10 +449,11 @@ def test_engine_usage_errors(edge: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert runner.invoke(app, base).exit_code == 0  # polars needs no DuckDB
 
 
-def test_anomalies_on_duckdb_equal_polars() -> None:
+@pytest.mark.parametrize("engine", ["duckdb", "spark"])
+def test_anomalies_on_duckdb_equal_polars(engine: str) -> None:
     args = ["anomalies", *SHIPPED, "--by", "channel", "-f", "json"]
     want = runner.invoke(app, [*args, "--engine", "polars"])
-    got = runner.invoke(app, [*args, "--engine", "duckdb"])
+    got = runner.invoke(app, [*args, "--engine", engine])
     assert want.exit_code == got.exit_code == 0, got.stderr
     w, g = json.loads(want.stdout), json.loads(got.stdout)
     for key in ("anomalies", "rows"):

@@ -44,7 +44,7 @@ from kpicli.cli import app
 runner = CliRunner()
 EXAMPLES = int(os.environ.get("KPI_FUZZ_EXAMPLES", "40"))
 #: The engines each place is fuzzed on (``--engine``).
-ENGINES = ("polars", "duckdb")
+ENGINES = ("polars", "duckdb", "spark")
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,

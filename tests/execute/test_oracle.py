@@ -438,7 +438,7 @@ def db():
 
 
 #: The engines every case runs on, each a parametrised run (``engine`` fixture).
-ENGINES = ("polars", "duckdb")
+ENGINES = ("polars", "duckdb", "spark")
 #: The engine the case running asks :func:`report` for.
 _ENGINE: ContextVar[str] = ContextVar("oracle_engine", default="polars")
 pytestmark = pytest.mark.usefixtures("engine")
