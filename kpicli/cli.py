@@ -216,7 +216,8 @@ EngineOpt = Annotated[
         "--engine",
         show_default=False,
         help="Engine that aggregates the rows (default: settings.engine, else polars); "
-        "duckdb needs pip install 'kpi[duckdb]'. Example: --engine duckdb",
+        "duckdb needs pip install 'kpicli[duckdb]', spark 'kpicli[spark]' and Java 17. "
+        "Example: --engine duckdb",
     ),
 ]
 SensitivityOpt = Annotated[

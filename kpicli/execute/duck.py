@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from sqlglot import exp
 
 #: What to install when DuckDB is missing.
-INSTALL_HINT = "install it with: pip install 'kpi[duckdb]'"
+INSTALL_HINT = "install it with: pip install 'kpicli[duckdb]'"
 
 
 def require_duckdb() -> Any:

@@ -121,6 +121,9 @@ def render(expression: exp.Expression, dialect: str) -> str:
                 return exp.Anonymous(this="BROUND", expressions=node.expressions)
             if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.INT128:
                 return exp.DataType.build("DECIMAL(38, 0)")
+            if isinstance(node, exp.Extract) and node.name.upper() in ("DOW", "DAYOFWEEK"):
+                # Spark counts the days of the week from 1 (Sunday), Polars and DuckDB from 0
+                return exp.Sub(this=node.copy(), expression=exp.Literal.number(1))
             if isinstance(node, exp.Avg):  # Spark's AVG of a DECIMAL(38, 0) is a
                 # DECIMAL(38, 4): four digits only. DuckDB's AVG is a DOUBLE.
                 double = exp.DataType.build("DOUBLE")
@@ -383,7 +386,7 @@ def _polars_sql(text: str, kinds: Mapping[str, str]) -> exp.Expression:
     the one Polars gives it (:func:`_as_polars_does`)."""
     import sqlglot
 
-    return _as_polars_does(sqlglot.parse_one(text), kinds)
+    return _as_polars_does(sqlglot.parse_one(text, read="duckdb"), kinds)
 
 
 def _as_polars_does(tree: exp.Expression, kinds: Mapping[str, str]) -> exp.Expression:

@@ -190,7 +190,7 @@ def _sources(
         for read in src.reads:
             renamed[read.view] = view = f"__view{len(renamed) + len(query.setup)}"
             query.setup.extend(_view(read, view, dialect))
-        body = exp.replace_tables(src.query.copy(), renamed).sql(dialect=dialect, pretty=True)
+        body = sqlplan.render(exp.replace_tables(src.query.copy(), renamed), dialect)
         files = ", ".join(str(f) for f in sf.files[:3]) + (" …" if len(sf.files) > 3 else "")
         out[name] = query.add(f"__source{n}", body, f"source `{name}`: {files}", native=True)
     return out

@@ -878,7 +878,9 @@ def _row_sql(text: str, schema: Mapping[str, Any]) -> exp.Expression:
 
     from kpicli.spec.formula import ROW, compile_sql, kinds_of
 
-    return polars_semantics(sqlglot.parse_one(compile_sql(text, ROW, kinds_of(schema))), schema)
+    return polars_semantics(
+        sqlglot.parse_one(compile_sql(text, ROW, kinds_of(schema)), read="duckdb"), schema
+    )
 
 
 #: Units of an interval that keep a date a date.
