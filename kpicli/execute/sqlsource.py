@@ -539,9 +539,9 @@ def _zoned_sql(text: exp.Expression, shape: DateShape) -> exp.Expression:
     local time less its offset (UTC), converted to that zone."""
     from sqlglot import exp
 
-    from kpicli.ingest.values import _ZONED
+    from kpicli.ingest.values import ZONED
 
-    regex = _sql_regex(_ZONED)
+    regex = _sql_regex(ZONED)
 
     def group(i: int) -> exp.Expression:
         return exp.RegexpExtract(

@@ -282,14 +282,14 @@ def _month_date(shape: DateShape, part: str) -> date | None:
         return None
 
 
-_ZONED = (
+ZONED = (
     r"^(([0-9]{4}-[0-9]{2}-[0-9]{2})[T ]([0-9]{2}:[0-9]{2})(?::([0-9]{2}))?(?:[.,][0-9]+)? ?"
     r"(Z|[+-][0-9]{2}(?::?[0-9]{2})?))$"
 )
 
 
 def _zoned_date(shape: DateShape, part: str) -> date | None:
-    m = re.match(_ZONED, part)
+    m = re.match(ZONED, part)
     if m is None:
         return None
     zone = "+00:00" if m[5] == "Z" else m[5]
@@ -306,7 +306,7 @@ def _month_shape(part: str, order: str, fmt: str, example: str, rest: str) -> Da
 
 DATE_SHAPES: tuple[DateShape, ...] = (
     DateShape(r"^(\d{4}-\d{2}-\d{2})$", ("%Y-%m-%d",), "2026-01-28", whole=True),
-    DateShape(_ZONED, ("%Y-%m-%dT%H:%M:%S%z",), "2026-03-01T14:05:00Z", zoned=True),
+    DateShape(ZONED, ("%Y-%m-%dT%H:%M:%S%z",), "2026-03-01T14:05:00Z", zoned=True),
     DateShape(r"^(\d{4}-\d{1,2}-\d{1,2})(?:[T ].*)?$", ("%Y-%m-%d",), "2026-01-28 12:48"),
     DateShape(r"^(\d{4}/\d{1,2}/\d{1,2})(?:[T ].*)?$", ("%Y/%m/%d",), "2026/01/28"),
     DateShape(r"^(\d{4}\.\d{1,2}\.\d{1,2})(?: .*)?$", ("%Y.%m.%d",), "2026.01.28"),
