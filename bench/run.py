@@ -53,6 +53,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
+import engines  # noqa: E402
 import generate  # noqa: E402
 import handwritten  # noqa: E402
 import handwritten_ads  # noqa: E402
@@ -420,7 +421,7 @@ def _handwritten_long(path: Path):
     )
 
 
-def differences(ref, other):
+def differences(ref, other, rtol: float = RTOL):
     """(rows that disagree, largest relative gap): a missing row, a null, or a relative gap."""
     import polars as pl
 
@@ -435,7 +436,7 @@ def differences(ref, other):
         both_null = a.is_null() & b.is_null()
         gap = pl.when(both_null).then(0.0).otherwise(gap.fill_null(math.inf))
         both = both.with_columns(gap.alias(f"gap_{col}"))
-        bad.append(pl.col(f"gap_{col}") > RTOL)
+        bad.append(pl.col(f"gap_{col}") > rtol)
     worst = both.select(pl.max_horizontal("gap_value", "gap_previous").max()).item()
     return both.filter(pl.any_horizontal(bad)), worst
 
@@ -775,6 +776,8 @@ def write_results(blocks: dict[str, str]) -> None:
         "cache": "## Report cache: `kpi report … --cache DIR`",
         "anomalies": "## Anomalies: kpi's model against two baselines (`bench/anomalies.py`)",
         "one-source": "## One source at scale: 20 KPIs, `--by` and `--grain` (issue 16)",
+        "engines": "## Engines: `--engine polars`, `duckdb` and `spark` (issue 17)",
+        "spark-scaling": "## Scaling the Spark plan (issue 17)",
     }
     if distinct:
         titles[distinct[0]] = "## Distinct counts: memory of `COUNT(DISTINCT …)` (issue 16)"
@@ -787,7 +790,8 @@ def write_results(blocks: dict[str, str]) -> None:
         "Written by `python bench/run.py` (see bench/README.md): the sections between the "
         "markers are regenerated; the notes after `END results` are kept.\n",
     ]
-    keys = ["machine", "commands", *sizes, "startup", "memory", "cache", "one-source"]
+    keys = ["machine", "commands", *sizes, "engines", "spark-scaling", "startup", "memory"]
+    keys += ["cache", "one-source"]
     keys += [*distinct, *variants, "anomalies"]
     for key in keys:
         if key not in found:
@@ -1209,6 +1213,8 @@ ALL = {
     "cache": 10_000_000,
     "one_source": 5_000_000,
     "distinct": [40_000_000, 80_000_000],
+    "engines": 10_000_000,
+    "spark_scaling": [1_000_000, 10_000_000, 40_000_000],
 }
 
 #: Rough seconds of one round of each part (every contender once, plus the ~0.35 s each run
@@ -1321,6 +1327,21 @@ def main(argv: list[str] | None = None) -> int:
         help="time start-up: kpi --help, report (cold and warm cache), list, validate on the "
         "shipped sample against import polars (also part of --rows and --all)",
     )
+    ap.add_argument(
+        "--engines",
+        action="store_true",
+        help="the 10M report on --engine polars, duckdb and spark (local[2]), side by side",
+    )
+    ap.add_argument("--spark-runs", type=int, default=2, help="timed Spark runs (--engines)")
+    ap.add_argument(
+        "--spark-scaling",
+        type=int,
+        nargs="*",
+        default=[],
+        metavar="ROWS",
+        help="the Spark plan's work (event log) and the three engines at these sizes",
+    )
+    ap.add_argument("--scaling-runs", type=int, default=1, help="runs per size (--spark-scaling)")
     ap.add_argument("--no-check", action="store_true", help="skip the agreement check")
     ap.add_argument(
         "--kpi-src",
@@ -1347,13 +1368,15 @@ def main(argv: list[str] | None = None) -> int:
         )
         args.rows, args.variants, args.memory, args.cache_test = rows, True, *memory, *cache
         args.one_source, args.distinct = one[0], distinct
+        args.engines = True
+        args.spark_scaling = [max(1000, round(r * args.scale)) for r in ALL["spark_scaling"]]
     elif args.scale != 1.0:
         ap.error("--scale goes with --all")
     wanted = (args.rows, args.memory, args.cache_test, args.one_source, args.distinct, args.startup)
-    if not any(wanted):
+    if not any(wanted) and not args.engines and not args.spark_scaling:
         ap.error(
-            "give --all, or --rows, --startup, --memory, --cache-test, --one-source and/or "
-            "--distinct"
+            "give --all, or --rows, --startup, --memory, --cache-test, --one-source, "
+            "--distinct, --engines and/or --spark-scaling"
         )
     if args.variants and not args.rows:
         ap.error("--variants times the engine experiments at each --rows size")
@@ -1422,6 +1445,22 @@ def main(argv: list[str] | None = None) -> int:
         QUIET["busy"].clear()
         text = distinct_test(rows, args.memory_runs, args.memory_limit, not args.no_check)
         blocks[f"distinct-{rows}"] = measured + text
+        write_results(blocks)
+    if args.engines:
+        QUIET["busy"].clear()
+        rows = max(1000, round(ALL["engines"] * args.scale))
+        generate.generate(rows)
+        blocks["engines"] = measured + engines.engines_test(
+            sys.modules[__name__], rows, min(args.runs, 3), args.spark_runs
+        )
+        write_results(blocks)
+    if args.spark_scaling:
+        QUIET["busy"].clear()
+        text, raw = engines.scaling_test(
+            sys.modules[__name__], args.spark_scaling, args.scaling_runs
+        )
+        blocks["spark-scaling"] = measured + text
+        (generate.DATA / "spark-scaling.json").write_text(json.dumps(raw, indent=1))
         write_results(blocks)
     write_results(blocks)
     print(f"wrote {RESULTS} in {(time.monotonic() - t0) / 60:.1f} min")
