@@ -6,6 +6,7 @@
     python bench/run.py --memory 80000000
     python bench/run.py --cache-test 10000000
     python bench/run.py --startup --quiet-wait 0
+    python bench/run.py --engines --spark-scaling 1000000 10000000 40000000 --spark-split 10000000 8
 
 For each size: generate the exports if they are missing (``bench/generate.py``), check that
 every contender computes the same numbers as kpi (every value and previous value of the 30
@@ -18,9 +19,12 @@ and where the time goes. ``--memory ROWS`` runs the memory test on an ads-only e
 ``--cache-test ROWS`` times the report without kpi's Parquet cache, filling it, and hitting
 it. ``--startup`` times start-up on the shipped sample: ``kpi --help``, ``kpi report`` (kpi's
 per-user cache cold and warm), ``kpi list`` and ``kpi validate`` against
-``python -c "import polars"`` (part of any ``--rows`` run too). ``--all`` runs all of it at
-the sizes of RESULTS.md: sizes 1 M and 10 M, the engine experiments, start-up, memory
-(80 M), cache (10 M), in that order.
+``python -c "import polars"`` (part of any ``--rows`` run too). ``--engines`` times the 10 M
+report on ``--engine polars``, ``duckdb`` and ``spark`` (``local[2]``), ``--spark-scaling
+ROWS…`` what Spark's plan does at each size (its event log) and ``--spark-split ROWS FILES``
+the same over many files (``bench/engines.py``). ``--all`` runs all of it at the sizes of
+RESULTS.md: sizes 1 M and 10 M, the engine experiments, start-up, memory (80 M), cache
+(10 M), the engines (10 M; Spark at 1 M, 10 M, 40 M, and 10 M in 8 files), in that order.
 
 Results go to ``bench/RESULTS.md`` between ``<!-- BEGIN … -->`` markers; the text after
 ``<!-- END results -->`` (the analysis) is kept as is.
@@ -778,6 +782,7 @@ def write_results(blocks: dict[str, str]) -> None:
         "one-source": "## One source at scale: 20 KPIs, `--by` and `--grain` (issue 16)",
         "engines": "## Engines: `--engine polars`, `duckdb` and `spark` (issue 17)",
         "spark-scaling": "## Scaling the Spark plan (issue 17)",
+        "spark-split": "### The same plan over many files: one scan task per file",
     }
     if distinct:
         titles[distinct[0]] = "## Distinct counts: memory of `COUNT(DISTINCT …)` (issue 16)"
@@ -790,7 +795,8 @@ def write_results(blocks: dict[str, str]) -> None:
         "Written by `python bench/run.py` (see bench/README.md): the sections between the "
         "markers are regenerated; the notes after `END results` are kept.\n",
     ]
-    keys = ["machine", "commands", *sizes, "engines", "spark-scaling", "startup", "memory"]
+    keys = ["machine", "commands", *sizes, "engines", "spark-scaling", "spark-split"]
+    keys += ["startup", "memory"]
     keys += ["cache", "one-source"]
     keys += [*distinct, *variants, "anomalies"]
     for key in keys:
@@ -1215,6 +1221,7 @@ ALL = {
     "distinct": [40_000_000, 80_000_000],
     "engines": 10_000_000,
     "spark_scaling": [1_000_000, 10_000_000, 40_000_000],
+    "spark_split": (10_000_000, 8),
 }
 
 #: Rough seconds of one round of each part (every contender once, plus the ~0.35 s each run
@@ -1341,6 +1348,13 @@ def main(argv: list[str] | None = None) -> int:
         metavar="ROWS",
         help="the Spark plan's work (event log) and the three engines at these sizes",
     )
+    ap.add_argument(
+        "--spark-split",
+        type=int,
+        nargs=2,
+        metavar=("ROWS", "FILES"),
+        help="the --spark-scaling report over ROWS ads rows cut into FILES files",
+    )
     ap.add_argument("--scaling-runs", type=int, default=1, help="runs per size (--spark-scaling)")
     ap.add_argument("--no-check", action="store_true", help="skip the agreement check")
     ap.add_argument(
@@ -1368,12 +1382,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         args.rows, args.variants, args.memory, args.cache_test = rows, True, *memory, *cache
         args.one_source, args.distinct = one[0], distinct
-        args.engines = True
+        args.engines, args.spark_split = True, [ALL["spark_split"][0], ALL["spark_split"][1]]
+        args.spark_split[0] = max(1000, round(args.spark_split[0] * args.scale))
         args.spark_scaling = [max(1000, round(r * args.scale)) for r in ALL["spark_scaling"]]
     elif args.scale != 1.0:
         ap.error("--scale goes with --all")
     wanted = (args.rows, args.memory, args.cache_test, args.one_source, args.distinct, args.startup)
-    if not any(wanted) and not args.engines and not args.spark_scaling:
+    if not any(wanted) and not (args.engines or args.spark_scaling or args.spark_split):
         ap.error(
             "give --all, or --rows, --startup, --memory, --cache-test, --one-source, "
             "--distinct, --engines and/or --spark-scaling"
@@ -1461,6 +1476,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         blocks["spark-scaling"] = measured + text
         (generate.DATA / "spark-scaling.json").write_text(json.dumps(raw, indent=1))
+        write_results(blocks)
+    if args.spark_split:
+        QUIET["busy"].clear()
+        rows, files = args.spark_split
+        text = engines.split_test(sys.modules[__name__], rows, files, args.scaling_runs)
+        blocks["spark-split"] = measured + text
         write_results(blocks)
     write_results(blocks)
     print(f"wrote {RESULTS} in {(time.monotonic() - t0) / 60:.1f} min")
