@@ -1238,6 +1238,7 @@ ROUND_S = {
     "generate": (0.5, 0.5),  # writing ads.csv + leads.csv when missing
     "one_source": (4.0, 1.9),  # 6 contenders
     "distinct": (2.0, 1.0),  # 4 contenders, one run each
+    "engines": (20.0, 9.0),  # --engine polars, duckdb, spark once each (Spark ~80 %)
 }
 
 
@@ -1265,6 +1266,11 @@ def estimate(args: argparse.Namespace) -> str:
         parts["one source"] = cost("one_source", args.one_source, rounds + 1)
     if args.distinct:
         parts["distinct"] = sum(cost("distinct", r, args.memory_runs + 1) for r in args.distinct)
+    if args.engines:
+        parts["engines"] = cost("engines", ALL["engines"], max(min(args.runs, 3), 2) + 1)
+    if args.spark_scaling or args.spark_split:
+        sizes = [*args.spark_scaling, *(args.spark_split or [])[:1]]
+        parts["spark scaling"] = sum(cost("engines", r, args.scaling_runs) for r in sizes)
     missing = {r for r in [*args.rows, args.cache_test] if r}
     missing = {r for r in missing if not (generate.data_dir(r) / "leads.csv").exists()}
     gen = sum(cost("generate", r) for r in missing)
@@ -1298,7 +1304,7 @@ def main(argv: list[str] | None = None) -> int:
         "--all",
         action="store_true",
         help="every section of RESULTS.md: --rows 1000000 10000000 --variants, start-up, "
-        "--memory 80000000, --cache-test 10000000 (about 10 min on 2 cores)",
+        "--memory 80000000, --cache-test 10000000, --engines, --spark-scaling, --spark-split",
     )
     ap.add_argument("--rows", type=int, nargs="*", default=[], help="ads rows, e.g. 1000000")
     ap.add_argument("--runs", type=int, default=5, help="timed runs per contender (default 5)")
