@@ -412,6 +412,8 @@ def scaling_test(bench, sizes: list[int], runs: int) -> tuple[str, dict]:
     worst = 0.0
     for rows in sizes:
         data = bench.generate.data_dir(rows)
+        if not (data / SCALING_CONFIG).exists():
+            bench.generate.generate(rows, leads_rows=0)  # ads.csv and its configs
         print(f"spark scaling, {rows:,} rows", flush=True)
         _warm(data)
         group = _group(bench, data, SCALING_CONFIG, handwritten_ads.REPORT, log_dir)
