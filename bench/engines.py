@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable
@@ -340,6 +341,7 @@ def engines_test(bench, rows: int, runs: int, spark_runs: int) -> str:
                 t.runs.append(_run(bench, t, log_dir))
         ran = [t for t in group if len(t.runs) == round_ + 1]
         print(f"  run {round_ + 1}: " + ", ".join(f"{t.name} {t.runs[-1].wall:.1f}s" for t in ran))
+    shutil.rmtree(log_dir, ignore_errors=True)
     return engines_block(bench, rows, data, group, worst)
 
 
@@ -422,6 +424,7 @@ def scaling_test(bench, sizes: list[int], runs: int) -> tuple[str, dict]:
             for t in group:
                 t.runs.append(_run(bench, t, log_dir))
         results[rows] = group
+    shutil.rmtree(log_dir, ignore_errors=True)
     raw = {
         str(rows): {
             t.name: {"runs": [vars(r) for r in t.runs], "logs": [_log_dict(g) for g in t.logs]}
@@ -563,8 +566,8 @@ def split_test(bench, rows: int, files: int, runs: int) -> str:
     for _ in range(runs - 1):
         for t in group:
             t.runs.append(_run(bench, t, log_dir))
-    text = scaling_block(bench, {rows: group}, worst, files=files, data=data)
-    return text
+    shutil.rmtree(log_dir, ignore_errors=True)
+    return scaling_block(bench, {rows: group}, worst, files=files, data=data)
 
 
 def _warm_glob(data: Path) -> None:
