@@ -6,6 +6,7 @@
     python bench/run.py --memory 80000000
     python bench/run.py --cache-test 10000000
     python bench/run.py --startup --quiet-wait 0
+    python bench/run.py --engines --spark-scaling 1000000 10000000 40000000 --spark-split 10000000 8
 
 For each size: generate the exports if they are missing (``bench/generate.py``), check that
 every contender computes the same numbers as kpi (every value and previous value of the 30
@@ -18,9 +19,12 @@ and where the time goes. ``--memory ROWS`` runs the memory test on an ads-only e
 ``--cache-test ROWS`` times the report without kpi's Parquet cache, filling it, and hitting
 it. ``--startup`` times start-up on the shipped sample: ``kpi --help``, ``kpi report`` (kpi's
 per-user cache cold and warm), ``kpi list`` and ``kpi validate`` against
-``python -c "import polars"`` (part of any ``--rows`` run too). ``--all`` runs all of it at
-the sizes of RESULTS.md: sizes 1 M and 10 M, the engine experiments, start-up, memory
-(80 M), cache (10 M), in that order.
+``python -c "import polars"`` (part of any ``--rows`` run too). ``--engines`` times the 10 M
+report on ``--engine polars``, ``duckdb`` and ``spark`` (``local[2]``), ``--spark-scaling
+ROWS…`` what Spark's plan does at each size (its event log) and ``--spark-split ROWS FILES``
+the same over many files (``bench/engines.py``). ``--all`` runs all of it at the sizes of
+RESULTS.md: sizes 1 M and 10 M, the engine experiments, start-up, memory (80 M), cache
+(10 M), the engines (10 M; Spark at 1 M, 10 M, 40 M, and 10 M in 8 files), in that order.
 
 Results go to ``bench/RESULTS.md`` between ``<!-- BEGIN … -->`` markers; the text after
 ``<!-- END results -->`` (the analysis) is kept as is.
@@ -53,6 +57,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
+import engines  # noqa: E402
 import generate  # noqa: E402
 import handwritten  # noqa: E402
 import handwritten_ads  # noqa: E402
@@ -420,7 +425,7 @@ def _handwritten_long(path: Path):
     )
 
 
-def differences(ref, other):
+def differences(ref, other, rtol: float = RTOL):
     """(rows that disagree, largest relative gap): a missing row, a null, or a relative gap."""
     import polars as pl
 
@@ -435,7 +440,7 @@ def differences(ref, other):
         both_null = a.is_null() & b.is_null()
         gap = pl.when(both_null).then(0.0).otherwise(gap.fill_null(math.inf))
         both = both.with_columns(gap.alias(f"gap_{col}"))
-        bad.append(pl.col(f"gap_{col}") > RTOL)
+        bad.append(pl.col(f"gap_{col}") > rtol)
     worst = both.select(pl.max_horizontal("gap_value", "gap_previous").max()).item()
     return both.filter(pl.any_horizontal(bad)), worst
 
@@ -775,6 +780,9 @@ def write_results(blocks: dict[str, str]) -> None:
         "cache": "## Report cache: `kpi report … --cache DIR`",
         "anomalies": "## Anomalies: kpi's model against two baselines (`bench/anomalies.py`)",
         "one-source": "## One source at scale: 20 KPIs, `--by` and `--grain` (issue 16)",
+        "engines": "## Engines: `--engine polars`, `duckdb` and `spark` (issue 17)",
+        "spark-scaling": "## Scaling the Spark plan (issue 17)",
+        "spark-split": "### The same plan over many files: one scan task per file",
     }
     if distinct:
         titles[distinct[0]] = "## Distinct counts: memory of `COUNT(DISTINCT …)` (issue 16)"
@@ -787,7 +795,9 @@ def write_results(blocks: dict[str, str]) -> None:
         "Written by `python bench/run.py` (see bench/README.md): the sections between the "
         "markers are regenerated; the notes after `END results` are kept.\n",
     ]
-    keys = ["machine", "commands", *sizes, "startup", "memory", "cache", "one-source"]
+    keys = ["machine", "commands", *sizes, "engines", "spark-scaling", "spark-split"]
+    keys += ["startup", "memory"]
+    keys += ["cache", "one-source"]
     keys += [*distinct, *variants, "anomalies"]
     for key in keys:
         if key not in found:
@@ -1209,6 +1219,9 @@ ALL = {
     "cache": 10_000_000,
     "one_source": 5_000_000,
     "distinct": [40_000_000, 80_000_000],
+    "engines": 10_000_000,
+    "spark_scaling": [1_000_000, 10_000_000, 40_000_000],
+    "spark_split": (10_000_000, 8),
 }
 
 #: Rough seconds of one round of each part (every contender once, plus the ~0.35 s each run
@@ -1225,6 +1238,7 @@ ROUND_S = {
     "generate": (0.5, 0.5),  # writing ads.csv + leads.csv when missing
     "one_source": (4.0, 1.9),  # 6 contenders
     "distinct": (2.0, 1.0),  # 4 contenders, one run each
+    "engines": (20.0, 9.0),  # --engine polars, duckdb, spark once each (Spark ~80 %)
 }
 
 
@@ -1252,6 +1266,11 @@ def estimate(args: argparse.Namespace) -> str:
         parts["one source"] = cost("one_source", args.one_source, rounds + 1)
     if args.distinct:
         parts["distinct"] = sum(cost("distinct", r, args.memory_runs + 1) for r in args.distinct)
+    if args.engines:
+        parts["engines"] = cost("engines", ALL["engines"], max(min(args.runs, 3), 2) + 1)
+    if args.spark_scaling or args.spark_split:
+        sizes = [*args.spark_scaling, *(args.spark_split or [])[:1]]
+        parts["spark scaling"] = sum(cost("engines", r, args.scaling_runs) for r in sizes)
     missing = {r for r in [*args.rows, args.cache_test] if r}
     missing = {r for r in missing if not (generate.data_dir(r) / "leads.csv").exists()}
     gen = sum(cost("generate", r) for r in missing)
@@ -1285,7 +1304,7 @@ def main(argv: list[str] | None = None) -> int:
         "--all",
         action="store_true",
         help="every section of RESULTS.md: --rows 1000000 10000000 --variants, start-up, "
-        "--memory 80000000, --cache-test 10000000 (about 10 min on 2 cores)",
+        "--memory 80000000, --cache-test 10000000, --engines, --spark-scaling, --spark-split",
     )
     ap.add_argument("--rows", type=int, nargs="*", default=[], help="ads rows, e.g. 1000000")
     ap.add_argument("--runs", type=int, default=5, help="timed runs per contender (default 5)")
@@ -1321,6 +1340,28 @@ def main(argv: list[str] | None = None) -> int:
         help="time start-up: kpi --help, report (cold and warm cache), list, validate on the "
         "shipped sample against import polars (also part of --rows and --all)",
     )
+    ap.add_argument(
+        "--engines",
+        action="store_true",
+        help="the 10M report on --engine polars, duckdb and spark (local[2]), side by side",
+    )
+    ap.add_argument("--spark-runs", type=int, default=2, help="timed Spark runs (--engines)")
+    ap.add_argument(
+        "--spark-scaling",
+        type=int,
+        nargs="*",
+        default=[],
+        metavar="ROWS",
+        help="the Spark plan's work (event log) and the three engines at these sizes",
+    )
+    ap.add_argument(
+        "--spark-split",
+        type=int,
+        nargs=2,
+        metavar=("ROWS", "FILES"),
+        help="the --spark-scaling report over ROWS ads rows cut into FILES files",
+    )
+    ap.add_argument("--scaling-runs", type=int, default=1, help="runs per size (--spark-scaling)")
     ap.add_argument("--no-check", action="store_true", help="skip the agreement check")
     ap.add_argument(
         "--kpi-src",
@@ -1347,13 +1388,16 @@ def main(argv: list[str] | None = None) -> int:
         )
         args.rows, args.variants, args.memory, args.cache_test = rows, True, *memory, *cache
         args.one_source, args.distinct = one[0], distinct
+        args.engines, args.spark_split = True, [ALL["spark_split"][0], ALL["spark_split"][1]]
+        args.spark_split[0] = max(1000, round(args.spark_split[0] * args.scale))
+        args.spark_scaling = [max(1000, round(r * args.scale)) for r in ALL["spark_scaling"]]
     elif args.scale != 1.0:
         ap.error("--scale goes with --all")
     wanted = (args.rows, args.memory, args.cache_test, args.one_source, args.distinct, args.startup)
-    if not any(wanted):
+    if not any(wanted) and not (args.engines or args.spark_scaling or args.spark_split):
         ap.error(
-            "give --all, or --rows, --startup, --memory, --cache-test, --one-source and/or "
-            "--distinct"
+            "give --all, or --rows, --startup, --memory, --cache-test, --one-source, "
+            "--distinct, --engines and/or --spark-scaling"
         )
     if args.variants and not args.rows:
         ap.error("--variants times the engine experiments at each --rows size")
@@ -1422,6 +1466,28 @@ def main(argv: list[str] | None = None) -> int:
         QUIET["busy"].clear()
         text = distinct_test(rows, args.memory_runs, args.memory_limit, not args.no_check)
         blocks[f"distinct-{rows}"] = measured + text
+        write_results(blocks)
+    if args.engines:
+        QUIET["busy"].clear()
+        rows = max(1000, round(ALL["engines"] * args.scale))
+        generate.generate(rows)
+        blocks["engines"] = measured + engines.engines_test(
+            sys.modules[__name__], rows, min(args.runs, 3), args.spark_runs
+        )
+        write_results(blocks)
+    if args.spark_scaling:
+        QUIET["busy"].clear()
+        text, raw = engines.scaling_test(
+            sys.modules[__name__], args.spark_scaling, args.scaling_runs
+        )
+        blocks["spark-scaling"] = measured + text
+        (generate.DATA / "spark-scaling.json").write_text(json.dumps(raw, indent=1))
+        write_results(blocks)
+    if args.spark_split:
+        QUIET["busy"].clear()
+        rows, files = args.spark_split
+        text = engines.split_test(sys.modules[__name__], rows, files, args.scaling_runs)
+        blocks["spark-split"] = measured + text
         write_results(blocks)
     write_results(blocks)
     print(f"wrote {RESULTS} in {(time.monotonic() - t0) / 60:.1f} min")
