@@ -61,6 +61,11 @@ class _Query:
     dialect: str
     ctes: list[tuple[str, str, str]] = field(default_factory=list)
     setup: list[str] = field(default_factory=list)  # statements before the query (views)
+    views: int = 0
+
+    def view(self) -> str:
+        self.views += 1
+        return f"__view{self.views - 1}"
 
     def add(self, name: str, body: str, comment: str = "", *, native: bool = False) -> str:
         if not native:
@@ -188,7 +193,7 @@ def _sources(
         src = sqlsource.source_sql(sf, plan.config, columns)
         renamed = {}
         for read in src.reads:
-            renamed[read.view] = view = f"__view{len(renamed) + len(query.setup)}"
+            renamed[read.view] = view = query.view()
             query.setup.extend(_view(read, view, dialect))
         body = sqlplan.render(exp.replace_tables(src.query.copy(), renamed), dialect)
         files = ", ".join(str(f) for f in sf.files[:3]) + (" …" if len(sf.files) > 3 else "")
@@ -272,11 +277,13 @@ def _aggregation(
     what = f"KPIs of `{agg.source}`" + (f" by {agg.date_column}" if agg.date_column else "")
     names = ", ".join(agg.formulas)
     dialect = query.dialect
-    query.add(f"__agg{i}", render(rows, dialect), f"{what}: {names}", native=True)
+    parts = [(f"__agg{i}", rows, f"{what}: {names}")]
     if plan.dimensions:
         assert totals is not None
-        body = render(totals, dialect)
-        query.add(f"__agg{i}_t", body, f"{what}, in total", native=True)
+        parts.append((f"__agg{i}_t", totals, f"{what}, in total"))
+    for name, select, comment in parts:
+        body = render(select, dialect)
+        query.add(name, body, comment, native=True)
 
 
 # ----------------------------------------------------------------------------- buckets
@@ -485,39 +492,24 @@ def _long(plan: Plan, query: _Query, sides: _Sides, dims: tuple[str, ...], *, to
     """One row per KPI × line: value, previous, change, targets, status (the totals' rows
     with every dimension NULL)."""
     cur, prev = sides.wides["__cur"], sides.wides.get("__prev")
-    join = ""
-    if prev:
+    names = [n for n in plan.selected if not (total and n in plan.untotalled)]
+    join, previous = "", ""
+    if prev:  # the comparison joined once (a join per KPI made Spark's plan outgrow memory)
         join = f" LEFT JOIN {prev} AS p ON {_same('p', 'c', dims)}"
+        previous = "".join(f", p.{q(n)} AS {q('__p_' + n)}" for n in names)
     shown = _limited(plan, query, sides, dims) if dims and not total else None
     if shown:
         join += f" JOIN {shown} AS x ON {_same('x', 'c', dims)}"
-    sort = _sort_kpi(plan)
-    branches = []
-    for k, name in enumerate(plan.selected):
-        if total and name in plan.untotalled:
-            continue
-        target, expected, per = _target(plan, name, dims)
-        prorate = f" LEFT JOIN __prorate AS r ON r.kpi = {lit(name)} AND r.__b = c.__b"
-        fields = [
-            f"{lit(name)} AS kpi",
-            f"{k} AS __k",
-            "c.__b",
-            *(f"c.{q(d)}" for d in dims),
-            f"c.{q(name)} AS value",
-            f"{f'p.{q(name)}' if prev else NULL} AS previous",
-            f"{target} AS target",
-            f"{expected} AS expected",
-            f"{'r.days' if per else NULL} AS __days",
-            f"{'r.elapsed' if per else NULL} AS __elapsed",
-            f"{f'c.{q(sort)}' if sort and not total else NULL} AS __s",
-        ]
-        branches.append(f"SELECT {', '.join(fields)} FROM {cur} AS c{join}{prorate if per else ''}")
-    if not branches:  # every KPI without a total row
-        return query.add(
-            f"__{sides.tag}long",
-            "SELECT * FROM __long WHERE FALSE",
-        )
-    raw = query.add(f"__{sides.tag}raw", "\nUNION ALL\n".join(branches), "one row per KPI and line")
+    both = query.add(
+        f"__{sides.tag}sides", f"SELECT c.*{previous} FROM {cur} AS c{join}", "each line's KPIs"
+    )
+    if not names:  # every KPI without a total row
+        return query.add(f"__{sides.tag}long", "SELECT * FROM __long WHERE FALSE")
+    raw = query.add(
+        f"__{sides.tag}raw",
+        _unpivoted(plan, both, names, dims, prev, total),
+        "one row per KPI and line",
+    )
     shown_dims = [
         f"r.{q(d)}" if d in dims else f"CAST(NULL AS VARCHAR) AS {q(d)}" for d in plan.dimensions
     ]
@@ -543,6 +535,50 @@ def _long(plan: Plan, query: _Query, sides: _Sides, dims: tuple[str, ...], *, to
     ]
     body = f"SELECT {', '.join(fields)} FROM {raw} AS r JOIN __buckets AS b ON b.__b = r.__b"
     return query.add(f"__{sides.tag}long", body)
+
+
+def _unpivoted(
+    plan: Plan, both: str, names: list[str], dims: tuple[str, ...], prev: str | None, total: bool
+) -> str:
+    """Each line once per KPI (a cross join with the KPIs' names, each column picked by a
+    CASE): one read of the lines (a UNION of a SELECT per KPI made Spark plan the lines'
+    whole lineage once per KPI, past the driver's memory)."""
+    sort = _sort_kpi(plan)
+    keys = ", ".join(f"({lit(n)}, {plan.selected.index(n)})" for n in names)
+    cases: dict[str, list[str]] = {c: [] for c in ("value", "previous", "target", "expected")}
+    prorated = []
+    for name in names:
+        target, expected, per = _target(plan, name, dims)
+        when = f"WHEN {lit(name)} THEN"
+        cases["value"].append(f"{when} c.{q(name)}")
+        if prev:
+            cases["previous"].append(f"{when} c.{q('__p_' + name)}")
+        cases["target"].append(f"{when} {target}")
+        cases["expected"].append(f"{when} {expected}")
+        if per:
+            prorated.append(name)
+
+    def picked(column: str) -> str:
+        whens = " ".join(cases[column])
+        return f"CAST(CASE k.kpi {whens} END AS DOUBLE)" if whens else NULL
+
+    fields = [
+        "k.kpi",
+        "k.__k",
+        "c.__b",
+        *(f"c.{q(d)}" for d in dims),
+        f"{picked('value')} AS value",
+        f"{picked('previous')} AS previous",
+        f"{picked('target')} AS target",
+        f"{picked('expected')} AS expected",
+        f"{'r.days' if prorated else NULL} AS __days",
+        f"{'r.elapsed' if prorated else NULL} AS __elapsed",
+        f"{'c.' + q(sort) if sort and not total else NULL} AS __s",
+    ]
+    body = f"SELECT {', '.join(fields)} FROM {both} AS c CROSS JOIN (VALUES {keys}) AS k(kpi, __k)"
+    if prorated:
+        body += " LEFT JOIN __prorate AS r ON r.kpi = k.kpi AND r.__b = c.__b"
+    return body
 
 
 NULL = "CAST(NULL AS DOUBLE)"
