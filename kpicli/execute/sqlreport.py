@@ -22,6 +22,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from kpicli.errors import UsageError
+from kpicli.execute.result import KEY_COLUMNS, VALUE_COLUMNS
 from kpicli.plan.build import RANGE, Aggregation, Plan, target_amounts
 from kpicli.spec import periods
 from kpicli.spec.formula import DERIVED, ROW, compile_sql
@@ -107,9 +108,7 @@ def report_sql(
         totals = _side_pair(plan, query, "t", (), [f"__agg{i}_t" for i in range(n)], rows)
         parts.append(_long(plan, query, totals, (), total=True))
     columns = [
-        "kpi",
-        "period_start",
-        "period_end",
+        *KEY_COLUMNS,
         *(q(d) for d in dims),
         *VALUE_COLUMNS,
         "total",
@@ -118,20 +117,6 @@ def report_sql(
     union = "\nUNION ALL\n".join(f"SELECT * FROM {p}" for p in parts)
     final = f"SELECT {', '.join(columns)} FROM ({union}) AS report ORDER BY {', '.join(order)}"
     return [*query.setup, query.text(final)]
-
-
-#: The value columns of `kpi report -f csv` that SQL computes (not the statistics').
-VALUE_COLUMNS = (
-    "value",
-    "previous",
-    "change",
-    "change_pct",
-    "target",
-    "expected",
-    "pace",
-    "projected",
-    "status",
-)
 
 
 def _supported(plan: Plan, dialect: str) -> None:
