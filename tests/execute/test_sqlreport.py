@@ -1,6 +1,6 @@
-"""`kpi sql`: the SQL it prints, run by DuckDB over sample_data/, gives the rows of
-`kpi report -f csv` with the same options (the statistics aside); the other dialects'
-SQL parses back; what SQL cannot say is a usage error."""
+"""`kpi sql`: the SQL it prints, run by DuckDB and by Spark SQL (``local[2]``) over
+sample_data/, gives the rows of `kpi report -f csv` with the same options (the statistics
+aside); the other dialects' SQL parses back; what SQL cannot say is a usage error."""
 
 from __future__ import annotations
 
@@ -74,10 +74,19 @@ def same(a: str, b: object) -> bool:
     return math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12)
 
 
-@pytest.mark.parametrize("options", SHAPES.values(), ids=SHAPES.keys())
-def test_duckdb_runs_the_report(options: list[str]) -> None:
+def spark_rows(spark, options: list[str]) -> tuple[list[str], list[tuple]]:
+    """The Spark dialect's script run statement by statement in ``spark``, as a user would
+    paste it into `spark-sql` or `spark.sql`."""
+    script = invoke("sql", "--dialect", "spark", *options)
+    statements = [s.strip() for s in script.split(";\n") if s.strip()]
+    for statement in statements[:-1]:
+        spark.sql(statement)
+    frame = spark.sql(statements[-1].rstrip(";"))
+    return frame.columns, [tuple(row) for row in frame.collect()]
+
+
+def assert_same_rows(options: list[str], names: list[str], rows: list[tuple]) -> None:
     expected = report_rows(options)
-    names, rows = sql_rows(options)
     assert len(rows) == len(expected) > 0
     dims = [n for n in names if n not in {"kpi", "period_start", "period_end", "status", "total"}]
     dims = [n for n in dims if n not in COMPARED]
@@ -93,6 +102,17 @@ def test_duckdb_runs_the_report(options: list[str]) -> None:
             assert same(want[column], got_row[column]), (key, column, want[column], got_row[column])
         assert (got_row["status"] or "") == want["status"], key
         assert str(got_row["total"]).lower() == want["total"], key
+
+
+@pytest.mark.parametrize("options", SHAPES.values(), ids=SHAPES.keys())
+def test_duckdb_runs_the_report(options: list[str]) -> None:
+    assert_same_rows(options, *sql_rows(options))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("options", SHAPES.values(), ids=SHAPES.keys())
+def test_spark_runs_the_report(spark, options: list[str]) -> None:
+    assert_same_rows(options, *spark_rows(spark, options))
 
 
 def test_columns_are_the_reports_without_statistics() -> None:
