@@ -123,6 +123,7 @@ class SourceReport:
     date_range: tuple[date, date] | None = None
     date_from_preset: bool = False  # the source sets no `date:`: its preset's date column
     problems: list[Issue] = field(default_factory=list)
+    table: str | None = None  # a `table:` source's table: its columns declared, not read
 
     @property
     def ok(self) -> bool:
@@ -133,6 +134,7 @@ class SourceReport:
         return {
             "name": self.name,
             "preset": self.preset,
+            "table": self.table,
             "rows": self.rows,
             "date": {
                 "column": self.date_column,
@@ -317,6 +319,10 @@ def describe_source(
     warnings of the reading (a file read the careful way…); ``memo``: what the reader
     remembers from one read of the files to the next (a fresh one when None)."""
     memo = memo if memo is not None else ReadMemo()
+    src = cfg.sources[name]
+    if src.table is not None:
+        report = SourceReport(name, None, date_column=src.date, table=src.table)
+        return _describe_table(cfg, report, notes, memo)
     found = preset_date(cfg, name, memo)
     if found is not None:  # the preset's date column, which the files have
         cfg = with_preset_dates(cfg, memo)
@@ -380,6 +386,21 @@ def _describe_source(cfg: Config, name: str, notes: Notes | None, memo: ReadMemo
     if report.date_column is not None:
         report.date_format = sf.date_formats.get(report.date_column)
     _read_all(sf, report, notes, memo)
+    return report
+
+
+def _describe_table(
+    cfg: Config, report: SourceReport, notes: Notes | None, memo: ReadMemo
+) -> SourceReport:
+    """A `table:` source: its columns as declared (Spark reads its rows, not this)."""
+    try:
+        sf = scan_source(cfg, report.name, notes=notes, memo=memo)
+    except KpiError as err:
+        report.problems.append(_issue(err))
+        return report
+    report.columns = _columns(sf)
+    if report.date_column is not None:
+        report.date_format = sf.date_formats.get(report.date_column)
     return report
 
 

@@ -26,6 +26,6 @@ def sql(
     ``request`` in ``dialect``, as one script: each ends with ``;``."""
     cfg = load_config(config)
     with cfg.formulas or nullcontext():
-        prepared = prepare_report(cfg, request, notes=notes)
+        prepared = prepare_report(cfg, request, notes=notes, sql=True)
         statements = report_sql(prepared.plan, prepared.sources, dialect)
     return "".join(f"{s};\n\n" for s in statements).rstrip("\n") + "\n"

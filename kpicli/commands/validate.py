@@ -53,6 +53,7 @@ class SourceCheck:
     name: str
     files: list[str] = field(default_factory=list)
     rows: int | None = None  # rows after the source's filter; None when not read
+    table: str | None = None  # a `table:` source's table (its rows are read by Spark only)
     first: str | None = None  # first and last dates of its date column
     last: str | None = None
 
@@ -245,10 +246,13 @@ class _Checker:
         if sf is None:
             return
         check.files = [str(f) for f in sf.files]
+        check.table = sf.table
         self.columns[name] = dict(sf.schema)
-        self.frames[name] = sf.frame
         used: list[str] = list(sf.date_columns)
         aggregates = self.check_kpis(name, sf, used)
+        if sf.table is not None:  # its declared columns checked; its rows are Spark's to read
+            return
+        self.frames[name] = sf.frame
         self.check_lacking(name, sf)
         self.check_types(name, sf, aggregates)
         self.count_rows(name, sf, used, check)
@@ -481,6 +485,8 @@ class _Checker:
         found: set[str] = set()
         unreadable = False
         for s in sources:
+            if s not in self.frames:  # a table: its values are not read here
+                return None
             if (s, column) not in self.values:
                 try:
                     frame = self.frames[s].select(pl.col(column).cast(pl.Utf8).unique())
@@ -552,6 +558,19 @@ class _Checker:
         from kpicli.plan.build import Request
 
         if not self.cfg.kpis or self.cyclic:
+            return
+        engine = self.cfg.settings.engine
+        tables = [n for n, src in self.cfg.sources.items() if src.table is not None]
+        if tables and engine != "spark":
+            table = self.cfg.sources[tables[0]].table
+            self.add(
+                WARNING,
+                f"the report was not run: source `{tables[0]}` is the table `{table}`, which "
+                f"only --engine spark reads (settings.engine is {engine})",
+                self.cfg.where("sources", tables[0], "table"),
+                "set `settings.engine: spark` for kpi validate to run the report there, or "
+                "run `kpi report --engine spark`",
+            )
             return
         try:
             run_report(

@@ -29,7 +29,7 @@ With --grain, the whole period's row is a report of its own without the grain
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from functools import cache as once
@@ -131,25 +131,36 @@ def prepare_report(
     notes: Notes | None = None,
     cache: Cache | None = None,
     memo: ReadMemo | None = None,
+    sql: bool = False,
 ) -> Prepared:
     """The request checked, its sources described (sniffed, or served by the cache), and
     the plan built from them: everything :func:`run_report` does before the rows are read.
+    ``sql``: for `kpi sql`, which reads no row (a `table:` source is then fine whatever
+    the engine).
     """
     notes = own_notes(notes)
     memo = own_memo(memo, cache)
-    config, names, cache = _checked(config, request, notes, cache, memo)
+    config, names, cache = _checked(config, request, notes, cache, memo, sql=sql)
     return _prepare(config, request, names, cache, notes, memo)
 
 
 def _checked(
-    config: Config, request: Request, notes: Notes, cache: Cache | None, memo: ReadMemo
+    config: Config,
+    request: Request,
+    notes: Notes,
+    cache: Cache | None,
+    memo: ReadMemo,
+    *,
+    sql: bool = False,
 ) -> tuple[Config, list[str], Cache | None]:
     """The config with its presets' date columns (where files have them), the sources the
-    request reads (checked before anything is read), and the cache it uses (opened here
-    when not given)."""
+    request reads (checked before anything is read: a `table:` needs Spark, unless for
+    ``sql``), and the cache it uses (opened here when not given)."""
     engine = check_engine(config, request)  # before any file is read
     config = with_preset_dates(config, memo)
     names = sources_read(config, request)
+    if not sql:
+        refuse_tables(config, names, engine)
     if cache is None and engine == "polars":  # the other engines read the files
         cache = open_report_cache(config, request, notes, memo)
     return config, names, cache
@@ -867,6 +878,23 @@ def check_engine(config: Config, request: Request) -> str:
 
         require_pyspark()
     return engine
+
+
+def refuse_tables(config: Config, names: Iterable[str], engine: str) -> None:
+    """A UsageError (exit 2) when a source of ``names`` is a `table:` and ``engine`` cannot
+    read tables: only Spark has a catalog."""
+    if engine == "spark":
+        return
+    for name in names:
+        table = config.sources[name].table
+        if table is not None:
+            raise UsageError(
+                f"source `{name}` is the table `{table}`, which only --engine spark reads "
+                f"(not --engine {engine})",
+                hint="run with --engine spark (settings.spark says where), or print the "
+                "report's SQL for the warehouse with `kpi sql --dialect bigquery` (or "
+                "snowflake, postgres, spark, duckdb)",
+            )
 
 
 def _whole(

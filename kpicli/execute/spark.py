@@ -201,6 +201,8 @@ def register(spark: SparkSession, read: Any) -> None:
 
 
 def _part_frame(spark: SparkSession, read: Any) -> DataFrame:
+    if read.format == "table":
+        return _table_frame(spark, read)
     paths = [_glob_escaped(path) for path in read.files]
     if read.format == "parquet":
         frame = spark.read.parquet(*paths)
@@ -210,6 +212,29 @@ def _part_frame(spark: SparkSession, read: Any) -> DataFrame:
     if read.skip:
         return _skipping_frame(spark, read, paths)
     return _csv_frame(spark, read, paths)
+
+
+def _table_frame(spark: SparkSession, read: Any) -> DataFrame:
+    """A `table:` source's table of the session's catalog, its declared columns; a
+    DataError (exit 3) when the catalog has no such table, or the table no such column."""
+    (table,) = read.files
+    if not spark.catalog.tableExists(table):
+        raise DataError(
+            f"Spark's catalog has no table `{table}`",
+            location=Location(table),
+            hint="check the source's `table:` (db.table), and that `settings.spark` "
+            "points at the cluster and catalog that hold it",
+        )
+    frame = spark.table(table)
+    have = set(frame.columns)
+    missing = [name for name in read.columns if name not in have]
+    if missing:
+        raise DataError(
+            f"table `{table}` has no column `{missing[0]}`",
+            location=Location(table),
+            hint=f"its columns are: {', '.join(frame.columns)}; fix the source's `columns:`",
+        )
+    return frame.select(*[_column(name) for name in read.columns])
 
 
 def _cell_options(read: Any) -> dict[str, str]:
@@ -386,12 +411,8 @@ def java_charset(encoding: str) -> str:
 
 def _unsupported(read: Any, reason: str) -> DataError:
     """The contract's ``UnsupportedSource`` for a part Spark cannot read faithfully."""
-    try:  # LEAD: sqlsrc's kpicli/execute/sqlsource.py defines it; import it at the top then
-        from kpicli.execute.sqlsource import (  # type: ignore[import-not-found]
-            UnsupportedSource as Error,
-        )
-    except ImportError:
-        Error = DataError
+    from kpicli.execute.sqlsource import UnsupportedSource as Error
+
     hint = "make a clean copy (`kpi clean FILE -o clean.csv`) or a Parquet copy, and read that"
     return Error(reason, location=Location.files(read.files), hint=hint)
 

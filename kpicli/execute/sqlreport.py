@@ -16,7 +16,8 @@ its ``table:``), holding its columns as `kpi sources` lists them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
@@ -28,6 +29,8 @@ from kpicli.spec import periods
 from kpicli.spec.formula import DERIVED, ROW, compile_sql
 
 if TYPE_CHECKING:
+    from sqlglot import exp
+
     from kpicli.ingest.scan import SourceFrame
 
 #: The dialects `kpi sql` writes, and whether their engine reads files.
@@ -168,7 +171,7 @@ def _sources(
         cols += [c for c in sqlplan.columns_used(agg) if c not in cols]
     for n, (name, columns) in enumerate(used.items()):
         sf = sources[name]
-        if not DIALECTS[dialect]:
+        if not DIALECTS[dialect] and sf.table is None:
             out[name] = query.add(
                 f"__source{n}",
                 _table_relation(plan, name),
@@ -176,19 +179,55 @@ def _sources(
             )
             continue
         src = sqlsource.source_sql(sf, plan.config, columns)
-        renamed = {}
+        relations: dict[str, exp.Expression] = {}
         for read in src.reads:
-            renamed[read.view] = view = query.view()
+            if read.format == "table":
+                relations[read.view] = _table(read.files[0])
+                continue
+            view = query.view()
+            relations[read.view] = exp.to_table(view)
             query.setup.extend(_view(read, view, dialect))
-        body = sqlplan.render(exp.replace_tables(src.query.copy(), renamed), dialect)
-        files = ", ".join(str(f) for f in sf.files[:3]) + (" …" if len(sf.files) > 3 else "")
-        out[name] = query.add(f"__source{n}", body, f"source `{name}`: {files}", native=True)
+        body = sqlplan.render(src.query.copy().transform(_swap(relations)), dialect)
+        if sf.table is not None:
+            what = f"table {sf.table}"
+        else:
+            what = ", ".join(str(f) for f in sf.files[:3]) + (" …" if len(sf.files) > 3 else "")
+        out[name] = query.add(f"__source{n}", body, f"source `{name}`: {what}", native=True)
     return out
+
+
+def _table(name: str) -> exp.Table:
+    """A `table:` source's table (``db.events``, ``project.dataset.events_*``): each
+    part quoted only when it is not a plain identifier (an unquoted name keeps each
+    warehouse's own case rules: Snowflake upper-cases it)."""
+    import sqlglot.expressions as exp
+
+    parts = [
+        exp.to_identifier(p, quoted=not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", p))
+        for p in name.split(".")
+    ]
+    parts = [None] * (3 - len(parts)) + parts
+    return exp.Table(this=parts[2], db=parts[1], catalog=parts[0])
+
+
+def _swap(relations: Mapping[str, exp.Expression]) -> Callable[[exp.Expression], exp.Expression]:
+    """A transform: each table named as a key of ``relations`` → its relation."""
+    import sqlglot.expressions as exp
+
+    def swap(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Table) and not node.db and node.name in relations:
+            new = relations[node.name].copy()
+            if node.alias:
+                new.set("alias", node.args["alias"].copy())
+            return new
+        return node
+
+    return swap
 
 
 def _table_relation(plan: Plan, name: str) -> str:
     src = plan.config.sources[name]
-    table = getattr(src, "table", None) or name
+    table = name
     derive = "".join(
         f", {compile_sql(text, ROW, {})} AS {q(col)}" for col, text in src.derive.items()
     )
@@ -257,7 +296,8 @@ def _aggregation(
     from kpicli.execute.sqlplan import aggregation_sql, render
     from kpicli.spec.formula import kinds_of
 
-    kinds = kinds_of(sf.schema) if DIALECTS[query.dialect] else {}
+    typed = DIALECTS[query.dialect] or sf.table is not None  # the rows' types are known
+    kinds = kinds_of(sf.schema) if typed else {}
     rows, totals = aggregation_sql(plan, agg, exp.to_table(relation), kinds)
     what = f"KPIs of `{agg.source}`" + (f" by {agg.date_column}" if agg.date_column else "")
     names = ", ".join(agg.formulas)

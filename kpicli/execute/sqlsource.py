@@ -178,6 +178,7 @@ def error_message(value: exp.Expression, what: str, column: str) -> exp.Expressi
 
 #: A part's format (Part.format, PartRead.format) when its files are Parquet.
 PARQUET = "parquet"
+TABLE = "table"  # ingest.scan.TABLE: a `table:` source's part
 #: Whitespace stripped around cells (values.WS).
 _WS = " \t\u00a0\u202f\u2009\u2007"
 
@@ -618,6 +619,8 @@ def _uses_text(part: Part, j: int) -> bool:
     a Parquet part's typed columns)."""
     if part.format == PARQUET and not _is_text(part.types[j]):
         return False
+    if part.format == TABLE:  # typed as declared: only dates written as text are parsed
+        return j in part.dates and _is_text(part.types[j])
     kind = part.kinds[j]
     converted = kind.native or kind.name in ("empty", "number", "duration", "boolean")
     return j not in part.nulls and (j in part.dates or converted)
@@ -683,6 +686,20 @@ def _parquet_conversion(part: Part, j: int) -> tuple[exp.Expression, str]:
         )
         return value, made
     return col, _type_name(dtype)
+
+
+def _table_conversion(part: Part, j: int) -> tuple[exp.Expression, str]:
+    """A `table:` column as its declared type (`columns:`): CAST (a DECIMAL, an INT of
+    any width read as DOUBLE or BIGINT); a date column declared ``date`` CAST to DATE (a
+    TIMESTAMP's date), declared ``text`` parsed in the source's date format."""
+    dtype, col = part.types[j], _column(part.raw[j])
+    if j in part.dates:
+        if _is_text(dtype):
+            shape, fmt = part.dates[j]
+            return date_sql(_column(_trimmed(j)), shape, fmt, part.final[j]), "Date"
+        return _cast(col, "DATE"), "Date"
+    made = _type_name(dtype)
+    return _cast(col, _SQL_TYPES[made]), made
 
 
 def _drops(part: Part) -> exp.Expression | None:
@@ -835,11 +852,15 @@ def _reads(name: str, part: Part, first: int) -> list[PartRead]:
     ]
 
 
-def _parquet_read(part: Part, first: int) -> PartRead:
+def _typed_read(sf: SourceFrame, part: Part, first: int) -> PartRead:
     """The relation of a Parquet part: its files (one schema: the columns in one order,
-    of one type each), their columns as they are typed."""
-    files = tuple(str(Path(lay.path).absolute()) for lay in part.layouts)
-    return PartRead(view=f"__src_{first}", files=files, format=PARQUET, columns=tuple(part.raw))
+    of one type each), their columns as they are typed; of a `table:` source's part: the
+    table (its name in ``files``)."""
+    if part.format == TABLE:
+        files: tuple[str, ...] = (sf.table or sf.name,)
+    else:
+        files = tuple(str(Path(lay.path).absolute()) for lay in part.layouts)
+    return PartRead(view=f"__src_{first}", files=files, format=part.format, columns=tuple(part.raw))
 
 
 def _relation(part: Part, reads: list[PartRead]) -> exp.Expression:
@@ -989,7 +1010,7 @@ def _part_sql(
 
     src = cfg.sources[sf.name]
     parquet = part.format == PARQUET
-    convert = _parquet_conversion if parquet else _conversion
+    convert = {PARQUET: _parquet_conversion, TABLE: _table_conversion}.get(part.format, _conversion)
     made: dict[str, str] = {}
     values: dict[str, exp.Expression] = {}
     for j, final in enumerate(part.final):
@@ -1006,7 +1027,9 @@ def _part_sql(
         and part.kinds[j].scale == 1
     }
     current = list(values)
-    drops = None if parquet else _drops(part)  # no summary row, footer or blank line
+    drops = (
+        None if part.format in (PARQUET, TABLE) else _drops(part)
+    )  # no summary row, footer or blank line
     query = exp.select(*(v.as_(c, quoted=True) for c, v in values.items())).from_(
         _stripped(part, reads, needed, drops is not None).subquery(f"__cells{n}")
     )
@@ -1096,8 +1119,8 @@ def source_sql(
     reads: list[PartRead] = []
     selects = []
     for n, part in enumerate(sf.parts):
-        if part.format == PARQUET:
-            part_reads = [_parquet_read(part, len(reads))]
+        if part.format in (PARQUET, TABLE):
+            part_reads = [_typed_read(sf, part, len(reads))]
         else:
             _check_part(sf.name, part)
             part_reads = _reads(sf.name, part, len(reads))

@@ -30,9 +30,10 @@ import glob as globlib
 import logging
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
 import polars as pl
 
@@ -65,6 +66,18 @@ from kpicli.spec.formula import ROW, FormulaError, check, compile_sql, kinds_of,
 from kpicli.spec.presets import SUMMARY_ROWS, Preset, SummaryRow, canonical_names
 
 ISO_DATE = "%Y-%m-%d"
+#: The format of a Part that is a table of a catalog (`table:`): typed as `columns:` says.
+TABLE = "table"
+#: A `table:` column's declared type → its Polars type (the rows' types in every engine).
+TABLE_TYPES: Mapping[str, pl.DataType] = MappingProxyType(
+    {
+        "text": pl.String(),
+        "integer": pl.Int64(),
+        "number": pl.Float64(),
+        "boolean": pl.Boolean(),
+        "date": pl.Date(),
+    }
+)
 #: Reason under which blank lines inside the data are counted.
 BLANK = "blank line"
 FOOTER = "report footer"
@@ -262,6 +275,12 @@ class Part:
 
     def frame(self, notes: Notes | None = None, memo: ReadMemo | None = None) -> pl.LazyFrame:
         """Rows of data, converted and named (after `rename`, before `derive`)."""
+        if self.format == TABLE:  # no rows here: a table is read by the SQL engines
+            schema = {
+                f: pl.Date() if j in self.dates else t
+                for j, (f, t) in enumerate(zip(self.final, self.types, strict=True))
+            }
+            return pl.LazyFrame(schema=schema)
         lf = self.scan(notes=notes, memo=memo)
         keep = self.keep()
         if keep is not None:
@@ -293,6 +312,8 @@ class SourceFrame:
     #: the period each file's preamble states: (as written, first day, last day), days in
     #: ISO or None (``All time``)
     stated: dict[str, tuple[str, str | None, str | None]] = field(default_factory=dict)
+    #: a `table:` source's table (no files: only the SQL engines read it)
+    table: str | None = None
 
     @property
     def layouts(self) -> list[Layout]:
@@ -1079,6 +1100,8 @@ def scan_source(
     """
     memo = memo if memo is not None else ReadMemo()
     src = cfg.sources[name]
+    if src.table is not None:
+        return _table_source(cfg, name)
     files = match_files(cfg, name, notes)
     layouts = sniff_source(cfg, name, files, notes, memo=memo)
     parts = _parts(cfg, name, layouts, notes, memo)
@@ -1117,6 +1140,74 @@ def scan_source(
     if misread_files([sf], up_to=WHOLE_CHECK_BYTES, notes=notes, memo=memo):  # past the sample
         return scan_source(cfg, name, typed_dates=typed_dates, notes=notes, memo=memo)
     return sf
+
+
+def _table_source(cfg: Config, name: str) -> SourceFrame:
+    """A `table:` source described from its `columns:` (nothing is read: the SQL engines
+    read the table). A column declared ``date`` is CAST to a DATE (a DATE or TIMESTAMP
+    column); a date column declared ``text`` is parsed in `date_format` (ISO when auto)."""
+    src = cfg.sources[name]
+    assert src.table is not None
+    raw = list(src.columns)
+    types = [TABLE_TYPES[t] for t in src.columns.values()]
+    part = Part(
+        layouts=[],
+        raw=raw,
+        names=raw,
+        final=_final(cfg, name, raw, raw, Path(src.table)),
+        kinds=[pq.kind_of_type(t, None) if not is_text(t) else V.Kind("text") for t in types],
+        decimal=".",
+        thousands=None,
+        summary=(),
+        footer=(),
+        blank_lines=False,
+        native=True,
+        format=TABLE,
+        types=types,
+        timezone=cfg.settings.timezone or "UTC",
+    )
+    have = _check_columns(cfg, name, [part])
+    dates = date_columns(cfg, name)
+    _check_dates(cfg, name, dates, have)
+    fmt = ISO_DATE if src.date_format == "auto" else src.date_format
+    formats = {}
+    for col in dates:
+        if col in src.derive:
+            formats[col] = fmt
+            continue
+        j = part.final.index(col)
+        declared = src.columns[raw[j]]
+        if declared not in ("date", "text"):
+            raise ConfigError(
+                f"source `{name}`: date column `{col}` is declared {declared}",
+                location=cfg.where("sources", name, "columns", raw[j]),
+                hint="declare it `date` (a DATE or TIMESTAMP column) or `text` (dates written "
+                "in `date_format`)",
+            )
+        if declared == "date":
+            part.dates[j] = (None, "DATE")
+        else:
+            part.dates[j] = (V.ISO, ISO_DATE) if src.date_format == "auto" else (None, fmt)
+        formats[col] = part.dates[j][1]
+    for col, text in src.derive.items():
+        _sql_text(cfg, text, ("sources", name, "derive", col))
+    if src.filter:
+        _sql_text(cfg, src.filter, ("sources", name, "filter"))
+        _missing(cfg, name, parse(src.filter).names, have, ("sources", name, "filter"))
+    lf, schema = _frame(cfg, name, [part], [], None, ReadMemo())
+    return SourceFrame(
+        name,
+        [],
+        lf,
+        schema,
+        dates,
+        raw,
+        parts=[part],
+        origins=dict(zip(part.final, part.raw, strict=True)),
+        kinds=dict(zip(part.final, part.kinds, strict=True)),
+        date_formats=formats,
+        table=src.table,
+    )
 
 
 def stated_periods(parts: list[Part]) -> dict[str, tuple[str, str | None, str | None]]:

@@ -204,6 +204,7 @@ def _validation_json(v: Validation) -> str:
                 {
                     "name": s.name,
                     "files": s.files,
+                    "table": s.table,
                     "rows": s.rows,
                     "first_date": s.first,
                     "last_date": s.last,
@@ -256,6 +257,9 @@ def render_validation(v: Validation, fmt: str, *, color: bool = False, quiet: bo
         console.print(Text("✔ " + summary, style="bold green"))
         for s in v.sources:
             span = f"  {s.first} → {s.last}" if s.first else ""
+            if s.table is not None:
+                console.print(Text(f"  {s.name}: table {s.table} (rows read by --engine spark)"))
+                continue
             files = _plural(len(s.files), "file")
             console.print(Text(f"  {s.name}: {files}, {_plural(s.rows or 0, 'row')}{span}"))
     return _text(console, color)

@@ -141,7 +141,12 @@ def _print_heading(console: Console, d: dict[str, Any]) -> None:
     console.print(title)
     date = d["date"]
     facts = [_plural(d["rows"], "row")]
-    if date["column"] is None:
+    if d.get("table"):  # its rows are not read here
+        facts = [
+            f"table {d['table']}: columns as `columns:` declares them, rows read by --engine spark"
+        ]
+        facts += [f"dated by {date['column']}"] if date["column"] else []
+    elif date["column"] is None:
         facts.append("no date column: KPIs cover the whole file")
     elif date["first"]:
         facts.append(f"{date['column']} from {date['first']} to {date['last']}")

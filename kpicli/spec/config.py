@@ -92,10 +92,40 @@ class Settings(_Model):
         return value
 
 
+#: The types a `table:` source's `columns:` may declare.
+TableType = Literal["text", "integer", "number", "boolean", "date"]
+#: The options that say how to read files, which a `table:` source does not take.
+FILE_OPTIONS = (
+    "preset",
+    "delimiter",
+    "decimal",
+    "encoding",
+    "skip_rows",
+    "member",
+    "sheet",
+    "section",
+)
+#: A table's name: dot-separated parts of letters, digits, `_`, `-` (a BigQuery project),
+#: `$` and a trailing `*` (a BigQuery wildcard table).
+TABLE_NAME = re.compile(r"[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+){0,2}\*?")
+
+
 class Source(_Model):
     """One kind of export: one or more files read the same way."""
 
-    path: list[str] = Field(description="A glob, or a list of globs, relative to the config")
+    path: list[str] = Field(
+        default_factory=list, description="A glob, or a list of globs, relative to the config"
+    )
+    table: str | None = Field(
+        None,
+        description="Instead of files, a table (`db.events`, `project.dataset.events_*`): read "
+        "by --engine spark from its catalog, or named in `kpi sql`'s SQL",
+    )
+    columns: dict[str, TableType] = Field(
+        default_factory=dict,
+        description="A `table:` source's columns that kpi reads, each with its type: text, "
+        "integer, number, boolean or date",
+    )
     date: str | None = Field(None, description="The column that dates each row")
     preset: str | None = Field(None, description="A known export format")
     delimiter: Literal["auto", ",", ";", "\t", "|"] = "auto"
@@ -554,9 +584,16 @@ def _source_issues(
     sname: str, src: Source, at: Callable[..., Location], presets: dict[str, Preset]
 ) -> list[Issue]:
     """A source's path, preset, derived columns and filter."""
-    issues: list[Issue] = []
-    if not src.path:
-        issues.append(Issue(CONFIG, "`path` is empty", at("sources", sname, "path")))
+    issues: list[Issue] = _table_issues(sname, src, at)
+    if not src.path and src.table is None:
+        issues.append(
+            Issue(
+                CONFIG,
+                "`path` is empty",
+                at("sources", sname, "path"),
+                "give the files' glob in `path:`, or a table's name in `table:`",
+            )
+        )
     if src.preset is not None and src.preset not in presets:
         issues.append(
             Issue(
@@ -574,6 +611,63 @@ def _source_issues(
         issue := _sql_issue(src.filter, ROW, at("sources", sname, "filter"))
     ):
         issues.append(issue)
+    return issues
+
+
+def _table_issues(sname: str, src: Source, at: Callable[..., Location]) -> list[Issue]:
+    """A `table:` source: no `path:` beside it, its `columns:` declared, no file option."""
+    if src.table is None:
+        if src.columns:
+            return [
+                Issue(
+                    CONFIG,
+                    "`columns:` is for a `table:` source (files name their columns in their "
+                    "header)",
+                    at("sources", sname, "columns"),
+                    "remove `columns:`",
+                )
+            ]
+        return []
+    issues = []
+    if not TABLE_NAME.fullmatch(src.table):
+        issues.append(
+            Issue(
+                CONFIG,
+                f"`{src.table}` is not a table's name",
+                at("sources", sname, "table"),
+                "write it as table, db.table or project.dataset.table (letters, digits, _, -, $; "
+                "a trailing * for a wildcard table)",
+            )
+        )
+    if src.path:
+        issues.append(
+            Issue(
+                CONFIG,
+                "a source reads files (`path:`) or a table (`table:`), not both",
+                at("sources", sname, "path"),
+                "make two sources, or remove one of the keys",
+            )
+        )
+    if not src.columns:
+        issues.append(
+            Issue(
+                CONFIG,
+                "a `table:` source lists the columns kpi reads, with their types",
+                at("sources", sname, "table"),
+                "add `columns: {date: date, channel: text, spend: number, clicks: integer}`",
+            )
+        )
+    given = src.model_fields_set
+    for key in FILE_OPTIONS:
+        if key in given:
+            issues.append(
+                Issue(
+                    CONFIG,
+                    f"`{key}:` says how to read files; a `table:` source has typed columns",
+                    at("sources", sname, key),
+                    f"remove `{key}:` (a table's types are in `columns:`)",
+                )
+            )
     return issues
 
 
