@@ -135,7 +135,24 @@ def render(expression: exp.Expression, dialect: str) -> str:
             return node
 
         expression = expression.transform(spark)
+    elif dialect in _WIDE_INTEGERS:  # the warehouses have no INT128: their exact decimal
+
+        def wide(node: exp.Expression) -> exp.Expression:
+            if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.INT128:
+                return exp.DataType.build(_WIDE_INTEGERS[dialect], dialect=dialect)
+            return node
+
+        expression = expression.transform(wide)
     return expression.sql(dialect=dialect, identify=True)
+
+
+#: What a summed integer is widened to in the warehouses' SQL (DuckDB's INT128, Spark's
+#: DECIMAL(38, 0)): BigQuery's NUMERIC allows 29 integer digits only.
+_WIDE_INTEGERS = {
+    "bigquery": "BIGNUMERIC",
+    "snowflake": "NUMBER(38, 0)",
+    "postgres": "NUMERIC(38, 0)",
+}
 
 
 # ---------------------------------------------------------------------------- the rows counted

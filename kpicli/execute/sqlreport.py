@@ -296,8 +296,9 @@ def _aggregation(
     from kpicli.execute.sqlplan import aggregation_sql, render
     from kpicli.spec.formula import kinds_of
 
-    typed = DIALECTS[query.dialect] or sf.table is not None  # the rows' types are known
-    kinds = kinds_of(sf.schema) if typed else {}
+    # the warehouses' SQL takes the column types as they come (their sums of integers are
+    # wide or checked already; DuckDB's INT128 is not theirs)
+    kinds = kinds_of(sf.schema) if DIALECTS[query.dialect] else {}
     rows, totals = aggregation_sql(plan, agg, exp.to_table(relation), kinds)
     what = f"KPIs of `{agg.source}`" + (f" by {agg.date_column}" if agg.date_column else "")
     names = ", ".join(agg.formulas)

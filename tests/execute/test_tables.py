@@ -151,13 +151,15 @@ def test_kpi_sql_over_tables_runs_in_duckdb(tmp_path: Path) -> None:
 
 def test_warehouse_sql_names_the_table_as_written(tmp_path: Path) -> None:
     config = table_config(tmp_path, ads="my-project.analytics_1.ads_*", leads="CRM.LEADS")
-    options = ["-c", str(config), "-p", "2026-10", "-k", "cpl", "-q"]
+    options = ["-c", str(config), "-p", "2026-10", "-k", "cpl,ctr", "-q"]
     for dialect in ("bigquery", "snowflake", "postgres"):
         script = invoke("sql", "--dialect", dialect, *options).stdout
         query = sqlglot.parse_one(script, read=dialect)
         tables = {(t.catalog, t.db, t.name) for t in query.find_all(sqlglot.exp.Table)}
         assert ("my-project", "analytics_1", "ads_*") in tables, (dialect, tables)
         assert ("", "CRM", "LEADS") in tables, (dialect, tables)
+        assert "INT128" not in script  # DuckDB's type, not the warehouses'
+        assert "SUM(" in script
         # a plain name is left unquoted: each warehouse applies its own case rules to it
         assert re.search(r"[^\"`]CRM\.LEADS\b", script), dialect
 
