@@ -17,7 +17,6 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import sqlglot
 
 from kpicli.errors import ConfigError, DataError
 from kpicli.execute import spark as S
+from kpicli.execute.sqlsource import PartRead
 from kpicli.spec.config import SparkSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,25 +34,6 @@ SAMPLE = ROOT / "sample_data"
 ADS = tuple(str(SAMPLE / f"ads_{n}.csv") for n in ("google_ads", "linkedin_ads", "meta_ads"))
 LEADS = (str(SAMPLE / "crm_leads.csv"),)
 WEB = (str(SAMPLE / "web_analytics.csv"),)
-
-try:  # the contract's PartRead, once sqlsrc's module is merged
-    from kpicli.execute.sqlsource import PartRead  # type: ignore[import-not-found]
-except ImportError:
-
-    @dataclass(frozen=True)
-    class PartRead:  # type: ignore[no-redef]
-        """A stand-in with the contract's fields (BRIEF22: kpicli/execute/sqlsource.py)."""
-
-        view: str
-        files: tuple[str, ...]
-        format: str
-        columns: tuple[str, ...]
-        delimiter: str = ","
-        encoding: str = "utf-8"
-        skip: int = 0
-        header: bool = True
-        quote: str = '"'
-        ragged: bool = False
 
 
 def header(path: str, skip: int = 0, encoding: str = "utf-8") -> tuple[str, ...]:
