@@ -1036,7 +1036,15 @@ def sql_command(
     Its rows are those of `kpi report -f csv`, without the statistics (p_value,
     change_significant): DuckDB and Spark read the source files as kpi reads them (views
     first, then the query); BigQuery, Snowflake and PostgreSQL read a table per source,
-    named as the source.
+    named as the source. A source with `table:` is read from that table in every dialect.
+
+    Examples:
+
+      kpi sql -p last-month --by channel > report.sql && duckdb < report.sql
+
+      kpi sql --dialect spark -p 2026 --grain month -k leads,cpl > report.sql
+
+      kpi sql --dialect bigquery -p last-month
     """
 
     def work() -> None:
