@@ -560,22 +560,6 @@ def test_a_blank_line_past_the_sample(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------- Spark SQL
 
 
-@pytest.fixture(scope="module")
-def spark():
-    pytest.importorskip("pyspark")
-    from pyspark.sql import SparkSession
-
-    session = (
-        SparkSession.builder.master("local[1]")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.shuffle.partitions", "1")
-        .getOrCreate()
-    )
-    yield session
-    session.stop()
-
-
 def run_spark(spark, sql: SourceSql) -> pl.DataFrame:
     """The SQL as Spark SQL over each PartRead as a temporary view (CSV without lines to
     skip: Spark's reader has no such option, the Spark runner's business)."""

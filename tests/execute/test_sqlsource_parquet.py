@@ -366,22 +366,6 @@ def test_a_folder_named_like_a_hive_partition_adds_no_column(tmp_path: Path) -> 
 # ---------------------------------------------------------------------------- Spark
 
 
-@pytest.fixture(scope="module")
-def spark():
-    pytest.importorskip("pyspark")
-    from pyspark.sql import SparkSession
-
-    session = (
-        SparkSession.builder.master("local[1]")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.session.timeZone", "UTC")  # as kpicli.execute.spark sets it
-        .config("spark.sql.shuffle.partitions", "1")
-        .getOrCreate()
-    )
-    yield session
-    session.stop()
-
-
 def run_spark(spark, query: SourceSql) -> pl.DataFrame:
     """The SQL as Spark SQL over each Parquet PartRead as a temporary view."""
     for read in query.reads:
