@@ -92,6 +92,9 @@ class PartRead:
     header: bool = True
     quote: str = '"'
     ragged: bool = False
+    #: a `table:` part's declared SQL types, by column (``columns``' order): what the
+    #: runner checks against the catalog's (an `integer` over a fractional column)
+    types: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -856,11 +859,12 @@ def _typed_read(sf: SourceFrame, part: Part, first: int) -> PartRead:
     """The relation of a Parquet part: its files (one schema: the columns in one order,
     of one type each), their columns as they are typed; of a `table:` source's part: the
     table (its name in ``files``)."""
+    view, columns = f"__src_{first}", tuple(part.raw)
     if part.format == TABLE:
-        files: tuple[str, ...] = (sf.table or sf.name,)
-    else:
-        files = tuple(str(Path(lay.path).absolute()) for lay in part.layouts)
-    return PartRead(view=f"__src_{first}", files=files, format=part.format, columns=tuple(part.raw))
+        types = tuple(_SQL_TYPES[_type_name(t)] for t in part.types)
+        return PartRead(view, (sf.table or sf.name,), TABLE, columns, types=types)
+    files = tuple(str(Path(lay.path).absolute()) for lay in part.layouts)
+    return PartRead(view=view, files=files, format=part.format, columns=columns)
 
 
 def _relation(part: Part, reads: list[PartRead]) -> exp.Expression:

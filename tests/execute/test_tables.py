@@ -189,6 +189,17 @@ def test_a_missing_table_or_column_is_a_data_error(tables, tmp_path: Path) -> No
     assert "table `kpi_t.ads` has no column `fee`" in result.stderr
 
 
+@pytest.mark.slow
+def test_an_integer_declared_over_fractions_is_a_data_error(tables, tmp_path: Path) -> None:
+    """`spend` holds cents: declared `integer`, a CAST would cut them without a word."""
+    config = table_config(tmp_path)
+    text = config.read_text(encoding="utf-8").replace("spend: number", "spend: integer", 1)
+    config.write_text(text, encoding="utf-8")
+    result = invoke("report", "-c", str(config), "--engine", "spark", "-k", "spend", code=3)
+    assert "column `spend` is double, but `columns:` declares it integer" in result.stderr
+    assert "spend: number" in result.stderr
+
+
 @pytest.mark.parametrize(
     ("edit", "words"),
     [
