@@ -33,6 +33,7 @@ from kpicli.errors import (
     KpiError,
     Location,
     Notes,
+    UsageError,
     did_you_mean,
     engine_detail,
 )
@@ -554,22 +555,24 @@ class _Checker:
 
     def check_report(self) -> None:
         """Run the whole report once (every KPI, all dates): what cron will run."""
-        from kpicli.execute.engine import run_report
+        from kpicli.execute.engine import refuse_tables, run_report
         from kpicli.plan.build import Request
 
         if not self.cfg.kpis or self.cyclic:
             return
         engine = self.cfg.settings.engine
         tables = [n for n, src in self.cfg.sources.items() if src.table is not None]
-        if tables and engine != "spark":
+        try:
+            refuse_tables(self.cfg, tables, engine)
+        except UsageError:
             table = self.cfg.sources[tables[0]].table
             self.add(
                 WARNING,
                 f"the report was not run: source `{tables[0]}` is the table `{table}`, which "
-                f"only --engine spark reads (settings.engine is {engine})",
+                f"settings.engine ({engine}) cannot read",
                 self.cfg.where("sources", tables[0], "table"),
-                "set `settings.engine: spark` for kpi validate to run the report there, or "
-                "run `kpi report --engine spark`",
+                "set `settings.engine: spark` (or `duckdb` with `settings.duckdb.database`) "
+                "for kpi validate to run the report there",
             )
             return
         try:

@@ -60,6 +60,7 @@ def run(plan: Plan, sources: Mapping[str, SourceFrame]) -> list[pl.DataFrame]:
     counts = Counter(agg.source for agg in plan.aggregations)
     con = duckdb.connect()
     try:
+        _attach(con, plan, sources)
         rows: list[pl.DataFrame] = []
         totals: list[pl.DataFrame] = []
         kept: dict[str, exp.Table] = {}
@@ -98,10 +99,64 @@ KEEP_BYTES = 512 * 1024 * 1024
 def _small(sf: SourceFrame) -> bool:
     """Whether the files of ``sf`` hold at most :data:`KEEP_BYTES` (False when one cannot be
     looked at)."""
+    if sf.table is not None:  # a table of the database: read where it is, by each
+        return False
     try:
         return sum(Path(f).stat().st_size for f in sf.files) <= KEEP_BYTES
     except OSError:
         return False
+
+
+def _attach(con: Any, plan: Plan, sources: Mapping[str, SourceFrame]) -> None:
+    """When the plan reads `table:` sources: `settings.duckdb.database` attached read-only
+    as the connection's default database (``schema.table`` names resolve in it), each
+    table checked to exist and to hold its declared columns, an `integer` not over
+    fractions. A DataError (exit 3) names what is wrong."""
+    import duckdb
+
+    from kpicli.execute.sqlsource import fractional_integer, source_sql, table_sql
+
+    tables = {agg.source: sources[agg.source] for agg in plan.aggregations}
+    tables = {n: sf for n, sf in tables.items() if sf.table is not None}
+    settings = plan.config.settings.duckdb
+    if not tables or settings is None:
+        return
+    path = plan.config.base_dir / settings.database
+    where = Location(str(path))
+    if not path.is_file():
+        raise DataError(
+            f"settings.duckdb.database: no DuckDB database at {path}",
+            location=where,
+            hint="point `settings.duckdb.database` at the database file (relative to the config)",
+        )
+    try:
+        con.execute(f"ATTACH '{str(path).replace(chr(39), chr(39) * 2)}' AS __kpi_db (READ_ONLY)")
+        con.execute("USE __kpi_db")
+    except duckdb.Error as err:
+        raise DataError(
+            f"{path} is not a DuckDB database kpi can open: {_without_kind(str(err))}",
+            location=where,
+        ) from None
+    for sf in tables.values():
+        (read,) = source_sql(sf, plan.config).reads
+        try:
+            table = render(table_sql(read.files[0]), "duckdb")
+            have = {r[0]: r[1] for r in con.sql(f"DESCRIBE SELECT * FROM {table}").fetchall()}
+        except duckdb.Error:
+            raise DataError(
+                f"{path} has no table `{sf.table}`",
+                location=where,
+                hint="check the source's `table:` (schema.table) and `settings.duckdb.database`",
+            ) from None
+        missing = [c for c in read.columns if c not in have]
+        if missing:
+            raise DataError(
+                f"table `{sf.table}` has no column `{missing[0]}`",
+                location=where,
+                hint=f"its columns are: {', '.join(have)}; fix the source's `columns:`",
+            )
+        if (err := fractional_integer(read, have)) is not None:
+            raise err
 
 
 def _kept(con: Any, plan: Plan, sf: SourceFrame, columns: list[str], n: int) -> exp.Table:

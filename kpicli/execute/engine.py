@@ -882,18 +882,17 @@ def check_engine(config: Config, request: Request) -> str:
 
 def refuse_tables(config: Config, names: Iterable[str], engine: str) -> None:
     """A UsageError (exit 2) when a source of ``names`` is a `table:` and ``engine`` cannot
-    read tables: only Spark has a catalog."""
-    if engine == "spark":
+    read tables: Spark reads its catalog's, DuckDB those of `settings.duckdb.database`."""
+    if engine == "spark" or (engine == "duckdb" and config.settings.duckdb is not None):
         return
     for name in names:
         table = config.sources[name].table
         if table is not None:
             raise UsageError(
-                f"source `{name}` is the table `{table}`, which only --engine spark reads "
-                f"(not --engine {engine})",
-                hint="run with --engine spark (settings.spark says where), or print the "
-                "report's SQL for the warehouse with `kpi sql --dialect bigquery` (or "
-                "snowflake, postgres, spark, duckdb)",
+                f"source `{name}` is the table `{table}`, which --engine {engine} cannot read",
+                hint="run with --engine spark (settings.spark says where), or --engine duckdb "
+                "with `settings.duckdb.database`; or print the report's SQL for the warehouse "
+                "with `kpi sql --dialect bigquery` (or snowflake, postgres, spark, duckdb)",
             )
 
 

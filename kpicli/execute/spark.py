@@ -234,25 +234,11 @@ def _table_frame(spark: SparkSession, read: Any) -> DataFrame:
             location=Location(table),
             hint=f"its columns are: {', '.join(frame.columns)}; fix the source's `columns:`",
         )
-    _check_integers(table, dict(frame.dtypes), read)
+    from kpicli.execute.sqlsource import fractional_integer
+
+    if (err := fractional_integer(read, dict(frame.dtypes))) is not None:
+        raise err
     return frame.select(*[_column(name) for name in read.columns])
-
-
-def _check_integers(table: str, have: Mapping[str, str], read: Any) -> None:
-    """A column declared `integer` over a fractional column of the table (double, float, a
-    DECIMAL with a scale) is a DataError: CAST would cut its fractions without a word."""
-    for name, declared in zip(read.columns, read.types, strict=False):
-        kind = have.get(name, "")
-        fractional = kind in ("double", "float") or (
-            kind.startswith("decimal(") and not kind.endswith(",0)")
-        )
-        if declared == "BIGINT" and fractional:
-            raise DataError(
-                f"table `{table}`: column `{name}` is {kind}, but `columns:` declares it "
-                "integer (its fractions would be cut)",
-                location=Location(table),
-                hint=f"declare `{name}: number`",
-            )
 
 
 def _cell_options(read: Any) -> dict[str, str]:

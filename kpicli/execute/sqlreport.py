@@ -16,7 +16,6 @@ its ``table:``), holding its columns as `kpi sources` lists them.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -182,7 +181,7 @@ def _sources(
         relations: dict[str, exp.Expression] = {}
         for read in src.reads:
             if read.format == "table":
-                relations[read.view] = _table(read.files[0])
+                relations[read.view] = sqlsource.table_sql(read.files[0])
                 continue
             view = query.view()
             relations[read.view] = exp.to_table(view)
@@ -194,20 +193,6 @@ def _sources(
             what = ", ".join(str(f) for f in sf.files[:3]) + (" …" if len(sf.files) > 3 else "")
         out[name] = query.add(f"__source{n}", body, f"source `{name}`: {what}", native=True)
     return out
-
-
-def _table(name: str) -> exp.Table:
-    """A `table:` source's table (``db.events``, ``project.dataset.events_*``): each
-    part quoted only when it is not a plain identifier (an unquoted name keeps each
-    warehouse's own case rules: Snowflake upper-cases it)."""
-    import sqlglot.expressions as exp
-
-    parts = [
-        exp.to_identifier(p, quoted=not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", p))
-        for p in name.split(".")
-    ]
-    parts = [None] * (3 - len(parts)) + parts
-    return exp.Table(this=parts[2], db=parts[1], catalog=parts[0])
 
 
 def _swap(relations: Mapping[str, exp.Expression]) -> Callable[[exp.Expression], exp.Expression]:

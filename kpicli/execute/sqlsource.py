@@ -64,8 +64,10 @@ __all__ = [
     "duckdb_reader",
     "error_message",
     "explain_failure",
+    "fractional_integer",
     "polars_semantics",
     "source_sql",
+    "table_sql",
 ]
 
 
@@ -1184,6 +1186,40 @@ _DUCKDB_ENCODINGS = {"utf-8": "utf-8", "utf-16-le": "utf-16", "latin-1": "latin-
 _CP1252_ONLY = re.compile(rb"[\x80-\x9f]")
 
 
+def table_sql(name: str) -> exp.Table:
+    """A `table:` source's table (``db.events``, ``project.dataset.events_*``): each
+    part quoted only when it is not a plain identifier (an unquoted name keeps each
+    warehouse's own case rules: Snowflake upper-cases it)."""
+    from sqlglot import exp
+
+    parts: list[exp.Identifier | None] = [
+        exp.to_identifier(p, quoted=not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", p))
+        for p in name.split(".")
+    ]
+    parts = [None] * (3 - len(parts)) + parts
+    return exp.Table(this=parts[2], db=parts[1], catalog=parts[0])
+
+
+def fractional_integer(read: PartRead, have: Mapping[str, str]) -> DataError | None:
+    """The error for the first column of a `table:` part declared `integer` over a column
+    of the table with fractions (``have``: the table's column → its type, as the engine
+    names it: double, float, real, decimal(10,2)), which a CAST would cut without a word."""
+    for name, declared in zip(read.columns, read.types, strict=False):
+        kind = have.get(name, "").lower().replace(" ", "")
+        fractional = kind in ("double", "float", "real") or (
+            kind.startswith("decimal(") and not kind.endswith(",0)")
+        )
+        if declared == "BIGINT" and fractional:
+            table = read.files[0]
+            return DataError(
+                f"table `{table}`: column `{name}` is {kind}, but `columns:` declares it "
+                "integer (its fractions would be cut)",
+                location=Location(table),
+                hint=f"declare `{name}: number`",
+            )
+    return None
+
+
 def duckdb_reader(read: PartRead) -> exp.Expression:
     """DuckDB's table function reading ``read``: ``read_csv([...], ...)`` with every column
     as text (or ``read_parquet``). Raises :class:`UnsupportedSource` for a file DuckDB's
@@ -1194,6 +1230,8 @@ def duckdb_reader(read: PartRead) -> exp.Expression:
     import sqlglot
     from sqlglot import exp
 
+    if read.format == TABLE:  # a table of the attached database (settings.duckdb)
+        return table_sql(read.files[0])
     for f in read.files:
         if any(ch in f for ch in "*?[{"):
             raise _unsupported(f, "DuckDB would read its name as a glob pattern")

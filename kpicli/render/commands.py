@@ -258,7 +258,7 @@ def render_validation(v: Validation, fmt: str, *, color: bool = False, quiet: bo
         for s in v.sources:
             span = f"  {s.first} → {s.last}" if s.first else ""
             if s.table is not None:
-                console.print(Text(f"  {s.name}: table {s.table} (rows read by --engine spark)"))
+                console.print(Text(f"  {s.name}: table {s.table} (its rows not counted here)"))
                 continue
             files = _plural(len(s.files), "file")
             console.print(Text(f"  {s.name}: {files}, {_plural(s.rows or 0, 'row')}{span}"))

@@ -143,7 +143,8 @@ def _print_heading(console: Console, d: dict[str, Any]) -> None:
     facts = [_plural(d["rows"], "row")]
     if d.get("table"):  # its rows are not read here
         facts = [
-            f"table {d['table']}: columns as `columns:` declares them, rows read by --engine spark"
+            f"table {d['table']}: columns as `columns:` declares them, rows read by "
+            "--engine spark or duckdb"
         ]
         facts += [f"dated by {date['column']}"] if date["column"] else []
     elif date["column"] is None:

@@ -57,6 +57,14 @@ class SparkSettings(_Model):
     )
 
 
+class DuckdbSettings(_Model):
+    """The DuckDB database of `--engine duckdb`, whose tables `table:` sources read."""
+
+    database: str = Field(
+        description="A DuckDB database file (relative to the config), attached read-only"
+    )
+
+
 class Settings(_Model):
     """Report-wide settings."""
 
@@ -77,6 +85,9 @@ class Settings(_Model):
         description="Engine that aggregates the rows: polars, duckdb or spark (--engine wins)",
     )
     spark: SparkSettings | None = Field(None, description="Where `--engine spark` runs")
+    duckdb: DuckdbSettings | None = Field(
+        None, description="The database whose tables `--engine duckdb` reads (`table:`)"
+    )
 
     @field_validator("timezone")
     @classmethod

@@ -97,6 +97,53 @@ def test_spark_reports_tables_as_the_files(tables, tmp_path: Path, options: list
     assert report_csv(config, *options, engine="spark") == want
 
 
+def duck_database(tmp_path: Path) -> Path:
+    """`kpi_t.ads` and `kpi_t.leads` in a DuckDB database file, typed by DuckDB's CSV
+    reader (BIGINT, DOUBLE, DATE)."""
+    path = tmp_path / "warehouse.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE SCHEMA kpi_t")
+    con.execute(f"CREATE TABLE kpi_t.ads AS SELECT * FROM read_csv('{SAMPLE}/ads_*.csv')")
+    con.execute(f"CREATE TABLE kpi_t.leads AS SELECT * FROM read_csv('{SAMPLE}/crm_leads.csv')")
+    con.close()
+    return path
+
+
+def with_database(config: Path, database: str) -> Path:
+    text = config.read_text(encoding="utf-8")
+    config.write_text(
+        text.replace("settings:\n", f"settings:\n  duckdb: {{database: {database}}}\n", 1),
+        encoding="utf-8",
+    )
+    return config
+
+
+@pytest.mark.parametrize("options", SHAPES.values(), ids=SHAPES.keys())
+def test_duckdb_reports_tables_of_its_database_as_the_files(
+    tmp_path: Path, options: list[str]
+) -> None:
+    duck_database(tmp_path)
+    config = with_database(table_config(tmp_path), "warehouse.duckdb")  # beside the config
+    want = report_csv(CONFIG, *options)
+    assert want.count("\n") > 3
+    assert report_csv(config, *options, engine="duckdb") == want
+
+
+def test_duckdb_names_a_missing_database_table_or_column(tmp_path: Path) -> None:
+    config = with_database(table_config(tmp_path), "nowhere.duckdb")
+    result = invoke("report", "-c", str(config), "--engine", "duckdb", "-k", "cpl", code=3)
+    assert "no DuckDB database at" in result.stderr and "nowhere.duckdb" in result.stderr
+    duck_database(tmp_path)
+    config = with_database(table_config(tmp_path, ads="kpi_t.nothing"), "warehouse.duckdb")
+    result = invoke("report", "-c", str(config), "--engine", "duckdb", "-k", "cpl", code=3)
+    assert "has no table `kpi_t.nothing`" in result.stderr
+    config = with_database(table_config(tmp_path), "warehouse.duckdb")
+    text = config.read_text(encoding="utf-8").replace("spend: number", "spend: integer", 1)
+    config.write_text(text, encoding="utf-8")
+    result = invoke("report", "-c", str(config), "--engine", "duckdb", "-k", "spend", code=3)
+    assert "column `spend` is double, but `columns:` declares it integer" in result.stderr
+
+
 @pytest.mark.slow
 def test_kpi_sql_over_tables_runs_in_spark(spark, tables, tmp_path: Path) -> None:
     options = ["-p", "2026-10", "--by", "channel", "--compare", "previous"]
@@ -168,8 +215,11 @@ def test_the_polars_and_duckdb_engines_refuse_a_table(tmp_path: Path) -> None:
     config = table_config(tmp_path)
     for engine in ("polars", "duckdb"):
         result = invoke("report", "-c", str(config), "--engine", engine, "-k", "cpl", code=2)
-        assert "source `ads` is the table `kpi_t.ads`" in result.stderr
+        assert f"source `ads` is the table `kpi_t.ads`, which --engine {engine} cannot" in (
+            result.stderr
+        )
         assert "--engine spark" in result.stderr
+        assert "settings.duckdb.database" in result.stderr
     # a report that reads no table runs
     assert "sessions" in invoke("report", "-c", str(config), "-k", "sessions", "-f", "csv").stdout
 
@@ -250,9 +300,18 @@ def test_columns_without_a_table_is_a_config_error(tmp_path: Path) -> None:
 def test_validate_and_sources_say_what_they_did_not_read(tmp_path: Path) -> None:
     config = table_config(tmp_path)
     out = invoke("validate", "-c", str(config))
-    assert "ads: table kpi_t.ads (rows read by --engine spark)" in out.stdout
+    assert "ads: table kpi_t.ads (its rows not counted here)" in out.stdout
     assert "the report was not run: source `ads` is the table" in out.output
     assert "web: 1 file" in out.stdout  # the files are still checked
+    duck_database(tmp_path)  # a report that reads the tables runs: nothing to warn about
+    with_database(config, "warehouse.duckdb")
+    text = config.read_text(encoding="utf-8").replace(
+        "settings:\n", "settings:\n  engine: duckdb\n"
+    )
+    config.write_text(text, encoding="utf-8")
+    out = invoke("validate", "-c", str(config))
+    assert "the report was not run" not in out.output
+    assert "✔" in out.output
     shown = invoke("sources", "-c", str(config), "ads").stdout
     assert "table kpi_t.ads" in shown
     assert re.search(r"day\s+Date\s+date\s+date \(DATE\)", shown)
