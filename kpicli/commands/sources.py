@@ -37,6 +37,7 @@ from kpicli.errors import (
 from kpicli.ingest.detect import Layout
 from kpicli.ingest.memo import ReadMemo
 from kpicli.ingest.preset_dates import preset_date, with_preset_dates
+from kpicli.ingest.remote import is_remote
 from kpicli.ingest.scan import (
     Part,
     SourceFrame,
@@ -363,13 +364,8 @@ def _describe_source(cfg: Config, name: str, notes: Notes | None, memo: ReadMemo
         report.files += [_file_report(lay, None) for lay in layouts]
         _in_file_order(report, files)
         return report
-    for part in sf.parts:
-        for layout in part.layouts:
-            fr = _file_report(layout, part)
-            issue = _count_rows(sf, part, layout, fr, notes, memo)
-            report.problems += [issue] if issue is not None else []
-            report.problems += _layout_warnings(layout, fr, counted=issue is None)
-            report.files.append(fr)
+    far = any(is_remote(f) for f in files)  # Spark reads the rows: not counted here
+    _file_reports(sf, report, notes, memo, count=not far)
     _in_file_order(report, files)
     if uneven := _uneven_columns(sf):
         report.problems.append(
@@ -385,8 +381,22 @@ def _describe_source(cfg: Config, name: str, notes: Notes | None, memo: ReadMemo
     report.columns = _columns(sf)
     if report.date_column is not None:
         report.date_format = sf.date_formats.get(report.date_column)
-    _read_all(sf, report, notes, memo)
+    if not far:
+        _read_all(sf, report, notes, memo)
     return report
+
+
+def _file_reports(
+    sf: SourceFrame, report: SourceReport, notes: Notes | None, memo: ReadMemo, *, count: bool
+) -> None:
+    """Each file's report, its rows read and dropped counted (``count``), its problems."""
+    for part in sf.parts:
+        for layout in part.layouts:
+            fr = _file_report(layout, part)
+            issue = _count_rows(sf, part, layout, fr, notes, memo) if count else None
+            report.problems += [issue] if issue is not None else []
+            report.problems += _layout_warnings(layout, fr, counted=count and issue is None)
+            report.files.append(fr)
 
 
 def _describe_table(
@@ -458,6 +468,10 @@ def describe_sources(
                 hint=did_you_mean(n, cfg.sources)
                 or f"declared sources: {', '.join(cfg.sources) or 'none'}",
             )
+    from kpicli.execute.engine import remote_sources, spark_session
+
+    if remote_sources(cfg, chosen):  # described through Spark's file system
+        spark_session(cfg)
     return [describe_source(cfg, n, notes=notes, memo=memo) for n in dict.fromkeys(chosen)]
 
 

@@ -38,6 +38,7 @@ from kpicli.errors import (
     engine_detail,
 )
 from kpicli.ingest.memo import ReadMemo
+from kpicli.ingest.remote import is_remote
 
 if TYPE_CHECKING:
     from kpicli.spec.config import Config
@@ -227,6 +228,7 @@ class _Checker:
         self.result.issues.append(Issue(code, message, where, hint))
 
     def run(self) -> None:
+        self.start_spark()
         for name in self.cfg.sources:
             self.check_source(name)
         self.check_derived()
@@ -234,6 +236,20 @@ class _Checker:
         self.check_unused()
         if not self.result.errors:
             self.check_report()
+
+    def start_spark(self) -> None:
+        """Remote files (``s3a://``…) are described through Spark's file system: its
+        session started first; when it cannot be, the error is those sources' issue."""
+        from kpicli.execute.engine import remote_sources, spark_session
+
+        remote = remote_sources(self.cfg, self.cfg.sources)
+        if not remote:
+            return
+        try:
+            spark_session(self.cfg)
+        except KpiError as err:
+            self.result.issues.append(Issue.of(err))
+            self.bad_sources |= {name for name, _ in remote}
 
     # ------------------------------------------------------------------ sources and KPIs
 
@@ -251,8 +267,8 @@ class _Checker:
         self.columns[name] = dict(sf.schema)
         used: list[str] = list(sf.date_columns)
         aggregates = self.check_kpis(name, sf, used)
-        if sf.table is not None:  # its declared columns checked; its rows are Spark's to read
-            return
+        if sf.table is not None or any(is_remote(f) for f in sf.files):
+            return  # its columns checked; its rows are Spark's (or DuckDB's) to read
         self.frames[name] = sf.frame
         self.check_lacking(name, sf)
         self.check_types(name, sf, aggregates)
@@ -553,9 +569,22 @@ class _Checker:
 
     # ------------------------------------------------------------------ the report itself
 
+    def not_run(self, name: str, key: str, what: str) -> None:
+        """The warning that the report was not run: source ``name`` is ``what`` (at its
+        ``key``), which settings.engine cannot read."""
+        engine = self.cfg.settings.engine
+        self.add(
+            WARNING,
+            f"the report was not run: source `{name}` is {what}, which settings.engine "
+            f"({engine}) cannot read",
+            self.cfg.where("sources", name, key),
+            "set `settings.engine: spark` (or, for a table, `duckdb` with "
+            "`settings.duckdb.database`) for kpi validate to run the report there",
+        )
+
     def check_report(self) -> None:
         """Run the whole report once (every KPI, all dates): what cron will run."""
-        from kpicli.execute.engine import refuse_tables, run_report
+        from kpicli.execute.engine import refuse_tables, remote_sources, run_report
         from kpicli.plan.build import Request
 
         if not self.cfg.kpis or self.cyclic:
@@ -566,14 +595,11 @@ class _Checker:
             refuse_tables(self.cfg, tables, engine)
         except UsageError:
             table = self.cfg.sources[tables[0]].table
-            self.add(
-                WARNING,
-                f"the report was not run: source `{tables[0]}` is the table `{table}`, which "
-                f"settings.engine ({engine}) cannot read",
-                self.cfg.where("sources", tables[0], "table"),
-                "set `settings.engine: spark` (or `duckdb` with `settings.duckdb.database`) "
-                "for kpi validate to run the report there",
-            )
+            self.not_run(tables[0], "table", f"the table `{table}`")
+            return
+        remote = remote_sources(self.cfg, self.cfg.sources)
+        if remote and engine != "spark":
+            self.not_run(remote[0][0], "path", f"the remote path `{remote[0][1]}`")
             return
         try:
             run_report(

@@ -157,10 +157,9 @@ def _checked(
     request reads (checked before anything is read: a `table:` needs Spark, unless for
     ``sql``), and the cache it uses (opened here when not given)."""
     engine = check_engine(config, request)  # before any file is read
+    check_sources(config, sources_read(config, request), engine, sql=sql)
     config = with_preset_dates(config, memo)
     names = sources_read(config, request)
-    if not sql:
-        refuse_tables(config, names, engine)
     if cache is None and engine == "polars":  # the other engines read the files
         cache = open_report_cache(config, request, notes, memo)
     return config, names, cache
@@ -878,6 +877,44 @@ def check_engine(config: Config, request: Request) -> str:
 
         require_pyspark()
     return engine
+
+
+def check_sources(config: Config, names: Iterable[str], engine: str, *, sql: bool = False) -> None:
+    """Before any file is read: the sources of ``names`` that ``engine`` cannot read are a
+    UsageError (exit 2): a `table:` (:func:`refuse_tables`; not for ``sql``, which only
+    names it), a remote path (``s3a://``…: Spark's alone). With remote paths, the Spark
+    session of ``settings.spark`` is started now: kpi lists and samples those files
+    through its file system (:mod:`kpicli.ingest.remote`), ``kpi sql`` too."""
+    names = list(names)
+    if not sql:
+        refuse_tables(config, names, engine)
+    remote = remote_sources(config, names)
+    if not remote:
+        return
+    if engine != "spark" and not sql:
+        name, pattern = remote[0]
+        raise UsageError(
+            f"source `{name}` reads `{pattern}`, a remote path, which --engine {engine} "
+            "cannot read",
+            hint="run with --engine spark (or `settings.engine: spark`; settings.spark says "
+            "where), or copy the files to a local folder",
+        )
+    spark_session(config)
+
+
+def remote_sources(config: Config, names: Iterable[str]) -> list[tuple[str, str]]:
+    """(source, pattern) of each `path:` of ``names`` that is a URI (a remote store)."""
+    from kpicli.ingest.remote import is_remote
+
+    return [(n, p) for n in names for p in config.sources[n].path if is_remote(p)]
+
+
+def spark_session(config: Config) -> None:
+    """The Spark session of ``config``, started (PySpark missing: a UsageError)."""
+    from kpicli.execute.spark import require_pyspark, session
+
+    require_pyspark()
+    session(config)
 
 
 def refuse_tables(config: Config, names: Iterable[str], engine: str) -> None:

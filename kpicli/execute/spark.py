@@ -583,7 +583,7 @@ def _first_line(text: str) -> str:
 
 def _names(text: str, path: str) -> bool:
     """Whether Spark's message names ``path`` (Spark writes ``file:/…`` or ``file:///…``)."""
-    return path in text or Path(path).as_uri() in text
+    return path in text or (Path(path).is_absolute() and Path(path).as_uri() in text)
 
 
 # ---------------------------------------------------------------------------- a plan

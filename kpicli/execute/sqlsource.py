@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from kpicli.errors import DataError, Location
+from kpicli.ingest.remote import is_remote
 
 if TYPE_CHECKING:
     from sqlglot import exp
@@ -839,7 +840,7 @@ def _reads(name: str, part: Part, first: int) -> list[PartRead]:
             key = (lay.encoding, lay.record_lines[0] - 1, False)
         else:
             key = (lay.encoding, lay.skip_lines, True)
-        groups.setdefault(key, []).append(str(Path(lay.path).absolute()))
+        groups.setdefault(key, []).append(_file(lay.path))
     lay = part.layout
     return [
         PartRead(
@@ -857,6 +858,11 @@ def _reads(name: str, part: Part, first: int) -> list[PartRead]:
     ]
 
 
+def _file(path: Path) -> str:
+    """A file as the engines read it: its absolute path, or its URI (a remote file)."""
+    return str(path) if is_remote(path) else str(Path(path).absolute())
+
+
 def _typed_read(sf: SourceFrame, part: Part, first: int) -> PartRead:
     """The relation of a Parquet part: its files (one schema: the columns in one order,
     of one type each), their columns as they are typed; of a `table:` source's part: the
@@ -865,7 +871,7 @@ def _typed_read(sf: SourceFrame, part: Part, first: int) -> PartRead:
     if part.format == TABLE:
         types = tuple(_SQL_TYPES[_type_name(t)] for t in part.types)
         return PartRead(view, (sf.table or sf.name,), TABLE, columns, types=types)
-    files = tuple(str(Path(lay.path).absolute()) for lay in part.layouts)
+    files = tuple(_file(lay.path) for lay in part.layouts)
     return PartRead(view=view, files=files, format=part.format, columns=columns)
 
 
@@ -1156,7 +1162,8 @@ def explain_failure(
     frames = list(sources)
     for sf in frames:
         for lay in (lay for p in sf.parts if p.format != PARQUET for lay in p.layouts):
-            if lay.encoding == "utf-8" and not lay.complete and not lay.in_memory:
+            local = not is_remote(lay.path)  # a remote file: Spark's error says it
+            if local and lay.encoding == "utf-8" and not lay.complete and not lay.in_memory:
                 bad = first_invalid_utf8(lay.path)
                 if bad is not None:
                     reason = f"line {bad[1]} is not UTF-8 (kpi decodes its lines one by one)"

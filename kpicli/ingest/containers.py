@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path, PurePosixPath
 
+from kpicli.ingest.remote import RemoteError, is_remote
 from kpicli.inputs import open_regular
 
 __all__ = [
@@ -533,7 +534,7 @@ def facts(path: Path, inside: Within | None) -> list[str]:
         if inside is not None and (inside.kind != "plain" or inside.section is not None):
             data = _packed(path, inside.kind)[:SECTIONS_SCAN_BYTES]
         else:
-            with open_regular(path) as fh:
+            with path.open("rb") if is_remote(path) else open_regular(path) as fh:
                 data = fh.read(SECTIONS_SCAN_BYTES)
         titles = sections(data)
         if titles:
@@ -544,7 +545,7 @@ def facts(path: Path, inside: Within | None) -> list[str]:
                 if chosen
                 else f"tables: {shown} (read as one file: pick one with `section:`)"
             )
-    except (ContainerError, OSError):
+    except (ContainerError, OSError, RemoteError):
         pass
     return out
 

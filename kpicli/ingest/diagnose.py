@@ -29,6 +29,7 @@ from kpicli.ingest import values as V
 from kpicli.ingest.detect import Layout, first_invalid_utf8, records
 from kpicli.ingest.parquet import PARQUET
 from kpicli.ingest.parquet import locate as locate_parquet
+from kpicli.ingest.remote import is_remote
 from kpicli.ingest.rules import is_summary_row
 from kpicli.spec.presets import SummaryRow
 
@@ -242,6 +243,8 @@ def locate(
             if part in parquet:
                 continue
             for layout in part.layouts:
+                if is_remote(layout.path):  # not read whole through Spark's gateway
+                    continue
                 try:
                     exact, first = _file_problem(sf.name, part, layout, wanted, chosen)
                 except (OSError, UnicodeDecodeError, csv.Error):

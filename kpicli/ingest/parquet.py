@@ -33,6 +33,7 @@ from kpicli.errors import DataError, Location, engine_detail
 from kpicli.ingest import values as V
 from kpicli.ingest.containers import real_file
 from kpicli.ingest.detect import Layout
+from kpicli.ingest.remote import RemoteError, is_remote
 
 __all__ = [
     "PARQUET",
@@ -80,10 +81,48 @@ def schema_of(source: str, path: Path) -> dict[str, pl.DataType]:
     read; a file unchanged since it was last read is not read again); a DataError naming
     the file when it is not Parquet."""
     try:
+        if is_remote(path):
+            return _remote_schema(path)
         st = path.stat()
         return dict(_footer(str(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
     except (pl.exceptions.PolarsError, OSError) as err:
         raise _unreadable(source, path, err) from None
+    except RemoteError as err:
+        raise DataError(
+            f"source `{source}`: {err}", location=Location(str(path)), hint=err.hint
+        ) from None
+
+
+def _remote_schema(path: Path) -> dict[str, pl.DataType]:
+    """A remote file's schema, from its footer read through Spark's file system (pyarrow,
+    which comes with kpi[spark], reads it from a stream)."""
+    import pyarrow as pa
+    import pyarrow.parquet as papq
+
+    try:
+        with path.open("rb") as fh:
+            empty = papq.ParquetFile(fh).schema_arrow.empty_table()
+    except pa.ArrowException as err:
+        raise OSError(str(err)) from None
+    return dict(pl.DataFrame(pl.from_arrow(empty)).schema)
+
+
+def _remote_sample(path: Path, texts: list[str]) -> pl.DataFrame:
+    """The first rows of a remote file's text columns (its first row groups only)."""
+    import pyarrow as pa
+    import pyarrow.parquet as papq
+
+    try:
+        with path.open("rb") as fh:
+            file = papq.ParquetFile(fh)
+            batches = file.iter_batches(batch_size=SAMPLE_ROWS + 1, columns=texts)
+            batch = next(batches, None)
+            table = pa.Table.from_batches([batch]) if batch is not None else None
+            if table is None:
+                table = file.schema_arrow.empty_table().select(texts)
+    except pa.ArrowException as err:
+        raise OSError(str(err)) from None
+    return pl.DataFrame(pl.from_arrow(table)).select(pl.col(texts).cast(pl.String))
 
 
 @lru_cache(maxsize=256)
@@ -105,14 +144,21 @@ def parquet_layout(source: str, path: Path) -> Layout:
     complete = True
     if texts:
         try:
-            sample = (
-                pl.scan_parquet(path, glob=False, hive_partitioning=False)
-                .select(pl.col(texts).cast(pl.String))
-                .head(SAMPLE_ROWS + 1)
-                .collect()
-            )
+            if is_remote(path):
+                sample = _remote_sample(path, texts)
+            else:
+                sample = (
+                    pl.scan_parquet(path, glob=False, hive_partitioning=False)
+                    .select(pl.col(texts).cast(pl.String))
+                    .head(SAMPLE_ROWS + 1)
+                    .collect()
+                )
         except (pl.exceptions.PolarsError, OSError) as err:
             raise _unreadable(source, path, err) from None
+        except RemoteError as err:
+            raise DataError(
+                f"source `{source}`: {err}", location=Location(str(path)), hint=err.hint
+            ) from None
         complete = sample.height <= SAMPLE_ROWS
         columns = {n: sample[n].to_list() for n in texts}
         height = min(sample.height, SAMPLE_ROWS)
@@ -294,6 +340,8 @@ def locate(
             if not _converted(part, j, columns):
                 continue
             for lay in part.layouts:
+                if is_remote(lay.path):  # Spark's error quotes the value
+                    continue
                 try:
                     found = _first_bad(part, j, lay.path, wanted)
                 except (pl.exceptions.PolarsError, OSError):

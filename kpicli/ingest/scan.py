@@ -42,13 +42,15 @@ from kpicli.errors import (
     DataError,
     Location,
     Notes,
+    UsageError,
     did_you_mean,
     engine_detail,
 )
-from kpicli.ingest import containers
+from kpicli.ingest import containers, remote
 from kpicli.ingest import parquet as pq
 from kpicli.ingest import values as V
 from kpicli.ingest.detect import (
+    MIXED,
     Layout,
     SniffError,
     first_invalid_utf8,
@@ -153,6 +155,8 @@ class Part:
         made of them (without it, such a file is read again, and its warnings given again).
         """
         layouts = layouts or self.layouts
+        if remote.is_remote(layouts[0].path):  # Spark reads the rows: their columns only
+            return pl.LazyFrame(schema=self.raw_schema(text=text))
         if self.format == PARQUET:  # `text`, `notes`, `memo`: nothing to work around
             paths = [str(lay.path) for lay in layouts]
             return pl.scan_parquet(paths, glob=False, hive_partitioning=False)
@@ -164,9 +168,7 @@ class Part:
             skip_lines=0 if tolerant else first.skip_lines,
             skip_rows_after_header=0 if tolerant else first.skip_after_header,
             new_columns=self.raw,
-            schema_overrides={
-                n: pl.String() if text else self.read_dtype(j) for j, n in enumerate(self.raw)
-            },
+            schema_overrides=self.raw_schema(text=text),
             infer_schema=False,
             quote_char='"',
             truncate_ragged_lines=first.truncate_ragged and not tolerant,
@@ -199,6 +201,12 @@ class Part:
                 text = text.replace("\r", "\n")
             sources.append(text.encode("utf-8"))
         return pl.scan_csv(sources, **options)
+
+    def raw_schema(self, *, text: bool = False) -> dict[str, pl.DataType]:
+        """The columns of the raw scan and their types (``text``: every CSV column text)."""
+        if self.format == PARQUET:
+            return dict(zip(self.raw, self.types, strict=True))
+        return {n: pl.String() if text else self.read_dtype(j) for j, n in enumerate(self.raw)}
 
     def reason(self) -> pl.Expr | None:
         """Why a raw row is dropped (a label), null for a data row; None when nothing is."""
@@ -377,6 +385,9 @@ def match_files(cfg: Config, name: str, notes: Notes | None = None) -> list[Path
     files: list[Path] = []
     seen: set[tuple[int, int]] = set()
     for i, pattern in enumerate(src.path):
+        if remote.is_remote(pattern):
+            files.extend(f for f in _remote_files(cfg, name, i, pattern) if f not in files)
+            continue
         full = Path(pattern).expanduser()
         if not full.is_absolute():
             full = cfg.base_dir / full
@@ -408,13 +419,50 @@ def match_files(cfg: Config, name: str, notes: Notes | None = None) -> list[Path
                 hint="check the path; it is relative to the folder of the config file",
             )
     _one_format(cfg, name, files)
-    for f in outside_files(cfg, files):
+    for f in outside_files(cfg, [f for f in files if not remote.is_remote(f)]):
         warn(
             notes,
             f"source `{name}`: {f} is outside the folder of {cfg.path.name} "
             f"({cfg.base_dir}); check that the config means to read it",
         )
     return files
+
+
+def _remote_files(cfg: Config, name: str, i: int, pattern: str) -> list[Path]:
+    """The files a URI pattern matches (:mod:`kpicli.ingest.remote`: listed by Spark's
+    file system), or an error: at the source's key (`member:`, `sheet:`, `section:`, a
+    packed file: read from a local copy) or naming the pattern."""
+    src = cfg.sources[name]
+    keys = ("sources", name, "path") + ((str(i),) if len(src.path) > 1 else ())
+    for key in ("member", "sheet", "section"):
+        if getattr(src, key) is not None:
+            raise ConfigError(
+                f"source `{name}`: `{key}:` reads inside a local file, not a remote one "
+                f"(`{pattern}`)",
+                location=cfg.where("sources", name, key),
+                hint="copy the file to a local folder, or write the table as CSV or Parquet "
+                "where Spark reads it",
+            )
+    try:
+        hits = remote.glob(pattern)
+    except remote.RemoteError as err:
+        error = ConfigError if "**" in pattern else UsageError
+        raise error(f"source `{name}`: {err}", location=cfg.where(*keys), hint=err.hint) from None
+    if not hits:
+        raise DataError(
+            f"source `{name}`: no file matches `{pattern}`",
+            location=cfg.where(*keys),
+            hint="check the URI (Spark's file system lists it: `*` matches within one folder)",
+        )
+    packed = [f for f in hits if containers.kind_of(f) != "plain" or f.name.endswith(".zip")]
+    if packed:
+        raise DataError(
+            f"source `{name}`: {packed[0]} is packed ({containers.kind_of(packed[0])}): "
+            "kpi reads a remote store's plain CSV and Parquet files",
+            location=Location(str(packed[0])),
+            hint="unpack the files where Spark reads them, or read a local copy",
+        )
+    return hits  # type: ignore[return-value]  (a RemotePath stands for a Path)
 
 
 def _one_format(cfg: Config, name: str, files: list[Path]) -> None:
@@ -667,6 +715,10 @@ def sniff_source(
                     f"source `{name}`: {f}: encoding {layout.doubt}; set `encoding:` on the "
                     "source if its text reads wrong",
                 )
+            if remote.is_remote(f):  # Spark reads the rows: it checks the lines
+                _refuse_tolerant(name, layout, fallback_reason(layout, summary))
+                layouts.append(layout)
+                continue
             _check_lines(layout, memo)
             reason = fallback_reason(layout, summary) or memo.tolerant.get(layout.key)
             if reason is not None:
@@ -688,7 +740,26 @@ def sniff_source(
                 f"source `{name}`: cannot read {f}: {err.strerror or err}",
                 location=Location(str(f)),
             ) from None
+        except remote.RemoteError as err:
+            raise DataError(
+                f"source `{name}`: {err}", location=Location(str(f)), hint=err.hint
+            ) from None
     return layouts
+
+
+def _refuse_tolerant(name: str, layout: Layout, reason: str | None) -> None:
+    """A DataError for a remote file that only kpi's tolerant reader reads right (a stray
+    quote, a record wider than its header…): Spark would read it otherwise."""
+    if reason is None and layout.encoding != MIXED:
+        return
+    why = reason or "its lines mix UTF-8 and cp1252"
+    clean = Path(layout.path.name).with_suffix(".clean.csv").name
+    raise DataError(
+        f"source `{name}`: {layout.path}: Spark cannot read this file as kpi reads it: {why}",
+        location=Location(str(layout.path)),
+        hint=f"repair a local copy with `kpi clean FILE -o {clean}` (or write a Parquet "
+        "copy) and point `path:` at it",
+    )
 
 
 #: Files up to this size are checked whole when read, row by row (a cell too many past the
@@ -748,6 +819,8 @@ def misread_files(
         for part in sf.parts:
             for lay in part.layouts if part.format != PARQUET else ():
                 if lay.tolerant is not None or lay.key in memo.tolerant:
+                    continue
+                if remote.is_remote(lay.path):  # Spark reads it, and checks its records
                     continue
                 if _sheet(lay):  # kpi wrote a sheet's CSV
                     continue
@@ -1434,6 +1507,7 @@ def mixed_encodings(frames: Iterable[SourceFrame], *, memo: ReadMemo) -> bool:
     for sf in frames:
         for lay in (lay for p in sf.parts if p.format != PARQUET for lay in p.layouts):
             suspect = lay.detected and lay.encoding == "utf-8" and not lay.complete
+            suspect = suspect and not remote.is_remote(lay.path)
             if suspect and not lay.in_memory and first_invalid_utf8(lay.path) is not None:
                 found = mark_mixed(lay, memo) or found
     return found

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from rich.text import Text
 
     from kpicli.commands.explain import Entry, Explanation, Node, Scan
-    from kpicli.commands.validate import Validation
+    from kpicli.commands.validate import SourceCheck, Validation
     from kpicli.errors import Location
     from kpicli.spec.config import Config, Target
 
@@ -247,9 +247,11 @@ def render_validation(v: Validation, fmt: str, *, color: bool = False, quiet: bo
     elif not quiet:
         files = sum(len(s.files) for s in v.sources)
         rows = sum(s.rows or 0 for s in v.sources)
+        far = any(_remote(s) for s in v.sources)
         summary = (
             f"{v.path}: valid · {_plural(len(v.sources), 'source')}, {_plural(files, 'file')}, "
-            f"{_plural(rows, 'row')} · {_plural(v.kpis, 'KPI')}"
+            f"{_plural(rows, 'row')}{' (remote files not counted)' if far else ''} · "
+            f"{_plural(v.kpis, 'KPI')}"
         )
         if warnings:
             console.print()
@@ -261,8 +263,18 @@ def render_validation(v: Validation, fmt: str, *, color: bool = False, quiet: bo
                 console.print(Text(f"  {s.name}: table {s.table} (its rows not counted here)"))
                 continue
             files = _plural(len(s.files), "file")
+            if _remote(s):
+                console.print(Text(f"  {s.name}: {files}, remote (rows read by Spark, not here)"))
+                continue
             console.print(Text(f"  {s.name}: {files}, {_plural(s.rows or 0, 'row')}{span}"))
     return _text(console, color)
+
+
+def _remote(s: SourceCheck) -> bool:
+    """A source of remote files (``s3a://``…): described, its rows not counted here."""
+    from kpicli.ingest.remote import is_remote
+
+    return s.rows is None and any(is_remote(f) for f in s.files)
 
 
 # ---------------------------------------------------------------------------- kpi explain

@@ -47,6 +47,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from kpicli.errors import UsageError
+from kpicli.ingest.remote import is_remote
 from kpicli.render.console import text_console
 
 if TYPE_CHECKING:
@@ -146,6 +147,9 @@ def _print_heading(console: Console, d: dict[str, Any]) -> None:
             f"table {d['table']}: columns as `columns:` declares them, rows read by "
             "--engine spark or duckdb"
         ]
+        facts += [f"dated by {date['column']}"] if date["column"] else []
+    elif d["rows"] is None and any(is_remote(f["path"]) for f in d["files"]):
+        facts = ["remote files: each described from a sample, rows read by --engine spark"]
         facts += [f"dated by {date['column']}"] if date["column"] else []
     elif date["column"] is None:
         facts.append("no date column: KPIs cover the whole file")
