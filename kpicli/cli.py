@@ -217,7 +217,8 @@ EngineOpt = Annotated[
         show_default=False,
         help="Engine that aggregates the rows (default: settings.engine, else polars); "
         "duckdb needs pip install 'kpicli[duckdb]', spark 'kpicli[spark]' and Java 17. "
-        "Example: --engine duckdb",
+        "Only spark reads remote paths (path: s3a://…, hdfs://…, gs://…) and tables of its "
+        "catalog. Example: --engine duckdb",
     ),
 ]
 SensitivityOpt = Annotated[

@@ -125,7 +125,9 @@ class Source(_Model):
     """One kind of export: one or more files read the same way."""
 
     path: list[str] = Field(
-        default_factory=list, description="A glob, or a list of globs, relative to the config"
+        default_factory=list,
+        description="A glob, or a list of globs, relative to the config; or a URI that "
+        "--engine spark reads (s3a://bucket/exports/*.csv, hdfs://…, gs://…)",
     )
     table: str | None = Field(
         None,
