@@ -452,7 +452,8 @@ def _remote_files(cfg: Config, name: str, i: int, pattern: str) -> list[Path]:
         raise DataError(
             f"source `{name}`: no file matches `{pattern}`",
             location=cfg.where(*keys),
-            hint="check the URI (Spark's file system lists it: `*` matches within one folder)",
+            hint="check the URI (Spark's file system lists it): `*` matches within one "
+            "folder, and a folder is not a file (`…/exports/*.csv`)",
         )
     packed = [f for f in hits if containers.kind_of(f) != "plain" or f.name.endswith(".zip")]
     if packed:
