@@ -451,9 +451,12 @@ def scaling_block(
     sizes = list(results)
     where = f"ROWS/{SCALING_CONFIG}"
     what = "`ads.csv` alone, one file: the one config every size has"
+    kind = "parquet" if data is not None and any(data.glob("ads*.parquet")) else "csv"
     if data is not None:
         where = f"{data.name}/{SCALING_CONFIG}"
-        what = f"`ads.csv` of {sizes[0]:,} rows cut into {files} files read as `ads_*.csv`"
+        what = f"`ads.csv` of {sizes[0]:,} rows cut into {files} files read as `ads_*.{kind}`"
+    if kind == "parquet":
+        what += ", written by Polars with dates, integers and floats typed"
     out = [
         f"`kpi report -c bench/data/{where} {handwritten_ads.REPORT} -f jsonl "
         f"--engine ENGINE` (20 KPIs of {what}), Spark on "
@@ -462,12 +465,13 @@ def scaling_block(
         "three engines' outputs agree to "
         f"{ENGINE_RTOL:g} relative at every size (largest gap {worst:.1e})." + bench._busy_note(),
         "",
-        "| rows | CSV MB | engine | wall s | CPU s | peak RSS MB |",
+        f"| rows | {'Parquet' if kind == 'parquet' else 'CSV'} MB | engine | wall s | CPU s "
+        "| peak RSS MB |",
         "| ---: | ---: | --- | ---: | ---: | ---: |",
     ]
     for rows, group in results.items():
         folder = data or bench.generate.data_dir(rows)
-        mb = sum(p.stat().st_size for p in folder.glob("ads*.csv")) / 1e6
+        mb = sum(p.stat().st_size for p in folder.glob(f"ads*.{kind}")) / 1e6
         for t in group:
             out.append(
                 f"| {rows:,} | {mb:,.0f} | {t.name} | {t.med('wall'):.1f} | {t.med('cpu'):.1f} "
@@ -525,6 +529,26 @@ def _aggregate_lines(plans: list[str]) -> list[str]:
     return []
 
 
+def parquet_data(rows: int, files: int, data_dir: Callable[[int], Path]) -> Path:
+    """:func:`split_data`'s files written as Parquet (typed by Polars' CSV reader: dates,
+    integers, floats) in ``bench/data/ROWS-xFILES-parquet/``, with ``kpi_config_20.yaml``
+    reading ``ads_*.parquet``."""
+    import polars as pl
+    import yaml
+
+    csvs = split_data(rows, files, data_dir)
+    out = csvs.with_name(f"{csvs.name}-parquet")
+    out.mkdir(exist_ok=True)
+    cfg = yaml.safe_load((csvs / SCALING_CONFIG).read_text())
+    cfg["sources"]["ads"]["path"] = "ads_*.parquet"
+    (out / SCALING_CONFIG).write_text(yaml.safe_dump(cfg, sort_keys=False))
+    for path in sorted(csvs.glob("ads_*.csv")):
+        target = out / path.with_suffix(".parquet").name
+        if not target.exists():
+            pl.scan_csv(path, try_parse_dates=True).sink_parquet(target)
+    return out
+
+
 def split_data(rows: int, files: int, data_dir: Callable[[int], Path]) -> Path:
     """``ads.csv`` of ``rows`` cut into ``files`` CSV files of whole lines (each with the
     header) in ``bench/data/ROWS-xFILES/``, with ``kpi_config_20.yaml`` reading ``ads_*.csv``."""
@@ -553,13 +577,17 @@ def split_data(rows: int, files: int, data_dir: Callable[[int], Path]) -> Path:
     return out
 
 
-def split_test(bench, rows: int, files: int, runs: int) -> str:
-    """The scaling report over ``rows`` cut into ``files`` files: one scan task per file."""
+def split_test(bench, rows: int, files: int, runs: int, *, parquet: bool = False) -> str:
+    """The scaling report over ``rows`` cut into ``files`` files: one scan task per file
+    (``parquet``: the files written as Parquet)."""
     import handwritten_ads
 
-    data = split_data(rows, files, bench.generate.data_dir)
+    if not (bench.generate.data_dir(rows) / SCALING_CONFIG).exists():
+        bench.generate.generate(rows, leads_rows=0)  # ads.csv and its configs
+    make = parquet_data if parquet else split_data
+    data = make(rows, files, bench.generate.data_dir)
     log_dir = Path(tempfile.mkdtemp(prefix="kpi-bench-eventlog-"))
-    print(f"spark, {rows:,} rows in {files} files", flush=True)
+    print(f"spark, {rows:,} rows in {files} {'Parquet' if parquet else 'CSV'} files", flush=True)
     _warm_glob(data)
     group = _group(bench, data, SCALING_CONFIG, handwritten_ads.REPORT, log_dir)
     worst = agree(bench, group, data, log_dir, keep=True)
@@ -571,7 +599,7 @@ def split_test(bench, rows: int, files: int, runs: int) -> str:
 
 
 def _warm_glob(data: Path) -> None:
-    for path in sorted(data.glob("ads_*.csv")):
+    for path in sorted(data.glob("ads_*.*")):
         with open(path, "rb") as f:
             while f.read(1 << 24):
                 pass

@@ -7,6 +7,7 @@
     python bench/run.py --cache-test 10000000
     python bench/run.py --startup --quiet-wait 0
     python bench/run.py --engines --spark-scaling 1000000 10000000 40000000 --spark-split 10000000 8
+    python bench/run.py --spark-parquet 10000000 8
 
 For each size: generate the exports if they are missing (``bench/generate.py``), check that
 every contender computes the same numbers as kpi (every value and previous value of the 30
@@ -22,9 +23,11 @@ per-user cache cold and warm), ``kpi list`` and ``kpi validate`` against
 ``python -c "import polars"`` (part of any ``--rows`` run too). ``--engines`` times the 10 M
 report on ``--engine polars``, ``duckdb`` and ``spark`` (``local[2]``), ``--spark-scaling
 ROWS…`` what Spark's plan does at each size (its event log) and ``--spark-split ROWS FILES``
-the same over many files (``bench/engines.py``). ``--all`` runs all of it at the sizes of
+the same over many files, ``--spark-parquet ROWS FILES`` over those files as Parquet
+(``bench/engines.py``). ``--all`` runs all of it at the sizes of
 RESULTS.md: sizes 1 M and 10 M, the engine experiments, start-up, memory (80 M), cache
-(10 M), the engines (10 M; Spark at 1 M, 10 M, 40 M, and 10 M in 8 files), in that order.
+(10 M), the engines (10 M; Spark at 1 M, 10 M, 40 M, and 10 M in 8 CSV and 8 Parquet
+files), in that order.
 
 Results go to ``bench/RESULTS.md`` between ``<!-- BEGIN … -->`` markers; the text after
 ``<!-- END results -->`` (the analysis) is kept as is.
@@ -783,6 +786,7 @@ def write_results(blocks: dict[str, str]) -> None:
         "engines": "## Engines: `--engine polars`, `duckdb` and `spark` (issue 17)",
         "spark-scaling": "## Scaling the Spark plan (issue 17)",
         "spark-split": "### The same plan over many files: one scan task per file",
+        "spark-parquet": "### The same files as Parquet: typed columns, nothing to convert",
     }
     if distinct:
         titles[distinct[0]] = "## Distinct counts: memory of `COUNT(DISTINCT …)` (issue 16)"
@@ -796,6 +800,7 @@ def write_results(blocks: dict[str, str]) -> None:
         "markers are regenerated; the notes after `END results` are kept.\n",
     ]
     keys = ["machine", "commands", *sizes, "engines", "spark-scaling", "spark-split"]
+    keys += ["spark-parquet"]
     keys += ["startup", "memory"]
     keys += ["cache", "one-source"]
     keys += [*distinct, *variants, "anomalies"]
@@ -1222,6 +1227,7 @@ ALL = {
     "engines": 10_000_000,
     "spark_scaling": [1_000_000, 10_000_000, 40_000_000],
     "spark_split": (10_000_000, 8),
+    "spark_parquet": (10_000_000, 8),
 }
 
 #: Rough seconds of one round of each part (every contender once, plus the ~0.35 s each run
@@ -1268,8 +1274,9 @@ def estimate(args: argparse.Namespace) -> str:
         parts["distinct"] = sum(cost("distinct", r, args.memory_runs + 1) for r in args.distinct)
     if args.engines:
         parts["engines"] = cost("engines", ALL["engines"], max(min(args.runs, 3), 2) + 1)
-    if args.spark_scaling or args.spark_split:
+    if args.spark_scaling or args.spark_split or args.spark_parquet:
         sizes = [*args.spark_scaling, *(args.spark_split or [])[:1]]
+        sizes += (args.spark_parquet or [])[:1]
         parts["spark scaling"] = sum(cost("engines", r, args.scaling_runs) for r in sizes)
     missing = {r for r in [*args.rows, args.cache_test] if r}
     missing = {r for r in missing if not (generate.data_dir(r) / "leads.csv").exists()}
@@ -1361,6 +1368,13 @@ def main(argv: list[str] | None = None) -> int:
         metavar=("ROWS", "FILES"),
         help="the --spark-scaling report over ROWS ads rows cut into FILES files",
     )
+    ap.add_argument(
+        "--spark-parquet",
+        type=int,
+        nargs=2,
+        metavar=("ROWS", "FILES"),
+        help="the --spark-split report over the same files written as Parquet",
+    )
     ap.add_argument("--scaling-runs", type=int, default=1, help="runs per size (--spark-scaling)")
     ap.add_argument("--no-check", action="store_true", help="skip the agreement check")
     ap.add_argument(
@@ -1390,11 +1404,13 @@ def main(argv: list[str] | None = None) -> int:
         args.one_source, args.distinct = one[0], distinct
         args.engines, args.spark_split = True, [ALL["spark_split"][0], ALL["spark_split"][1]]
         args.spark_split[0] = max(1000, round(args.spark_split[0] * args.scale))
+        args.spark_parquet = [args.spark_split[0], ALL["spark_parquet"][1]]
         args.spark_scaling = [max(1000, round(r * args.scale)) for r in ALL["spark_scaling"]]
     elif args.scale != 1.0:
         ap.error("--scale goes with --all")
     wanted = (args.rows, args.memory, args.cache_test, args.one_source, args.distinct, args.startup)
-    if not any(wanted) and not (args.engines or args.spark_scaling or args.spark_split):
+    sparks = (args.engines, args.spark_scaling, args.spark_split, args.spark_parquet)
+    if not any(wanted) and not any(sparks):
         ap.error(
             "give --all, or --rows, --startup, --memory, --cache-test, --one-source, "
             "--distinct, --engines and/or --spark-scaling"
@@ -1488,6 +1504,14 @@ def main(argv: list[str] | None = None) -> int:
         rows, files = args.spark_split
         text = engines.split_test(sys.modules[__name__], rows, files, args.scaling_runs)
         blocks["spark-split"] = measured + text
+        write_results(blocks)
+    if args.spark_parquet:
+        QUIET["busy"].clear()
+        rows, files = args.spark_parquet
+        text = engines.split_test(
+            sys.modules[__name__], rows, files, args.scaling_runs, parquet=True
+        )
+        blocks["spark-parquet"] = measured + text
         write_results(blocks)
     write_results(blocks)
     print(f"wrote {RESULTS} in {(time.monotonic() - t0) / 60:.1f} min")

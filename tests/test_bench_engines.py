@@ -123,3 +123,29 @@ def test_run_tree_fails_loudly(engines):
             cwd=ROOT,
             env=dict(os.environ),
         )
+
+
+def test_parquet_data_holds_the_split_csv_rows_typed(engines, tmp_path):
+    """`--spark-parquet`'s files: the rows of the CSV split, dates and numbers typed, and a
+    config that reads them."""
+    import polars as pl
+    import yaml
+
+    src = tmp_path / "1000"
+    src.mkdir()
+    lines = [f"2026-0{1 + i % 9}-{1 + i % 28:02d},ch{i % 3},{i},{i * 0.25}" for i in range(1000)]
+    (src / "ads.csv").write_text("date,channel,clicks,spend\n" + "\n".join(lines) + "\n")
+    config = {"version": 1, "sources": {"ads": {"path": "ads.csv", "date": "date"}}}
+    (src / engines.SCALING_CONFIG).write_text(yaml.safe_dump(config))
+    out = engines.parquet_data(1000, 3, lambda rows: tmp_path / str(rows))
+    assert out.name == "1000-x3-parquet"
+    assert (
+        yaml.safe_load((out / engines.SCALING_CONFIG).read_text())["sources"]["ads"]["path"]
+        == "ads_*.parquet"
+    )
+    files = sorted(out.glob("ads_*.parquet"))
+    assert len(files) == 3
+    got = pl.concat([pl.read_parquet(f) for f in files])
+    assert got.schema["date"] == pl.Date and got.schema["clicks"] == pl.Int64
+    want = pl.read_csv(src / "ads.csv", try_parse_dates=True)
+    assert got.equals(want)
