@@ -3,8 +3,8 @@
 ``--update-golden`` rewrites the golden files under ``tests/golden/`` instead of comparing;
 without it, a missing golden file fails the test that asks for it.
 
-The helpers the test files share (``config``, ``values``) are plain functions here, imported
-by name: ``from conftest import config, values``.
+The helpers the test files share (``config``, ``values``, ``invoke_kpi``, ``report_csv``)
+are plain functions here, imported by name: ``from conftest import config, values``.
 
 The suite runs on every core by default (pytest-xdist, ``-n auto`` in pyproject.toml):
 anything a test writes goes under its own ``tmp_path`` (or ``tmp_path_factory``, which is
@@ -142,6 +142,28 @@ def values(cfg_path: Path, **request) -> dict[str, float | None]:
 
     result = run_report(load_config(cfg_path), Request(as_of=AS_OF, **request))
     return dict(zip(result.rows["kpi"], result.rows["value"], strict=True))
+
+
+def invoke_kpi(*args: str, code: int = 0, as_of: str | None = None):
+    """``kpi ARGS`` run in process (Typer's runner): its result, once its exit code is
+    ``code`` and it printed no traceback. ``as_of``: given to `report` and `sql`."""
+    from typer.testing import CliRunner
+
+    from kpicli.cli import app
+
+    dated = ["--as-of", as_of] if as_of and args[0] in ("report", "sql") else []
+    result = CliRunner().invoke(app, [*args, *dated])
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    return result
+
+
+def report_csv(
+    config: Path, *options: str, engine: str = "polars", as_of: str | None = None
+) -> str:
+    """``kpi report -c CONFIG -f csv -q --engine ENGINE OPTIONS`` (exit 0): its CSV."""
+    args = ("report", "-c", str(config), "-f", "csv", "-q", "--engine", engine, *options)
+    return invoke_kpi(*args, as_of=as_of).stdout
 
 
 # ---------------------------------------------------------------------------- Spark

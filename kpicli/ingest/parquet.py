@@ -67,6 +67,8 @@ def is_text(dtype: pl.DataType) -> bool:
 
 
 def _unreadable(source: str, path: Path, err: BaseException) -> DataError:
+    if isinstance(err, RemoteError):  # Spark's file system could not list or read it
+        return DataError(f"source `{source}`: {err}", location=Location(str(path)), hint=err.hint)
     detail = err.strerror if isinstance(err, OSError) and err.strerror else engine_detail(err)
     return DataError(
         f"source `{source}`: {path} is not a readable Parquet file: {detail}",
@@ -81,16 +83,11 @@ def schema_of(source: str, path: Path) -> dict[str, pl.DataType]:
     read; a file unchanged since it was last read is not read again); a DataError naming
     the file when it is not Parquet."""
     try:
-        if is_remote(path):
-            return _remote_schema(path)
         st = path.stat()
-        return dict(_footer(str(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
-    except (pl.exceptions.PolarsError, OSError) as err:
+        where = path if is_remote(path) else str(path)
+        return dict(_footer(where, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
+    except (pl.exceptions.PolarsError, OSError, RemoteError) as err:
         raise _unreadable(source, path, err) from None
-    except RemoteError as err:
-        raise DataError(
-            f"source `{source}`: {err}", location=Location(str(path)), hint=err.hint
-        ) from None
 
 
 def _remote_schema(path: Path) -> dict[str, pl.DataType]:
@@ -127,9 +124,12 @@ def _remote_sample(path: Path, texts: list[str]) -> pl.DataFrame:
 
 @lru_cache(maxsize=256)
 def _footer(
-    path: str, size: int, mtime: int, ctime: int, inode: int
+    path: str | Path, size: int, mtime: int, ctime: int, inode: int
 ) -> tuple[tuple[str, pl.DataType], ...]:
-    """A file's schema, by its identity (path, size, modification and change times, inode)."""
+    """A file's schema, by its identity (path, size, modification and change times, inode);
+    ``path`` a local path's text, or a remote file (:mod:`kpicli.ingest.remote`)."""
+    if is_remote(path):
+        return tuple(_remote_schema(path).items())  # type: ignore[arg-type]
     return tuple(pl.read_parquet_schema(path).items())
 
 
@@ -153,12 +153,8 @@ def parquet_layout(source: str, path: Path) -> Layout:
                     .head(SAMPLE_ROWS + 1)
                     .collect()
                 )
-        except (pl.exceptions.PolarsError, OSError) as err:
+        except (pl.exceptions.PolarsError, OSError, RemoteError) as err:
             raise _unreadable(source, path, err) from None
-        except RemoteError as err:
-            raise DataError(
-                f"source `{source}`: {err}", location=Location(str(path)), hint=err.hint
-            ) from None
         complete = sample.height <= SAMPLE_ROWS
         columns = {n: sample[n].to_list() for n in texts}
         height = min(sample.height, SAMPLE_ROWS)

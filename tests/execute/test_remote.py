@@ -12,34 +12,24 @@ from __future__ import annotations
 
 import json
 import shutil
+from functools import partial
 from pathlib import Path
 
 import polars as pl
 import pytest
-from typer.testing import CliRunner
 
-from kpicli.cli import app
+from conftest import invoke_kpi
+from conftest import report_csv as report_csv_of
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample_data"
 CONFIG = ROOT / "kpi_config.yaml"
 REAL = ROOT / "tests" / "data" / "exports" / "real"
 AS_OF = "2026-11-20"
-runner = CliRunner()
 
 
-def invoke(*args: str, code: int = 0):
-    dated = ["--as-of", AS_OF] if args[0] in ("report", "sql") else []
-    result = runner.invoke(app, [*args, *dated])
-    assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output
-    return result
-
-
-def report_csv(config: Path, *options: str, engine: str = "polars") -> str:
-    return invoke(
-        "report", "-c", str(config), "-f", "csv", "-q", "--engine", engine, *options
-    ).stdout
+invoke = partial(invoke_kpi, as_of=AS_OF)
+report_csv = partial(report_csv_of, as_of=AS_OF)
 
 
 def configs(tmp_path: Path, *, parquet: bool = False) -> tuple[Path, Path]:

@@ -11,14 +11,15 @@ from __future__ import annotations
 import csv
 import io
 import re
+from functools import partial
 from pathlib import Path
 
 import duckdb
 import pytest
 import sqlglot
-from typer.testing import CliRunner
 
-from kpicli.cli import app
+from conftest import invoke_kpi
+from conftest import report_csv as report_csv_of
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample_data"
@@ -56,18 +57,8 @@ def table_config(tmp_path: Path, ads: str = "kpi_t.ads", leads: str = "kpi_t.lea
     return path
 
 
-def invoke(*args: str, code: int = 0):
-    dated = ["--as-of", AS_OF] if args[0] in ("report", "sql") else []
-    result = CliRunner().invoke(app, [*args, *dated])
-    assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output
-    return result
-
-
-def report_csv(config: Path, *options: str, engine: str = "polars") -> str:
-    return invoke(
-        "report", "-c", str(config), "-f", "csv", "-q", "--engine", engine, *options
-    ).stdout
+invoke = partial(invoke_kpi, as_of=AS_OF)
+report_csv = partial(report_csv_of, as_of=AS_OF)
 
 
 @pytest.fixture(scope="module")
